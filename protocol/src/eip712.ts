@@ -103,7 +103,11 @@ export interface MessageOf {
 }
 
 /** Typed-data payload ready for `signTypedData` / `recoverTypedDataAddress`. */
-export function typedData<T extends Eip712PrimaryType>(domain: NcnDomain, primaryType: T, message: MessageOf[T]) {
+export function typedData<T extends Eip712PrimaryType>(
+  domain: NcnDomain,
+  primaryType: T,
+  message: MessageOf[T],
+) {
   return { domain, types: eip712Types, primaryType, message } as const;
 }
 
@@ -118,7 +122,10 @@ export function digestOf<T extends Eip712PrimaryType>(
 }
 
 /** EIP-712 struct hash (without the domain) of a protocol message. */
-export function structHashOf<T extends Eip712PrimaryType>(primaryType: T, message: MessageOf[T]): `0x${string}` {
+export function structHashOf<T extends Eip712PrimaryType>(
+  primaryType: T,
+  message: MessageOf[T],
+): `0x${string}` {
   const def = { types: eip712Types, primaryType, data: message };
   return hashStruct(def as unknown as Parameters<typeof hashStruct>[0]);
 }
@@ -130,13 +137,14 @@ export function idToBytes32(id: string): `0x${string}` {
 
 /** Binds a settlement batch to its per-node payouts: keccak256(abi.encode(address[], uint256[])). */
 export function payoutsHash(nodes: readonly `0x${string}`[], amounts: readonly bigint[]): `0x${string}` {
-  return keccak256(
-    encodeAbiParameters([{ type: "address[]" }, { type: "uint256[]" }], [nodes, amounts]),
-  );
+  return keccak256(encodeAbiParameters([{ type: "address[]" }, { type: "uint256[]" }], [nodes, amounts]));
 }
 
 /** Binds a settlement batch to its vouchers: keccak256(abi.encode(bytes32[], uint256[])). */
-export function vouchersHash(sessionIds: readonly `0x${string}`[], amounts: readonly bigint[]): `0x${string}` {
+export function vouchersHash(
+  sessionIds: readonly `0x${string}`[],
+  amounts: readonly bigint[],
+): `0x${string}` {
   return keccak256(
     encodeAbiParameters([{ type: "bytes32[]" }, { type: "uint256[]" }], [sessionIds, amounts]),
   );

@@ -1,0 +1,115 @@
+import * as v from "valibot";
+
+/**
+ * Every error code the network reports, with the HTTP status it maps to. A code is
+ * stable API: clients switch on it; the message is for people.
+ */
+export const ERROR_STATUS = {
+  BAD_REQUEST: 400,
+  INVALID_INPUT: 400,
+  TENSOR_INVALID: 400,
+  FRAME_INVALID: 400,
+  UNAUTHORIZED: 401,
+  SIGNATURE_INVALID: 401,
+  PAYMENT_REQUIRED: 402,
+  INSUFFICIENT_FUNDS: 402,
+  PAYMENT_EXPIRED: 402,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  MODEL_NOT_FOUND: 404,
+  SUBNET_NOT_FOUND: 404,
+  REQUEST_NOT_FOUND: 404,
+  CONFLICT: 409,
+  CANCELLED: 409,
+  STALE_RECORD: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  MODEL_HASH_MISMATCH: 422,
+  VALIDATION_REFUSED: 422,
+  SANDBOX_REFUSED: 422,
+  SANDBOX_EXIT: 422,
+  SANDBOX_TIMEOUT: 422,
+  SANDBOX_MEMORY: 422,
+  SANDBOX_OUTPUT_TOO_LARGE: 422,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  INFERENCE_FAILED: 502,
+  CHAIN_ERROR: 502,
+  VALIDATOR_UNAVAILABLE: 502,
+  NO_AGENT_AVAILABLE: 503,
+  UNAVAILABLE: 503,
+  DEADLINE_EXCEEDED: 504,
+  AGENT_TIMEOUT: 504,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+export const ErrorCodeSchema = v.picklist(ERROR_CODES as [ErrorCode, ...ErrorCode[]]);
+
+export interface BaseErrorOptions {
+  details?: unknown;
+  cause?: unknown;
+}
+
+/**
+ * Root of every typed error. `shortMessage` is the one-line reason; `details` is
+ * machine-readable context (field paths, amounts) that is safe to show a client.
+ *
+ * @example
+ * throw new BaseError("MODEL_NOT_FOUND", `model ${id} is not registered`, { details: { id } });
+ */
+export class BaseError<C extends ErrorCode = ErrorCode> extends Error {
+  override name = "BaseError";
+  readonly code: C;
+  readonly shortMessage: string;
+  readonly details: unknown;
+
+  constructor(code: C, shortMessage: string, options: BaseErrorOptions = {}) {
+    super(shortMessage, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.shortMessage = shortMessage;
+    this.details = options.details;
+  }
+
+  get status(): (typeof ERROR_STATUS)[C] {
+    return ERROR_STATUS[this.code];
+  }
+
+  toBody(): ErrorBody {
+    return errorBody(this.code, this.shortMessage, this.details);
+  }
+}
+
+/** Raised when wire data breaks the protocol (bad schema, bad frame, bad tensor). */
+export class ProtocolError<C extends ErrorCode = ErrorCode> extends BaseError<C> {
+  override name = "ProtocolError";
+}
+
+/** The public error body: `{ "error": { "code", "message", "details"? } }`. */
+export const ErrorBody = v.object({
+  error: v.object({
+    code: ErrorCodeSchema,
+    message: v.string(),
+    details: v.optional(v.unknown()),
+  }),
+});
+export type ErrorBody = v.InferOutput<typeof ErrorBody>;
+
+export function errorBody(code: ErrorCode, message: string, details?: unknown): ErrorBody {
+  return details === undefined ? { error: { code, message } } : { error: { code, message, details } };
+}
+
+/** Rebuilds a typed error from a public error body (used by the SDK). */
+export function errorFromBody(body: unknown, fallbackStatus = 500): BaseError {
+  const parsed = v.safeParse(ErrorBody, body);
+  if (!parsed.success) {
+    return new BaseError(
+      fallbackStatus >= 500 ? "INTERNAL" : "BAD_REQUEST",
+      `unexpected error body (HTTP ${fallbackStatus})`,
+      {
+        details: body,
+      },
+    );
+  }
+  const { code, message, details } = parsed.output.error;
+  return new BaseError(code, message, { details });
+}

@@ -1,0 +1,161 @@
+import * as v from "valibot";
+import { ErrorCodeSchema } from "./errors.ts";
+import { OcrTaskInput, TaskResult, TensorTaskInput } from "./inference.ts";
+import { ModelDescriptor, ModelRuntime } from "./model.ts";
+import { Address, Bytes32, Hex, RequestId, Sha256, Signature, SubnetId, UintString } from "./primitives.ts";
+import { SignedReceipt } from "./receipt.ts";
+
+/** Version of the gateway<->agent protocol; bumped on incompatible frame changes. */
+export const AGENT_PROTOCOL_VERSION = 1;
+/** Largest text frame either side accepts (bytes). */
+export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
+
+export const Capabilities = v.object({
+  cores: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  memoryMb: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  gpu: v.nullable(v.object({ name: v.string(), cuda: v.boolean() })),
+  runtimes: v.array(ModelRuntime),
+  cachedModels: v.array(Sha256),
+  maxConcurrency: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024)),
+  version: v.string(),
+});
+export type Capabilities = v.InferOutput<typeof Capabilities>;
+
+export const Load = v.object({
+  running: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  queued: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  cpu: v.optional(v.pipe(v.number(), v.minValue(0))),
+  memoryFreeMb: v.optional(v.pipe(v.number(), v.minValue(0))),
+});
+export type Load = v.InferOutput<typeof Load>;
+
+const TaskId = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z0-9_:.-]{1,128}$/, "taskId is 1-128 chars of [A-Za-z0-9_:.-]"),
+);
+
+// ---- gateway -> agent -----------------------------------------------------------
+
+/** First frame on a new connection: the agent must sign `nonce` to prove its key. */
+export const ChallengeFrame = v.object({
+  type: v.literal("challenge"),
+  v: v.literal(AGENT_PROTOCOL_VERSION),
+  nonce: Bytes32,
+  gateway: v.string(),
+  chainId: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  verifyingContract: Address,
+  serverTime: v.number(),
+});
+
+export const WelcomeFrame = v.object({
+  type: v.literal("welcome"),
+  agent: Address,
+  heartbeatMs: v.pipe(v.number(), v.integer(), v.minValue(100)),
+});
+
+const TaskCommon = {
+  type: v.literal("task"),
+  taskId: TaskId,
+  requestId: RequestId,
+  subnet: SubnetId,
+  model: ModelDescriptor,
+  price: UintString,
+  /** Unix ms by which the result must reach the gateway. */
+  deadline: v.number(),
+};
+export const TaskFrame = v.variant("kind", [
+  v.object({ ...TaskCommon, ...TensorTaskInput.entries }),
+  v.object({ ...TaskCommon, ...OcrTaskInput.entries, pipeline: v.array(ModelDescriptor) }),
+]);
+export type TaskFrame = v.InferOutput<typeof TaskFrame>;
+
+export const CancelFrame = v.object({ type: v.literal("cancel"), taskId: TaskId, reason: v.string() });
+/** The gateway has stored a result: the agent may drop it from its outbox. */
+export const AckFrame = v.object({ type: v.literal("ack"), taskId: TaskId });
+
+// ---- agent -> gateway -----------------------------------------------------------
+
+export const HelloFrame = v.object({
+  type: v.literal("hello"),
+  v: v.literal(AGENT_PROTOCOL_VERSION),
+  agent: Address,
+  nonce: Bytes32,
+  /** EIP-191 signature of `authMessage(nonce, gateway)`. */
+  signature: Signature,
+  subnets: v.pipe(v.array(SubnetId), v.minLength(1), v.maxLength(64)),
+  capabilities: Capabilities,
+  /** Results finished while disconnected, offered again after reconnect. */
+  pending: v.optional(v.array(TaskId)),
+});
+
+export const HeartbeatFrame = v.object({
+  type: v.literal("heartbeat"),
+  load: Load,
+  cachedModels: v.optional(v.array(Sha256)),
+});
+
+export const ProgressFrame = v.object({
+  type: v.literal("progress"),
+  taskId: TaskId,
+  stage: v.pipe(v.string(), v.maxLength(64)),
+  progress: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1))),
+});
+
+export const ResultFrame = v.object({
+  type: v.literal("result"),
+  taskId: TaskId,
+  result: TaskResult,
+  receipt: SignedReceipt,
+  /** Milliseconds the agent spent on the task (queue excluded). */
+  computeMs: v.number(),
+});
+export type ResultFrame = v.InferOutput<typeof ResultFrame>;
+
+/** Either side: a typed failure, of a task (`taskId`) or of the link itself. */
+export const ErrorFrame = v.object({
+  type: v.literal("error"),
+  taskId: v.optional(TaskId),
+  code: ErrorCodeSchema,
+  message: v.pipe(v.string(), v.maxLength(2000)),
+});
+
+export const GatewayToAgentFrame = v.variant("type", [
+  ChallengeFrame,
+  WelcomeFrame,
+  TaskFrame,
+  CancelFrame,
+  AckFrame,
+  ErrorFrame,
+]);
+export type GatewayToAgentFrame = v.InferOutput<typeof GatewayToAgentFrame>;
+
+export const AgentToGatewayFrame = v.variant("type", [
+  HelloFrame,
+  HeartbeatFrame,
+  ProgressFrame,
+  ResultFrame,
+  ErrorFrame,
+]);
+export type AgentToGatewayFrame = v.InferOutput<typeof AgentToGatewayFrame>;
+
+/** Every frame of the link, in either direction. */
+export const AgentLinkFrame = v.variant("type", [
+  ChallengeFrame,
+  WelcomeFrame,
+  TaskFrame,
+  CancelFrame,
+  AckFrame,
+  HelloFrame,
+  HeartbeatFrame,
+  ProgressFrame,
+  ResultFrame,
+  ErrorFrame,
+]);
+export type AgentLinkFrame = v.InferOutput<typeof AgentLinkFrame>;
+
+/** The text an agent signs (EIP-191) to answer a challenge; binds the gateway and nonce. */
+export function authMessage(nonce: string, gateway: string): string {
+  return `NCN agent authentication\ngateway: ${gateway}\nnonce: ${nonce}`;
+}
+
+export const Nonce = Hex;

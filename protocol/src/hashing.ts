@@ -1,0 +1,72 @@
+import { keccak256, toHex } from "viem";
+import { ProtocolError } from "./errors.ts";
+import type { OcrLine } from "./inference.ts";
+import { encodeTensorFrame, type Tensor } from "./tensor.ts";
+
+/**
+ * Canonical JSON: object keys sorted by code point, no whitespace, integers and
+ * finite numbers only. Two parties that hold equal values produce equal bytes.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null) return "null";
+  switch (typeof value) {
+    case "boolean":
+      return value ? "true" : "false";
+    case "number":
+      if (!Number.isFinite(value))
+        throw new ProtocolError("INVALID_INPUT", "non-finite number in canonical JSON");
+      return JSON.stringify(value);
+    case "string":
+      return JSON.stringify(value);
+    case "bigint":
+      return JSON.stringify(value.toString());
+    case "object": {
+      if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj)
+        .filter((k) => obj[k] !== undefined)
+        .sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
+    }
+    default:
+      throw new ProtocolError("INVALID_INPUT", `cannot encode ${typeof value} in canonical JSON`);
+  }
+}
+
+/** keccak256 of the canonical JSON of a value. */
+export function hashCanonical(value: unknown): `0x${string}` {
+  return keccak256(toHex(canonicalJson(value)));
+}
+
+/**
+ * Hash of a set of named tensors: keccak256 of their binary frame with names sorted,
+ * so the hash depends on names, dtypes, dims and bytes only.
+ */
+export function hashTensors(tensors: Record<string, Tensor>): `0x${string}` {
+  const sorted: Record<string, Tensor> = {};
+  for (const name of Object.keys(tensors).sort()) {
+    const t = tensors[name];
+    if (t) sorted[name] = t;
+  }
+  return keccak256(encodeTensorFrame(sorted));
+}
+
+/** Hash of raw input bytes (an image). */
+export function hashBytes(bytes: Uint8Array): `0x${string}` {
+  return keccak256(bytes);
+}
+
+/**
+ * Hash of OCR output: canonical JSON of the lines with text, and box and score rounded
+ * (boxes to whole pixels, scores to 3 decimals) so that the last float digits, which
+ * differ across hardware, do not change the hash.
+ */
+export function hashOcrLines(lines: readonly OcrLine[]): `0x${string}` {
+  return hashCanonical(
+    lines.map((l) => ({
+      text: l.text,
+      score: Math.round(l.score * 1000) / 1000,
+      box: l.box.map(([x, y]) => [Math.round(x), Math.round(y)]),
+    })),
+  );
+}
