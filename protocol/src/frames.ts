@@ -64,8 +64,14 @@ const TaskCommon = {
   deadline: v.number(),
 };
 export const TaskFrame = v.variant("kind", [
-  v.object({ ...TaskCommon, ...TensorTaskInput.entries }),
-  v.object({ ...TaskCommon, ...OcrTaskInput.entries, pipeline: v.array(ModelDescriptor) }),
+  v.object({ ...TaskCommon, kind: v.literal("tensor"), inputs: TensorTaskInput.entries.inputs }),
+  // An OCR task names its pipeline model; `pipeline` carries the stage models (det, cls, rec).
+  v.object({
+    ...TaskCommon,
+    kind: v.literal("ocr"),
+    image: OcrTaskInput.entries.image,
+    pipeline: v.pipe(v.array(ModelDescriptor), v.maxLength(8)),
+  }),
 ]);
 export type TaskFrame = v.InferOutput<typeof TaskFrame>;
 
