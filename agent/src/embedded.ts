@@ -1,0 +1,37 @@
+/**
+ * Files baked into the single executable by the build (see scripts/build.ts). When the
+ * agent runs from source nothing is registered and every lookup falls through to
+ * node_modules.
+ */
+export interface EmbeddedNativeLib {
+  /** File name the library must have on disk (its soname), e.g. `libonnxruntime.so.1`. */
+  soname: string;
+  /** Path Bun gives the embedded file (under `/$bunfs/` in a compiled executable). */
+  path: string;
+  /** A symbol to resolve when opening it, proving the library loaded. */
+  symbol: string;
+  /** Size in bytes, used to tell a complete extracted copy from a stale or partial one. */
+  size: number;
+}
+
+export interface EmbeddedAssets {
+  nativeLibs: EmbeddedNativeLib[];
+  /** `npm:` source (without the prefix, `<package>/<path>`) -> embedded file path. */
+  npmFiles: Record<string, string>;
+}
+
+const assets: EmbeddedAssets = { nativeLibs: [], npmFiles: {} };
+
+export function registerEmbeddedAssets(add: Partial<EmbeddedAssets>): void {
+  if (add.nativeLibs) assets.nativeLibs.push(...add.nativeLibs);
+  if (add.npmFiles) Object.assign(assets.npmFiles, add.npmFiles);
+}
+
+export function embeddedAssets(): Readonly<EmbeddedAssets> {
+  return assets;
+}
+
+/** True inside a `bun build --compile` executable. */
+export function isCompiled(): boolean {
+  return import.meta.url.includes("$bunfs") || import.meta.path.startsWith("/$bunfs/");
+}

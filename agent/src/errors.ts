@@ -1,0 +1,29 @@
+import { BaseError, type BaseErrorOptions, type ErrorCode } from "@ncn/protocol";
+
+/**
+ * Every failure the agent reports carries a protocol error code, so that a task error
+ * travels to the gateway unchanged in an `error` frame.
+ *
+ * @example throw new AgentError("MODEL_HASH_MISMATCH", "model bytes do not match their sha256");
+ */
+export class AgentError<C extends ErrorCode = ErrorCode> extends BaseError<C> {
+  override name = "AgentError";
+}
+
+/** A problem with the agent's own configuration (flags, env, files); lists every issue. */
+export class ConfigError extends BaseError<"INVALID_INPUT"> {
+  override name = "ConfigError";
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[], options: BaseErrorOptions = {}) {
+    super("INVALID_INPUT", `invalid configuration:\n  - ${problems.join("\n  - ")}`, options);
+    this.problems = problems;
+  }
+}
+
+/** The error code and message of anything thrown, for an `error` frame or a log line. */
+export function describeError(e: unknown): { code: ErrorCode; message: string } {
+  if (e instanceof BaseError) return { code: e.code, message: e.shortMessage };
+  if (e instanceof Error) return { code: "INTERNAL", message: e.message };
+  return { code: "INTERNAL", message: String(e) };
+}

@@ -1,0 +1,24 @@
+/**
+ * The agent's ONNX runtime, importable on its own (`@ncn/agent/onnx`) by anything that
+ * re-executes a model, such as a validator spot-checking a result.
+ */
+export { type CompareResult, type Tolerance, tensorsClose } from "./compare.ts";
+export { fromOrtTensor, toOrtTensor } from "./convert.ts";
+export {
+  chooseExecutionProvider,
+  type ExecutionProvider,
+  type ExecutionProviderChoice,
+  type ExecutionProviderPreference,
+} from "./execution-provider.ts";
+export {
+  type GraphOptimization,
+  type ModelBytesLoader,
+  OnnxRuntime,
+  type OnnxRuntimeOptions,
+  type RunOptions,
+} from "./onnx-runtime.ts";
+export { loadOrt, type Ort, type OrtSession, type OrtTensor } from "./ort.ts";
+export { probeModelBytes } from "./probe-model.ts";
+export { SessionPool } from "./session-pool.ts";
+export { sha256Hex } from "./sha256.ts";
+export { checkInputs, checkOutputs } from "./signature.ts";

@@ -1,0 +1,383 @@
+import { mkdirSync } from "node:fs";
+import { readdir, rename, rm, stat } from "node:fs/promises";
+import { isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ModelDescriptor, Sha256 } from "@ncn/protocol";
+import { AgentError } from "../errors.ts";
+import { type Logger, silentLogger } from "../log/logger.ts";
+import { chunksOf } from "../system/stream.ts";
+import { type CacheEntry, readCacheIndex, writeCacheIndex } from "./cache-index.ts";
+import { discardPart, downloadHttp } from "./download.ts";
+import { resolveNpmSource } from "./npm-source.ts";
+import type { ProgressListener } from "./progress.ts";
+
+export interface ModelStoreOptions {
+  /** Folder of the cache: `blobs/<sha256>`, `partial/`, `index.json`. */
+  dir: string;
+  /** Size budget; least recently used models are evicted beyond it. */
+  maxBytes: number;
+  /** Models unused for longer than this are evicted. */
+  ttlMs: number;
+  log?: Logger;
+  onProgress?: ProgressListener;
+  fetch?: typeof fetch;
+  now?: () => number;
+  /** Tries per HTTP source before moving to the next one (each try resumes). */
+  attemptsPerSource?: number;
+  /** Extra folders to look for `npm:` packages from. */
+  npmSearchFrom?: string[];
+}
+
+export interface CachedModel extends CacheEntry {
+  sha256: Sha256;
+}
+
+export interface EnsureOptions {
+  signal?: AbortSignal;
+}
+
+type ModelRef = Pick<ModelDescriptor, "id" | "sha256" | "size" | "sources">;
+
+function hexOf(sha: string): string {
+  return sha.toLowerCase().replace(/^0x/, "");
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = new Bun.CryptoHasher("sha256");
+  for await (const chunk of chunksOf(Bun.file(path).stream())) h.update(chunk);
+  return h.digest("hex");
+}
+
+/**
+ * Content-addressed model cache. A model is stored under its sha256 only after its
+ * bytes hashed to it; sources are tried in order (`file:`, `http(s):`, `npm:`);
+ * unused models expire after a TTL and the least recently used go first when the
+ * cache outgrows its budget.
+ *
+ * @example
+ * const store = await ModelStore.open({ dir, maxBytes: 2 ** 30, ttlMs: 7 * 86_400_000 });
+ * const bytes = await store.load(descriptor);
+ */
+export class ModelStore {
+  readonly dir: string;
+  readonly #o: ModelStoreOptions;
+  readonly #log: Logger;
+  readonly #entries: Map<string, CacheEntry>;
+  readonly #inflight = new Map<string, Promise<string>>();
+  readonly #pins = new Map<string, number>();
+  #saveTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private constructor(options: ModelStoreOptions, entries: Map<string, CacheEntry>) {
+    this.dir = options.dir;
+    this.#o = options;
+    this.#log = (options.log ?? silentLogger).child({ component: "agent:store" });
+    this.#entries = entries;
+  }
+
+  static async open(options: ModelStoreOptions): Promise<ModelStore> {
+    for (const sub of ["blobs", "partial"]) mkdirSync(join(options.dir, sub), { recursive: true });
+    const entries = await readCacheIndex(join(options.dir, "index.json"));
+    const store = new ModelStore(options, entries);
+    await store.#reconcile();
+    return store;
+  }
+
+  #now(): number {
+    return this.#o.now?.() ?? Date.now();
+  }
+
+  /** Path of a cached model's bytes (whether or not it is present). */
+  pathOf(sha256: string): string {
+    return join(this.dir, "blobs", hexOf(sha256));
+  }
+
+  has(sha256: string): boolean {
+    return this.#entries.has(hexOf(sha256));
+  }
+
+  list(): CachedModel[] {
+    return [...this.#entries].map(([hex, e]) => ({ sha256: `0x${hex}` as Sha256, ...e }));
+  }
+
+  cachedHashes(): Sha256[] {
+    return [...this.#entries.keys()].map((hex) => `0x${hex}` as Sha256);
+  }
+
+  usedBytes(): number {
+    let n = 0;
+    for (const e of this.#entries.values()) n += e.size;
+    return n;
+  }
+
+  get maxBytes(): number {
+    return this.#o.maxBytes;
+  }
+
+  /** Keeps a model from eviction until the returned function is called. */
+  pin(sha256: string): () => void {
+    const hex = hexOf(sha256);
+    this.#pins.set(hex, (this.#pins.get(hex) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const n = (this.#pins.get(hex) ?? 1) - 1;
+      if (n <= 0) this.#pins.delete(hex);
+      else this.#pins.set(hex, n);
+    };
+  }
+
+  /** Makes sure the model is in the cache (fetching it if needed) and returns its path. */
+  async ensure(model: ModelRef, options: EnsureOptions = {}): Promise<string> {
+    const hex = hexOf(model.sha256);
+    const entry = this.#entries.get(hex);
+    if (entry) {
+      entry.lastUsedAt = this.#now();
+      this.#scheduleSave();
+      return this.pathOf(hex);
+    }
+    let pending = this.#inflight.get(hex);
+    if (!pending) {
+      const unpin = this.pin(hex);
+      pending = this.#fetch(model, options).finally(() => {
+        unpin();
+        this.#inflight.delete(hex);
+      });
+      this.#inflight.set(hex, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * Returns the model's bytes, verified against its sha256 right before use; a blob
+   * that changed on disk is deleted and refused.
+   */
+  async load(model: ModelRef, options: EnsureOptions = {}): Promise<Uint8Array> {
+    const path = await this.ensure(model, options);
+    const bytes = await Bun.file(path).bytes();
+    const h = new Bun.CryptoHasher("sha256");
+    h.update(bytes);
+    const actual = h.digest("hex");
+    if (actual !== hexOf(model.sha256)) {
+      await this.remove(model.sha256);
+      throw new AgentError(
+        "MODEL_HASH_MISMATCH",
+        `cached bytes of model ${model.id} no longer match its sha256`,
+        {
+          details: { model: model.id, expected: model.sha256, actual: `0x${actual}` },
+        },
+      );
+    }
+    return bytes;
+  }
+
+  async #fetch(model: ModelRef, options: EnsureOptions): Promise<string> {
+    const hex = hexOf(model.sha256);
+    const part = join(this.dir, "partial", hex);
+    const errors: AgentError[] = [];
+    for (const source of model.sources) {
+      if (options.signal?.aborted)
+        throw new AgentError("CANCELLED", `fetching model ${model.id} was cancelled`);
+      try {
+        await this.#fetchSource(model, source, part, options);
+        const actual = await sha256File(part);
+        if (actual !== hex) {
+          await discardPart(part);
+          throw new AgentError(
+            "MODEL_HASH_MISMATCH",
+            `model ${model.id} from ${source} does not match its sha256`,
+            {
+              details: { model: model.id, source, expected: model.sha256, actual: `0x${actual}` },
+            },
+          );
+        }
+        await rename(part, this.pathOf(hex));
+        await rm(`${part}.json`, { force: true });
+        const now = this.#now();
+        this.#entries.set(hex, { id: model.id, size: model.size, addedAt: now, lastUsedAt: now });
+        this.#log.info("model cached", { model: model.id, sha256: model.sha256, source, size: model.size });
+        await this.evict();
+        await this.#save();
+        return this.pathOf(hex);
+      } catch (e) {
+        const err =
+          e instanceof AgentError
+            ? e
+            : new AgentError("UNAVAILABLE", `fetching ${source} failed: ${(e as Error).message}`, {
+                cause: e,
+              });
+        if (err.code === "CANCELLED") throw err;
+        if (err.code === "MODEL_HASH_MISMATCH") await discardPart(part);
+        this.#log.warn("model source failed", {
+          model: model.id,
+          source,
+          code: err.code,
+          error: err.message,
+        });
+        errors.push(err);
+      }
+    }
+    // A hash mismatch is the most telling failure: report it over "unreachable".
+    const worst =
+      errors.find((e) => e.code === "MODEL_HASH_MISMATCH") ??
+      errors.find((e) => e.code !== "MODEL_NOT_FOUND") ??
+      errors[0];
+    throw new AgentError(
+      worst?.code ?? "MODEL_NOT_FOUND",
+      `model ${model.id} could not be fetched: ${worst?.shortMessage ?? "no source"}`,
+      {
+        details: { model: model.id, errors: errors.map((e) => ({ code: e.code, message: e.shortMessage })) },
+        cause: worst,
+      },
+    );
+  }
+
+  async #fetchSource(model: ModelRef, source: string, part: string, options: EnsureOptions): Promise<void> {
+    const report = (received: number, done: boolean) =>
+      this.#o.onProgress?.({ model: model.id, source, received, total: model.size, done });
+    if (source.startsWith("http://") || source.startsWith("https://")) {
+      const attempts = this.#o.attemptsPerSource ?? 3;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await downloadHttp({
+            url: source,
+            partPath: part,
+            expectedSize: model.size,
+            ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
+            onBytes: (n) => report(n, false),
+          });
+          report(model.size, true);
+          return;
+        } catch (e) {
+          if (options.signal?.aborted)
+            throw new AgentError("CANCELLED", `download of ${model.id} was cancelled`);
+          const code = e instanceof AgentError ? e.code : "UNAVAILABLE";
+          if (code === "MODEL_HASH_MISMATCH" || code === "MODEL_NOT_FOUND" || attempt >= attempts) throw e;
+          this.#log.warn("download interrupted, resuming", {
+            model: model.id,
+            source,
+            attempt,
+            error: (e as Error).message,
+          });
+          await Bun.sleep(Math.min(2000, 100 * 2 ** attempt));
+        }
+      }
+    }
+    const path = source.startsWith("npm:")
+      ? resolveNpmSource(source, this.#o.npmSearchFrom)
+      : filePathOf(source);
+    if (!path) throw new AgentError("MODEL_NOT_FOUND", `${source} is not installed`);
+    const file = Bun.file(path);
+    if (!(await file.exists())) throw new AgentError("MODEL_NOT_FOUND", `${source} does not exist`);
+    if (file.size !== model.size) {
+      throw new AgentError(
+        "MODEL_HASH_MISMATCH",
+        `${source} has ${file.size} bytes, model ${model.id} declares ${model.size}`,
+      );
+    }
+    await discardPart(part);
+    await Bun.write(part, file);
+    report(model.size, true);
+  }
+
+  /**
+   * Drops models unused for longer than the TTL, then the least recently used until
+   * the cache fits its budget. Pinned models (in use or being fetched) stay.
+   */
+  async evict(): Promise<Sha256[]> {
+    const now = this.#now();
+    const removed: Sha256[] = [];
+    const evictable = () =>
+      [...this.#entries]
+        .filter(([hex]) => !this.#pins.has(hex))
+        .sort((a, b) => a[1].lastUsedAt - b[1].lastUsedAt);
+    for (const [hex, e] of evictable()) {
+      if (now - e.lastUsedAt > this.#o.ttlMs) {
+        await this.#drop(hex, "ttl");
+        removed.push(`0x${hex}` as Sha256);
+      }
+    }
+    for (const [hex] of evictable()) {
+      if (this.usedBytes() <= this.#o.maxBytes) break;
+      await this.#drop(hex, "size");
+      removed.push(`0x${hex}` as Sha256);
+    }
+    await this.#sweepPartials(now);
+    if (removed.length > 0) await this.#save();
+    return removed;
+  }
+
+  async remove(sha256: string): Promise<void> {
+    await this.#drop(hexOf(sha256), "removed");
+    await this.#save();
+  }
+
+  async #drop(hex: string, why: string): Promise<void> {
+    const e = this.#entries.get(hex);
+    this.#entries.delete(hex);
+    await rm(this.pathOf(hex), { force: true });
+    this.#log.info("model evicted", { sha256: `0x${hex}`, model: e?.id, reason: why });
+  }
+
+  async #sweepPartials(now: number): Promise<void> {
+    const dir = join(this.dir, "partial");
+    for (const name of await readdir(dir)) {
+      const hex = name.replace(/\.json$/, "");
+      if (this.#inflight.has(hex)) continue;
+      const st = await stat(join(dir, name)).catch(() => null);
+      if (st && now - st.mtimeMs > this.#o.ttlMs) await rm(join(dir, name), { force: true });
+    }
+  }
+
+  /** Adopts blobs the index does not know and forgets entries whose blob is gone. */
+  async #reconcile(): Promise<void> {
+    const blobs = new Set<string>();
+    for (const name of await readdir(join(this.dir, "blobs"))) {
+      if (/^[0-9a-f]{64}$/.test(name)) blobs.add(name);
+      else await rm(join(this.dir, "blobs", name), { force: true });
+    }
+    let changed = false;
+    for (const hex of [...this.#entries.keys()]) {
+      if (!blobs.has(hex)) {
+        this.#entries.delete(hex);
+        changed = true;
+      }
+    }
+    for (const hex of blobs) {
+      if (this.#entries.has(hex)) continue;
+      const st = await stat(this.pathOf(hex));
+      this.#entries.set(hex, { id: "unknown", size: st.size, addedAt: st.mtimeMs, lastUsedAt: st.mtimeMs });
+      changed = true;
+    }
+    if (changed) await this.#save();
+  }
+
+  #scheduleSave(): void {
+    if (this.#saveTimer) return;
+    this.#saveTimer = setTimeout(() => {
+      this.#saveTimer = undefined;
+      void this.#save().catch((e: unknown) => this.#log.warn("cannot write cache index", { error: e }));
+    }, 1000);
+    this.#saveTimer.unref?.();
+  }
+
+  async #save(): Promise<void> {
+    await writeCacheIndex(join(this.dir, "index.json"), this.#entries);
+  }
+
+  /** Writes pending index changes. */
+  async close(): Promise<void> {
+    if (this.#saveTimer) {
+      clearTimeout(this.#saveTimer);
+      this.#saveTimer = undefined;
+    }
+    await this.#save();
+  }
+}
+
+function filePathOf(source: string): string {
+  if (source.startsWith("file://")) return fileURLToPath(source);
+  const p = decodeURIComponent(source.slice("file:".length));
+  return isAbsolute(p) ? p : resolve(p);
+}
