@@ -214,7 +214,7 @@ export function tensorFromJson(j: TensorJson): Tensor {
 const MAGIC = [0x4e, 0x43, 0x4e, 0x54];
 const FRAME_VERSION = 1;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 export function encodeTensorFrame(tensors: Record<string, Tensor>): Uint8Array {
   const entries = Object.entries(tensors);

@@ -1,0 +1,94 @@
+import { Address, BaseError, issuesOf } from "@ncn/protocol";
+import * as v from "valibot";
+import type { RequestObject } from "./objects/request.ts";
+import type { SessionObject } from "./objects/session.ts";
+import type { SettlementObject } from "./objects/settlement.ts";
+import type { SubnetShard } from "./objects/subnet-shard.ts";
+
+/** Bindings and variables from wrangler.toml (vars) and secrets. */
+export interface Env {
+  SUBNET: DurableObjectNamespace<SubnetShard>;
+  REQUEST: DurableObjectNamespace<RequestObject>;
+  SESSION: DurableObjectNamespace<SessionObject>;
+  SETTLEMENT: DurableObjectNamespace<SettlementObject>;
+  CHAIN_ID?: string;
+  RPC_URL?: string;
+  PAYMENT_CONTRACT?: string;
+  VALIDATOR_REGISTRY?: string;
+  TOKEN_CONTRACT?: string;
+  REGISTRY_URLS?: string;
+  VALIDATION_THRESHOLD?: string;
+  GATEWAY_PRIVATE_KEY?: string;
+  SUBNET_SHARDS?: string;
+  SETTLE_EVERY?: string;
+  SETTLE_INTERVAL_MS?: string;
+  MAX_BODY_BYTES?: string;
+  RATE_LIMIT_PER_MINUTE?: string;
+  TASK_TIMEOUT_MS?: string;
+  MAX_ATTEMPTS?: string;
+  NO_AGENT_WAIT_MS?: string;
+  PUBLIC_URL?: string;
+}
+
+const intString = (min: number, max: number) =>
+  v.pipe(
+    v.string(),
+    v.regex(/^\d+$/, "expected an integer"),
+    v.transform(Number),
+    v.minValue(min),
+    v.maxValue(max),
+  );
+
+const ConfigSchema = v.object({
+  CHAIN_ID: intString(1, 2 ** 40),
+  RPC_URL: v.pipe(v.string(), v.url("RPC_URL must be a URL")),
+  PAYMENT_CONTRACT: Address,
+  VALIDATOR_REGISTRY: Address,
+  TOKEN_CONTRACT: Address,
+  REGISTRY_URLS: v.pipe(
+    v.string(),
+    v.transform((s) =>
+      s
+        .split(",")
+        .map((u) => u.trim())
+        .filter(Boolean),
+    ),
+    v.array(v.pipe(v.string(), v.url("REGISTRY_URLS must be comma-separated URLs"))),
+    v.minLength(1, "REGISTRY_URLS needs at least one validator URL"),
+  ),
+  VALIDATION_THRESHOLD: v.optional(intString(1, 100), "2"),
+  GATEWAY_PRIVATE_KEY: v.pipe(
+    v.string(),
+    v.regex(/^0x[0-9a-fA-F]{64}$/, "GATEWAY_PRIVATE_KEY must be 0x + 64 hex digits"),
+  ),
+  SUBNET_SHARDS: v.optional(intString(1, 1024), "1"),
+  SETTLE_EVERY: v.optional(intString(1, 10_000), "100"),
+  SETTLE_INTERVAL_MS: v.optional(intString(100, 3_600_000), "5000"),
+  MAX_BODY_BYTES: v.optional(intString(1024, 100 * 1024 * 1024), String(16 * 1024 * 1024)),
+  RATE_LIMIT_PER_MINUTE: v.optional(intString(1, 10_000_000), "600000"),
+  TASK_TIMEOUT_MS: v.optional(intString(100, 600_000), "30000"),
+  MAX_ATTEMPTS: v.optional(intString(1, 10), "3"),
+  NO_AGENT_WAIT_MS: v.optional(intString(0, 600_000), "3000"),
+  PUBLIC_URL: v.optional(v.pipe(v.string(), v.url())),
+});
+
+export type Config = v.InferOutput<typeof ConfigSchema>;
+
+let cached: { env: Env; config: Config } | undefined;
+
+/**
+ * Parses the gateway's configuration from its bindings, once per isolate. A bad
+ * configuration answers every request with a 503 that lists every problem.
+ */
+export function configOf(env: Env): Config {
+  if (cached?.env === env) return cached.config;
+  const r = v.safeParse(ConfigSchema, env);
+  if (!r.success) {
+    const problems = issuesOf(r.issues).map((i) => `${i.path}: ${i.message}`);
+    throw new BaseError("UNAVAILABLE", `gateway is misconfigured: ${problems.join("; ")}`, {
+      details: { problems },
+    });
+  }
+  cached = { env, config: r.output };
+  return r.output;
+}

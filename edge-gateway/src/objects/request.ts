@@ -1,0 +1,656 @@
+import { DurableObject } from "cloudflare:workers";
+import {
+  type AttestationSig,
+  BaseError,
+  base64ToBytes,
+  type ErrorCode,
+  hashBytes,
+  hashOcrLines,
+  hashTensors,
+  type InferenceResponse,
+  idToBytes32,
+  type ModelDescriptor,
+  ncnDomain,
+  type Payment,
+  type ProgressEvent,
+  type RequestState,
+  type ResultFrame,
+  receiptDigest,
+  receiptMessage,
+  type SignedReceipt,
+  type TaskFrame,
+  type TaskInput,
+  type TaskResult,
+  type Tensor,
+  tensorFromJson,
+  typedData,
+} from "@ncn/protocol";
+import { recoverTypedDataAddress } from "viem";
+import { chainOf } from "../chain/viem-chain.ts";
+import { configOf, type Env } from "../env.ts";
+import { logger } from "../log.ts";
+import { canTransition, isTerminal } from "../logic/request-machine.ts";
+import { shardOf } from "../logic/scheduler.ts";
+import { gatherAttestations } from "../validators/client.ts";
+
+const log = logger("gateway:request");
+/** How often a request with no free agent asks the shards again. */
+const NO_AGENT_POLL_MS = 200;
+
+/** What the worker hands a new request. */
+export interface SubmitInput {
+  requestId: string;
+  subnet: string;
+  input: TaskInput;
+  payment: Payment;
+  price: string;
+  descriptor: ModelDescriptor;
+  pipeline: ModelDescriptor[];
+  timeoutMs: number;
+}
+
+interface StoredRequest extends SubmitInput {
+  state: RequestState;
+  createdAt: number;
+  updatedAt: number;
+  deadline: number;
+  inputHash: `0x${string}`;
+  attempts: number;
+  tried: string[];
+  task: { taskId: string; shard: number; agent: string; deadline: number } | undefined;
+  preprocess: AttestationSig[] | undefined;
+  result: TaskResult | undefined;
+  receipt: SignedReceipt | undefined;
+  completion: AttestationSig[] | undefined;
+  error: { code: ErrorCode; message: string } | undefined;
+  events: ProgressEvent[];
+}
+
+/**
+ * One request's lifecycle as a persisted state machine: payment, preprocess
+ * validation, dispatch (optimistically alongside validation), result intake,
+ * completion validation, settlement. Every step is written to storage before the
+ * next starts, so an evicted object resumes from where it was (alarm-driven).
+ */
+export class RequestObject extends DurableObject<Env> {
+  #req: StoredRequest | undefined;
+  #loaded = false;
+  #waiters = new Set<() => void>();
+  #streams = new Set<WritableStreamDefaultWriter<Uint8Array>>();
+  #running = false;
+  #preprocessRun: Promise<void> | undefined;
+
+  async #load(): Promise<StoredRequest | undefined> {
+    if (!this.#loaded) {
+      this.#req = await this.ctx.storage.get<StoredRequest>("request");
+      this.#loaded = true;
+    }
+    return this.#req;
+  }
+
+  async #save(): Promise<void> {
+    if (this.#req) {
+      this.#req.updatedAt = Date.now();
+      await this.ctx.storage.put("request", this.#req);
+    }
+  }
+
+  /** Creates the request (or returns the existing one: idempotent by id) and starts it. */
+  async submit(input: SubmitInput): Promise<InferenceResponse> {
+    const existing = await this.#load();
+    if (existing) {
+      if (existing.subnet !== input.subnet || existing.descriptor.id !== input.descriptor.id) {
+        throw new BaseError("CONFLICT", `request id ${input.requestId} is already used for another request`);
+      }
+      return this.#response(existing);
+    }
+    const now = Date.now();
+    this.#req = {
+      ...input,
+      state: "received",
+      createdAt: now,
+      updatedAt: now,
+      deadline: now + input.timeoutMs,
+      inputHash: inputHashOf(input.input),
+      attempts: 0,
+      tried: [],
+      task: undefined,
+      preprocess: undefined,
+      result: undefined,
+      receipt: undefined,
+      completion: undefined,
+      error: undefined,
+      events: [],
+    };
+    this.#event("received");
+    await this.#save();
+    await this.ctx.storage.setAlarm(this.#req.deadline);
+    this.ctx.waitUntil(this.#advance());
+    return this.#response(this.#req);
+  }
+
+  /** Resolves when the request is terminal or `timeoutMs` passed. */
+  async wait(timeoutMs: number): Promise<InferenceResponse | null> {
+    const req = await this.#load();
+    if (!req) return null;
+    if (!isTerminal(req.state)) {
+      if (!this.#running) this.ctx.waitUntil(this.#advance());
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        const waiters = this.#waiters;
+        function done() {
+          clearTimeout(timer);
+          waiters.delete(done);
+          resolve();
+        }
+        this.#waiters.add(done);
+      });
+    }
+    return this.#req ? this.#response(this.#req) : null;
+  }
+
+  async status(): Promise<InferenceResponse | null> {
+    const req = await this.#load();
+    return req ? this.#response(req) : null;
+  }
+
+  async cancel(): Promise<InferenceResponse | null> {
+    const req = await this.#load();
+    if (!req) return null;
+    if (!isTerminal(req.state) && req.state !== "completion_validated" && req.state !== "settled") {
+      await this.#fail("CANCELLED", "cancelled by the client", "cancelled");
+    }
+    return this.#response(req);
+  }
+
+  /** A progress frame from the agent running the current attempt. */
+  async progress(taskId: string, stage: string, progress: number | null): Promise<void> {
+    const req = await this.#load();
+    if (!req || req.task?.taskId !== taskId) return;
+    this.#event(req.state, { stage, ...(progress === null ? {} : { progress }) });
+  }
+
+  /**
+   * Result intake from the Subnet shard. Returns true when stored (the shard then acks
+   * the agent); a result for a stale attempt or a forged receipt is refused.
+   */
+  async onResult(agent: string, frame: ResultFrame): Promise<boolean> {
+    const req = await this.#load();
+    if (!req) return false;
+    if (req.receipt && req.receipt.signature === frame.receipt.signature) return true; // redelivery
+    if (isTerminal(req.state) || req.task?.taskId !== frame.taskId || req.task.agent !== agent) return false;
+    const problem = await this.#checkReceipt(req, agent, frame);
+    if (problem) {
+      log.warn("receipt refused", { requestId: req.requestId, agent, problem });
+      await this.#retryOrFail("SIGNATURE_INVALID", `agent ${agent} returned an invalid receipt: ${problem}`);
+      return false;
+    }
+    req.result = frame.result;
+    req.receipt = frame.receipt;
+    this.#transition("result_signed");
+    await this.#save();
+    this.ctx.waitUntil(this.#advance());
+    return true;
+  }
+
+  /** The current attempt failed (agent error, disconnect or missed deadline). */
+  async onTaskFailed(taskId: string, agent: string, code: ErrorCode, message: string): Promise<void> {
+    const req = await this.#load();
+    if (!req || req.task?.taskId !== taskId || req.task.agent !== agent || isTerminal(req.state)) return;
+    if (req.state !== "dispatched" && req.state !== "reserved") return;
+    await this.#retryOrFail(code, message);
+  }
+
+  override async alarm(): Promise<void> {
+    const req = await this.#load();
+    if (!req || isTerminal(req.state)) return;
+    if (Date.now() >= req.deadline) {
+      await this.#fail("DEADLINE_EXCEEDED", "the request did not finish before its deadline");
+      return;
+    }
+    // Woken after an eviction: pick up where the stored state left off.
+    await this.ctx.storage.setAlarm(req.deadline);
+    await this.#advance();
+  }
+
+  /** SSE (`GET .../events`) and WebSocket progress streams. */
+  override async fetch(request: Request): Promise<Response> {
+    const req = await this.#load();
+    if (!req)
+      return Response.json(
+        { error: { code: "REQUEST_NOT_FOUND", message: "no such request" } },
+        { status: 404 },
+      );
+    if (request.headers.get("Upgrade")?.toLowerCase() === "websocket") {
+      const pair = new WebSocketPair();
+      this.ctx.acceptWebSocket(pair[1], ["progress"]);
+      for (const e of req.events) pair[1].send(JSON.stringify(e));
+      if (isTerminal(req.state))
+        pair[1].send(JSON.stringify({ type: "final", response: this.#response(req) }));
+      return new Response(null, { status: 101, webSocket: pair[0] });
+    }
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = writable.getWriter();
+    const enc = new TextEncoder();
+    for (const e of req.events) void writer.write(enc.encode(sse("progress", e)));
+    if (isTerminal(req.state)) {
+      void writer.write(enc.encode(sse("final", this.#response(req))));
+      void writer.close();
+    } else {
+      this.#streams.add(writer);
+    }
+    return new Response(readable, {
+      headers: { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" },
+    });
+  }
+
+  override async webSocketMessage(): Promise<void> {
+    // Progress sockets are one-way.
+  }
+
+  // ---- pipeline ------------------------------------------------------------------
+
+  async #advance(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      for (;;) {
+        const req = this.#req;
+        if (!req || isTerminal(req.state)) return;
+        const before = req.state;
+        await this.#step(req);
+        if (this.#req?.state === before) return; // waiting on an outside event
+      }
+    } catch (e) {
+      const err =
+        e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
+      log.error("request failed", { requestId: this.#req?.requestId, code: err.code, error: err.message });
+      await this.#fail(err.code, err.shortMessage);
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #step(req: StoredRequest): Promise<void> {
+    switch (req.state) {
+      case "received":
+        await this.#checkPayment(req);
+        this.#transition("payment_checked");
+        await this.#save();
+        return;
+      case "payment_checked":
+        await this.#dispatch(req);
+        return;
+      case "reserved":
+      case "dispatched":
+      case "preprocess_validated":
+        // Waiting for the agent; after an eviction the task may need to be sent again.
+        if (!req.task) await this.#dispatch(req);
+        return;
+      case "result_signed": {
+        await this.#ensurePreprocess(req);
+        await this.#validateCompletion(req);
+        this.#transition("completion_validated");
+        await this.#save();
+        return;
+      }
+      case "completion_validated":
+        await this.#settle(req);
+        this.#transition("settled");
+        await this.#save();
+        return;
+      case "settled":
+        this.#transition("returned");
+        await this.#save();
+        this.#finish();
+        return;
+      default:
+        return;
+    }
+  }
+
+  async #checkPayment(req: StoredRequest): Promise<void> {
+    const config = configOf(this.env);
+    const price = BigInt(req.price);
+    if (req.payment.mode === "session") {
+      const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
+      await session.authorize(
+        req.payment.sessionId,
+        req.requestId,
+        req.price,
+        req.payment.cumulativeAmount,
+        req.payment.signature,
+      );
+      return;
+    }
+    const chain = chainOf(config);
+    const escrow = await chain.readEscrow(idToBytes32(req.requestId));
+    const payTo = {
+      contract: config.PAYMENT_CONTRACT,
+      gateway: chain.gateway,
+      amount: req.price,
+      requestKey: idToBytes32(req.requestId),
+      subnetId: idToBytes32(req.subnet),
+    };
+    if (!escrow?.open) {
+      throw new BaseError("PAYMENT_REQUIRED", "no open escrow for this request id", { details: payTo });
+    }
+    if (escrow.gateway.toLowerCase() !== chain.gateway.toLowerCase()) {
+      throw new BaseError("PAYMENT_REQUIRED", "the escrow names another gateway", { details: payTo });
+    }
+    if (escrow.subnetId.toLowerCase() !== idToBytes32(req.subnet)) {
+      throw new BaseError("PAYMENT_REQUIRED", "the escrow is for another subnet", { details: payTo });
+    }
+    if (escrow.amount < price) {
+      throw new BaseError("INSUFFICIENT_FUNDS", "the escrow holds less than the price", {
+        details: { ...payTo, escrowed: escrow.amount.toString() },
+      });
+    }
+    if (escrow.expiry * 1000 < req.deadline) {
+      throw new BaseError("PAYMENT_EXPIRED", "the escrow expires before the request's deadline", {
+        details: payTo,
+      });
+    }
+  }
+
+  /** Reserves an agent on some shard and sends the task; waits a little for one to free up. */
+  async #dispatch(req: StoredRequest): Promise<void> {
+    const config = configOf(this.env);
+    const shards = config.SUBNET_SHARDS;
+    const waitUntil = Math.min(req.deadline, Date.now() + config.NO_AGENT_WAIT_MS);
+    const first = shardOf(req.requestId, shards);
+    for (;;) {
+      req.attempts += 1;
+      const taskId = `${req.requestId}:${req.attempts}`;
+      const taskDeadline = Math.min(req.deadline, Date.now() + config.TASK_TIMEOUT_MS);
+      const task = this.#taskFrame(req, taskId, taskDeadline);
+      for (let i = 0; i < shards; i++) {
+        const shard = (first + i) % shards;
+        const stub = this.env.SUBNET.get(this.env.SUBNET.idFromName(`${req.subnet}:${shard}`));
+        const { agent } = await stub.dispatch(
+          task,
+          {
+            runtime: req.descriptor.runtime,
+            modelHashes: [req.descriptor.sha256, ...req.pipeline.map((m) => m.sha256)],
+          },
+          req.tried,
+        );
+        if (agent) {
+          req.task = { taskId, shard, agent, deadline: taskDeadline };
+          req.tried.push(agent);
+          this.#transition("reserved");
+          this.#transition("dispatched");
+          await this.#save();
+          // Optimistic execution: preprocess validation runs while the agent works.
+          this.#preprocessRun ??= this.#startPreprocess(req);
+          return;
+        }
+      }
+      req.attempts -= 1;
+      if (Date.now() + NO_AGENT_POLL_MS > waitUntil) {
+        throw new BaseError(
+          "NO_AGENT_AVAILABLE",
+          `no agent in subnet ${req.subnet} can take this request now`,
+          {
+            details: { tried: req.tried.length },
+          },
+        );
+      }
+      await sleep(NO_AGENT_POLL_MS);
+      if (isTerminal(req.state)) return;
+    }
+  }
+
+  async #runPreprocess(req: StoredRequest): Promise<void> {
+    if (req.preprocess) return;
+    const config = configOf(this.env);
+    const agent = req.task?.agent;
+    if (!agent) return;
+    const { attestations } = await gatherAttestations(
+      config.REGISTRY_URLS,
+      "/v1/validate/preprocess",
+      {
+        requestId: req.requestId,
+        subnet: req.subnet,
+        model: req.descriptor.id,
+        agent,
+        price: req.price,
+        payment: req.payment,
+        deadline: req.deadline,
+      },
+      config.VALIDATION_THRESHOLD,
+      Math.max(1000, req.deadline - Date.now()),
+    );
+    req.preprocess = attestations;
+    this.#event("preprocess_validated");
+    await this.#save();
+  }
+
+  /** Runs preprocess validation in the background; a refusal fails the request. */
+  #startPreprocess(req: StoredRequest): Promise<void> {
+    return this.#runPreprocess(req).catch(async (e: unknown) => {
+      const err = e instanceof BaseError ? e : new BaseError("VALIDATOR_UNAVAILABLE", String(e));
+      await this.#fail(err.code, err.shortMessage);
+    });
+  }
+
+  async #ensurePreprocess(req: StoredRequest): Promise<void> {
+    if (req.preprocess) return;
+    this.#preprocessRun ??= this.#startPreprocess(req);
+    try {
+      await this.#preprocessRun;
+    } finally {
+      this.#preprocessRun = undefined;
+    }
+    if (!req.preprocess) throw new BaseError("VALIDATION_REFUSED", "preprocess validation did not complete");
+  }
+
+  async #validateCompletion(req: StoredRequest): Promise<void> {
+    if (req.completion) return;
+    const config = configOf(this.env);
+    if (!req.receipt || !req.result || !req.task) throw new BaseError("INTERNAL", "no result to validate");
+    const { attestations } = await gatherAttestations(
+      config.REGISTRY_URLS,
+      "/v1/validate/completion",
+      {
+        requestId: req.requestId,
+        subnet: req.subnet,
+        agent: req.task.agent,
+        price: req.price,
+        deadline: req.deadline,
+        input: req.input,
+        result: req.result,
+        receipt: req.receipt,
+      },
+      config.VALIDATION_THRESHOLD,
+      Math.max(1000, req.deadline - Date.now()),
+    );
+    req.completion = attestations;
+  }
+
+  async #settle(req: StoredRequest): Promise<void> {
+    if (!req.receipt || !req.completion) throw new BaseError("INTERNAL", "nothing to settle");
+    if (req.payment.mode === "session") {
+      const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
+      await session.commit(req.payment.sessionId, req.requestId, {
+        agent: req.receipt.receipt.agent,
+        receiptDigest: receiptDigest(this.#domain(), req.receipt.receipt),
+      });
+      return;
+    }
+    const chain = chainOf(configOf(this.env));
+    await chain.completeEscrow(
+      req.receipt.receipt,
+      req.completion.map((a) => a.signature),
+    );
+  }
+
+  async #checkReceipt(req: StoredRequest, agent: string, frame: ResultFrame): Promise<string | undefined> {
+    const r = frame.receipt.receipt;
+    if (r.agent !== agent.toLowerCase()) return "receipt names another agent";
+    if (r.requestId !== idToBytes32(req.requestId)) return "receipt is for another request";
+    if (r.subnetId !== idToBytes32(req.subnet)) return "receipt is for another subnet";
+    if (r.modelId !== idToBytes32(req.descriptor.id)) return "receipt is for another model";
+    if (r.modelHash !== req.descriptor.sha256) return "receipt names another model hash";
+    if (r.inputHash !== req.inputHash) return "receipt input hash does not match the input";
+    if (r.price !== req.price) return "receipt price does not match";
+    if (r.outputHash !== outputHashOf(frame.result)) return "receipt output hash does not match the result";
+    if (frame.result.kind !== req.input.kind) return "result kind does not match the task";
+    const domain = this.#domain();
+    try {
+      const signer = await recoverTypedDataAddress({
+        ...typedData(domain, "InferenceReceipt", receiptMessage(r)),
+        signature: frame.receipt.signature,
+      });
+      if (signer.toLowerCase() !== agent.toLowerCase()) return "receipt signature is not the agent's";
+    } catch {
+      return "receipt signature cannot be recovered";
+    }
+    return undefined;
+  }
+
+  #domain() {
+    const config = configOf(this.env);
+    return ncnDomain(config.CHAIN_ID, config.PAYMENT_CONTRACT);
+  }
+
+  async #retryOrFail(code: ErrorCode, message: string): Promise<void> {
+    const req = this.#req;
+    if (!req || isTerminal(req.state)) return;
+    const config = configOf(this.env);
+    const previous = req.task;
+    req.task = undefined;
+    if (previous) {
+      const stub = this.env.SUBNET.get(this.env.SUBNET.idFromName(`${req.subnet}:${previous.shard}`));
+      await stub.cancel(previous.taskId, "reassigned").catch(() => undefined);
+    }
+    if (req.attempts >= config.MAX_ATTEMPTS || Date.now() >= req.deadline) {
+      await this.#fail(code, `${message} (after ${req.attempts} attempts)`);
+      return;
+    }
+    this.#event(req.state, { message: `attempt ${req.attempts} failed: ${code}; retrying on another agent` });
+    req.state = "payment_checked";
+    await this.#save();
+    this.ctx.waitUntil(this.#advance());
+  }
+
+  async #fail(code: ErrorCode, message: string, state: "failed" | "cancelled" = "failed"): Promise<void> {
+    const req = this.#req;
+    if (!req || isTerminal(req.state)) return;
+    req.error = { code, message };
+    if (req.task) {
+      const stub = this.env.SUBNET.get(this.env.SUBNET.idFromName(`${req.subnet}:${req.task.shard}`));
+      await stub.cancel(req.task.taskId, message).catch(() => undefined);
+    }
+    // Never charged: drop the session reservation; an escrow is left to expire or be refunded.
+    if (req.payment.mode === "session") {
+      const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
+      await session.release(req.requestId).catch(() => undefined);
+    }
+    this.#transition(state);
+    await this.#save();
+    this.#finish();
+  }
+
+  #transition(to: RequestState): void {
+    const req = this.#req;
+    if (!req) return;
+    if (!canTransition(req.state, to))
+      throw new BaseError("INTERNAL", `illegal transition ${req.state} -> ${to}`);
+    req.state = to;
+    this.#event(to);
+  }
+
+  #event(state: RequestState, extra: Partial<ProgressEvent> = {}): void {
+    const req = this.#req;
+    if (!req) return;
+    const e: ProgressEvent = { requestId: req.requestId as never, state, at: Date.now(), ...extra };
+    req.events.push(e);
+    const enc = new TextEncoder().encode(sse("progress", e));
+    for (const w of this.#streams) void w.write(enc).catch(() => this.#streams.delete(w));
+    for (const ws of this.ctx.getWebSockets("progress")) {
+      try {
+        ws.send(JSON.stringify(e));
+      } catch {}
+    }
+  }
+
+  #finish(): void {
+    const req = this.#req;
+    if (!req) return;
+    const final = this.#response(req);
+    const enc = new TextEncoder().encode(sse("final", final));
+    for (const w of this.#streams) {
+      void w
+        .write(enc)
+        .then(() => w.close())
+        .catch(() => undefined);
+    }
+    this.#streams.clear();
+    for (const ws of this.ctx.getWebSockets("progress")) {
+      try {
+        ws.send(JSON.stringify({ type: "final", response: final }));
+        ws.close(1000, "done");
+      } catch {}
+    }
+    for (const w of [...this.#waiters]) w();
+    void this.ctx.storage.deleteAlarm();
+  }
+
+  #taskFrame(req: StoredRequest, taskId: string, deadline: number): TaskFrame {
+    const common = {
+      type: "task" as const,
+      taskId,
+      requestId: req.requestId as never,
+      subnet: req.subnet as never,
+      model: req.descriptor,
+      price: req.price,
+      deadline,
+    };
+    return req.input.kind === "tensor"
+      ? { ...common, kind: "tensor", inputs: req.input.inputs }
+      : { ...common, kind: "ocr", image: req.input.image, pipeline: req.pipeline };
+  }
+
+  #response(req: StoredRequest): InferenceResponse {
+    const released = req.state === "returned";
+    const r: InferenceResponse = {
+      requestId: req.requestId as never,
+      state: req.state,
+      subnet: req.subnet as never,
+      model: req.descriptor.id,
+      price: req.price,
+      createdAt: req.createdAt,
+      updatedAt: req.updatedAt,
+    };
+    if (req.task) r.agent = req.task.agent;
+    // Results are released only after completion validation.
+    if (released && req.result) r.result = req.result;
+    if (released && req.receipt) r.receipt = req.receipt;
+    if (released) r.attestations = [...(req.preprocess ?? []), ...(req.completion ?? [])];
+    if (req.error) r.error = req.error;
+    return r;
+  }
+}
+
+export function inputHashOf(input: TaskInput): `0x${string}` {
+  if (input.kind === "ocr") return hashBytes(base64ToBytes(input.image));
+  const tensors: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(input.inputs)) tensors[name] = tensorFromJson(t);
+  return hashTensors(tensors);
+}
+
+export function outputHashOf(result: TaskResult): `0x${string}` {
+  if (result.kind === "ocr") return hashOcrLines(result.lines);
+  const tensors: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(result.outputs)) tensors[name] = tensorFromJson(t);
+  return hashTensors(tensors);
+}
+
+function sse(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

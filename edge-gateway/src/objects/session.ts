@@ -1,0 +1,155 @@
+import { DurableObject } from "cloudflare:workers";
+import { BaseError, ncnDomain, typedData } from "@ncn/protocol";
+import { recoverTypedDataAddress } from "viem";
+import { chainOf } from "../chain/viem-chain.ts";
+import { configOf, type Env } from "../env.ts";
+import {
+  authorize,
+  commit,
+  keepVoucher,
+  newLedger,
+  release,
+  type SessionLedger,
+} from "../logic/session-ledger.ts";
+
+/** Entry the Settlement object batches once a request of this session was charged. */
+export interface ChargedRequest {
+  agent: `0x${string}`;
+  receiptDigest: `0x${string}`;
+}
+
+export interface SessionSnapshot {
+  sessionId: string;
+  charged: string;
+  voucher: { amount: string; signature: string } | null;
+  settled: string;
+}
+
+/**
+ * One prepaid session: the serialisation point for its vouchers. It checks each
+ * voucher's signature against the session's client, keeps what is reserved by
+ * requests in flight and what validated requests have charged.
+ */
+export class SessionObject extends DurableObject<Env> {
+  #ledger: SessionLedger | undefined;
+
+  async #load(sessionId: `0x${string}`, refresh = false): Promise<SessionLedger> {
+    this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
+    if (this.#ledger && !refresh) return this.#ledger;
+    const session = await chainOf(configOf(this.env)).readSession(sessionId);
+    if (!session) {
+      throw new BaseError("PAYMENT_REQUIRED", "no such session on chain; open one first", {
+        details: { sessionId },
+      });
+    }
+    const chain = chainOf(configOf(this.env));
+    if (session.gateway.toLowerCase() !== chain.gateway.toLowerCase()) {
+      throw new BaseError("PAYMENT_REQUIRED", "the session is opened for another gateway", {
+        details: { sessionId, gateway: chain.gateway },
+      });
+    }
+    const prev = this.#ledger;
+    this.#ledger = prev
+      ? { ...prev, session, charged: bigMax(prev.charged, session.settled) }
+      : newLedger(session);
+    await this.ctx.storage.put("ledger", this.#ledger);
+    return this.#ledger;
+  }
+
+  /** Reserves `price` for a request against the client's voucher; typed 402 errors otherwise. */
+  async authorize(
+    sessionId: `0x${string}`,
+    requestId: string,
+    price: string,
+    cumulativeAmount: string,
+    signature: `0x${string}`,
+  ): Promise<void> {
+    await this.#bind(sessionId);
+    let ledger = await this.#load(sessionId);
+    const config = configOf(this.env);
+    const amount = BigInt(cumulativeAmount);
+    let signer: string;
+    try {
+      signer = await recoverTypedDataAddress({
+        ...typedData(ncnDomain(config.CHAIN_ID, config.PAYMENT_CONTRACT), "Voucher", {
+          sessionId,
+          cumulativeAmount: amount,
+        }),
+        signature,
+      });
+    } catch {
+      throw new BaseError("PAYMENT_REQUIRED", "the voucher signature cannot be recovered");
+    }
+    if (signer.toLowerCase() !== ledger.session.client.toLowerCase()) {
+      throw new BaseError("PAYMENT_REQUIRED", "the voucher is not signed by the session's client");
+    }
+    // A voucher above the known deposit may follow a top-up: read the chain again once.
+    if (amount > ledger.session.deposit || Date.now() / 1000 >= ledger.session.expiry) {
+      ledger = await this.#load(sessionId, true);
+    }
+    ledger = authorize(ledger, requestId, BigInt(price), amount, Math.floor(Date.now() / 1000));
+    ledger = keepVoucher(ledger, amount, signature);
+    this.#ledger = ledger;
+    await this.ctx.storage.put("ledger", ledger);
+  }
+
+  /** Counts a validated request as charged and queues it for batch settlement. */
+  async commit(sessionId: `0x${string}`, requestId: string, entry: ChargedRequest): Promise<void> {
+    await this.#bind(sessionId);
+    const ledger = await this.#load(sessionId);
+    const price = ledger.reserved[requestId];
+    if (price === undefined) return; // already committed (retry) or released
+    this.#ledger = commit(ledger, requestId);
+    await this.ctx.storage.put("ledger", this.#ledger);
+    const settlement = this.env.SETTLEMENT.get(this.env.SETTLEMENT.idFromName("main"));
+    await settlement.add({
+      requestId,
+      sessionId,
+      agent: entry.agent,
+      price,
+      receiptDigest: entry.receiptDigest,
+    });
+  }
+
+  /** Drops a failed request's reservation. */
+  async release(requestId: string): Promise<void> {
+    if (!this.#ledger) this.#ledger = await this.ctx.storage.get<SessionLedger>("ledger");
+    if (!this.#ledger) return;
+    this.#ledger = release(this.#ledger, requestId);
+    await this.ctx.storage.put("ledger", this.#ledger);
+  }
+
+  async snapshot(): Promise<SessionSnapshot | null> {
+    this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
+    const l = this.#ledger;
+    if (!l) return null;
+    return {
+      sessionId: (await this.ctx.storage.get<string>("sessionId")) ?? "",
+      charged: l.charged.toString(),
+      voucher: l.voucher ? { amount: l.voucher.amount.toString(), signature: l.voucher.signature } : null,
+      settled: l.session.settled.toString(),
+    };
+  }
+
+  /** Marks a settlement of this session as mined. */
+  async settled(amount: string): Promise<void> {
+    this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
+    if (!this.#ledger) return;
+    const a = BigInt(amount);
+    if (a > this.#ledger.session.settled)
+      this.#ledger = { ...this.#ledger, session: { ...this.#ledger.session, settled: a } };
+    await this.ctx.storage.put("ledger", this.#ledger);
+  }
+
+  /** The object is named by its session id; remember it for calls that do not carry it. */
+  async #bind(sessionId: `0x${string}`): Promise<void> {
+    const stored = await this.ctx.storage.get<string>("sessionId");
+    if (stored === undefined) await this.ctx.storage.put("sessionId", sessionId);
+    else if (stored !== sessionId)
+      throw new BaseError("INTERNAL", "session object addressed with another session id");
+  }
+}
+
+function bigMax(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}

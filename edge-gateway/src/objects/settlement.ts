@@ -1,0 +1,176 @@
+import { DurableObject } from "cloudflare:workers";
+import { idToBytes32, merkleBatch } from "@ncn/protocol";
+import { chainOf } from "../chain/viem-chain.ts";
+import { configOf, type Env } from "../env.ts";
+import { logger } from "../log.ts";
+import { type PendingCharge, planBatch } from "../logic/batch.ts";
+import { gatherSettlementSignatures } from "../validators/settlement.ts";
+
+const log = logger("gateway:settlement");
+/** Most receipts in one settlement transaction. */
+const MAX_BATCH = 1000;
+
+export interface SettlementStatus {
+  pending: number;
+  settledBatches: number;
+  settledRequests: number;
+  lastBatch: { batchId: string; requests: number; tx: string; at: number } | null;
+  lastError: string | null;
+}
+
+/**
+ * Batches charged session requests and settles them on chain: every SETTLE_EVERY
+ * requests or SETTLE_INTERVAL_MS, whichever comes first. One transaction carries the
+ * newest voucher of every session in the batch, the per-node payouts, the Merkle root
+ * of the receipts and M-of-N validator signatures over the batch.
+ */
+export class SettlementObject extends DurableObject<Env> {
+  readonly #sql: SqlStorage;
+  #flushing: Promise<void> | undefined;
+  #lastError: string | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#sql = ctx.storage.sql;
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS pending (
+      request_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, agent TEXT NOT NULL, price TEXT NOT NULL,
+      digest TEXT NOT NULL, added_at INTEGER NOT NULL)`);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS batches (
+      batch_id TEXT PRIMARY KEY, requests INTEGER NOT NULL, tx TEXT NOT NULL, at INTEGER NOT NULL)`);
+  }
+
+  async add(entry: Omit<PendingCharge, "addedAt">): Promise<void> {
+    this.#sql.exec(
+      `INSERT OR IGNORE INTO pending (request_id, session_id, agent, price, digest, added_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      entry.requestId,
+      entry.sessionId,
+      entry.agent,
+      entry.price,
+      entry.receiptDigest,
+      Date.now(),
+    );
+    const config = configOf(this.env);
+    const n = this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM pending`).one().n;
+    if (n >= config.SETTLE_EVERY) this.ctx.waitUntil(this.flush());
+    else if ((await this.ctx.storage.getAlarm()) === null) {
+      await this.ctx.storage.setAlarm(Date.now() + config.SETTLE_INTERVAL_MS);
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    await this.flush();
+    const n = this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM pending`).one().n;
+    if (n > 0) await this.ctx.storage.setAlarm(Date.now() + configOf(this.env).SETTLE_INTERVAL_MS);
+  }
+
+  /** Settles what is pending now (one batch at a time). */
+  async flush(): Promise<void> {
+    this.#flushing ??= this.#flushOnce().finally(() => {
+      this.#flushing = undefined;
+    });
+    await this.#flushing;
+  }
+
+  async status(): Promise<SettlementStatus> {
+    const pending = this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM pending`).one().n;
+    const agg = this.#sql
+      .exec<{ b: number; r: number | null }>(`SELECT count(*) AS b, sum(requests) AS r FROM batches`)
+      .one();
+    const last = this.#sql
+      .exec<{ batch_id: string; requests: number; tx: string; at: number }>(
+        `SELECT * FROM batches ORDER BY at DESC LIMIT 1`,
+      )
+      .toArray()[0];
+    return {
+      pending,
+      settledBatches: agg.b,
+      settledRequests: agg.r ?? 0,
+      lastBatch: last ? { batchId: last.batch_id, requests: last.requests, tx: last.tx, at: last.at } : null,
+      lastError: this.#lastError,
+    };
+  }
+
+  async #flushOnce(): Promise<void> {
+    const rows = this.#sql
+      .exec<{
+        request_id: string;
+        session_id: string;
+        agent: string;
+        price: string;
+        digest: string;
+        added_at: number;
+      }>(`SELECT * FROM pending ORDER BY added_at LIMIT ?`, MAX_BATCH)
+      .toArray();
+    if (rows.length === 0) return;
+    const config = configOf(this.env);
+    const chain = chainOf(config);
+    const charges: PendingCharge[] = rows.map((r) => ({
+      requestId: r.request_id,
+      sessionId: r.session_id as `0x${string}`,
+      agent: r.agent as `0x${string}`,
+      price: r.price,
+      receiptDigest: r.digest as `0x${string}`,
+      addedAt: r.added_at,
+    }));
+    try {
+      const sessions = new Map<
+        string,
+        { settled: bigint; voucher: { amount: bigint; signature: `0x${string}` } }
+      >();
+      for (const sessionId of new Set(charges.map((c) => c.sessionId))) {
+        const onChain = await chain.readSession(sessionId);
+        const snap = await this.env.SESSION.get(this.env.SESSION.idFromName(sessionId)).snapshot();
+        if (!onChain || !snap?.voucher) throw new Error(`session ${sessionId} has no voucher to settle with`);
+        sessions.set(sessionId, {
+          settled: onChain.settled,
+          voucher: {
+            amount: BigInt(snap.voucher.amount),
+            signature: snap.voucher.signature as `0x${string}`,
+          },
+        });
+      }
+      const plan = planBatch(charges, sessions);
+      const batchId = idToBytes32(`${chain.gateway}:${rows[0]?.request_id}:${rows.length}:${Date.now()}`);
+      const tree = merkleBatch(charges.map((c) => c.receiptDigest));
+      const signatures = await gatherSettlementSignatures(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD, {
+        batchId,
+        gateway: chain.gateway,
+        receiptsRoot: tree.root,
+        receiptDigests: charges.map((c) => c.receiptDigest),
+        sessions: plan.sessions,
+        payouts: plan.payouts,
+      });
+      const tx = await chain.settleBatch({
+        batchId,
+        receiptsRoot: tree.root,
+        sessionIds: plan.sessions.map((s) => s.sessionId),
+        cumulativeAmounts: plan.sessions.map((s) => BigInt(s.voucherAmount)),
+        settledAmounts: plan.sessions.map((s) => BigInt(s.settleTo)),
+        voucherSignatures: plan.sessions.map((s) => s.voucherSignature),
+        nodes: plan.payouts.map((p) => p.node),
+        amounts: plan.payouts.map((p) => BigInt(p.amount)),
+        validatorSignatures: signatures,
+      });
+      const now = Date.now();
+      this.#sql.exec(
+        `INSERT INTO batches (batch_id, requests, tx, at) VALUES (?, ?, ?, ?)`,
+        batchId,
+        rows.length,
+        tx,
+        now,
+      );
+      for (const r of rows) this.#sql.exec(`DELETE FROM pending WHERE request_id = ?`, r.request_id);
+      for (const s of plan.sessions) {
+        await this.env.SESSION.get(this.env.SESSION.idFromName(s.sessionId)).settled(s.settleTo);
+      }
+      this.#lastError = null;
+      log.info("batch settled", { batchId, requests: rows.length, tx });
+    } catch (e) {
+      this.#lastError = e instanceof Error ? e.message : String(e);
+      log.error("settlement failed; will retry", { error: this.#lastError, requests: rows.length });
+      if ((await this.ctx.storage.getAlarm()) === null) {
+        await this.ctx.storage.setAlarm(Date.now() + config.SETTLE_INTERVAL_MS);
+      }
+    }
+  }
+}

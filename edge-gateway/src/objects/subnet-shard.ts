@@ -1,0 +1,453 @@
+import { DurableObject } from "cloudflare:workers";
+import {
+  AGENT_PROTOCOL_VERSION,
+  AgentToGatewayFrame,
+  authMessage,
+  type Capabilities,
+  type GatewayToAgentFrame,
+  issuesOf,
+  MAX_FRAME_BYTES,
+  type TaskFrame,
+} from "@ncn/protocol";
+import * as v from "valibot";
+import { recoverMessageAddress } from "viem";
+import { configOf, type Env } from "../env.ts";
+import { logger } from "../log.ts";
+import { type AgentView, ewma, pickAgent, type TaskNeeds } from "../logic/scheduler.ts";
+
+const log = logger("gateway:subnet");
+
+const HEARTBEAT_MS = 5_000;
+/** An agent silent for this long is treated as gone. */
+const STALE_AGENT_MS = 3 * HEARTBEAT_MS;
+const HELLO_TIMEOUT_MS = 10_000;
+
+/** What survives hibernation on each socket (kept small: ids and the auth nonce). */
+const Attachment = v.variant("state", [
+  v.object({
+    state: v.literal("challenged"),
+    nonce: v.string(),
+    gateway: v.string(),
+    subnet: v.string(),
+    at: v.number(),
+  }),
+  v.object({ state: v.literal("ready"), agent: v.string(), subnet: v.string() }),
+]);
+type Attachment = v.InferOutput<typeof Attachment>;
+
+export interface DispatchResult {
+  agent: string | null;
+}
+
+export interface AgentSummary {
+  address: string;
+  connected: boolean;
+  running: number;
+  maxConcurrency: number;
+  reputation: number;
+  latencyMs: number | null;
+  runtimes: string[];
+  lastSeen: number;
+}
+
+/**
+ * One shard of a subnet's agents: their sockets (hibernation API), capabilities, load
+ * and the reservation table. Agents land on a shard by a hash of their address; the
+ * Request object asks a shard to dispatch and hears back about results.
+ */
+export class SubnetShard extends DurableObject<Env> {
+  readonly #sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#sql = ctx.storage.sql;
+    ctx.blockConcurrencyWhile(async () => this.#migrate());
+  }
+
+  #migrate(): void {
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)`);
+    const row = this.#sql.exec<{ v: string }>(`SELECT v FROM meta WHERE k = 'schema'`).toArray()[0];
+    if (row?.v === "1") return;
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS agents (
+      address TEXT PRIMARY KEY, runtimes TEXT NOT NULL, cached TEXT NOT NULL, max_concurrency INTEGER NOT NULL,
+      capabilities TEXT NOT NULL, running INTEGER NOT NULL DEFAULT 0,
+      reputation REAL NOT NULL DEFAULT 0, latency REAL, last_seen INTEGER NOT NULL, connected INTEGER NOT NULL)`);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS reservations (
+      task_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, agent TEXT NOT NULL,
+      expires_at INTEGER NOT NULL, started_at INTEGER NOT NULL)`);
+    this.#sql.exec(`CREATE INDEX IF NOT EXISTS reservations_agent ON reservations (agent)`);
+    this.#sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('schema', '1')`);
+  }
+
+  /** Agent WebSocket upgrade, routed here by the worker. */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade", { status: 426 });
+    }
+    const url = new URL(request.url);
+    const subnet = url.searchParams.get("subnet") ?? "";
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    const nonce = randomBytes32();
+    const gateway = gatewayName(url);
+    const attachment: Attachment = { state: "challenged", nonce, gateway, subnet, at: Date.now() };
+    server.serializeAttachment(attachment);
+    const config = configOf(this.env);
+    this.#send(server, {
+      type: "challenge",
+      v: AGENT_PROTOCOL_VERSION,
+      nonce: nonce as never,
+      gateway,
+      chainId: config.CHAIN_ID,
+      verifyingContract: config.PAYMENT_CONTRACT,
+      serverTime: Date.now(),
+    });
+    await this.#armAlarm(Date.now() + HELLO_TIMEOUT_MS);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const att = this.#attachment(ws);
+    if (!att) return ws.close(1011, "lost state");
+    if (typeof message !== "string" || message.length > MAX_FRAME_BYTES) {
+      return this.#frameError(ws, undefined, "frames must be JSON text within the size limit");
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(message);
+    } catch {
+      return this.#frameError(ws, undefined, "frame is not valid JSON");
+    }
+    const parsed = v.safeParse(AgentToGatewayFrame, raw);
+    if (!parsed.success) {
+      const first = issuesOf(parsed.issues)[0];
+      const taskId =
+        typeof raw === "object" && raw !== null && "taskId" in raw ? String(raw.taskId) : undefined;
+      return this.#frameError(ws, taskId, `invalid frame: ${first?.path}: ${first?.message}`);
+    }
+    const frame = parsed.output;
+    if (att.state === "challenged") {
+      if (frame.type !== "hello")
+        return this.#frameError(ws, undefined, "authenticate with a hello frame first");
+      return this.#hello(ws, att, frame);
+    }
+    const agent = att.agent;
+    switch (frame.type) {
+      case "hello":
+        return this.#frameError(ws, undefined, "already authenticated");
+      case "heartbeat":
+        this.#sql.exec(`UPDATE agents SET last_seen = ? WHERE address = ?`, Date.now(), agent);
+        return;
+      case "progress": {
+        const r = this.#reservation(frame.taskId);
+        if (r && r.agent === agent) {
+          await this.#request(r.request_id).progress(frame.taskId, frame.stage, frame.progress ?? null);
+        }
+        return;
+      }
+      case "result": {
+        const r = this.#reservation(frame.taskId);
+        const requestId = r?.request_id ?? frame.taskId.split(":")[0] ?? "";
+        let stored = false;
+        try {
+          stored = await this.#request(requestId).onResult(agent, frame);
+        } catch (e) {
+          log.error("result intake failed", { requestId, agent, error: String(e) });
+          return; // no ack: the agent keeps it and offers it again
+        }
+        if (r) this.#finish(r, Date.now() - r.started_at, true);
+        this.#send(ws, { type: "ack", taskId: frame.taskId });
+        if (!stored) log.warn("result refused", { requestId, agent, taskId: frame.taskId });
+        return;
+      }
+      case "error": {
+        if (frame.taskId === undefined) {
+          log.warn("agent reported an error", { agent, code: frame.code, message: frame.message });
+          return;
+        }
+        const r = this.#reservation(frame.taskId);
+        if (!r || r.agent !== agent) return;
+        this.#finish(r, undefined, false);
+        await this.#request(r.request_id).onTaskFailed(frame.taskId, agent, frame.code, frame.message);
+        return;
+      }
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    await this.#dropSocket(ws, "disconnected");
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.#dropSocket(ws, "socket error");
+  }
+
+  /** Reserves an agent for a task and sends it; `agent: null` when none can take it. */
+  async dispatch(
+    task: TaskFrame,
+    needs: Omit<TaskNeeds, "exclude">,
+    exclude: string[],
+  ): Promise<DispatchResult> {
+    const sockets = this.#readySockets();
+    const views: AgentView[] = [];
+    const now = Date.now();
+    for (const row of this.#sql.exec<AgentRow>(`SELECT * FROM agents WHERE connected = 1`)) {
+      if (!sockets.has(row.address) || now - row.last_seen > STALE_AGENT_MS) continue;
+      views.push({
+        address: row.address,
+        runtimes: row.runtimes.split(","),
+        cachedModels: row.cached.split(","),
+        maxConcurrency: row.max_concurrency,
+        running: row.running,
+        reputation: row.reputation,
+        latencyMs: row.latency ?? undefined,
+      });
+    }
+    const chosen = pickAgent(views, { ...needs, exclude: new Set(exclude) });
+    if (!chosen) return { agent: null };
+    const ws = sockets.get(chosen.address);
+    if (!ws) return { agent: null };
+    this.#sql.exec(
+      `INSERT OR REPLACE INTO reservations (task_id, request_id, agent, expires_at, started_at) VALUES (?, ?, ?, ?, ?)`,
+      task.taskId,
+      task.requestId,
+      chosen.address,
+      task.deadline,
+      now,
+    );
+    this.#sql.exec(`UPDATE agents SET running = running + 1 WHERE address = ?`, chosen.address);
+    this.#send(ws, task);
+    await this.#armAlarm(task.deadline);
+    return { agent: chosen.address };
+  }
+
+  /** Withdraws a task from its agent (cancel, or a retry elsewhere). */
+  async cancel(taskId: string, reason: string): Promise<void> {
+    const r = this.#reservation(taskId);
+    if (!r) return;
+    this.#finish(r, undefined, false);
+    const ws = this.#readySockets().get(r.agent);
+    if (ws) this.#send(ws, { type: "cancel", taskId, reason });
+  }
+
+  /** Registry reputation snapshot pushed by the gateway's refresh. */
+  async setReputation(scores: Record<string, number>): Promise<void> {
+    for (const [address, score] of Object.entries(scores)) {
+      this.#sql.exec(`UPDATE agents SET reputation = ? WHERE address = ?`, score, address.toLowerCase());
+    }
+  }
+
+  async agents(): Promise<AgentSummary[]> {
+    const sockets = this.#readySockets();
+    return this.#sql
+      .exec<AgentRow>(`SELECT * FROM agents ORDER BY address`)
+      .toArray()
+      .map((row) => ({
+        address: row.address,
+        connected: row.connected === 1 && sockets.has(row.address),
+        running: row.running,
+        maxConcurrency: row.max_concurrency,
+        reputation: row.reputation,
+        latencyMs: row.latency,
+        runtimes: row.runtimes.split(","),
+        lastSeen: row.last_seen,
+      }));
+  }
+
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    // Sockets that never said hello.
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = this.#attachment(ws);
+      if (att?.state === "challenged" && now - att.at > HELLO_TIMEOUT_MS)
+        ws.close(4001, "authentication timeout");
+    }
+    // Reservations past their deadline: the agent loses the task.
+    const expired = this.#sql
+      .exec<ReservationRow>(`SELECT * FROM reservations WHERE expires_at <= ?`, now)
+      .toArray();
+    for (const r of expired) {
+      this.#finish(r, undefined, false);
+      await this.#request(r.request_id).onTaskFailed(
+        r.task_id,
+        r.agent,
+        "AGENT_TIMEOUT",
+        "agent missed the deadline",
+      );
+    }
+    const next = this.#sql
+      .exec<{ t: number | null }>(`SELECT min(expires_at) AS t FROM reservations`)
+      .one().t;
+    if (next !== null) await this.ctx.storage.setAlarm(next);
+  }
+
+  async #hello(
+    ws: WebSocket,
+    att: Extract<Attachment, { state: "challenged" }>,
+    frame: HelloFrameT,
+  ): Promise<void> {
+    if (frame.nonce !== att.nonce) return this.#authFail(ws, "nonce does not match the challenge");
+    let signer: string;
+    try {
+      signer = await recoverMessageAddress({
+        message: authMessage(att.nonce, att.gateway),
+        signature: frame.signature,
+      });
+    } catch {
+      return this.#authFail(ws, "signature cannot be recovered");
+    }
+    if (signer.toLowerCase() !== frame.agent)
+      return this.#authFail(ws, "signature is not by the claimed agent");
+    if (att.subnet !== "" && !frame.subnets.includes(att.subnet as never)) {
+      return this.#authFail(ws, `agent does not serve subnet ${att.subnet}`);
+    }
+    // One socket per agent: a reconnect replaces the old one.
+    for (const other of this.ctx.getWebSockets()) {
+      const o = this.#attachment(other);
+      if (other !== ws && o?.state === "ready" && o.agent === frame.agent)
+        other.close(4000, "replaced by a new connection");
+    }
+    const ready: Attachment = { state: "ready", agent: frame.agent, subnet: att.subnet };
+    ws.serializeAttachment(ready);
+    const caps: Capabilities = frame.capabilities;
+    this.#sql.exec(
+      `INSERT INTO agents (address, runtimes, cached, max_concurrency, capabilities, running, last_seen, connected)
+       VALUES (?, ?, ?, ?, ?, 0, ?, 1)
+       ON CONFLICT(address) DO UPDATE SET runtimes = excluded.runtimes, cached = excluded.cached,
+         max_concurrency = excluded.max_concurrency, capabilities = excluded.capabilities,
+         last_seen = excluded.last_seen, connected = 1,
+         running = (SELECT count(*) FROM reservations WHERE agent = excluded.address)`,
+      frame.agent,
+      caps.runtimes.join(","),
+      caps.cachedModels.join(","),
+      caps.maxConcurrency,
+      JSON.stringify(caps),
+      Date.now(),
+    );
+    this.#send(ws, { type: "welcome", agent: frame.agent, heartbeatMs: HEARTBEAT_MS });
+    log.info("agent connected", {
+      agent: frame.agent,
+      subnet: att.subnet,
+      pending: frame.pending?.length ?? 0,
+    });
+  }
+
+  #authFail(ws: WebSocket, why: string): void {
+    this.#send(ws, { type: "error", code: "UNAUTHORIZED", message: why });
+    ws.close(4003, "authentication failed");
+  }
+
+  async #dropSocket(ws: WebSocket, why: string): Promise<void> {
+    const att = this.#attachment(ws);
+    if (att?.state !== "ready") return;
+    // A newer socket of the same agent may already be live.
+    const stillLive = [...this.ctx.getWebSockets()].some((o) => {
+      const a = this.#attachment(o);
+      return o !== ws && a?.state === "ready" && a.agent === att.agent;
+    });
+    if (stillLive) return;
+    this.#sql.exec(`UPDATE agents SET connected = 0 WHERE address = ?`, att.agent);
+    const lost = this.#sql
+      .exec<ReservationRow>(`SELECT * FROM reservations WHERE agent = ?`, att.agent)
+      .toArray();
+    for (const r of lost) {
+      this.#finish(r, undefined, false);
+      await this.#request(r.request_id).onTaskFailed(r.task_id, r.agent, "AGENT_TIMEOUT", `agent ${why}`);
+    }
+    log.info("agent disconnected", { agent: att.agent, why, lostTasks: lost.length });
+  }
+
+  #finish(r: ReservationRow, latencyMs: number | undefined, ok: boolean): void {
+    this.#sql.exec(`DELETE FROM reservations WHERE task_id = ?`, r.task_id);
+    this.#sql.exec(`UPDATE agents SET running = max(0, running - 1) WHERE address = ?`, r.agent);
+    if (ok && latencyMs !== undefined) {
+      const row = this.#sql
+        .exec<{ latency: number | null }>(`SELECT latency FROM agents WHERE address = ?`, r.agent)
+        .toArray()[0];
+      this.#sql.exec(
+        `UPDATE agents SET latency = ? WHERE address = ?`,
+        ewma(row?.latency ?? undefined, latencyMs),
+        r.agent,
+      );
+    }
+  }
+
+  #reservation(taskId: string): ReservationRow | undefined {
+    return this.#sql
+      .exec<ReservationRow>(`SELECT * FROM reservations WHERE task_id = ?`, taskId)
+      .toArray()[0];
+  }
+
+  #readySockets(): Map<string, WebSocket> {
+    const out = new Map<string, WebSocket>();
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = this.#attachment(ws);
+      if (att?.state === "ready") out.set(att.agent, ws);
+    }
+    return out;
+  }
+
+  #attachment(ws: WebSocket): Attachment | undefined {
+    const r = v.safeParse(Attachment, ws.deserializeAttachment());
+    return r.success ? r.output : undefined;
+  }
+
+  #request(requestId: string) {
+    return this.env.REQUEST.get(this.env.REQUEST.idFromName(requestId));
+  }
+
+  #send(ws: WebSocket, frame: GatewayToAgentFrame): void {
+    try {
+      ws.send(JSON.stringify(frame));
+    } catch (e) {
+      log.warn("send failed", { error: String(e) });
+    }
+  }
+
+  #frameError(ws: WebSocket, taskId: string | undefined, message: string): void {
+    const frame: GatewayToAgentFrame =
+      taskId === undefined || !/^[A-Za-z0-9_:.-]{1,128}$/.test(taskId)
+        ? { type: "error", code: "FRAME_INVALID", message }
+        : { type: "error", taskId, code: "FRAME_INVALID", message };
+    this.#send(ws, frame);
+  }
+
+  async #armAlarm(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+}
+
+type HelloFrameT = Extract<v.InferOutput<typeof AgentToGatewayFrame>, { type: "hello" }>;
+
+interface AgentRow extends Record<string, SqlStorageValue> {
+  address: string;
+  runtimes: string;
+  cached: string;
+  max_concurrency: number;
+  capabilities: string;
+  running: number;
+  reputation: number;
+  latency: number | null;
+  last_seen: number;
+  connected: number;
+}
+
+interface ReservationRow extends Record<string, SqlStorageValue> {
+  task_id: string;
+  request_id: string;
+  agent: string;
+  expires_at: number;
+  started_at: number;
+}
+
+function randomBytes32(): string {
+  const b = crypto.getRandomValues(new Uint8Array(32));
+  return `0x${[...b].map((x) => x.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** The name agents bind their signature to: the gateway's public host. */
+export function gatewayName(url: URL): string {
+  return url.host;
+}

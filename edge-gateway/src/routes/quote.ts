@@ -1,0 +1,51 @@
+import { idToBytes32, ModelId, SubnetId } from "@ncn/protocol";
+import { Hono } from "hono";
+import * as v from "valibot";
+import { loadCatalog, priceOf } from "../catalog.ts";
+import { chainOf } from "../chain/viem-chain.ts";
+import { configOf } from "../env.ts";
+import { type AppContext, type AppEnv, query } from "../http.ts";
+
+export const quoteRoutes = new Hono<AppEnv>();
+
+const QuoteQuery = v.object({ subnet: SubnetId, model: ModelId, requestId: v.optional(v.string()) });
+
+quoteRoutes.get("/v1/quote", async (c) => {
+  const q = query(c, QuoteQuery);
+  const catalog = await loadCatalog(configOf(c.env).REGISTRY_URLS);
+  const { price } = priceOf(catalog, q.subnet, q.model);
+  return c.json(await paymentInfo(c, q.subnet, q.model, price, q.requestId));
+});
+
+/** The price of a request and how to pay it: what a 402 carries and `/v1/quote` returns. */
+export async function paymentInfo(
+  c: AppContext,
+  subnet: string,
+  model: string,
+  price: bigint,
+  requestId?: string,
+) {
+  const config = configOf(c.env);
+  const gateway = chainOf(config).gateway;
+  return {
+    subnet,
+    model,
+    price: price.toString(),
+    currency: "NCN",
+    chainId: config.CHAIN_ID,
+    token: config.TOKEN_CONTRACT,
+    paymentContract: config.PAYMENT_CONTRACT,
+    gateway,
+    modes: {
+      session: {
+        how: "open a session for this gateway (InferencePayment.openSession), register it with POST /v1/sessions, then sign an EIP-712 Voucher with the cumulative amount for each request",
+        voucherTypes: "Voucher(bytes32 sessionId,uint256 cumulativeAmount)",
+      },
+      escrow: {
+        how: "approve NCN and call InferencePayment.initiateInferenceRequest(requestKey, subnetId, gateway, amount, expiry), then send the request with payment {mode: 'escrow'}",
+        ...(requestId ? { requestId, requestKey: idToBytes32(requestId) } : {}),
+        subnetId: idToBytes32(subnet),
+      },
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { Miniflare } from "miniflare";
+
+const ENTRY = resolve(import.meta.dirname, "..", "index.ts");
+
+let bundled: Promise<string> | undefined;
+
+/** Bundles the Worker once per process into an ES module (cloudflare:* left external). */
+export function bundleWorker(): Promise<string> {
+  bundled ??= (async () => {
+    const outdir = mkdtempSync(join(tmpdir(), "ncn-gw-bundle-"));
+    const r = await Bun.build({
+      entrypoints: [ENTRY],
+      outdir,
+      format: "esm",
+      target: "browser",
+      external: ["cloudflare:*"],
+      conditions: ["workerd", "worker", "browser"],
+    });
+    if (!r.success) throw new Error(`worker bundle failed: ${r.logs.map(String).join("\n")}`);
+    const out = r.outputs.find((o) => o.kind === "entry-point");
+    if (!out) throw new Error("worker bundle has no entry point");
+    return out.path;
+  })();
+  return bundled;
+}
+
+export interface GatewayHandle {
+  url: string;
+  mf: Miniflare;
+  stop(): Promise<void>;
+}
+
+/** Runs the gateway Worker in workerd (Miniflare API) on 127.0.0.1 with the given vars. */
+export async function startGateway(vars: Record<string, string>): Promise<GatewayHandle> {
+  const scriptPath = await bundleWorker();
+  const persist = mkdtempSync(join(tmpdir(), "ncn-gw-state-"));
+  mkdirSync(persist, { recursive: true });
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath,
+    // Module names are relative to this root; the bundle lives outside the cwd.
+    modulesRoot: dirname(scriptPath),
+    compatibilityDate: "2026-04-01",
+    compatibilityFlags: ["nodejs_compat"],
+    durableObjects: {
+      SUBNET: { className: "SubnetShard", useSQLite: true },
+      REQUEST: { className: "RequestObject", useSQLite: true },
+      SESSION: { className: "SessionObject", useSQLite: true },
+      SETTLEMENT: { className: "SettlementObject", useSQLite: true },
+    },
+    durableObjectsPersist: persist,
+    bindings: vars,
+    cf: false,
+    host: "127.0.0.1",
+    port: 0,
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, "");
+  return {
+    url,
+    mf,
+    async stop() {
+      await mf.dispose();
+      rmSync(persist, { recursive: true, force: true });
+    },
+  };
+}

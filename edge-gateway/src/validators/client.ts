@@ -1,0 +1,118 @@
+import {
+  AttestationResponse,
+  type AttestationSig,
+  BaseError,
+  type CompletionRequest,
+  errorFromBody,
+  type PreprocessRequest,
+} from "@ncn/protocol";
+import * as v from "valibot";
+
+export interface QuorumResult {
+  attestations: AttestationSig[];
+  /** Typed refusals, per validator URL, when the quorum was not reached. */
+  refusals: { url: string; code: string; message: string }[];
+}
+
+/**
+ * Fans a validation request out to every validator and resolves as soon as `threshold`
+ * distinct validators have attested. Refusals are collected; if the quorum becomes
+ * impossible the call fails with the most common refusal code.
+ */
+export async function gatherAttestations(
+  urls: readonly string[],
+  path: "/v1/validate/preprocess" | "/v1/validate/completion",
+  body: v.InferInput<typeof PreprocessRequest> | v.InferInput<typeof CompletionRequest>,
+  threshold: number,
+  timeoutMs: number,
+  fetcher: typeof fetch = fetch,
+): Promise<QuorumResult> {
+  const payload = JSON.stringify(body);
+  const attestations: AttestationSig[] = [];
+  const refusals: QuorumResult["refusals"] = [];
+  const seen = new Set<string>();
+  return await new Promise<QuorumResult>((resolve, reject) => {
+    let pending = urls.length;
+    let done = false;
+    const settle = () => {
+      if (done) return;
+      if (attestations.length >= threshold) {
+        done = true;
+        resolve({ attestations, refusals });
+      } else if (pending === 0 || attestations.length + pending < threshold) {
+        done = true;
+        reject(quorumError(path, threshold, attestations.length, refusals));
+      }
+    };
+    if (urls.length < threshold) {
+      done = true;
+      reject(
+        new BaseError(
+          "VALIDATOR_UNAVAILABLE",
+          `only ${urls.length} validators configured, ${threshold} needed`,
+        ),
+      );
+      return;
+    }
+    for (const url of urls) {
+      const signal = AbortSignal.timeout(timeoutMs);
+      fetcher(`${url.replace(/\/$/, "")}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: payload,
+        signal,
+      })
+        .then(async (res) => {
+          const json: unknown = await res.json().catch(() => undefined);
+          if (!res.ok) {
+            const err = errorFromBody(json, res.status);
+            refusals.push({ url, code: err.code, message: err.message });
+            return;
+          }
+          const parsed = v.safeParse(AttestationResponse, json);
+          if (!parsed.success) {
+            refusals.push({ url, code: "VALIDATOR_UNAVAILABLE", message: "malformed attestation response" });
+            return;
+          }
+          const a = parsed.output.attestation;
+          if (seen.has(a.validator)) return;
+          seen.add(a.validator);
+          attestations.push(a);
+        })
+        .catch((e: unknown) => {
+          refusals.push({
+            url,
+            code: "VALIDATOR_UNAVAILABLE",
+            message: e instanceof Error ? e.message : String(e),
+          });
+        })
+        .finally(() => {
+          pending--;
+          settle();
+        });
+    }
+  });
+}
+
+function quorumError(
+  path: string,
+  threshold: number,
+  got: number,
+  refusals: QuorumResult["refusals"],
+): BaseError {
+  const counts = new Map<string, number>();
+  for (const r of refusals) counts.set(r.code, (counts.get(r.code) ?? 0) + 1);
+  const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "VALIDATOR_UNAVAILABLE";
+  const code =
+    top === "VALIDATOR_UNAVAILABLE" || top === "INTERNAL" ? "VALIDATOR_UNAVAILABLE" : "VALIDATION_REFUSED";
+  const phase = path.endsWith("preprocess") ? "preprocess" : "completion";
+  const reason = refusals.find((r) => r.code === top)?.message ?? "no validator answered";
+  return new BaseError(
+    code === "VALIDATION_REFUSED" &&
+      ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED"].includes(top)
+      ? (top as "PAYMENT_REQUIRED")
+      : code,
+    `${phase} validation: ${got} of ${threshold} attestations (${top}: ${reason})`,
+    { details: { refusals } },
+  );
+}
