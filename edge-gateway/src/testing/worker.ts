@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
@@ -36,6 +36,7 @@ export interface GatewayHandle {
 /** Runs the gateway Worker in workerd (Miniflare API) on 127.0.0.1 with the given vars. */
 export async function startGateway(vars: Record<string, string>): Promise<GatewayHandle> {
   const scriptPath = await bundleWorker();
+  const before = new Set(miniflareTemps());
   const persist = mkdtempSync(join(tmpdir(), "ncn-gw-state-"));
   mkdirSync(persist, { recursive: true });
   const mf = new Miniflare({
@@ -64,6 +65,13 @@ export async function startGateway(vars: Record<string, string>): Promise<Gatewa
     async stop() {
       await mf.dispose();
       rmSync(persist, { recursive: true, force: true });
+      // Miniflare leaves its scratch folders behind; remove the ones this gateway made.
+      for (const d of miniflareTemps())
+        if (!before.has(d)) rmSync(join(tmpdir(), d), { recursive: true, force: true });
     },
   };
+}
+
+function miniflareTemps(): string[] {
+  return readdirSync(tmpdir()).filter((d) => d.startsWith("miniflare-"));
 }

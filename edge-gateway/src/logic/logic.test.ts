@@ -1,0 +1,165 @@
+import { describe, expect, test } from "bun:test";
+import { BaseError, REQUEST_STATES } from "@ncn/protocol";
+import { planBatch } from "./batch.ts";
+import { takeToken } from "./rate-limit.ts";
+import { canTransition, isChargeable, isTerminal } from "./request-machine.ts";
+import { type AgentView, ewma, pickAgent, shardOf } from "./scheduler.ts";
+import { authorize, commit, keepVoucher, newLedger, release, reservedTotal } from "./session-ledger.ts";
+
+const agent = (address: string, over: Partial<AgentView> = {}): AgentView => ({
+  address,
+  runtimes: ["onnx"],
+  cachedModels: [],
+  maxConcurrency: 2,
+  running: 0,
+  reputation: 0,
+  latencyMs: undefined,
+  ...over,
+});
+const needs = { runtime: "onnx", modelHashes: ["h"], exclude: new Set<string>() };
+
+describe("scheduler", () => {
+  test("picks the least loaded capable agent", () => {
+    const a = [agent("a", { running: 1 }), agent("b"), agent("c", { runtimes: ["python"] })];
+    expect(pickAgent(a, needs)?.address).toBe("b");
+  });
+  test("skips full, excluded and incapable agents; none left -> undefined", () => {
+    const a = [agent("a", { running: 2 }), agent("b"), agent("c", { runtimes: ["python"] })];
+    expect(pickAgent(a, { ...needs, exclude: new Set(["b"]) })).toBeUndefined();
+  });
+  test("at equal load, reputation, a warm cache and low latency win", () => {
+    expect(pickAgent([agent("a", { reputation: -10 }), agent("b", { reputation: 10 })], needs)?.address).toBe(
+      "b",
+    );
+    expect(pickAgent([agent("a"), agent("b", { cachedModels: ["h"] })], needs)?.address).toBe("b");
+    expect(pickAgent([agent("a", { latencyMs: 900 }), agent("b", { latencyMs: 20 })], needs)?.address).toBe(
+      "b",
+    );
+    // Load dominates reputation.
+    expect(pickAgent([agent("a", { reputation: 100, running: 1 }), agent("b")], needs)?.address).toBe("b");
+  });
+  test("shards spread agents and are stable", () => {
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 400; i++) {
+      const s = shardOf(`0x${i.toString(16).padStart(40, "0")}`, 4);
+      counts[s] = (counts[s] ?? 0) + 1;
+    }
+    for (const c of counts) expect(c).toBeGreaterThan(60);
+    expect(shardOf("0xABC", 7)).toBe(shardOf("0xabc", 7));
+  });
+  test("ewma moves towards samples", () => {
+    expect(ewma(undefined, 10)).toBe(10);
+    expect(ewma(10, 20, 0.5)).toBe(15);
+  });
+});
+
+describe("request state machine", () => {
+  test("the happy path is allowed in order and terminal states are final", () => {
+    const path = [
+      "received",
+      "payment_checked",
+      "reserved",
+      "dispatched",
+      "result_signed",
+      "completion_validated",
+      "settled",
+      "returned",
+    ] as const;
+    for (let i = 0; i + 1 < path.length; i++)
+      expect(canTransition(path[i] as never, path[i + 1] as never)).toBe(true);
+    for (const s of REQUEST_STATES) {
+      if (isTerminal(s)) expect(REQUEST_STATES.some((t) => canTransition(s, t))).toBe(false);
+      else expect(canTransition(s, "failed")).toBe(true);
+    }
+    expect(canTransition("received", "dispatched")).toBe(false);
+    expect(canTransition("dispatched", "settled")).toBe(false);
+  });
+  test("only validated requests are chargeable", () => {
+    expect(isChargeable("result_signed")).toBe(false);
+    expect(isChargeable("failed")).toBe(false);
+    expect(isChargeable("completion_validated")).toBe(true);
+  });
+});
+
+describe("session ledger", () => {
+  const session = { client: "0xc", gateway: "0xg", deposit: 100n, settled: 0n, expiry: 2_000 };
+  test("a voucher must cover everything outstanding; failures are never charged", () => {
+    let l = newLedger(session);
+    l = authorize(l, "r1", 10n, 10n, 1000);
+    l = authorize(l, "r2", 10n, 20n, 1000);
+    expect(reservedTotal(l)).toBe(20n);
+    expect(() => authorize(l, "r3", 10n, 25n, 1000)).toThrow(BaseError);
+    l = release(l, "r1"); // r1 failed
+    l = commit(l, "r2");
+    expect(l.charged).toBe(10n);
+    l = commit(l, "r2"); // idempotent
+    expect(l.charged).toBe(10n);
+    l = authorize(l, "r3", 10n, 30n, 1000);
+    expect(reservedTotal(l)).toBe(10n);
+  });
+  test("typed refusals: expired, over the deposit, too small", () => {
+    const l = newLedger(session);
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as BaseError).code;
+      }
+      return "none";
+    };
+    expect(code(() => authorize(l, "r", 1n, 1n, 2_000))).toBe("PAYMENT_EXPIRED");
+    expect(code(() => authorize(l, "r", 1n, 101n, 1000))).toBe("INSUFFICIENT_FUNDS");
+    expect(code(() => authorize(l, "r", 5n, 4n, 1000))).toBe("PAYMENT_REQUIRED");
+  });
+  test("the highest voucher is kept", () => {
+    let l = keepVoucher(newLedger(session), 20n, "0xa");
+    l = keepVoucher(l, 10n, "0xb");
+    expect(l.voucher).toEqual({ amount: 20n, signature: "0xa" });
+  });
+});
+
+describe("batch planning", () => {
+  const s1 = `0x${"01".repeat(32)}` as const;
+  const s2 = `0x${"02".repeat(32)}` as const;
+  const charge = (sessionId: `0x${string}`, agent: `0x${string}`, price: string, i: number) => ({
+    requestId: `r${i}`,
+    sessionId,
+    agent,
+    price,
+    receiptDigest: `0x${i.toString(16).padStart(64, "0")}` as `0x${string}`,
+    addedAt: i,
+  });
+  test("payouts and session increases balance; settled totals never pass the voucher", () => {
+    const plan = planBatch(
+      [charge(s1, "0xaa", "5", 1), charge(s1, "0xbb", "7", 2), charge(s2, "0xaa", "3", 3)],
+      new Map([
+        [s1, { settled: 10n, voucher: { amount: 30n, signature: "0x01" as `0x${string}` } }],
+        [s2, { settled: 0n, voucher: { amount: 3n, signature: "0x02" as `0x${string}` } }],
+      ]),
+    );
+    expect(plan.total).toBe("15");
+    expect(plan.sessions.map((s) => s.settleTo)).toEqual(["22", "3"]);
+    expect(plan.payouts).toEqual([
+      { node: "0xaa", amount: "8" },
+      { node: "0xbb", amount: "7" },
+    ]);
+    expect(() =>
+      planBatch(
+        [charge(s2, "0xaa", "4", 1)],
+        new Map([[s2, { settled: 0n, voucher: { amount: 3n, signature: "0x02" as `0x${string}` } }]]),
+      ),
+    ).toThrow(/exceed/);
+  });
+});
+
+describe("rate limit", () => {
+  test("a bucket empties and refills", () => {
+    let r = takeToken(undefined, 0, 2, 1);
+    r = takeToken(r.bucket, 0, 2, 1);
+    expect(r.allowed).toBe(true);
+    r = takeToken(r.bucket, 0, 2, 1);
+    expect(r.allowed).toBe(false);
+    expect(r.retryAfterMs).toBe(1000);
+    expect(takeToken(r.bucket, 1000, 2, 1).allowed).toBe(true);
+  });
+});
