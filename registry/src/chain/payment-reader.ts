@@ -1,0 +1,39 @@
+import type { NcnDomain } from "@ncn/protocol";
+
+export type EscrowStatus = "none" | "pending" | "completed" | "refunded";
+
+/** One escrowed request as `InferencePayment.getEscrow` returns it. */
+export interface EscrowState {
+  client: `0x${string}`;
+  gateway: `0x${string}`;
+  subnetId: `0x${string}`;
+  amount: bigint;
+  /** Unix seconds after which the client can be refunded. */
+  expiry: bigint;
+  status: EscrowStatus;
+}
+
+/** One prepaid session as `InferencePayment.getSession` returns it. */
+export interface SessionState {
+  client: `0x${string}`;
+  gateway: `0x${string}`;
+  deposit: bigint;
+  settled: bigint;
+  /** Unix seconds. */
+  expiry: bigint;
+  closed: boolean;
+}
+
+/** What validation needs to read about payments; the real one reads `InferencePayment`. */
+export interface PaymentReader {
+  /** EIP-712 domain of the payment contract (every signature of the protocol uses it). */
+  readonly domain: NcnDomain;
+  /** The escrow of `requestId` (bytes32), or null when none was opened. */
+  escrow(requestId: `0x${string}`): Promise<EscrowState | null>;
+  /** The session `sessionId`, or null when unknown. */
+  session(sessionId: `0x${string}`): Promise<SessionState | null>;
+  /** Whether a settlement batch id was already used. */
+  batchSettled(batchId: `0x${string}`): Promise<boolean>;
+  /** Chain time in unix seconds (the contract compares expiries with block time). */
+  now(): Promise<bigint>;
+}

@@ -1,0 +1,50 @@
+/** Versioned libp2p protocol ids and gossip topics of the registry network. */
+export const DHT_PROTOCOL = "/ncn/kad/1.0.0";
+/** Pulls a peer's record index when joining (the DHT cannot list). */
+export const SYNC_PROTOCOL = "/ncn/index-sync/1.0.0";
+/** Peers a node pulls the index from after it starts. */
+export const SYNC_PEERS = 3;
+/** Largest single line of an index sync (one signed record). */
+export const MAX_SYNC_LINE_BYTES = 64 * 1024;
+/** DHT namespace of every registry record: keys are `/ncn/<kind>/<key>`. */
+export const DHT_NAMESPACE = "ncn";
+
+export const TOPIC_HEARTBEAT = "/ncn/heartbeat/1";
+export const TOPIC_RECORDS = "/ncn/records/1";
+export const TOPIC_MEMPOOL = "/ncn/mempool/1";
+export const TOPIC_REPUTATION = "/ncn/reputation/1";
+export const TOPICS = [TOPIC_HEARTBEAT, TOPIC_RECORDS, TOPIC_MEMPOOL, TOPIC_REPUTATION] as const;
+export type Topic = (typeof TOPICS)[number];
+
+/** Largest gossip payload accepted (bytes); larger validation work goes over HTTP. */
+export const MAX_GOSSIP_BYTES = 512 * 1024;
+/** Largest HTTP body accepted (bytes): a completion carries the inputs and outputs. */
+export const MAX_HTTP_BODY_BYTES = 32 * 1024 * 1024;
+
+/** How far a record's or heartbeat's clock may be ahead of ours. */
+export const CLOCK_SKEW_MS = 30_000;
+/** How long a DHT put/get may take before the caller gets an answer. */
+export const DHT_TIMEOUT_MS = 10_000;
+/** How often expired agent records and stale mempool items are pruned. */
+export const PRUNE_INTERVAL_MS = 15_000;
+/** How often a node re-publishes its own records into the DHT. */
+export const REPUBLISH_INTERVAL_MS = 10 * 60_000;
+
+/** Minimum score an agent needs when its subnet sets no `minReputation`. */
+export const DEFAULT_MIN_REPUTATION = -10;
+/** Weight of the newest sample in the latency moving average. */
+export const LATENCY_EWMA_ALPHA = 0.2;
+/** How old a signed reputation report may be. */
+export const REPORT_MAX_AGE_MS = 5 * 60_000;
+
+/** Mempool items live this long unless they carry a shorter deadline. */
+export const MEMPOOL_TTL_MS = 2 * 60_000;
+export const MEMPOOL_MAX_ITEMS = 10_000;
+/** Validation work from the mempool processed at once by one node. */
+export const MEMPOOL_CONCURRENCY = 4;
+
+/** Default element-wise tolerance of a spot check: |a - b| <= atol + rtol * |b|. */
+export const DEFAULT_SPOT_CHECK_ATOL = 1e-4;
+export const DEFAULT_SPOT_CHECK_RTOL = 1e-3;
+
+export const ZERO_BYTES32 = `0x${"0".repeat(64)}` as const;

@@ -1,0 +1,172 @@
+import { type GossipSub, type Message, TopicValidatorResult } from "@libp2p/gossipsub";
+import type { PeerId } from "@libp2p/interface";
+import { BaseError } from "@ncn/protocol";
+import * as v from "valibot";
+import { MAX_GOSSIP_BYTES, type Topic } from "../constants.ts";
+import type { Logger } from "../logger.ts";
+
+/** What a handler decided about a well-formed message. */
+export type HandleResult = "accept" | "ignore";
+
+/** One gossip topic: the schema its payloads must match and what to do with them. */
+export interface TopicHandler<T> {
+  readonly topic: Topic;
+  readonly schema: v.GenericSchema<unknown, T>;
+  /** Throws a typed error to reject (bad signature, forbidden); returns "ignore" for duplicates. */
+  handle(message: T, from: string): Promise<HandleResult>;
+}
+
+export interface TopicCounters {
+  received: number;
+  accepted: number;
+  ignored: number;
+  /** Not UTF-8 JSON, too large, or failing the topic's schema. */
+  malformed: number;
+  /** Well-formed but refused (bad signature, stale, forbidden). */
+  rejected: number;
+  published: number;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/** Codes that mean a message was refused on its merits, not a fault of ours. */
+const REJECT_CODES = new Set([
+  "INVALID_INPUT",
+  "SIGNATURE_INVALID",
+  "FORBIDDEN",
+  "UNAUTHORIZED",
+  "TENSOR_INVALID",
+]);
+
+/**
+ * Gossip on the registry's versioned topics. Every payload is UTF-8 JSON parsed with its
+ * topic's schema inside gossipsub's topic validator, so malformed and refused messages
+ * are neither delivered nor forwarded, and are counted.
+ */
+export class GossipService {
+  private readonly pubsub: GossipSub;
+  private readonly log: Logger;
+  private readonly handlers = new Map<Topic, TopicHandler<unknown>>();
+  private readonly stats = new Map<Topic, TopicCounters>();
+
+  constructor(pubsub: GossipSub, log: Logger) {
+    this.pubsub = pubsub;
+    this.log = log;
+  }
+
+  register<T>(handler: TopicHandler<T>): void {
+    this.handlers.set(handler.topic, handler as TopicHandler<unknown>);
+    this.stats.set(handler.topic, {
+      received: 0,
+      accepted: 0,
+      ignored: 0,
+      malformed: 0,
+      rejected: 0,
+      published: 0,
+    });
+  }
+
+  start(): void {
+    for (const [topic, handler] of this.handlers) {
+      this.pubsub.topicValidators.set(topic, (peer, msg) => this.validate(handler, peer, msg));
+      this.pubsub.subscribe(topic);
+    }
+  }
+
+  stop(): void {
+    for (const topic of this.handlers.keys()) {
+      this.pubsub.topicValidators.delete(topic);
+      try {
+        this.pubsub.unsubscribe(topic);
+      } catch {
+        // libp2p may already be stopping.
+      }
+    }
+  }
+
+  /** Publishes a payload (after checking it against the topic's own schema). */
+  async publish(topic: Topic, payload: unknown): Promise<number> {
+    const handler = this.handlers.get(topic);
+    if (handler && !v.is(handler.schema, payload))
+      throw new Error(`refusing to publish a malformed ${topic} message`);
+    const bytes = encoder.encode(JSON.stringify(payload));
+    if (bytes.byteLength > MAX_GOSSIP_BYTES)
+      throw new Error(`gossip payload of ${bytes.byteLength} bytes is too large`);
+    const result = await this.pubsub.publish(topic, bytes);
+    const c = this.stats.get(topic);
+    if (c) c.published++;
+    return result.recipients.length;
+  }
+
+  counters(): Record<string, TopicCounters> {
+    return Object.fromEntries([...this.stats].map(([t, c]) => [t, { ...c }]));
+  }
+
+  /** Total malformed messages over every topic. */
+  malformedTotal(): number {
+    let n = 0;
+    for (const c of this.stats.values()) n += c.malformed;
+    return n;
+  }
+
+  subscribers(topic: Topic): number {
+    return this.pubsub.getSubscribers(topic).length;
+  }
+
+  private async validate(
+    handler: TopicHandler<unknown>,
+    peer: PeerId,
+    msg: Message,
+  ): Promise<TopicValidatorResult> {
+    const c = this.stats.get(handler.topic);
+    if (!c) return TopicValidatorResult.Ignore;
+    c.received++;
+    let payload: unknown;
+    try {
+      if (msg.data.byteLength > MAX_GOSSIP_BYTES) throw new Error("too large");
+      payload = JSON.parse(decoder.decode(msg.data));
+    } catch {
+      c.malformed++;
+      this.log.debug("dropped malformed gossip", {
+        topic: handler.topic,
+        from: peer.toString(),
+        why: "not JSON",
+      });
+      return TopicValidatorResult.Reject;
+    }
+    const parsed = v.safeParse(handler.schema, payload);
+    if (!parsed.success) {
+      c.malformed++;
+      this.log.debug("dropped malformed gossip", {
+        topic: handler.topic,
+        from: peer.toString(),
+        why: parsed.issues[0]?.message,
+      });
+      return TopicValidatorResult.Reject;
+    }
+    try {
+      const result = await handler.handle(parsed.output, peer.toString());
+      if (result === "accept") {
+        c.accepted++;
+        return TopicValidatorResult.Accept;
+      }
+      c.ignored++;
+      return TopicValidatorResult.Ignore;
+    } catch (e) {
+      if (e instanceof BaseError && REJECT_CODES.has(e.code)) {
+        c.rejected++;
+        this.log.debug("refused gossip", { topic: handler.topic, from: peer.toString(), err: e });
+        return TopicValidatorResult.Reject;
+      }
+      if (e instanceof BaseError) {
+        c.ignored++;
+        this.log.debug("ignored gossip", { topic: handler.topic, from: peer.toString(), err: e });
+        return TopicValidatorResult.Ignore;
+      }
+      c.ignored++;
+      this.log.error("gossip handler failed", { topic: handler.topic, err: e });
+      return TopicValidatorResult.Ignore;
+    }
+  }
+}

@@ -1,0 +1,22 @@
+import { Hono } from "hono";
+import type { ApiDeps } from "../api-deps.ts";
+
+/** Validators: the records nodes published, marked with the chain's active set when known. */
+export function validatorRoutes(deps: ApiDeps) {
+  return new Hono().get("/v1/validators", async (c) => {
+    const set = deps.validatorSet;
+    const active = set ? new Set((await set.active()).map((a) => a.toLowerCase())) : undefined;
+    const records = deps.index.list("validator").map((e) => e.record);
+    const known = new Set(records.map((r) => r.owner));
+    const validators = records.map((record) => ({
+      address: record.owner,
+      record,
+      active: active ? active.has(record.owner) : null,
+    }));
+    for (const address of active ?? []) {
+      if (!known.has(address as never))
+        validators.push({ address: address as never, record: null as never, active: true });
+    }
+    return c.json({ validators, threshold: set ? await set.threshold() : null });
+  });
+}

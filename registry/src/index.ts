@@ -1,0 +1,11 @@
+export type { EscrowState, PaymentReader, SessionState } from "./chain/payment-reader.ts";
+export { staticValidatorSet, type ValidatorSetReader } from "./chain/validator-set.ts";
+export { viemPaymentReader } from "./chain/viem-payment-reader.ts";
+export { viemValidatorSet } from "./chain/viem-validator-set.ts";
+export { loadConfig, RegistryConfig, type RegistryConfigInput, resolveConfig } from "./config.ts";
+export * from "./constants.ts";
+export * from "./errors.ts";
+export { createLogger, type Logger } from "./logger.ts";
+export { type RegistryNode, type StartRegistryNodeOptions, startRegistryNode } from "./node.ts";
+export type { Reexecutor } from "./reexec/reexecutor.ts";
+export type { Reputation } from "./reputation/score.ts";

@@ -1,0 +1,41 @@
+import { CONFIG_USAGE, loadConfig, type RegistryConfig } from "./config.ts";
+import { ConfigError } from "./errors.ts";
+import { startRegistryNode } from "./node.ts";
+
+let config: RegistryConfig;
+try {
+  config = loadConfig(process.argv.slice(2), process.env);
+} catch (e) {
+  if (e instanceof ConfigError) {
+    process.stderr.write(
+      `registry: invalid configuration\n${e.problems.map((p) => `  - ${p}`).join("\n")}\n\n${CONFIG_USAGE}\n`,
+    );
+    process.exit(2);
+  }
+  throw e;
+}
+
+const node = await startRegistryNode({ config });
+// One machine-readable line on stdout for supervisors (devnet, tests).
+process.stdout.write(
+  `${JSON.stringify({ ready: true, peerId: node.peerId, url: node.url, multiaddrs: node.multiaddrs(), validator: node.signer?.address ?? null })}\n`,
+);
+
+let stopping = false;
+const shutdown = (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  const force = setTimeout(() => process.exit(1), 10_000);
+  node
+    .stop()
+    .then(() => {
+      clearTimeout(force);
+      process.exit(0);
+    })
+    .catch((e: unknown) => {
+      process.stderr.write(`registry: stop after ${signal} failed: ${String(e)}\n`);
+      process.exit(1);
+    });
+};
+process.on("SIGINT", () => shutdown("SIGINT"));
+process.on("SIGTERM", () => shutdown("SIGTERM"));

@@ -1,0 +1,202 @@
+import {
+  type AttestationResponse,
+  type AttestationSig,
+  BaseError,
+  type CompletionRequest,
+  hashCanonical,
+  type NcnDomain,
+  type PreprocessRequest,
+  typedData,
+} from "@ncn/protocol";
+import { recoverTypedDataAddress } from "viem";
+import { MEMPOOL_CONCURRENCY, MEMPOOL_MAX_ITEMS, MEMPOOL_TTL_MS, TOPIC_MEMPOOL } from "../constants.ts";
+import { RegistryError } from "../errors.ts";
+import type { GossipService, HandleResult } from "../gossip/gossip-service.ts";
+import type { MempoolMessage, MempoolWork } from "../gossip/mempool-message.ts";
+import type { Logger } from "../logger.ts";
+import type { AttestationStore } from "../store/attestation-store.ts";
+import type { ValidationService } from "../validation/validation-service.ts";
+
+export interface MempoolEntry {
+  id: `0x${string}`;
+  phase: 0 | 1;
+  requestId: string;
+  postedAt: number;
+  expiresAt: number;
+  /** What this node made of it. */
+  status: "pending" | "attested" | "refused" | "skipped";
+  refusal?: { code: string; message: string };
+}
+
+export interface MempoolServiceInit {
+  gossip: GossipService;
+  validation: ValidationService;
+  attestations: AttestationStore;
+  /** Needed to check gossiped attestations; without it they are ignored. */
+  domain?: NcnDomain | undefined;
+  log: Logger;
+}
+
+/**
+ * The mempool of pending validation work: a gateway posts a request to one node, every
+ * validator node validates it independently, and each attestation is gossiped so that the
+ * gateway can collect M of them from any node.
+ */
+export class MempoolService {
+  private readonly init: MempoolServiceInit;
+  private readonly entries = new Map<string, MempoolEntry>();
+  private readonly queue: MempoolWork[] = [];
+  private running = 0;
+  private stopped = false;
+
+  constructor(init: MempoolServiceInit) {
+    this.init = init;
+  }
+
+  /** Posts work (from HTTP): processed here and gossiped to the other nodes. */
+  async submit(
+    work: { phase: 0; request: PreprocessRequest } | { phase: 1; request: CompletionRequest },
+    now = Date.now(),
+  ): Promise<{ id: `0x${string}`; gossipPeers: number; entry: MempoolEntry }> {
+    const id = hashCanonical({ phase: work.phase, request: work.request });
+    const deadline = work.request.deadline;
+    const message = {
+      type: "work",
+      id,
+      phase: work.phase,
+      request: work.request,
+      postedAt: now,
+      expiresAt: Math.min(deadline, now + MEMPOOL_TTL_MS),
+    } as MempoolWork;
+    this.add(message);
+    let gossipPeers = 0;
+    try {
+      gossipPeers = await this.init.gossip.publish(TOPIC_MEMPOOL, message);
+    } catch (e) {
+      throw new RegistryError("PAYLOAD_TOO_LARGE", "this work cannot be gossiped; validate it over HTTP", {
+        cause: e,
+      });
+    }
+    const entry = this.entries.get(id);
+    if (!entry) throw new RegistryError("INTERNAL", "mempool entry vanished");
+    return { id, gossipPeers, entry };
+  }
+
+  /** Gossip handler of `/ncn/mempool/1`. */
+  async handle(message: MempoolMessage): Promise<HandleResult> {
+    if (message.type === "attestation") return this.acceptAttestation(message.requestId, message.attestation);
+    if (message.id !== hashCanonical({ phase: message.phase, request: message.request })) {
+      throw new RegistryError("INVALID_INPUT", "mempool work id does not match its content");
+    }
+    if (message.expiresAt <= Date.now() || this.entries.has(message.id)) return "ignore";
+    return this.add(message) ? "accept" : "ignore";
+  }
+
+  /** Announces an attestation this node signed. */
+  async announce(res: AttestationResponse): Promise<void> {
+    await this.init.gossip
+      .publish(TOPIC_MEMPOOL, { type: "attestation", requestId: res.requestId, attestation: res.attestation })
+      .catch((e: unknown) => this.init.log.debug("attestation announcement failed", { err: e }));
+  }
+
+  list(): MempoolEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.postedAt - b.postedAt);
+  }
+
+  get(id: string): MempoolEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  prune(now = Date.now()): number {
+    let n = 0;
+    for (const [id, e] of this.entries) {
+      if (e.expiresAt <= now) {
+        this.entries.delete(id);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.queue.length = 0;
+  }
+
+  private add(work: MempoolWork): boolean {
+    if (this.entries.has(work.id)) return false;
+    if (this.entries.size >= MEMPOOL_MAX_ITEMS) this.prune();
+    if (this.entries.size >= MEMPOOL_MAX_ITEMS) return false;
+    const entry: MempoolEntry = {
+      id: work.id,
+      phase: work.phase,
+      requestId: work.request.requestId,
+      postedAt: work.postedAt,
+      expiresAt: work.expiresAt,
+      status: this.init.validation.enabled ? "pending" : "skipped",
+    };
+    this.entries.set(work.id, entry);
+    if (this.init.validation.enabled) {
+      this.queue.push(work);
+      this.pump();
+    }
+    return true;
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.running < MEMPOOL_CONCURRENCY && this.queue.length > 0) {
+      const work = this.queue.shift();
+      if (!work) break;
+      this.running++;
+      void this.process(work).finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+
+  private async process(work: MempoolWork): Promise<void> {
+    const entry = this.entries.get(work.id);
+    if (!entry || work.expiresAt <= Date.now()) return;
+    try {
+      const res =
+        work.phase === 0
+          ? await this.init.validation.preprocess(work.request)
+          : await this.init.validation.completion(work.request);
+      entry.status = "attested";
+      // validation.onAttestation already announced it.
+      void res;
+    } catch (e) {
+      entry.status = "refused";
+      entry.refusal =
+        e instanceof BaseError
+          ? { code: e.code, message: e.shortMessage }
+          : { code: "INTERNAL", message: e instanceof Error ? e.message : String(e) };
+      if (!(e instanceof BaseError))
+        this.init.log.error("mempool validation failed", { id: work.id, err: e });
+    }
+  }
+
+  private async acceptAttestation(requestId: `0x${string}`, a: AttestationSig): Promise<HandleResult> {
+    const domain = this.init.domain;
+    if (!domain) return "ignore";
+    let signer: string;
+    try {
+      signer = await recoverTypedDataAddress({
+        ...typedData(domain, "Attestation", {
+          requestId,
+          phase: a.phase,
+          subject: a.subject,
+          outputHash: a.outputHash,
+        }),
+        signature: a.signature,
+      });
+    } catch (e) {
+      throw new RegistryError("SIGNATURE_INVALID", "attestation signature cannot be recovered", { cause: e });
+    }
+    if (signer.toLowerCase() !== a.validator) {
+      throw new RegistryError("SIGNATURE_INVALID", "attestation is not signed by its validator");
+    }
+    return this.init.attestations.save(requestId, a) ? "accept" : "ignore";
+  }
+}

@@ -1,0 +1,306 @@
+import type { Database } from "bun:sqlite";
+import { join } from "node:path";
+import { recordSigningText, type SignedRecord, type UnsignedRecord } from "@ncn/protocol";
+import type { Server } from "bun";
+import type { PaymentReader } from "./chain/payment-reader.ts";
+import { staticValidatorSet, type ValidatorSetReader } from "./chain/validator-set.ts";
+import { viemPaymentReader } from "./chain/viem-payment-reader.ts";
+import { viemValidatorSet } from "./chain/viem-validator-set.ts";
+import { type RegistryConfig, type RegistryConfigInput, resolveConfig } from "./config.ts";
+import {
+  PRUNE_INTERVAL_MS,
+  REPUBLISH_INTERVAL_MS,
+  SYNC_PEERS,
+  SYNC_PROTOCOL,
+  TOPIC_REPUTATION,
+} from "./constants.ts";
+import { GossipService } from "./gossip/gossip-service.ts";
+import { heartbeatHandler } from "./gossip/handlers/heartbeat.ts";
+import { mempoolHandler } from "./gossip/handlers/mempool.ts";
+import { recordsHandler } from "./gossip/handlers/records.ts";
+import { reputationHandler } from "./gossip/handlers/reputation.ts";
+import { createApp } from "./http/app.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { MempoolService } from "./mempool/mempool-service.ts";
+import { createRegistryLibp2p, type RegistryLibp2p } from "./p2p/create-libp2p.ts";
+import { pullIndex } from "./p2p/index-sync-client.ts";
+import { indexSyncHandler } from "./p2p/index-sync-handler.ts";
+import { loadOrCreatePeerKey } from "./p2p/peer-key.ts";
+import { dhtRecordSelector, dhtRecordValidator } from "./records/dht-record-validator.ts";
+import { RecordIndex } from "./records/record-index.ts";
+import { RecordService } from "./records/record-service.ts";
+import type { Reexecutor } from "./reexec/reexecutor.ts";
+import { ReputationBook } from "./reputation/reputation-book.ts";
+import { ReputationService } from "./reputation/reputation-service.ts";
+import { AttestationStore } from "./store/attestation-store.ts";
+import { openDatabase, SCHEMA_VERSION } from "./store/database.ts";
+import { type AttestationSigner, attestationSigner } from "./validation/attestation-signer.ts";
+import { ValidationService } from "./validation/validation-service.ts";
+
+export interface StartRegistryNodeOptions {
+  config: RegistryConfigInput;
+  /** Chain access; by default built from `rpcUrl` + `paymentContract`. */
+  payments?: PaymentReader;
+  /** By default read from `validatorRegistry`, else none. */
+  validatorSet?: ValidatorSetReader;
+  /** Spot-check re-execution; without one, sampled completions are not re-executed. */
+  reexecutor?: Reexecutor;
+  logger?: Logger;
+  /** Sampling source for spot checks (tests pin it). */
+  random?: () => number;
+}
+
+/** A running registry/validator node. */
+export interface RegistryNode {
+  readonly config: RegistryConfig;
+  readonly peerId: string;
+  /** Base URL of the HTTP API, e.g. `http://127.0.0.1:4747`. */
+  readonly url: string;
+  readonly libp2p: RegistryLibp2p;
+  readonly db: Database;
+  readonly index: RecordIndex;
+  readonly records: RecordService;
+  readonly gossip: GossipService;
+  readonly reputation: ReputationService;
+  readonly validation: ValidationService;
+  readonly mempool: MempoolService;
+  readonly attestations: AttestationStore;
+  readonly signer: AttestationSigner | undefined;
+  /** libp2p addresses with this node's peer id, for other nodes to bootstrap from. */
+  multiaddrs(): string[];
+  /** Peers in the DHT routing table. */
+  routingTableSize(): number;
+  stop(): Promise<void>;
+}
+
+function routingTableSizeOf(dht: unknown): number {
+  const table = (dht as { routingTable?: { size?: unknown } }).routingTable;
+  return typeof table?.size === "number" ? table.size : 0;
+}
+
+/**
+ * Starts a registry node: SQLite state, libp2p (DHT + gossip), the HTTP API, and the
+ * validator role when it has a key and a chain. Publishes its validator record and puts
+ * its own records back into the DHT.
+ *
+ * @example
+ * const node = await startRegistryNode({ config: { dataDir, httpPort: 0 } });
+ * await fetch(`${node.url}/health`);
+ * await node.stop();
+ */
+export async function startRegistryNode(options: StartRegistryNodeOptions): Promise<RegistryNode> {
+  const config = resolveConfig(options.config);
+  const root = options.logger ?? createLogger("registry", { level: config.logLevel });
+  const log = root;
+  const db = openDatabase(join(config.dataDir, "registry.sqlite"));
+  const index = new RecordIndex(db);
+  const book = new ReputationBook(db);
+  const attestations = new AttestationStore(db);
+  const { key } = await loadOrCreatePeerKey(config.peerKeyFile ?? join(config.dataDir, "peer.key"));
+  const signer = config.validatorKey ? attestationSigner(config.validatorKey) : undefined;
+
+  const payments =
+    options.payments ??
+    (config.rpcUrl && config.paymentContract
+      ? await viemPaymentReader({ rpcUrl: config.rpcUrl, paymentContract: config.paymentContract })
+      : undefined);
+  const validatorSet =
+    options.validatorSet ??
+    (config.rpcUrl && config.validatorRegistry
+      ? viemValidatorSet({ rpcUrl: config.rpcUrl, validatorRegistry: config.validatorRegistry })
+      : signer
+        ? staticValidatorSet([signer.address])
+        : undefined);
+
+  const dhtCounters = { rejected: 0 };
+  const libp2p = await createRegistryLibp2p({
+    privateKey: key,
+    listen: config.listen,
+    bootstrap: config.bootstrap,
+    validate: dhtRecordValidator({
+      index,
+      log: log.child("dht"),
+      onValid: (record) => index.upsert(record),
+      onRejected: () => dhtCounters.rejected++,
+    }),
+    select: dhtRecordSelector,
+  });
+  const peerId = libp2p.peerId.toString();
+
+  const gossip = new GossipService(libp2p.services.pubsub, log.child("gossip"));
+  const records = new RecordService({ index, dht: libp2p.services.dht, gossip, log: log.child("records") });
+  const reputation = new ReputationService({
+    book,
+    trustedGateways: config.trustedGateways,
+    validatorSet,
+    signer,
+    broadcast: async (report) => {
+      await gossip.publish(TOPIC_REPUTATION, report);
+    },
+    log: log.child("reputation"),
+  });
+  let mempool: MempoolService | undefined;
+  const validation = new ValidationService({
+    index,
+    reputation: book,
+    attestations,
+    signer,
+    payments,
+    reexecutor: options.reexecutor,
+    spotCheck: {
+      fraction: config.spotCheckFraction,
+      atol: config.spotCheckAtol,
+      rtol: config.spotCheckRtol,
+      ...(options.random ? { random: options.random } : {}),
+    },
+    onReputationEvent: (e) => reputation.record(e),
+    onAttestation: (res) => void mempool?.announce(res),
+    log: log.child("validation"),
+  });
+  mempool = new MempoolService({
+    gossip,
+    validation,
+    attestations,
+    domain: payments?.domain,
+    log: log.child("mempool"),
+  });
+  gossip.register(heartbeatHandler(index));
+  gossip.register(recordsHandler(index));
+  gossip.register(reputationHandler(reputation));
+  gossip.register(mempoolHandler(mempool));
+
+  const startedAt = Date.now();
+  const lifetime = new AbortController();
+  await libp2p.start();
+  gossip.start();
+  await libp2p.handle(SYNC_PROTOCOL, indexSyncHandler(index, log.child("sync")), { maxInboundStreams: 4 });
+  const synced = new Set<string>();
+  await libp2p.register(SYNC_PROTOCOL, {
+    onConnect: (peer) => {
+      if (synced.size >= SYNC_PEERS || synced.has(peer.toString()) || lifetime.signal.aborted) return;
+      synced.add(peer.toString());
+      pullIndex(
+        libp2p,
+        peer,
+        index,
+        log.child("sync"),
+        AbortSignal.any([lifetime.signal, AbortSignal.timeout(30_000)]),
+      )
+        .then((r) => log.debug("index synced", { peer: peer.toString(), ...r }))
+        .catch((e: unknown) => {
+          synced.delete(peer.toString());
+          log.debug("index sync failed", { peer: peer.toString(), err: e });
+        });
+    },
+  });
+
+  const mp = mempool;
+  const app = createApp({
+    index,
+    records,
+    gossip,
+    reputation,
+    validation,
+    mempool: mp,
+    attestations,
+    validatorSet,
+    log: log.child("http"),
+    health: () => ({
+      peerId,
+      addresses: libp2p.getMultiaddrs().map((a) => a.toString()),
+      peers: libp2p.getPeers().length,
+      routingTable: routingTableSizeOf(libp2p.services.dht),
+      uptimeMs: Date.now() - startedAt,
+      schemaVersion: SCHEMA_VERSION,
+      dht: { rejected: dhtCounters.rejected },
+      mempool: mp.list().length,
+    }),
+  });
+  let server: Server<undefined>;
+  try {
+    server = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });
+  } catch (e) {
+    await libp2p.stop();
+    db.close();
+    throw e;
+  }
+  const url = `http://${config.httpHost.includes(":") ? `[${config.httpHost}]` : config.httpHost}:${server.port}`;
+
+  if (signer) {
+    const previous = index.get("validator", signer.address)?.record;
+    const unsigned = {
+      kind: "validator",
+      key: signer.address,
+      seq: Math.max((previous?.seq ?? 0) + 1, Date.now()),
+      owner: signer.address,
+      body: {
+        address: signer.address,
+        peerId,
+        url: config.publicUrl ?? url,
+        stake: (await validatorSet?.stakeOf(signer.address).catch(() => 0n))?.toString() ?? "0",
+      },
+    } as UnsignedRecord;
+    const signature = await signer.signMessage(recordSigningText(unsigned));
+    index.upsert({ ...unsigned, signature } as SignedRecord, { own: true });
+  }
+
+  const timers = [
+    setInterval(() => {
+      const removed = index.prune();
+      mp.prune();
+      if (removed > 0) log.debug("pruned records", { removed });
+    }, PRUNE_INTERVAL_MS),
+    setInterval(() => void records.republishOwn(lifetime.signal), REPUBLISH_INTERVAL_MS),
+  ];
+  for (const t of timers) t.unref?.();
+  // Put own records back once the routing table has a peer (a lone node keeps them local).
+  const republished = (async () => {
+    const until = Date.now() + 30_000;
+    while (routingTableSizeOf(libp2p.services.dht) === 0 && Date.now() < until && !lifetime.signal.aborted) {
+      await Bun.sleep(100);
+    }
+    if (!lifetime.signal.aborted) await records.republishOwn(lifetime.signal);
+  })().catch((e: unknown) => log.debug("republish stopped", { err: e }));
+
+  log.info("registry node started", {
+    peerId,
+    url,
+    addresses: libp2p.getMultiaddrs().map((a) => a.toString()),
+    validator: signer?.address ?? null,
+    chain: payments ? { chainId: payments.domain.chainId, payment: payments.domain.verifyingContract } : null,
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    peerId,
+    url,
+    libp2p,
+    db,
+    index,
+    records,
+    gossip,
+    reputation,
+    validation,
+    mempool: mp,
+    attestations,
+    signer,
+    multiaddrs: () => libp2p.getMultiaddrs().map((a) => a.toString()),
+    routingTableSize: () => routingTableSizeOf(libp2p.services.dht),
+    stop() {
+      stopping ??= (async () => {
+        for (const t of timers) clearInterval(t);
+        lifetime.abort();
+        mp.stop();
+        await server.stop(true);
+        await reputation.stop();
+        gossip.stop();
+        await libp2p.stop();
+        await republished;
+        db.close();
+        log.info("registry node stopped", { peerId });
+      })();
+      return stopping;
+    },
+  };
+}

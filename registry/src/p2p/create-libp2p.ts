@@ -1,0 +1,65 @@
+import { bootstrap } from "@libp2p/bootstrap";
+import { type GossipSub, gossipsub } from "@libp2p/gossipsub";
+import { type Identify, identify } from "@libp2p/identify";
+import type { PrivateKey } from "@libp2p/interface";
+import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
+import { noise } from "@libp2p/noise";
+import { type Ping, ping } from "@libp2p/ping";
+import { tcp } from "@libp2p/tcp";
+import { yamux } from "@libp2p/yamux";
+import { createLibp2p, type Libp2p } from "libp2p";
+import { DHT_NAMESPACE, DHT_PROTOCOL, MAX_GOSSIP_BYTES } from "../constants.ts";
+
+export type RegistryServices = {
+  identify: Identify;
+  ping: Ping;
+  dht: KadDHT;
+  pubsub: GossipSub;
+};
+
+export type RegistryLibp2p = Libp2p<RegistryServices>;
+
+export interface CreateLibp2pInit {
+  privateKey: PrivateKey;
+  listen: string[];
+  bootstrap: string[];
+  validate: (key: Uint8Array, value: Uint8Array) => Promise<void>;
+  select: (key: Uint8Array, values: Uint8Array[]) => number;
+}
+
+/**
+ * The registry's libp2p stack: TCP (a WebSocket listener never stops under Bun), noise,
+ * yamux, identify, ping, bootstrap, a Kademlia DHT that works on loopback and private
+ * addresses, and gossipsub.
+ */
+export async function createRegistryLibp2p(init: CreateLibp2pInit): Promise<RegistryLibp2p> {
+  return createLibp2p({
+    privateKey: init.privateKey,
+    start: false,
+    addresses: { listen: init.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: init.bootstrap.length > 0 ? [bootstrap({ list: init.bootstrap, timeout: 10 })] : [],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        // Registry nodes run on private networks and loopback too: always answer queries and
+        // keep private addresses, or routing tables stay empty there.
+        clientMode: false,
+        peerInfoMapper: passthroughMapper,
+        // A lone node answers from its own store at once instead of waiting for a first peer.
+        allowQueryWithZeroPeers: true,
+        validators: { [DHT_NAMESPACE]: init.validate },
+        selectors: { [DHT_NAMESPACE]: init.select },
+      }),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        maxInboundDataLength: MAX_GOSSIP_BYTES,
+      }),
+    },
+  });
+}

@@ -1,0 +1,130 @@
+import type { KadDHT } from "@libp2p/kad-dht";
+import { type RecordKind, recordDhtKey, type SignedRecord } from "@ncn/protocol";
+import { DHT_TIMEOUT_MS, TOPIC_RECORDS } from "../constants.ts";
+import type { GossipService } from "../gossip/gossip-service.ts";
+import type { Logger } from "../logger.ts";
+import { checkRecord, decodeRecordValue, encodeRecord } from "./check-record.ts";
+import type { RecordIndex, UpsertResult } from "./record-index.ts";
+
+const encoder = new TextEncoder();
+
+export interface PublishResult {
+  record: SignedRecord;
+  result: UpsertResult;
+  /** Peers that confirmed storing the record in the DHT. */
+  dhtPeers: number;
+  /** Peers the announcement was gossiped to. */
+  gossipPeers: number;
+}
+
+export interface RecordServiceInit {
+  index: RecordIndex;
+  dht: KadDHT;
+  gossip: GossipService;
+  log: Logger;
+}
+
+/**
+ * Publishes and looks up signed records: in the local index (for listing), in the DHT under
+ * `/ncn/<kind>/<key>` (for lookups by key from any node), and announced on gossip.
+ */
+export class RecordService {
+  private readonly init: RecordServiceInit;
+  constructor(init: RecordServiceInit) {
+    this.init = init;
+  }
+
+  /** Checks a record, indexes it, stores it in the DHT and announces it. */
+  async publish(
+    input: unknown,
+    options: { own?: boolean; signal?: AbortSignal } = {},
+  ): Promise<PublishResult> {
+    const record = await checkRecord(input, { index: this.init.index });
+    const result = this.init.index.upsert(record, { own: options.own === true });
+    const [dhtPeers, gossipPeers] = await Promise.all([
+      this.dhtPut(record, options.signal),
+      this.init.gossip.publish(TOPIC_RECORDS, record).catch((e: unknown) => {
+        this.init.log.warn("record announcement failed", { kind: record.kind, key: record.key, err: e });
+        return 0;
+      }),
+    ]);
+    this.init.log.info("record published", {
+      kind: record.kind,
+      key: record.key,
+      seq: record.seq,
+      dhtPeers,
+      result,
+    });
+    return { record, result, dhtPeers, gossipPeers };
+  }
+
+  /** Stores a record in the DHT; returns how many peers confirmed it. */
+  async dhtPut(record: SignedRecord, signal?: AbortSignal): Promise<number> {
+    const key = encoder.encode(recordDhtKey(record.kind, record.key));
+    let stored = 0;
+    try {
+      const timeout = AbortSignal.timeout(DHT_TIMEOUT_MS);
+      for await (const event of this.init.dht.put(key, encodeRecord(record), {
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      })) {
+        if (event.name === "PEER_RESPONSE" && event.messageName === "PUT_VALUE") stored++;
+      }
+    } catch (e) {
+      this.init.log.warn("DHT put incomplete", { kind: record.kind, key: record.key, stored, err: e });
+    }
+    return stored;
+  }
+
+  /**
+   * Reads a record from the DHT (the network's newest valid copy); undefined when no peer
+   * holds a valid one. What it finds also reaches the index.
+   */
+  async dhtGet<K extends RecordKind>(
+    kind: K,
+    key: string,
+    signal?: AbortSignal,
+  ): Promise<Extract<SignedRecord, { kind: K }> | undefined> {
+    const dhtKey = recordDhtKey(kind, key);
+    let found: SignedRecord | undefined;
+    try {
+      const timeout = AbortSignal.timeout(DHT_TIMEOUT_MS);
+      for await (const event of this.init.dht.get(encoder.encode(dhtKey), {
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      })) {
+        if (event.name === "VALUE") {
+          const record = await checkRecord(decodeRecordValue(event.value), { dhtKey });
+          if (!found || record.seq > found.seq) found = record;
+        }
+      }
+    } catch (e) {
+      this.init.log.debug("DHT get failed", { dhtKey, err: e });
+    }
+    if (found) this.init.index.upsert(found);
+    return found as Extract<SignedRecord, { kind: K }> | undefined;
+  }
+
+  /** The index's copy, else the DHT's. */
+  async lookup<K extends RecordKind>(
+    kind: K,
+    key: string,
+  ): Promise<Extract<SignedRecord, { kind: K }> | undefined> {
+    return this.init.index.get(kind, key)?.record ?? (await this.dhtGet(kind, key));
+  }
+
+  /** Puts this node's own records back into the DHT (after a restart, and periodically). */
+  async republishOwn(signal?: AbortSignal): Promise<number> {
+    let n = 0;
+    for (const record of this.init.index.ownRecords()) {
+      if (signal?.aborted) break;
+      try {
+        await checkRecord(record);
+      } catch {
+        continue;
+      }
+      await this.dhtPut(record, signal);
+      await this.init.gossip.publish(TOPIC_RECORDS, record).catch(() => 0);
+      n++;
+    }
+    return n;
+  }
+}

@@ -1,0 +1,82 @@
+import type { Database } from "bun:sqlite";
+import type { ReputationEvent } from "@ncn/protocol";
+import { applyReputationEvent, emptyReputation, type Reputation } from "./score.ts";
+
+interface Row {
+  agent: string;
+  successes: number;
+  failures: number;
+  timeouts: number;
+  failed_spot_checks: number;
+  slashes: number;
+  latency_ewma: number | null;
+  score: number;
+  updated_at: number;
+}
+
+function fromRow(row: Row): Reputation {
+  return {
+    agent: row.agent as `0x${string}`,
+    successes: row.successes,
+    failures: row.failures,
+    timeouts: row.timeouts,
+    failedSpotChecks: row.failed_spot_checks,
+    slashes: row.slashes,
+    latencyEwmaMs: row.latency_ewma,
+    score: row.score,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Per-agent reputation in SQLite; each event id counts once, whoever relays it. */
+export class ReputationBook {
+  private readonly db: Database;
+  constructor(db: Database) {
+    this.db = db;
+  }
+
+  get(agent: string): Reputation {
+    const row = this.db
+      .query<Row, [string]>("SELECT * FROM reputation WHERE agent = ?1")
+      .get(agent.toLowerCase());
+    return row ? fromRow(row) : emptyReputation(agent.toLowerCase() as `0x${string}`);
+  }
+
+  all(): Reputation[] {
+    return this.db.query<Row, []>("SELECT * FROM reputation ORDER BY score DESC, agent").all().map(fromRow);
+  }
+
+  has(eventId: string): boolean {
+    return this.db.query("SELECT 1 FROM reputation_events WHERE id = ?1").get(eventId) !== null;
+  }
+
+  /** Applies an event unless its id was seen; returns the new reputation, or null if a duplicate. */
+  apply(event: ReputationEvent, reporter: string): Reputation | null {
+    return this.db.transaction((): Reputation | null => {
+      const inserted = this.db.run(
+        "INSERT OR IGNORE INTO reputation_events (id, agent, kind, reporter, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        [event.id, event.agent, event.kind, reporter.toLowerCase(), event.at],
+      );
+      if (inserted.changes === 0) return null;
+      const next = applyReputationEvent(this.get(event.agent), event);
+      this.db.run(
+        `INSERT INTO reputation (agent, successes, failures, timeouts, failed_spot_checks, slashes, latency_ewma, score, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(agent) DO UPDATE SET successes = ?2, failures = ?3, timeouts = ?4, failed_spot_checks = ?5,
+           slashes = ?6, latency_ewma = ?7, score = ?8, updated_at = ?9`,
+        [
+          next.agent,
+          next.successes,
+          next.failures,
+          next.timeouts,
+          next.failedSpotChecks,
+          next.slashes,
+          next.latencyEwmaMs,
+          next.score,
+          next.updatedAt,
+        ],
+      );
+      return next;
+    })();
+  }
+}

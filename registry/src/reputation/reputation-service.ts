@@ -1,0 +1,134 @@
+import {
+  type ReputationEvent,
+  type ReputationReport,
+  reputationReportSigningText,
+  verifyReputationReport,
+} from "@ncn/protocol";
+import type { ValidatorSetReader } from "../chain/validator-set.ts";
+import { CLOCK_SKEW_MS, REPORT_MAX_AGE_MS } from "../constants.ts";
+import { RegistryError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import type { AttestationSigner } from "../validation/attestation-signer.ts";
+import type { ReputationBook } from "./reputation-book.ts";
+import type { Reputation } from "./score.ts";
+import { VALIDATOR_ONLY_KINDS } from "./score.ts";
+
+export interface ReputationServiceInit {
+  book: ReputationBook;
+  trustedGateways: readonly string[];
+  validatorSet?: ValidatorSetReader | undefined;
+  /** This node's key: its own derived events are applied and signed with it. */
+  signer?: AttestationSigner | undefined;
+  /** Relays a report to the other nodes (gossip). */
+  broadcast?: (report: ReputationReport) => Promise<void>;
+  log: Logger;
+  /** How long derived events wait to be signed together. */
+  flushDelayMs?: number;
+}
+
+/**
+ * Keeps agents' reputation: applies signed reports from trusted gateways (success, failure,
+ * timeout) and validators (also slashing offences), and the events this node derives from
+ * its own validations, which it signs and relays.
+ */
+export class ReputationService {
+  private readonly init: ReputationServiceInit;
+  private pending: ReputationEvent[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private validatorCache: { at: number; keys: Set<string> } | undefined;
+
+  constructor(init: ReputationServiceInit) {
+    this.init = init;
+  }
+
+  get(agent: string): Reputation {
+    return this.init.book.get(agent);
+  }
+
+  all(): Reputation[] {
+    return this.init.book.all();
+  }
+
+  private async isValidator(address: string): Promise<boolean> {
+    if (this.init.signer?.address === address) return true;
+    const set = this.init.validatorSet;
+    if (!set) return false;
+    const now = Date.now();
+    if (!this.validatorCache || now - this.validatorCache.at > 30_000) {
+      this.validatorCache = { at: now, keys: new Set((await set.active()).map((k) => k.toLowerCase())) };
+    }
+    return this.validatorCache.keys.has(address);
+  }
+
+  /**
+   * Verifies and applies a signed report; returns how many events were new. Throws
+   * `SIGNATURE_INVALID`, `UNAUTHORIZED` (reporter not trusted), `FORBIDDEN` (a gateway
+   * reporting a slashing offence) or `STALE_RECORD` (too old).
+   */
+  async acceptReport(input: unknown, now = Date.now()): Promise<number> {
+    const report = await verifyReputationReport(input);
+    if (report.at < now - REPORT_MAX_AGE_MS || report.at > now + CLOCK_SKEW_MS) {
+      throw new RegistryError("STALE_RECORD", "report time is too far from now", {
+        details: { at: report.at },
+      });
+    }
+    const validator = await this.isValidator(report.reporter);
+    const gateway = this.init.trustedGateways.includes(report.reporter);
+    if (!validator && !gateway) {
+      throw new RegistryError(
+        "UNAUTHORIZED",
+        `reporter ${report.reporter} is not a trusted gateway or validator`,
+        {
+          details: { field: "reporter" },
+        },
+      );
+    }
+    if (!validator) {
+      const bad = report.events.findIndex((e) => VALIDATOR_ONLY_KINDS.has(e.kind));
+      if (bad >= 0) {
+        throw new RegistryError("FORBIDDEN", "only validators report slashing offences", {
+          details: { field: `events[${bad}].kind` },
+        });
+      }
+    }
+    let applied = 0;
+    for (const event of report.events) if (this.init.book.apply(event, report.reporter)) applied++;
+    return applied;
+  }
+
+  /** Applies and relays a report received over HTTP. */
+  async submitReport(input: unknown): Promise<number> {
+    const applied = await this.acceptReport(input);
+    if (applied > 0) await this.init.broadcast?.(input as ReputationReport).catch(() => undefined);
+    return applied;
+  }
+
+  /** An event this node derived from its own validation; applied now, signed and relayed soon. */
+  record(event: ReputationEvent): void {
+    const reporter = this.init.signer?.address ?? "self";
+    if (!this.init.book.apply(event, reporter)) return;
+    if (!this.init.signer || !this.init.broadcast) return;
+    this.pending.push(event);
+    if (this.pending.length >= 256) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.init.flushDelayMs ?? 100);
+  }
+
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const events = this.pending.splice(0, 256);
+    const signer = this.init.signer;
+    if (events.length === 0 || !signer || !this.init.broadcast) return;
+    const unsigned = { reporter: signer.address as ReputationReport["reporter"], at: Date.now(), events };
+    try {
+      const signature = await signer.signMessage(reputationReportSigningText(unsigned));
+      await this.init.broadcast({ ...unsigned, signature } as ReputationReport);
+    } catch (e) {
+      this.init.log.warn("could not relay reputation events", { err: e, count: events.length });
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.flush();
+  }
+}

@@ -1,0 +1,91 @@
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+/** Schema migrations, applied in order; the index + 1 is the schema version they lead to. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE records (
+     kind TEXT NOT NULL,
+     key TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     owner TEXT NOT NULL,
+     expires_at INTEGER,
+     raw TEXT NOT NULL,
+     own INTEGER NOT NULL DEFAULT 0,
+     received_at INTEGER NOT NULL,
+     PRIMARY KEY (kind, key)
+   );
+   CREATE TABLE agent_liveness (
+     agent TEXT PRIMARY KEY,
+     last_heartbeat INTEGER NOT NULL,
+     load TEXT NOT NULL
+   );
+   CREATE TABLE reputation (
+     agent TEXT PRIMARY KEY,
+     successes INTEGER NOT NULL DEFAULT 0,
+     failures INTEGER NOT NULL DEFAULT 0,
+     timeouts INTEGER NOT NULL DEFAULT 0,
+     failed_spot_checks INTEGER NOT NULL DEFAULT 0,
+     slashes INTEGER NOT NULL DEFAULT 0,
+     latency_ewma REAL,
+     score INTEGER NOT NULL DEFAULT 0,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE reputation_events (
+     id TEXT PRIMARY KEY,
+     agent TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     reporter TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE TABLE attestations (
+     request_id TEXT NOT NULL,
+     phase INTEGER NOT NULL,
+     validator TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     output_hash TEXT NOT NULL,
+     signature TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (request_id, phase, validator)
+   );`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Opens (creating if needed) the node's SQLite database and brings its schema to
+ * `SCHEMA_VERSION`, recorded in the `meta` table's `schema_version` row.
+ *
+ * @example const db = openDatabase(join(dataDir, "registry.sqlite"))
+ */
+export function openDatabase(path: string): Database {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { create: true, strict: true });
+  db.run("PRAGMA journal_mode = WAL");
+  db.run("PRAGMA synchronous = NORMAL");
+  db.run("PRAGMA busy_timeout = 5000");
+  db.run("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  const row = db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'schema_version'").get();
+  const current = row ? Number(row.value) : 0;
+  if (current > SCHEMA_VERSION) {
+    db.close();
+    throw new Error(`database schema ${current} is newer than this node's ${SCHEMA_VERSION}`);
+  }
+  for (let version = current; version < SCHEMA_VERSION; version++) {
+    const sql = MIGRATIONS[version];
+    if (sql === undefined) break;
+    db.transaction(() => {
+      db.run(sql);
+      db.run(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
+        [String(version + 1)],
+      );
+    })();
+  }
+  return db;
+}
+
+export function schemaVersionOf(db: Database): number {
+  const row = db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'schema_version'").get();
+  return row ? Number(row.value) : 0;
+}

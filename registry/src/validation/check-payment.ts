@@ -1,0 +1,140 @@
+import { type NcnDomain, type Payment, typedData } from "@ncn/protocol";
+import { recoverTypedDataAddress } from "viem";
+import type { PaymentReader, SessionState } from "../chain/payment-reader.ts";
+import { refuse } from "./refuse.ts";
+
+export interface CheckPaymentInput {
+  requestId: `0x${string}`;
+  subnetId: `0x${string}`;
+  price: bigint;
+  /** Unix ms by which the request finishes; an escrow must outlive it. */
+  deadline: number;
+  payment: Payment;
+}
+
+/** Checks that a voucher is signed by the session's client and within its deposit. */
+export async function checkVoucher(
+  domain: NcnDomain,
+  session: SessionState,
+  voucher: { sessionId: `0x${string}`; cumulativeAmount: string; signature: `0x${string}` },
+): Promise<bigint> {
+  const cumulative = BigInt(voucher.cumulativeAmount);
+  let signer: string;
+  try {
+    signer = await recoverTypedDataAddress({
+      ...typedData(domain, "Voucher", { sessionId: voucher.sessionId, cumulativeAmount: cumulative }),
+      signature: voucher.signature,
+    });
+  } catch (e) {
+    throw refuse("SIGNATURE_INVALID", "voucher_signature", "voucher signature cannot be recovered", {
+      field: "payment.signature",
+      cause: String(e),
+    });
+  }
+  if (signer.toLowerCase() !== session.client.toLowerCase()) {
+    throw refuse("SIGNATURE_INVALID", "voucher_signer", "voucher is not signed by the session's client", {
+      field: "payment.signature",
+    });
+  }
+  if (cumulative > session.deposit) {
+    throw refuse("INSUFFICIENT_FUNDS", "voucher_exceeds_deposit", "voucher exceeds the session's deposit", {
+      field: "payment.cumulativeAmount",
+      deposit: session.deposit.toString(),
+    });
+  }
+  if (cumulative <= session.settled) {
+    throw refuse(
+      "PAYMENT_REQUIRED",
+      "voucher_not_increasing",
+      "voucher does not exceed what was already settled",
+      {
+        field: "payment.cumulativeAmount",
+        settled: session.settled.toString(),
+      },
+    );
+  }
+  return cumulative;
+}
+
+/**
+ * Throws a typed refusal unless the request is paid on chain: an open escrow under its id
+ * holding at least the price and outliving the deadline, or a session voucher signed by
+ * the session's client that the deposit covers and that leaves at least the price unsettled.
+ */
+export async function checkPayment(reader: PaymentReader, input: CheckPaymentInput): Promise<void> {
+  const chainNow = await reader.now();
+  const { payment } = input;
+  if (payment.mode === "escrow") {
+    const escrow = await reader.escrow(input.requestId);
+    if (!escrow || escrow.status === "none") {
+      throw refuse("PAYMENT_REQUIRED", "escrow_missing", "no escrow is open for this request", {
+        field: "payment",
+      });
+    }
+    if (escrow.status !== "pending") {
+      throw refuse("PAYMENT_REQUIRED", `escrow_${escrow.status}`, `the escrow was already ${escrow.status}`, {
+        field: "payment",
+      });
+    }
+    if (escrow.subnetId.toLowerCase() !== input.subnetId.toLowerCase()) {
+      throw refuse("PAYMENT_REQUIRED", "escrow_subnet_mismatch", "the escrow was opened for another subnet", {
+        field: "subnet",
+      });
+    }
+    if (escrow.expiry <= chainNow) {
+      throw refuse("PAYMENT_EXPIRED", "escrow_expired", "the escrow has expired", {
+        field: "payment",
+        expiry: escrow.expiry.toString(),
+      });
+    }
+    if (escrow.expiry * 1000n < BigInt(input.deadline)) {
+      throw refuse(
+        "PAYMENT_EXPIRED",
+        "escrow_expires_before_deadline",
+        "the escrow expires before the deadline",
+        {
+          field: "deadline",
+          expiry: escrow.expiry.toString(),
+        },
+      );
+    }
+    if (escrow.amount < input.price) {
+      throw refuse("INSUFFICIENT_FUNDS", "escrow_underpaid", "the escrow holds less than the price", {
+        field: "price",
+        amount: escrow.amount.toString(),
+        price: input.price.toString(),
+      });
+    }
+    return;
+  }
+  const session = await reader.session(payment.sessionId);
+  if (!session) {
+    throw refuse("PAYMENT_REQUIRED", "session_unknown", "no session with this id", {
+      field: "payment.sessionId",
+    });
+  }
+  if (session.closed) {
+    throw refuse("PAYMENT_EXPIRED", "session_closed", "the session is closed", {
+      field: "payment.sessionId",
+    });
+  }
+  if (session.expiry <= chainNow) {
+    throw refuse("PAYMENT_EXPIRED", "session_expired", "the session has expired", {
+      field: "payment.sessionId",
+      expiry: session.expiry.toString(),
+    });
+  }
+  const cumulative = await checkVoucher(reader.domain, session, payment);
+  if (cumulative - session.settled < input.price) {
+    throw refuse(
+      "INSUFFICIENT_FUNDS",
+      "voucher_underpaid",
+      "the voucher leaves less than the price unsettled",
+      {
+        field: "payment.cumulativeAmount",
+        unsettled: (cumulative - session.settled).toString(),
+        price: input.price.toString(),
+      },
+    );
+  }
+}

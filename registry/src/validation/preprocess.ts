@@ -1,0 +1,87 @@
+import {
+  AttestationPhase,
+  type AttestationResponse,
+  idToBytes32,
+  type PreprocessRequest,
+  preprocessSubject,
+} from "@ncn/protocol";
+import type { PaymentReader } from "../chain/payment-reader.ts";
+import { ZERO_BYTES32 } from "../constants.ts";
+import type { RecordIndex } from "../records/record-index.ts";
+import type { ReputationBook } from "../reputation/reputation-book.ts";
+import type { AttestationStore } from "../store/attestation-store.ts";
+import { assertAgentEligible } from "./agent-eligibility.ts";
+import type { AttestationSigner } from "./attestation-signer.ts";
+import { checkPayment } from "./check-payment.ts";
+import { refuse } from "./refuse.ts";
+
+export interface PreprocessDeps {
+  index: RecordIndex;
+  reputation: ReputationBook;
+  payments: PaymentReader;
+  signer: AttestationSigner;
+  attestations: AttestationStore;
+  now?: () => number;
+}
+
+/**
+ * Pre-validates a request before dispatch: the subnet and model exist and agree on the
+ * price, the agent is eligible, and the payment holds on chain; then signs the phase 0
+ * `Attestation` over `preprocessSubject(request)`.
+ */
+export async function validatePreprocess(
+  req: PreprocessRequest,
+  deps: PreprocessDeps,
+): Promise<AttestationResponse> {
+  const now = deps.now?.() ?? Date.now();
+  if (req.deadline <= now) {
+    throw refuse("DEADLINE_EXCEEDED", "deadline_passed", "the deadline has already passed", {
+      field: "deadline",
+    });
+  }
+  const subnet = deps.index.get("subnet", req.subnet)?.record;
+  if (!subnet)
+    throw refuse("SUBNET_NOT_FOUND", "subnet_unknown", `subnet ${req.subnet} is not registered`, {
+      field: "subnet",
+    });
+  const priced = subnet.body.models.find((m) => m.id === req.model);
+  if (!priced) {
+    throw refuse(
+      "MODEL_NOT_FOUND",
+      "model_not_in_subnet",
+      `model ${req.model} is not offered by ${req.subnet}`,
+      {
+        field: "model",
+      },
+    );
+  }
+  if (!deps.index.get("model", req.model)) {
+    throw refuse("MODEL_NOT_FOUND", "model_unknown", `model ${req.model} is not registered`, {
+      field: "model",
+    });
+  }
+  const price = BigInt(req.price);
+  if (price < BigInt(priced.price)) {
+    throw refuse("VALIDATION_REFUSED", "price_below_subnet_price", "the price is below the subnet's price", {
+      field: "price",
+      min: priced.price,
+    });
+  }
+  assertAgentEligible(deps.index, deps.reputation, req.agent, subnet, req.model, now);
+  const requestId = idToBytes32(req.requestId);
+  await checkPayment(deps.payments, {
+    requestId,
+    subnetId: idToBytes32(req.subnet),
+    price,
+    deadline: req.deadline,
+    payment: req.payment,
+  });
+  const attestation = await deps.signer.attest(deps.payments.domain, {
+    requestId,
+    phase: AttestationPhase.Preprocess,
+    subject: preprocessSubject(req),
+    outputHash: ZERO_BYTES32,
+  });
+  deps.attestations.save(requestId, attestation, now);
+  return { requestId: requestId as AttestationResponse["requestId"], attestation };
+}

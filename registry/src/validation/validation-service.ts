@@ -1,0 +1,117 @@
+import type {
+  AttestationResponse,
+  BatchCompletionRequest,
+  BatchCompletionResponse,
+  CompletionRequest,
+  PreprocessRequest,
+  ReputationEvent,
+} from "@ncn/protocol";
+import type { PaymentReader } from "../chain/payment-reader.ts";
+import { UnavailableError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import type { RecordIndex } from "../records/record-index.ts";
+import type { Reexecutor } from "../reexec/reexecutor.ts";
+import type { ReputationBook } from "../reputation/reputation-book.ts";
+import type { AttestationStore } from "../store/attestation-store.ts";
+import type { AttestationSigner } from "./attestation-signer.ts";
+import { validateBatch } from "./batch.ts";
+import { type CompletionDeps, type SpotCheckPolicy, validateCompletion } from "./completion.ts";
+import { validatePreprocess } from "./preprocess.ts";
+
+export interface ValidationServiceInit {
+  index: RecordIndex;
+  reputation: ReputationBook;
+  attestations: AttestationStore;
+  signer?: AttestationSigner | undefined;
+  payments?: PaymentReader | undefined;
+  reexecutor?: Reexecutor | undefined;
+  spotCheck: SpotCheckPolicy;
+  onReputationEvent?: (event: ReputationEvent) => void;
+  /** Called with every attestation this node signs (to gossip it). */
+  onAttestation?: (response: AttestationResponse) => void;
+  log: Logger;
+}
+
+/** The validator role of a node: preprocess, completion and batch attestations. */
+export class ValidationService {
+  private readonly init: ValidationServiceInit;
+  readonly stats = { preprocess: 0, completion: 0, batch: 0, refused: 0, spotChecks: 0 };
+
+  constructor(init: ValidationServiceInit) {
+    this.init = init;
+  }
+
+  get enabled(): boolean {
+    return this.init.signer !== undefined && this.init.payments !== undefined;
+  }
+
+  get address(): `0x${string}` | undefined {
+    return this.init.signer?.address;
+  }
+
+  private ready(): { signer: AttestationSigner; payments: PaymentReader } {
+    const { signer, payments } = this.init;
+    if (!signer) throw new UnavailableError("this node has no validator key");
+    if (!payments) throw new UnavailableError("this node has no chain connection (rpcUrl, paymentContract)");
+    return { signer, payments };
+  }
+
+  private completionDeps(signer: AttestationSigner, payments: PaymentReader): CompletionDeps {
+    return {
+      index: this.init.index,
+      domain: payments.domain,
+      signer,
+      attestations: this.init.attestations,
+      reexecutor: this.init.reexecutor,
+      spotCheck: this.init.spotCheck,
+      log: this.init.log,
+      onReputationEvent: (e) => {
+        if (e.kind === "spot_check_failed") this.stats.spotChecks++;
+        this.init.onReputationEvent?.(e);
+      },
+    };
+  }
+
+  private async counted<T>(kind: "preprocess" | "completion" | "batch", run: () => Promise<T>): Promise<T> {
+    try {
+      const out = await run();
+      this.stats[kind]++;
+      return out;
+    } catch (e) {
+      this.stats.refused++;
+      throw e;
+    }
+  }
+
+  preprocess(req: PreprocessRequest): Promise<AttestationResponse> {
+    return this.counted("preprocess", async () => {
+      const { signer, payments } = this.ready();
+      const res = await validatePreprocess(req, {
+        index: this.init.index,
+        reputation: this.init.reputation,
+        payments,
+        signer,
+        attestations: this.init.attestations,
+      });
+      this.init.onAttestation?.(res);
+      return res;
+    });
+  }
+
+  completion(req: CompletionRequest): Promise<AttestationResponse> {
+    return this.counted("completion", async () => {
+      const { signer, payments } = this.ready();
+      const res = await validateCompletion(req, this.completionDeps(signer, payments));
+      if (res.spotChecked) this.stats.spotChecks++;
+      this.init.onAttestation?.(res);
+      return res;
+    });
+  }
+
+  batch(req: BatchCompletionRequest): Promise<BatchCompletionResponse> {
+    return this.counted("batch", async () => {
+      const { signer, payments } = this.ready();
+      return validateBatch(req, { ...this.completionDeps(signer, payments), payments });
+    });
+  }
+}
