@@ -2,11 +2,9 @@ import { DurableObject } from "cloudflare:workers";
 import {
   type AttestationSig,
   BaseError,
-  base64ToBytes,
   type ErrorCode,
-  hashBytes,
-  hashOcrLines,
-  hashTensors,
+  hashTaskInput,
+  hashTaskResult,
   type InferenceResponse,
   idToBytes32,
   type ModelDescriptor,
@@ -21,8 +19,6 @@ import {
   type TaskFrame,
   type TaskInput,
   type TaskResult,
-  type Tensor,
-  tensorFromJson,
   typedData,
 } from "@ncn/protocol";
 import { recoverTypedDataAddress } from "viem";
@@ -111,7 +107,7 @@ export class RequestObject extends DurableObject<Env> {
       createdAt: now,
       updatedAt: now,
       deadline: now + input.timeoutMs,
-      inputHash: inputHashOf(input.input),
+      inputHash: hashTaskInput(input.input),
       attempts: 0,
       tried: [],
       task: undefined,
@@ -494,7 +490,7 @@ export class RequestObject extends DurableObject<Env> {
     if (r.modelHash !== req.descriptor.sha256) return "receipt names another model hash";
     if (r.inputHash !== req.inputHash) return "receipt input hash does not match the input";
     if (r.price !== req.price) return "receipt price does not match";
-    if (r.outputHash !== outputHashOf(frame.result)) return "receipt output hash does not match the result";
+    if (r.outputHash !== hashTaskResult(frame.result)) return "receipt output hash does not match the result";
     if (frame.result.kind !== req.input.kind) return "result kind does not match the task";
     const domain = this.#domain();
     try {
@@ -631,20 +627,6 @@ export class RequestObject extends DurableObject<Env> {
     if (req.error) r.error = req.error;
     return r;
   }
-}
-
-export function inputHashOf(input: TaskInput): `0x${string}` {
-  if (input.kind === "ocr") return hashBytes(base64ToBytes(input.image));
-  const tensors: Record<string, Tensor> = {};
-  for (const [name, t] of Object.entries(input.inputs)) tensors[name] = tensorFromJson(t);
-  return hashTensors(tensors);
-}
-
-export function outputHashOf(result: TaskResult): `0x${string}` {
-  if (result.kind === "ocr") return hashOcrLines(result.lines);
-  const tensors: Record<string, Tensor> = {};
-  for (const [name, t] of Object.entries(result.outputs)) tensors[name] = tensorFromJson(t);
-  return hashTensors(tensors);
 }
 
 function sse(event: string, data: unknown): string {

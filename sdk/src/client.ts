@@ -1,0 +1,273 @@
+import {
+  BaseError,
+  bytesToBase64,
+  errorFromBody,
+  InferenceResponse,
+  type NcnDomain,
+  ncnDomain,
+  ProgressEvent,
+  type Tensor,
+  tensorFromJson,
+  tensorToJson,
+  typedData,
+} from "@ncn/protocol";
+import * as v from "valibot";
+import type { LocalAccount } from "viem";
+import { readSse } from "./sse.ts";
+import { type ReceiptVerification, type ValidatorSet, verifyReceipt } from "./verify.ts";
+
+/** What `/v1/quote` and a 402 answer carry. */
+export const Quote = v.object({
+  subnet: v.string(),
+  model: v.string(),
+  price: v.string(),
+  currency: v.string(),
+  chainId: v.number(),
+  token: v.string(),
+  paymentContract: v.string(),
+  gateway: v.string(),
+  modes: v.unknown(),
+});
+export type Quote = v.InferOutput<typeof Quote>;
+
+export const SessionInfo = v.object({
+  sessionId: v.string(),
+  client: v.string(),
+  deposit: v.string(),
+  settled: v.string(),
+  charged: v.string(),
+  expiry: v.number(),
+});
+export type SessionInfo = v.InferOutput<typeof SessionInfo>;
+
+export interface NcnClientOptions {
+  /** The gateway's base URL, e.g. `http://127.0.0.1:8787`. */
+  gatewayUrl: string;
+  /** Signs vouchers (session mode). */
+  account?: LocalAccount;
+  /** A session this client pays from (see `useSession`). */
+  sessionId?: `0x${string}`;
+  /** Reads the validator set for `verifyReceipt`; see `chainValidatorSet` in `./chain.ts`. */
+  validatorSet?: () => Promise<ValidatorSet>;
+  fetch?: typeof fetch;
+}
+
+export interface RequestOptions {
+  subnet: string;
+  requestId?: string;
+  /** Defaults to session when a session is set, else escrow. */
+  payment?: "session" | "escrow";
+  timeoutMs?: number;
+  onProgress?: (e: ProgressEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface InferResult {
+  response: InferenceResponse;
+  /** Output tensors, decoded. */
+  outputs: Record<string, Tensor>;
+}
+
+/**
+ * Client of an NCN gateway: quotes, paid requests (session vouchers or escrow),
+ * progress, cancel, and offline receipt verification.
+ *
+ * @example
+ * const client = new NcnClient({ gatewayUrl, account, sessionId });
+ * const { response } = await client.ocr({ subnet: "ocr", image: pngBytes });
+ * console.log(response.result);
+ */
+export class NcnClient {
+  readonly gatewayUrl: string;
+  readonly #fetch: typeof fetch;
+  readonly #account: LocalAccount | undefined;
+  #sessionId: `0x${string}` | undefined;
+  #validatorSet: (() => Promise<ValidatorSet>) | undefined;
+  /** Sum of prices of requests that succeeded on this session (plus what was settled before). */
+  #spent = 0n;
+  /** Prices of requests in flight, by request id. */
+  #inflight = new Map<string, bigint>();
+  #quotes = new Map<string, Quote>();
+
+  constructor(opts: NcnClientOptions) {
+    this.gatewayUrl = opts.gatewayUrl.replace(/\/$/, "");
+    this.#fetch = opts.fetch ?? fetch;
+    this.#account = opts.account;
+    this.#sessionId = opts.sessionId;
+    this.#validatorSet = opts.validatorSet;
+  }
+
+  /** Pays future requests from `sessionId`; `spent` is what it already owes (from the gateway). */
+  useSession(sessionId: `0x${string}`, spent = 0n): void {
+    this.#sessionId = sessionId;
+    this.#spent = spent;
+  }
+
+  /** Registers the session with the gateway and syncs what it has charged so far. */
+  async registerSession(sessionId: `0x${string}`): Promise<SessionInfo> {
+    const r = v.parse(
+      SessionInfo,
+      await this.#json("/v1/sessions", { method: "POST", body: JSON.stringify({ sessionId }) }),
+    );
+    this.useSession(sessionId, BigInt(r.charged));
+    return r;
+  }
+
+  async health(): Promise<{ ok: boolean }> {
+    return v.parse(v.object({ ok: v.boolean() }), await this.#json("/health"));
+  }
+
+  async quote(subnet: string, model: string): Promise<Quote> {
+    const key = `${subnet}/${model}`;
+    const cached = this.#quotes.get(key);
+    if (cached) return cached;
+    const q = v.parse(
+      Quote,
+      await this.#json(`/v1/quote?subnet=${encodeURIComponent(subnet)}&model=${encodeURIComponent(model)}`),
+    );
+    this.#quotes.set(key, q);
+    return q;
+  }
+
+  /** Runs a registered ONNX model on named tensors. */
+  async infer(
+    opts: RequestOptions & { model: string; inputs: Record<string, Tensor> },
+  ): Promise<InferResult> {
+    const inputs = Object.fromEntries(Object.entries(opts.inputs).map(([k, t]) => [k, tensorToJson(t)]));
+    const response = await this.#submit("/v1/inference", opts, opts.model, { model: opts.model, inputs });
+    const outputs: Record<string, Tensor> = {};
+    if (response.result?.kind === "tensor") {
+      for (const [k, t] of Object.entries(response.result.outputs)) outputs[k] = tensorFromJson(t);
+    }
+    return { response, outputs };
+  }
+
+  /** OCR of a PNG or JPEG image. */
+  async ocr(opts: RequestOptions & { image: Uint8Array; model?: string }): Promise<InferenceResponse> {
+    const model = opts.model ?? "ppocr-v4";
+    return await this.#submit("/v1/ocr", opts, model, { model, image: bytesToBase64(opts.image) });
+  }
+
+  async status(requestId: string): Promise<InferenceResponse> {
+    return v.parse(InferenceResponse, await this.#json(`/v1/inference/${encodeURIComponent(requestId)}`));
+  }
+
+  async cancel(requestId: string): Promise<InferenceResponse> {
+    return v.parse(
+      InferenceResponse,
+      await this.#json(`/v1/inference/${encodeURIComponent(requestId)}`, { method: "DELETE" }),
+    );
+  }
+
+  /** Progress events of a request (SSE), ending with the final response. */
+  async *events(
+    requestId: string,
+    signal?: AbortSignal,
+  ): AsyncGenerator<ProgressEvent | { final: InferenceResponse }> {
+    const res = await this.#fetch(`${this.gatewayUrl}/v1/inference/${encodeURIComponent(requestId)}/events`, {
+      ...(signal ? { signal } : {}),
+    });
+    if (!res.ok || !res.body) throw errorFromBody(await res.json().catch(() => undefined), res.status);
+    for await (const e of readSse(res.body)) {
+      const data: unknown = JSON.parse(e.data);
+      if (e.event === "final") {
+        yield { final: v.parse(InferenceResponse, data) };
+        return;
+      }
+      const p = v.safeParse(ProgressEvent, data);
+      if (p.success) yield p.output;
+    }
+  }
+
+  /** Verifies a response's receipt and attestations against the validator set on chain. */
+  async verifyReceipt(response: InferenceResponse, domain?: NcnDomain): Promise<ReceiptVerification> {
+    if (!this.#validatorSet) {
+      throw new BaseError("BAD_REQUEST", "verifyReceipt needs a validatorSet reader (see chainValidatorSet)");
+    }
+    const d = domain ?? (await this.#domain(response));
+    return verifyReceipt(response, await this.#validatorSet(), d);
+  }
+
+  async #domain(response: InferenceResponse): Promise<NcnDomain> {
+    const q = await this.quote(response.subnet, response.model);
+    return ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
+  }
+
+  async #submit(
+    path: string,
+    opts: RequestOptions,
+    model: string,
+    body: Record<string, unknown>,
+  ): Promise<InferenceResponse> {
+    const requestId = opts.requestId ?? crypto.randomUUID();
+    const mode = opts.payment ?? (this.#sessionId ? "session" : "escrow");
+    let payment: Record<string, unknown> = { mode: "escrow" };
+    let price = 0n;
+    if (mode === "session") {
+      const sessionId = this.#sessionId;
+      const account = this.#account;
+      if (!sessionId || !account)
+        throw new BaseError("BAD_REQUEST", "session payment needs an account and a session");
+      const q = await this.quote(opts.subnet, model);
+      price = BigInt(q.price);
+      let outstanding = this.#spent + price;
+      for (const p of this.#inflight.values()) outstanding += p;
+      const domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
+      const signature = await account.signTypedData(
+        typedData(domain, "Voucher", { sessionId, cumulativeAmount: outstanding }),
+      );
+      payment = { mode: "session", sessionId, cumulativeAmount: outstanding.toString(), signature };
+      this.#inflight.set(requestId, price);
+    }
+    const stop = opts.onProgress ? this.#follow(requestId, opts.onProgress, opts.signal) : undefined;
+    try {
+      const raw = await this.#json(path, {
+        method: "POST",
+        body: JSON.stringify({
+          ...body,
+          subnet: opts.subnet,
+          requestId,
+          payment,
+          ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+        }),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      const response = v.parse(InferenceResponse, raw);
+      if (mode === "session" && response.state === "returned") this.#spent += price;
+      return response;
+    } finally {
+      this.#inflight.delete(requestId);
+      stop?.abort();
+    }
+  }
+
+  #follow(requestId: string, onProgress: (e: ProgressEvent) => void, outer?: AbortSignal): AbortController {
+    const ctl = new AbortController();
+    outer?.addEventListener("abort", () => ctl.abort());
+    void (async () => {
+      // The request may not exist yet for a moment: retry briefly.
+      for (let i = 0; i < 20 && !ctl.signal.aborted; i++) {
+        try {
+          for await (const e of this.events(requestId, ctl.signal)) {
+            if ("final" in e) return;
+            onProgress(e);
+          }
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    })();
+    return ctl;
+  }
+
+  async #json(path: string, init: RequestInit = {}): Promise<unknown> {
+    const res = await this.#fetch(`${this.gatewayUrl}${path}`, {
+      ...init,
+      headers: { "content-type": "application/json", ...(init.headers ?? {}) },
+    });
+    const body: unknown = await res.json().catch(() => undefined);
+    if (!res.ok) throw errorFromBody(body, res.status);
+    return body;
+  }
+}

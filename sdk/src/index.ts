@@ -1,0 +1,4 @@
+export { BaseError as NcnError, type ErrorCode } from "@ncn/protocol";
+export * from "./client.ts";
+export * from "./sse.ts";
+export * from "./verify.ts";
