@@ -61,6 +61,7 @@ static int check_ns(const struct config *cfg, struct outcome *o, int flag, int s
     o->f.err = errno;
     return -1;
   }
+  snprintf(o->detail, sizeof o->detail, "%s works inside the sandbox's user namespace", step_name(step));
   return 0;
 }
 
@@ -180,6 +181,7 @@ static int check_nnp(const struct config *cfg, struct outcome *o) {
     o->f.err = errno ? errno : EPERM;
     return -1;
   }
+  snprintf(o->detail, sizeof o->detail, "set before Landlock and seccomp; setuid bits are ignored");
   return 0;
 }
 
