@@ -34,6 +34,7 @@ import { ReputationBook } from "./reputation/reputation-book.ts";
 import { ReputationService } from "./reputation/reputation-service.ts";
 import { AttestationStore } from "./store/attestation-store.ts";
 import { openDatabase, SCHEMA_VERSION } from "./store/database.ts";
+import { ReceiptStore } from "./store/receipt-store.ts";
 import { type AttestationSigner, attestationSigner } from "./validation/attestation-signer.ts";
 import { ValidationService } from "./validation/validation-service.ts";
 
@@ -96,6 +97,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
   const index = new RecordIndex(db);
   const book = new ReputationBook(db);
   const attestations = new AttestationStore(db);
+  const receipts = new ReceiptStore(db);
   const { key } = await loadOrCreatePeerKey(config.peerKeyFile ?? join(config.dataDir, "peer.key"));
   const signer = config.validatorKey ? attestationSigner(config.validatorKey) : undefined;
 
@@ -144,6 +146,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     index,
     reputation: book,
     attestations,
+    receipts,
     signer,
     payments,
     reexecutor: options.reexecutor,

@@ -32,8 +32,8 @@ export interface PaymentReader {
   escrow(requestId: `0x${string}`): Promise<EscrowState | null>;
   /** The session `sessionId`, or null when unknown. */
   session(sessionId: `0x${string}`): Promise<SessionState | null>;
-  /** Whether a settlement batch id was already used. */
-  batchSettled(batchId: `0x${string}`): Promise<boolean>;
+  /** Whether a gateway already used a settlement batch id. */
+  batchSettled(gateway: `0x${string}`, batchId: `0x${string}`): Promise<boolean>;
   /** Chain time in unix seconds (the contract compares expiries with block time). */
   now(): Promise<bigint>;
 }

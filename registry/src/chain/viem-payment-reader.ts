@@ -6,10 +6,10 @@ import type { EscrowStatus, PaymentReader } from "./payment-reader.ts";
 /** The view functions of `IInferencePayment` validation reads. */
 export const inferencePaymentReadAbi = parseAbi([
   "struct Escrow { address client; uint64 expiry; uint8 status; address gateway; uint96 amount; bytes32 subnetId; }",
-  "struct Session { address client; uint96 settled; address gateway; uint96 deposit; uint64 expiry; bool closed; }",
+  "struct Session { uint96 deposit; uint96 settled; uint64 expiry; address client; bool closed; address gateway; }",
   "function getEscrow(bytes32 requestId) view returns (Escrow)",
   "function getSession(bytes32 sessionId) view returns (Session)",
-  "function batchRoot(bytes32 batchId) view returns (bytes32)",
+  "function isBatchSettled(address gateway, bytes32 batchId) view returns (bool)",
 ]);
 
 const STATUS: readonly EscrowStatus[] = ["none", "pending", "completed", "refunded"];
@@ -75,17 +75,15 @@ export async function viemPaymentReader(init: ViemPaymentReaderInit): Promise<Pa
         closed: s.closed,
       };
     },
-    async batchSettled(batchId) {
-      const root = await read("a batch root", () =>
+    batchSettled: (gateway, batchId) =>
+      read("a batch", () =>
         client.readContract({
           address,
           abi: inferencePaymentReadAbi,
-          functionName: "batchRoot",
-          args: [batchId],
+          functionName: "isBatchSettled",
+          args: [gateway, batchId],
         }),
-      );
-      return BigInt(root) !== 0n;
-    },
+      ),
     async now() {
       const block = await read("the latest block", () => client.getBlock({ blockTag: "latest" }));
       return block.timestamp;

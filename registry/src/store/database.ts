@@ -48,6 +48,14 @@ const MIGRATIONS: readonly string[] = [
      created_at INTEGER NOT NULL,
      PRIMARY KEY (request_id, phase, validator)
    );`,
+  // 2: receipts this node attested, so that it signs settlements only over those.
+  `CREATE TABLE attested_receipts (
+     digest TEXT PRIMARY KEY,
+     request_id TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     price TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

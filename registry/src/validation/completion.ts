@@ -22,6 +22,7 @@ import type { Logger } from "../logger.ts";
 import type { ModelRecord, RecordIndex } from "../records/record-index.ts";
 import type { Reexecutor } from "../reexec/reexecutor.ts";
 import type { AttestationStore } from "../store/attestation-store.ts";
+import type { ReceiptStore } from "../store/receipt-store.ts";
 import type { AttestationSigner } from "./attestation-signer.ts";
 import { compareTensors, type Tolerance } from "./compare-tensors.ts";
 import { refuse } from "./refuse.ts";
@@ -38,6 +39,8 @@ export interface CompletionDeps {
   domain: NcnDomain;
   signer: AttestationSigner;
   attestations: AttestationStore;
+  /** Receipts this validator attested (what it later agrees to settle). */
+  receipts: ReceiptStore;
   reexecutor?: Reexecutor | undefined;
   spotCheck: SpotCheckPolicy;
   /** Reputation-affecting outcomes (success, failed spot check) go here. */
@@ -234,6 +237,15 @@ export async function validateCompletion(
   });
   const now = deps.now?.() ?? Date.now();
   deps.attestations.save(receipt.requestId, attestation, now);
+  deps.receipts.add(
+    {
+      digest: receiptLeaf(deps.domain, req),
+      requestId: receipt.requestId,
+      agent: receipt.agent,
+      price: BigInt(receipt.price),
+    },
+    now,
+  );
   deps.onReputationEvent?.({
     id: `${req.requestId}:success`,
     agent: req.agent,

@@ -5,6 +5,8 @@ import type {
   CompletionRequest,
   PreprocessRequest,
   ReputationEvent,
+  SettlementRequest,
+  SettlementSignature,
 } from "@ncn/protocol";
 import type { PaymentReader } from "../chain/payment-reader.ts";
 import { UnavailableError } from "../errors.ts";
@@ -13,15 +15,18 @@ import type { RecordIndex } from "../records/record-index.ts";
 import type { Reexecutor } from "../reexec/reexecutor.ts";
 import type { ReputationBook } from "../reputation/reputation-book.ts";
 import type { AttestationStore } from "../store/attestation-store.ts";
+import type { ReceiptStore } from "../store/receipt-store.ts";
 import type { AttestationSigner } from "./attestation-signer.ts";
 import { validateBatch } from "./batch.ts";
 import { type CompletionDeps, type SpotCheckPolicy, validateCompletion } from "./completion.ts";
 import { validatePreprocess } from "./preprocess.ts";
+import { validateSettlement } from "./settlement.ts";
 
 export interface ValidationServiceInit {
   index: RecordIndex;
   reputation: ReputationBook;
   attestations: AttestationStore;
+  receipts: ReceiptStore;
   signer?: AttestationSigner | undefined;
   payments?: PaymentReader | undefined;
   reexecutor?: Reexecutor | undefined;
@@ -35,7 +40,7 @@ export interface ValidationServiceInit {
 /** The validator role of a node: preprocess, completion and batch attestations. */
 export class ValidationService {
   private readonly init: ValidationServiceInit;
-  readonly stats = { preprocess: 0, completion: 0, batch: 0, refused: 0, spotChecks: 0 };
+  readonly stats = { preprocess: 0, completion: 0, batch: 0, settlement: 0, refused: 0, spotChecks: 0 };
 
   constructor(init: ValidationServiceInit) {
     this.init = init;
@@ -62,6 +67,7 @@ export class ValidationService {
       domain: payments.domain,
       signer,
       attestations: this.init.attestations,
+      receipts: this.init.receipts,
       reexecutor: this.init.reexecutor,
       spotCheck: this.init.spotCheck,
       log: this.init.log,
@@ -72,7 +78,10 @@ export class ValidationService {
     };
   }
 
-  private async counted<T>(kind: "preprocess" | "completion" | "batch", run: () => Promise<T>): Promise<T> {
+  private async counted<T>(
+    kind: "preprocess" | "completion" | "batch" | "settlement",
+    run: () => Promise<T>,
+  ): Promise<T> {
     try {
       const out = await run();
       this.stats[kind]++;
@@ -111,7 +120,14 @@ export class ValidationService {
   batch(req: BatchCompletionRequest): Promise<BatchCompletionResponse> {
     return this.counted("batch", async () => {
       const { signer, payments } = this.ready();
-      return validateBatch(req, { ...this.completionDeps(signer, payments), payments });
+      return validateBatch(req, this.completionDeps(signer, payments));
+    });
+  }
+
+  settlement(req: SettlementRequest): Promise<SettlementSignature> {
+    return this.counted("settlement", async () => {
+      const { signer, payments } = this.ready();
+      return validateSettlement(req, { payments, signer, receipts: this.init.receipts });
     });
   }
 }

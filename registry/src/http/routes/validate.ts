@@ -1,9 +1,17 @@
-import { BatchCompletionRequest, CompletionRequest, PreprocessRequest } from "@ncn/protocol";
+import {
+  BatchCompletionRequest,
+  CompletionRequest,
+  PreprocessRequest,
+  SettlementRequest,
+} from "@ncn/protocol";
 import { Hono } from "hono";
 import type { ApiDeps } from "../api-deps.ts";
 import { readBody } from "../read-body.ts";
 
-/** The validator endpoints: preprocess (phase 0), completion (phase 1) and a batch of completions. */
+/**
+ * The validator endpoints: preprocess (phase 0), completion (phase 1), a batch of completions
+ * under one Merkle root, and the `SettlementBatch` signature for `InferencePayment.settleBatch`.
+ */
 export function validateRoutes(deps: ApiDeps) {
   return new Hono()
     .post("/v1/validate/preprocess", async (c) =>
@@ -14,5 +22,8 @@ export function validateRoutes(deps: ApiDeps) {
     )
     .post("/v1/validate/completion/batch", async (c) =>
       c.json(await deps.validation.batch(await readBody(c, BatchCompletionRequest))),
+    )
+    .post("/v1/validate/settlement", async (c) =>
+      c.json(await deps.validation.settlement(await readBody(c, SettlementRequest))),
     );
 }

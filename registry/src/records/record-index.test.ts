@@ -1,0 +1,81 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { AGENT_RECORD_TTL_MS } from "@ncn/protocol";
+import { openDatabase, SCHEMA_VERSION, schemaVersionOf } from "../store/database.ts";
+import { tempDir } from "../test-support/cluster.ts";
+import { agentRecord, newAccount, signHeartbeat, subnetRecord } from "../test-support/records.ts";
+import { RecordIndex } from "./record-index.ts";
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+describe("RecordIndex", () => {
+  test("persists records, ownership and liveness across a reopen", async () => {
+    const dir = tempDir();
+    cleanups.push(dir.cleanup);
+    const path = join(dir.path, "db.sqlite");
+    const agent = newAccount();
+    const owner = newAccount();
+    {
+      const db = openDatabase(path);
+      const index = new RecordIndex(db);
+      expect(index.upsert(await agentRecord(agent))).toBe("inserted");
+      expect(index.upsert(await subnetRecord(owner), { own: true })).toBe("inserted");
+      expect(index.upsert(await subnetRecord(owner, { seq: 2 }))).toBe("updated");
+      expect(index.heartbeat(await signHeartbeat(agent, { running: 3, queued: 1 }))).toBe(true);
+      db.close();
+    }
+    const db = openDatabase(path);
+    cleanups.push(() => db.close());
+    expect(schemaVersionOf(db)).toBe(SCHEMA_VERSION);
+    const index = new RecordIndex(db);
+    expect(index.size).toBe(2);
+    expect(index.get("subnet", "vision")?.record.seq).toBe(2);
+    expect(index.ownRecords().map((r) => r.key)).toEqual(["vision"]);
+    expect(index.livenessOf(agent.address.toLowerCase())?.load.running).toBe(3);
+  });
+
+  test("keeps the higher seq whatever the arrival order", async () => {
+    const db = openDatabase(":memory:");
+    cleanups.push(() => db.close());
+    const index = new RecordIndex(db);
+    const owner = newAccount();
+    index.upsert(await subnetRecord(owner, { seq: 5 }));
+    expect(index.upsert(await subnetRecord(owner, { seq: 4 }))).toBe("unchanged");
+    expect(index.get("subnet", "vision")?.record.seq).toBe(5);
+  });
+
+  test("heartbeats keep an agent listed past its record's expiry; silence drops it", async () => {
+    const db = openDatabase(":memory:");
+    cleanups.push(() => db.close());
+    const index = new RecordIndex(db);
+    const agent = newAccount();
+    const t0 = Date.now();
+    const record = await agentRecord(agent, { expiresAt: t0 + 1_000, subnets: ["vision"], models: ["m1"] });
+    index.upsert(record);
+    expect(index.liveAgents({ subnet: "vision", model: "m1" }, t0).length).toBe(1);
+    expect(index.liveAgents({ subnet: "other" }, t0).length).toBe(0);
+    expect(index.liveAgents({ model: "m2" }, t0).length).toBe(0);
+    expect(index.liveAgents({}, t0 + 2_000).length).toBe(0);
+    index.heartbeat(await signHeartbeat(agent, { running: 0, queued: 0 }, t0 + 1_500));
+    expect(index.heartbeat(await signHeartbeat(agent, { running: 0, queued: 0 }, t0 + 1_400))).toBe(false);
+    expect(index.liveAgents({}, t0 + 2_000).length).toBe(1);
+    const later = t0 + 1_500 + AGENT_RECORD_TTL_MS + 1;
+    expect(index.liveAgents({}, later).length).toBe(0);
+    expect(index.prune(later)).toBe(1);
+    expect(index.get("agent", record.key)).toBeUndefined();
+    expect(index.livenessOf(record.key)).toBeUndefined();
+  });
+
+  test("refuses a database from a newer schema", () => {
+    const dir = tempDir();
+    cleanups.push(dir.cleanup);
+    const path = join(dir.path, "db.sqlite");
+    const db = openDatabase(path);
+    db.run("UPDATE meta SET value = '999' WHERE key = 'schema_version'");
+    db.close();
+    expect(() => openDatabase(path)).toThrow("newer");
+  });
+});
