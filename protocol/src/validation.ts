@@ -14,14 +14,6 @@ import {
 } from "./primitives.ts";
 import { AttestationSig, SignedReceipt } from "./receipt.ts";
 
-/** A voucher: the client's EIP-712 signature over the cumulative amount spent in a session. */
-export const VoucherJson = v.object({
-  sessionId: Bytes32,
-  cumulativeAmount: UintString,
-  signature: Signature,
-});
-export type VoucherJson = v.InferOutput<typeof VoucherJson>;
-
 /** What a gateway asks a validator to attest before dispatch (phase 0). */
 export const PreprocessRequest = v.object({
   requestId: RequestId,
@@ -98,24 +90,9 @@ export const AttestationResponse = v.object({
 });
 export type AttestationResponse = v.InferOutput<typeof AttestationResponse>;
 
-/** Settlement terms a batch attestation covers (see InferencePayment.settleBatch). */
-export const SettlementTerms = v.object({
-  batchId: Bytes32,
-  gateway: Address,
-  vouchers: v.pipe(v.array(VoucherJson), v.minLength(1), v.maxLength(1024)),
-  payouts: v.pipe(
-    v.array(v.object({ node: Address, amount: UintString })),
-    v.minLength(1),
-    v.maxLength(1024),
-  ),
-});
-export type SettlementTerms = v.InferOutput<typeof SettlementTerms>;
-
 /** Many completions checked at once; the validator signs the Merkle root of their receipt digests. */
 export const BatchCompletionRequest = v.object({
   items: v.pipe(v.array(CompletionRequest), v.minLength(1), v.maxLength(1024)),
-  /** When present, the validator also signs the EIP-712 `SettlementBatch` for these receipts. */
-  settlement: v.optional(SettlementTerms),
 });
 export type BatchCompletionRequest = v.InferOutput<typeof BatchCompletionRequest>;
 
@@ -127,17 +104,7 @@ export const BatchCompletionResponse = v.object({
   rejected: v.array(
     v.object({ index: v.number(), code: v.string(), message: v.string(), details: v.optional(v.unknown()) }),
   ),
-  /** Completion attestation over the root: {requestId: batchId or root, phase 1, subject: root, outputHash: 0}. */
+  /** Completion attestation over the root: {requestId: root, phase 1, subject: root, outputHash: 0}. */
   attestation: AttestationSig,
-  settlement: v.optional(
-    v.object({
-      batchId: Bytes32,
-      total: UintString,
-      vouchersHash: Bytes32,
-      payoutsHash: Bytes32,
-      validator: Address,
-      signature: Signature,
-    }),
-  ),
 });
 export type BatchCompletionResponse = v.InferOutput<typeof BatchCompletionResponse>;
