@@ -7,7 +7,6 @@ import {
   Bytes32,
   ModelId,
   RequestId,
-  Signature,
   SubnetId,
   TimestampMs,
   UintString,
