@@ -89,6 +89,7 @@ if (only !== "bun" && filters.length === 0) runForge();
 rmSync(scratch, { recursive: true, force: true });
 
 console.log("\nsuite                      passed  failed");
-for (const [name, p, f] of rows) console.log(`${name.padEnd(26)} ${String(p).padStart(6)}  ${String(f).padStart(6)}`);
+for (const [name, p, f] of rows)
+  console.log(`${name.padEnd(26)} ${String(p).padStart(6)}  ${String(f).padStart(6)}`);
 console.log(`${totals.passed} passed, ${totals.failed} failed`);
 process.exitCode = totals.failed === 0 ? 0 : 1;

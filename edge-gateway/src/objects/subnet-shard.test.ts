@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { type GatewayHandle, startGateway } from "../local.ts";
 import { TestAgentPeer } from "../testing/agent-client.ts";
-import { type GatewayHandle, startGateway } from "../testing/worker.ts";
 
 const VARS = {
   CHAIN_ID: "31337",

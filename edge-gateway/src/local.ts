@@ -33,11 +33,17 @@ export interface GatewayHandle {
   stop(): Promise<void>;
 }
 
-/** Runs the gateway Worker in workerd (Miniflare API) on 127.0.0.1 with the given vars. */
-export async function startGateway(vars: Record<string, string>): Promise<GatewayHandle> {
+/**
+ * Runs the gateway Worker in workerd (Miniflare API) on 127.0.0.1 with the given vars:
+ * what the devnet and the tests use. `port` 0 picks a free port.
+ */
+export async function startGateway(
+  vars: Record<string, string>,
+  opts: { port?: number; persistDir?: string } = {},
+): Promise<GatewayHandle> {
   const scriptPath = await bundleWorker();
   const before = new Set(miniflareTemps());
-  const persist = mkdtempSync(join(tmpdir(), "ncn-gw-state-"));
+  const persist = opts.persistDir ?? mkdtempSync(join(tmpdir(), "ncn-gw-state-"));
   mkdirSync(persist, { recursive: true });
   const mf = new Miniflare({
     modules: true,
@@ -56,7 +62,7 @@ export async function startGateway(vars: Record<string, string>): Promise<Gatewa
     bindings: vars,
     cf: false,
     host: "127.0.0.1",
-    port: 0,
+    port: opts.port ?? 0,
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
   return {
@@ -64,7 +70,7 @@ export async function startGateway(vars: Record<string, string>): Promise<Gatewa
     mf,
     async stop() {
       await mf.dispose();
-      rmSync(persist, { recursive: true, force: true });
+      if (!opts.persistDir) rmSync(persist, { recursive: true, force: true });
       // Miniflare leaves its scratch folders behind; remove the ones this gateway made.
       for (const d of miniflareTemps())
         if (!before.has(d)) rmSync(join(tmpdir(), d), { recursive: true, force: true });

@@ -1,0 +1,48 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { Address, BaseError, parseJson, parseOrThrow } from "@ncn/protocol";
+import * as v from "valibot";
+
+/** `.ncn/devnet.json`: what `ncn devnet` started, for the other commands and for people. */
+export const DevnetFile = v.object({
+  gateway: v.object({ url: v.string(), statusUrl: v.optional(v.string()) }),
+  registries: v.array(
+    v.object({ url: v.string(), peerId: v.string(), multiaddrs: v.optional(v.array(v.string())) }),
+  ),
+  chain: v.object({
+    rpcUrl: v.string(),
+    chainId: v.number(),
+    contracts: v.object({ token: Address, payment: Address, validatorRegistry: Address }),
+  }),
+  client: v.object({
+    address: Address,
+    privateKey: v.pipe(v.string(), v.regex(/^0x[0-9a-fA-F]{64}$/)),
+    sessionId: v.optional(v.string()),
+  }),
+  subnetOwner: v.optional(v.object({ address: Address, privateKey: v.string() })),
+  subnets: v.optional(v.array(v.string())),
+  startedAt: v.optional(v.string()),
+});
+export type DevnetFile = v.InferOutput<typeof DevnetFile>;
+
+/** Finds `.ncn/devnet.json` in this folder or a parent. */
+export function findDevnetFile(from = process.cwd()): string | undefined {
+  let dir = resolve(from);
+  for (;;) {
+    const p = join(dir, ".ncn", "devnet.json");
+    if (existsSync(p)) return p;
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+export function loadDevnetFile(path = findDevnetFile()): DevnetFile {
+  if (!path) {
+    throw new BaseError(
+      "NOT_FOUND",
+      "no .ncn/devnet.json here or above: start a devnet with `npm start` first",
+    );
+  }
+  return parseOrThrow(DevnetFile, parseJson(readFileSync(path, "utf8"), path), path);
+}

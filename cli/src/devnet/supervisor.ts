@@ -1,0 +1,113 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import * as v from "valibot";
+
+const PidFile = v.array(v.object({ name: v.string(), pid: v.number(), marker: v.string() }));
+
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  /** Resolves with the exit code when the process ends. */
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts and stops the devnet's child processes. Each child runs in its own process
+ * group so that stopping it also stops what it spawned; pids are written to a file so
+ * that a later run can clean up after a crash.
+ */
+export class Supervisor {
+  readonly children: Child[] = [];
+  #stopping = false;
+
+  constructor(
+    readonly pidFile: string,
+    readonly marker: string,
+  ) {}
+
+  /** Kills processes a previous run left behind (only those whose command line has our marker). */
+  static reapStale(pidFile: string): number {
+    if (!existsSync(pidFile)) return 0;
+    let killed = 0;
+    const parsed = v.safeParse(PidFile, JSON.parse(readFileSync(pidFile, "utf8")));
+    if (parsed.success) {
+      for (const p of parsed.output) {
+        if (!isOurs(p.pid, p.marker)) continue;
+        try {
+          process.kill(-p.pid, "SIGKILL");
+          killed++;
+        } catch {
+          try {
+            process.kill(p.pid, "SIGKILL");
+            killed++;
+          } catch {}
+        }
+      }
+    }
+    rmSync(pidFile, { force: true });
+    return killed;
+  }
+
+  spawn(
+    name: string,
+    cmd: string,
+    args: string[],
+    opts: { env?: NodeJS.ProcessEnv; logFile?: string; cwd?: string } = {},
+  ): Child {
+    const proc = spawn(cmd, [...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env, NCN_DEVNET_MARKER: this.marker },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+    const child: Child = { name, proc, exited };
+    this.children.push(child);
+    this.#writePids();
+    return child;
+  }
+
+  /** Stops one child (SIGTERM to its group, SIGKILL after a grace period). */
+  async stopChild(child: Child, graceMs = 3000): Promise<void> {
+    const pid = child.proc.pid;
+    if (pid === undefined || child.proc.exitCode !== null || child.proc.signalCode !== null) return;
+    try {
+      process.kill(-pid, "SIGTERM");
+    } catch {}
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {}
+    }, graceMs);
+    await child.exited;
+    clearTimeout(timer);
+    const i = this.children.indexOf(child);
+    if (i >= 0) this.children.splice(i, 1);
+    this.#writePids();
+  }
+
+  async stopAll(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    await Promise.all([...this.children].reverse().map((c) => this.stopChild(c)));
+    rmSync(this.pidFile, { force: true });
+  }
+
+  #writePids(): void {
+    mkdirSync(dirname(this.pidFile), { recursive: true });
+    const list = this.children
+      .filter((c) => c.proc.pid !== undefined)
+      .map((c) => ({ name: c.name, pid: c.proc.pid as number, marker: this.marker }));
+    writeFileSync(this.pidFile, JSON.stringify(list));
+  }
+}
+
+function isOurs(pid: number, marker: string): boolean {
+  try {
+    const env = readFileSync(`/proc/${pid}/environ`, "utf8");
+    return env.includes(`NCN_DEVNET_MARKER=${marker}`);
+  } catch {
+    return false;
+  }
+}
