@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
 
-const ENTRY = resolve(import.meta.dirname, "..", "index.ts");
+const ENTRY = resolve(import.meta.dirname, "index.ts");
 
 let bundled: Promise<string> | undefined;
 
