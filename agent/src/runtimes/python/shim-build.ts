@@ -136,11 +136,23 @@ export async function buildShim(options: ResolveShimOptions): Promise<string> {
   return build;
 }
 
-/** The prebuilt helper if one is configured, else the compiled one from the cache. */
-export async function resolveShim(options: ResolveShimOptions): Promise<string> {
-  if (options.shimPath !== undefined) {
-    await assertPrivate(options.shimPath, "sandbox shim");
-    return options.shimPath;
+const resolved = new Map<string, Promise<string>>();
+
+/**
+ * The prebuilt helper if one is configured, else the compiled one from the
+ * cache. Checked once per process and configuration: later tasks pay nothing.
+ */
+export function resolveShim(options: ResolveShimOptions): Promise<string> {
+  const key = JSON.stringify([options.shimPath, options.cacheDir, options.cc, options.static]);
+  let shim = resolved.get(key);
+  if (!shim) {
+    const { shimPath } = options;
+    shim =
+      shimPath === undefined
+        ? buildShim(options)
+        : assertPrivate(shimPath, "sandbox shim").then(() => shimPath);
+    resolved.set(key, shim);
+    shim.catch(() => resolved.delete(key));
   }
-  return buildShim(options);
+  return shim;
 }

@@ -8,12 +8,15 @@ const MiB = 1024 * 1024;
 export const SANDBOX_SOURCE_PATH = "/work/main.py";
 
 /**
- * Interpreter flags: -E ignores PYTHON* variables, -s skips the user site
- * directory, -B writes no bytecode (the system tree is read-only anyway).
- * The script's directory (/work) stays on sys.path so a program may import
+ * Interpreter flags: -E ignores PYTHON* variables; -S skips `site`, so no
+ * host site-packages and none of their .pth start-up hooks run inside the
+ * sandbox (only the standard library is importable, the same on every agent,
+ * and start-up is faster; `exit()`/`quit()` helpers are absent, `sys.exit`
+ * works); -B writes no bytecode (the system tree is read-only anyway). The
+ * script's directory (/work) stays on sys.path so a program may import
  * modules it writes there.
  */
-export const PYTHON_FLAGS = ["-E", "-s", "-B"] as const;
+export const PYTHON_FLAGS = ["-E", "-S", "-B"] as const;
 
 export interface ShimIdentity {
   /** Host uid/gid the shim drops to when started as root. */
