@@ -1,0 +1,227 @@
+import type { Address, Hex, TransactionReceipt } from "viem";
+import { readContract, writeContract } from "viem/actions";
+import { validatorRegistryAbi } from "../abi/validator-registry.ts";
+import { confirm, type ReadClient, type WriteClient } from "../client.ts";
+import type { NcnContracts } from "../deployment.ts";
+import type { Approval } from "./session.ts";
+import { approveTokens, signPermit } from "./token.ts";
+
+/** Validator status as stored on chain. */
+export const ValidatorStatus = { None: 0, Active: 1, Inactive: 2, Unbonding: 3 } as const;
+export type ValidatorStatus = (typeof ValidatorStatus)[keyof typeof ValidatorStatus];
+
+/** Offences, in the order of the contract's enum. */
+export const Offence = {
+  DoubleSign: 0,
+  InvalidSignature: 1,
+  InvalidResult: 2,
+  Collusion: 3,
+  Downtime: 4,
+} as const;
+export type Offence = (typeof Offence)[keyof typeof Offence];
+
+export interface ValidatorState {
+  stake: bigint;
+  unbondingEnd: bigint;
+  status: ValidatorStatus;
+  index: number;
+  jailed: boolean;
+}
+
+export interface ValidatorSet {
+  /** Active validator keys (N = length). */
+  validators: Address[];
+  /** M: distinct active signatures an attestation needs. */
+  threshold: number;
+  maxValidators: number;
+  minStake: bigint;
+}
+
+/** Registers the client's account as a validator with `stake` NCN and joins the active set. */
+export async function registerValidator(
+  client: WriteClient,
+  contracts: Pick<NcnContracts, "token" | "registry">,
+  params: { stake: bigint; approval?: Approval },
+): Promise<TransactionReceipt> {
+  const approval = params.approval ?? "approve";
+  let hash: Hex;
+  if (approval === "permit") {
+    const deadline = BigInt(Math.floor(Date.now() / 1000) + 3600);
+    const p = await signPermit(client, contracts, {
+      spender: contracts.registry,
+      value: params.stake,
+      deadline,
+    });
+    hash = await writeContract(client, {
+      address: contracts.registry,
+      abi: validatorRegistryAbi,
+      functionName: "registerWithPermit",
+      args: [params.stake, p.deadline, p.v, p.r, p.s],
+      account: client.account,
+      chain: client.chain,
+    });
+  } else {
+    if (approval === "approve") {
+      await approveTokens(client, contracts, { spender: contracts.registry, amount: params.stake });
+    }
+    hash = await writeContract(client, {
+      address: contracts.registry,
+      abi: validatorRegistryAbi,
+      functionName: "register",
+      args: [params.stake],
+      account: client.account,
+      chain: client.chain,
+    });
+  }
+  return confirm(client, hash);
+}
+
+/** Active set, threshold M, maximum N and minimum stake, read with parallel calls. */
+export async function readValidatorSet(
+  client: ReadClient,
+  contracts: Pick<NcnContracts, "registry">,
+): Promise<ValidatorSet> {
+  const address = contracts.registry;
+  const abi = validatorRegistryAbi;
+  const [validators, threshold, maxValidators, minStake] = await Promise.all([
+    readContract(client, { address, abi, functionName: "activeValidators" }),
+    readContract(client, { address, abi, functionName: "threshold" }),
+    readContract(client, { address, abi, functionName: "maxValidators" }),
+    readContract(client, { address, abi, functionName: "minStake" }),
+  ]);
+  return { validators: [...validators], threshold, maxValidators, minStake };
+}
+
+/** State of one validator key. */
+export async function readValidator(
+  client: ReadClient,
+  contracts: Pick<NcnContracts, "registry">,
+  validator: Address,
+): Promise<ValidatorState> {
+  const v = await readContract(client, {
+    address: contracts.registry,
+    abi: validatorRegistryAbi,
+    functionName: "getValidator",
+    args: [validator],
+  });
+  return {
+    stake: v.stake,
+    unbondingEnd: v.unbondingEnd,
+    status: v.status as ValidatorStatus,
+    index: v.index,
+    jailed: v.jailed,
+  };
+}
+
+/**
+ * Counts the distinct active validators that signed `digest` and compares with the threshold,
+ * exactly as the contracts do when they accept an attestation.
+ */
+export async function verifyAttestations(
+  client: ReadClient,
+  contracts: Pick<NcnContracts, "registry">,
+  params: { digest: Hex; signatures: readonly Hex[] },
+): Promise<{ ok: boolean; count: number; threshold: number }> {
+  const [count, threshold] = await Promise.all([
+    readContract(client, {
+      address: contracts.registry,
+      abi: validatorRegistryAbi,
+      functionName: "countAttestations",
+      args: [params.digest, params.signatures],
+    }),
+    readContract(client, {
+      address: contracts.registry,
+      abi: validatorRegistryAbi,
+      functionName: "threshold",
+    }),
+  ]);
+  return { ok: count >= BigInt(threshold), count: Number(count), threshold };
+}
+
+/** Sets the threshold M (governance). */
+export async function setThreshold(
+  client: WriteClient,
+  contracts: Pick<NcnContracts, "registry">,
+  threshold: number,
+): Promise<TransactionReceipt> {
+  const hash = await writeContract(client, {
+    address: contracts.registry,
+    abi: validatorRegistryAbi,
+    functionName: "setThreshold",
+    args: [threshold],
+    account: client.account,
+    chain: client.chain,
+  });
+  return confirm(client, hash);
+}
+
+/** Leaves the active set; the stake can be withdrawn after the unbonding delay. */
+export async function beginUnbonding(
+  client: WriteClient,
+  contracts: Pick<NcnContracts, "registry">,
+): Promise<TransactionReceipt> {
+  const hash = await writeContract(client, {
+    address: contracts.registry,
+    abi: validatorRegistryAbi,
+    functionName: "beginUnbonding",
+    account: client.account,
+    chain: client.chain,
+  });
+  return confirm(client, hash);
+}
+
+/** Takes the stake back after unbonding. */
+export async function withdrawStake(
+  client: WriteClient,
+  contracts: Pick<NcnContracts, "registry">,
+): Promise<TransactionReceipt> {
+  const hash = await writeContract(client, {
+    address: contracts.registry,
+    abi: validatorRegistryAbi,
+    functionName: "withdrawStake",
+    account: client.account,
+    chain: client.chain,
+  });
+  return confirm(client, hash);
+}
+
+/** One completion attestation offered as double-sign evidence. */
+export interface AttestationEvidence {
+  subject: Hex;
+  outputHash: Hex;
+  signature: Hex;
+}
+
+/** Reports two conflicting completion attestations of one validator for one request; the sender earns a reward. */
+export async function reportDoubleSign(
+  client: WriteClient,
+  contracts: Pick<NcnContracts, "registry">,
+  params: { validator: Address; requestId: Hex; a: AttestationEvidence; b: AttestationEvidence },
+): Promise<TransactionReceipt> {
+  const hash = await writeContract(client, {
+    address: contracts.registry,
+    abi: validatorRegistryAbi,
+    functionName: "reportDoubleSign",
+    args: [params.validator, params.requestId, params.a, params.b],
+    account: client.account,
+    chain: client.chain,
+  });
+  return confirm(client, hash);
+}
+
+/** Governance slash for an offence proven off-chain. */
+export async function slashValidator(
+  client: WriteClient,
+  contracts: Pick<NcnContracts, "registry">,
+  params: { validator: Address; offence: Offence; evidence: Hex },
+): Promise<TransactionReceipt> {
+  const hash = await writeContract(client, {
+    address: contracts.registry,
+    abi: validatorRegistryAbi,
+    functionName: "slash",
+    args: [params.validator, params.offence, params.evidence],
+    account: client.account,
+    chain: client.chain,
+  });
+  return confirm(client, hash);
+}

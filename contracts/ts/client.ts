@@ -1,0 +1,96 @@
+import {
+  type Account,
+  BaseError,
+  type Chain,
+  type Client,
+  ContractFunctionRevertedError,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  type Hex,
+  http,
+  publicActions,
+  type TransactionReceipt,
+  type Transport,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { waitForTransactionReceipt } from "viem/actions";
+import { ContractsError } from "./errors.ts";
+
+/** Any viem client (public, wallet or test) pointed at the chain. */
+export type ReadClient = Client<Transport, Chain | undefined, Account | undefined>;
+/** A client with an account that signs and sends transactions. */
+export type WriteClient = Client<Transport, Chain | undefined, Account>;
+
+/** A minimal chain definition for a devnet (or any EVM chain reached through one RPC URL). */
+export function devnetChain(chainId: number, rpcUrl: string): Chain {
+  return defineChain({
+    id: chainId,
+    name: chainId === 31337 ? "anvil" : `chain-${chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
+}
+
+export interface CreateNcnClientOptions {
+  rpcUrl: string;
+  chainId: number;
+  /** Receipt/block polling interval in ms (default 25: right for anvil; use ~250+ on public chains). */
+  pollingInterval?: number;
+}
+
+/**
+ * Wallet client with public actions, for an account given as a viem Account or a private key.
+ *
+ * @example
+ * const client = createNcnClient({ rpcUrl: anvil.url, chainId: 31337, account: "0xac09…" });
+ */
+export function createNcnClient(options: CreateNcnClientOptions & { account: Account | Hex }) {
+  const account =
+    typeof options.account === "string" ? privateKeyToAccount(options.account) : options.account;
+  return createWalletClient({
+    account,
+    chain: devnetChain(options.chainId, options.rpcUrl),
+    transport: http(options.rpcUrl),
+    pollingInterval: options.pollingInterval ?? 25,
+    cacheTime: 0,
+  }).extend(publicActions);
+}
+
+/** Read-only client. */
+export function createNcnReadClient(options: CreateNcnClientOptions) {
+  return createPublicClient({
+    chain: devnetChain(options.chainId, options.rpcUrl),
+    transport: http(options.rpcUrl),
+    pollingInterval: options.pollingInterval ?? 25,
+    cacheTime: 0,
+  });
+}
+
+/** Waits for a transaction and fails with TRANSACTION_REVERTED unless it succeeded. */
+export async function confirm(client: ReadClient, hash: Hex): Promise<TransactionReceipt> {
+  const receipt = await waitForTransactionReceipt(client, { hash, pollingInterval: client.pollingInterval });
+  if (receipt.status !== "success") {
+    throw new ContractsError("TRANSACTION_REVERTED", `transaction ${hash} reverted`, { details: { hash } });
+  }
+  return receipt;
+}
+
+/** Decoded custom error of a reverted contract call, if `err` carries one. */
+export interface Revert {
+  errorName: string;
+  args: readonly unknown[];
+}
+
+/**
+ * Finds the contract's custom error inside an error thrown by an action.
+ *
+ * @example
+ * try { await settleBatch(...) } catch (e) { if (revertOf(e)?.errorName === "BatchAlreadySettled") ... }
+ */
+export function revertOf(err: unknown): Revert | undefined {
+  if (!(err instanceof BaseError)) return undefined;
+  const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError);
+  if (!(reverted instanceof ContractFunctionRevertedError) || !reverted.data) return undefined;
+  return { errorName: reverted.data.errorName, args: reverted.data.args ?? [] };
+}
