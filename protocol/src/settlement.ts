@@ -3,8 +3,8 @@ import { Address, Bytes32, Signature, UintString } from "./primitives.ts";
 
 /**
  * What a gateway asks validators to sign before `settleBatch`: the receipts (by
- * EIP-712 digest) that validators attested, and per session the client's newest
- * voucher and the total the session is settled to (never above the voucher).
+ * EIP-712 digest) that validators attested, per session the client voucher whose
+ * amount becomes the session's settled total, and the per-node payouts.
  */
 export const SettlementRequest = v.object({
   batchId: Bytes32,
@@ -17,7 +17,6 @@ export const SettlementRequest = v.object({
         sessionId: Bytes32,
         voucherAmount: UintString,
         voucherSignature: Signature,
-        settleTo: UintString,
       }),
     ),
     v.minLength(1),

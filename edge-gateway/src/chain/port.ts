@@ -15,21 +15,23 @@ export interface EscrowInfo {
 export interface BatchSettlement {
   batchId: `0x${string}`;
   receiptsRoot: `0x${string}`;
-  sessionIds: `0x${string}`[];
-  /** The voucher amounts the clients signed. */
-  cumulativeAmounts: bigint[];
-  /** New settled totals, each at most its voucher. */
-  settledAmounts: bigint[];
-  voucherSignatures: `0x${string}`[];
-  nodes: `0x${string}`[];
-  amounts: bigint[];
+  /** Per session: the client's voucher (amount = the session's new settled total). */
+  vouchers: {
+    sessionId: `0x${string}`;
+    salt: `0x${string}`;
+    cumulativeAmount: bigint;
+    signature: `0x${string}`;
+  }[];
+  payouts: { node: `0x${string}`; amount: bigint }[];
   validatorSignatures: `0x${string}`[];
 }
 
 /** What the gateway needs from the chain; implemented over viem in chain/viem-chain.ts. */
 export interface ChainPort {
   readonly gateway: `0x${string}`;
-  readSession(sessionId: `0x${string}`): Promise<OnChainSession | null>;
+  readSession(sessionId: `0x${string}`): Promise<(OnChainSession & { closed: boolean }) | null>;
+  /** The salt a session was opened with (from its SessionOpened event); needed to settle it. */
+  sessionSalt(sessionId: `0x${string}`): Promise<`0x${string}` | null>;
   readEscrow(requestKey: `0x${string}`): Promise<EscrowInfo | null>;
   completeEscrow(receipt: ReceiptJson, validatorSignatures: `0x${string}`[]): Promise<`0x${string}`>;
   settleBatch(batch: BatchSettlement): Promise<`0x${string}`>;

@@ -1,81 +1,143 @@
-import type { ReceiptJson } from "@ncn/protocol";
+import { inferencePaymentAbi } from "@ncn/contracts/abi";
+import { settlementBatchArgs } from "@ncn/contracts/settlement";
+import { type ReceiptJson, receiptMessage } from "@ncn/protocol";
 import {
+  type Account,
+  type Chain,
   createPublicClient,
   createWalletClient,
   http,
   type PublicClient,
-  parseAbi,
+  type Transport,
   type WalletClient,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Config } from "../env.ts";
 import type { BatchSettlement, ChainPort, EscrowInfo } from "./port.ts";
 
-// Placeholder ABI fragments until the generated ABIs land.
-const paymentAbi = parseAbi([
-  "struct Escrow { address client; uint64 expiry; uint8 status; address gateway; uint96 amount; bytes32 subnetId; }",
-  "struct Session { uint96 deposit; uint96 settled; uint64 expiry; address client; bool closed; address gateway; }",
-  "function getEscrow(bytes32 requestId) view returns (Escrow)",
-  "function getSession(bytes32 sessionId) view returns (Session)",
-]);
+const ZERO = "0x0000000000000000000000000000000000000000";
+/** EscrowStatus.Pending in InferencePayment. */
+const ESCROW_PENDING = 1;
 
 class ViemChain implements ChainPort {
   readonly gateway: `0x${string}`;
   readonly #public: PublicClient;
-  readonly #wallet: WalletClient;
+  readonly #wallet: WalletClient<Transport, Chain, Account>;
   readonly #payment: `0x${string}`;
+  /** Salts never change: cache them per isolate. */
+  readonly #salts = new Map<string, `0x${string}`>();
+  /** One transaction at a time from this isolate keeps nonces in order. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(config: Config) {
     const account = privateKeyToAccount(config.GATEWAY_PRIVATE_KEY as `0x${string}`);
-    this.gateway = account.address;
+    this.gateway = account.address.toLowerCase() as `0x${string}`;
+    const chain: Chain = {
+      id: config.CHAIN_ID,
+      name: `ncn-${config.CHAIN_ID}`,
+      nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+      rpcUrls: { default: { http: [config.RPC_URL] } },
+    };
     const transport = http(config.RPC_URL);
-    this.#public = createPublicClient({ transport, cacheTime: 0 });
-    this.#wallet = createWalletClient({ account, transport });
+    this.#public = createPublicClient({ chain, transport, cacheTime: 0, pollingInterval: 50 });
+    this.#wallet = createWalletClient({ account, chain, transport });
     this.#payment = config.PAYMENT_CONTRACT;
   }
 
   async readSession(sessionId: `0x${string}`) {
     const s = await this.#public.readContract({
       address: this.#payment,
-      abi: paymentAbi,
+      abi: inferencePaymentAbi,
       functionName: "getSession",
       args: [sessionId],
     });
-    if (s.client === "0x0000000000000000000000000000000000000000") return null;
+    if (s.client === ZERO) return null;
     return {
       client: s.client,
       gateway: s.gateway,
       deposit: s.deposit,
       settled: s.settled,
       expiry: Number(s.expiry),
+      closed: s.closed,
     };
+  }
+
+  async sessionSalt(sessionId: `0x${string}`): Promise<`0x${string}` | null> {
+    const cached = this.#salts.get(sessionId);
+    if (cached) return cached;
+    const logs = await this.#public.getContractEvents({
+      address: this.#payment,
+      abi: inferencePaymentAbi,
+      eventName: "SessionOpened",
+      args: { sessionId },
+      fromBlock: 0n,
+    });
+    const salt = logs[0]?.args.salt;
+    if (!salt) return null;
+    this.#salts.set(sessionId, salt);
+    return salt;
   }
 
   async readEscrow(requestKey: `0x${string}`): Promise<EscrowInfo | null> {
     const e = await this.#public.readContract({
       address: this.#payment,
-      abi: paymentAbi,
+      abi: inferencePaymentAbi,
       functionName: "getEscrow",
       args: [requestKey],
     });
-    if (e.client === "0x0000000000000000000000000000000000000000") return null;
+    if (e.client === ZERO) return null;
     return {
       client: e.client,
       subnetId: e.subnetId,
       gateway: e.gateway,
       amount: e.amount,
       expiry: Number(e.expiry),
-      open: e.status === 1,
+      open: e.status === ESCROW_PENDING,
     };
   }
 
-  async completeEscrow(_receipt: ReceiptJson, _sigs: `0x${string}`[]): Promise<`0x${string}`> {
-    void this.#wallet;
-    throw new Error("completeEscrow: waiting for generated ABIs");
+  async completeEscrow(receipt: ReceiptJson, signatures: `0x${string}`[]): Promise<`0x${string}`> {
+    return await this.#send(async () => {
+      const hash = await this.#wallet.writeContract({
+        address: this.#payment,
+        abi: inferencePaymentAbi,
+        functionName: "completeInferenceRequest",
+        args: [receiptMessage(receipt), signatures],
+      });
+      await this.#mined(hash);
+      return hash;
+    });
   }
 
-  async settleBatch(_batch: BatchSettlement): Promise<`0x${string}`> {
-    throw new Error("settleBatch: waiting for generated ABIs");
+  async settleBatch(batch: BatchSettlement): Promise<`0x${string}`> {
+    return await this.#send(async () => {
+      const args = settlementBatchArgs({
+        batchId: batch.batchId,
+        gateway: this.gateway,
+        receiptsRoot: batch.receiptsRoot,
+        vouchers: batch.vouchers,
+        payouts: batch.payouts,
+      });
+      const hash = await this.#wallet.writeContract({
+        address: this.#payment,
+        abi: inferencePaymentAbi,
+        functionName: "settleBatch",
+        args: [args, batch.validatorSignatures],
+      });
+      await this.#mined(hash);
+      return hash;
+    });
+  }
+
+  async #mined(hash: `0x${string}`): Promise<void> {
+    const r = await this.#public.waitForTransactionReceipt({ hash, pollingInterval: 50, timeout: 60_000 });
+    if (r.status !== "success") throw new Error(`transaction ${hash} reverted`);
+  }
+
+  #send<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
   }
 }
 

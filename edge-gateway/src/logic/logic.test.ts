@@ -4,7 +4,15 @@ import { planBatch } from "./batch.ts";
 import { takeToken } from "./rate-limit.ts";
 import { canTransition, isChargeable, isTerminal } from "./request-machine.ts";
 import { type AgentView, ewma, pickAgent, shardOf } from "./scheduler.ts";
-import { authorize, commit, keepVoucher, newLedger, release, reservedTotal } from "./session-ledger.ts";
+import {
+  authorize,
+  commit,
+  keepVoucher,
+  newLedger,
+  pruneVouchers,
+  release,
+  reservedTotal,
+} from "./session-ledger.ts";
 
 const agent = (address: string, over: Partial<AgentView> = {}): AgentView => ({
   address,
@@ -111,10 +119,14 @@ describe("session ledger", () => {
     expect(code(() => authorize(l, "r", 1n, 101n, 1000))).toBe("INSUFFICIENT_FUNDS");
     expect(code(() => authorize(l, "r", 5n, 4n, 1000))).toBe("PAYMENT_REQUIRED");
   });
-  test("the highest voucher is kept", () => {
+  test("vouchers are kept by amount; settled ones are pruned", () => {
     let l = keepVoucher(newLedger(session), 20n, "0xa");
     l = keepVoucher(l, 10n, "0xb");
-    expect(l.voucher).toEqual({ amount: 20n, signature: "0xa" });
+    expect(l.vouchers).toEqual({ "20": "0xa", "10": "0xb" });
+    l = pruneVouchers(l, 10n);
+    expect(l.vouchers).toEqual({ "20": "0xa" });
+    expect(l.session.settled).toBe(10n);
+    expect(keepVoucher(l, 5n, "0xc").vouchers).toEqual({ "20": "0xa" });
   });
 });
 
@@ -129,26 +141,61 @@ describe("batch planning", () => {
     receiptDigest: `0x${i.toString(16).padStart(64, "0")}` as `0x${string}`,
     addedAt: i,
   });
-  test("payouts and session increases balance; settled totals never pass the voucher", () => {
+  const sig = (n: number) => `0x${n.toString(16).padStart(2, "0")}` as `0x${string}`;
+  test("each session settles to a voucher its charges reach exactly; payouts balance", () => {
     const plan = planBatch(
       [charge(s1, "0xaa", "5", 1), charge(s1, "0xbb", "7", 2), charge(s2, "0xaa", "3", 3)],
       new Map([
-        [s1, { settled: 10n, voucher: { amount: 30n, signature: "0x01" as `0x${string}` } }],
-        [s2, { settled: 0n, voucher: { amount: 3n, signature: "0x02" as `0x${string}` } }],
+        [
+          s1,
+          {
+            settled: 10n,
+            vouchers: [
+              { amount: 15n, signature: sig(1) },
+              { amount: 22n, signature: sig(2) },
+              { amount: 40n, signature: sig(3) },
+            ],
+          },
+        ],
+        [s2, { settled: 0n, vouchers: [{ amount: 3n, signature: sig(4) }] }],
       ]),
     );
     expect(plan.total).toBe("15");
-    expect(plan.sessions.map((s) => s.settleTo)).toEqual(["22", "3"]);
+    expect(plan.sessions.map((s) => [s.voucherAmount, s.voucherSignature])).toEqual([
+      ["22", sig(2)],
+      ["3", sig(4)],
+    ]);
     expect(plan.payouts).toEqual([
       { node: "0xaa", amount: "8" },
       { node: "0xbb", amount: "7" },
     ]);
-    expect(() =>
-      planBatch(
-        [charge(s2, "0xaa", "4", 1)],
-        new Map([[s2, { settled: 0n, voucher: { amount: 3n, signature: "0x02" as `0x${string}` } }]]),
-      ),
-    ).toThrow(/exceed/);
+  });
+  test("a failed request's voucher is never used to charge more than what was validated", () => {
+    // r1 (price 10) failed and was never charged; r2's voucher (20) covered r1 + r2.
+    const plan = planBatch(
+      [charge(s1, "0xaa", "10", 2)],
+      new Map([
+        [
+          s1,
+          {
+            settled: 0n,
+            vouchers: [
+              { amount: 10n, signature: sig(1) },
+              { amount: 20n, signature: sig(2) },
+            ],
+          },
+        ],
+      ]),
+    );
+    expect(plan.sessions[0]?.voucherAmount).toBe("10");
+    expect(plan.total).toBe("10");
+    // No voucher matches: nothing of that session is settled yet.
+    const none = planBatch(
+      [charge(s1, "0xaa", "10", 2)],
+      new Map([[s1, { settled: 0n, vouchers: [{ amount: 20n, signature: sig(2) }] }]]),
+    );
+    expect(none.included).toEqual([]);
+    expect(none.total).toBe("0");
   });
 });
 

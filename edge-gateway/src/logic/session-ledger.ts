@@ -13,19 +13,24 @@ export interface OnChainSession {
 
 /**
  * The gateway's view of one prepaid session: what is charged (validated results),
- * what is reserved (requests in flight) and the highest voucher the client signed.
- * A voucher authorises a cumulative amount; the gateway settles only `charged`, so a
- * failed request's price is never collected even if its voucher was signed.
+ * what is reserved (requests in flight) and the vouchers the client signed, by amount.
+ * A voucher authorises a cumulative amount; settlement only ever uses a voucher whose
+ * amount is covered by validated charges, so a failed request's price is never
+ * collected even though a voucher for it was signed.
  */
 export interface SessionLedger {
   session: OnChainSession;
   charged: bigint;
   reserved: Record<string, string>;
-  voucher: { amount: bigint; signature: string } | undefined;
+  /** Voucher signatures by cumulative amount (decimal string), above what is settled. */
+  vouchers: Record<string, string>;
 }
 
+/** Most vouchers kept per session; the oldest (smallest) go first. */
+export const MAX_VOUCHERS = 4096;
+
 export function newLedger(session: OnChainSession): SessionLedger {
-  return { session, charged: session.settled, reserved: {}, voucher: undefined };
+  return { session, charged: session.settled, reserved: {}, vouchers: {} };
 }
 
 export function reservedTotal(l: SessionLedger): bigint {
@@ -83,8 +88,25 @@ export function release(l: SessionLedger, requestId: string): SessionLedger {
   return { ...l, reserved: rest };
 }
 
-/** Keeps the highest voucher seen: settlement presents it as the client's authorisation. */
+/** Keeps a voucher for settlement; those at or below the settled amount are useless and dropped. */
 export function keepVoucher(l: SessionLedger, amount: bigint, signature: string): SessionLedger {
-  if (l.voucher && l.voucher.amount >= amount) return l;
-  return { ...l, voucher: { amount, signature } };
+  if (amount <= l.session.settled) return l;
+  const vouchers = { ...l.vouchers, [amount.toString()]: signature };
+  const amounts = Object.keys(vouchers);
+  if (amounts.length > MAX_VOUCHERS) {
+    amounts.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    for (const a of amounts.slice(0, amounts.length - MAX_VOUCHERS)) delete vouchers[a];
+  }
+  return { ...l, vouchers };
+}
+
+/** After a settlement to `settled`, drop the vouchers it made useless. */
+export function pruneVouchers(l: SessionLedger, settled: bigint): SessionLedger {
+  const vouchers: Record<string, string> = {};
+  for (const [a, sig] of Object.entries(l.vouchers)) if (BigInt(a) > settled) vouchers[a] = sig;
+  return {
+    ...l,
+    vouchers,
+    session: { ...l.session, settled: settled > l.session.settled ? settled : l.session.settled },
+  };
 }

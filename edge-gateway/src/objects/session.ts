@@ -8,6 +8,7 @@ import {
   commit,
   keepVoucher,
   newLedger,
+  pruneVouchers,
   release,
   type SessionLedger,
 } from "../logic/session-ledger.ts";
@@ -21,8 +22,8 @@ export interface ChargedRequest {
 export interface SessionSnapshot {
   sessionId: string;
   charged: string;
-  voucher: { amount: string; signature: string } | null;
   settled: string;
+  vouchers: { amount: string; signature: `0x${string}` }[];
 }
 
 /**
@@ -126,8 +127,11 @@ export class SessionObject extends DurableObject<Env> {
     return {
       sessionId: (await this.ctx.storage.get<string>("sessionId")) ?? "",
       charged: l.charged.toString(),
-      voucher: l.voucher ? { amount: l.voucher.amount.toString(), signature: l.voucher.signature } : null,
       settled: l.session.settled.toString(),
+      vouchers: Object.entries(l.vouchers).map(([amount, signature]) => ({
+        amount,
+        signature: signature as `0x${string}`,
+      })),
     };
   }
 
@@ -135,9 +139,7 @@ export class SessionObject extends DurableObject<Env> {
   async settled(amount: string): Promise<void> {
     this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
     if (!this.#ledger) return;
-    const a = BigInt(amount);
-    if (a > this.#ledger.session.settled)
-      this.#ledger = { ...this.#ledger, session: { ...this.#ledger.session, settled: a } };
+    this.#ledger = pruneVouchers(this.#ledger, BigInt(amount));
     await this.ctx.storage.put("ledger", this.#ledger);
   }
 

@@ -1,9 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
-import { idToBytes32, merkleBatch } from "@ncn/protocol";
+import { merkleBatch } from "@ncn/protocol";
+import { toHex } from "viem";
 import { chainOf } from "../chain/viem-chain.ts";
 import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
-import { type PendingCharge, planBatch } from "../logic/batch.ts";
+import { type PendingCharge, planBatch, type SessionVouchers } from "../logic/batch.ts";
 import { gatherSettlementSignatures } from "../validators/settlement.ts";
 
 const log = logger("gateway:settlement");
@@ -90,6 +91,14 @@ export class SettlementObject extends DurableObject<Env> {
     };
   }
 
+  /** Batch ids count up per gateway: the contract spends them in a bitmap, cheapest when dense. */
+  #nextBatchId(): `0x${string}` {
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS counter (k TEXT PRIMARY KEY, n INTEGER NOT NULL)`);
+    this.#sql.exec(`INSERT INTO counter (k, n) VALUES ('batch', 1) ON CONFLICT(k) DO UPDATE SET n = n + 1`);
+    const n = this.#sql.exec<{ n: number }>(`SELECT n FROM counter WHERE k = 'batch'`).one().n;
+    return toHex(BigInt(n), { size: 32 });
+  }
+
   async #flushOnce(): Promise<void> {
     const rows = this.#sql
       .exec<{
@@ -113,58 +122,60 @@ export class SettlementObject extends DurableObject<Env> {
       addedAt: r.added_at,
     }));
     try {
-      const sessions = new Map<
-        string,
-        { settled: bigint; voucher: { amount: bigint; signature: `0x${string}` } }
-      >();
+      const sessions = new Map<string, SessionVouchers>();
+      const salts = new Map<string, `0x${string}`>();
       for (const sessionId of new Set(charges.map((c) => c.sessionId))) {
         const onChain = await chain.readSession(sessionId);
+        const salt = await chain.sessionSalt(sessionId);
         const snap = await this.env.SESSION.get(this.env.SESSION.idFromName(sessionId)).snapshot();
-        if (!onChain || !snap?.voucher) throw new Error(`session ${sessionId} has no voucher to settle with`);
+        if (!onChain || !salt || !snap) continue;
+        salts.set(sessionId, salt);
         sessions.set(sessionId, {
           settled: onChain.settled,
-          voucher: {
-            amount: BigInt(snap.voucher.amount),
-            signature: snap.voucher.signature as `0x${string}`,
-          },
+          vouchers: snap.vouchers.map((v) => ({ amount: BigInt(v.amount), signature: v.signature })),
         });
       }
       const plan = planBatch(charges, sessions);
-      const batchId = idToBytes32(`${chain.gateway}:${rows[0]?.request_id}:${rows.length}:${Date.now()}`);
-      const tree = merkleBatch(charges.map((c) => c.receiptDigest));
+      if (plan.included.length === 0) {
+        this.#lastError = "no pending charge is matched by a client voucher yet";
+        return;
+      }
+      const batchId = this.#nextBatchId();
+      const tree = merkleBatch(plan.included.map((c) => c.receiptDigest));
       const signatures = await gatherSettlementSignatures(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD, {
         batchId,
         gateway: chain.gateway,
         receiptsRoot: tree.root,
-        receiptDigests: charges.map((c) => c.receiptDigest),
+        receiptDigests: plan.included.map((c) => c.receiptDigest),
         sessions: plan.sessions,
         payouts: plan.payouts,
       });
       const tx = await chain.settleBatch({
         batchId,
         receiptsRoot: tree.root,
-        sessionIds: plan.sessions.map((s) => s.sessionId),
-        cumulativeAmounts: plan.sessions.map((s) => BigInt(s.voucherAmount)),
-        settledAmounts: plan.sessions.map((s) => BigInt(s.settleTo)),
-        voucherSignatures: plan.sessions.map((s) => s.voucherSignature),
-        nodes: plan.payouts.map((p) => p.node),
-        amounts: plan.payouts.map((p) => BigInt(p.amount)),
+        vouchers: plan.sessions.map((s) => ({
+          sessionId: s.sessionId,
+          salt: salts.get(s.sessionId) as `0x${string}`,
+          cumulativeAmount: BigInt(s.voucherAmount),
+          signature: s.voucherSignature,
+        })),
+        payouts: plan.payouts.map((p) => ({ node: p.node, amount: BigInt(p.amount) })),
         validatorSignatures: signatures,
       });
       const now = Date.now();
       this.#sql.exec(
         `INSERT INTO batches (batch_id, requests, tx, at) VALUES (?, ?, ?, ?)`,
         batchId,
-        rows.length,
+        plan.included.length,
         tx,
         now,
       );
-      for (const r of rows) this.#sql.exec(`DELETE FROM pending WHERE request_id = ?`, r.request_id);
+      for (const c of plan.included) this.#sql.exec(`DELETE FROM pending WHERE request_id = ?`, c.requestId);
       for (const s of plan.sessions) {
-        await this.env.SESSION.get(this.env.SESSION.idFromName(s.sessionId)).settled(s.settleTo);
+        await this.env.SESSION.get(this.env.SESSION.idFromName(s.sessionId)).settled(s.voucherAmount);
       }
       this.#lastError = null;
-      log.info("batch settled", { batchId, requests: rows.length, tx });
+      log.info("batch settled", { batchId, requests: plan.included.length, tx });
     } catch (e) {
       this.#lastError = e instanceof Error ? e.message : String(e);
       log.error("settlement failed; will retry", { error: this.#lastError, requests: rows.length });
