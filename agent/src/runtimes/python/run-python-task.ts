@@ -157,10 +157,11 @@ async function spawnShim(launch: ShimLaunch, request: Uint8Array, backstopMs: nu
   const onAbort = () => proc.kill("SIGKILL");
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    const [stdout, stderr, code] = await Promise.all([
+    // The report is complete when the shim closes its output; its exit (tearing
+    // down the namespaces) is not waited for unless something went wrong.
+    const [stdout, stderr] = await Promise.all([
       new Response(proc.stdout).arrayBuffer(),
       new Response(proc.stderr).text(),
-      proc.exited,
     ]);
     signal?.throwIfAborted();
     if (backstopHit) {
@@ -169,8 +170,9 @@ async function spawnShim(launch: ShimLaunch, request: Uint8Array, backstopMs: nu
     try {
       return parseShimOutput(new Uint8Array(stdout));
     } catch (error) {
-      if (error instanceof SandboxInternalError && (code !== 0 || stderr !== "")) {
-        throw new SandboxInternalError(error.message, { ...error.details, exitCode: code, stderr });
+      const exitCode = await proc.exited;
+      if (error instanceof SandboxInternalError && (exitCode !== 0 || stderr !== "")) {
+        throw new SandboxInternalError(error.message, { ...error.details, exitCode, stderr });
       }
       throw error;
     }

@@ -30,8 +30,11 @@ const CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"
 export interface CompileShimOptions {
   /** C compiler; defaults to `cc`. */
   readonly cc?: string;
-  /** Link statically so the helper runs on any Linux of the same architecture. */
-  readonly static?: boolean;
+  /**
+   * Link statically (starts faster, runs on any Linux of the same
+   * architecture). Default: static if the C library allows it, else dynamic.
+   */
+  readonly static?: boolean | undefined;
 }
 
 export interface ResolveShimOptions extends CompileShimOptions {
@@ -63,23 +66,22 @@ export async function compileShim(outPath: string, options: CompileShimOptions =
     for (const { name, text } of sources) await writeFile(join(work, name), text, { mode: 0o600 });
     const binary = join(work, "ncn-sandbox");
     const cfiles = sources.filter((s) => s.name.endsWith(".c")).map((s) => join(work, s.name));
-    const argv = [
-      options.cc ?? "cc",
-      ...CFLAGS,
-      ...(options.static ? ["-static"] : []),
-      "-o",
-      binary,
-      ...cfiles,
-    ];
-    const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
-    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-    if (code !== 0) {
-      throw new SandboxInternalError("could not compile the sandbox shim", {
-        compiler: argv[0],
-        code,
-        stderr,
-      });
-    }
+    const compile = async (linkStatic: boolean) => {
+      const argv = [
+        options.cc ?? "cc",
+        ...CFLAGS,
+        ...(linkStatic ? ["-static"] : []),
+        "-o",
+        binary,
+        ...cfiles,
+      ];
+      const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
+      const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+      return { compiler: argv[0], code, stderr };
+    };
+    let outcome = await compile(options.static ?? true);
+    if (outcome.code !== 0 && options.static === undefined) outcome = await compile(false);
+    if (outcome.code !== 0) throw new SandboxInternalError("could not compile the sandbox shim", outcome);
     await chmod(binary, 0o755);
     await rename(binary, outPath);
   } catch (error) {
@@ -114,7 +116,7 @@ export async function buildShim(options: ResolveShimOptions): Promise<string> {
   const { cacheDir } = options;
   const sources = await readSources();
   const hash = createHash("sha256");
-  hash.update(JSON.stringify([options.cc ?? "cc", CFLAGS, options.static === true]));
+  hash.update(JSON.stringify([options.cc ?? "cc", CFLAGS, options.static ?? "prefer-static"]));
   for (const { name, text } of sources) hash.update(`\0${name}\0${text}`);
   const outPath = join(cacheDir, `ncn-sandbox-${hash.digest("hex").slice(0, 16)}`);
 

@@ -10,14 +10,16 @@
  * JSON input on stdin, and writes one JSON report line to stdout followed by
  * the captured stdout, stderr and result bytes (their lengths are in the line).
  *
- * Process layout:
+ * Process layout (both children are forked by the supervisor, back to back):
  *   supervisor (this process, outside the new pid namespace; drops root,
  *     enters the new user/mount/net/ipc/uts/cgroup namespaces, then only
- *     reads pipes and enforces the wall clock and the output caps)
- *   -> init (pid 1 of the new pid namespace: builds the new root, writes the
- *      source, reaps orphans; when the program exits init exits and the kernel
- *      kills everything left in the namespace)
- *      -> worker (rlimits, capabilities, no_new_privs, Landlock, seccomp, exec)
+ *     reads pipes, waits for the program and enforces the wall clock and
+ *     the output caps; killing init kills everything in the namespace)
+ *   -> init (pid 1 of the new pid namespace: holds it open, reaps orphans,
+ *      runs nothing; pid 1 ignores default-action signals, so the program
+ *      must not be pid 1)
+ *   -> worker (pid 2: new session, new root, source, rlimits, capabilities,
+ *      no_new_privs, Landlock, seccomp, then exec of the program)
  *
  * Descriptors seen by the program: 0 = input JSON (sealed memfd), 1 = stdout,
  * 2 = stderr, 3 = result (write JSON here), nothing else.
@@ -37,6 +39,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -68,6 +71,7 @@ static const char *const STEP_NAMES[STEP_COUNT] = {
     [STEP_CGROUPNS] = "unshare-cgroup",
     [STEP_FORK] = "fork",
     [STEP_INIT] = "init",
+    [STEP_SESSION] = "session",
     [STEP_MOUNT_PRIVATE] = "mount-private",
     [STEP_ROOT_TMPFS] = "root-tmpfs",
     [STEP_BIND] = "bind-system-paths",
@@ -75,7 +79,7 @@ static const char *const STEP_NAMES[STEP_COUNT] = {
     [STEP_WORK_TMPFS] = "work-tmpfs",
     [STEP_DEV] = "dev",
     [STEP_ETC] = "etc",
-    [STEP_PIVOT] = "pivot-root",
+    [STEP_SWITCH_ROOT] = "switch-root",
     [STEP_ROOT_RO] = "root-read-only",
     [STEP_SOURCE] = "write-source",
     [STEP_FDS] = "descriptors",
@@ -106,6 +110,7 @@ static const char *const STEP_LAYERS[STEP_COUNT] = {
     [STEP_CGROUPNS] = "cgroup-namespace",
     [STEP_FORK] = "pid-namespace",
     [STEP_INIT] = "pid-namespace",
+    [STEP_SESSION] = "pid-namespace",
     [STEP_MOUNT_PRIVATE] = "filesystem",
     [STEP_ROOT_TMPFS] = "filesystem",
     [STEP_BIND] = "filesystem",
@@ -113,7 +118,7 @@ static const char *const STEP_LAYERS[STEP_COUNT] = {
     [STEP_WORK_TMPFS] = "filesystem",
     [STEP_DEV] = "filesystem",
     [STEP_ETC] = "filesystem",
-    [STEP_PIVOT] = "filesystem",
+    [STEP_SWITCH_ROOT] = "filesystem",
     [STEP_ROOT_RO] = "filesystem",
     [STEP_SOURCE] = "filesystem",
     [STEP_FDS] = "shim",
@@ -378,7 +383,7 @@ struct child_fds {
 };
 
 static void send_ctl(int ctl, int kind, const struct failure *f, int status) {
-  struct ctl_record rec = {.kind = kind, .step = f ? f->step : 0, .err = f ? f->err : 0, .status = status};
+  struct ctl_record rec = {.kind = kind, .step = f->step, .err = f->err, .status = status};
   (void)write_all(ctl, &rec, sizeof rec);
 }
 
@@ -404,9 +409,10 @@ static char *const SANDBOX_ENV[] = {
     "PATH=/usr/bin:/bin", "HOME=" WORK_DIR, "TMPDIR=/tmp", "LANG=C.UTF-8", "NCN_RESULT_FD=3", NULL,
 };
 
-static void worker_main(const struct config *cfg, struct child_fds fds) {
+static void worker_main(const struct config *cfg, const char *src, size_t src_len, struct child_fds fds) {
   struct failure f = {0};
-  /* Lift the five descriptors out of the way, then place them at 0..4. */
+  /* Descriptors first, so that a failure can still be reported: lift the five
+   * out of the way, then place them at 0..4 (4 = control, closed by exec). */
   int moved[5] = {fds.input, fds.out, fds.err, fds.res, fds.ctl};
   for (int k = 0; k < 5; k++) {
     moved[k] = fcntl(moved[k], F_DUPFD_CLOEXEC, 16);
@@ -427,6 +433,23 @@ static void worker_main(const struct config *cfg, struct child_fds fds) {
   close_from(5);
   const int ctl = 4;
 
+  /* Signal state is inherited across exec: give the program the defaults. */
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGPIPE, SIG_DFL);
+
+  /* Own session and process group, inside the namespace: kill(0) and
+   * killpg() reach only the program's own processes. */
+  if (setsid() < 0) {
+    fail(&f, STEP_SESSION, errno);
+    goto failed;
+  }
+  if (sethostname("sandbox", 7) != 0) {
+    fail(&f, STEP_UTSNS, errno);
+    goto failed;
+  }
+  if (fs_setup(cfg, &f) != 0 || fs_write_source(src, src_len, &f) != 0) goto failed;
   if (apply_rlimits(cfg, &f) != 0 || drop_capabilities(&f) != 0) goto failed;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     fail(&f, STEP_NNP, errno);
@@ -445,49 +468,25 @@ failed:
 
 /* ---- init: pid 1 of the sandbox's pid namespace ------------------------------------ */
 
-static void init_main(const struct config *cfg, const char *src, size_t src_len, struct child_fds fds) {
+/* Holds the namespace open and reaps orphans; owns nothing and runs nothing.
+ * The supervisor kills it when the program is done (or out of time), and
+ * the kernel then kills everything else in the namespace. */
+static void init_main(void) {
   struct failure f = {0};
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || setsid() < 0) {
-    fail(&f, STEP_INIT, errno);
-    goto failed;
-  }
-  if (sethostname("sandbox", 7) != 0) {
-    fail(&f, STEP_UTSNS, errno);
-    goto failed;
-  }
-  if (fs_setup(cfg, &f) != 0 || fs_write_source(src, src_len, &f) != 0) goto failed;
-
-  pid_t worker = fork();
-  if (worker < 0) {
-    fail(&f, STEP_FORK, errno);
-    goto failed;
-  }
-  if (worker == 0) worker_main(cfg, fds);
-
-  /* Keep only the control pipe; init never runs untrusted code but holds no
-   * privilege either. */
-  int ctl = fcntl(fds.ctl, F_DUPFD_CLOEXEC, 0);
-  if (ctl < 0) _exit(1);
-  if (ctl != 0) {
-    if (dup3(ctl, 0, O_CLOEXEC) != 0) _exit(1);
-    ctl = 0;
-  }
-  close_from(1);
+  (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  (void)setsid();
+  close_from(0);
   (void)drop_capabilities(&f);
   (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_SETMASK, &chld, NULL);
   for (;;) {
-    int status;
-    pid_t pid = waitpid(-1, &status, __WALL);
-    if (pid == worker) {
-      send_ctl(ctl, CTL_EXIT, NULL, status);
-      _exit(0);
+    while (waitpid(-1, NULL, __WALL | WNOHANG) > 0) {
     }
-    if (pid < 0 && errno != EINTR) _exit(1);
+    (void)sigwaitinfo(&chld, NULL);
   }
-
-failed:
-  send_ctl(fds.ctl, CTL_FAIL, &f, 0);
-  _exit(1);
 }
 
 /* ---- supervisor ----------------------------------------------------------------- */
@@ -551,14 +550,6 @@ static int run_main(struct config *cfg) {
   size_t src_len = 0, in_len = 0;
   if (read_request(cfg, &blob, &src_len, &in_len, &f) != 0) return report_failure_only(&f);
 
-  int out[2], err[2], res[2], ctl[2];
-  if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(res, O_CLOEXEC) || pipe2(ctl, O_CLOEXEC)) {
-    fail(&f, STEP_PIPES, errno);
-    return report_failure_only(&f);
-  }
-  int input = make_input_fd(blob + src_len, in_len, &f);
-  if (input < 0) return report_failure_only(&f);
-
   uid_t outer_uid = getuid();
   gid_t outer_gid = getgid();
   if (geteuid() == 0 || outer_uid == 0) {
@@ -574,25 +565,63 @@ static int run_main(struct config *cfg) {
       {CLONE_NEWNS, STEP_MOUNTNS},  {CLONE_NEWPID, STEP_PIDNS},         {CLONE_NEWNET, STEP_NETNS},
       {CLONE_NEWIPC, STEP_IPCNS},   {CLONE_NEWUTS, STEP_UTSNS},         {CLONE_NEWCGROUP, STEP_CGROUPNS},
   };
-  for (size_t k = 0; k < sizeof spaces / sizeof spaces[0]; k++)
-    if (unshare(spaces[k].flag) != 0) {
-      fail(&f, spaces[k].step, errno);
-      return report_failure_only(&f);
-    }
+  int all = 0;
+  for (size_t k = 0; k < sizeof spaces / sizeof spaces[0]; k++) all |= spaces[k].flag;
+  if (unshare(all) != 0) {
+    /* One at a time, only to name the namespace the kernel refuses. */
+    int err = errno;
+    for (size_t k = 0; k < sizeof spaces / sizeof spaces[0]; k++)
+      if (unshare(spaces[k].flag) != 0) {
+        fail(&f, spaces[k].step, errno);
+        return report_failure_only(&f);
+      }
+    fail(&f, STEP_MOUNTNS, err);
+    return report_failure_only(&f);
+  }
 
-  long long started = now_us();
+  /* SIGCHLD arrives on a descriptor; children restore their own mask. */
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) {
+    fail(&f, STEP_PIPES, errno);
+    return report_failure_only(&f);
+  }
+
+  /* The first child is pid 1 of the new pid namespace. */
   pid_t init = fork();
   if (init < 0) {
+    fail(&f, STEP_INIT, errno);
+    return report_failure_only(&f);
+  }
+  if (init == 0) init_main();
+
+  int out[2], err[2], res[2], ctl[2];
+  if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC) || pipe2(res, O_CLOEXEC) || pipe2(ctl, O_CLOEXEC)) {
+    kill(init, SIGKILL);
+    fail(&f, STEP_PIPES, errno);
+    return report_failure_only(&f);
+  }
+  int input = make_input_fd(blob + src_len, in_len, &f);
+  if (input < 0) {
+    kill(init, SIGKILL);
+    return report_failure_only(&f);
+  }
+
+  /* The program: pid 2 in the namespace, our own child, so its status and
+   * resource usage come straight from wait4(). */
+  long long started = now_us();
+  pid_t worker = fork();
+  if (worker < 0) {
+    kill(init, SIGKILL);
     fail(&f, STEP_FORK, errno);
     return report_failure_only(&f);
   }
-  if (init == 0) {
-    close(out[0]);
-    close(err[0]);
-    close(res[0]);
-    close(ctl[0]);
+  if (worker == 0) {
     struct child_fds fds = {.input = input, .out = out[1], .err = err[1], .res = res[1], .ctl = ctl[1]};
-    init_main(cfg, blob, src_len, fds);
+    worker_main(cfg, blob, src_len, fds);
   }
   close(out[1]);
   close(err[1]);
@@ -615,17 +644,25 @@ static int run_main(struct config *cfg) {
 
   pid_t parent = getppid();
   long long deadline = started + (long long)cfg->wall_ms * 1000LL;
-  int killed = 0, timed_out = 0;
+  int killed = 0, timed_out = 0, exited = 0, status = 0;
+  long long wall = 0;
+  struct rusage ru;
+  memset(&ru, 0, sizeof ru);
   const char *overflow = NULL;
   for (;;) {
-    struct pollfd pfds[4];
-    int map[4], n = 0;
+    struct pollfd pfds[5];
+    int map[5], n = 0;
     for (int k = 0; k < 4; k++)
       if (!streams[k].eof) {
         pfds[n].fd = streams[k].fd;
         pfds[n].events = POLLIN;
         map[n++] = k;
       }
+    if (!exited) {
+      pfds[n].fd = sigfd;
+      pfds[n].events = POLLIN;
+      map[n++] = 4;
+    }
     if (n == 0) break;
     long long left = deadline - now_us();
     if (left <= 0 && !killed) {
@@ -637,6 +674,19 @@ static int run_main(struct config *cfg) {
     if (poll(pfds, (nfds_t)n, wait_ms) < 0 && errno != EINTR) break;
     for (int k = 0; k < n; k++) {
       if (!pfds[k].revents) continue;
+      if (map[k] == 4) {
+        struct signalfd_siginfo si;
+        while (read(sigfd, &si, sizeof si) > 0) {
+        }
+        if (wait4(worker, &status, WNOHANG | __WALL, &ru) == worker) {
+          exited = 1;
+          wall = now_us() - started;
+          /* Whatever the program left behind dies with its namespace. */
+          if (!killed) kill(init, SIGKILL);
+          killed = 1;
+        }
+        continue;
+      }
       struct stream *s = &streams[map[k]];
       if (pump(s) && !killed) {
         kill(init, SIGKILL);
@@ -650,24 +700,14 @@ static int run_main(struct config *cfg) {
       _exit(1);
     }
   }
+  (void)waitpid(init, NULL, WNOHANG);
 
-  int status = 0;
-  struct rusage ru;
-  memset(&ru, 0, sizeof ru);
-  while (wait4(init, &status, __WALL, &ru) < 0 && errno == EINTR) {
-  }
-  long long wall = now_us() - started;
-
-  int have_exit = 0, worker_status = 0;
   struct ctl_record rec;
   for (size_t off = 0; off + sizeof rec <= streams[3].len; off += sizeof rec) {
     memcpy(&rec, streams[3].buf + off, sizeof rec);
     if (rec.kind == CTL_FAIL && f.step == 0) {
       f.step = rec.step;
       f.err = rec.err;
-    } else if (rec.kind == CTL_EXIT) {
-      have_exit = 1;
-      worker_status = rec.status;
     }
   }
 
@@ -681,10 +721,10 @@ static int run_main(struct config *cfg) {
     json_string(stdout, overflow);
   else
     printf("null");
-  if (have_exit && WIFEXITED(worker_status))
-    printf(",\"exitCode\":%d,\"signal\":null", WEXITSTATUS(worker_status));
-  else if (have_exit && WIFSIGNALED(worker_status))
-    printf(",\"exitCode\":null,\"signal\":%d", WTERMSIG(worker_status));
+  if (exited && WIFEXITED(status))
+    printf(",\"exitCode\":%d,\"signal\":null", WEXITSTATUS(status));
+  else if (exited && WIFSIGNALED(status))
+    printf(",\"exitCode\":null,\"signal\":%d", WTERMSIG(status));
   else
     printf(",\"exitCode\":null,\"signal\":null");
   printf(",\"cpuUserUs\":%lld,\"cpuSysUs\":%lld,\"maxRssKb\":%ld,\"wallUs\":%lld",

@@ -35,6 +35,7 @@ enum step {
   STEP_CGROUPNS,
   STEP_FORK,
   STEP_INIT,
+  STEP_SESSION,
   STEP_MOUNT_PRIVATE,
   STEP_ROOT_TMPFS,
   STEP_BIND,
@@ -42,7 +43,7 @@ enum step {
   STEP_WORK_TMPFS,
   STEP_DEV,
   STEP_ETC,
-  STEP_PIVOT,
+  STEP_SWITCH_ROOT,
   STEP_ROOT_RO,
   STEP_SOURCE,
   STEP_FDS,
@@ -89,7 +90,6 @@ struct failure {
 
 /* Records sent on the control pipe from the sandbox to the supervisor. */
 #define CTL_FAIL 1
-#define CTL_EXIT 2
 struct ctl_record {
   int32_t kind;
   int32_t step;
