@@ -46,4 +46,4 @@ export {
   sandboxRunCommand,
 } from "./sandbox-run-command.ts";
 export { PythonTask, RequiredLayers, SandboxLimits, SandboxMaxima, TaskLimits } from "./schemas.ts";
-export { buildShim, compileShim, defaultShimCacheDir, resolveShim } from "./shim-build.ts";
+export { buildShim, compileShim, defaultShimCacheDir, materializeShim, resolveShim } from "./shim-build.ts";

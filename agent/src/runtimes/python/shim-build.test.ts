@@ -1,11 +1,13 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmod, copyFile, mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SandboxInternalError } from "./errors.ts";
-import { buildShim, compileShim, defaultShimCacheDir, resolveShim } from "./shim-build.ts";
+import { buildShim, compileShim, defaultShimCacheDir, materializeShim, resolveShim } from "./shim-build.ts";
 
 const root = await mkdtemp(join(tmpdir(), "ncn-shim-build-"));
+const prebuilt = join(root, "prebuilt-shim");
+beforeAll(() => compileShim(prebuilt));
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -41,8 +43,6 @@ describe("shim build", () => {
   });
 
   test("a prebuilt shim is used as is, unless others can write to it", async () => {
-    const prebuilt = join(root, "prebuilt-shim");
-    await compileShim(prebuilt);
     expect(await resolveShim({ shimPath: prebuilt, cacheDir: join(root, "unused") })).toBe(prebuilt);
     const writable = join(root, "writable-shim");
     await copyFile(prebuilt, writable);
@@ -50,6 +50,18 @@ describe("shim build", () => {
     expect(
       await rejection(resolveShim({ shimPath: writable, cacheDir: join(root, "unused") })),
     ).toBeInstanceOf(SandboxInternalError);
+  });
+
+  test("an embedded prebuilt shim is copied into the cache under its content hash", async () => {
+    const embedded = join(root, "embedded-shim");
+    await copyFile(prebuilt, embedded);
+    await chmod(embedded, 0o644);
+    const cacheDir = join(root, "materialized");
+    const path = await materializeShim(embedded, cacheDir);
+    expect(path.startsWith(join(cacheDir, "ncn-sandbox-bin-"))).toBe(true);
+    expect((await stat(path)).mode & 0o777).toBe(0o755);
+    expect(await Bun.file(path).bytes()).toEqual(await Bun.file(embedded).bytes());
+    expect(await materializeShim(embedded, cacheDir)).toBe(path);
   });
 
   test("a compiler failure is an internal error with the compiler's output", async () => {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { chmod, mkdir, mkdtemp, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, rename, rm, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { SandboxInternalError } from "./errors.ts";
@@ -157,4 +157,30 @@ export function resolveShim(options: ResolveShimOptions): Promise<string> {
     shim.catch(() => resolved.delete(key));
   }
   return shim;
+}
+
+/**
+ * Copies a prebuilt shim that ships inside the agent's executable (a file
+ * asset, e.g. `import shim from "./ncn-sandbox.bin" with { type: "file" }`)
+ * into the private cache directory, named by its content hash, and returns
+ * the path to pass as `shimPath`.
+ */
+export async function materializeShim(embeddedPath: string, cacheDir: string): Promise<string> {
+  const bytes = await Bun.file(embeddedPath).bytes();
+  const name = `ncn-sandbox-bin-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}`;
+  const outPath = join(cacheDir, name);
+  await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  await assertPrivate(cacheDir, "shim cache directory");
+  const exists = await stat(outPath).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) {
+    const tmp = `${outPath}.${process.pid}.tmp`;
+    await copyFile(embeddedPath, tmp);
+    await chmod(tmp, 0o755);
+    await rename(tmp, outPath);
+  }
+  await assertPrivate(outPath, "sandbox shim");
+  return outPath;
 }
