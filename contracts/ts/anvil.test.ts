@@ -39,7 +39,8 @@ describe("startAnvil", () => {
 
   test("fails with ANVIL_START_FAILED when anvil rejects its arguments", async () => {
     await expect(startAnvil({ args: ["--no-such-flag"] })).rejects.toMatchObject({
-      code: "ANVIL_START_FAILED",
+      reason: "ANVIL_START_FAILED",
+      code: "UNAVAILABLE",
     });
   });
 });

@@ -6,6 +6,7 @@ import {
   ContractFunctionRevertedError,
   createPublicClient,
   createWalletClient,
+  decodeErrorResult,
   defineChain,
   type Hex,
   http,
@@ -15,6 +16,9 @@ import {
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { waitForTransactionReceipt } from "viem/actions";
+import { inferencePaymentAbi } from "./abi/inference-payment.ts";
+import { ncnTokenAbi } from "./abi/ncn-token.ts";
+import { validatorRegistryAbi } from "./abi/validator-registry.ts";
 import { ContractsError } from "./errors.ts";
 
 /** Any viem client (public, wallet or test) pointed at the chain. */
@@ -91,6 +95,19 @@ export interface Revert {
 export function revertOf(err: unknown): Revert | undefined {
   if (!(err instanceof BaseError)) return undefined;
   const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError);
-  if (!(reverted instanceof ContractFunctionRevertedError) || !reverted.data) return undefined;
-  return { errorName: reverted.data.errorName, args: reverted.data.args ?? [] };
+  if (!(reverted instanceof ContractFunctionRevertedError)) return undefined;
+  if (reverted.data) return { errorName: reverted.data.errorName, args: reverted.data.args ?? [] };
+  // An error bubbled up from another NCN contract (e.g. the registry under settleBatch, the
+  // token under a deposit) is not in the called contract's ABI: decode it against all of them.
+  if (!reverted.raw) return undefined;
+  try {
+    const decoded = decodeErrorResult({ abi: allErrors, data: reverted.raw });
+    return { errorName: decoded.errorName, args: decoded.args ?? [] };
+  } catch {
+    return undefined;
+  }
 }
+
+const allErrors = [...inferencePaymentAbi, ...validatorRegistryAbi, ...ncnTokenAbi].filter(
+  (i) => i.type === "error",
+);

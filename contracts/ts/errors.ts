@@ -1,27 +1,27 @@
-/** What went wrong, as a stable literal callers can switch on. */
-export type ContractsErrorCode =
-  | "ANVIL_NOT_FOUND"
-  | "ANVIL_START_FAILED"
-  | "TRANSACTION_REVERTED"
-  | "EVENT_NOT_FOUND"
-  | "INVALID_ARGUMENT";
+import { BaseError, type BaseErrorOptions } from "@ncn/protocol";
+
+/** Why a contracts binding failed, finer than the protocol error code it maps to. */
+export const contractsErrorCodes = {
+  ANVIL_NOT_FOUND: "UNAVAILABLE",
+  ANVIL_START_FAILED: "UNAVAILABLE",
+  TRANSACTION_REVERTED: "CHAIN_ERROR",
+  EVENT_NOT_FOUND: "CHAIN_ERROR",
+} as const;
+export type ContractsErrorReason = keyof typeof contractsErrorCodes;
 
 /**
- * Error of the contract bindings. Reverts surfaced by viem during gas estimation keep their
- * viem type (with the decoded custom error); see {@link revertOf}.
+ * Error of the contract bindings. Reverts caught by viem during gas estimation keep their viem
+ * type (with the decoded custom error); see `revertOf`.
+ *
+ * @example
+ * catch (e) { if (e instanceof ContractsError && e.reason === "TRANSACTION_REVERTED") ... }
  */
-export class ContractsError extends Error {
-  override readonly name = "ContractsError";
-  readonly code: ContractsErrorCode;
-  readonly details: unknown;
+export class ContractsError extends BaseError<(typeof contractsErrorCodes)[ContractsErrorReason]> {
+  override name = "ContractsError";
+  readonly reason: ContractsErrorReason;
 
-  constructor(
-    code: ContractsErrorCode,
-    message: string,
-    options: { cause?: unknown; details?: unknown } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.details = options.details;
+  constructor(reason: ContractsErrorReason, message: string, options: BaseErrorOptions = {}) {
+    super(contractsErrorCodes[reason], message, options);
+    this.reason = reason;
   }
 }
