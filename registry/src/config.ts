@@ -58,8 +58,8 @@ export const RegistryConfig = v.pipe(
     "rpcUrl and paymentContract go together: give both or neither",
   ),
   v.check(
-    (c) => c.validatorRegistry === undefined || c.rpcUrl !== undefined,
-    "validatorRegistry needs rpcUrl",
+    (c) => c.validatorRegistry === undefined || c.paymentContract !== undefined,
+    "validatorRegistry needs rpcUrl and paymentContract",
   ),
 );
 export type RegistryConfig = v.InferOutput<typeof RegistryConfig>;

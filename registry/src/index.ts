@@ -1,7 +1,7 @@
+export { contractsPaymentReader } from "./chain/contracts-payment-reader.ts";
+export { contractsValidatorSet } from "./chain/contracts-validator-set.ts";
 export type { EscrowState, PaymentReader, SessionState } from "./chain/payment-reader.ts";
 export { staticValidatorSet, type ValidatorSetReader } from "./chain/validator-set.ts";
-export { viemPaymentReader } from "./chain/viem-payment-reader.ts";
-export { viemValidatorSet } from "./chain/viem-validator-set.ts";
 export { loadConfig, RegistryConfig, type RegistryConfigInput, resolveConfig } from "./config.ts";
 export * from "./constants.ts";
 export * from "./errors.ts";

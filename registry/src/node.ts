@@ -2,10 +2,10 @@ import type { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { recordSigningText, type SignedRecord, type UnsignedRecord } from "@ncn/protocol";
 import type { Server } from "bun";
+import { contractsPaymentReader } from "./chain/contracts-payment-reader.ts";
+import { contractsValidatorSet } from "./chain/contracts-validator-set.ts";
 import type { PaymentReader } from "./chain/payment-reader.ts";
 import { staticValidatorSet, type ValidatorSetReader } from "./chain/validator-set.ts";
-import { viemPaymentReader } from "./chain/viem-payment-reader.ts";
-import { viemValidatorSet } from "./chain/viem-validator-set.ts";
 import { type RegistryConfig, type RegistryConfigInput, resolveConfig } from "./config.ts";
 import {
   PRUNE_INTERVAL_MS,
@@ -104,12 +104,16 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
   const payments =
     options.payments ??
     (config.rpcUrl && config.paymentContract
-      ? await viemPaymentReader({ rpcUrl: config.rpcUrl, paymentContract: config.paymentContract })
+      ? await contractsPaymentReader({ rpcUrl: config.rpcUrl, paymentContract: config.paymentContract })
       : undefined);
   const validatorSet =
     options.validatorSet ??
-    (config.rpcUrl && config.validatorRegistry
-      ? viemValidatorSet({ rpcUrl: config.rpcUrl, validatorRegistry: config.validatorRegistry })
+    (config.rpcUrl && config.validatorRegistry && payments
+      ? contractsValidatorSet({
+          rpcUrl: config.rpcUrl,
+          chainId: payments.domain.chainId,
+          validatorRegistry: config.validatorRegistry,
+        })
       : signer
         ? staticValidatorSet([signer.address])
         : undefined);

@@ -12,11 +12,23 @@ export interface CheckPaymentInput {
   payment: Payment;
 }
 
-/** Checks that a voucher is signed by the session's client and within its deposit. */
+/** Request fields a voucher refusal names. */
+export interface VoucherFields {
+  signature: string;
+  amount: string;
+}
+
+const PAYMENT_FIELDS: VoucherFields = { signature: "payment.signature", amount: "payment.cumulativeAmount" };
+
+/**
+ * Checks that a voucher is signed by the session's client, stays within the deposit and
+ * raises what was settled; returns its amount.
+ */
 export async function checkVoucher(
   domain: NcnDomain,
   session: SessionState,
   voucher: { sessionId: `0x${string}`; cumulativeAmount: string; signature: `0x${string}` },
+  fields: VoucherFields = PAYMENT_FIELDS,
 ): Promise<bigint> {
   const cumulative = BigInt(voucher.cumulativeAmount);
   let signer: string;
@@ -27,18 +39,18 @@ export async function checkVoucher(
     });
   } catch (e) {
     throw refuse("SIGNATURE_INVALID", "voucher_signature", "voucher signature cannot be recovered", {
-      field: "payment.signature",
+      field: fields.signature,
       cause: String(e),
     });
   }
   if (signer.toLowerCase() !== session.client.toLowerCase()) {
     throw refuse("SIGNATURE_INVALID", "voucher_signer", "voucher is not signed by the session's client", {
-      field: "payment.signature",
+      field: fields.signature,
     });
   }
   if (cumulative > session.deposit) {
     throw refuse("INSUFFICIENT_FUNDS", "voucher_exceeds_deposit", "voucher exceeds the session's deposit", {
-      field: "payment.cumulativeAmount",
+      field: fields.amount,
       deposit: session.deposit.toString(),
     });
   }
@@ -48,7 +60,7 @@ export async function checkVoucher(
       "voucher_not_increasing",
       "voucher does not exceed what was already settled",
       {
-        field: "payment.cumulativeAmount",
+        field: fields.amount,
         settled: session.settled.toString(),
       },
     );

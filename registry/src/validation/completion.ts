@@ -1,11 +1,9 @@
 import {
   AttestationPhase,
   type AttestationResponse,
-  base64ToBytes,
   type CompletionRequest,
-  hashBytes,
-  hashOcrLines,
-  hashTensors,
+  hashTaskInput,
+  hashTaskResult,
   idToBytes32,
   type NcnDomain,
   type ReputationEvent,
@@ -55,18 +53,6 @@ function tensorsOf(map: TensorMapJson): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const [name, t] of Object.entries(map)) out[name] = tensorFromJson(t);
   return out;
-}
-
-/** Hash of a task's input as the agent's receipt commits to it. */
-export function inputHashOf(input: CompletionRequest["input"]): `0x${string}` {
-  return input.kind === "tensor"
-    ? hashTensors(tensorsOf(input.inputs))
-    : hashBytes(base64ToBytes(input.image));
-}
-
-/** Hash of a task's result as the agent's receipt commits to it. */
-export function outputHashOf(result: CompletionRequest["result"]): `0x${string}` {
-  return result.kind === "tensor" ? hashTensors(tensorsOf(result.outputs)) : hashOcrLines(result.lines);
 }
 
 /**
@@ -142,7 +128,7 @@ export async function checkCompletion(req: CompletionRequest, deps: CompletionDe
       field: "result.kind",
     });
   }
-  if (inputHashOf(req.input) !== receipt.inputHash) {
+  if (hashTaskInput(req.input) !== receipt.inputHash) {
     throw refuse(
       "VALIDATION_REFUSED",
       "input_hash_mismatch",
@@ -152,7 +138,7 @@ export async function checkCompletion(req: CompletionRequest, deps: CompletionDe
       },
     );
   }
-  if (outputHashOf(req.result) !== receipt.outputHash) {
+  if (hashTaskResult(req.result) !== receipt.outputHash) {
     throw refuse(
       "VALIDATION_REFUSED",
       "output_hash_mismatch",

@@ -21,7 +21,8 @@ export interface SettlementDeps {
  * Signs the EIP-712 `SettlementBatch` of a gateway's batch only when it pays exactly for
  * receipts this validator attested: the root is the Merkle root of the listed receipt
  * digests, each node gets the sum of its receipts' prices, each session's voucher is its
- * client's and covers what it is settled to, and the sessions spend what the payouts pay.
+ * client's, raises what was settled and stays within the deposit (its amount becomes the
+ * session's settled total), and the sessions spend exactly what the payouts pay.
  */
 export async function validateSettlement(
   req: SettlementRequest,
@@ -121,31 +122,13 @@ export async function validateSettlement(
         field: `${field}.sessionId`,
       });
     }
-    const voucher = await checkVoucher(payments.domain, session, {
-      sessionId: s.sessionId,
-      cumulativeAmount: s.voucherAmount,
-      signature: s.voucherSignature,
-    }).catch((e: unknown) => {
-      if (e instanceof Error && "details" in e) {
-        const details = (e as { details?: { field?: string } }).details;
-        if (details?.field) details.field = `${field}.voucherAmount`;
-      }
-      throw e;
-    });
-    const settleTo = BigInt(s.settleTo);
-    if (settleTo > voucher || settleTo <= session.settled) {
-      throw refuse(
-        "VALIDATION_REFUSED",
-        "settle_to_out_of_range",
-        "settleTo must exceed what was settled and stay within the voucher",
-        {
-          field: `${field}.settleTo`,
-          settled: session.settled.toString(),
-          voucher: voucher.toString(),
-        },
-      );
-    }
-    spent += settleTo - session.settled;
+    const voucher = await checkVoucher(
+      payments.domain,
+      session,
+      { sessionId: s.sessionId, cumulativeAmount: s.voucherAmount, signature: s.voucherSignature },
+      { signature: `${field}.voucherSignature`, amount: `${field}.voucherAmount` },
+    );
+    spent += voucher - session.settled;
   }
   if (spent !== paid) {
     throw refuse(

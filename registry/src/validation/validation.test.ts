@@ -1,0 +1,438 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import {
+  completeEscrow,
+  completionAttestation,
+  createNcnReadClient,
+  devKey,
+  initiateEscrow,
+  type LocalChain,
+  openSession,
+  paymentDomain,
+  readEscrow,
+  settleBatch,
+  signVoucher,
+  startLocalChain,
+  verifyAttestations,
+} from "@ncn/contracts";
+import {
+  AttestationResponse,
+  BatchCompletionResponse,
+  digestOf,
+  idToBytes32,
+  merkleBatch,
+  type PreprocessRequest,
+  preprocessSubject,
+  receiptDigest,
+  receiptMessage,
+  receiptStructHash,
+  SettlementSignature,
+  typedData,
+  verifyMerkleProof,
+} from "@ncn/protocol";
+import * as v from "valibot";
+import { recoverTypedDataAddress } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import type { RegistryNode } from "../node.ts";
+import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";
+import { floatInput, floatResult, signedCompletion } from "../test-support/completions.ts";
+import { agentRecord, fakeModel, modelRecord, newAccount, subnetRecord } from "../test-support/records.ts";
+
+let chain: LocalChain;
+let dir: ReturnType<typeof tempDir>;
+let a: RegistryNode;
+let b: RegistryNode;
+const agent = newAccount();
+const owner = newAccount();
+const model = fakeModel("tiny-mlp");
+const gatewayKey = devKey("gateway");
+const gateway = privateKeyToAccount(gatewayKey).address.toLowerCase() as `0x${string}`;
+const clientKey = devKey("client");
+const clientAddress = privateKeyToAccount(clientKey).address;
+
+beforeAll(async () => {
+  chain = await startLocalChain({
+    validators: 2,
+    deploy: {
+      threshold: 1,
+      fund: [
+        { address: clientAddress, tokens: 10n ** 21n, ether: 10n ** 20n },
+        { address: gateway, ether: 10n ** 20n },
+      ],
+    },
+  });
+  dir = tempDir();
+  const chainConfig = {
+    rpcUrl: chain.anvil.url,
+    paymentContract: chain.contracts.payment,
+    validatorRegistry: chain.contracts.registry,
+    spotCheckFraction: 0,
+  };
+  a = await startTestNode(join(dir.path, "a"), {
+    config: { ...chainConfig, validatorKey: chain.validatorKeys[0] },
+  });
+  b = await startTestNode(join(dir.path, "b"), {
+    config: { ...chainConfig, validatorKey: chain.validatorKeys[1], bootstrap: a.multiaddrs() },
+  });
+  await waitFor(() => a.routingTableSize() > 0 && b.routingTableSize() > 0, 10_000, "nodes connected");
+  await waitFor(
+    () => a.gossip.subscribers("/ncn/records/1") > 0 && b.gossip.subscribers("/ncn/records/1") > 0,
+  );
+  for (const record of [
+    await subnetRecord(owner, { models: [{ id: "tiny-mlp", price: "100" }] }),
+    await modelRecord(owner, model),
+    await agentRecord(agent, { subnets: ["vision"], models: ["tiny-mlp"] }),
+  ]) {
+    await a.records.publish(record);
+  }
+  await waitFor(() => b.index.get("agent", agent.address.toLowerCase()), 5_000, "records on b");
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await chain?.stop();
+  dir?.cleanup();
+});
+
+const domain = () => paymentDomain(chain.deployment.chainId, chain.contracts.payment);
+const nowSec = () => BigInt(Math.floor(Date.now() / 1000));
+
+async function post(node: RegistryNode, path: string, body: unknown) {
+  const res = await fetch(`${node.url}${path}`, { method: "POST", body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+function refusal(body: Record<string, unknown>) {
+  return body.error as { code: string; message: string; details?: { reason?: string; field?: string } };
+}
+
+function preprocess(
+  requestId: string,
+  payment: PreprocessRequest["payment"],
+  price = "100",
+): PreprocessRequest {
+  return {
+    requestId,
+    subnet: "vision",
+    model: "tiny-mlp",
+    agent: agent.address.toLowerCase(),
+    price,
+    payment,
+    deadline: Date.now() + 60_000,
+  } as PreprocessRequest;
+}
+
+async function escrow(requestId: string, amount: bigint, expiry = nowSec() + 3600n) {
+  await initiateEscrow(chain.client(clientKey), chain.contracts, {
+    requestId: idToBytes32(requestId),
+    subnetId: idToBytes32("vision"),
+    gateway,
+    amount,
+    expiry,
+  });
+}
+
+describe("preprocess against anvil", () => {
+  test("a paid escrow gets an attestation the validator registry accepts", async () => {
+    await escrow("pre-paid", 150n);
+    const req = preprocess("pre-paid", { mode: "escrow" } as PreprocessRequest["payment"]);
+    const res = await post(a, "/v1/validate/preprocess", req);
+    expect(res.status).toBe(200);
+    const { attestation, requestId } = v.parse(AttestationResponse, res.body);
+    expect<string>(requestId).toBe(idToBytes32("pre-paid"));
+    expect(attestation.phase).toBe(0);
+    expect<string>(attestation.subject).toBe(preprocessSubject(req));
+    const message = {
+      requestId,
+      phase: 0 as const,
+      subject: attestation.subject,
+      outputHash: attestation.outputHash,
+    };
+    const signer = await recoverTypedDataAddress({
+      ...typedData(domain(), "Attestation", message),
+      signature: attestation.signature,
+    });
+    expect<string | undefined>(signer.toLowerCase()).toBe(a.signer?.address);
+    const reader = createNcnReadClient({ rpcUrl: chain.anvil.url, chainId: chain.deployment.chainId });
+    const onChain = await verifyAttestations(reader, chain.contracts, {
+      digest: digestOf(domain(), "Attestation", message),
+      signatures: [attestation.signature],
+    });
+    expect(onChain.ok).toBe(true);
+  });
+
+  test("unpaid, underpaid and unknown-session requests get typed refusals", async () => {
+    const unpaid = await post(
+      a,
+      "/v1/validate/preprocess",
+      preprocess("pre-unpaid", { mode: "escrow" } as never),
+    );
+    expect(unpaid.status).toBe(402);
+    expect(refusal(unpaid.body).code).toBe("PAYMENT_REQUIRED");
+    expect(refusal(unpaid.body).details?.reason).toBe("escrow_missing");
+
+    await escrow("pre-under", 40n);
+    const under = await post(
+      a,
+      "/v1/validate/preprocess",
+      preprocess("pre-under", { mode: "escrow" } as never),
+    );
+    expect(under.status).toBe(402);
+    expect(refusal(under.body).code).toBe("INSUFFICIENT_FUNDS");
+    expect(refusal(under.body).details?.field).toBe("price");
+
+    const noSession = await post(
+      a,
+      "/v1/validate/preprocess",
+      preprocess("pre-nosession", {
+        mode: "session",
+        sessionId: `0x${"11".repeat(32)}`,
+        cumulativeAmount: "100",
+        signature: `0x${"22".repeat(65)}`,
+      } as never),
+    );
+    expect(refusal(noSession.body).code).toBe("PAYMENT_REQUIRED");
+    expect(refusal(noSession.body).details?.reason).toBe("session_unknown");
+  });
+
+  test("session vouchers: signed by the client and covered by the deposit, or refused", async () => {
+    const client = chain.client(clientKey);
+    const { sessionId } = await openSession(client, chain.contracts, {
+      gateway,
+      amount: 1_000n,
+      expiry: nowSec() + 86_400n,
+    });
+    const voucher = async (amount: bigint, signer = client) => ({
+      mode: "session" as const,
+      sessionId,
+      cumulativeAmount: amount.toString(),
+      signature: await signVoucher(signer, domain(), { sessionId, cumulativeAmount: amount }),
+    });
+    const ok = await post(
+      a,
+      "/v1/validate/preprocess",
+      preprocess("pre-session", (await voucher(100n)) as never),
+    );
+    expect(ok.status).toBe(200);
+
+    const stranger = chain.client(devKey("stranger"));
+    const forged = await post(
+      a,
+      "/v1/validate/preprocess",
+      preprocess("pre-forged", (await voucher(100n, stranger)) as never),
+    );
+    expect(forged.status).toBe(401);
+    expect(refusal(forged.body).code).toBe("SIGNATURE_INVALID");
+
+    const over = await post(
+      a,
+      "/v1/validate/preprocess",
+      preprocess("pre-over", (await voucher(5_000n)) as never),
+    );
+    expect(refusal(over.body).code).toBe("INSUFFICIENT_FUNDS");
+    expect(refusal(over.body).details?.reason).toBe("voucher_exceeds_deposit");
+
+    const short = await post(
+      a,
+      "/v1/validate/preprocess",
+      preprocess("pre-short", (await voucher(60n)) as never),
+    );
+    expect(refusal(short.body).code).toBe("INSUFFICIENT_FUNDS");
+    expect(refusal(short.body).details?.reason).toBe("voucher_underpaid");
+  });
+
+  test("unknown subnet, model or agent and a price below the subnet's are refused by name", async () => {
+    await escrow("pre-terms", 500n);
+    const base = preprocess("pre-terms", { mode: "escrow" } as never);
+    const cases: [Partial<PreprocessRequest>, number, string][] = [
+      [{ subnet: "nowhere" } as never, 404, "SUBNET_NOT_FOUND"],
+      [{ model: "other-model" } as never, 404, "MODEL_NOT_FOUND"],
+      [{ agent: newAccount().address.toLowerCase() } as never, 404, "NOT_FOUND"],
+      [{ price: "10" }, 422, "VALIDATION_REFUSED"],
+      [{ deadline: Date.now() - 1 }, 504, "DEADLINE_EXCEEDED"],
+    ];
+    for (const [change, status, code] of cases) {
+      const res = await post(a, "/v1/validate/preprocess", { ...base, ...change });
+      expect([res.status, refusal(res.body).code]).toEqual([status, code]);
+    }
+  });
+});
+
+describe("completion against anvil", () => {
+  const input = floatInput("tiny-mlp", [1, 2, 3, 4]);
+  const result = floatResult([0.5, 0, 1.25]);
+
+  test("a valid receipt gets the completion attestation that pays the escrow on chain", async () => {
+    await escrow("done-1", 100n);
+    const req = await signedCompletion(agent, domain(), {
+      requestId: "done-1",
+      modelHash: model.sha256,
+      input,
+      result,
+    });
+    const res = await post(a, "/v1/validate/completion", req);
+    expect(res.status).toBe(200);
+    const { attestation } = v.parse(AttestationResponse, res.body);
+    expect(attestation.phase).toBe(1);
+    expect<string>(attestation.subject).toBe(receiptStructHash(req.receipt.receipt));
+    expect(attestation.outputHash).toBe(req.receipt.receipt.outputHash);
+    // The attestation is what InferencePayment wants: the escrow is paid out with it.
+    const receipt = receiptMessage(req.receipt.receipt);
+    expect(completionAttestation(receipt).subject).toBe(attestation.subject);
+    await completeEscrow(chain.client(gatewayKey), chain.contracts, {
+      receipt,
+      validatorSignatures: [attestation.signature],
+    });
+    const reader = createNcnReadClient({ rpcUrl: chain.anvil.url, chainId: chain.deployment.chainId });
+    expect((await readEscrow(reader, chain.contracts, idToBytes32("done-1"))).status).toBe(2);
+    // The success counts for the agent here and, relayed by gossip, on the other node.
+    const rep = (await (await fetch(`${a.url}/v1/reputation/${agent.address}`)).json()) as {
+      successes: number;
+    };
+    expect(rep.successes).toBeGreaterThanOrEqual(1);
+    await waitFor(() => b.reputation.get(agent.address).successes >= 1, 5_000, "reputation relayed to b");
+  });
+
+  test("a wrong receipt signature, a tampered output, a foreign model hash and a late finish are refused", async () => {
+    const forged = await signedCompletion(agent, domain(), {
+      requestId: "bad-sig",
+      modelHash: model.sha256,
+      input,
+      result,
+      signer: newAccount(),
+    });
+    const r1 = await post(a, "/v1/validate/completion", forged);
+    expect([r1.status, refusal(r1.body).code, refusal(r1.body).details?.field]).toEqual([
+      401,
+      "SIGNATURE_INVALID",
+      "receipt.signature",
+    ]);
+
+    const honest = await signedCompletion(agent, domain(), {
+      requestId: "tampered",
+      modelHash: model.sha256,
+      input,
+      result,
+    });
+    const tampered = { ...honest, result: floatResult([9, 9, 9]) };
+    const r2 = await post(a, "/v1/validate/completion", tampered);
+    expect([r2.status, refusal(r2.body).details?.reason]).toEqual([422, "output_hash_mismatch"]);
+
+    const wrongInput = { ...honest, input: floatInput("tiny-mlp", [4, 3, 2, 1]) };
+    const r3 = await post(a, "/v1/validate/completion", wrongInput);
+    expect(refusal(r3.body).details?.reason).toBe("input_hash_mismatch");
+
+    const otherModel = await signedCompletion(agent, domain(), {
+      requestId: "other-hash",
+      modelHash: `0x${"cd".repeat(32)}`,
+      input,
+      result,
+    });
+    const r4 = await post(a, "/v1/validate/completion", otherModel);
+    expect([r4.status, refusal(r4.body).code]).toEqual([422, "MODEL_HASH_MISMATCH"]);
+
+    const late = await signedCompletion(agent, domain(), {
+      requestId: "late",
+      modelHash: model.sha256,
+      input,
+      result,
+      deadline: Date.now() - 1_000,
+      startedAt: Date.now() - 500,
+      finishedAt: Date.now() - 100,
+    });
+    const r5 = await post(a, "/v1/validate/completion", late);
+    expect([r5.status, refusal(r5.body).code]).toEqual([504, "DEADLINE_EXCEEDED"]);
+  });
+
+  test("a batch is signed as one Merkle root; settlement is signed only over attested receipts and settles on chain", async () => {
+    const client = chain.client(clientKey);
+    const { sessionId, salt } = await openSession(client, chain.contracts, {
+      gateway,
+      amount: 1_000n,
+      expiry: nowSec() + 86_400n,
+    });
+    const items = await Promise.all(
+      ["batch-1", "batch-2", "batch-3"].map((requestId) =>
+        signedCompletion(agent, domain(), { requestId, modelHash: model.sha256, input, result }),
+      ),
+    );
+    const bad = await signedCompletion(agent, domain(), {
+      requestId: "batch-bad",
+      modelHash: model.sha256,
+      input,
+      result,
+      signer: newAccount(),
+    });
+    const res = await post(a, "/v1/validate/completion/batch", { items: [...items, bad] });
+    expect(res.status).toBe(200);
+    const batch = v.parse(BatchCompletionResponse, res.body);
+    expect(batch.accepted).toEqual([0, 1, 2]);
+    expect(batch.rejected.map((r) => r.code)).toEqual(["SIGNATURE_INVALID"]);
+    const leaves = items.map((i) => receiptDigest(domain(), i.receipt.receipt));
+    expect<string[]>([...batch.leaves].sort()).toEqual([...leaves].sort());
+    const tree = merkleBatch(leaves);
+    expect(tree.root.toLowerCase()).toBe(batch.receiptsRoot);
+    expect(verifyMerkleProof(batch.receiptsRoot, leaves[1] as `0x${string}`, tree.proof(1))).toBe(true);
+    const signer = await recoverTypedDataAddress({
+      ...typedData(domain(), "Attestation", {
+        requestId: batch.receiptsRoot,
+        phase: 1,
+        subject: batch.receiptsRoot,
+        outputHash: `0x${"0".repeat(64)}`,
+      }),
+      signature: batch.attestation.signature,
+    });
+    expect<string | undefined>(signer.toLowerCase()).toBe(a.signer?.address);
+
+    const voucherAmount = 300n;
+    const voucherSignature = await signVoucher(client, domain(), {
+      sessionId,
+      cumulativeAmount: voucherAmount,
+    });
+    const batchId = `0x${"00".repeat(31)}07` as `0x${string}`;
+    const settlement = {
+      batchId,
+      gateway,
+      receiptsRoot: batch.receiptsRoot,
+      receiptDigests: leaves,
+      sessions: [{ sessionId, voucherAmount: voucherAmount.toString(), voucherSignature }],
+      payouts: [{ node: agent.address.toLowerCase(), amount: "300" }],
+    };
+    // Node b never attested these receipts: it refuses to sign their settlement.
+    const refused = await post(b, "/v1/validate/settlement", settlement);
+    expect([refused.status, refusal(refused.body).details?.reason]).toEqual([422, "receipt_not_attested"]);
+    const overpaid = await post(a, "/v1/validate/settlement", {
+      ...settlement,
+      payouts: [{ node: agent.address.toLowerCase(), amount: "400" }],
+    });
+    expect(refusal(overpaid.body).details?.reason).toBe("payout_mismatch");
+    const signed = await post(a, "/v1/validate/settlement", settlement);
+    expect(signed.status).toBe(200);
+    const sig = v.parse(SettlementSignature, signed.body);
+    expect(sig.total).toBe("300");
+    const { total } = await settleBatch(chain.client(gatewayKey), chain.contracts, {
+      batch: {
+        batchId,
+        gateway,
+        receiptsRoot: batch.receiptsRoot,
+        vouchers: [{ sessionId, salt, cumulativeAmount: voucherAmount, signature: voucherSignature }],
+        payouts: [{ node: agent.address, amount: 300n }],
+      },
+      validatorSignatures: [sig.signature],
+    });
+    expect(total).toBe(300n);
+    const again = await post(a, "/v1/validate/settlement", settlement);
+    expect(refusal(again.body).details?.reason).toBe("batch_already_settled");
+  });
+
+  test("an escrow that expired is refused", async () => {
+    await escrow("pre-expiring", 100n, nowSec() + 30n);
+    await chain.advanceTime(120);
+    const res = await post(
+      a,
+      "/v1/validate/preprocess",
+      preprocess("pre-expiring", { mode: "escrow" } as never),
+    );
+    expect([res.status, refusal(res.body).code]).toEqual([402, "PAYMENT_EXPIRED"]);
+  });
+});
