@@ -24,7 +24,7 @@ function d(
 
 /** PaddleOCR v4 text detector (DB): probability that each pixel belongs to text. */
 export const PPOCR_V4_DET = d(
-  "ppocr-v4/det",
+  "ppocr-v4-det",
   "30a86f5731181461d08021402766601e4302a9b9b9666be8aff402696339cdff",
   4745517,
   "ch_PP-OCRv4_det_infer.onnx",
@@ -37,7 +37,7 @@ export const PPOCR_V4_DET = d(
 
 /** PaddleOCR v4 line recogniser (CTC over 6,625 classes). */
 export const PPOCR_V4_REC = d(
-  "ppocr-v4/rec",
+  "ppocr-v4-rec",
   "06b3e6af6c59a1ba5d53790ed8c2e4b2de389870b6cf5a97f349f3412cb269c0",
   10822323,
   "ch_PP-OCRv4_rec_infer.onnx",
@@ -50,7 +50,7 @@ export const PPOCR_V4_REC = d(
 
 /** PaddleOCR text direction classifier: upright or upside down. */
 export const PPOCR_CLS = d(
-  "ppocr-v4/cls",
+  "ppocr-v4-cls",
   "491843a3c65de46295864c6815e41127eaa812c4dac1e19c6850ec49da9d3640",
   578966,
   "ch_ppocr_mobile_v2.0_cls_infer.onnx",
@@ -63,12 +63,12 @@ export const PPOCR_CLS = d(
 
 /** Character dictionary of the recogniser (one character per line). */
 export const PPOCR_V4_DICT = d(
-  "ppocr-v4/dict",
+  "ppocr-v4-dict",
   "28b2362ad4ab2dc38769aa72feb535e3a9ddb3fd2a7585a05920e6393b1dc7f7",
   26249,
   "ppocr_keys_v1.txt",
   { inputs: [], outputs: [] },
-  "Character dictionary of ppocr-v4/rec (not a network: read by the recogniser)",
+  "Character dictionary of ppocr-v4-rec (not a network: read by the recogniser)",
 );
 
 export const PPOCR_V4_MANIFEST: OcrPipelineManifest = {

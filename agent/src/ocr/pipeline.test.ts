@@ -120,7 +120,7 @@ describe("OCR pipeline manifest", () => {
 
   test("parts are found in the task's pipeline, then among built-in models, else MODEL_NOT_FOUND", () => {
     const m = parseManifest("ppocr-v4", manifestBytes(PPOCR_V4_MANIFEST));
-    expect(String(modelsOfManifest("ppocr-v4", m, [], BUILTIN_MODELS).det.id)).toBe("ppocr-v4/det");
+    expect(String(modelsOfManifest("ppocr-v4", m, [], BUILTIN_MODELS).det.id)).toBe("ppocr-v4-det");
     const other = { ...m, rec: `0x${"ab".repeat(32)}` as typeof m.rec };
     expect(() => modelsOfManifest("x", other, ppocrV4Task().pipeline, BUILTIN_MODELS)).toThrow(/rec model/);
     expect(() => parseManifest("x", new TextEncoder().encode('{"format":"other"}'))).toThrow(/not an OCR/);

@@ -1,0 +1,289 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  bytesToBase64,
+  Capabilities,
+  hashOcrLines,
+  hashTaskInput,
+  hashTaskResult,
+  idToBytes32,
+  ncnDomain,
+  receiptMessage,
+  type TaskFrame,
+  tensorFromJson,
+  tensorToJson,
+  typedData,
+} from "@ncn/protocol";
+import * as v from "valibot";
+import { recoverTypedDataAddress } from "viem";
+import { Agent } from "./agent.ts";
+import { loadConfig } from "./config/config.ts";
+import { ppocrV4Task } from "./ocr/builtin-models.ts";
+import { characterErrorRate, renderText } from "./testing/render-text.ts";
+import { TestGateway } from "./testing/test-gateway.ts";
+import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "./testing/tiny-model.ts";
+
+const dirs: string[] = [];
+const agents: Agent[] = [];
+const gateways: TestGateway[] = [];
+let modelServer: ReturnType<typeof Bun.serve>;
+let modelDelayMs = 0;
+let modelDir: string;
+
+function temp(): string {
+  const d = mkdtempSync(join(tmpdir(), "ncn-agent-"));
+  dirs.push(d);
+  return d;
+}
+
+beforeAll(() => {
+  modelDir = temp();
+  writeFileSync(join(modelDir, "tiny.onnx"), tinyModelBytes());
+  // Serves the tiny model after a delay, to keep a task in flight on demand.
+  modelServer = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch() {
+      await Bun.sleep(modelDelayMs);
+      return new Response(tinyModelBytes().slice());
+    },
+  });
+});
+
+afterEach(async () => {
+  for (const a of agents.splice(0)) await a.stop(2000);
+  for (const g of gateways.splice(0)) await g.stop();
+  modelDelayMs = 0;
+});
+
+afterAll(() => {
+  modelServer.stop(true);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function gateway(opts: ConstructorParameters<typeof TestGateway>[0] = {}): TestGateway {
+  const g = new TestGateway({ heartbeatMs: 100, ...opts });
+  gateways.push(g);
+  return g;
+}
+
+async function agent(g: TestGateway, over: Record<string, string> = {}, dataDir = temp()): Promise<Agent> {
+  const config = loadConfig(
+    { gateway: g.url, subnets: "ocr", dataDir, maxConcurrency: "2", logLevel: "error", ...over },
+    {},
+  );
+  const a = await Agent.create(config, { backoff: { baseMs: 20, maxMs: 200 } });
+  agents.push(a);
+  a.start();
+  await a.waitReady(5000);
+  return a;
+}
+
+let seq = 0;
+function tensorTask(
+  over: Partial<TaskFrame> = {},
+  source = `file:${join(modelDir, "tiny.onnx")}`,
+): TaskFrame {
+  seq++;
+  const x = new Float32Array([1, -2, 3, 0.5, 0, 1, 1, 1]);
+  return {
+    type: "task",
+    taskId: `req-${seq}:1`,
+    requestId: `req-${seq}` as never,
+    subnet: "ocr" as never,
+    model: tinyModelDescriptor({ sources: [source] }),
+    price: "1000",
+    deadline: Date.now() + 30_000,
+    kind: "tensor",
+    inputs: { x: tensorToJson({ dtype: "float32", dims: [2, 4], data: x }) },
+    ...over,
+  } as TaskFrame;
+}
+
+describe("gateway link", () => {
+  test("authenticates with a signature that recovers to the agent and heartbeats its load", async () => {
+    const g = gateway();
+    const a = await agent(g);
+    const hello = await g.waitFor("hello");
+    const rec = g.frames.find((f) => f.frame.type === "hello");
+    expect(rec?.signer).toBe(a.address.toLowerCase());
+    expect(hello.agent).toBe(a.address.toLowerCase() as never);
+    expect(hello.subnets).toEqual(["ocr"] as never);
+    expect(v.is(Capabilities, hello.capabilities)).toBe(true);
+    expect(hello.capabilities.runtimes).toContain("onnx");
+    expect(hello.capabilities.maxConcurrency).toBe(2);
+    const hb = await g.waitFor("heartbeat");
+    expect(hb.load).toMatchObject({ running: 0, queued: 0 });
+  });
+
+  test("refuses to sign a challenge naming another gateway", async () => {
+    const g = gateway({ gatewayName: "evil.example:443" });
+    const config = loadConfig({ gateway: g.url, subnets: "ocr", dataDir: temp(), logLevel: "error" }, {});
+    const a = await Agent.create(config, { backoff: { baseMs: 20, maxMs: 50 } });
+    agents.push(a);
+    a.start();
+    await Bun.sleep(300);
+    expect(g.received("hello").length).toBe(0);
+    expect(g.authenticated()).toEqual([]);
+  });
+
+  test("runs a tensor task and returns the result with a valid signed receipt", async () => {
+    const g = gateway();
+    const a = await agent(g);
+    const task = tensorTask() as Extract<TaskFrame, { kind: "tensor" }>;
+    g.send(task);
+    const res = await g.waitFor("result", (f) => f.taskId === task.taskId);
+    expect(res.result.kind).toBe("tensor");
+    if (res.result.kind !== "tensor") return;
+    const y = tensorFromJson(res.result.outputs.y as never);
+    const x = tensorFromJson(task.inputs.x as never);
+    expect(Array.from(y.data as Float32Array)).toEqual(
+      Array.from(tinyModelReference(x.data as Float32Array)),
+    );
+    const r = res.receipt.receipt;
+    expect(r.requestId).toBe(idToBytes32(task.requestId) as never);
+    expect(r.subnetId).toBe(idToBytes32("ocr") as never);
+    expect(r.modelId).toBe(idToBytes32(task.model.id) as never);
+    expect(r.modelHash).toBe(task.model.sha256 as never);
+    expect(r.inputHash).toBe(
+      hashTaskInput({ kind: "tensor", model: task.model.id, inputs: task.inputs }) as never,
+    );
+    expect(r.outputHash).toBe(hashTaskResult(res.result) as never);
+    expect(r.price).toBe("1000");
+    expect(r.finishedAt).toBeGreaterThanOrEqual(r.startedAt);
+    const signer = await recoverTypedDataAddress({
+      ...typedData(ncnDomain(g.chainId, g.verifyingContract), "InferenceReceipt", receiptMessage(r)),
+      signature: res.receipt.signature,
+    });
+    expect(signer).toBe(a.address);
+    expect(g.received("progress", (p) => p.taskId === task.taskId).length).toBeGreaterThan(0);
+    await g.until(() => a.outbox.size === 0, 2000);
+  });
+
+  test("runs an OCR task with the built-in pipeline", async () => {
+    const g = gateway();
+    await agent(g);
+    const image = renderText({ lines: ["Signed receipts", "for every task"], font: "sans", size: 36 });
+    const { model, pipeline } = ppocrV4Task();
+    const task: TaskFrame = {
+      type: "task",
+      taskId: "ocr-1:1",
+      requestId: "ocr-1" as never,
+      subnet: "ocr" as never,
+      model,
+      price: "5",
+      deadline: Date.now() + 60_000,
+      kind: "ocr",
+      image: bytesToBase64(image),
+      pipeline,
+    };
+    g.send(task);
+    const res = await g.waitFor("result", (f) => f.taskId === "ocr-1:1", 30_000);
+    if (res.result.kind !== "ocr") throw new Error("expected OCR lines");
+    const text = res.result.lines.map((l) => l.text).join("\n");
+    expect(characterErrorRate("Signed receipts\nfor every task", text)).toBeLessThan(0.05);
+    expect(res.receipt.receipt.outputHash).toBe(hashOcrLines(res.result.lines) as never);
+    expect(res.receipt.receipt.modelHash).toBe(model.sha256 as never);
+    const stages = g.received("progress", (p) => p.taskId === "ocr-1:1").map((p) => p.stage);
+    expect(stages).toEqual(expect.arrayContaining(["detect", "recognize"]));
+  });
+
+  test("a result finished while disconnected is delivered after the reconnect", async () => {
+    const g = gateway();
+    const a = await agent(g);
+    modelDelayMs = 400;
+    const task = tensorTask({}, `http://127.0.0.1:${modelServer.port}/tiny.onnx`);
+    g.send(task);
+    await g.waitFor("progress", (p) => p.taskId === task.taskId);
+    g.dropAll();
+    // The result is produced while the link is down (or coming back), then offered again.
+    const hellos = () => g.received("hello");
+    await g.until(() => hellos().length >= 2, 5000);
+    const res = await g.waitFor("result", (f) => f.taskId === task.taskId, 5000);
+    const conns = g.frames.filter((f) => f.frame.type === "result").map((f) => f.conn);
+    expect(conns.length).toBeGreaterThan(0);
+    expect(conns.every((c) => c > 1)).toBe(true);
+    expect(res.receipt.receipt.requestId).toBe(idToBytes32(task.requestId) as never);
+    expect(a.links.get("ocr")?.connects).toBeGreaterThanOrEqual(2);
+    await g.until(() => a.outbox.size === 0, 2000);
+  });
+
+  test("an unacknowledged result survives a restart and is listed in hello.pending", async () => {
+    const g = gateway({ autoAck: false });
+    const dataDir = temp();
+    const a = await agent(g, {}, dataDir);
+    const task = tensorTask();
+    g.send(task);
+    await g.waitFor("result", (f) => f.taskId === task.taskId);
+    expect(a.outbox.pending()).toEqual([task.taskId]);
+    await a.stop(1000);
+    agents.splice(agents.indexOf(a), 1);
+    const before = g.received("result", (f) => f.taskId === task.taskId).length;
+    const b = await agent(g, {}, dataDir);
+    expect(b.address).toBe(a.address);
+    const hello = g.received("hello").at(-1);
+    expect(hello?.pending).toEqual([task.taskId]);
+    await g.until(() => g.received("result", (f) => f.taskId === task.taskId).length > before, 3000);
+    // The same task dispatched again gets the stored result (same signature), not a second run.
+    const count = g.received("result", (f) => f.taskId === task.taskId).length;
+    g.send({ ...task, deadline: Date.now() + 30_000 });
+    await g.until(() => g.received("result", (f) => f.taskId === task.taskId).length > count, 3000);
+    const sigs = new Set(
+      g.received("result", (f) => f.taskId === task.taskId).map((r) => r.receipt.signature),
+    );
+    expect(sigs.size).toBe(1);
+    g.send({ type: "ack", taskId: task.taskId });
+    await g.until(() => b.outbox.size === 0, 2000);
+  });
+
+  test("malformed frames are answered with FRAME_INVALID and the link keeps working", async () => {
+    const g = gateway();
+    await agent(g);
+    const bad = [
+      "not json",
+      JSON.stringify({ type: "task" }),
+      JSON.stringify({ type: "bogus" }),
+      JSON.stringify({ ...tensorTask(), taskId: "bad id with spaces" }),
+      JSON.stringify({ ...tensorTask({ taskId: "t-bad:1" }), price: "-5" }),
+    ];
+    for (const b of bad) g.send(b);
+    await g.until(() => g.received("error", (e) => e.code === "FRAME_INVALID").length >= bad.length, 3000);
+    const errors = g.received("error", (e) => e.code === "FRAME_INVALID");
+    expect(errors.length).toBe(bad.length);
+    expect(errors.some((e) => e.taskId === "t-bad:1")).toBe(true);
+    expect(errors.find((e) => e.message.includes("JSON"))).toBeDefined();
+    const ok = tensorTask();
+    g.send(ok);
+    await g.waitFor("result", (f) => f.taskId === ok.taskId);
+    expect(g.received("hello").length).toBe(1);
+  });
+
+  test("cancel stops a queued task; a past deadline is refused", async () => {
+    const g = gateway();
+    await agent(g, { maxConcurrency: "1" });
+    modelDelayMs = 300;
+    const slow = tensorTask({}, `http://127.0.0.1:${modelServer.port}/slow.onnx`);
+    const queued = tensorTask();
+    g.send(slow);
+    g.send(queued);
+    g.send({ type: "cancel", taskId: queued.taskId, reason: "client gave up" });
+    const err = await g.waitFor("error", (e) => e.taskId === queued.taskId);
+    expect(err.code).toBe("CANCELLED");
+    await g.waitFor("result", (f) => f.taskId === slow.taskId);
+    expect(g.received("result", (f) => f.taskId === queued.taskId)).toEqual([]);
+    const late = tensorTask({ deadline: Date.now() - 1 });
+    g.send(late);
+    expect((await g.waitFor("error", (e) => e.taskId === late.taskId)).code).toBe("DEADLINE_EXCEEDED");
+  });
+
+  test("a task whose model hash does not match fails with MODEL_HASH_MISMATCH", async () => {
+    const g = gateway();
+    await agent(g);
+    const t = tensorTask();
+    const wrong = { ...t, model: { ...t.model, sha256: `0x${"11".repeat(32)}` } } as TaskFrame;
+    g.send(wrong);
+    expect((await g.waitFor("error", (e) => e.taskId === t.taskId)).code).toBe("MODEL_HASH_MISMATCH");
+  });
+});

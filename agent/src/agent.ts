@@ -1,0 +1,278 @@
+import { join } from "node:path";
+import {
+  type Capabilities,
+  type ErrorCode,
+  type Load,
+  type ModelRuntime,
+  ResultFrame,
+  type TaskFrame,
+} from "@ncn/protocol";
+import * as v from "valibot";
+import type { PrivateKeyAccount } from "viem/accounts";
+import type { AgentConfig } from "./config/config.ts";
+import { describeError } from "./errors.ts";
+import { TaskExecutor } from "./executor.ts";
+import { loadIdentity } from "./identity/identity.ts";
+import type { BackoffOptions } from "./link/backoff.ts";
+import { GatewayLink } from "./link/gateway-link.ts";
+import { Outbox } from "./link/outbox.ts";
+import { TaskRunner } from "./link/task-runner.ts";
+import { type Logger, silentLogger } from "./log/logger.ts";
+import { signReceipt } from "./receipt/sign-receipt.ts";
+import { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
+import { ModelStore } from "./store/model-store.ts";
+import type { ProgressListener } from "./store/progress.ts";
+import { cpuLoad, machineInfo } from "./system/machine.ts";
+import { setNativeLibDir } from "./system/native-libs.ts";
+import { AGENT_VERSION } from "./version.ts";
+
+export interface AgentOptions {
+  log?: Logger;
+  /** Download progress of models (bar or JSON lines). */
+  onDownloadProgress?: ProgressListener;
+  backoff?: BackoffOptions;
+  /** Runtimes offered besides onnx (e.g. python when the sandbox works here). */
+  extraRuntimes?: ModelRuntime[];
+  /** Extra time past a task's deadline before it is abandoned (ms). */
+  deadlineGraceMs?: number;
+}
+
+/** Paths inside the data folder. */
+export function dataPaths(dataDir: string) {
+  return {
+    models: join(dataDir, "models"),
+    outbox: join(dataDir, "outbox"),
+    native: join(dataDir, "native"),
+    sandbox: join(dataDir, "sandbox"),
+  };
+}
+
+/**
+ * The compute agent: its key, model store, ONNX runtime and task executor, and one
+ * gateway link per subnet. Results are signed, kept in the outbox until acknowledged,
+ * and offered again after a reconnect.
+ *
+ * @example
+ * const agent = await Agent.create(loadConfig({}, process.env, { require: ["gateway", "subnets"] }));
+ * agent.start();
+ */
+export class Agent {
+  readonly config: AgentConfig;
+  readonly account: PrivateKeyAccount;
+  readonly store: ModelStore;
+  readonly runtime: OnnxRuntime;
+  readonly executor: TaskExecutor;
+  readonly outbox: Outbox;
+  readonly runner: TaskRunner;
+  readonly links = new Map<string, GatewayLink>();
+  readonly #o: AgentOptions;
+  readonly #log: Logger;
+  readonly #runtimes: ModelRuntime[];
+  #evictTimer: ReturnType<typeof setInterval> | undefined;
+
+  private constructor(
+    config: AgentConfig,
+    parts: { account: PrivateKeyAccount; store: ModelStore; runtime: OnnxRuntime; outbox: Outbox },
+    options: AgentOptions,
+  ) {
+    this.config = config;
+    this.account = parts.account;
+    this.store = parts.store;
+    this.runtime = parts.runtime;
+    this.outbox = parts.outbox;
+    this.#o = options;
+    this.#log = (options.log ?? silentLogger).child({ component: "agent", agent: parts.account.address });
+    this.executor = new TaskExecutor({ store: parts.store, runtime: parts.runtime, log: this.#log });
+    this.runner = new TaskRunner(config.maxConcurrency);
+    this.#runtimes = ["onnx", ...(options.extraRuntimes ?? []).filter((r) => r !== "onnx")];
+  }
+
+  static async create(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
+    const log = options.log ?? silentLogger;
+    const paths = dataPaths(config.dataDir);
+    setNativeLibDir(paths.native);
+    const identity = loadIdentity(config.dataDir, config.privateKey, log);
+    const store = await ModelStore.open({
+      dir: paths.models,
+      maxBytes: config.cacheMaxBytes,
+      ttlMs: config.cacheTtlMs,
+      log,
+      ...(options.onDownloadProgress ? { onProgress: options.onDownloadProgress } : {}),
+    });
+    const runtime = await OnnxRuntime.create({
+      executionProvider: config.executionProvider,
+      threads: config.threads,
+      graphOptimization: config.graphOptimization,
+      poolSize: config.sessionPool,
+      log,
+    });
+    const outbox = await Outbox.open(paths.outbox, log);
+    return new Agent(config, { account: identity.account, store, runtime, outbox }, options);
+  }
+
+  get address(): `0x${string}` {
+    return this.account.address;
+  }
+
+  capabilities(): Capabilities {
+    const m = machineInfo();
+    return {
+      cores: m.cores,
+      memoryMb: m.memoryMb,
+      gpu: this.runtime.choice.gpu,
+      runtimes: this.#runtimes,
+      cachedModels: this.store.cachedHashes(),
+      maxConcurrency: this.config.maxConcurrency,
+      version: AGENT_VERSION,
+    };
+  }
+
+  load(): Load {
+    return {
+      running: this.runner.running,
+      queued: this.runner.queued,
+      cpu: cpuLoad(),
+      memoryFreeMb: machineInfo().memoryFreeMb,
+    };
+  }
+
+  /** Connects to the gateway (one link per subnet). */
+  start(): void {
+    const gateway = this.config.gateway;
+    if (!gateway) throw new Error("no gateway configured");
+    for (const subnet of this.config.subnets) {
+      if (this.links.has(subnet)) continue;
+      const link = new GatewayLink({
+        gateway,
+        subnet,
+        account: this.account,
+        log: this.#log,
+        ...(this.#o.backoff ? { backoff: this.#o.backoff } : {}),
+        handlers: {
+          capabilities: () => this.capabilities(),
+          heartbeat: () => ({ load: this.load(), cachedModels: this.store.cachedHashes() }),
+          pending: (s) => this.outbox.pending(s),
+          onReady: (l) => this.#resend(l),
+          onTask: (l, task) => this.#onTask(l, task),
+          onCancel: (_l, taskId, reason) => {
+            if (this.runner.cancel(taskId, reason)) this.#log.info("task cancelled", { taskId, reason });
+          },
+          onAck: (_l, taskId) => {
+            void this.outbox
+              .ack(taskId)
+              .catch((e: unknown) => this.#log.warn("outbox ack failed", { taskId, error: e }));
+          },
+        },
+      });
+      this.links.set(subnet, link);
+      link.start();
+    }
+    this.#evictTimer = setInterval(() => {
+      void this.store.evict().catch((e: unknown) => this.#log.warn("eviction failed", { error: e }));
+    }, 3_600_000);
+    this.#evictTimer.unref?.();
+    void this.store.evict();
+  }
+
+  /** Resolves when every link is authenticated. */
+  async waitReady(timeoutMs = 10_000): Promise<void> {
+    await Promise.all([...this.links.values()].map((l) => l.waitReady(timeoutMs)));
+  }
+
+  /**
+   * Stops taking tasks, lets running ones finish (their results land in the outbox),
+   * closes the links and releases the runtime.
+   */
+  async stop(drainMs = 10_000): Promise<void> {
+    if (this.#evictTimer) clearInterval(this.#evictTimer);
+    await Promise.race([this.runner.idle(), Bun.sleep(drainMs)]);
+    await Promise.all([...this.links.values()].map((l) => l.stop()));
+    this.links.clear();
+    await this.store.close();
+    await this.runtime.close();
+  }
+
+  #resend(link: GatewayLink): void {
+    for (const taskId of this.outbox.pending(link.subnet)) {
+      const entry = this.outbox.get(taskId);
+      if (entry) link.send(entry.frame);
+    }
+  }
+
+  #send(subnet: string, frame: Parameters<GatewayLink["send"]>[0]): boolean {
+    return this.links.get(subnet)?.send(frame) ?? false;
+  }
+
+  #onTask(link: GatewayLink, task: TaskFrame): void {
+    const log = this.#log.child({ requestId: task.requestId, taskId: task.taskId });
+    const done = this.outbox.get(task.taskId);
+    if (done) {
+      log.info("task already done; sending its result again");
+      link.send(done.frame);
+      return;
+    }
+    if (this.runner.has(task.taskId)) {
+      log.debug("task already running; duplicate ignored");
+      return;
+    }
+    const domain = link.domain;
+    const subnet = link.subnet;
+    if (!domain) return;
+    this.runner.submit(task.taskId, async (signal) => {
+      const fail = (code: ErrorCode, message: string) => {
+        log.warn("task failed", { code, error: message });
+        this.#send(subnet, { type: "error", taskId: task.taskId, code, message: message.slice(0, 2000) });
+      };
+      const left = task.deadline - Date.now();
+      if (left <= 0) return fail("DEADLINE_EXCEEDED", "task reached the agent after its deadline");
+      const deadline = AbortSignal.timeout(left + (this.#o.deadlineGraceMs ?? 1000));
+      const both = AbortSignal.any([signal, deadline]);
+      const t0 = performance.now();
+      try {
+        this.#send(subnet, { type: "progress", taskId: task.taskId, stage: "started", progress: 0 });
+        const outcome = await this.executor.execute(task, {
+          signal: both,
+          onProgress: (stage, progress) =>
+            this.#send(subnet, {
+              type: "progress",
+              taskId: task.taskId,
+              stage,
+              ...(progress === undefined ? {} : { progress }),
+            }),
+        });
+        const receipt = await signReceipt(this.account, domain, {
+          requestId: task.requestId,
+          subnetId: task.subnet,
+          modelId: task.model.id,
+          modelHash: outcome.modelHash,
+          inputHash: outcome.inputHash,
+          outputHash: outcome.outputHash,
+          price: task.price,
+          startedAt: outcome.startedAt,
+          finishedAt: outcome.finishedAt,
+        });
+        const frame = v.parse(ResultFrame, {
+          type: "result",
+          taskId: task.taskId,
+          result: outcome.result,
+          receipt,
+          computeMs: Math.round((performance.now() - t0) * 100) / 100,
+        });
+        await this.outbox.put(subnet, frame);
+        const sent = this.#send(subnet, frame);
+        log.info("task done", {
+          model: task.model.id,
+          kind: task.kind,
+          ms: frame.computeMs,
+          delivered: sent,
+          timings: outcome.timings,
+        });
+      } catch (e) {
+        if (deadline.aborted && !signal.aborted)
+          return fail("DEADLINE_EXCEEDED", "task ran past its deadline");
+        const { code, message } = describeError(e);
+        fail(code, message);
+      }
+    });
+  }
+}

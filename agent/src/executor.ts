@@ -1,0 +1,151 @@
+import {
+  base64ToBytes,
+  hashTaskInput,
+  hashTaskResult,
+  type ModelDescriptor,
+  type TaskFrame,
+  type TaskResult,
+  type Tensor,
+  type TensorMapJson,
+  tensorFromJson,
+  tensorToJson,
+} from "@ncn/protocol";
+import { AgentError } from "./errors.ts";
+import { type Logger, silentLogger } from "./log/logger.ts";
+import { BUILTIN_MODELS } from "./ocr/builtin-models.ts";
+import type { OcrModels } from "./ocr/manifest.ts";
+import { type OcrParams, OcrPipeline, type OcrStage } from "./ocr/pipeline.ts";
+import { resolveOcrModels } from "./ocr/resolve-models.ts";
+import type { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
+import type { ModelStore } from "./store/model-store.ts";
+
+export interface ExecuteOptions {
+  signal?: AbortSignal;
+  /** Called as the task moves through its stages (for `progress` frames). */
+  onProgress?: (stage: string, progress?: number) => void;
+}
+
+export interface TaskOutcome {
+  result: TaskResult;
+  /** sha256 of the task's model (for OCR: of the pipeline manifest). */
+  modelHash: `0x${string}`;
+  inputHash: `0x${string}`;
+  outputHash: `0x${string}`;
+  startedAt: number;
+  finishedAt: number;
+  /** Milliseconds per stage, for logs. */
+  timings: Record<string, number>;
+}
+
+export interface TaskExecutorOptions {
+  store: ModelStore;
+  runtime: OnnxRuntime;
+  log?: Logger;
+  ocrParams?: Partial<OcrParams>;
+  /** Models served without a download (default: the built-in OCR models). */
+  builtin?: readonly ModelDescriptor[];
+}
+
+/** The part of a task frame the executor needs (the link adds ids and deadlines). */
+export type TaskWork =
+  | Pick<Extract<TaskFrame, { kind: "tensor" }>, "kind" | "model" | "inputs">
+  | Pick<Extract<TaskFrame, { kind: "ocr" }>, "kind" | "model" | "image" | "pipeline">;
+
+function aborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AgentError("CANCELLED", "task cancelled");
+}
+
+/**
+ * Runs one task: fetches its models into the store (pinned while in use), runs the
+ * tensor model or the OCR pipeline, and computes the input and output hashes the
+ * receipt commits to.
+ */
+export class TaskExecutor {
+  readonly store: ModelStore;
+  readonly runtime: OnnxRuntime;
+  readonly ocr: OcrPipeline;
+  readonly #builtin: readonly ModelDescriptor[];
+  readonly #log: Logger;
+
+  constructor(options: TaskExecutorOptions) {
+    this.store = options.store;
+    this.runtime = options.runtime;
+    this.#builtin = options.builtin ?? BUILTIN_MODELS;
+    this.#log = (options.log ?? silentLogger).child({ component: "agent:executor" });
+    this.ocr = new OcrPipeline({
+      runtime: options.runtime,
+      loadModel: (m) => this.store.load(m),
+      ...(options.ocrParams ? { params: options.ocrParams } : {}),
+    });
+  }
+
+  async execute(task: TaskWork, options: ExecuteOptions = {}): Promise<TaskOutcome> {
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    if (task.model.runtime !== "onnx") {
+      throw new AgentError("INVALID_INPUT", `model ${task.model.id} needs the ${task.model.runtime} runtime`);
+    }
+    const unpins: (() => void)[] = [];
+    try {
+      const fetchModel = async (m: ModelDescriptor) => {
+        unpins.push(this.store.pin(m.sha256));
+        if (!this.store.has(m.sha256)) options.onProgress?.("download", 0);
+        await this.store.ensure(m, options.signal ? { signal: options.signal } : {});
+      };
+      let result: TaskResult;
+      const timings: Record<string, number> = {};
+      if (task.kind === "tensor") {
+        const inputs: Record<string, Tensor> = {};
+        for (const [name, t] of Object.entries(task.inputs)) inputs[name] = tensorFromJson(t);
+        await fetchModel(task.model);
+        aborted(options.signal);
+        options.onProgress?.("infer", 0);
+        const t1 = performance.now();
+        const outputs = await this.runtime.run(task.model, () => this.store.load(task.model), inputs);
+        timings.infer = performance.now() - t1;
+        const json: TensorMapJson = {};
+        for (const [name, t] of Object.entries(outputs)) json[name] = tensorToJson(t);
+        result = { kind: "tensor", outputs: json };
+      } else {
+        const image = base64ToBytes(task.image);
+        await fetchModel(task.model);
+        const models = await resolveOcrModels(
+          task.model,
+          task.pipeline,
+          (m) => this.store.load(m),
+          this.#builtin,
+        );
+        for (const m of partsOf(models)) await fetchModel(m);
+        aborted(options.signal);
+        const run = await this.ocr.run(models, image, {
+          ...(options.signal ? { signal: options.signal } : {}),
+          onStage: (stage: OcrStage, p: number) => options.onProgress?.(stage, p),
+        });
+        Object.assign(timings, run.timings);
+        result = { kind: "ocr", lines: run.lines };
+      }
+      aborted(options.signal);
+      const inputHash =
+        task.kind === "tensor"
+          ? hashTaskInput({ kind: "tensor", model: task.model.id, inputs: task.inputs })
+          : hashTaskInput({ kind: "ocr", model: task.model.id, image: task.image });
+      const outcome: TaskOutcome = {
+        result,
+        modelHash: task.model.sha256,
+        inputHash,
+        outputHash: hashTaskResult(result),
+        startedAt,
+        finishedAt: Date.now(),
+        timings: { ...timings, total: performance.now() - t0 },
+      };
+      this.#log.debug("task executed", { model: task.model.id, kind: task.kind, timings: outcome.timings });
+      return outcome;
+    } finally {
+      for (const u of unpins) u();
+    }
+  }
+}
+
+function partsOf(m: OcrModels): ModelDescriptor[] {
+  return [m.det, m.rec, m.dict, ...(m.cls ? [m.cls] : [])];
+}

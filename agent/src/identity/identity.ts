@@ -1,0 +1,65 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import * as v from "valibot";
+import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+import { ConfigError } from "../errors.ts";
+import type { Logger } from "../log/logger.ts";
+
+export const PrivateKey = v.pipe(
+  v.string(),
+  v.trim(),
+  v.regex(/^(0x)?[0-9a-fA-F]{64}$/, "expected a 32-byte private key as 64 hex digits"),
+  v.transform((s) => (s.startsWith("0x") ? s : `0x${s}`).toLowerCase() as `0x${string}`),
+);
+
+export interface Identity {
+  account: PrivateKeyAccount;
+  /** Where the key came from. */
+  source: "configured" | "file" | "generated";
+  /** The key file, when the key lives in one. */
+  path?: string;
+}
+
+export const KEY_FILE = "agent.key";
+
+export function keyFilePath(dataDir: string): string {
+  return join(dataDir, KEY_FILE);
+}
+
+/**
+ * The agent's signing key: the configured one, else the key file in the data folder,
+ * else a new key written there readable by its owner only (mode 0600).
+ */
+export function loadIdentity(dataDir: string, configured: `0x${string}` | undefined, log?: Logger): Identity {
+  if (configured) return { account: privateKeyToAccount(configured), source: "configured" };
+  const path = keyFilePath(dataDir);
+  if (existsSync(path)) {
+    const mode = statSync(path).mode & 0o777;
+    if (mode & 0o077) {
+      // Tighten rather than refuse: the key is the agent's identity, keep it private.
+      chmodSync(path, 0o600);
+      log?.warn("key file was readable by others; mode set to 0600", { path, mode: mode.toString(8) });
+    }
+    const r = v.safeParse(PrivateKey, readFileSync(path, "utf8"));
+    if (!r.success) throw new ConfigError([`${path}: ${r.issues[0]?.message ?? "not a private key"}`]);
+    return { account: privateKeyToAccount(r.output), source: "file", path };
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const key = generatePrivateKey();
+  writeFileSync(path, `${key}\n`, { mode: 0o600, flag: "wx" });
+  chmodSync(path, 0o600);
+  const account = privateKeyToAccount(key);
+  log?.info("generated a new agent key", { path, address: account.address });
+  return { account, source: "generated", path };
+}
+
+/** The address of the key in the data folder, without creating one. */
+export function peekIdentity(dataDir: string, configured: `0x${string}` | undefined): `0x${string}` | null {
+  if (configured) return privateKeyToAccount(configured).address;
+  try {
+    const r = v.safeParse(PrivateKey, readFileSync(keyFilePath(dataDir), "utf8"));
+    return r.success ? privateKeyToAccount(r.output).address : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,321 @@
+import {
+  AGENT_PROTOCOL_VERSION,
+  type AgentToGatewayFrame,
+  authMessage,
+  type Capabilities,
+  type ErrorCode,
+  GatewayToAgentFrame,
+  issuesOf,
+  type Load,
+  MAX_FRAME_BYTES,
+  type NcnDomain,
+  ncnDomain,
+  type Sha256,
+  type TaskFrame,
+} from "@ncn/protocol";
+import * as v from "valibot";
+import type { LocalAccount } from "viem";
+import { type Logger, silentLogger } from "../log/logger.ts";
+import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./backoff.ts";
+
+export interface LinkHandlers {
+  capabilities(): Capabilities;
+  heartbeat(): { load: Load; cachedModels?: Sha256[] };
+  /** Results of this subnet waiting for an ack (listed in `hello.pending`). */
+  pending(subnet: string): string[];
+  /** The link is authenticated: offer the pending results again. */
+  onReady(link: GatewayLink): void;
+  onTask(link: GatewayLink, task: TaskFrame): void;
+  onCancel(link: GatewayLink, taskId: string, reason: string): void;
+  onAck(link: GatewayLink, taskId: string): void;
+}
+
+export interface GatewayLinkOptions {
+  /** ws(s) base URL of the gateway. */
+  gateway: string;
+  subnet: string;
+  account: LocalAccount;
+  handlers: LinkHandlers;
+  log?: Logger;
+  backoff?: BackoffOptions;
+  /** Longest wait from socket open to `welcome` before starting over (ms). */
+  handshakeTimeoutMs?: number;
+}
+
+export type LinkState = "idle" | "connecting" | "authenticating" | "ready" | "stopped";
+
+const TASK_ID = /^[A-Za-z0-9_:.-]{1,128}$/;
+
+/**
+ * One authenticated WebSocket to the gateway for one subnet: answers the challenge,
+ * heartbeats, hands tasks to the agent, answers malformed frames with `FRAME_INVALID`,
+ * and reconnects with jittered exponential backoff whenever the socket goes away.
+ */
+export class GatewayLink {
+  readonly subnet: string;
+  readonly url: string;
+  #state: LinkState = "idle";
+  #ws: WebSocket | undefined;
+  #domain: NcnDomain | undefined;
+  #attempt = 0;
+  #connects = 0;
+  #timers = new Set<ReturnType<typeof setTimeout>>();
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #readyWaiters: (() => void)[] = [];
+  readonly #o: GatewayLinkOptions;
+  readonly #log: Logger;
+
+  constructor(options: GatewayLinkOptions) {
+    this.#o = options;
+    this.subnet = options.subnet;
+    const q = new URLSearchParams({ subnet: options.subnet, agent: options.account.address.toLowerCase() });
+    this.url = `${options.gateway}/v1/agents/connect?${q}`;
+    this.#log = (options.log ?? silentLogger).child({ component: "agent:link", subnet: options.subnet });
+  }
+
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  get ready(): boolean {
+    return this.#state === "ready";
+  }
+
+  /** Signing domain announced by the gateway in its challenge. */
+  get domain(): NcnDomain | undefined {
+    return this.#domain;
+  }
+
+  /** Successful authentications so far (1 after the first, +1 per reconnect). */
+  get connects(): number {
+    return this.#connects;
+  }
+
+  start(): void {
+    if (this.#state !== "idle") return;
+    this.#connect();
+  }
+
+  /** Resolves once the link is authenticated. */
+  waitReady(timeoutMs = 10_000): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(
+        () => reject(new Error(`gateway link not ready within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.#readyWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  /** Sends a frame when authenticated; returns false (nothing sent) otherwise. */
+  send(frame: AgentToGatewayFrame): boolean {
+    if (this.#state !== "ready" || !this.#ws) return false;
+    return this.#write(frame);
+  }
+
+  async stop(): Promise<void> {
+    this.#state = "stopped";
+    this.#stopTimers();
+    const ws = this.#ws;
+    this.#ws = undefined;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        ws.addEventListener("close", () => {
+          clearTimeout(t);
+          resolve();
+        });
+        ws.close(1000, "agent stopping");
+      });
+    }
+  }
+
+  #write(frame: AgentToGatewayFrame): boolean {
+    try {
+      this.#ws?.send(JSON.stringify(frame));
+      return true;
+    } catch (e) {
+      this.#log.warn("send failed", { error: e, type: frame.type });
+      return false;
+    }
+  }
+
+  #later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      fn();
+    }, ms);
+    this.#timers.add(t);
+  }
+
+  #stopTimers(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  #connect(): void {
+    if (this.#state === "stopped") return;
+    this.#state = "connecting";
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (e) {
+      this.#log.warn("cannot open socket", { error: e });
+      this.#scheduleReconnect();
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.#ws = ws;
+    ws.addEventListener("open", () => {
+      if (this.#ws !== ws) return;
+      this.#state = "authenticating";
+      this.#later(this.#o.handshakeTimeoutMs ?? 10_000, () => {
+        if (this.#ws === ws && this.#state === "authenticating") {
+          this.#log.warn("no welcome from the gateway in time; reconnecting");
+          ws.close(4008, "handshake timeout");
+        }
+      });
+    });
+    ws.addEventListener("message", (e) => {
+      if (this.#ws === ws) void this.#onMessage(e.data);
+    });
+    ws.addEventListener("close", (e) => {
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      const wasReady = this.#state === "ready";
+      this.#stopTimers();
+      if (this.#state === "stopped") return;
+      this.#log.info(wasReady ? "disconnected from gateway" : "connection failed", {
+        code: e.code,
+        reason: e.reason,
+      });
+      this.#scheduleReconnect();
+    });
+    ws.addEventListener("error", () => {
+      // A close event always follows; reconnecting happens there.
+    });
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#state === "stopped") return;
+    this.#state = "connecting";
+    const delay = backoffDelay(this.#attempt++, this.#o.backoff ?? DEFAULT_BACKOFF);
+    this.#log.debug("reconnecting", { inMs: delay, attempt: this.#attempt });
+    this.#later(delay, () => this.#connect());
+  }
+
+  #invalid(message: string, taskId?: unknown): void {
+    this.#log.warn("invalid frame from gateway", { error: message });
+    const id = typeof taskId === "string" && TASK_ID.test(taskId) ? { taskId } : {};
+    this.#write({ type: "error", code: "FRAME_INVALID", message: message.slice(0, 2000), ...id });
+  }
+
+  async #onMessage(data: unknown): Promise<void> {
+    if (typeof data !== "string") return this.#invalid("frames must be JSON text");
+    if (data.length > MAX_FRAME_BYTES) return this.#invalid(`frame larger than ${MAX_FRAME_BYTES} bytes`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data);
+    } catch {
+      return this.#invalid("frame is not valid JSON");
+    }
+    const parsed = v.safeParse(GatewayToAgentFrame, raw);
+    const rawTaskId =
+      typeof raw === "object" && raw !== null ? (raw as { taskId?: unknown }).taskId : undefined;
+    if (!parsed.success) {
+      const first = issuesOf(parsed.issues)[0];
+      return this.#invalid(
+        `invalid frame: ${first?.path ?? "(root)"}: ${first?.message ?? "bad shape"}`,
+        rawTaskId,
+      );
+    }
+    const frame = parsed.output;
+    try {
+      switch (frame.type) {
+        case "challenge":
+          return await this.#onChallenge(frame);
+        case "welcome":
+          return this.#onWelcome(frame);
+        case "error":
+          this.#log.warn("gateway reported an error", {
+            code: frame.code,
+            error: frame.message,
+            taskId: frame.taskId,
+          });
+          return;
+        default:
+          if (this.#state !== "ready")
+            return this.#invalid(`${frame.type} frame before authentication`, rawTaskId);
+          if (frame.type === "task") this.#o.handlers.onTask(this, frame);
+          else if (frame.type === "cancel") this.#o.handlers.onCancel(this, frame.taskId, frame.reason);
+          else this.#o.handlers.onAck(this, frame.taskId);
+          return;
+      }
+    } catch (e) {
+      // A handler bug must not take the link down; report it on the link instead.
+      this.#log.error("frame handling failed", { error: e, type: frame.type });
+      this.#write({
+        type: "error",
+        code: "INTERNAL" satisfies ErrorCode,
+        message: `agent failed to handle a ${frame.type} frame`,
+        ...(typeof rawTaskId === "string" && TASK_ID.test(rawTaskId) ? { taskId: rawTaskId } : {}),
+      });
+    }
+  }
+
+  async #onChallenge(c: v.InferOutput<typeof GatewayToAgentFrame> & { type: "challenge" }): Promise<void> {
+    if (this.#state !== "authenticating") return this.#invalid("unexpected challenge");
+    const dialled = new URL(this.#o.gateway).host;
+    const named = URL.canParse(c.gateway) && c.gateway.includes("//") ? new URL(c.gateway).host : c.gateway;
+    if (named !== dialled) {
+      // Signing for another gateway would let this one replay the signature there.
+      this.#log.error("challenge names another gateway; not signing", { gateway: c.gateway, dialled });
+      this.#ws?.close(4003, "challenge for another gateway");
+      return;
+    }
+    this.#domain = ncnDomain(c.chainId, c.verifyingContract);
+    const signature = await this.#o.account.signMessage({ message: authMessage(c.nonce, c.gateway) });
+    const pending = this.#o.handlers.pending(this.subnet).slice(0, 1000);
+    this.#write({
+      type: "hello",
+      v: AGENT_PROTOCOL_VERSION,
+      agent: this.#o.account.address.toLowerCase() as never,
+      nonce: c.nonce,
+      signature: signature as never,
+      subnets: [this.subnet as never],
+      capabilities: this.#o.handlers.capabilities(),
+      ...(pending.length > 0 ? { pending } : {}),
+    });
+  }
+
+  #onWelcome(w: v.InferOutput<typeof GatewayToAgentFrame> & { type: "welcome" }): void {
+    if (this.#state !== "authenticating" || !this.#domain) {
+      this.#invalid("unexpected welcome");
+      return;
+    }
+    if (w.agent !== this.#o.account.address.toLowerCase()) {
+      this.#invalid("welcome names another agent");
+      return;
+    }
+    this.#state = "ready";
+    this.#attempt = 0;
+    this.#connects++;
+    this.#log.info("connected to gateway", { heartbeatMs: w.heartbeatMs, connects: this.#connects });
+    this.#heartbeat = setInterval(() => {
+      const hb = this.#o.handlers.heartbeat();
+      this.send({
+        type: "heartbeat",
+        load: hb.load,
+        ...(hb.cachedModels ? { cachedModels: hb.cachedModels } : {}),
+      });
+    }, w.heartbeatMs);
+    for (const r of this.#readyWaiters.splice(0)) r();
+    this.#o.handlers.onReady(this);
+  }
+}
