@@ -73,14 +73,15 @@ export function priceOf(catalog: Catalog, subnet: string, model: string): Priced
   return { descriptor, price: BigInt(entry.price) };
 }
 
-/** Stage models of an OCR pipeline `P`: `P-det`, `P-cls`, `P-rec`, each a registered model. */
+/**
+ * Parts of an OCR pipeline `P` the agent needs besides the manifest: the registered
+ * models `P-det`, `P-rec`, `P-cls` and `P-dict` (the recogniser's dictionary).
+ */
 export function ocrStages(catalog: Catalog, pipeline: string): ModelDescriptor[] {
-  const stages = ["det", "cls", "rec"].map((s) => catalog.models.get(`${pipeline}-${s}`));
-  if (stages.some((s) => s === undefined)) {
-    throw new BaseError(
-      "MODEL_NOT_FOUND",
-      `OCR pipeline ${pipeline} is missing a stage model (det, cls, rec)`,
-    );
+  const parts = ["det", "rec", "cls", "dict"].map((s) => catalog.models.get(`${pipeline}-${s}`));
+  const missing = ["det", "rec", "cls", "dict"].filter((_, i) => parts[i] === undefined);
+  if (missing.length > 0) {
+    throw new BaseError("MODEL_NOT_FOUND", `OCR pipeline ${pipeline} is missing registered parts: ${missing.join(", ")}`);
   }
-  return stages as ModelDescriptor[];
+  return parts as ModelDescriptor[];
 }

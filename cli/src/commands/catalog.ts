@@ -1,0 +1,233 @@
+import { createHash } from "node:crypto";
+import { createReadStream, statSync } from "node:fs";
+import { resolve } from "node:path";
+import {
+  BaseError,
+  ModelDescriptor,
+  ModelId,
+  parseJson,
+  parseOrThrow,
+  SubnetId,
+  TensorSpec,
+  UintString,
+} from "@ncn/protocol";
+import { defineCommand } from "citty";
+import cliProgress from "cli-progress";
+import * as v from "valibot";
+import { privateKeyToAccount } from "viem/accounts";
+import { findDevnetFile, loadDevnetFile } from "../devnet-file.ts";
+import { fail, output } from "../output.ts";
+import { modelRecord, publishRecord, signRecord, subnetRecord } from "../records.ts";
+
+const target = {
+  registry: { type: "string", description: "Registry node URL (default: the devnet's first)" },
+  json: { type: "boolean", description: "Print JSON" },
+} as const;
+
+function registryUrl(given: string | undefined): string {
+  if (given) return given.replace(/\/$/, "");
+  const url = loadDevnetFile().registries[0]?.url;
+  if (!url) throw new BaseError("NOT_FOUND", "no registry URL: pass --registry");
+  return url;
+}
+
+function ownerKey(given: string | undefined): `0x${string}` {
+  const key =
+    given ??
+    process.env.NCN_OWNER_KEY ??
+    (findDevnetFile() ? loadDevnetFile().subnetOwner?.privateKey : undefined);
+  if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key)) {
+    throw new BaseError("INVALID_INPUT", "a signing key is needed: --key 0x... or NCN_OWNER_KEY");
+  }
+  return key as `0x${string}`;
+}
+
+async function getJson(url: string): Promise<unknown> {
+  const res = await fetch(url);
+  const body: unknown = await res.json().catch(() => undefined);
+  if (!res.ok)
+    throw new BaseError(
+      res.status === 404 ? "NOT_FOUND" : "UNAVAILABLE",
+      `${url} answered HTTP ${res.status}`,
+      { details: body },
+    );
+  return body;
+}
+
+const Listed = v.array(v.object({ key: v.string(), seq: v.number(), body: v.unknown() }));
+const SubnetList = v.object({ subnets: Listed });
+const ModelList = v.object({ models: Listed });
+
+const subnet = defineCommand({
+  meta: { name: "subnet", description: "Create, list and show subnets" },
+  subCommands: {
+    create: defineCommand({
+      meta: {
+        name: "create",
+        description: "Publish a subnet record (signed by its owner) with its models and prices",
+      },
+      args: {
+        id: { type: "string", required: true, description: "Subnet id (a-z, 0-9, '.', '_', '-')" },
+        name: { type: "string", required: true, description: "Display name" },
+        model: {
+          type: "string",
+          required: true,
+          description: "model-id=price (NCN base units), comma-separated for several",
+        },
+        key: { type: "string", description: "Owner's private key (default: NCN_OWNER_KEY or the devnet's)" },
+        ...target,
+      },
+      async run({ args }) {
+        const json = Boolean(args.json);
+        try {
+          const id = parseOrThrow(SubnetId, args.id, "--id");
+          const models = args.model.split(",").map((pair) => {
+            const [m, price] = pair.split("=");
+            return {
+              id: parseOrThrow(ModelId, m, "--model id"),
+              price: parseOrThrow(UintString, price, `--model ${m} price`),
+            };
+          });
+          const account = privateKeyToAccount(ownerKey(args.key));
+          const record = await signRecord(
+            account,
+            subnetRecord(account.address, { id, name: args.name, models }, Date.now()),
+          );
+          await publishRecord(registryUrl(args.registry), record);
+          output(
+            json,
+            record,
+            () => `subnet ${id} published with ${models.length} model(s), seq ${record.seq}`,
+          );
+        } catch (e) {
+          fail(e, json);
+        }
+      },
+    }),
+    list: defineCommand({
+      meta: { name: "list", description: "List subnets" },
+      args: target,
+      async run({ args }) {
+        const json = Boolean(args.json);
+        try {
+          const r = v.parse(SubnetList, await getJson(`${registryUrl(args.registry)}/v1/subnets`));
+          output(
+            json,
+            r,
+            () => r.subnets.map((s) => `${s.key}  (seq ${s.seq})`).join("\n") || "(no subnets)",
+          );
+        } catch (e) {
+          fail(e, json);
+        }
+      },
+    }),
+    show: defineCommand({
+      meta: { name: "show", description: "Show one subnet" },
+      args: { id: { type: "positional", required: true, description: "Subnet id" }, ...target },
+      async run({ args }) {
+        const json = Boolean(args.json);
+        try {
+          const r = await getJson(`${registryUrl(args.registry)}/v1/subnets/${encodeURIComponent(args.id)}`);
+          output(json, r, () => JSON.stringify(r, null, 2));
+        } catch (e) {
+          fail(e, json);
+        }
+      },
+    }),
+  },
+});
+
+/** sha256 of a file, with a progress bar for large files on a terminal. */
+export async function hashFile(
+  path: string,
+  showProgress: boolean,
+): Promise<{ sha256: `0x${string}`; size: number }> {
+  const size = statSync(path).size;
+  const bar =
+    showProgress && size > 8 * 1024 * 1024 && process.stderr.isTTY
+      ? new cliProgress.SingleBar(
+          { format: "hashing [{bar}] {percentage}% {value}/{total} bytes", stream: process.stderr },
+          cliProgress.Presets.shades_classic,
+        )
+      : undefined;
+  bar?.start(size, 0);
+  const h = createHash("sha256");
+  let done = 0;
+  for await (const chunk of createReadStream(path)) {
+    h.update(chunk as Buffer);
+    done += (chunk as Buffer).length;
+    bar?.update(done);
+  }
+  bar?.stop();
+  return { sha256: `0x${h.digest("hex")}`, size };
+}
+
+const model = defineCommand({
+  meta: { name: "model", description: "Register and list models" },
+  subCommands: {
+    register: defineCommand({
+      meta: { name: "register", description: "Hash a model file and publish its signed record" },
+      args: {
+        file: { type: "positional", required: true, description: "The model file (ONNX)" },
+        id: { type: "string", required: true, description: "Model id" },
+        source: {
+          type: "string",
+          description: "Where agents fetch it (file:, http(s):, npm:); default file:<absolute path>",
+        },
+        inputs: { type: "string", description: "Input signature as JSON: [{ name, dtype, dims }]" },
+        outputs: { type: "string", description: "Output signature as JSON: [{ name, dtype, dims }]" },
+        runtime: { type: "string", description: "onnx (default) or python" },
+        key: { type: "string", description: "Owner's private key (default: NCN_OWNER_KEY or the devnet's)" },
+        ...target,
+      },
+      async run({ args }) {
+        const json = Boolean(args.json);
+        try {
+          const path = resolve(args.file);
+          const { sha256, size } = await hashFile(path, !json);
+          const specs = v.array(TensorSpec);
+          const descriptor = parseOrThrow(
+            ModelDescriptor,
+            {
+              id: args.id,
+              sha256,
+              size,
+              runtime: args.runtime ?? "onnx",
+              sources: [args.source ?? `file:${path}`],
+              inputs: args.inputs ? parseOrThrow(specs, parseJson(args.inputs, "--inputs"), "--inputs") : [],
+              outputs: args.outputs
+                ? parseOrThrow(specs, parseJson(args.outputs, "--outputs"), "--outputs")
+                : [],
+            },
+            "model",
+          );
+          const account = privateKeyToAccount(ownerKey(args.key));
+          const record = await signRecord(account, modelRecord(descriptor, Date.now()));
+          await publishRecord(registryUrl(args.registry), record);
+          output(
+            json,
+            descriptor,
+            () => `model ${descriptor.id} registered: sha256 ${sha256}, ${size} bytes`,
+          );
+        } catch (e) {
+          fail(e, json);
+        }
+      },
+    }),
+    list: defineCommand({
+      meta: { name: "list", description: "List registered models" },
+      args: target,
+      async run({ args }) {
+        const json = Boolean(args.json);
+        try {
+          const r = v.parse(ModelList, await getJson(`${registryUrl(args.registry)}/v1/models`));
+          output(json, r, () => r.models.map((m) => `${m.key}  (seq ${m.seq})`).join("\n") || "(no models)");
+        } catch (e) {
+          fail(e, json);
+        }
+      },
+    }),
+  },
+});
+
+export { model as modelCommand, subnet as subnetCommand };

@@ -1,0 +1,372 @@
+import { createWriteStream, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { BUILTIN_MODELS } from "@ncn/agent/builtin-models";
+import { renderText } from "@ncn/agent/testing/render-text";
+import { tinyModelBytes, tinyModelDescriptor } from "@ncn/agent/testing/tiny-model";
+import { devKey, type LocalChain, startLocalChain } from "@ncn/contracts";
+import { type GatewayHandle, startGateway } from "@ncn/edge-gateway/local";
+import { BaseError, type InferenceResponse } from "@ncn/protocol";
+import { chainValidatorSet, NcnClient, openPaymentSession, type ReceiptVerification } from "@ncn/sdk";
+import * as v from "valibot";
+import { privateKeyToAccount } from "viem/accounts";
+import type { DevnetFile } from "../devnet-file.ts";
+import { modelRecord, publishRecord, signRecord, subnetRecord, waitForCatalog } from "../records.ts";
+import { type Child, Supervisor } from "./supervisor.ts";
+
+const ROOT = resolve(import.meta.dirname, "..", "..", "..");
+const BUN = process.execPath;
+const WAD = 10n ** 18n;
+/** Price per request, in NCN base units. */
+export const DEVNET_PRICES = { ocr: 10n ** 15n, tiny: 10n ** 14n } as const;
+export const DEVNET_SUBNETS = ["ocr", "default"] as const;
+
+export interface DevnetOptions {
+  /** Folder for state, logs and devnet.json (default `<repo>/.ncn`). */
+  dir?: string;
+  /** Gateway port; 8787 unless taken. */
+  port?: number;
+  registries?: number;
+  agents?: number;
+  /** Progress lines go here. */
+  onStep?: (label: string, detail?: string) => void;
+}
+
+export interface Devnet {
+  file: DevnetFile;
+  chain: LocalChain;
+  gateway: GatewayHandle;
+  registries: { child: Child; url: string; peerId: string }[];
+  agents: Child[];
+  supervisor: Supervisor;
+  client: NcnClient;
+  smoke?: { response: InferenceResponse; verification: ReceiptVerification; ms: number };
+  stop(): Promise<void>;
+}
+
+const ReadyLine = v.object({
+  ready: v.literal(true),
+  peerId: v.string(),
+  url: v.string(),
+  multiaddrs: v.array(v.string()),
+});
+
+/**
+ * Starts a whole network on this machine: anvil with the contracts, validator
+ * registries, the gateway in workerd, compute agents, a subnet catalog and a funded
+ * client session. Everything binds 127.0.0.1; `stop()` ends every process.
+ */
+export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
+  const dir = opts.dir ?? join(ROOT, ".ncn");
+  const step = opts.onStep ?? (() => undefined);
+  const nRegistries = opts.registries ?? 3;
+  const nAgents = opts.agents ?? 2;
+  mkdirSync(dir, { recursive: true });
+  const pidFile = join(dir, "pids.json");
+  const reaped = Supervisor.reapStale(pidFile);
+  if (reaped > 0) step("cleaned up", `${reaped} processes left by an earlier run`);
+  for (const sub of ["registry-0", "registry-1", "registry-2", "gateway-state", "logs"]) {
+    rmSync(join(dir, sub), { recursive: true, force: true });
+  }
+  mkdirSync(join(dir, "logs"), { recursive: true });
+  const supervisor = new Supervisor(pidFile, `${dir}:${process.pid}`);
+
+  let chain: LocalChain | undefined;
+  let gateway: GatewayHandle | undefined;
+  const stop = async () => {
+    await supervisor.stopAll();
+    await gateway?.stop();
+    await chain?.stop();
+  };
+  try {
+    const gatewayKey = devKey("gateway");
+    const gatewayAddress = privateKeyToAccount(gatewayKey).address;
+    const clientKey = devKey("client");
+    const client = privateKeyToAccount(clientKey);
+    const ownerKey = devKey("subnet-owner");
+    const owner = privateKeyToAccount(ownerKey);
+    const agentKeys = Array.from({ length: nAgents }, (_, i) => devKey(`agent-${i}`));
+
+    chain = await startLocalChain({
+      validators: nRegistries,
+      deploy: {
+        threshold: Math.min(2, nRegistries),
+        maxValidators: Math.max(5, nRegistries),
+        fund: [
+          { address: client.address, tokens: 1_000_000n * WAD, ether: 100n * WAD },
+          { address: gatewayAddress, ether: 100n * WAD },
+          { address: owner.address, ether: 10n * WAD },
+        ],
+      },
+    });
+    const contracts = chain.contracts;
+    step("chain", `anvil ${chain.anvil.url}, contracts deployed, ${nRegistries} validators staked`);
+
+    const registries: Devnet["registries"] = [];
+    for (let i = 0; i < nRegistries; i++) {
+      const port = await freePort();
+      const args = [
+        join(ROOT, "registry", "src", "main.ts"),
+        "--data-dir",
+        join(dir, `registry-${i}`),
+        "--validator-key",
+        chain.validatorKeys[i] as string,
+        "--http-port",
+        String(port),
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--rpc-url",
+        chain.anvil.url,
+        "--payment-contract",
+        contracts.payment,
+        "--validator-registry",
+        contracts.registry,
+        "--trusted-gateways",
+        gatewayAddress,
+      ];
+      const boot = registries[0];
+      if (boot) {
+        const first = await readyOf(boot.child);
+        args.push("--bootstrap", first.multiaddrs[0] as string);
+      }
+      const child = supervisor.spawn(`registry-${i}`, BUN, args, {
+        logFile: join(dir, "logs", `registry-${i}.log`),
+      });
+      pipeLog(child, join(dir, "logs", `registry-${i}.log`));
+      const ready = await readyOf(child);
+      registries.push({ child, url: ready.url, peerId: ready.peerId });
+    }
+    step("validators", registries.map((r) => r.url).join(" "));
+
+    // Catalog: the built-in OCR pipeline and a tiny tensor model, priced per subnet.
+    const modelsDir = join(dir, "models");
+    mkdirSync(modelsDir, { recursive: true });
+    const tinyPath = join(modelsDir, "tiny-mlp.onnx");
+    writeFileSync(tinyPath, tinyModelBytes());
+    const tiny = tinyModelDescriptor({ sources: [`file:${tinyPath}`] });
+    const seq = Date.now();
+    const reg0 = registries[0]?.url as string;
+    for (const m of [...BUILTIN_MODELS, tiny])
+      await publishRecord(reg0, await signRecord(owner, modelRecord(m, seq)));
+    await publishRecord(
+      reg0,
+      await signRecord(
+        owner,
+        subnetRecord(
+          owner.address,
+          { id: "ocr", name: "OCR", models: [{ id: "ppocr-v4", price: DEVNET_PRICES.ocr.toString() }] },
+          seq,
+        ),
+      ),
+    );
+    await publishRecord(
+      reg0,
+      await signRecord(
+        owner,
+        subnetRecord(
+          owner.address,
+          {
+            id: "default",
+            name: "Tensor models",
+            models: [{ id: tiny.id, price: DEVNET_PRICES.tiny.toString() }],
+          },
+          seq,
+        ),
+      ),
+    );
+    await waitForCatalog(
+      registries.map((r) => r.url),
+      [...DEVNET_SUBNETS],
+      [...BUILTIN_MODELS.map((m) => m.id), tiny.id],
+    );
+    step(
+      "catalog",
+      `subnets ${DEVNET_SUBNETS.join(", ")}; models ${[...BUILTIN_MODELS.map((m) => m.id), tiny.id].join(", ")}`,
+    );
+
+    const port = opts.port ?? ((await portFree(8787)) ? 8787 : await freePort());
+    gateway = await startGateway(
+      {
+        CHAIN_ID: String(chain.deployment.chainId),
+        RPC_URL: chain.anvil.url,
+        PAYMENT_CONTRACT: contracts.payment,
+        VALIDATOR_REGISTRY: contracts.registry,
+        TOKEN_CONTRACT: contracts.token,
+        REGISTRY_URLS: registries.map((r) => r.url).join(","),
+        VALIDATION_THRESHOLD: String(Math.min(2, nRegistries)),
+        GATEWAY_PRIVATE_KEY: gatewayKey,
+        SETTLE_EVERY: "100",
+        SETTLE_INTERVAL_MS: "2000",
+      },
+      { port, persistDir: join(dir, "gateway-state") },
+    );
+    step("gateway", `${gateway.url} (workerd)`);
+
+    const agents: Child[] = [];
+    for (let i = 0; i < nAgents; i++) {
+      const child = supervisor.spawn(`agent-${i}`, BUN, [join(ROOT, "agent", "src", "main.ts"), "run"], {
+        env: {
+          NCN_GATEWAY: gateway.url,
+          NCN_DATA_DIR: join(dir, `agent-${i}`),
+          NCN_PRIVATE_KEY: agentKeys[i],
+          NCN_SUBNETS: DEVNET_SUBNETS.join(","),
+          NCN_MAX_CONCURRENCY: "4",
+        },
+      });
+      pipeLog(child, join(dir, "logs", `agent-${i}.log`));
+      agents.push(child);
+    }
+    await waitForAgents(gateway.url, nAgents);
+    step("agents", `${nAgents} connected to every subnet`);
+
+    const chainConfig = { rpcUrl: chain.anvil.url, chainId: chain.deployment.chainId, contracts };
+    const session = await openPaymentSession(chainConfig, client, {
+      gateway: gatewayAddress,
+      amount: 1000n * WAD,
+      expiresInSeconds: 7 * 24 * 3600,
+    });
+    const sdk = new NcnClient({
+      gatewayUrl: gateway.url,
+      account: client,
+      validatorSet: chainValidatorSet(chainConfig),
+    });
+    await sdk.registerSession(session.sessionId);
+    step("client", `${client.address} funded, session ${session.sessionId.slice(0, 10)}… (1000 NCN)`);
+
+    const file: DevnetFile = {
+      gateway: { url: gateway.url, statusUrl: `${gateway.url}/v1/network` },
+      registries: registries.map((r) => ({ url: r.url, peerId: r.peerId })),
+      chain: {
+        rpcUrl: chain.anvil.url,
+        chainId: chain.deployment.chainId,
+        contracts: {
+          token: contracts.token,
+          payment: contracts.payment,
+          validatorRegistry: contracts.registry,
+        } as DevnetFile["chain"]["contracts"],
+      },
+      client: {
+        address: client.address.toLowerCase() as DevnetFile["client"]["address"],
+        privateKey: clientKey,
+        sessionId: session.sessionId,
+      },
+      subnetOwner: {
+        address: owner.address.toLowerCase() as DevnetFile["client"]["address"],
+        privateKey: ownerKey,
+      },
+      subnets: [...DEVNET_SUBNETS],
+      startedAt: new Date().toISOString(),
+    };
+    writeFileSync(join(dir, "devnet.json"), `${JSON.stringify(file, null, 2)}\n`);
+    const devnet: Devnet = { file, chain, gateway, registries, agents, supervisor, client: sdk, stop };
+    return devnet;
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** One paid OCR request through the whole network, verified against the chain. */
+export async function smokeTest(devnet: Devnet): Promise<NonNullable<Devnet["smoke"]>> {
+  const image = renderText({ lines: ["NCN devnet ready"], font: "sans", size: 32 });
+  const t0 = performance.now();
+  const response = await devnet.client.ocr({ subnet: "ocr", image });
+  const ms = performance.now() - t0;
+  if (response.state !== "returned") {
+    throw new BaseError(
+      "INFERENCE_FAILED",
+      `smoke request ended ${response.state}: ${response.error?.message ?? ""}`,
+    );
+  }
+  const verification = await devnet.client.verifyReceipt(response);
+  devnet.smoke = { response, verification, ms };
+  return devnet.smoke;
+}
+
+async function readyOf(child: Child, timeoutMs = 30_000): Promise<v.InferOutput<typeof ReadyLine>> {
+  const cached = readyCache.get(child);
+  if (cached) return cached;
+  const out = child.proc.stdout;
+  if (!out) throw new BaseError("INTERNAL", `${child.name} has no stdout`);
+  const ready = await new Promise<v.InferOutput<typeof ReadyLine>>((resolveReady, reject) => {
+    let buf = "";
+    const timer = setTimeout(
+      () => reject(new BaseError("UNAVAILABLE", `${child.name} was not ready in ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      for (const line of buf.split("\n")) {
+        if (!line.startsWith("{")) continue;
+        const parsed = (() => {
+          try {
+            return v.safeParse(ReadyLine, JSON.parse(line));
+          } catch {
+            return undefined;
+          }
+        })();
+        if (parsed?.success) {
+          clearTimeout(timer);
+          out.off("data", onData);
+          resolveReady(parsed.output);
+          return;
+        }
+      }
+    };
+    out.on("data", onData);
+    child.exited.then((code) => {
+      clearTimeout(timer);
+      reject(new BaseError("UNAVAILABLE", `${child.name} exited with code ${code} before it was ready`));
+    });
+  });
+  readyCache.set(child, ready);
+  return ready;
+}
+const readyCache = new WeakMap<Child, v.InferOutput<typeof ReadyLine>>();
+
+function pipeLog(child: Child, path: string): void {
+  const stream = createWriteStream(path, { flags: "a" });
+  child.proc.stdout?.on("data", (d: Buffer) => stream.write(d));
+  child.proc.stderr?.on("data", (d: Buffer) => stream.write(d));
+  child.exited.then(() => stream.end());
+}
+
+const NetworkView = v.object({
+  subnets: v.array(v.object({ id: v.string(), agents: v.array(v.object({ connected: v.boolean() })) })),
+});
+
+async function waitForAgents(gatewayUrl: string, n: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = v.parse(NetworkView, await (await fetch(`${gatewayUrl}/v1/network`)).json());
+      const ok = DEVNET_SUBNETS.every(
+        (id) => (r.subnets.find((s) => s.id === id)?.agents.filter((a) => a.connected).length ?? 0) >= n,
+      );
+      if (ok) return;
+    } catch {}
+    if (Date.now() > deadline)
+      throw new BaseError("UNAVAILABLE", `agents did not connect within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
+    const s = createServer();
+    s.once("error", () => resolvePort(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolvePort(true)));
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      s.close(() => resolvePort(port));
+    });
+  });
+}

@@ -1,0 +1,78 @@
+import {
+  BaseError,
+  errorFromBody,
+  type ModelDescriptor,
+  recordSigningText,
+  SignedRecord,
+  type UnsignedRecord,
+} from "@ncn/protocol";
+import * as v from "valibot";
+import type { LocalAccount } from "viem";
+
+/** Signs a registry record with its owner's key. */
+export async function signRecord(
+  account: LocalAccount,
+  record: Omit<UnsignedRecord, "owner">,
+): Promise<SignedRecord> {
+  const owner = account.address.toLowerCase();
+  const unsigned = { ...record, owner } as UnsignedRecord;
+  const signature = await account.signMessage({ message: recordSigningText(unsigned) });
+  return v.parse(SignedRecord, { ...unsigned, signature });
+}
+
+/** Publishes a signed record through a registry node's HTTP API. */
+export async function publishRecord(registryUrl: string, record: SignedRecord): Promise<void> {
+  const res = await fetch(`${registryUrl.replace(/\/$/, "")}/v1/records`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(record),
+  });
+  if (!res.ok) throw errorFromBody(await res.json().catch(() => undefined), res.status);
+}
+
+export function modelRecord(model: ModelDescriptor, seq: number): Omit<UnsignedRecord, "owner"> {
+  return { kind: "model", key: model.id, seq, body: model } as Omit<UnsignedRecord, "owner">;
+}
+
+export function subnetRecord(
+  owner: string,
+  subnet: { id: string; name: string; description?: string; models: { id: string; price: string }[] },
+  seq: number,
+): Omit<UnsignedRecord, "owner"> {
+  return {
+    kind: "subnet",
+    key: subnet.id,
+    seq,
+    body: { ...subnet, owner: owner.toLowerCase() },
+  } as Omit<UnsignedRecord, "owner">;
+}
+
+/** Waits until every registry lists the given subnets and models. */
+export async function waitForCatalog(
+  registryUrls: readonly string[],
+  subnets: readonly string[],
+  models: readonly string[],
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const Listing = v.object({
+    subnets: v.optional(v.array(v.object({ key: v.string() }))),
+    models: v.optional(v.array(v.object({ key: v.string() }))),
+  });
+  for (const url of registryUrls) {
+    for (;;) {
+      const [s, m] = await Promise.all([
+        fetch(`${url}/v1/subnets`).then((r) => r.json()),
+        fetch(`${url}/v1/models`).then((r) => r.json()),
+      ]);
+      const have = new Set([
+        ...(v.parse(Listing, s).subnets ?? []).map((x) => `s:${x.key}`),
+        ...(v.parse(Listing, m).models ?? []).map((x) => `m:${x.key}`),
+      ]);
+      if (subnets.every((id) => have.has(`s:${id}`)) && models.every((id) => have.has(`m:${id}`))) break;
+      if (Date.now() > deadline)
+        throw new BaseError("UNAVAILABLE", `registry ${url} did not list the catalog in time`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
