@@ -2,6 +2,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   DEFAULT_MAXIMA,
+  PYTHON_FLAGS,
   type PythonRuntimeOptions,
   runPythonTask,
 } from "../../../agent/src/runtimes/python/index.ts";
@@ -16,6 +17,9 @@ export interface SandboxFigures {
   sandbox_start_ms_p90: number;
   /** sandbox_start_ms_p50 / python_plain_ms_p50, measured interleaved in the same run. */
   sandbox_start_overhead_ratio: number;
+  /** Plain `python3` with the sandbox's own flags (-E -S -B), and the sandbox against that. */
+  python_same_flags_ms_p50: number;
+  sandbox_vs_same_flags_ratio: number;
   /** The sandbox around `/usr/bin/true` instead of Python, against spawning `true` directly. */
   sandbox_setup_ms_p50: number;
   true_plain_ms_p50: number;
@@ -23,7 +27,9 @@ export interface SandboxFigures {
   sandbox_tasks_per_s_c1: number;
   sandbox_tasks_per_s_c2: number;
   sandbox_tasks_per_s_c4: number;
-  /** The same programs as plain `python3` processes with 4 in flight, for scale. */
+  /** The same programs as plain `python3 -E -S -B` processes, batches alternating with the sandbox's. */
+  python_plain_tasks_per_s_c1: number;
+  python_plain_tasks_per_s_c2: number;
   python_plain_tasks_per_s_c4: number;
 }
 
@@ -32,14 +38,21 @@ data = json.load(sys.stdin)
 json.dump({"sum": sum(data["xs"]), "n": len(data["xs"])}, open(3, "w"))
 `;
 
+const plainFailures: string[] = [];
+/** The locale the sandboxed program gets, so both interpreters start the same way. */
+const PLAIN_ENV = { LANG: "C.UTF-8" };
+
+/**
+ * Runs a plain process until its output is closed, the same point at which a
+ * sandboxed task is complete (runPythonTask does not wait for the shim's exit
+ * either); exit codes are checked as they arrive.
+ */
 async function spawnPlain(argv: string[], stdin?: Uint8Array): Promise<void> {
-  const proc = Bun.spawn(argv, { stdin: stdin ?? "ignore", stdout: "pipe", stderr: "pipe", env: {} });
-  const [, , code] = await Promise.all([
-    new Response(proc.stdout).arrayBuffer(),
-    new Response(proc.stderr).arrayBuffer(),
-    proc.exited,
-  ]);
-  if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}`);
+  const proc = Bun.spawn(argv, { stdin: stdin ?? "ignore", stdout: "pipe", stderr: "pipe", env: PLAIN_ENV });
+  proc.exited.then((code) => {
+    if (code !== 0) plainFailures.push(`${argv.join(" ")} exited ${code}`);
+  });
+  await Promise.all([new Response(proc.stdout).arrayBuffer(), new Response(proc.stderr).arrayBuffer()]);
 }
 
 async function elapsed(fn: () => Promise<unknown>): Promise<number> {
@@ -48,8 +61,8 @@ async function elapsed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
-/** Runs `total` jobs with `concurrency` in flight; returns jobs per second. */
-async function throughput(total: number, concurrency: number, job: () => Promise<unknown>): Promise<number> {
+/** Runs `total` jobs with `concurrency` in flight; returns elapsed milliseconds. */
+async function batch(total: number, concurrency: number, job: () => Promise<unknown>): Promise<number> {
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
@@ -60,7 +73,25 @@ async function throughput(total: number, concurrency: number, job: () => Promise
       }
     }),
   );
-  return total / ((performance.now() - t0) / 1000);
+  return performance.now() - t0;
+}
+
+/** Jobs per second of `a` and `b`, alternating batches so both see the same machine load. */
+async function interleavedRates(
+  rounds: number,
+  perRound: number,
+  concurrency: number,
+  a: () => Promise<unknown>,
+  b: () => Promise<unknown>,
+): Promise<[number, number]> {
+  let msA = 0;
+  let msB = 0;
+  for (let r = 0; r < rounds; r++) {
+    msA += await batch(perRound, concurrency, a);
+    msB += await batch(perRound, concurrency, b);
+  }
+  const jobs = rounds * perRound;
+  return [jobs / (msA / 1000), jobs / (msB / 1000)];
 }
 
 /**
@@ -80,15 +111,18 @@ export async function benchSandbox(
   const sandboxTrue = () =>
     runPythonTask({ source: "pass" }, DEFAULT_MAXIMA, { ...opts, python: "/usr/bin/true" });
   const plainPass = () => spawnPlain(["/usr/bin/python3", "-c", "pass"]);
+  const sameFlagsPass = () => spawnPlain(["/usr/bin/python3", ...PYTHON_FLAGS, "-c", "pass"]);
   const plainTrue = () => spawnPlain(["/usr/bin/true"]);
 
-  for (let i = 0; i < 3; i++) await Promise.all([sandboxPass(), plainPass()].map((p) => p));
+  for (let i = 0; i < 3; i++) await Promise.all([sandboxPass(), plainPass()]);
   const plain: number[] = [];
   const sandboxed: number[] = [];
   const trueSandboxed: number[] = [];
   const truePlain: number[] = [];
+  const sameFlags: number[] = [];
   for (let i = 0; i < n; i++) {
     plain.push(await elapsed(plainPass));
+    sameFlags.push(await elapsed(sameFlagsPass));
     sandboxed.push(await elapsed(sandboxPass));
     truePlain.push(await elapsed(plainTrue));
     trueSandboxed.push(await elapsed(sandboxTrue));
@@ -98,13 +132,17 @@ export async function benchSandbox(
   const inputBytes = new TextEncoder().encode(JSON.stringify(input));
   const task = () => runPythonTask({ source: TASK_SOURCE, input }, DEFAULT_MAXIMA, opts);
   const plainTask = () =>
-    spawnPlain(["/usr/bin/python3", "-c", TASK_SOURCE.replace('open(3, "w")', "sys.stdout")], inputBytes);
-  const jobs = quick ? 20 : 120;
-  const c1 = await throughput(jobs, 1, task);
-  const c2 = await throughput(jobs, 2, task);
-  const c4 = await throughput(jobs, 4, task);
-  const plainC4 = await throughput(jobs, 4, plainTask);
+    spawnPlain(
+      ["/usr/bin/python3", ...PYTHON_FLAGS, "-c", TASK_SOURCE.replace('open(3, "w")', "sys.stdout")],
+      inputBytes,
+    );
+  const rounds = quick ? 2 : 6;
+  const perRound = 12;
+  const [c1, plainC1] = await interleavedRates(rounds, perRound, 1, task, plainTask);
+  const [c2, plainC2] = await interleavedRates(rounds, perRound, 2, task, plainTask);
+  const [c4, plainC4] = await interleavedRates(rounds, perRound, 4, task, plainTask);
 
+  if (plainFailures.length > 0) throw new Error(`plain runs failed: ${plainFailures.slice(0, 3).join("; ")}`);
   const plainP50 = percentile(plain, 50);
   const sandboxP50 = percentile(sandboxed, 50);
   return {
@@ -113,11 +151,15 @@ export async function benchSandbox(
     sandbox_start_ms_p50: sandboxP50,
     sandbox_start_ms_p90: percentile(sandboxed, 90),
     sandbox_start_overhead_ratio: sandboxP50 / plainP50,
+    python_same_flags_ms_p50: percentile(sameFlags, 50),
+    sandbox_vs_same_flags_ratio: sandboxP50 / percentile(sameFlags, 50),
     sandbox_setup_ms_p50: percentile(trueSandboxed, 50),
     true_plain_ms_p50: percentile(truePlain, 50),
     sandbox_tasks_per_s_c1: c1,
     sandbox_tasks_per_s_c2: c2,
     sandbox_tasks_per_s_c4: c4,
+    python_plain_tasks_per_s_c1: plainC1,
+    python_plain_tasks_per_s_c2: plainC2,
     python_plain_tasks_per_s_c4: plainC4,
   };
 }

@@ -13,3 +13,6 @@ const ratio = figures.sandbox_start_overhead_ratio;
 console.log(
   `\nsandbox start overhead: ${fmt(ratio, 2)}x plain python (goal: within 1.5x) ${ratio <= 1.5 ? "ok" : "OVER"}`,
 );
+console.log(
+  `against python3 with the sandbox's own flags (${fmt(figures.python_same_flags_ms_p50, 1)} ms): ${fmt(figures.sandbox_vs_same_flags_ratio, 2)}x; sandbox set-up alone ~${fmt(figures.sandbox_setup_ms_p50 - figures.true_plain_ms_p50, 1)} ms`,
+);

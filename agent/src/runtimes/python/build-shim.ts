@@ -16,5 +16,8 @@ if (values.out === undefined) {
   process.exit(2);
 }
 const out = resolve(values.out);
-await compileShim(out, { static: values.dynamic !== true, cc: values.cc });
+await compileShim(out, {
+  static: values.dynamic !== true,
+  ...(values.cc === undefined ? {} : { cc: values.cc }),
+});
 process.stdout.write(`${out}\n`);

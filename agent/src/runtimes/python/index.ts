@@ -47,3 +47,4 @@ export {
 } from "./sandbox-run-command.ts";
 export { PythonTask, RequiredLayers, SandboxLimits, SandboxMaxima, TaskLimits } from "./schemas.ts";
 export { buildShim, compileShim, defaultShimCacheDir, materializeShim, resolveShim } from "./shim-build.ts";
+export { PYTHON_FLAGS, SANDBOX_SOURCE_PATH } from "./shim-protocol.ts";
