@@ -81,7 +81,10 @@ export function ocrStages(catalog: Catalog, pipeline: string): ModelDescriptor[]
   const parts = ["det", "rec", "cls", "dict"].map((s) => catalog.models.get(`${pipeline}-${s}`));
   const missing = ["det", "rec", "cls", "dict"].filter((_, i) => parts[i] === undefined);
   if (missing.length > 0) {
-    throw new BaseError("MODEL_NOT_FOUND", `OCR pipeline ${pipeline} is missing registered parts: ${missing.join(", ")}`);
+    throw new BaseError(
+      "MODEL_NOT_FOUND",
+      `OCR pipeline ${pipeline} is missing registered parts: ${missing.join(", ")}`,
+    );
   }
   return parts as ModelDescriptor[];
 }

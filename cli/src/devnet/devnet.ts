@@ -38,6 +38,8 @@ export interface Devnet {
   gateway: GatewayHandle;
   registries: { child: Child; url: string; peerId: string }[];
   agents: Child[];
+  /** Agent addresses (lowercase), in the order of `agents`. */
+  agentAddresses: string[];
   supervisor: Supervisor;
   client: NcnClient;
   smoke?: { response: InferenceResponse; verification: ReceiptVerification; ms: number };
@@ -258,7 +260,18 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       startedAt: new Date().toISOString(),
     };
     writeFileSync(join(dir, "devnet.json"), `${JSON.stringify(file, null, 2)}\n`);
-    const devnet: Devnet = { file, chain, gateway, registries, agents, supervisor, client: sdk, stop };
+    const agentAddresses = agentKeys.map((k) => privateKeyToAccount(k).address.toLowerCase());
+    const devnet: Devnet = {
+      file,
+      chain,
+      gateway,
+      registries,
+      agents,
+      agentAddresses,
+      supervisor,
+      client: sdk,
+      stop,
+    };
     return devnet;
   } catch (e) {
     await stop();

@@ -1,4 +1,15 @@
-import { authMessage, type Capabilities } from "@ncn/protocol";
+import {
+  authMessage,
+  type Capabilities,
+  hashTaskInput,
+  hashTaskResult,
+  idToBytes32,
+  ncnDomain,
+  receiptMessage,
+  type TaskInput,
+  type TensorMapJson,
+  typedData,
+} from "@ncn/protocol";
 import type { PrivateKeyAccount } from "viem/accounts";
 
 /**
@@ -8,6 +19,9 @@ import type { PrivateKeyAccount } from "viem/accounts";
  */
 export class TestAgentPeer {
   readonly frames: Record<string, unknown>[] = [];
+  /** Answers task frames when set: the returned frame is sent back. */
+  onTask: ((task: Record<string, unknown>) => Promise<unknown>) | undefined;
+  #challenge: Record<string, unknown> | undefined;
   ws!: WebSocket;
   closed: { code: number; reason: string } | undefined;
   #waiters: (() => void)[] = [];
@@ -27,7 +41,11 @@ export class TestAgentPeer {
     this.ws.onmessage = async (e) => {
       const frame = JSON.parse(String(e.data)) as Record<string, unknown>;
       this.frames.push(frame);
-      if (frame.type === "challenge") await this.#hello(frame, subnet);
+      if (frame.type === "challenge") {
+        this.#challenge = frame;
+        await this.#hello(frame, subnet);
+      }
+      if (frame.type === "task" && this.onTask) this.send(await this.onTask(frame));
       for (const w of this.#waiters.splice(0)) w();
     };
     this.ws.onclose = (e) => {
@@ -63,6 +81,34 @@ export class TestAgentPeer {
         ...this.opts.capabilities,
       },
     });
+  }
+
+  /** A result frame with correct hashes but a receipt signed by `signer` (not this agent). */
+  async forgedResult(
+    task: Record<string, unknown>,
+    outputs: TensorMapJson,
+    signer: PrivateKeyAccount,
+  ): Promise<Record<string, unknown>> {
+    const challenge = this.#challenge ?? {};
+    const model = task.model as { id: string; sha256: `0x${string}` };
+    const result = { kind: "tensor" as const, outputs };
+    const receipt = {
+      requestId: idToBytes32(String(task.requestId)),
+      subnetId: idToBytes32(String(task.subnet)),
+      modelId: idToBytes32(model.id),
+      modelHash: model.sha256,
+      inputHash: hashTaskInput({ kind: "tensor", model: model.id, inputs: task.inputs } as TaskInput),
+      outputHash: hashTaskResult(result),
+      agent: this.account.address.toLowerCase(),
+      price: String(task.price),
+      startedAt: Date.now(),
+      finishedAt: Date.now(),
+    };
+    const domain = ncnDomain(Number(challenge.chainId), challenge.verifyingContract as `0x${string}`);
+    const signature = await signer.signTypedData(
+      typedData(domain, "InferenceReceipt", receiptMessage(receipt as never)),
+    );
+    return { type: "result", taskId: task.taskId, result, receipt: { receipt, signature }, computeMs: 1 };
   }
 
   send(frame: unknown): void {

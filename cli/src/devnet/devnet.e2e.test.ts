@@ -1,0 +1,364 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { renderText } from "@ncn/agent/testing/render-text";
+import { TINY_WEIGHTS, tinyModelDescriptor } from "@ncn/agent/testing/tiny-model";
+import { createNcnReadClient, creditOf, readEscrow, readSession } from "@ncn/contracts";
+import { TestAgentPeer } from "@ncn/edge-gateway/testing/agent-client";
+import { idToBytes32, ncnDomain } from "@ncn/protocol";
+import { chainValidatorSet, NcnClient, payEscrow } from "@ncn/sdk";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { modelRecord, publishRecord, signRecord, subnetRecord, waitForCatalog } from "../records.ts";
+import { DEVNET_PRICES, type Devnet, startDevnet } from "./devnet.ts";
+
+const ROOT = resolve(import.meta.dirname, "..", "..", "..");
+let devnet: Devnet;
+let dir: string;
+
+function chainConfig() {
+  return {
+    rpcUrl: devnet.file.chain.rpcUrl,
+    chainId: devnet.file.chain.chainId,
+    contracts: devnet.chain.contracts,
+  };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "ncn-devnet-e2e-"));
+  devnet = await startDevnet({ dir, port: 0 });
+}, 180_000);
+
+afterAll(async () => {
+  await devnet?.stop();
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+function expectedTiny(x: number[]): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < 3; j++) {
+    let s = TINY_WEIGHTS.B[j] as number;
+    for (let i = 0; i < 4; i++) s += (x[i] as number) * (TINY_WEIGHTS.W[i * 3 + j] as number);
+    out.push(Math.max(0, s));
+  }
+  return out;
+}
+
+describe("devnet end to end", () => {
+  test("OCR through the SDK with a session voucher: text, receipt and M-of-N attestations verify on chain", async () => {
+    const image = renderText({ lines: ["Hello NCN 42"], size: 32 });
+    const response = await devnet.client.ocr({ subnet: "ocr", image });
+    expect(response.state).toBe("returned");
+    const text = response.result?.kind === "ocr" ? response.result.lines.map((l) => l.text).join(" ") : "";
+    expect(text.replace(/\s+/g, "")).toBe("HelloNCN42");
+    const v = await devnet.client.verifyReceipt(response);
+    expect(v.ok).toBe(true);
+    expect(v.completionAttestors.length).toBeGreaterThanOrEqual(2);
+    // A tampered result fails verification.
+    if (response.result?.kind === "ocr" && response.result.lines[0]) {
+      const tampered = structuredClone(response);
+      if (tampered.result?.kind === "ocr" && tampered.result.lines[0])
+        tampered.result.lines[0].text = "Goodbye";
+      expect((await devnet.client.verifyReceipt(tampered)).ok).toBe(false);
+    }
+  }, 60_000);
+
+  test("tensor inference returns what the model computes", async () => {
+    const x = [1, 2, 3, 4];
+    const { response, outputs } = await devnet.client.infer({
+      subnet: "default",
+      model: "tiny-mlp",
+      inputs: { x: { dtype: "float32", dims: [1, 4], data: new Float32Array(x) } },
+    });
+    expect(response.state).toBe("returned");
+    const y = Array.from(outputs.y?.data as Float32Array);
+    expectedTiny(x).forEach((v, i) => expect(y[i]).toBeCloseTo(v, 5));
+  }, 30_000);
+
+  test("missing or forged payment gets 402 with how to pay; malformed bodies 400 naming the field", async () => {
+    const url = devnet.file.gateway.url;
+    const body = {
+      subnet: "default",
+      model: "tiny-mlp",
+      inputs: {
+        x: {
+          dtype: "float32",
+          dims: [1, 4],
+          data: Buffer.from(new Float32Array([1, 1, 1, 1]).buffer).toString("base64"),
+        },
+      },
+    };
+    const unpaid = await fetch(`${url}/v1/inference`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    expect(unpaid.status).toBe(402);
+    const info = (await unpaid.json()) as {
+      error: { code: string; details: { price: string; paymentContract: string } };
+    };
+    expect(info.error.code).toBe("PAYMENT_REQUIRED");
+    expect(info.error.details.price).toBe(DEVNET_PRICES.tiny.toString());
+    expect(info.error.details.paymentContract.toLowerCase()).toBe(
+      devnet.chain.contracts.payment.toLowerCase(),
+    );
+
+    const stranger = privateKeyToAccount(generatePrivateKey());
+    const sessionId = devnet.file.client.sessionId as `0x${string}`;
+    const q = await devnet.client.quote("default", "tiny-mlp");
+    const forged = await stranger.signTypedData({
+      domain: ncnDomain(q.chainId, q.paymentContract as `0x${string}`),
+      types: {
+        Voucher: [
+          { name: "sessionId", type: "bytes32" },
+          { name: "cumulativeAmount", type: "uint256" },
+        ],
+      },
+      primaryType: "Voucher",
+      message: { sessionId, cumulativeAmount: 10n ** 20n },
+    });
+    const bad = await fetch(`${url}/v1/inference`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        ...body,
+        payment: { mode: "session", sessionId, cumulativeAmount: (10n ** 20n).toString(), signature: forged },
+      }),
+    });
+    expect(bad.status).toBe(402);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toContain(
+      "not signed by the session's client",
+    );
+
+    const malformed = await fetch(`${url}/v1/inference`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...body, model: "Bad Model!" }),
+    });
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { error: { message: string } }).error.message).toContain("model");
+  }, 30_000);
+
+  test("escrow mode: the escrow is completed on chain and the agent credited", async () => {
+    const client = privateKeyToAccount(devnet.file.client.privateKey as `0x${string}`);
+    const requestId = `escrow-${Date.now()}`;
+    const q = await devnet.client.quote("default", "tiny-mlp");
+    await payEscrow(chainConfig(), client, {
+      requestId,
+      subnet: "default",
+      gateway: q.gateway as `0x${string}`,
+      amount: BigInt(q.price),
+      expiresInSeconds: 3600,
+    });
+    const escrowClient = new NcnClient({
+      gatewayUrl: devnet.file.gateway.url,
+      validatorSet: chainValidatorSet(chainConfig()),
+    });
+    const { response } = await escrowClient.infer({
+      subnet: "default",
+      model: "tiny-mlp",
+      requestId,
+      payment: "escrow",
+      inputs: { x: { dtype: "float32", dims: [1, 4], data: new Float32Array([0.5, 0.5, 0.5, 0.5]) } },
+    });
+    expect(response.state).toBe("returned");
+    const read = createNcnReadClient({
+      rpcUrl: devnet.file.chain.rpcUrl,
+      chainId: devnet.file.chain.chainId,
+    });
+    const escrow = await readEscrow(read, devnet.chain.contracts, idToBytes32(requestId));
+    expect(escrow.status).toBe(2); // Completed
+    const agent = response.receipt?.receipt.agent as `0x${string}`;
+    expect(await creditOf(read, devnet.chain.contracts, agent)).toBeGreaterThan(0n);
+    expect((await escrowClient.verifyReceipt(response)).ok).toBe(true);
+  }, 60_000);
+
+  test("session requests settle on chain in a batch: settled equals exactly what was charged", async () => {
+    const sessionId = devnet.file.client.sessionId as `0x${string}`;
+    const before = await devnet.client.registerSession(sessionId);
+    for (let i = 0; i < 3; i++) {
+      await devnet.client.infer({
+        subnet: "default",
+        model: "tiny-mlp",
+        inputs: { x: { dtype: "float32", dims: [1, 4], data: new Float32Array([i, 1, 2, 3]) } },
+      });
+    }
+    const after = await devnet.client.registerSession(sessionId);
+    expect(BigInt(after.charged) - BigInt(before.charged)).toBe(3n * DEVNET_PRICES.tiny);
+    const read = createNcnReadClient({
+      rpcUrl: devnet.file.chain.rpcUrl,
+      chainId: devnet.file.chain.chainId,
+    });
+    const deadline = Date.now() + 30_000;
+    let settled = 0n;
+    while (Date.now() < deadline) {
+      settled = (await readSession(read, devnet.chain.contracts, sessionId)).settled;
+      if (settled === BigInt(after.charged)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(settled).toBe(BigInt(after.charged));
+  }, 60_000);
+
+  test("a subnet with no agent fails in time with a typed reason and charges nothing", async () => {
+    const owner = privateKeyToAccount(devnet.file.subnetOwner?.privateKey as `0x${string}`);
+    const tiny = tinyModelDescriptor({ id: "tiny-idle", sources: ["file:/nonexistent/tiny.onnx"] });
+    const reg = devnet.file.registries[0]?.url as string;
+    await publishRecord(reg, await signRecord(owner, modelRecord(tiny, Date.now())));
+    await publishRecord(
+      reg,
+      await signRecord(
+        owner,
+        subnetRecord(
+          owner.address,
+          { id: "idle", name: "Idle", models: [{ id: tiny.id, price: "1000" }] },
+          Date.now(),
+        ),
+      ),
+    );
+    await waitForCatalog(
+      devnet.file.registries.map((r) => r.url),
+      ["idle"],
+      [tiny.id],
+    );
+    await new Promise((r) => setTimeout(r, 5500)); // the gateway's catalog cache
+    const sessionId = devnet.file.client.sessionId as `0x${string}`;
+    const before = await devnet.client.registerSession(sessionId);
+    const t0 = Date.now();
+    const err = await devnet.client
+      .infer({
+        subnet: "idle",
+        model: "tiny-idle",
+        inputs: { x: { dtype: "float32", dims: [1, 4], data: new Float32Array(4) } },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e as { code: string },
+      );
+    expect(err?.code).toBe("NO_AGENT_AVAILABLE");
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    const after = await devnet.client.registerSession(sessionId);
+    expect(after.charged).toBe(before.charged);
+  }, 60_000);
+
+  test("a forged receipt is refused and the request is not charged", async () => {
+    const owner = privateKeyToAccount(devnet.file.subnetOwner?.privateKey as `0x${string}`);
+    const tiny = tinyModelDescriptor({ id: "tiny-forged", sources: ["file:/nonexistent/tiny.onnx"] });
+    const reg = devnet.file.registries[0]?.url as string;
+    await publishRecord(reg, await signRecord(owner, modelRecord(tiny, Date.now())));
+    await publishRecord(
+      reg,
+      await signRecord(
+        owner,
+        subnetRecord(
+          owner.address,
+          { id: "forged", name: "Forged", models: [{ id: tiny.id, price: "1000" }] },
+          Date.now(),
+        ),
+      ),
+    );
+    await waitForCatalog(
+      devnet.file.registries.map((r) => r.url),
+      ["forged"],
+      [tiny.id],
+    );
+    await new Promise((r) => setTimeout(r, 5500));
+    // A peer that answers every task with a receipt signed by a key that is not its own.
+    const peer = new TestAgentPeer(privateKeyToAccount(generatePrivateKey()));
+    const liar = privateKeyToAccount(generatePrivateKey());
+    await peer.connect(devnet.file.gateway.url, "forged");
+    await peer.waitFor((f) => f.type === "welcome");
+    peer.onTask = async (task) => {
+      const outputs = {
+        y: {
+          dtype: "float32" as const,
+          dims: [1, 3],
+          data: Buffer.from(new Float32Array([9, 9, 9]).buffer).toString("base64"),
+        },
+      };
+      return await peer.forgedResult(task, outputs, liar);
+    };
+    const sessionId = devnet.file.client.sessionId as `0x${string}`;
+    const before = await devnet.client.registerSession(sessionId);
+    const err = await devnet.client
+      .infer({
+        subnet: "forged",
+        model: "tiny-forged",
+        inputs: { x: { dtype: "float32", dims: [1, 4], data: new Float32Array(4) } },
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e as { code: string; message: string },
+      );
+    expect(err?.code).toBe("SIGNATURE_INVALID");
+    const after = await devnet.client.registerSession(sessionId);
+    expect(after.charged).toBe(before.charged);
+    peer.close();
+  }, 60_000);
+
+  test("`ncn ocr --json` from the CLI prints the lines and a verified receipt", () => {
+    const img = join(dir, "cli.png");
+    writeFileSync(img, renderText({ lines: ["CLI works"], size: 32 }));
+    const r = spawnSync(process.execPath, [join(ROOT, "cli", "src", "main.ts"), "ocr", img, "--json"], {
+      cwd: dir,
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { lines: { text: string }[]; verification: { ok: boolean } };
+    expect(
+      out.lines
+        .map((l) => l.text)
+        .join(" ")
+        .replace(/\s+/g, ""),
+    ).toBe("CLIworks");
+    expect(out.verification.ok).toBe(true);
+  }, 60_000);
+
+  test("one validator stopped: 2 of 3 still attest", async () => {
+    const last = devnet.registries[devnet.registries.length - 1];
+    if (!last) throw new Error("no registry");
+    await devnet.supervisor.stopChild(last.child);
+    const { response } = await devnet.client.infer({
+      subnet: "default",
+      model: "tiny-mlp",
+      inputs: { x: { dtype: "float32", dims: [1, 4], data: new Float32Array([1, 0, 0, 0]) } },
+    });
+    expect(response.state).toBe("returned");
+    const v = await devnet.client.verifyReceipt(response);
+    expect(v.ok).toBe(true);
+    const stopped = privateKeyToAccount(
+      devnet.chain.validatorKeys[devnet.registries.length - 1] as `0x${string}`,
+    );
+    expect(v.completionAttestors).not.toContain(stopped.address.toLowerCase());
+  }, 60_000);
+
+  test("an agent killed mid-task: the request completes elsewhere and is charged once", async () => {
+    const sessionId = devnet.file.client.sessionId as `0x${string}`;
+    const before = await devnet.client.registerSession(sessionId);
+    // A large image keeps the agent busy long enough to kill it mid-task.
+    const image = renderText({
+      lines: Array.from({ length: 14 }, (_, i) => `line ${i} of a long page of text`),
+      size: 30,
+    });
+    const requestId = `kill-${Date.now()}`;
+    const pending = devnet.client.ocr({ subnet: "ocr", image, requestId });
+    let agent: string | undefined;
+    const deadline = Date.now() + 20_000;
+    while (!agent && Date.now() < deadline) {
+      const s = await devnet.client.status(requestId).catch(() => undefined);
+      if (s?.state === "dispatched") agent = s.agent;
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(agent).toBeDefined();
+    const index = devnet.agentAddresses.indexOf(agent as string);
+    const victim = devnet.agents[index];
+    if (!victim) throw new Error(`unknown agent ${agent}`);
+    victim.proc.kill("SIGKILL");
+    const response = await pending;
+    expect(response.state).toBe("returned");
+    expect(response.agent).not.toBe(agent);
+    const after = await devnet.client.registerSession(sessionId);
+    expect(BigInt(after.charged) - BigInt(before.charged)).toBe(DEVNET_PRICES.ocr);
+  }, 90_000);
+});
