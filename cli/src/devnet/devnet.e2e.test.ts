@@ -73,7 +73,7 @@ describe("devnet end to end", () => {
     });
     expect(response.state).toBe("returned");
     const y = Array.from(outputs.y?.data as Float32Array);
-    expectedTiny(x).forEach((v, i) => expect(y[i]).toBeCloseTo(v, 5));
+    for (const [i, v] of expectedTiny(x).entries()) expect(y[i]).toBeCloseTo(v, 5);
   }, 30_000);
 
   test("missing or forged payment gets 402 with how to pay; malformed bodies 400 naming the field", async () => {
