@@ -273,9 +273,13 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
         Session storage s = _sessions[sessionId];
         uint256 settled = s.settled;
         uint256 deposit = s.deposit;
-        if (deposit == 0) revert UnknownSession(sessionId);
         if (cumulative <= settled) revert VoucherNotIncreasing(sessionId, cumulative, settled);
-        if (cumulative > deposit) revert VoucherExceedsDeposit(sessionId, cumulative, deposit);
+        if (cumulative > deposit) {
+            // Only on this failure path is the second slot read, to name the reason precisely.
+            if (s.closed) revert SessionIsClosed(sessionId);
+            if (deposit == 0) revert UnknownSession(sessionId);
+            revert VoucherExceedsDeposit(sessionId, cumulative, deposit);
+        }
         (address signer,,) =
             ECDSA.tryRecoverCalldata(_hashTypedDataV4(NcnTypes.hashVoucher(sessionId, cumulative)), signature);
         if (signer == address(0) || sessionIdOf(signer, gateway, salt) != sessionId) {

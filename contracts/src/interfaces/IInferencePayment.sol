@@ -154,7 +154,7 @@ interface IInferencePayment {
     error SessionGatewayMismatch(bytes32 sessionId, address gateway);
     /// @notice The voucher does not raise the session's settled amount.
     error VoucherNotIncreasing(bytes32 sessionId, uint256 cumulativeAmount, uint256 settled);
-    /// @notice The voucher exceeds the session's deposit (or what was spent, once closed).
+    /// @notice The voucher exceeds the session's deposit.
     error VoucherExceedsDeposit(bytes32 sessionId, uint256 cumulativeAmount, uint256 deposit);
     /// @notice The voucher was not signed by the session's client (or the salt or gateway is not the session's).
     error InvalidVoucherSignature(bytes32 sessionId);
