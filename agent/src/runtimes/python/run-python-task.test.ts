@@ -1,7 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   type PythonSandboxError,
+  SandboxInternalError,
   SandboxRefusedError,
   TaskFailedError,
   TaskInputError,
@@ -237,6 +240,18 @@ describe("failures are typed", () => {
     const error = await rejection(run({ source: "open(3, 'w').write('{not json')" }));
     expect(error).toBeInstanceOf(TaskResultError);
     expect(error.code).toBe("invalid_result");
+  });
+
+  test("a shim that cannot be started is an internal error", async () => {
+    const notExecutable = join(tmpdir(), `ncn-not-a-shim-${process.pid}`);
+    await writeFile(notExecutable, "", { mode: 0o644 });
+    try {
+      const error = await rejection(run({ source: "pass" }, { ...options, shimPath: notExecutable }));
+      expect(error).toBeInstanceOf(SandboxInternalError);
+      expect(error.message).toBe("could not start the sandbox shim");
+    } finally {
+      await rm(notExecutable, { force: true });
+    }
   });
 
   test("aborting kills the sandbox and rejects with the reason", async () => {

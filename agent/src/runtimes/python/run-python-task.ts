@@ -141,14 +141,26 @@ export async function runPythonTask(
   return interpretRun(output, limits);
 }
 
+function startShim(launch: ShimLaunch, request: Uint8Array) {
+  try {
+    return Bun.spawn([...launch.argv], {
+      stdin: request,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...launch.env },
+    });
+  } catch (error) {
+    throw new SandboxInternalError(
+      "could not start the sandbox shim",
+      { reason: String(error) },
+      { cause: error },
+    );
+  }
+}
+
 async function spawnShim(launch: ShimLaunch, request: Uint8Array, backstopMs: number, signal?: AbortSignal) {
   signal?.throwIfAborted();
-  const proc = Bun.spawn([...launch.argv], {
-    stdin: request,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...launch.env },
-  });
+  const proc = startShim(launch, request);
   let backstopHit = false;
   const backstop = setTimeout(() => {
     backstopHit = true;

@@ -382,9 +382,8 @@ struct child_fds {
   int ctl;
 };
 
-static void send_ctl(int ctl, int kind, const struct failure *f, int status) {
-  struct ctl_record rec = {.kind = kind, .step = f->step, .err = f->err, .status = status};
-  (void)write_all(ctl, &rec, sizeof rec);
+static void send_failure(int ctl, const struct failure *f) {
+  (void)write_all(ctl, f, sizeof *f);
 }
 
 static int set_limit(int resource, rlim_t soft, rlim_t hard, struct failure *f) {
@@ -418,14 +417,14 @@ static void worker_main(const struct config *cfg, const char *src, size_t src_le
     moved[k] = fcntl(moved[k], F_DUPFD_CLOEXEC, 16);
     if (moved[k] < 0) {
       fail(&f, STEP_FDS, errno);
-      send_ctl(fds.ctl, CTL_FAIL, &f, 0);
+      send_failure(fds.ctl, &f);
       _exit(127);
     }
   }
   for (int k = 0; k < 4; k++) {
     if (dup2(moved[k], k) != k) {
       fail(&f, STEP_FDS, errno);
-      send_ctl(moved[4], CTL_FAIL, &f, 0);
+      send_failure(moved[4], &f);
       _exit(127);
     }
   }
@@ -462,7 +461,7 @@ static void worker_main(const struct config *cfg, const char *src, size_t src_le
   execve(cfg->exec_argv[0], cfg->exec_argv, SANDBOX_ENV);
   fail(&f, STEP_EXEC, errno);
 failed:
-  send_ctl(ctl, CTL_FAIL, &f, 0);
+  send_failure(ctl, &f);
   _exit(127);
 }
 
@@ -637,7 +636,7 @@ static int run_main(struct config *cfg) {
       {.fd = out[0], .limit = cfg->output_bytes},
       {.fd = err[0], .limit = cfg->output_bytes},
       {.fd = res[0], .limit = cfg->result_bytes},
-      {.fd = ctl[0], .limit = sizeof(struct ctl_record) * 8},
+      {.fd = ctl[0], .limit = sizeof(struct failure) * 8},
   };
   static const char *const STREAM_NAMES[3] = {"stdout", "stderr", "result"};
   for (int k = 0; k < 4; k++) fcntl(streams[k].fd, F_SETFL, O_NONBLOCK);
@@ -702,14 +701,7 @@ static int run_main(struct config *cfg) {
   }
   (void)waitpid(init, NULL, WNOHANG);
 
-  struct ctl_record rec;
-  for (size_t off = 0; off + sizeof rec <= streams[3].len; off += sizeof rec) {
-    memcpy(&rec, streams[3].buf + off, sizeof rec);
-    if (rec.kind == CTL_FAIL && f.step == 0) {
-      f.step = rec.step;
-      f.err = rec.err;
-    }
-  }
+  if (streams[3].len >= sizeof f) memcpy(&f, streams[3].buf, sizeof f);
 
   printf("{\"failure\":");
   if (f.step)

@@ -82,19 +82,11 @@ struct config {
   char **exec_argv;                /* program and its arguments, after "--" */
 };
 
-/* A failure: which step, and the errno it saw (0 if none). */
+/* A failure: which step, and the errno it saw (0 if none). The worker sends
+ * one on the control pipe when a step fails; exec closes the pipe otherwise. */
 struct failure {
   int step;
   int err;
-};
-
-/* Records sent on the control pipe from the sandbox to the supervisor. */
-#define CTL_FAIL 1
-struct ctl_record {
-  int32_t kind;
-  int32_t step;
-  int32_t err;
-  int32_t status;
 };
 
 /* Inner uid/gid of the sandboxed program inside its user namespace. */
@@ -104,7 +96,7 @@ struct ctl_record {
 #define WORK_DIR "/work"
 #define SOURCE_PATH "/work/main.py"
 
-/* fs.c: build the sandbox's root (runs as pid 1 of the new pid namespace). */
+/* fs.c: build the sandbox's root (runs in the worker, inside the new namespaces). */
 int fs_setup(const struct config *cfg, struct failure *f);
 int fs_write_source(const char *src, size_t len, struct failure *f);
 
