@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as v from "valibot";
 import { sandboxRunCommand } from "./sandbox-run-command.ts";
 import { TEST_SHIM_CACHE } from "./test-support.ts";
 
@@ -12,7 +13,7 @@ async function command(argv: string[]): Promise<{ code: number; body: Record<str
   const lines: string[] = [];
   const code = await sandboxRunCommand(argv, { cacheDir: TEST_SHIM_CACHE, write: (t) => lines.push(t) });
   expect(lines).toHaveLength(1);
-  return { code, body: JSON.parse(lines[0] ?? "null") };
+  return { code, body: v.parse(v.record(v.string(), v.unknown()), JSON.parse(lines[0] ?? "null")) };
 }
 
 async function script(name: string, text: string | Uint8Array): Promise<string> {
