@@ -62,6 +62,8 @@ const HOSTILE_LIMITS: TaskLimits = {
   resultBytes: 64 * 1024,
 };
 
+const GUARD_PIDS = 96;
+const GUARD_MEMORY = 768 * 1024 * 1024;
 let guard: OuterGuard;
 let shimPath: string;
 let tcp: TCPSocketListener<undefined>;
@@ -80,7 +82,7 @@ const countOpen = (key: "tcp" | "abstractUnix" | "pathUnix") => ({
 
 beforeAll(async () => {
   shimPath = await buildShim({ cacheDir: TEST_SHIM_CACHE });
-  guard = await createOuterGuard({ pidsMax: 96, memoryBytes: 768 * 1024 * 1024 });
+  guard = await createOuterGuard({ pidsMax: GUARD_PIDS, memoryBytes: GUARD_MEMORY });
   tcp = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: countOpen("tcp") });
   udpSocket = await Bun.udpSocket({
     hostname: "127.0.0.1",
@@ -158,6 +160,45 @@ describe("outer guard", () => {
     expect(out.split("\n")[0]).toBe("1");
     for (const d of guard.cgroupDirs) expect(out).toContain(d.split("/").pop() ?? "?");
     for (const pids of members) expect(pids).toContain(String(probe.pid));
+  });
+
+  // These two run hostile code straight in the guard, with no sandbox at all:
+  // they show the suite would stay contained even if the sandbox were broken.
+  test("the guard alone caps a fork bomb at its pids ceiling", async () => {
+    const bomb = `import os, time
+n = 0
+while True:
+    try:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        n += 1
+    except OSError as e:
+        print(n, e.errno, flush=True)
+        break`;
+    const proc = Bun.spawn([...guard.launcher(["/usr/bin/python3", "-S", "-c", bomb]).argv], {
+      env: { ...guard.launcher([]).env },
+      stdout: "pipe",
+    });
+    const [count, errno] = (await new Response(proc.stdout).text()).trim().split(" ").map(Number);
+    await proc.exited;
+    expect(errno).toBe(11); // EAGAIN from pids.max
+    expect(count).toBeGreaterThan(10);
+    expect(count).toBeLessThan(GUARD_PIDS);
+  });
+
+  test("the guard alone stops a memory bomb at its memory ceiling", async () => {
+    const bomb = `chunks = []
+for _ in range(64):
+    chunks.append(b"x" * (32 << 20))
+print("allocated", len(chunks) * 32, "MiB", flush=True)`;
+    const proc = Bun.spawn([...guard.launcher(["/usr/bin/python3", "-S", "-c", bomb]).argv], {
+      env: { ...guard.launcher([]).env },
+      stdout: "pipe",
+    });
+    const out = await new Response(proc.stdout).text();
+    expect(await proc.exited).not.toBe(0);
+    expect(out).not.toContain("allocated");
   });
 });
 
