@@ -519,7 +519,7 @@ pid = os.fork()
 if pid == 0:
     os.setsid()
     if os.fork() == 0:
-        time.sleep(2)
+        time.sleep(5)
         os.write(1, b"outlived the sandbox\\n")
         os._exit(0)
     os._exit(0)
@@ -527,7 +527,8 @@ os.waitpid(pid, 0)
 print("main done", flush=True)
 report({"ok": True})`);
     expect(run.stdout).toBe("main done\n");
-    expect(performance.now() - started).toBeLessThan(1900);
+    // Well before the grandchild would have woken up.
+    expect(performance.now() - started).toBeLessThan(4500);
   });
 
   test("flooding stdout is cut at the output cap", async () => {
