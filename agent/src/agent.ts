@@ -185,7 +185,9 @@ export class Agent {
    */
   async stop(drainMs = 10_000): Promise<void> {
     if (this.#evictTimer) clearInterval(this.#evictTimer);
-    await Promise.race([this.runner.idle(), Bun.sleep(drainMs)]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.runner.idle(), new Promise((r) => (timer = setTimeout(r, drainMs)))]);
+    clearTimeout(timer);
     await Promise.all([...this.links.values()].map((l) => l.stop()));
     this.links.clear();
     await this.store.close();

@@ -18,6 +18,8 @@ export interface EmbeddedAssets {
   nativeLibs: EmbeddedNativeLib[];
   /** `npm:` source (without the prefix, `<package>/<path>`) -> embedded file path. */
   npmFiles: Record<string, string>;
+  /** The prebuilt sandbox helper, when the build could compile one. */
+  sandboxShim?: string;
 }
 
 const assets: EmbeddedAssets = { nativeLibs: [], npmFiles: {} };
@@ -25,6 +27,7 @@ const assets: EmbeddedAssets = { nativeLibs: [], npmFiles: {} };
 export function registerEmbeddedAssets(add: Partial<EmbeddedAssets>): void {
   if (add.nativeLibs) assets.nativeLibs.push(...add.nativeLibs);
   if (add.npmFiles) Object.assign(assets.npmFiles, add.npmFiles);
+  if (add.sandboxShim) assets.sandboxShim = add.sandboxShim;
 }
 
 export function embeddedAssets(): Readonly<EmbeddedAssets> {

@@ -150,11 +150,7 @@ export function loadConfig(
       const s = SETTINGS[key as SettingName];
       const value = raw[key];
       const shown = key === "privateKey" ? "(hidden)" : JSON.stringify(value);
-      problems.push(
-        s
-          ? `${origin[key] ?? `--${s.flag}`} (${s.env}, --${s.flag}): ${issue.message}, got ${shown}`
-          : issue.message,
-      );
+      problems.push(s ? `${origin[key] ?? `--${s.flag}`}: ${issue.message}, got ${shown}` : issue.message);
     }
   }
   for (const name of options.require ?? []) {

@@ -83,7 +83,7 @@ beforeAll(() => {
           headers: { ...headers, "content-length": String(rest.length) },
         });
       }
-      return new Response(rest, { status, headers });
+      return new Response(rest.slice(), { status, headers });
     },
   });
   base = `http://127.0.0.1:${server.port}`;

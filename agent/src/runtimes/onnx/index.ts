@@ -4,6 +4,7 @@
  */
 export { type CompareResult, type Tolerance, tensorsClose } from "./compare.ts";
 export { fromOrtTensor, toOrtTensor } from "./convert.ts";
+export { describeModel } from "./describe-model.ts";
 export {
   chooseExecutionProvider,
   type ExecutionProvider,
@@ -18,7 +19,7 @@ export {
   type RunOptions,
 } from "./onnx-runtime.ts";
 export { loadOrt, type Ort, type OrtSession, type OrtTensor } from "./ort.ts";
-export { probeModelBytes } from "./probe-model.ts";
+export { PROBE_INPUT, PROBE_OUTPUT, probeModelBytes } from "./probe-model.ts";
 export { SessionPool } from "./session-pool.ts";
 export { sha256Hex } from "./sha256.ts";
 export { checkInputs, checkOutputs } from "./signature.ts";

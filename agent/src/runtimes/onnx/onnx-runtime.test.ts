@@ -5,7 +5,7 @@ import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "../../t
 import { tensorsClose } from "./compare.ts";
 import { chooseExecutionProvider } from "./execution-provider.ts";
 import { OnnxRuntime } from "./onnx-runtime.ts";
-import { probeModelBytes } from "./probe-model.ts";
+import { PROBE_INPUT, PROBE_OUTPUT, probeModelBytes } from "./probe-model.ts";
 import { SessionPool } from "./session-pool.ts";
 
 const desc = tinyModelDescriptor({ sources: ["file:/nonexistent/tiny.onnx"] });
@@ -111,8 +111,12 @@ describe("OnnxRuntime", () => {
     await rt.close();
   });
 
-  test("the embedded probe model is the tiny model", () => {
+  test("the embedded probe model is the tiny model, with the output the doctor expects", () => {
     expect(Buffer.from(probeModelBytes()).equals(Buffer.from(tinyModelBytes()))).toBe(true);
+    const ref = Array.from(tinyModelReference(Float32Array.from(PROBE_INPUT)));
+    PROBE_OUTPUT.forEach((v, i) => {
+      expect(ref[i]).toBeCloseTo(v, 5);
+    });
   });
 });
 

@@ -12,3 +12,7 @@ export const PROBE_MODEL_BASE64 =
 export function probeModelBytes(): Uint8Array {
   return base64ToBytes(PROBE_MODEL_BASE64);
 }
+
+/** Input of the probe model used to prove a runtime works, and the output it must give. */
+export const PROBE_INPUT = [1, 2, 3, 4] as const;
+export const PROBE_OUTPUT = [4.85, 0, 4.55] as const;

@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ncnDomain, receiptMessage, type TaskFrame, tensorToJson, typedData } from "@ncn/protocol";
+import { recoverTypedDataAddress } from "viem";
+import { characterErrorRate, renderText } from "../testing/render-text.ts";
+import { TestGateway } from "../testing/test-gateway.ts";
+import { tinyModelBytes, tinyModelDescriptor } from "../testing/tiny-model.ts";
+import { buildExecutable } from "./build-executable.ts";
+
+// One build for the whole file: the executable is copied alone into an empty folder
+// (no node_modules above it) and run from there.
+let dir: string;
+let exe: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  const buildDir = mkdtempSync(join(tmpdir(), "ncn-build-"));
+  dir = mkdtempSync(join(tmpdir(), "ncn-exe-"));
+  const built = await buildExecutable({ outfile: join(buildDir, "ncn-agent"), log: () => {} });
+  exe = join(dir, "ncn-agent");
+  copyFileSync(built.outfile, exe);
+  rmSync(buildDir, { recursive: true, force: true });
+  env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, NCN_DATA_DIR: join(dir, "data") };
+}, 240_000);
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function run(
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const p = Bun.spawn([exe, ...args], { cwd: dir, env, stdout: "pipe", stderr: "pipe", timeout: timeoutMs });
+  const [code, stdout, stderr] = await Promise.all([
+    p.exited,
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+  ]);
+  return { code, stdout, stderr };
+}
+
+describe("single executable", () => {
+  test("--version and --help", async () => {
+    const v = await run(["--version"]);
+    expect(v.code).toBe(0);
+    expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const h = await run(["--help"]);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain("doctor");
+  });
+
+  test("doctor passes with its embedded runtime and models, and fails on bad settings", async () => {
+    const d = await run(["doctor", "--json"]);
+    expect(d.code).toBe(0);
+    const report = JSON.parse(d.stdout) as {
+      compiled: boolean;
+      canServe: boolean;
+      checks: { name: string; status: string; detail: string }[];
+    };
+    expect(report.compiled).toBe(true);
+    expect(report.canServe).toBe(true);
+    const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]));
+    expect(byName["onnx inference"]?.status).toBe("ok");
+    expect(byName["built-in OCR models"]?.detail).toContain("embedded");
+    expect(byName["image decoding"]?.status).toBe("ok");
+    expect(byName.connectivity?.status).toBe("info");
+    const bad = await run(["doctor", "--gateway", "ws://127.0.0.1:9", "--subnet", "ocr", "--skip-sandbox"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain("cannot serve");
+  }, 60_000);
+
+  test("runs a real inference and a real OCR from an empty folder", async () => {
+    writeFileSync(join(dir, "tiny.onnx"), tinyModelBytes());
+    const input = JSON.stringify({ x: { dtype: "float32", dims: [1, 4], values: [1, 2, 3, 4] } });
+    const r = await run(["infer", "--model-file", "tiny.onnx", "--input", input]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { outputs: { y: { values: number[] } } };
+    expect(out.outputs.y.values.map((x) => Math.round(x * 100) / 100)).toEqual([4.85, 0, 4.55]);
+
+    writeFileSync(
+      join(dir, "page.png"),
+      renderText({ lines: ["Single executable", "reads this page"], size: 34 }),
+    );
+    const o = await run(["ocr", "page.png"]);
+    expect(o.code).toBe(0);
+    expect(characterErrorRate("Single executable\nreads this page", o.stdout.trim())).toBeLessThan(0.05);
+  }, 60_000);
+
+  test("serves a task for a gateway and stops cleanly on SIGTERM", async () => {
+    const g = new TestGateway({ heartbeatMs: 200 });
+    writeFileSync(join(dir, "model.onnx"), tinyModelBytes());
+    const p = Bun.spawn(
+      [exe, "run", "--gateway", g.url, "--subnet", "ocr", "--python", "off", "--log-level", "warn"],
+      {
+        cwd: dir,
+        env,
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
+    try {
+      const hello = await g.waitFor("hello", () => true, 30_000);
+      const task: TaskFrame = {
+        type: "task",
+        taskId: "exe-1:1",
+        requestId: "exe-1" as never,
+        subnet: "ocr" as never,
+        model: tinyModelDescriptor({ sources: [`file:${join(dir, "model.onnx")}`] }),
+        price: "7",
+        deadline: Date.now() + 30_000,
+        kind: "tensor",
+        inputs: { x: tensorToJson({ dtype: "float32", dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) }) },
+      };
+      g.send(task);
+      const res = await g.waitFor("result", (f) => f.taskId === "exe-1:1", 30_000);
+      const signer = await recoverTypedDataAddress({
+        ...typedData(
+          ncnDomain(g.chainId, g.verifyingContract),
+          "InferenceReceipt",
+          receiptMessage(res.receipt.receipt),
+        ),
+        signature: res.receipt.signature,
+      });
+      expect(signer.toLowerCase()).toBe(hello.agent);
+      p.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
+    } finally {
+      p.kill("SIGKILL");
+      await g.stop();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,50 @@
+import { defineCommand } from "citty";
+import { Agent, dataPaths } from "../agent.ts";
+import { loadConfig } from "../config/config.ts";
+import { createLogger } from "../log/logger.ts";
+import { sandboxSupport } from "../python-runtime.ts";
+import { createProgressReporter } from "../store/progress.ts";
+import { runCli } from "./errors.ts";
+import { SETTING_ARGS, settingsFromArgs } from "./settings-args.ts";
+
+export const runCommand = defineCommand({
+  meta: { name: "run", description: "Connect to the gateway and serve tasks (the default command)" },
+  args: SETTING_ARGS,
+  run: ({ args }) =>
+    runCli(async () => {
+      const t0 = performance.now();
+      const config = loadConfig(settingsFromArgs(args), process.env, { require: ["gateway", "subnets"] });
+      const log = createLogger("agent", { level: config.logLevel });
+      // The sandbox probe decides whether `python` is offered; it runs while nothing else waits.
+      const python =
+        config.python === "auto" ? await sandboxSupport(dataPaths(config.dataDir).sandbox) : undefined;
+      if (python && !python.available) log.warn("python runtime not offered", { missing: python.missing });
+      const agent = await Agent.create(config, {
+        log,
+        onDownloadProgress: createProgressReporter({ log }),
+        extraRuntimes: python?.available ? ["python"] : [],
+      });
+      log.info("agent starting", {
+        address: agent.address,
+        gateway: config.gateway,
+        subnets: config.subnets,
+        provider: agent.runtime.provider,
+      });
+      agent.start();
+      void agent
+        .waitReady(60_000)
+        .then(() => log.info("agent ready", { ms: Math.round(performance.now() - t0) }))
+        .catch(() => log.warn("gateway not reachable yet; retrying in the background"));
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info("stopping", { signal });
+          resolve();
+        };
+        process.once("SIGINT", () => stop("SIGINT"));
+        process.once("SIGTERM", () => stop("SIGTERM"));
+      });
+      await agent.stop();
+      log.info("stopped", { pending: agent.outbox.size });
+      return 0;
+    }),
+});

@@ -1,0 +1,37 @@
+import type { ArgsDef } from "citty";
+import { type RawSettings, SETTINGS, type SettingName } from "../config/config.ts";
+
+const HELP: Record<SettingName, string> = {
+  gateway: "gateway URL, e.g. wss://gateway.example (env NCN_GATEWAY)",
+  dataDir: "folder for the key, model cache and outbox (env NCN_DATA_DIR)",
+  privateKey: "agent private key, 0x + 64 hex (env NCN_PRIVATE_KEY; default: generated into the data folder)",
+  subnets: "subnet(s) to serve, comma-separated (env NCN_SUBNETS)",
+  maxConcurrency: "tasks run at once (env NCN_MAX_CONCURRENCY, default 2)",
+  cacheMaxMb: "model cache budget in MB (env NCN_CACHE_MAX_MB, default 10240)",
+  cacheTtlHours: "evict models unused this long (env NCN_CACHE_TTL_HOURS, default 168)",
+  executionProvider: "auto | cpu | cuda (env NCN_EXECUTION_PROVIDER, default auto)",
+  threads: "onnxruntime intra-op threads, 0 = default (env NCN_THREADS)",
+  graphOpt: "graph optimisation: disabled | basic | extended | all (env NCN_GRAPH_OPT)",
+  sessionPool: "warm model sessions kept (env NCN_SESSION_POOL, default 8)",
+  python: "offer the sandboxed Python runtime: auto | off (env NCN_PYTHON)",
+  logLevel: "debug | info | warn | error (env NCN_LOG_LEVEL, default info)",
+};
+
+/** One string flag per setting, named as `SETTINGS` says. */
+export const SETTING_ARGS = Object.fromEntries(
+  (Object.keys(SETTINGS) as SettingName[]).map((name) => [
+    SETTINGS[name].flag,
+    { type: "string", description: HELP[name] } as const,
+  ]),
+) as Record<string, { type: "string"; description: string }> satisfies ArgsDef;
+
+/** The settings given as flags (repeated flags joined with commas). */
+export function settingsFromArgs(args: Record<string, unknown>): RawSettings {
+  const out: RawSettings = {};
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const raw = args[SETTINGS[name].flag];
+    if (typeof raw === "string") out[name] = raw;
+    else if (Array.isArray(raw)) out[name] = raw.map(String).join(",");
+  }
+  return out;
+}

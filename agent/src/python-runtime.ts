@@ -1,0 +1,52 @@
+/**
+ * The one place the agent reaches the sandboxed Python runtime (runtimes/python): the
+ * doctor's sandbox section, `ncn-agent sandbox run`, and whether `python` is offered
+ * in the agent's capabilities.
+ */
+import { mkdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { embeddedAssets } from "./embedded.ts";
+import {
+  type LayerReport,
+  materializeShim,
+  type PythonRuntimeOptions,
+  sandboxDoctor,
+  sandboxRunCommand,
+} from "./runtimes/python/index.ts";
+
+/** Runtime options: the shim embedded in the executable if any, compiled into `cacheDir` otherwise. */
+export async function pythonRuntimeOptions(cacheDir: string): Promise<PythonRuntimeOptions> {
+  const embedded = embeddedAssets().sandboxShim;
+  if (!embedded) return { cacheDir };
+  // The embedded file lives in the executable's virtual file system, which plain file
+  // copies cannot read: stage it on disk first, then let the runtime install it.
+  const stageDir = `${cacheDir}.stage`;
+  mkdirSync(stageDir, { recursive: true, mode: 0o700 });
+  const staged = join(stageDir, "ncn-sandbox");
+  const size = Bun.file(embedded).size;
+  if (statSync(staged, { throwIfNoEntry: false })?.size !== size) await Bun.write(staged, Bun.file(embedded));
+  return { cacheDir, shimPath: await materializeShim(staged, cacheDir) };
+}
+
+export interface SandboxSupport {
+  available: boolean;
+  /** Required layers that are missing, with their reason. */
+  missing: string[];
+  reports: LayerReport[];
+}
+
+/** Probes every isolation layer and runs a self-check task in the sandbox. */
+export async function sandboxSupport(cacheDir: string): Promise<SandboxSupport> {
+  try {
+    const reports = await sandboxDoctor(await pythonRuntimeOptions(cacheDir));
+    const missing = reports.filter((r) => r.required && !r.available).map((r) => `${r.layer}: ${r.reason}`);
+    return { available: missing.length === 0, missing, reports };
+  } catch (e) {
+    return { available: false, missing: [`sandbox: ${(e as Error).message}`], reports: [] };
+  }
+}
+
+/** `ncn-agent sandbox run FILE.py ...`; resolves to the process exit code. */
+export async function runSandboxCommand(argv: readonly string[], cacheDir: string): Promise<number> {
+  return sandboxRunCommand(argv, await pythonRuntimeOptions(cacheDir));
+}
