@@ -1,0 +1,23 @@
+/**
+ * The compute agent as a library. The command-line entry is `main.ts`; the ONNX
+ * runtime alone is `@ncn/agent/onnx`, test helpers are `@ncn/agent/testing`.
+ */
+export { Agent, type AgentOptions, dataPaths } from "./agent.ts";
+export { type AgentConfig, loadConfig, type RawSettings, SETTINGS } from "./config/config.ts";
+export { type DoctorCheck, type DoctorReport, formatDoctor, runDoctor } from "./doctor/doctor.ts";
+export { AgentError, ConfigError, describeError } from "./errors.ts";
+export { type ExecuteOptions, TaskExecutor, type TaskOutcome, type TaskWork } from "./executor.ts";
+export { type Identity, loadIdentity, peekIdentity } from "./identity/identity.ts";
+export { backoffDelay } from "./link/backoff.ts";
+export { GatewayLink, type LinkHandlers } from "./link/gateway-link.ts";
+export { Outbox } from "./link/outbox.ts";
+export { TaskRunner } from "./link/task-runner.ts";
+export { createLogger, type Logger, type LogLevel, silentLogger } from "./log/logger.ts";
+export * from "./ocr/builtin-models.ts";
+export { manifestBytes, type OcrModels, OcrPipelineManifest, parseManifest } from "./ocr/manifest.ts";
+export { DEFAULT_OCR_PARAMS, type OcrParams, OcrPipeline, type OcrRun } from "./ocr/pipeline.ts";
+export { resolveOcrModels } from "./ocr/resolve-models.ts";
+export { type ReceiptFields, signReceipt } from "./receipt/sign-receipt.ts";
+export { ModelStore, type ModelStoreOptions } from "./store/model-store.ts";
+export { createProgressReporter, type DownloadProgress } from "./store/progress.ts";
+export { AGENT_VERSION } from "./version.ts";

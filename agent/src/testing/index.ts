@@ -1,0 +1,13 @@
+/**
+ * Test helpers other workspaces reuse: a tiny real ONNX model with its descriptor and
+ * reference output, and a loopback gateway that speaks the agent link protocol.
+ * (Text rendering for OCR tests is `@ncn/agent/testing/render-text`.)
+ */
+export { type ReceivedFrame, TestGateway, type TestGatewayOptions } from "./test-gateway.ts";
+export {
+  TINY_WEIGHTS,
+  type TinyModelOptions,
+  tinyModelBytes,
+  tinyModelDescriptor,
+  tinyModelReference,
+} from "./tiny-model.ts";
