@@ -25,6 +25,10 @@ export const MAX_HTTP_BODY_BYTES = 32 * 1024 * 1024;
 export const CLOCK_SKEW_MS = 30_000;
 /** How long a DHT put/get may take before the caller gets an answer. */
 export const DHT_TIMEOUT_MS = 10_000;
+/** For this long after start, each new peer triggers a lookup of our own id (faster joining). */
+export const CONVERGE_WARMUP_MS = 60_000;
+/** Self-lookups after warm-up (kad-dht's default is 5 minutes). */
+export const DHT_QUERY_SELF_INTERVAL_MS = 60_000;
 /** How often expired agent records and stale mempool items are pruned. */
 export const PRUNE_INTERVAL_MS = 15_000;
 /** How often a node re-publishes its own records into the DHT. */

@@ -8,6 +8,7 @@ import type { PaymentReader } from "./chain/payment-reader.ts";
 import { staticValidatorSet, type ValidatorSetReader } from "./chain/validator-set.ts";
 import { type RegistryConfig, type RegistryConfigInput, resolveConfig } from "./config.ts";
 import {
+  CONVERGE_WARMUP_MS,
   PRUNE_INTERVAL_MS,
   REPUBLISH_INTERVAL_MS,
   SYNC_PEERS,
@@ -22,6 +23,7 @@ import { reputationHandler } from "./gossip/handlers/reputation.ts";
 import { createApp } from "./http/app.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { MempoolService } from "./mempool/mempool-service.ts";
+import { convergeOnJoin } from "./p2p/converge.ts";
 import { createRegistryLibp2p, type RegistryLibp2p } from "./p2p/create-libp2p.ts";
 import { pullIndex } from "./p2p/index-sync-client.ts";
 import { indexSyncHandler } from "./p2p/index-sync-handler.ts";
@@ -180,6 +182,13 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
   const lifetime = new AbortController();
   await libp2p.start();
   gossip.start();
+  const stopConverging = convergeOnJoin(libp2p, {
+    warmupMs: CONVERGE_WARMUP_MS,
+    debounceMs: 250,
+    bootstrap: config.bootstrap,
+    redialMs: 2_000,
+    log: log.child("dht"),
+  });
   await libp2p.handle(SYNC_PROTOCOL, indexSyncHandler(index, log.child("sync")), { maxInboundStreams: 4 });
   const synced = new Set<string>();
   await libp2p.register(SYNC_PROTOCOL, {
@@ -298,6 +307,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
       stopping ??= (async () => {
         for (const t of timers) clearInterval(t);
         lifetime.abort();
+        stopConverging();
         mp.stop();
         await server.stop(true);
         await reputation.stop();

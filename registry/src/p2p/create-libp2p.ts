@@ -8,7 +8,7 @@ import { type Ping, ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
 import { yamux } from "@libp2p/yamux";
 import { createLibp2p, type Libp2p } from "libp2p";
-import { DHT_NAMESPACE, DHT_PROTOCOL, MAX_GOSSIP_BYTES } from "../constants.ts";
+import { DHT_NAMESPACE, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS, MAX_GOSSIP_BYTES } from "../constants.ts";
 
 export type RegistryServices = {
   identify: Identify;
@@ -52,6 +52,7 @@ export async function createRegistryLibp2p(init: CreateLibp2pInit): Promise<Regi
         peerInfoMapper: passthroughMapper,
         // A lone node answers from its own store at once instead of waiting for a first peer.
         allowQueryWithZeroPeers: true,
+        querySelfInterval: DHT_QUERY_SELF_INTERVAL_MS,
         validators: { [DHT_NAMESPACE]: init.validate },
         selectors: { [DHT_NAMESPACE]: init.select },
       }),
