@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Test} from "forge-std/Test.sol";
+import {InferencePayment} from "../../src/InferencePayment.sol";
+import {IInferencePayment} from "../../src/interfaces/IInferencePayment.sol";
+import {NcnTypes} from "../../src/libraries/NcnTypes.sol";
+import {NCNToken} from "../../src/NCNToken.sol";
+import {ValidatorRegistry} from "../../src/ValidatorRegistry.sol";
+
+/// @dev Drives InferencePayment through random escrows, sessions, settlements, replays, closes and
+/// withdrawals, and records in ghost variables what the invariants compare against.
+contract PaymentHandler is Test {
+    NCNToken internal immutable token;
+    InferencePayment internal immutable payment;
+    ValidatorRegistry internal immutable registry;
+    address internal immutable admin;
+    uint256[] internal validatorKeys;
+
+    uint256[3] internal clientKeys;
+    address[2] internal gateways;
+    address[3] internal nodes;
+
+    struct SessionGhost {
+        bytes32 id;
+        bytes32 salt;
+        uint256 clientKey;
+        address gateway;
+        uint256 deposited;
+        uint256 lastSettledVoucher;
+    }
+
+    struct BatchGhost {
+        bytes32 id;
+        address gateway;
+    }
+
+    bytes32[] public requestIds;
+    mapping(bytes32 => NcnTypes.InferenceReceipt) internal completedReceipts;
+    SessionGhost[] internal sessions;
+    BatchGhost[] internal batches;
+    uint256 internal nextRequest;
+    uint256 internal nextBatch;
+    uint256 internal nextSalt;
+
+    /// @dev Must stay zero: a refund of an expired pending escrow failed.
+    uint256 public refundFailures;
+    /// @dev Must stay zero: a settled batch or completed request was paid a second time.
+    uint256 public replaySuccesses;
+    /// @dev Must stay zero: a settlement was accepted with fewer distinct active validator signatures than M.
+    uint256 public underSignedSuccesses;
+
+    uint256 public settledBatches;
+    uint256 public completedRequests;
+    uint256 public refundedRequests;
+
+    constructor(
+        NCNToken token_,
+        InferencePayment payment_,
+        ValidatorRegistry registry_,
+        address admin_,
+        uint256[] memory validatorKeys_
+    ) {
+        token = token_;
+        payment = payment_;
+        registry = registry_;
+        admin = admin_;
+        validatorKeys = validatorKeys_;
+        for (uint256 i; i < 3; ++i) {
+            clientKeys[i] = uint256(keccak256(abi.encode("invariant client", i)));
+            nodes[i] = makeAddr(string.concat("invariant node ", vm.toString(i)));
+        }
+        gateways[0] = makeAddr("invariant gateway 0");
+        gateways[1] = makeAddr("invariant gateway 1");
+    }
+
+    // ---------------------------------------------------------------- escrow
+
+    function initiate(uint256 clientSeed, uint256 amount, uint256 ttl) external {
+        address client = vm.addr(clientKeys[clientSeed % 3]);
+        amount = bound(amount, 1, 1_000e18);
+        bytes32 requestId = keccak256(abi.encode("request", nextRequest++));
+        _fund(client, amount);
+        vm.prank(client);
+        payment.initiateInferenceRequest(
+            requestId, keccak256("subnet"), gateways[clientSeed % 2], amount, uint64(block.timestamp + bound(ttl, 1, 2 hours))
+        );
+        requestIds.push(requestId);
+    }
+
+    function complete(uint256 indexSeed, uint256 priceSeed, uint256 signerSeed) external {
+        if (requestIds.length == 0) return;
+        bytes32 requestId = requestIds[indexSeed % requestIds.length];
+        IInferencePayment.Escrow memory e = payment.getEscrow(requestId);
+        NcnTypes.InferenceReceipt memory r = NcnTypes.InferenceReceipt({
+            requestId: requestId,
+            subnetId: keccak256("subnet"),
+            modelId: keccak256("model"),
+            modelHash: keccak256("model-bytes"),
+            inputHash: keccak256(abi.encode(requestId, "in")),
+            outputHash: keccak256(abi.encode(requestId, "out")),
+            agent: nodes[priceSeed % 3],
+            price: bound(priceSeed, 0, e.amount),
+            startedAt: uint64(block.timestamp),
+            finishedAt: uint64(block.timestamp)
+        });
+        (bytes[] memory sigs, uint256 distinct) = _signatures(payment.completionDigest(r), signerSeed);
+        try payment.completeInferenceRequest(r, sigs) {
+            if (e.status != IInferencePayment.EscrowStatus.Pending) ++replaySuccesses;
+            if (distinct < registry.threshold()) ++underSignedSuccesses;
+            completedReceipts[requestId] = r;
+            ++completedRequests;
+        } catch {}
+    }
+
+    function refundExpired(uint256 indexSeed) external {
+        if (requestIds.length == 0) return;
+        bytes32 requestId = requestIds[indexSeed % requestIds.length];
+        IInferencePayment.Escrow memory e = payment.getEscrow(requestId);
+        bool due = e.status == IInferencePayment.EscrowStatus.Pending && block.timestamp > e.expiry;
+        try payment.handleExpiredRequest(requestId) {
+            if (!due) ++replaySuccesses;
+            ++refundedRequests;
+        } catch {
+            if (due) ++refundFailures;
+        }
+    }
+
+    function replayCompletion(uint256 indexSeed) external {
+        if (requestIds.length == 0) return;
+        bytes32 requestId = requestIds[indexSeed % requestIds.length];
+        NcnTypes.InferenceReceipt memory r = completedReceipts[requestId];
+        if (r.requestId == bytes32(0)) return;
+        (bytes[] memory sigs,) = _signatures(payment.completionDigest(r), 0);
+        try payment.completeInferenceRequest(r, sigs) {
+            ++replaySuccesses;
+        } catch {}
+    }
+
+    // ---------------------------------------------------------------- sessions
+
+    function openSession(uint256 clientSeed, uint256 amount, uint256 ttl) external {
+        uint256 key = clientKeys[clientSeed % 3];
+        address client = vm.addr(key);
+        address gateway = gateways[(clientSeed / 3) % 2];
+        amount = bound(amount, 1, 1_000e18);
+        bytes32 salt = bytes32(nextSalt++);
+        _fund(client, amount);
+        vm.prank(client);
+        bytes32 id = payment.openSession(gateway, salt, amount, uint64(block.timestamp + bound(ttl, 1, 1 days)));
+        sessions.push(SessionGhost(id, salt, key, gateway, amount, 0));
+    }
+
+    function topUp(uint256 indexSeed, uint256 amount) external {
+        if (sessions.length == 0) return;
+        SessionGhost storage g = sessions[indexSeed % sessions.length];
+        if (payment.getSession(g.id).closed) return;
+        amount = bound(amount, 1, 100e18);
+        address client = vm.addr(g.clientKey);
+        _fund(client, amount);
+        vm.prank(client);
+        payment.topUpSession(g.id, amount, 0);
+        g.deposited += amount;
+    }
+
+    /// @dev Settles the latest vouchers of up to three sessions of one gateway; vouchers may exceed deposits.
+    function settle(uint256 sessionSeed, uint256 amountSeed, uint256 signerSeed) external {
+        if (sessions.length == 0) return;
+        SessionGhost storage first = sessions[sessionSeed % sessions.length];
+        address gateway = first.gateway;
+        uint256[] memory picked = new uint256[](3);
+        uint256 n;
+        for (uint256 k; k < 3; ++k) {
+            uint256 i = uint256(keccak256(abi.encode(sessionSeed, k))) % sessions.length;
+            bool dup;
+            for (uint256 j; j < n; ++j) {
+                dup = dup || picked[j] == i;
+            }
+            if (!dup && sessions[i].gateway == gateway) picked[n++] = i;
+        }
+        IInferencePayment.SettlementBatch memory b = _emptyBatch(bytes32(nextBatch++), gateway, n);
+        uint256 total;
+        for (uint256 k; k < n; ++k) {
+            SessionGhost storage g = sessions[picked[k]];
+            uint256 settled = payment.getSession(g.id).settled;
+            // Mostly within the deposit, sometimes above it.
+            uint256 cumulative = settled + bound(uint256(keccak256(abi.encode(amountSeed, k))), 1, g.deposited / 2 + 2);
+            b.sessionIds[k] = g.id;
+            b.salts[k] = g.salt;
+            b.cumulativeAmounts[k] = cumulative;
+            b.voucherSignatures[k] = _sign(g.clientKey, payment.voucherDigest(g.id, cumulative));
+            total += cumulative - settled;
+        }
+        b.amounts[0] = total / 2;
+        b.amounts[1] = total - total / 2;
+        (bytes32 digest,) = payment.settlementDigest(b);
+        (bytes[] memory sigs, uint256 distinct) = _signatures(digest, signerSeed);
+        try payment.settleBatch(b, sigs) {
+            if (distinct < registry.threshold()) ++underSignedSuccesses;
+            batches.push(BatchGhost(b.batchId, gateway));
+            for (uint256 k; k < n; ++k) {
+                sessions[picked[k]].lastSettledVoucher = b.cumulativeAmounts[k];
+            }
+            ++settledBatches;
+        } catch {}
+    }
+
+    /// @dev Re-submits a settled batch id with fresh, otherwise valid vouchers: must always fail.
+    function replayBatch(uint256 batchSeed, uint256 sessionSeed) external {
+        if (batches.length == 0 || sessions.length == 0) return;
+        BatchGhost memory old = batches[batchSeed % batches.length];
+        SessionGhost memory g = sessions[sessionSeed % sessions.length];
+        if (g.gateway != old.gateway) return;
+        IInferencePayment.Session memory s = payment.getSession(g.id);
+        if (s.settled >= s.deposit) return;
+        IInferencePayment.SettlementBatch memory b = _emptyBatch(old.id, old.gateway, 1);
+        b.sessionIds[0] = g.id;
+        b.salts[0] = g.salt;
+        b.cumulativeAmounts[0] = s.settled + 1;
+        b.voucherSignatures[0] = _sign(g.clientKey, payment.voucherDigest(g.id, s.settled + 1));
+        b.amounts[0] = 1;
+        (bytes32 digest,) = payment.settlementDigest(b);
+        (bytes[] memory sigs,) = _signatures(digest, 0);
+        try payment.settleBatch(b, sigs) {
+            ++replaySuccesses;
+        } catch {}
+    }
+
+    function closeSession(uint256 indexSeed) external {
+        if (sessions.length == 0) return;
+        try payment.closeSession(sessions[indexSeed % sessions.length].id) {} catch {}
+    }
+
+    // ---------------------------------------------------------------- money out and time
+
+    function withdraw(uint256 accountSeed) external {
+        address account = _accounts()[accountSeed % 8];
+        vm.prank(account);
+        try payment.withdraw() {} catch {}
+    }
+
+    function distributeFees() external {
+        try payment.distributeValidatorFees() {} catch {}
+        try payment.collectProtocolFees() {} catch {}
+    }
+
+    function warp(uint256 seconds_) external {
+        vm.warp(block.timestamp + bound(seconds_, 1, 6 hours));
+    }
+
+    // ---------------------------------------------------------------- views for the invariants
+
+    function sessionCount() external view returns (uint256) {
+        return sessions.length;
+    }
+
+    function sessionAt(uint256 i) external view returns (SessionGhost memory) {
+        return sessions[i];
+    }
+
+    function requestCount() external view returns (uint256) {
+        return requestIds.length;
+    }
+
+    /// @dev Every address that can hold NCN or credit in this campaign.
+    function accounts() external view returns (address[] memory) {
+        address[] memory fixed_ = _accounts();
+        address[] memory all = new address[](fixed_.length + validatorKeys.length);
+        for (uint256 i; i < fixed_.length; ++i) {
+            all[i] = fixed_[i];
+        }
+        for (uint256 i; i < validatorKeys.length; ++i) {
+            all[fixed_.length + i] = vm.addr(validatorKeys[i]);
+        }
+        return all;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    function _accounts() internal view returns (address[] memory a) {
+        a = new address[](8);
+        for (uint256 i; i < 3; ++i) {
+            a[i] = vm.addr(clientKeys[i]);
+            a[3 + i] = nodes[i];
+        }
+        a[6] = gateways[0];
+        a[7] = gateways[1];
+    }
+
+    function _emptyBatch(bytes32 id, address gateway, uint256 n)
+        internal
+        view
+        returns (IInferencePayment.SettlementBatch memory b)
+    {
+        b.batchId = id;
+        b.gateway = gateway;
+        b.receiptsRoot = keccak256(abi.encode("root", id));
+        b.sessionIds = new bytes32[](n);
+        b.salts = new bytes32[](n);
+        b.cumulativeAmounts = new uint256[](n);
+        b.voucherSignatures = new bytes[](n);
+        b.nodes = new address[](2);
+        b.nodes[0] = nodes[uint256(id) % 3];
+        b.nodes[1] = nodes[(uint256(id) + 1) % 3];
+        b.amounts = new uint256[](2);
+    }
+
+    function _fund(address to, uint256 amount) internal {
+        vm.prank(admin);
+        token.mint(to, amount);
+        vm.prank(to);
+        token.approve(address(payment), type(uint256).max);
+    }
+
+    function _sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    /// @dev Half of the seeds give the first three validators; the others mix validators, repeats and
+    /// outsiders. Returns how many distinct active validators signed.
+    function _signatures(bytes32 digest, uint256 seed) internal view returns (bytes[] memory sigs, uint256 distinct) {
+        bool honest = seed % 2 == 0;
+        uint256 n = honest ? 3 : 1 + seed % 6;
+        sigs = new bytes[](n);
+        uint256 seen;
+        for (uint256 i; i < n; ++i) {
+            uint256 pick = honest ? i : uint256(keccak256(abi.encode(seed, i))) % (validatorKeys.length + 2);
+            if (pick < validatorKeys.length) {
+                sigs[i] = _sign(validatorKeys[pick], digest);
+                if (seen & (1 << pick) == 0 && registry.isActive(vm.addr(validatorKeys[pick]))) {
+                    seen |= 1 << pick;
+                    ++distinct;
+                }
+            } else {
+                sigs[i] = _sign(uint256(keccak256(abi.encode("outsider", pick))), digest);
+            }
+        }
+    }
+}
