@@ -19,6 +19,7 @@ import { Outbox } from "./link/outbox.ts";
 import { TaskRunner } from "./link/task-runner.ts";
 import { type Logger, silentLogger } from "./log/logger.ts";
 import { signReceipt } from "./receipt/sign-receipt.ts";
+import { Registrar } from "./registry/registrar.ts";
 import { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
 import { ModelStore } from "./store/model-store.ts";
 import type { ProgressListener } from "./store/progress.ts";
@@ -136,6 +137,21 @@ export class Agent {
     };
   }
 
+  #registrarInstance: Registrar | undefined;
+
+  /** Publishes this agent's record and heartbeats to the validators (created on first welcome). */
+  #registrar(gateway: string): Registrar {
+    this.#registrarInstance ??= new Registrar({
+      account: this.account,
+      subnets: this.config.subnets,
+      capabilities: () => this.capabilities(),
+      load: () => this.load(),
+      gateway,
+      log: this.#log,
+    });
+    return this.#registrarInstance;
+  }
+
   /** Connects to the gateway (one link per subnet). */
   start(): void {
     const gateway = this.config.gateway;
@@ -152,7 +168,14 @@ export class Agent {
           capabilities: () => this.capabilities(),
           heartbeat: () => ({ load: this.load(), cachedModels: this.store.cachedHashes() }),
           pending: (s) => this.outbox.pending(s),
-          onReady: (l) => this.#resend(l),
+          onReady: (l) => {
+            this.#resend(l);
+            if (l.registries.length > 0) {
+              void this.#registrar(gateway)
+                .use(l.registries)
+                .catch((e: unknown) => this.#log.warn("registry publish failed", { error: e }));
+            }
+          },
           onTask: (l, task) => this.#onTask(l, task),
           onCancel: (_l, taskId, reason) => {
             if (this.runner.cancel(taskId, reason)) this.#log.info("task cancelled", { taskId, reason });
@@ -185,6 +208,7 @@ export class Agent {
    */
   async stop(drainMs = 10_000): Promise<void> {
     if (this.#evictTimer) clearInterval(this.#evictTimer);
+    this.#registrarInstance?.stop();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.runner.idle(), new Promise((r) => (timer = setTimeout(r, drainMs)))]);
     clearTimeout(timer);

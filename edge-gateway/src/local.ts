@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import type { Readable } from "node:stream";
 import { Miniflare } from "miniflare";
 
 const ENTRY = resolve(import.meta.dirname, "index.ts");
@@ -39,7 +40,7 @@ export interface GatewayHandle {
  */
 export async function startGateway(
   vars: Record<string, string>,
-  opts: { port?: number; persistDir?: string } = {},
+  opts: { port?: number; persistDir?: string; logFile?: string } = {},
 ): Promise<GatewayHandle> {
   const scriptPath = await bundleWorker();
   const before = new Set(miniflareTemps());
@@ -61,6 +62,21 @@ export async function startGateway(
     durableObjectsPersist: persist,
     bindings: vars,
     cf: false,
+    // The Worker's JSON logs: to a file when asked, else to stderr only with NCN_GATEWAY_LOG=1.
+    handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+      const sink = opts.logFile
+        ? createWriteStream(opts.logFile, { flags: "a" })
+        : process.env.NCN_GATEWAY_LOG === "1"
+          ? process.stderr
+          : undefined;
+      if (!sink) {
+        stdout.resume();
+        stderr.resume();
+        return;
+      }
+      stdout.pipe(sink, { end: false });
+      stderr.pipe(sink, { end: false });
+    },
     host: "127.0.0.1",
     port: opts.port ?? 0,
   });

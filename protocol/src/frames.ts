@@ -51,6 +51,8 @@ export const WelcomeFrame = v.object({
   type: v.literal("welcome"),
   agent: Address,
   heartbeatMs: v.pipe(v.number(), v.integer(), v.minValue(100)),
+  /** Registry/validator HTTP URLs where the agent publishes its signed record and heartbeats. */
+  registries: v.optional(v.pipe(v.array(v.pipe(v.string(), v.url())), v.maxLength(32))),
 });
 
 const TaskCommon = {

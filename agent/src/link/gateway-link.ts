@@ -54,6 +54,8 @@ const TASK_ID = /^[A-Za-z0-9_:.-]{1,128}$/;
 export class GatewayLink {
   readonly subnet: string;
   readonly url: string;
+  /** Registry URLs the gateway named in its welcome. */
+  registries: readonly string[] = [];
   #state: LinkState = "idle";
   #ws: WebSocket | undefined;
   #domain: NcnDomain | undefined;
@@ -304,6 +306,7 @@ export class GatewayLink {
       return;
     }
     this.#state = "ready";
+    this.registries = w.registries ?? [];
     this.#attempt = 0;
     this.#connects++;
     this.#log.info("connected to gateway", { heartbeatMs: w.heartbeatMs, connects: this.#connects });

@@ -123,7 +123,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         contracts.payment,
         "--validator-registry",
         contracts.registry,
-        "--trusted-gateways",
+        "--trusted-gateway",
         gatewayAddress,
       ];
       const boot = registries[0];
@@ -200,7 +200,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         SETTLE_EVERY: "100",
         SETTLE_INTERVAL_MS: "2000",
       },
-      { port, persistDir: join(dir, "gateway-state") },
+      { port, persistDir: join(dir, "gateway-state"), logFile: join(dir, "logs", "gateway.log") },
     );
     step("gateway", `${gateway.url} (workerd)`);
 

@@ -325,7 +325,12 @@ export class SubnetShard extends DurableObject<Env> {
       JSON.stringify(caps),
       Date.now(),
     );
-    this.#send(ws, { type: "welcome", agent: frame.agent, heartbeatMs: HEARTBEAT_MS });
+    this.#send(ws, {
+      type: "welcome",
+      agent: frame.agent,
+      heartbeatMs: HEARTBEAT_MS,
+      registries: configOf(this.env).REGISTRY_URLS,
+    });
     log.info("agent connected", {
       agent: frame.agent,
       subnet: att.subnet,
