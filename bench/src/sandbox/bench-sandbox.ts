@@ -15,9 +15,12 @@ export interface SandboxFigures {
   /** A sandboxed task running `pass`, through runPythonTask (spawn, set-up, run, report). */
   sandbox_start_ms_p50: number;
   sandbox_start_ms_p90: number;
-  /** sandbox_start_ms_p50 / python_plain_ms_p50, measured interleaved in the same run. */
+  /**
+   * Median of sandboxed / plain start time, each pair measured back to back so
+   * both see the same machine load (robust on a busy machine).
+   */
   sandbox_start_overhead_ratio: number;
-  /** Plain `python3` with the sandbox's own flags (-E -S -B), and the sandbox against that. */
+  /** Plain `python3` with the sandbox's own flags (-E -S -B), and the sandbox against that (paired median). */
   python_same_flags_ms_p50: number;
   sandbox_vs_same_flags_ratio: number;
   /** The sandbox around `/usr/bin/true` instead of Python, against spawning `true` directly. */
@@ -94,6 +97,14 @@ async function interleavedRates(
   return [jobs / (msA / 1000), jobs / (msB / 1000)];
 }
 
+/** Median of a[i] / b[i]. */
+function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  return percentile(
+    a.map((x, i) => x / (b[i] ?? Number.NaN)),
+    50,
+  );
+}
+
 /**
  * Start overhead of the Python sandbox against plain Python, and task
  * throughput. Plain and sandboxed runs alternate so both see the same load.
@@ -106,7 +117,7 @@ export async function benchSandbox(
     cacheDir: join(tmpdir(), `ncn-sandbox-bench-${process.getuid?.() ?? "u"}`),
     ...options,
   };
-  const n = quick ? 25 : 150;
+  const n = quick ? 40 : 150;
   const sandboxPass = () => runPythonTask({ source: "pass" }, DEFAULT_MAXIMA, opts);
   const sandboxTrue = () =>
     runPythonTask({ source: "pass" }, DEFAULT_MAXIMA, { ...opts, python: "/usr/bin/true" });
@@ -121,9 +132,11 @@ export async function benchSandbox(
   const truePlain: number[] = [];
   const sameFlags: number[] = [];
   for (let i = 0; i < n; i++) {
+    // Alternate which side goes first, so neither always runs right after the other.
+    if (i % 2 === 1) sandboxed.push(await elapsed(sandboxPass));
     plain.push(await elapsed(plainPass));
     sameFlags.push(await elapsed(sameFlagsPass));
-    sandboxed.push(await elapsed(sandboxPass));
+    if (i % 2 === 0) sandboxed.push(await elapsed(sandboxPass));
     truePlain.push(await elapsed(plainTrue));
     trueSandboxed.push(await elapsed(sandboxTrue));
   }
@@ -150,9 +163,9 @@ export async function benchSandbox(
     python_plain_ms_p90: percentile(plain, 90),
     sandbox_start_ms_p50: sandboxP50,
     sandbox_start_ms_p90: percentile(sandboxed, 90),
-    sandbox_start_overhead_ratio: sandboxP50 / plainP50,
+    sandbox_start_overhead_ratio: pairedRatio(sandboxed, plain),
     python_same_flags_ms_p50: percentile(sameFlags, 50),
-    sandbox_vs_same_flags_ratio: sandboxP50 / percentile(sameFlags, 50),
+    sandbox_vs_same_flags_ratio: pairedRatio(sandboxed, sameFlags),
     sandbox_setup_ms_p50: percentile(trueSandboxed, 50),
     true_plain_ms_p50: percentile(truePlain, 50),
     sandbox_tasks_per_s_c1: c1,
