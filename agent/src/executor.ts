@@ -1,14 +1,12 @@
 import {
-  base64ToBytes,
-  hashTaskInput,
-  hashTaskResult,
+  hashBytes,
+  hashOcrLines,
+  hashTensors,
   type ModelDescriptor,
   type TaskFrame,
   type TaskResult,
   type Tensor,
   type TensorMapJson,
-  tensorFromJson,
-  tensorToJson,
 } from "@ncn/protocol";
 import { AgentError } from "./errors.ts";
 import { type Logger, silentLogger } from "./log/logger.ts";
@@ -18,6 +16,7 @@ import { type OcrParams, OcrPipeline, type OcrStage } from "./ocr/pipeline.ts";
 import { resolveOcrModels } from "./ocr/resolve-models.ts";
 import type { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
 import type { ModelStore } from "./store/model-store.ts";
+import { decodeTensorJson, encodeTensorJson } from "./tensor-codec.ts";
 
 export interface ExecuteOptions {
   signal?: AbortSignal;
@@ -93,21 +92,29 @@ export class TaskExecutor {
         await this.store.ensure(m, options.signal ? { signal: options.signal } : {});
       };
       let result: TaskResult;
+      // The hashes are the protocol's hashTaskInput / hashTaskResult, computed on the
+      // decoded tensors the task already holds instead of decoding them a second time.
+      let inputHash: `0x${string}`;
+      let outputHash: `0x${string}`;
       const timings: Record<string, number> = {};
       if (task.kind === "tensor") {
         const inputs: Record<string, Tensor> = {};
-        for (const [name, t] of Object.entries(task.inputs)) inputs[name] = tensorFromJson(t);
+        for (const [name, t] of Object.entries(task.inputs)) inputs[name] = decodeTensorJson(t);
         await fetchModel(task.model);
         aborted(options.signal);
         options.onProgress?.("infer", 0);
         const t1 = performance.now();
         const outputs = await this.runtime.run(task.model, () => this.store.load(task.model), inputs);
         timings.infer = performance.now() - t1;
+        const t2 = performance.now();
+        inputHash = hashTensors(inputs);
+        outputHash = hashTensors(outputs);
+        timings.hash = performance.now() - t2;
         const json: TensorMapJson = {};
-        for (const [name, t] of Object.entries(outputs)) json[name] = tensorToJson(t);
+        for (const [name, t] of Object.entries(outputs)) json[name] = encodeTensorJson(t);
         result = { kind: "tensor", outputs: json };
       } else {
-        const image = base64ToBytes(task.image);
+        const image = new Uint8Array(Buffer.from(task.image, "base64"));
         await fetchModel(task.model);
         const models = await resolveOcrModels(
           task.model,
@@ -123,17 +130,15 @@ export class TaskExecutor {
         });
         Object.assign(timings, run.timings);
         result = { kind: "ocr", lines: run.lines };
+        inputHash = hashBytes(image);
+        outputHash = hashOcrLines(run.lines);
       }
       aborted(options.signal);
-      const inputHash =
-        task.kind === "tensor"
-          ? hashTaskInput({ kind: "tensor", model: task.model.id, inputs: task.inputs })
-          : hashTaskInput({ kind: "ocr", model: task.model.id, image: task.image });
       const outcome: TaskOutcome = {
         result,
         modelHash: task.model.sha256,
         inputHash,
-        outputHash: hashTaskResult(result),
+        outputHash,
         startedAt,
         finishedAt: Date.now(),
         timings: { ...timings, total: performance.now() - t0 },
