@@ -51,4 +51,8 @@ export const MEMPOOL_CONCURRENCY = 4;
 export const DEFAULT_SPOT_CHECK_ATOL = 1e-4;
 export const DEFAULT_SPOT_CHECK_RTOL = 1e-3;
 
+/** Models a validator keeps for re-execution (bytes), and how long an unused one stays. */
+export const MODEL_CACHE_BYTES = 4 * 1024 ** 3;
+export const MODEL_CACHE_TTL_MS = 7 * 24 * 3600_000;
+
 export const ZERO_BYTES32 = `0x${"0".repeat(64)}` as const;

@@ -31,6 +31,7 @@ import { loadOrCreatePeerKey } from "./p2p/peer-key.ts";
 import { dhtRecordSelector, dhtRecordValidator } from "./records/dht-record-validator.ts";
 import { RecordIndex } from "./records/record-index.ts";
 import { RecordService } from "./records/record-service.ts";
+import { lazyOnnxReexecutor } from "./reexec/onnx-reexecutor.ts";
 import type { Reexecutor } from "./reexec/reexecutor.ts";
 import { ReputationBook } from "./reputation/reputation-book.ts";
 import { ReputationService } from "./reputation/reputation-service.ts";
@@ -46,7 +47,7 @@ export interface StartRegistryNodeOptions {
   payments?: PaymentReader;
   /** By default read from `validatorRegistry`, else none. */
   validatorSet?: ValidatorSetReader;
-  /** Spot-check re-execution; without one, sampled completions are not re-executed. */
+  /** Spot-check re-execution; by default the agent's ONNX runtime, loaded on first use. */
   reexecutor?: Reexecutor;
   logger?: Logger;
   /** Sampling source for spot checks (tests pin it). */
@@ -120,6 +121,12 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
         ? staticValidatorSet([signer.address])
         : undefined);
 
+  const ownReexecutor =
+    options.reexecutor === undefined && signer && config.spotCheckFraction > 0
+      ? lazyOnnxReexecutor(join(config.dataDir, "models"))
+      : undefined;
+  const reexecutor = options.reexecutor ?? ownReexecutor;
+
   const dhtCounters = { rejected: 0 };
   const libp2p = await createRegistryLibp2p({
     privateKey: key,
@@ -155,7 +162,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     receipts,
     signer,
     payments,
-    reexecutor: options.reexecutor,
+    reexecutor,
     spotCheck: {
       fraction: config.spotCheckFraction,
       atol: config.spotCheckAtol,
@@ -314,6 +321,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
         gossip.stop();
         await libp2p.stop();
         await republished;
+        await ownReexecutor?.close();
         db.close();
         log.info("registry node stopped", { peerId });
       })();

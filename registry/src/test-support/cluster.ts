@@ -13,14 +13,14 @@ export function tempDir(prefix = "ncn-registry-"): { path: string; cleanup: () =
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
 export async function waitFor<T>(
-  check: () => T | Promise<T>,
+  check: () => T,
   timeoutMs = 10_000,
   what = "condition",
-): Promise<T> {
+): Promise<NonNullable<Awaited<T>>> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value;
+    if (value) return value as NonNullable<Awaited<T>>;
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await Bun.sleep(25);
   }

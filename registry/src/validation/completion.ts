@@ -1,3 +1,4 @@
+import { tensorsClose } from "@ncn/agent/onnx";
 import {
   AttestationPhase,
   type AttestationResponse,
@@ -22,10 +23,13 @@ import type { Reexecutor } from "../reexec/reexecutor.ts";
 import type { AttestationStore } from "../store/attestation-store.ts";
 import type { ReceiptStore } from "../store/receipt-store.ts";
 import type { AttestationSigner } from "./attestation-signer.ts";
-import { compareTensors, type Tolerance } from "./compare-tensors.ts";
 import { refuse } from "./refuse.ts";
 
-export interface SpotCheckPolicy extends Tolerance {
+export interface SpotCheckPolicy {
+  /** Absolute tolerance of an element. */
+  atol: number;
+  /** Relative tolerance, times |expected|. */
+  rtol: number;
   /** Share of completions re-executed, 0..1. */
   fraction: number;
   /** Source of randomness in [0, 1) for sampling. */
@@ -183,24 +187,25 @@ export async function spotCheck(
     deps.log?.warn("spot check could not re-execute", { requestId: req.requestId, model: model.key, err: e });
     return "unavailable";
   }
-  const cmp = compareTensors(expected, tensorsOf(req.result.outputs), deps.spotCheck);
-  if (cmp.ok) return "passed";
+  const cmp = tensorsClose(expected, tensorsOf(req.result.outputs), {
+    atol: deps.spotCheck.atol,
+    rtol: deps.spotCheck.rtol,
+  });
+  if (cmp.equal) return "passed";
+  const reason = cmp.reason ?? "outputs differ";
   deps.onReputationEvent?.({
     id: `${req.requestId}:spot_check_failed`,
     agent: req.agent,
     kind: "spot_check_failed",
     requestId: req.requestId,
-    reason: cmp.reason.slice(0, 200),
+    reason: reason.slice(0, 200),
     at: deps.now?.() ?? Date.now(),
   } as ReputationEvent);
   throw refuse(
     "VALIDATION_REFUSED",
     "spot_check_failed",
-    `re-execution disagrees with the agent: ${cmp.reason}`,
-    {
-      field: "result.outputs",
-      tensor: cmp.tensor,
-    },
+    `re-execution disagrees with the agent: ${reason}`,
+    { field: "result.outputs", maxAbsDiff: cmp.maxAbsDiff },
   );
 }
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "@ncn/agent/testing";
 import {
   completeEscrow,
   completionAttestation,
@@ -43,6 +45,8 @@ let dir: ReturnType<typeof tempDir>;
 let a: RegistryNode;
 let b: RegistryNode;
 const agent = newAccount();
+/** Serves the real tiny model; one of its results is wrong. */
+const cheat = newAccount();
 const owner = newAccount();
 const model = fakeModel("tiny-mlp");
 const gatewayKey = devKey("gateway");
@@ -71,21 +75,36 @@ beforeAll(async () => {
   a = await startTestNode(join(dir.path, "a"), {
     config: { ...chainConfig, validatorKey: chain.validatorKeys[0] },
   });
+  // b re-executes every completion it validates, with the agent's ONNX runtime.
   b = await startTestNode(join(dir.path, "b"), {
-    config: { ...chainConfig, validatorKey: chain.validatorKeys[1], bootstrap: a.multiaddrs() },
+    config: {
+      ...chainConfig,
+      validatorKey: chain.validatorKeys[1],
+      bootstrap: a.multiaddrs(),
+      spotCheckFraction: 1,
+    },
   });
   await waitFor(() => a.routingTableSize() > 0 && b.routingTableSize() > 0, 10_000, "nodes connected");
   await waitFor(
     () => a.gossip.subscribers("/ncn/records/1") > 0 && b.gossip.subscribers("/ncn/records/1") > 0,
   );
+  writeFileSync(join(dir.path, "tiny.onnx"), tinyModelBytes());
   for (const record of [
-    await subnetRecord(owner, { models: [{ id: "tiny-mlp", price: "100" }] }),
+    await subnetRecord(owner, {
+      models: [
+        { id: "tiny-mlp", price: "100" },
+        { id: "tiny-real", price: "100" },
+      ],
+    }),
     await modelRecord(owner, model),
+    await modelRecord(owner, realModel()),
     await agentRecord(agent, { subnets: ["vision"], models: ["tiny-mlp"] }),
+    await agentRecord(cheat, { subnets: ["vision"], models: ["tiny-real"] }),
   ]) {
     await a.records.publish(record);
   }
-  await waitFor(() => b.index.get("agent", agent.address.toLowerCase()), 5_000, "records on b");
+  await waitFor(() => b.index.get("agent", cheat.address.toLowerCase()), 5_000, "records on b");
+  await waitFor(() => b.index.get("model", "tiny-real"), 5_000, "records on b");
 }, 60_000);
 
 afterAll(async () => {
@@ -94,6 +113,8 @@ afterAll(async () => {
   dir?.cleanup();
 });
 
+const realModel = () =>
+  tinyModelDescriptor({ id: "tiny-real", sources: [`file:${join(dir.path, "tiny.onnx")}`] });
 const domain = () => paymentDomain(chain.deployment.chainId, chain.contracts.payment);
 const nowSec = () => BigInt(Math.floor(Date.now() / 1000));
 
@@ -423,6 +444,98 @@ describe("completion against anvil", () => {
     expect(total).toBe(300n);
     const again = await post(a, "/v1/validate/settlement", settlement);
     expect(refusal(again.body).details?.reason).toBe("batch_already_settled");
+  });
+
+  test("a spot-checked wrong output is caught and costs the agent its eligibility", async () => {
+    const x = [0.5, -1, 2, 0.25, 1, 1, 1, 1];
+    const honest = await signedCompletion(cheat, domain(), {
+      requestId: "spot-honest",
+      model: "tiny-real",
+      modelHash: realModel().sha256,
+      input: floatInput("tiny-real", x),
+      // Computed in plain JS: equal to onnxruntime's only within float tolerance.
+      result: floatResult(tinyModelReference(new Float32Array(x))),
+    });
+    const ok = await post(b, "/v1/validate/completion", honest);
+    expect(ok.status).toBe(200);
+    expect(v.parse(AttestationResponse, ok.body).spotChecked).toBe(true);
+    const before = b.reputation.get(cheat.address);
+    expect(before.successes).toBe(1);
+
+    const wrong = Array.from(tinyModelReference(new Float32Array(x)), (y, i) => (i === 4 ? y + 0.5 : y));
+    const lie = await signedCompletion(cheat, domain(), {
+      requestId: "spot-lie",
+      model: "tiny-real",
+      modelHash: realModel().sha256,
+      input: floatInput("tiny-real", x),
+      result: floatResult(wrong),
+    });
+    const caught = await post(b, "/v1/validate/completion", lie);
+    expect([caught.status, refusal(caught.body).details?.reason]).toEqual([422, "spot_check_failed"]);
+    const after = b.reputation.get(cheat.address);
+    expect(after.failedSpotChecks).toBe(1);
+    expect(after.score).toBe(before.score - 20);
+    // The offence, signed by b, reaches a; the agent is no longer eligible for new work.
+    await waitFor(
+      () => a.reputation.get(cheat.address).failedSpotChecks === 1,
+      5_000,
+      "offence relayed to a",
+    );
+    await escrow("after-cheat", 100n);
+    const next = await post(a, "/v1/validate/preprocess", {
+      ...preprocess("after-cheat", { mode: "escrow" } as never),
+      agent: cheat.address.toLowerCase(),
+      model: "tiny-real",
+    });
+    expect([next.status, refusal(next.body).details?.reason]).toEqual([422, "agent_reputation"]);
+  });
+
+  test("work posted to one node's mempool is attested by every validator and collected from any node", async () => {
+    await escrow("pool-paid", 100n);
+    const posted = await post(a, "/v1/mempool", {
+      phase: 0,
+      request: preprocess("pool-paid", { mode: "escrow" } as never),
+    });
+    expect(posted.status).toBe(202);
+    const id = posted.body.id as string;
+    const requestId = idToBytes32("pool-paid");
+    const collected = await waitFor(
+      async () => {
+        const res = (await (await fetch(`${b.url}/v1/attestations/pool-paid`)).json()) as {
+          attestations: { validator: string; signature: `0x${string}`; subject: `0x${string}` }[];
+        };
+        return res.attestations.length === 2 ? res.attestations : undefined;
+      },
+      10_000,
+      "two attestations on b",
+    );
+    const signers = await Promise.all(
+      collected.map((att) =>
+        recoverTypedDataAddress({
+          ...typedData(domain(), "Attestation", {
+            requestId,
+            phase: 0,
+            subject: att.subject,
+            outputHash: `0x${"0".repeat(64)}`,
+          }),
+          signature: att.signature,
+        }),
+      ),
+    );
+    expect<(string | undefined)[]>(signers.map((s) => s.toLowerCase()).sort()).toEqual(
+      [a.signer?.address, b.signer?.address].sort(),
+    );
+    await waitFor(() => a.attestations.list(requestId).length === 2, 5_000, "two attestations on a");
+    expect(a.mempool.get(id)?.status).toBe("attested");
+
+    const unpaid = await post(a, "/v1/mempool", {
+      phase: 0,
+      request: preprocess("pool-unpaid", { mode: "escrow" } as never),
+    });
+    const unpaidId = unpaid.body.id as string;
+    await waitFor(() => b.mempool.get(unpaidId)?.status === "refused", 5_000, "refused on b");
+    expect(b.mempool.get(unpaidId)?.refusal?.code).toBe("PAYMENT_REQUIRED");
+    expect(a.attestations.list(idToBytes32("pool-unpaid"))).toEqual([]);
   });
 
   test("an escrow that expired is refused", async () => {
