@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type ModelDescriptor, type TaskFrame, type Tensor, tensorToJson } from "@ncn/protocol";
@@ -31,7 +31,7 @@ function cases(): Case[] {
   const file = (m: ModelDescriptor) => {
     const p = resolveNpmSource(m.sources[0] ?? "");
     if (!p) throw new Error(`${m.id} not installed`);
-    return new Uint8Array(require("node:fs").readFileSync(p));
+    return new Uint8Array(readFileSync(p));
   };
   const tinyBytes = tinyModelBytes();
   return [
@@ -180,8 +180,11 @@ export async function benchAgent(quick = false): Promise<AgentFigures> {
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
       const r = await agent.executor.ocr.run(models, page);
-      (stages.total ??= []).push(performance.now() - t0);
-      for (const [k, ms] of Object.entries(r.timings)) (stages[k] ??= []).push(ms);
+      const push = (k: string, ms: number) => {
+        stages[k] = [...(stages[k] ?? []), ms];
+      };
+      push("total", performance.now() - t0);
+      for (const [k, ms] of Object.entries(r.timings)) push(k, ms);
       cer = characterErrorRate(lines.join("\n"), r.lines.map((x) => x.text).join("\n"));
     }
     for (const [k, v] of Object.entries(stages)) figures[`ocr_${k}_ms_p50`] = percentile(v, 50);
