@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Registrar } from "@ncn/agent/registrar";
 import { renderText } from "@ncn/agent/testing/render-text";
 import { TINY_WEIGHTS, tinyModelDescriptor } from "@ncn/agent/testing/tiny-model";
 import { createNcnReadClient, creditOf, readEscrow, readSession } from "@ncn/contracts";
@@ -15,6 +16,8 @@ import { DEVNET_PRICES, type Devnet, startDevnet } from "./devnet.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..", "..");
 let devnet: Devnet;
+/** The checkout-like folder: the devnet lives in its `.ncn`. */
+let home: string;
 let dir: string;
 
 function chainConfig() {
@@ -26,13 +29,14 @@ function chainConfig() {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "ncn-devnet-e2e-"));
+  home = mkdtempSync(join(tmpdir(), "ncn-devnet-e2e-"));
+  dir = join(home, ".ncn");
   devnet = await startDevnet({ dir, port: 0 });
 }, 180_000);
 
 afterAll(async () => {
   await devnet?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  if (!process.env.NCN_KEEP_E2E) rmSync(home, { recursive: true, force: true });
 }, 60_000);
 
 function expectedTiny(x: number[]): number[] {
@@ -268,6 +272,23 @@ describe("devnet end to end", () => {
     const liar = privateKeyToAccount(generatePrivateKey());
     await peer.connect(devnet.file.gateway.url, "forged");
     await peer.waitFor((f) => f.type === "welcome");
+    // Listed by the validators like any agent, so only its receipt gives it away.
+    const registrar = new Registrar({
+      account: peer.account,
+      subnets: ["forged"],
+      capabilities: () => ({
+        cores: 1,
+        memoryMb: 1024,
+        gpu: null,
+        runtimes: ["onnx"],
+        cachedModels: [],
+        maxConcurrency: 2,
+        version: "test",
+      }),
+      load: () => ({ running: 0, queued: 0 }),
+      gateway: devnet.file.gateway.url,
+    });
+    await registrar.use(devnet.file.registries.map((r) => r.url));
     peer.onTask = async (task) => {
       const outputs = {
         y: {
@@ -293,6 +314,7 @@ describe("devnet end to end", () => {
     expect(err?.code).toBe("SIGNATURE_INVALID");
     const after = await devnet.client.registerSession(sessionId);
     expect(after.charged).toBe(before.charged);
+    registrar.stop();
     peer.close();
   }, 60_000);
 
@@ -319,6 +341,8 @@ describe("devnet end to end", () => {
     const last = devnet.registries[devnet.registries.length - 1];
     if (!last) throw new Error("no registry");
     await devnet.supervisor.stopChild(last.child);
+    // The CLI test paid from the same session in another process: take the gateway's count.
+    await devnet.client.registerSession(devnet.file.client.sessionId as `0x${string}`);
     const { response } = await devnet.client.infer({
       subnet: "default",
       model: "tiny-mlp",

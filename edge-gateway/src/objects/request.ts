@@ -27,6 +27,7 @@ import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { canTransition, isTerminal } from "../logic/request-machine.ts";
 import { shardOf } from "../logic/scheduler.ts";
+import { type Rpc, rpc, unwrap } from "../rpc.ts";
 import { gatherAttestations } from "../validators/client.ts";
 
 const log = logger("gateway:request");
@@ -59,6 +60,8 @@ interface StoredRequest extends SubmitInput {
   receipt: SignedReceipt | undefined;
   completion: AttestationSig[] | undefined;
   error: { code: ErrorCode; message: string } | undefined;
+  /** Why the previous attempt failed: the reason reported if no agent is left to retry on. */
+  lastFailure: { code: ErrorCode; message: string } | undefined;
   events: ProgressEvent[];
 }
 
@@ -92,7 +95,11 @@ export class RequestObject extends DurableObject<Env> {
   }
 
   /** Creates the request (or returns the existing one: idempotent by id) and starts it. */
-  async submit(input: SubmitInput): Promise<InferenceResponse> {
+  submit(input: SubmitInput): Promise<Rpc<InferenceResponse>> {
+    return rpc(() => this.#submit(input));
+  }
+
+  async #submit(input: SubmitInput): Promise<InferenceResponse> {
     const existing = await this.#load();
     if (existing) {
       if (existing.subnet !== input.subnet || existing.descriptor.id !== input.descriptor.id) {
@@ -116,6 +123,7 @@ export class RequestObject extends DurableObject<Env> {
       receipt: undefined,
       completion: undefined,
       error: undefined,
+      lastFailure: undefined,
       events: [],
     };
     this.#event("received");
@@ -310,12 +318,14 @@ export class RequestObject extends DurableObject<Env> {
     const price = BigInt(req.price);
     if (req.payment.mode === "session") {
       const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
-      await session.authorize(
-        req.payment.sessionId,
-        req.requestId,
-        req.price,
-        req.payment.cumulativeAmount,
-        req.payment.signature,
+      unwrap(
+        await session.authorize(
+          req.payment.sessionId,
+          req.requestId,
+          req.price,
+          req.payment.cumulativeAmount,
+          req.payment.signature,
+        ),
       );
       return;
     }
@@ -384,6 +394,12 @@ export class RequestObject extends DurableObject<Env> {
       }
       req.attempts -= 1;
       if (Date.now() + NO_AGENT_POLL_MS > waitUntil) {
+        if (req.lastFailure) {
+          throw new BaseError(
+            req.lastFailure.code,
+            `${req.lastFailure.message} (no other agent to retry on)`,
+          );
+        }
         throw new BaseError(
           "NO_AGENT_AVAILABLE",
           `no agent in subnet ${req.subnet} can take this request now`,
@@ -468,10 +484,12 @@ export class RequestObject extends DurableObject<Env> {
     if (!req.receipt || !req.completion) throw new BaseError("INTERNAL", "nothing to settle");
     if (req.payment.mode === "session") {
       const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
-      await session.commit(req.payment.sessionId, req.requestId, {
-        agent: req.receipt.receipt.agent,
-        receiptDigest: receiptDigest(this.#domain(), req.receipt.receipt),
-      });
+      unwrap(
+        await session.commit(req.payment.sessionId, req.requestId, {
+          agent: req.receipt.receipt.agent,
+          receiptDigest: receiptDigest(this.#domain(), req.receipt.receipt),
+        }),
+      );
       return;
     }
     const chain = chainOf(configOf(this.env));
@@ -524,6 +542,7 @@ export class RequestObject extends DurableObject<Env> {
       await this.#fail(code, `${message} (after ${req.attempts} attempts)`);
       return;
     }
+    req.lastFailure = { code, message };
     this.#event(req.state, { message: `attempt ${req.attempts} failed: ${code}; retrying on another agent` });
     req.state = "payment_checked";
     await this.#save();

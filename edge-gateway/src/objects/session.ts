@@ -12,6 +12,7 @@ import {
   release,
   type SessionLedger,
 } from "../logic/session-ledger.ts";
+import { type Rpc, rpc } from "../rpc.ts";
 
 /** Entry the Settlement object batches once a request of this session was charged. */
 export interface ChargedRequest {
@@ -58,7 +59,17 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Reserves `price` for a request against the client's voucher; typed 402 errors otherwise. */
-  async authorize(
+  authorize(
+    sessionId: `0x${string}`,
+    requestId: string,
+    price: string,
+    cumulativeAmount: string,
+    signature: `0x${string}`,
+  ): Promise<Rpc<void>> {
+    return rpc(() => this.#authorize(sessionId, requestId, price, cumulativeAmount, signature));
+  }
+
+  async #authorize(
     sessionId: `0x${string}`,
     requestId: string,
     price: string,
@@ -95,7 +106,11 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /** Counts a validated request as charged and queues it for batch settlement. */
-  async commit(sessionId: `0x${string}`, requestId: string, entry: ChargedRequest): Promise<void> {
+  commit(sessionId: `0x${string}`, requestId: string, entry: ChargedRequest): Promise<Rpc<void>> {
+    return rpc(() => this.#commit(sessionId, requestId, entry));
+  }
+
+  async #commit(sessionId: `0x${string}`, requestId: string, entry: ChargedRequest): Promise<void> {
     await this.#bind(sessionId);
     const ledger = await this.#load(sessionId);
     const price = ledger.reserved[requestId];

@@ -11,6 +11,7 @@ import * as v from "valibot";
 import { loadCatalog, ocrStages, priceOf } from "../catalog.ts";
 import { configOf } from "../env.ts";
 import { type AppContext, type AppEnv, jsonBody } from "../http.ts";
+import { unwrap } from "../rpc.ts";
 import { paymentInfo } from "./quote.ts";
 
 /** Default OCR pipeline when the client names none. */
@@ -84,16 +85,18 @@ async function submit(
   }
   const stub = c.env.REQUEST.get(c.env.REQUEST.idFromName(requestId));
   const timeoutMs = Math.min(body.timeoutMs ?? DEFAULT_TIMEOUT_MS, 600_000);
-  const created = await stub.submit({
-    requestId,
-    subnet,
-    input,
-    payment: body.payment,
-    price: price.toString(),
-    descriptor,
-    pipeline,
-    timeoutMs,
-  });
+  const created = unwrap(
+    await stub.submit({
+      requestId,
+      subnet,
+      input,
+      payment: body.payment,
+      price: price.toString(),
+      descriptor,
+      pipeline,
+      timeoutMs,
+    }),
+  );
   const asyncMode =
     (c.req.header("prefer") ?? "").includes("respond-async") || c.req.query("wait") === "false";
   if (asyncMode) {
