@@ -1,0 +1,42 @@
+import { afterAll, expect, test } from "bun:test";
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError } from "../errors.ts";
+import { keyFilePath, loadIdentity, peekIdentity } from "./identity.ts";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const temp = () => {
+  const d = mkdtempSync(join(tmpdir(), "ncn-id-"));
+  dirs.push(d);
+  return join(d, "data");
+};
+
+test("a key is generated once with mode 0600 and reused after", () => {
+  const dir = temp();
+  expect(peekIdentity(dir, undefined)).toBeNull();
+  const first = loadIdentity(dir, undefined);
+  expect(first.source).toBe("generated");
+  expect(statSync(keyFilePath(dir)).mode & 0o777).toBe(0o600);
+  const again = loadIdentity(dir, undefined);
+  expect(again.source).toBe("file");
+  expect(again.account.address).toBe(first.account.address);
+  expect(peekIdentity(dir, undefined)).toBe(first.account.address);
+});
+
+test("a configured key wins; a key file readable by others is tightened; garbage is refused", () => {
+  const dir = temp();
+  const key = `0x${"42".repeat(32)}` as const;
+  const configured = loadIdentity(dir, key);
+  expect(configured.source).toBe("configured");
+  expect(peekIdentity(dir, undefined)).toBeNull();
+  loadIdentity(dir, undefined);
+  chmodSync(keyFilePath(dir), 0o644);
+  loadIdentity(dir, undefined);
+  expect(statSync(keyFilePath(dir)).mode & 0o777).toBe(0o600);
+  writeFileSync(keyFilePath(dir), "not a key\n");
+  expect(() => loadIdentity(dir, undefined)).toThrow(ConfigError);
+});
