@@ -57,7 +57,7 @@ export async function buildExecutable(options: BuildOptions = {}): Promise<Build
   const t0 = performance.now();
   const log = options.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const outfile = resolve(options.outfile ?? join(REPO_ROOT, "dist", "ncn-agent"));
-  const work = join(REPO_ROOT, "dist", ".build");
+  const work = join(dirname(outfile), ".build");
   mkdirSync(work, { recursive: true });
   const notes: string[] = [];
 
