@@ -39,11 +39,7 @@ function runBun(ws) {
   const dir = join(root, ws);
   const out = join(scratch, `${ws}.xml`);
   console.log(`\n=== bun test: ${ws} ===`);
-  const r = spawnSync(bunPath(), ["test", "--reporter=junit", `--reporter-outfile=${out}`, ...filters], {
-    cwd: dir,
-    stdio: "inherit",
-    env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? "0" },
-  });
+  const r = runSuite(bunPath(), ["test", "--reporter=junit", `--reporter-outfile=${out}`, ...filters], dir);
   let passed = 0;
   let failed = 0;
   if (existsSync(out)) {
@@ -57,6 +53,36 @@ function runBun(ws) {
   rows.push([`bun:${ws}`, passed, failed]);
   totals.passed += passed;
   totals.failed += failed;
+}
+
+/**
+ * Runs a suite and, once it exits, kills whatever it left behind
+ * (a server a crashed test never stopped), so no process outlives the run.
+ */
+function runSuite(cmd, args, cwd) {
+  const r = spawnSync(cmd, args, {
+    cwd,
+    stdio: "inherit",
+    env: {
+      ...process.env,
+      FORCE_COLOR: process.env.FORCE_COLOR ?? "0",
+      NCN_TEST_RUN: "1",
+      NCN_TEST_OWNER: String(process.pid),
+    },
+  });
+  reapStragglers();
+  return r;
+}
+
+/** Kills processes started by this run's suites (they carry NCN_TEST_OWNER=<our pid>). */
+function reapStragglers() {
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const env = readFileSync(`/proc/${pid}/environ`, "utf8");
+      if (env.includes(`NCN_TEST_OWNER=${process.pid}\0`)) process.kill(Number(pid), "SIGKILL");
+    } catch {}
+  }
 }
 
 function runForge() {
