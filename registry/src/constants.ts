@@ -23,8 +23,10 @@ export const MAX_HTTP_BODY_BYTES = 32 * 1024 * 1024;
 
 /** How far a record's or heartbeat's clock may be ahead of ours. */
 export const CLOCK_SKEW_MS = 30_000;
-/** How long a DHT put/get may take before the caller gets an answer. */
+/** How long a DHT put/get may take before it is abandoned. */
 export const DHT_TIMEOUT_MS = 10_000;
+/** How long a record submission waits for its DHT put before answering (the put goes on). */
+export const PUBLISH_DHT_WAIT_MS = 3_000;
 /** For this long after start, each new peer triggers a lookup of our own id (faster joining). */
 export const CONVERGE_WARMUP_MS = 60_000;
 /** Self-lookups after warm-up (kad-dht's default is 5 minutes). */

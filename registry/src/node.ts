@@ -11,8 +11,6 @@ import {
   CONVERGE_WARMUP_MS,
   PRUNE_INTERVAL_MS,
   REPUBLISH_INTERVAL_MS,
-  SYNC_PEERS,
-  SYNC_PROTOCOL,
   TOPIC_REPUTATION,
 } from "./constants.ts";
 import { GossipService } from "./gossip/gossip-service.ts";
@@ -25,8 +23,6 @@ import { createLogger, type Logger } from "./logger.ts";
 import { MempoolService } from "./mempool/mempool-service.ts";
 import { convergeOnJoin } from "./p2p/converge.ts";
 import { createRegistryLibp2p, type RegistryLibp2p } from "./p2p/create-libp2p.ts";
-import { pullIndex } from "./p2p/index-sync-client.ts";
-import { indexSyncHandler } from "./p2p/index-sync-handler.ts";
 import { loadOrCreatePeerKey } from "./p2p/peer-key.ts";
 import { dhtRecordSelector, dhtRecordValidator } from "./records/dht-record-validator.ts";
 import { RecordIndex } from "./records/record-index.ts";
@@ -139,6 +135,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
       onRejected: () => dhtCounters.rejected++,
     }),
     select: dhtRecordSelector,
+    sync: { index, log: log.child("sync") },
   });
   const peerId = libp2p.peerId.toString();
 
@@ -196,26 +193,6 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     redialMs: 2_000,
     log: log.child("dht"),
   });
-  await libp2p.handle(SYNC_PROTOCOL, indexSyncHandler(index, log.child("sync")), { maxInboundStreams: 4 });
-  const synced = new Set<string>();
-  await libp2p.register(SYNC_PROTOCOL, {
-    onConnect: (peer) => {
-      if (synced.size >= SYNC_PEERS || synced.has(peer.toString()) || lifetime.signal.aborted) return;
-      synced.add(peer.toString());
-      pullIndex(
-        libp2p,
-        peer,
-        index,
-        log.child("sync"),
-        AbortSignal.any([lifetime.signal, AbortSignal.timeout(30_000)]),
-      )
-        .then((r) => log.debug("index synced", { peer: peer.toString(), ...r }))
-        .catch((e: unknown) => {
-          synced.delete(peer.toString());
-          log.debug("index sync failed", { peer: peer.toString(), err: e });
-        });
-    },
-  });
 
   const mp = mempool;
   const app = createApp({
@@ -236,6 +213,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
       uptimeMs: Date.now() - startedAt,
       schemaVersion: SCHEMA_VERSION,
       dht: { rejected: dhtCounters.rejected },
+      indexSync: libp2p.services.indexSync.stats,
       mempool: mp.list().length,
     }),
   });

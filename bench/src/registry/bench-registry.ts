@@ -63,13 +63,13 @@ export async function benchRegistry(
     }
     figures.registry_start_all_ms = performance.now() - t0;
     const min = Math.min(options.minRoutingTable, options.nodes - 1);
-    await waitFor(() => nodes.every((n) => n.routingTableSize() >= min), 120_000, "routing tables");
+    await waitFor(() => nodes.every((n) => n.routingTableSize() >= min), 180_000, "routing tables");
     figures.registry_converged_ms = performance.now() - t0;
     figures.registry_routing_table_min = Math.min(...nodes.map((n) => n.routingTableSize()));
     figures.registry_routing_table_mean = nodes.reduce((s, n) => s + n.routingTableSize(), 0) / nodes.length;
     await waitFor(
       () => nodes.every((n) => n.gossip.subscribers("/ncn/records/1") >= 1),
-      30_000,
+      120_000,
       "gossip subscriptions",
     );
     // Let gossipsub graft its mesh (heartbeats are 1 s apart) before timing propagation.

@@ -9,12 +9,14 @@ import { tcp } from "@libp2p/tcp";
 import { yamux } from "@libp2p/yamux";
 import { createLibp2p, type Libp2p } from "libp2p";
 import { DHT_NAMESPACE, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS, MAX_GOSSIP_BYTES } from "../constants.ts";
+import { type IndexSync, type IndexSyncInit, indexSync } from "./index-sync-service.ts";
 
 export type RegistryServices = {
   identify: Identify;
   ping: Ping;
   dht: KadDHT;
   pubsub: GossipSub;
+  indexSync: IndexSync;
 };
 
 export type RegistryLibp2p = Libp2p<RegistryServices>;
@@ -25,12 +27,13 @@ export interface CreateLibp2pInit {
   bootstrap: string[];
   validate: (key: Uint8Array, value: Uint8Array) => Promise<void>;
   select: (key: Uint8Array, values: Uint8Array[]) => number;
+  sync: IndexSyncInit;
 }
 
 /**
  * The registry's libp2p stack: TCP (a WebSocket listener never stops under Bun), noise,
  * yamux, identify, ping, bootstrap, a Kademlia DHT that works on loopback and private
- * addresses, and gossipsub.
+ * addresses, gossipsub, and the registry's index sync.
  */
 export async function createRegistryLibp2p(init: CreateLibp2pInit): Promise<RegistryLibp2p> {
   return createLibp2p({
@@ -61,6 +64,7 @@ export async function createRegistryLibp2p(init: CreateLibp2pInit): Promise<Regi
         emitSelf: false,
         maxInboundDataLength: MAX_GOSSIP_BYTES,
       }),
+      indexSync: indexSync(init.sync),
     },
   });
 }

@@ -1,9 +1,8 @@
-import type { PeerId } from "@libp2p/interface";
-import { MAX_SYNC_LINE_BYTES, SYNC_PROTOCOL } from "../constants.ts";
+import type { AbortOptions, Stream } from "@libp2p/interface";
+import { MAX_SYNC_LINE_BYTES } from "../constants.ts";
 import type { Logger } from "../logger.ts";
 import { checkRecord } from "../records/check-record.ts";
 import type { RecordIndex } from "../records/record-index.ts";
-import type { RegistryLibp2p } from "./create-libp2p.ts";
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -18,14 +17,13 @@ export interface SyncResult {
  * any record (signature, schema, expiry, no roll-back) before it is indexed.
  */
 export async function pullIndex(
-  libp2p: RegistryLibp2p,
-  peer: PeerId,
+  open: (options: AbortOptions) => Promise<Stream>,
   index: RecordIndex,
-  log: Logger,
-  signal: AbortSignal,
+  options: { log: Logger; peer: string; signal: AbortSignal },
 ): Promise<SyncResult> {
+  const { log, peer, signal } = options;
   const out: SyncResult = { received: 0, indexed: 0, refused: 0 };
-  const stream = await libp2p.dialProtocol(peer, SYNC_PROTOCOL, { signal });
+  const stream = await open({ signal });
   let pending = new Uint8Array(0);
   const take = async (line: Uint8Array) => {
     if (line.byteLength === 0) return;
@@ -35,7 +33,7 @@ export async function pullIndex(
       if (index.upsert(record) !== "unchanged") out.indexed++;
     } catch (e) {
       out.refused++;
-      log.debug("sync line refused", { peer: peer.toString(), err: e });
+      log.debug("sync line refused", { peer, err: e });
     }
   };
   try {

@@ -1,6 +1,6 @@
 import type { KadDHT } from "@libp2p/kad-dht";
 import { type RecordKind, recordDhtKey, type SignedRecord } from "@ncn/protocol";
-import { DHT_TIMEOUT_MS, TOPIC_RECORDS } from "../constants.ts";
+import { DHT_TIMEOUT_MS, PUBLISH_DHT_WAIT_MS, TOPIC_RECORDS } from "../constants.ts";
 import type { GossipService } from "../gossip/gossip-service.ts";
 import type { Logger } from "../logger.ts";
 import { checkRecord, decodeRecordValue, encodeRecord } from "./check-record.ts";
@@ -11,8 +11,8 @@ const encoder = new TextEncoder();
 export interface PublishResult {
   record: SignedRecord;
   result: UpsertResult;
-  /** Peers that confirmed storing the record in the DHT. */
-  dhtPeers: number;
+  /** Peers that confirmed storing the record in the DHT; null if the put is still running. */
+  dhtPeers: number | null;
   /** Peers the announcement was gossiped to. */
   gossipPeers: number;
 }
@@ -41,8 +41,10 @@ export class RecordService {
   ): Promise<PublishResult> {
     const record = await checkRecord(input, { index: this.init.index });
     const result = this.init.index.upsert(record, { own: options.own === true });
+    const put = this.dhtPut(record, options.signal);
     const [dhtPeers, gossipPeers] = await Promise.all([
-      this.dhtPut(record, options.signal),
+      // A slow DHT must not hold the caller (an agent re-publishing): the put carries on.
+      Promise.race([put, Bun.sleep(PUBLISH_DHT_WAIT_MS).then(() => null)]),
       this.init.gossip.publish(TOPIC_RECORDS, record).catch((e: unknown) => {
         this.init.log.warn("record announcement failed", { kind: record.kind, key: record.key, err: e });
         return 0;

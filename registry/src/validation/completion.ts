@@ -45,6 +45,8 @@ export interface CompletionDeps {
   receipts: ReceiptStore;
   reexecutor?: Reexecutor | undefined;
   spotCheck: SpotCheckPolicy;
+  /** Every re-execution's outcome (for counters). */
+  onSpotCheck?: (passed: boolean) => void;
   /** Reputation-affecting outcomes (success, failed spot check) go here. */
   onReputationEvent?: (event: ReputationEvent) => void;
   log?: Logger;
@@ -191,6 +193,7 @@ export async function spotCheck(
     atol: deps.spotCheck.atol,
     rtol: deps.spotCheck.rtol,
   });
+  deps.onSpotCheck?.(cmp.equal);
   if (cmp.equal) return "passed";
   const reason = cmp.reason ?? "outputs differ";
   deps.onReputationEvent?.({

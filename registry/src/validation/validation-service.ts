@@ -40,7 +40,15 @@ export interface ValidationServiceInit {
 /** The validator role of a node: preprocess, completion and batch attestations. */
 export class ValidationService {
   private readonly init: ValidationServiceInit;
-  readonly stats = { preprocess: 0, completion: 0, batch: 0, settlement: 0, refused: 0, spotChecks: 0 };
+  readonly stats = {
+    preprocess: 0,
+    completion: 0,
+    batch: 0,
+    settlement: 0,
+    refused: 0,
+    spotChecksPassed: 0,
+    spotChecksFailed: 0,
+  };
 
   constructor(init: ValidationServiceInit) {
     this.init = init;
@@ -71,10 +79,11 @@ export class ValidationService {
       reexecutor: this.init.reexecutor,
       spotCheck: this.init.spotCheck,
       log: this.init.log,
-      onReputationEvent: (e) => {
-        if (e.kind === "spot_check_failed") this.stats.spotChecks++;
-        this.init.onReputationEvent?.(e);
+      onSpotCheck: (passed) => {
+        if (passed) this.stats.spotChecksPassed++;
+        else this.stats.spotChecksFailed++;
       },
+      onReputationEvent: (e) => this.init.onReputationEvent?.(e),
     };
   }
 
@@ -111,7 +120,6 @@ export class ValidationService {
     return this.counted("completion", async () => {
       const { signer, payments } = this.ready();
       const res = await validateCompletion(req, this.completionDeps(signer, payments));
-      if (res.spotChecked) this.stats.spotChecks++;
       this.init.onAttestation?.(res);
       return res;
     });

@@ -475,6 +475,11 @@ describe("completion against anvil", () => {
     const after = b.reputation.get(cheat.address);
     expect(after.failedSpotChecks).toBe(1);
     expect(after.score).toBe(before.score - 20);
+    const health = (await (await fetch(`${b.url}/health`)).json()) as {
+      validation: { spotChecksPassed: number; spotChecksFailed: number };
+    };
+    expect(health.validation.spotChecksFailed).toBe(1);
+    expect(health.validation.spotChecksPassed).toBeGreaterThanOrEqual(1);
     // The offence, signed by b, reaches a; the agent is no longer eligible for new work.
     await waitFor(
       () => a.reputation.get(cheat.address).failedSpotChecks === 1,
