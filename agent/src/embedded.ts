@@ -20,6 +20,8 @@ export interface EmbeddedAssets {
   npmFiles: Record<string, string>;
   /** The prebuilt sandbox helper, when the build could compile one. */
   sandboxShim?: string;
+  /** URL of the bundled inference thread (a second entry point of the executable). */
+  inferenceWorker?: string;
 }
 
 const assets: EmbeddedAssets = { nativeLibs: [], npmFiles: {} };
@@ -28,6 +30,7 @@ export function registerEmbeddedAssets(add: Partial<EmbeddedAssets>): void {
   if (add.nativeLibs) assets.nativeLibs.push(...add.nativeLibs);
   if (add.npmFiles) Object.assign(assets.npmFiles, add.npmFiles);
   if (add.sandboxShim) assets.sandboxShim = add.sandboxShim;
+  if (add.inferenceWorker) assets.inferenceWorker = add.inferenceWorker;
 }
 
 export function embeddedAssets(): Readonly<EmbeddedAssets> {

@@ -104,10 +104,16 @@ export class TaskExecutor {
         aborted(options.signal);
         options.onProgress?.("infer", 0);
         const t1 = performance.now();
-        const outputs = await this.runtime.run(task.model, () => this.store.load(task.model), inputs);
+        // The input hash is computed while the inference thread works.
+        let hashed: `0x${string}` | undefined;
+        const outputs = await this.runtime.run(task.model, () => this.store.load(task.model), inputs, {
+          onSubmitted: () => {
+            hashed = hashTensors(inputs);
+          },
+        });
         timings.infer = performance.now() - t1;
         const t2 = performance.now();
-        inputHash = hashTensors(inputs);
+        inputHash = hashed ?? hashTensors(inputs);
         outputHash = hashTensors(outputs);
         timings.hash = performance.now() - t2;
         const json: TensorMapJson = {};

@@ -5,7 +5,8 @@
  * The executable embeds, as file assets: onnxruntime's and libvips' shared libraries
  * (written to the data folder and opened before the addons load), the built-in OCR
  * models and their manifest (served to the model store for their `npm:` sources), and
- * a statically linked sandbox helper when a C compiler is available at build time.
+ * a statically linked sandbox helper when a C compiler is available at build time. The
+ * inference thread is bundled as a second entry point.
  */
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -108,14 +109,21 @@ export async function buildExecutable(options: BuildOptions = {}): Promise<Build
   );
   lines.push(`  npmFiles: { ${npmFiles.map((f, i) => `${q(f.key)}: npm${i}`).join(", ")} },`);
   if (shim) lines.push("  sandboxShim: shim,");
+  // The inference thread is a second entry point of the executable, beside this one.
+  lines.push('  inferenceWorker: new URL("./inference-worker.ts", import.meta.url).href,');
   lines.push("});");
   // The agent is imported only after its embedded files are registered.
   lines.push(`await import(${q(join(AGENT_ROOT, "src", "main.ts"))});`);
   const entry = join(work, "entry.ts");
   await Bun.write(entry, `${lines.join("\n")}\n`);
+  const workerEntry = join(work, "inference-worker.ts");
+  await Bun.write(
+    workerEntry,
+    `import ${q(join(AGENT_ROOT, "src", "runtimes", "onnx", "inference-worker.ts"))};\n`,
+  );
 
   mkdirSync(dirname(outfile), { recursive: true });
-  const proc = Bun.spawn([process.execPath, "build", "--compile", entry, "--outfile", outfile], {
+  const proc = Bun.spawn([process.execPath, "build", "--compile", entry, workerEntry, "--outfile", outfile], {
     cwd: AGENT_ROOT,
     stdout: "pipe",
     stderr: "pipe",

@@ -1,7 +1,6 @@
-import type { ModelDescriptor, OcrLine } from "@ncn/protocol";
+import type { ModelDescriptor, OcrLine, Tensor } from "@ncn/protocol";
 import { AgentError } from "../errors.ts";
 import type { OnnxRuntime } from "../runtimes/onnx/onnx-runtime.ts";
-import type { OrtTensor } from "../runtimes/onnx/ort.ts";
 import { checkInputs } from "../runtimes/onnx/signature.ts";
 import { cropQuad } from "./crop.ts";
 import { charsetFromDictionary, ctcGreedyDecode } from "./ctc.ts";
@@ -147,25 +146,17 @@ export class OcrPipeline {
     return { lines, width: img.width, height: img.height, timings };
   }
 
-  async #infer(model: ModelDescriptor, input: OrtTensor): Promise<OrtTensor> {
+  async #infer(model: ModelDescriptor, input: Tensor): Promise<Tensor> {
     const spec = model.inputs[0];
     const out = model.outputs[0];
     if (!spec || !out) throw new AgentError("INVALID_INPUT", `model ${model.id} declares no input or output`);
-    checkInputs(model, {
-      [spec.name]: { dtype: "float32", dims: [...input.dims], data: input.data as Float32Array },
-    });
-    return this.#rt.withSession(
-      model,
-      () => this.#load(model),
-      async (session) => {
-        const r = await this.#rt.runSession(session, { [spec.name]: input }, [out.name]);
-        return r[out.name] as OrtTensor;
-      },
-    );
+    checkInputs(model, { [spec.name]: input });
+    const r = await this.#rt.infer(model, () => this.#load(model), { [spec.name]: input }, [out.name]);
+    return r[out.name] as Tensor;
   }
 
-  #tensor(data: Float32Array, dims: number[]): OrtTensor {
-    return new this.#rt.ort.Tensor("float32", data, dims);
+  #tensor(data: Float32Array, dims: number[]): Tensor {
+    return { dtype: "float32", dims, data };
   }
 
   async #detect(

@@ -3,7 +3,6 @@
  * re-executes a model, such as a validator spot-checking a result.
  */
 export { type CompareResult, type Tolerance, tensorsClose } from "./compare.ts";
-export { fromOrtTensor, toOrtTensor } from "./convert.ts";
 export { describeModel } from "./describe-model.ts";
 export {
   chooseExecutionProvider,

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import type { ModelDescriptor, Tensor } from "@ncn/protocol";
 import { AgentError } from "../../errors.ts";
+import { PPOCR_V4_DET } from "../../ocr/builtin-models.ts";
+import { resolveNpmSource } from "../../store/npm-source.ts";
 import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "../../testing/tiny-model.ts";
 import { tensorsClose } from "./compare.ts";
 import { chooseExecutionProvider } from "./execution-provider.ts";
@@ -109,6 +111,32 @@ describe("OnnxRuntime", () => {
       executionProviders: ["cpu"],
     });
     await rt.close();
+  });
+
+  test("inference runs off the event loop: timers keep firing during a long run", async () => {
+    const rt = await OnnxRuntime.create({ executionProvider: "cpu" });
+    try {
+      const det = PPOCR_V4_DET;
+      const bytes = async () => Bun.file(resolveNpmSource(det.sources[0] ?? "") ?? "").bytes();
+      const input: Tensor = {
+        dtype: "float32",
+        dims: [1, 3, 640, 640],
+        data: new Float32Array(3 * 640 * 640),
+      };
+      await rt.run(det, bytes, { x: input }); // warm
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 2);
+      const t0 = performance.now();
+      const out = await rt.run(det, bytes, { x: input });
+      const ms = performance.now() - t0;
+      clearInterval(timer);
+      expect(out["sigmoid_0.tmp_0"]?.dims).toEqual([1, 1, 640, 640]);
+      // A blocked loop would fire at most once; a free one about every 2 ms.
+      expect(ticks).toBeGreaterThanOrEqual(Math.min(5, Math.floor(ms / 10)));
+      expect(ticks).toBeGreaterThan(1);
+    } finally {
+      await rt.close();
+    }
   });
 
   test("the embedded probe model is the tiny model, with the output the doctor expects", () => {

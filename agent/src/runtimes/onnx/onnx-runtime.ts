@@ -2,17 +2,18 @@ import type { ModelDescriptor, Tensor } from "@ncn/protocol";
 import { AgentError } from "../../errors.ts";
 import { type Logger, silentLogger } from "../../log/logger.ts";
 import { type GpuProbe, probeGpu } from "../../system/gpu.ts";
-import { fromOrtTensor, toOrtTensor } from "./convert.ts";
 import {
   chooseExecutionProvider,
   type ExecutionProviderChoice,
   type ExecutionProviderPreference,
 } from "./execution-provider.ts";
-import { loadOrt, type Ort, type OrtSession, type OrtTensor } from "./ort.ts";
+import { loadOrt, type Ort } from "./ort.ts";
 import { probeModelBytes } from "./probe-model.ts";
 import { SessionPool } from "./session-pool.ts";
 import { sha256Hex } from "./sha256.ts";
 import { checkInputs, checkOutputs } from "./signature.ts";
+import { InferenceWorker } from "./worker-client.ts";
+import type { WireTensor } from "./worker-protocol.ts";
 
 export type GraphOptimization = "disabled" | "basic" | "extended" | "all";
 
@@ -34,12 +35,18 @@ export type ModelBytesLoader = () => Promise<Uint8Array>;
 export interface RunOptions {
   /** Check the outputs against the descriptor too (default true). */
   checkOutputs?: boolean;
+  /**
+   * Called once the inputs are handed to the inference thread: work done here (hashing
+   * the inputs, say) overlaps with the inference.
+   */
+  onSubmitted?: () => void;
 }
 
 /**
  * Generic tensor inference on onnxruntime: sessions kept warm in an LRU pool keyed by
  * model hash, inputs and outputs checked against the model descriptor, the execution
- * provider chosen once.
+ * provider chosen once. Sessions live on an inference thread, so inference never
+ * blocks the caller's event loop.
  *
  * @example
  * const rt = await OnnxRuntime.create({ executionProvider: "auto" });
@@ -50,7 +57,8 @@ export class OnnxRuntime {
   readonly threads: number;
   readonly graphOptimization: GraphOptimization;
   readonly #ort: Ort;
-  readonly #pool: SessionPool<OrtSession>;
+  readonly #pool: SessionPool<string>;
+  readonly #worker: InferenceWorker;
   readonly #log: Logger;
 
   private constructor(ort: Ort, choice: ExecutionProviderChoice, options: OnnxRuntimeOptions) {
@@ -59,9 +67,12 @@ export class OnnxRuntime {
     this.threads = options.threads ?? 0;
     this.graphOptimization = options.graphOptimization ?? "all";
     this.#log = (options.log ?? silentLogger).child({ component: "agent:onnx" });
-    this.#pool = new SessionPool<OrtSession>({
+    this.#worker = new InferenceWorker();
+    this.#pool = new SessionPool<string>({
       capacity: options.poolSize ?? 8,
-      close: (s) => s.release(),
+      close: async (key) => {
+        await this.#worker.request({ op: "release", key }).catch(() => {});
+      },
     });
   }
 
@@ -116,13 +127,13 @@ export class OnnxRuntime {
   }
 
   /**
-   * Runs `fn` with a warm session for the model `sha256`. On a cold start the bytes are
-   * loaded and their hash verified before a session is built from them.
+   * Makes sure the model's session is warm on the inference thread. On a cold start the
+   * bytes are loaded and their hash verified before a session is built from them.
    */
-  withSession<T>(
+  #session<T>(
     model: Pick<ModelDescriptor, "id" | "sha256">,
     load: ModelBytesLoader,
-    fn: (session: OrtSession) => Promise<T>,
+    fn: (key: string) => Promise<T>,
   ): Promise<T> {
     return this.#pool.use(
       model.sha256,
@@ -135,42 +146,42 @@ export class OnnxRuntime {
           });
         }
         const t0 = performance.now();
-        try {
-          const session = await this.#ort.InferenceSession.create(bytes, this.sessionOptions());
-          this.#log.debug("session created", { model: model.id, ms: Math.round(performance.now() - t0) });
-          return session;
-        } catch (e) {
-          throw new AgentError(
-            "INFERENCE_FAILED",
-            `model ${model.id} cannot be loaded: ${(e as Error).message}`,
-            {
-              cause: e,
-            },
-          );
-        }
+        const r = await this.#worker.request(
+          { op: "load", key: model.sha256, bytes, options: this.sessionOptions() as Record<string, unknown> },
+          [bytes.buffer as ArrayBuffer],
+        );
+        if (!r.ok) throw new AgentError("INFERENCE_FAILED", `model ${model.id} cannot be loaded: ${r.error}`);
+        this.#log.debug("session created", { model: model.id, ms: Math.round(performance.now() - t0) });
+        return model.sha256;
       },
       fn,
     );
   }
 
-  /** Runs a session on raw onnxruntime tensors and returns the requested outputs. */
-  async runSession(
-    session: OrtSession,
-    feeds: Record<string, OrtTensor>,
+  /**
+   * Runs the model on tensors already known to fit it and returns the named outputs;
+   * the building block for pipelines that make their own inputs.
+   */
+  async infer(
+    model: Pick<ModelDescriptor, "id" | "sha256">,
+    load: ModelBytesLoader,
+    feeds: Record<string, Tensor>,
     fetches: readonly string[],
-  ): Promise<Record<string, OrtTensor>> {
-    try {
-      const out = await session.run(feeds, [...fetches]);
-      const picked: Record<string, OrtTensor> = {};
-      for (const name of fetches) {
-        const v = out[name];
-        if (!v) throw new Error(`output "${name}" missing`);
-        picked[name] = v as OrtTensor;
-      }
-      return picked;
-    } catch (e) {
-      throw new AgentError("INFERENCE_FAILED", `inference failed: ${(e as Error).message}`, { cause: e });
-    }
+    onSubmitted?: () => void,
+  ): Promise<Record<string, Tensor>> {
+    return this.#session(model, load, async (key) => {
+      const wire: Record<string, WireTensor> = {};
+      for (const [name, t] of Object.entries(feeds))
+        wire[name] = { dtype: t.dtype, dims: t.dims, data: t.data };
+      const pending = this.#worker.request({ op: "run", key, feeds: wire, fetches: [...fetches] });
+      onSubmitted?.();
+      const r = await pending;
+      if (!r.ok) throw new AgentError("INFERENCE_FAILED", `inference failed: ${r.error}`);
+      const out: Record<string, Tensor> = {};
+      for (const [name, t] of Object.entries(r.outputs ?? {}))
+        out[name] = { dtype: t.dtype, dims: t.dims, data: t.data };
+      return out;
+    });
   }
 
   /**
@@ -184,21 +195,33 @@ export class OnnxRuntime {
     options: RunOptions = {},
   ): Promise<Record<string, Tensor>> {
     checkInputs(descriptor, inputs);
-    return this.withSession(descriptor, load, async (session) => {
-      const feeds: Record<string, OrtTensor> = {};
-      for (const [name, t] of Object.entries(inputs)) feeds[name] = toOrtTensor(this.#ort, t);
-      const fetches =
-        descriptor.outputs.length > 0 ? descriptor.outputs.map((o) => o.name) : [...session.outputNames];
-      const raw = await this.runSession(session, feeds, fetches);
-      const outputs: Record<string, Tensor> = {};
-      for (const [name, t] of Object.entries(raw)) outputs[name] = fromOrtTensor(name, t);
-      if (options.checkOutputs !== false && descriptor.outputs.length > 0) checkOutputs(descriptor, outputs);
-      return outputs;
-    });
+    let fetches = descriptor.outputs.map((o) => o.name);
+    if (fetches.length === 0) {
+      // No declared outputs: take whatever the graph produces.
+      fetches = await this.#outputNames(descriptor, load);
+    }
+    const outputs = await this.infer(descriptor, load, inputs, fetches, options.onSubmitted);
+    if (options.checkOutputs !== false && descriptor.outputs.length > 0) checkOutputs(descriptor, outputs);
+    return outputs;
   }
 
+  readonly #outputNamesCache = new Map<string, string[]>();
+
+  async #outputNames(model: Pick<ModelDescriptor, "sha256">, load: ModelBytesLoader): Promise<string[]> {
+    let names = this.#outputNamesCache.get(model.sha256);
+    if (!names) {
+      const s = await this.#ort.InferenceSession.create(await load(), { logSeverityLevel: 3 });
+      names = [...s.outputNames];
+      await s.release();
+      this.#outputNamesCache.set(model.sha256, names);
+    }
+    return names;
+  }
+
+  /** Releases every session and stops the inference thread. */
   async close(): Promise<void> {
     await this.#pool.clear();
+    this.#worker.terminate();
   }
 }
 

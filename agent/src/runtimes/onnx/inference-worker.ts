@@ -1,0 +1,68 @@
+/**
+ * Inference thread: holds onnxruntime sessions and runs them, so that inference (which
+ * onnxruntime-node performs synchronously) never blocks the agent's event loop.
+ * Messages are `WorkerRequest`s; every one is answered with a `WorkerReply`.
+ */
+import type { InferenceSession, Tensor as OrtTensorT } from "onnxruntime-node";
+import type { WireTensor, WorkerReply, WorkerRequest } from "./worker-protocol.ts";
+
+declare const self: Worker;
+
+// The handler is installed before anything is awaited, so no early message is missed.
+const ortReady = import("onnxruntime-node");
+const sessions = new Map<string, InferenceSession>();
+
+function reply(r: WorkerReply, transfer: Transferable[] = []): void {
+  self.postMessage(r, transfer);
+}
+
+async function handle(req: WorkerRequest): Promise<void> {
+  try {
+    const ort = await ortReady;
+    if (req.op === "load") {
+      if (!sessions.has(req.key)) {
+        sessions.set(
+          req.key,
+          await ort.InferenceSession.create(req.bytes, req.options as InferenceSession.SessionOptions),
+        );
+      }
+      reply({ id: req.id, ok: true });
+    } else if (req.op === "release") {
+      const s = sessions.get(req.key);
+      sessions.delete(req.key);
+      await s?.release();
+      reply({ id: req.id, ok: true });
+    } else {
+      const s = sessions.get(req.key);
+      if (!s) throw new Error("session not loaded");
+      const feeds: Record<string, OrtTensorT> = {};
+      for (const [name, t] of Object.entries(req.feeds))
+        feeds[name] = new ort.Tensor(t.dtype, t.data as never, t.dims);
+      const out = await s.run(feeds, req.fetches);
+      const outputs: Record<string, WireTensor> = {};
+      const transfer: Transferable[] = [];
+      for (const name of req.fetches) {
+        const t = out[name] as OrtTensorT | undefined;
+        if (!t) throw new Error(`output "${name}" missing`);
+        if (typeof t.data === "string" || Array.isArray(t.data) || !ArrayBuffer.isView(t.data)) {
+          throw new Error(`output "${name}" is not a numeric tensor (${t.type})`);
+        }
+        outputs[name] = {
+          dtype: t.type as WireTensor["dtype"],
+          dims: [...t.dims],
+          data: t.data as WireTensor["data"],
+        };
+        transfer.push(t.data.buffer as ArrayBuffer);
+      }
+      reply({ id: req.id, ok: true, outputs }, transfer);
+    }
+  } catch (e) {
+    reply({ id: req.id, ok: false, error: (e as Error).message ?? String(e) });
+  }
+}
+
+// One request at a time, in arrival order.
+let chain: Promise<void> = Promise.resolve();
+self.onmessage = (e: MessageEvent<WorkerRequest>) => {
+  chain = chain.then(() => handle(e.data));
+};

@@ -1,0 +1,48 @@
+import { embeddedAssets } from "../../embedded.ts";
+import type { WorkerReply, WorkerRequest } from "./worker-protocol.ts";
+
+type Pending = { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
+type Request = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, "id"> : never) : never;
+
+/** Where the inference thread's code is: embedded in the executable, or beside this file. */
+function workerUrl(): string {
+  return embeddedAssets().inferenceWorker ?? new URL("./inference-worker.ts", import.meta.url).href;
+}
+
+/** Request/reply channel to the inference thread. */
+export class InferenceWorker {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Pending>();
+  #next = 1;
+  #dead: Error | undefined;
+
+  constructor() {
+    this.#worker = new Worker(workerUrl());
+    this.#worker.onmessage = (e: MessageEvent<WorkerReply>) => {
+      const p = this.#pending.get(e.data.id);
+      this.#pending.delete(e.data.id);
+      p?.resolve(e.data);
+    };
+    this.#worker.onerror = (e) => this.#fail(new Error(`inference thread failed: ${e.message}`));
+  }
+
+  #fail(err: Error): void {
+    this.#dead = err;
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+
+  request(req: Request, transfer: Transferable[] = []): Promise<WorkerReply> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  terminate(): void {
+    this.#fail(new Error("inference thread stopped"));
+    this.#worker.terminate();
+  }
+}
