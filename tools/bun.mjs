@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Locates the bun binary installed from npm (works even when its postinstall did
 // not run) and, when executed directly, runs bun with the given arguments.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 
@@ -18,7 +18,15 @@ export function bunPath() {
   return found;
 }
 
+/** Runs bun with `args`, passing stop signals on so that stopping us stops what bun runs. */
+export function runBun(args) {
+  const child = spawn(bunPath(), args, { stdio: "inherit" });
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => child.kill(sig));
+  child.on("exit", (code, signal) => {
+    process.exitCode = code ?? (signal === "SIGINT" ? 130 : 143);
+  });
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
-  const r = spawnSync(bunPath(), process.argv.slice(2), { stdio: "inherit" });
-  process.exitCode = r.status ?? 1;
+  runBun(process.argv.slice(2));
 }

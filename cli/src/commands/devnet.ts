@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { smokeTest, startDevnet } from "../devnet/devnet.ts";
+import { paidCurl, smokeTest, startDevnet } from "../devnet/devnet.ts";
 import { bigintReplacer, fail } from "../output.ts";
 
 export const devnetCommand = defineCommand({
@@ -56,6 +56,7 @@ export const devnetCommand = defineCommand({
         return;
       }
       const url = devnet.file.gateway.url;
+      const curl = await paidCurl(devnet);
       const lines =
         smoke.response.result?.kind === "ocr" ? smoke.response.result.lines.map((l) => l.text) : [];
       process.stdout.write(
@@ -73,8 +74,10 @@ export const devnetCommand = defineCommand({
           `Smoke request ${smoke.response.requestId}: ${JSON.stringify(lines)}`,
           `  agent ${smoke.verification.agent}, signature ${smoke.verification.agentSignatureValid ? "valid" : "INVALID"}, ${smoke.verification.completionAttestors.length} of ${smoke.verification.threshold} validator attestations verified on chain`,
           "",
-          "Try it:",
-          `  curl -s ${url}/v1/quote?subnet=ocr\\&model=ppocr-v4`,
+          "Try it (a paid request: the voucher in the body is signed for it):",
+          `  ${curl}`,
+          "",
+          `  curl -s "${url}/v1/quote?subnet=ocr&model=ppocr-v4"`,
           `  curl -s ${url}/v1/network`,
           "  npx ncn ocr path/to/image.png",
           "",

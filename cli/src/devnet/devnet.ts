@@ -6,7 +6,7 @@ import { renderText } from "@ncn/agent/testing/render-text";
 import { tinyModelBytes, tinyModelDescriptor } from "@ncn/agent/testing/tiny-model";
 import { devKey, type LocalChain, startLocalChain } from "@ncn/contracts";
 import { type GatewayHandle, startGateway } from "@ncn/edge-gateway/local";
-import { BaseError, type InferenceResponse } from "@ncn/protocol";
+import { BaseError, type InferenceResponse, ncnDomain, tensorToJson, typedData } from "@ncn/protocol";
 import { chainValidatorSet, NcnClient, openPaymentSession, type ReceiptVerification } from "@ncn/sdk";
 import * as v from "valibot";
 import { privateKeyToAccount } from "viem/accounts";
@@ -294,6 +294,32 @@ export async function smokeTest(devnet: Devnet): Promise<NonNullable<Devnet["smo
   const verification = await devnet.client.verifyReceipt(response);
   devnet.smoke = { response, verification, ms };
   return devnet.smoke;
+}
+
+/**
+ * A ready-to-paste curl for one paid tensor request: the body carries a voucher the
+ * development client signed for exactly what the session owes plus this request.
+ */
+export async function paidCurl(devnet: Devnet): Promise<string> {
+  const sessionId = devnet.file.client.sessionId as `0x${string}`;
+  const { charged } = await devnet.client.registerSession(sessionId);
+  const q = await devnet.client.quote("default", "tiny-mlp");
+  const amount = BigInt(charged) + BigInt(q.price);
+  const account = privateKeyToAccount(devnet.file.client.privateKey as `0x${string}`);
+  const signature = await account.signTypedData(
+    typedData(ncnDomain(q.chainId, q.paymentContract as `0x${string}`), "Voucher", {
+      sessionId,
+      cumulativeAmount: amount,
+    }),
+  );
+  const body = {
+    requestId: `curl-${Date.now()}`,
+    subnet: "default",
+    model: "tiny-mlp",
+    inputs: { x: tensorToJson({ dtype: "float32", dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) }) },
+    payment: { mode: "session", sessionId, cumulativeAmount: amount.toString(), signature },
+  };
+  return `curl -s -X POST ${devnet.file.gateway.url}/v1/inference -H 'content-type: application/json' -d '${JSON.stringify(body)}'`;
 }
 
 async function readyOf(child: Child, timeoutMs = 30_000): Promise<v.InferOutput<typeof ReadyLine>> {
