@@ -2,15 +2,7 @@ import * as v from "valibot";
 import { encodeAbiParameters, keccak256 } from "viem";
 import { idToBytes32 } from "./eip712.ts";
 import { Payment, TaskInput, TaskResult } from "./inference.ts";
-import {
-  Address,
-  Bytes32,
-  ModelId,
-  RequestId,
-  SubnetId,
-  TimestampMs,
-  UintString,
-} from "./primitives.ts";
+import { Address, Bytes32, ModelId, RequestId, SubnetId, TimestampMs, UintString } from "./primitives.ts";
 import { AttestationSig, SignedReceipt } from "./receipt.ts";
 
 /** What a gateway asks a validator to attest before dispatch (phase 0). */
