@@ -50,6 +50,7 @@ contract Deploy is Script {
         InferencePayment payment;
     }
 
+    /// @notice Deploys with the configuration read from the environment.
     function run() external returns (Deployment memory) {
         return deploy(configFromEnv());
     }

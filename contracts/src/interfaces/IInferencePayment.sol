@@ -150,8 +150,6 @@ interface IInferencePayment {
     error LengthMismatch();
     /// @notice The receipts root must not be zero.
     error ZeroReceiptsRoot();
-    /// @notice The session belongs to another gateway.
-    error SessionGatewayMismatch(bytes32 sessionId, address gateway);
     /// @notice The voucher does not raise the session's settled amount.
     error VoucherNotIncreasing(bytes32 sessionId, uint256 cumulativeAmount, uint256 settled);
     /// @notice The voucher exceeds the session's deposit.
