@@ -1,26 +1,121 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { benchAgent } from "./agent/bench-agent.ts";
+import { defaultShape, measureGas } from "./gas/measure-gas.ts";
+import { benchNetwork, type SweepPoint } from "./network/bench-network.ts";
 import { benchProtocol } from "./protocol.ts";
+import { benchRegistry } from "./registry/bench-registry.ts";
+import { markdownReport, sweepSvg } from "./report.ts";
+import { benchSandbox } from "./sandbox/bench-sandbox.ts";
 import { fmt } from "./stats.ts";
 
 const quick = process.argv.includes("--quick");
+const only = process.argv
+  .find((a) => a.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",");
 const results: Record<string, number> = {};
+let sweep: SweepPoint[] = [];
+const started = performance.now();
+
+function progress(msg: string): void {
+  const s = ((performance.now() - started) / 1000).toFixed(0).padStart(4);
+  process.stderr.write(`[${s}s] ${msg}\n`);
+}
 
 async function section(name: string, run: () => Promise<object>): Promise<void> {
-  process.stderr.write(`bench: ${name}...\n`);
+  if (only && !only.includes(name)) return;
+  progress(`${name}...`);
   const t0 = performance.now();
-  const figures = await run();
-  for (const [k, v] of Object.entries(figures)) if (typeof v === "number") results[k] = v;
-  process.stderr.write(`bench: ${name} done in ${fmt((performance.now() - t0) / 1000, 1)} s\n`);
+  try {
+    const figures = await run();
+    for (const [k, v] of Object.entries(figures)) if (typeof v === "number") results[k] = v;
+    progress(`${name} done in ${fmt((performance.now() - t0) / 1000, 1)} s`);
+  } catch (e) {
+    progress(`${name} FAILED: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+  }
 }
 
 await section("protocol", () => benchProtocol(quick));
+await section("network", async () => {
+  const f = await benchNetwork(quick, (m) => progress(`  ${m}`));
+  sweep = f.sweep;
+  return f;
+});
+await section("gas", async () => {
+  const sizes = quick ? [1, 10, 100] : [1, 10, 100, 1000];
+  const r = await measureGas(sizes.map(defaultShape));
+  const out: Record<string, number> = {
+    gas_per_request_escrow: Number(r.escrow.perRequest),
+    gas_escrow_initiate: Number(r.escrow.initiate),
+    gas_escrow_complete: Number(r.escrow.complete),
+  };
+  for (const b of r.batches) out[`gas_per_request_batch${b.requests}`] = b.gasPerRequest;
+  return out;
+});
+await section("sandbox", async () => {
+  const f = await benchSandbox(quick);
+  return { ...f, sandbox_start_ratio: f.sandbox_start_overhead_ratio };
+});
+await section("registry", async () => {
+  const f = await benchRegistry(quick);
+  return {
+    ...f,
+    registry_lookup_ms_p50: f.registry_dht_get_ms_p50 ?? Number.NaN,
+    registry_lookup_ms_p99: f.registry_dht_get_ms_p99 ?? Number.NaN,
+  };
+});
+await section("agent", () => benchAgent(quick));
 
-const width = Math.max(...Object.keys(results).map((k) => k.length));
+const goals = [
+  {
+    name: "added latency p50, tiny model (ms)",
+    value: results.added_latency_ms_p50_tiny ?? Number.NaN,
+    goal: "< 5",
+    ok: (results.added_latency_ms_p50_tiny ?? Number.POSITIVE_INFINITY) < 5,
+  },
+  {
+    name: "throughput, tiny model (requests/s)",
+    value: results.throughput_rps_tiny ?? Number.NaN,
+    goal: ">= 1000",
+    ok: (results.throughput_rps_tiny ?? 0) >= 1000,
+  },
+  {
+    name: "gas per request at batch 100",
+    value: results.gas_per_request_batch100 ?? Number.NaN,
+    goal: "< 2000",
+    ok: (results.gas_per_request_batch100 ?? Number.POSITIVE_INFINITY) < 2000,
+  },
+  {
+    name: "sandbox start vs plain python",
+    value: results.sandbox_start_ratio ?? Number.NaN,
+    goal: "<= 1.5x",
+    ok: (results.sandbox_start_ratio ?? Number.POSITIVE_INFINITY) <= 1.5,
+  },
+];
+
+const width = Math.max(...Object.keys(results).map((k) => k.length), 10);
+console.log("");
 for (const [k, v] of Object.entries(results)) console.log(`${k.padEnd(width)}  ${fmt(v)}`);
+if (sweep.length > 0) {
+  console.log("\nin flight  requests/s   p50 ms   p99 ms  errors");
+  for (const s of sweep) {
+    console.log(
+      `${String(s.concurrency).padStart(9)}  ${fmt(s.rps, 1).padStart(10)}  ${fmt(s.p50, 1).padStart(7)}  ${fmt(s.p99, 1).padStart(7)}  ${String(s.errors).padStart(6)}`,
+    );
+  }
+}
+console.log("");
+for (const g of goals)
+  console.log(`${g.ok ? "met    " : "NOT met"}  ${g.name}: ${fmt(g.value, 2)} (goal ${g.goal})`);
+
 const dir = join(import.meta.dirname, "..", "results");
 mkdirSync(dir, { recursive: true });
-writeFileSync(
-  join(dir, "latest.json"),
-  `${JSON.stringify({ at: new Date().toISOString(), quick, ...results }, null, 2)}\n`,
+const at = new Date().toISOString();
+writeFileSync(join(dir, "latest.json"), `${JSON.stringify({ at, quick, ...results, sweep }, null, 2)}\n`);
+writeFileSync(join(dir, "sweep.svg"), sweepSvg(sweep));
+writeFileSync(join(dir, "REPORT.md"), markdownReport(results, sweep, goals, { at, quick }));
+progress(
+  `wrote bench/results/latest.json, REPORT.md and sweep.svg in ${fmt((performance.now() - started) / 1000, 0)} s`,
 );

@@ -1,0 +1,192 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PPOCR_V4_DET } from "@ncn/agent/builtin-models";
+import { resolveNpmSource } from "@ncn/agent/npm-source";
+import { tinyModelBytes } from "@ncn/agent/testing/tiny-model";
+import { DEVNET_PRICES, startDevnet } from "@ncn/cli/devnet";
+import { modelRecord, publishRecord, signRecord, subnetRecord, waitForCatalog } from "@ncn/cli/records";
+import type { Tensor } from "@ncn/protocol";
+import * as ort from "onnxruntime-node";
+import { privateKeyToAccount } from "viem/accounts";
+import { percentile } from "../stats.ts";
+
+export interface SweepPoint {
+  concurrency: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+export interface NetworkFigures {
+  latency_ms_p50_tiny: number;
+  latency_ms_p95_tiny: number;
+  latency_ms_p99_tiny: number;
+  direct_ms_p50_tiny: number;
+  added_latency_ms_p50_tiny: number;
+  latency_ratio_p50_tiny: number;
+  latency_ms_p50_ocr_det: number;
+  latency_ms_p99_ocr_det: number;
+  direct_ms_p50_ocr_det: number;
+  added_latency_ms_p50_ocr_det: number;
+  latency_ratio_p50_ocr_det: number;
+  throughput_rps_tiny: number;
+  devnet_ready_ms: number;
+  sweep: SweepPoint[];
+}
+
+const rand = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
+
+/**
+ * Latency and throughput through the whole network (gateway in workerd, session voucher,
+ * preprocess and completion validation by 2 of 3 validators, agent, signed receipt)
+ * against onnxruntime called directly in this process on the same model and input.
+ */
+export async function benchNetwork(
+  quick: boolean,
+  log: (msg: string) => void = () => undefined,
+): Promise<NetworkFigures> {
+  const home = mkdtempSync(join(tmpdir(), "ncn-bench-net-"));
+  const t0 = performance.now();
+  const devnet = await startDevnet({ dir: join(home, ".ncn"), port: 0 });
+  const readyMs = performance.now() - t0;
+  try {
+    // The detector offered as a tensor model in the default subnet, so the network runs exactly what the baseline runs.
+    const owner = privateKeyToAccount(devnet.file.subnetOwner?.privateKey as `0x${string}`);
+    const reg = devnet.file.registries.map((r) => r.url);
+    await publishRecord(reg[0] as string, await signRecord(owner, modelRecord(PPOCR_V4_DET, Date.now())));
+    await publishRecord(
+      reg[0] as string,
+      await signRecord(
+        owner,
+        subnetRecord(
+          owner.address,
+          {
+            id: "default",
+            name: "Tensor models",
+            models: [
+              { id: "tiny-mlp", price: DEVNET_PRICES.tiny.toString() },
+              { id: PPOCR_V4_DET.id, price: DEVNET_PRICES.tiny.toString() },
+            ],
+          },
+          Date.now(),
+        ),
+      ),
+    );
+    await waitForCatalog(reg, ["default"], [PPOCR_V4_DET.id]);
+    // The agents list the detector in their next record (every 20 s); validators only attest listed models.
+    const listed = async () => {
+      const r = await fetch(`${reg[0]}/v1/agents?subnet=default&model=${PPOCR_V4_DET.id}`);
+      const body = (await r.json()) as { agents?: unknown[] };
+      return body.agents?.length ?? 0;
+    };
+    const deadline = Date.now() + 30_000;
+    while ((await listed()) < devnet.agents.length && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 500));
+
+    const client = devnet.client;
+    const tinyInput: Tensor = { dtype: "float32", dims: [1, 4], data: rand(4) };
+    const detInput: Tensor = { dtype: "float32", dims: [1, 3, 320, 320], data: rand(3 * 320 * 320) };
+    const tinySession = await ort.InferenceSession.create(tinyModelBytes());
+    const detPath = resolveNpmSource(PPOCR_V4_DET.sources[0] ?? "");
+    if (!detPath) throw new Error("the PaddleOCR models are not installed");
+    const detSession = await ort.InferenceSession.create(new Uint8Array(readFileSync(detPath)));
+    const direct = async (s: ort.InferenceSession, t: Tensor) => {
+      const feeds = { [s.inputNames[0] ?? "x"]: new ort.Tensor("float32", t.data as Float32Array, t.dims) };
+      const t1 = performance.now();
+      await s.run(feeds);
+      return performance.now() - t1;
+    };
+    const viaNetwork = async (subnet: string, model: string, t: Tensor) => {
+      const t1 = performance.now();
+      const { response } = await client.infer({ subnet, model, inputs: { x: t } });
+      if (response.state !== "returned") throw new Error(`request ${response.state}`);
+      return performance.now() - t1;
+    };
+
+    const nTiny = quick ? 60 : 300;
+    const nDet = quick ? 10 : 40;
+    log(`tiny model: ${nTiny} requests through the network, interleaved with direct runs`);
+    for (let i = 0; i < 10; i++) {
+      await viaNetwork("default", "tiny-mlp", tinyInput);
+      await direct(tinySession, tinyInput);
+    }
+    const tinyNet: number[] = [];
+    const tinyDirect: number[] = [];
+    for (let i = 0; i < nTiny; i++) {
+      tinyNet.push(await viaNetwork("default", "tiny-mlp", tinyInput));
+      tinyDirect.push(await direct(tinySession, tinyInput));
+    }
+    log(`PaddleOCR detection 320x320: ${nDet} requests`);
+    for (let i = 0; i < 3; i++) {
+      await viaNetwork("default", PPOCR_V4_DET.id, detInput);
+      await direct(detSession, detInput);
+    }
+    const detNet: number[] = [];
+    const detDirect: number[] = [];
+    for (let i = 0; i < nDet; i++) {
+      detNet.push(await viaNetwork("default", PPOCR_V4_DET.id, detInput));
+      detDirect.push(await direct(detSession, detInput));
+    }
+
+    const levels = quick ? [1, 8, 32] : [1, 4, 16, 64, 128, 256];
+    const seconds = quick ? 4 : 8;
+    const sweep: SweepPoint[] = [];
+    for (const c of levels) {
+      log(`throughput: ${c} in flight for ${seconds} s`);
+      sweep.push(await closedLoop(c, seconds * 1000, () => viaNetwork("default", "tiny-mlp", tinyInput)));
+    }
+    const p50 = (xs: number[]) => percentile(xs, 50);
+    return {
+      latency_ms_p50_tiny: p50(tinyNet),
+      latency_ms_p95_tiny: percentile(tinyNet, 95),
+      latency_ms_p99_tiny: percentile(tinyNet, 99),
+      direct_ms_p50_tiny: p50(tinyDirect),
+      added_latency_ms_p50_tiny: p50(tinyNet) - p50(tinyDirect),
+      latency_ratio_p50_tiny: p50(tinyNet) / p50(tinyDirect),
+      latency_ms_p50_ocr_det: p50(detNet),
+      latency_ms_p99_ocr_det: percentile(detNet, 99),
+      direct_ms_p50_ocr_det: p50(detDirect),
+      added_latency_ms_p50_ocr_det: p50(detNet) - p50(detDirect),
+      latency_ratio_p50_ocr_det: p50(detNet) / p50(detDirect),
+      throughput_rps_tiny: Math.max(...sweep.map((s) => s.rps)),
+      devnet_ready_ms: readyMs,
+      sweep,
+    };
+  } finally {
+    await devnet.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** `concurrency` workers each sending the next request as soon as the last returns. */
+async function closedLoop(
+  concurrency: number,
+  durationMs: number,
+  send: () => Promise<number>,
+): Promise<SweepPoint> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const end = performance.now() + durationMs;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        try {
+          latencies.push(await send());
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  return {
+    concurrency,
+    rps: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    errors,
+  };
+}
