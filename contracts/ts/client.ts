@@ -1,8 +1,11 @@
 import {
+  type Abi,
   type Account,
   BaseError,
   type Chain,
   type Client,
+  type ContractFunctionArgs,
+  type ContractFunctionName,
   ContractFunctionRevertedError,
   createPublicClient,
   createWalletClient,
@@ -13,9 +16,10 @@ import {
   publicActions,
   type TransactionReceipt,
   type Transport,
+  type WriteContractParameters,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { waitForTransactionReceipt } from "viem/actions";
+import { waitForTransactionReceipt, writeContract } from "viem/actions";
 import { inferencePaymentAbi } from "./abi/inference-payment.ts";
 import { ncnTokenAbi } from "./abi/ncn-token.ts";
 import { validatorRegistryAbi } from "./abi/validator-registry.ts";
@@ -69,6 +73,35 @@ export function createNcnReadClient(options: CreateNcnClientOptions) {
     pollingInterval: options.pollingInterval ?? 25,
     cacheTime: 0,
   });
+}
+
+/**
+ * Sends a contract call from the client's account and waits for it (see {@link confirm}). A call
+ * that would revert fails before sending, with the contract's custom error (see {@link revertOf}).
+ *
+ * @example
+ * await writeAndConfirm(client, { address: token, abi: ncnTokenAbi, functionName: "mint", args: [to, amount] });
+ */
+export async function writeAndConfirm<
+  const abi extends Abi | readonly unknown[],
+  functionName extends ContractFunctionName<abi, "nonpayable" | "payable">,
+  args extends ContractFunctionArgs<abi, "nonpayable" | "payable", functionName>,
+>(
+  client: WriteClient,
+  request: Omit<
+    WriteContractParameters<abi, functionName, args, Chain | undefined, Account>,
+    "account" | "chain"
+  >,
+): Promise<TransactionReceipt> {
+  // The spread loses the correlation between functionName and args that the caller's type already checked.
+  const full = { ...request, account: client.account, chain: client.chain } as WriteContractParameters<
+    abi,
+    functionName,
+    args,
+    Chain | undefined,
+    Account
+  >;
+  return confirm(client, await writeContract(client, full));
 }
 
 /** Waits for a transaction and fails with TRANSACTION_REVERTED unless it succeeded. */

@@ -1,8 +1,10 @@
 import {
   type Address,
+  createPublicClient,
   getContractAddress,
   type Hash,
   type Hex,
+  http,
   parseSignature,
   type TransactionReceipt,
 } from "viem";
@@ -75,8 +77,7 @@ export interface DeploySystemParameters {
  * const deployment = await deploySystem({ rpcUrl: anvil.url, deployerKey, validators: keys.map((key) => ({ key })) });
  */
 export async function deploySystem(params: DeploySystemParameters): Promise<NcnDeployment> {
-  const bootstrap = createNcnClient({ rpcUrl: params.rpcUrl, chainId: 1, account: params.deployerKey });
-  const chainId = await getChainId(bootstrap);
+  const chainId = await getChainId(createPublicClient({ transport: http(params.rpcUrl) }));
   const pollingInterval = params.pollingInterval ?? 10;
   const deployer = createNcnClient({
     rpcUrl: params.rpcUrl,

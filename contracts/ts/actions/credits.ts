@@ -1,7 +1,7 @@
 import { type Address, parseEventLogs, type TransactionReceipt } from "viem";
-import { readContract, writeContract } from "viem/actions";
+import { readContract } from "viem/actions";
 import { inferencePaymentAbi } from "../abi/inference-payment.ts";
-import { confirm, type ReadClient, type WriteClient } from "../client.ts";
+import { type ReadClient, type WriteClient, writeAndConfirm } from "../client.ts";
 import type { NcnContracts } from "../deployment.ts";
 import { ContractsError } from "../errors.ts";
 
@@ -28,26 +28,24 @@ export async function withdrawCredits(
   contracts: Pick<NcnContracts, "payment">,
   params: { to?: Address } = {},
 ): Promise<{ amount: bigint; receipt: TransactionReceipt }> {
-  const hash =
+  const receipt =
     params.to === undefined
-      ? await writeContract(client, {
+      ? await writeAndConfirm(client, {
           address: contracts.payment,
           abi: inferencePaymentAbi,
           functionName: "withdraw",
-          account: client.account,
-          chain: client.chain,
         })
-      : await writeContract(client, {
+      : await writeAndConfirm(client, {
           address: contracts.payment,
           abi: inferencePaymentAbi,
           functionName: "withdrawTo",
           args: [params.to],
-          account: client.account,
-          chain: client.chain,
         });
-  const receipt = await confirm(client, hash);
   const [log] = parseEventLogs({ abi: inferencePaymentAbi, eventName: "Withdrawn", logs: receipt.logs });
-  if (!log) throw new ContractsError("EVENT_NOT_FOUND", "Withdrawn not emitted", { details: { hash } });
+  if (!log)
+    throw new ContractsError("EVENT_NOT_FOUND", "Withdrawn not emitted", {
+      details: { hash: receipt.transactionHash },
+    });
   return { amount: log.args.amount, receipt };
 }
 
@@ -69,14 +67,11 @@ export async function distributeValidatorFees(
   client: WriteClient,
   contracts: Pick<NcnContracts, "payment">,
 ): Promise<{ amountEach: bigint; receipt: TransactionReceipt }> {
-  const hash = await writeContract(client, {
+  const receipt = await writeAndConfirm(client, {
     address: contracts.payment,
     abi: inferencePaymentAbi,
     functionName: "distributeValidatorFees",
-    account: client.account,
-    chain: client.chain,
   });
-  const receipt = await confirm(client, hash);
   const [log] = parseEventLogs({
     abi: inferencePaymentAbi,
     eventName: "ValidatorFeesDistributed",
@@ -84,7 +79,7 @@ export async function distributeValidatorFees(
   });
   if (!log)
     throw new ContractsError("EVENT_NOT_FOUND", "ValidatorFeesDistributed not emitted", {
-      details: { hash },
+      details: { hash: receipt.transactionHash },
     });
   return { amountEach: log.args.amountEach, receipt };
 }
@@ -94,12 +89,9 @@ export async function collectProtocolFees(
   client: WriteClient,
   contracts: Pick<NcnContracts, "payment">,
 ): Promise<TransactionReceipt> {
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.payment,
     abi: inferencePaymentAbi,
     functionName: "collectProtocolFees",
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }

@@ -1,11 +1,10 @@
 import type { ReceiptMessage } from "@ncn/protocol";
 import type { Address, Hex, TransactionReceipt } from "viem";
-import { readContract, writeContract } from "viem/actions";
+import { readContract } from "viem/actions";
 import { inferencePaymentAbi } from "../abi/inference-payment.ts";
-import { confirm, type ReadClient, type WriteClient } from "../client.ts";
+import { type ReadClient, type WriteClient, writeAndConfirm } from "../client.ts";
 import type { NcnContracts } from "../deployment.ts";
-import type { Approval } from "./session.ts";
-import { approveTokens, signPermit } from "./token.ts";
+import { type Approval, authorizeDeposit } from "./token.ts";
 
 /** Escrow status as stored on chain. */
 export const EscrowStatus = { None: 0, Pending: 1, Completed: 2, Refunded: 3 } as const;
@@ -38,37 +37,26 @@ export async function initiateEscrow(
   contracts: NcnContracts,
   params: InitiateEscrowParameters,
 ): Promise<TransactionReceipt> {
-  const approval = params.approval ?? "approve";
   const base = [params.requestId, params.subnetId, params.gateway, params.amount, params.expiry] as const;
-  let hash: Hex;
-  if (approval === "permit") {
-    const p = await signPermit(client, contracts, {
-      spender: contracts.payment,
-      value: params.amount,
-      deadline: params.expiry,
-    });
-    hash = await writeContract(client, {
-      address: contracts.payment,
-      abi: inferencePaymentAbi,
-      functionName: "initiateInferenceRequestWithPermit",
-      args: [...base, p.deadline, p.v, p.r, p.s],
-      account: client.account,
-      chain: client.chain,
-    });
-  } else {
-    if (approval === "approve") {
-      await approveTokens(client, contracts, { spender: contracts.payment, amount: params.amount });
-    }
-    hash = await writeContract(client, {
-      address: contracts.payment,
-      abi: inferencePaymentAbi,
-      functionName: "initiateInferenceRequest",
-      args: base,
-      account: client.account,
-      chain: client.chain,
-    });
-  }
-  return confirm(client, hash);
+  const permit = await authorizeDeposit(client, contracts, {
+    approval: params.approval ?? "approve",
+    spender: contracts.payment,
+    amount: params.amount,
+    deadline: params.expiry,
+  });
+  return permit
+    ? writeAndConfirm(client, {
+        address: contracts.payment,
+        abi: inferencePaymentAbi,
+        functionName: "initiateInferenceRequestWithPermit",
+        args: [...base, permit.deadline, permit.v, permit.r, permit.s],
+      })
+    : writeAndConfirm(client, {
+        address: contracts.payment,
+        abi: inferencePaymentAbi,
+        functionName: "initiateInferenceRequest",
+        args: base,
+      });
 }
 
 /** Reads an escrowed request (status None when unknown). */
@@ -100,7 +88,7 @@ export async function completeEscrow(
   params: { receipt: ReceiptMessage; validatorSignatures: readonly Hex[] },
 ): Promise<TransactionReceipt> {
   const r = params.receipt;
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.payment,
     abi: inferencePaymentAbi,
     functionName: "completeInferenceRequest",
@@ -119,10 +107,7 @@ export async function completeEscrow(
       },
       params.validatorSignatures,
     ],
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }
 
 /** Refunds an expired, still pending escrow to its client (anyone may send this). */
@@ -131,13 +116,10 @@ export async function refundExpiredEscrow(
   contracts: Pick<NcnContracts, "payment">,
   requestId: Hex,
 ): Promise<TransactionReceipt> {
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.payment,
     abi: inferencePaymentAbi,
     functionName: "handleExpiredRequest",
     args: [requestId],
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }

@@ -7,15 +7,12 @@ import {
   type TransactionReceipt,
   toHex,
 } from "viem";
-import { readContract, writeContract } from "viem/actions";
+import { readContract } from "viem/actions";
 import { inferencePaymentAbi } from "../abi/inference-payment.ts";
-import { confirm, type ReadClient, type WriteClient } from "../client.ts";
+import { type ReadClient, type WriteClient, writeAndConfirm } from "../client.ts";
 import type { NcnContracts } from "../deployment.ts";
 import { ContractsError } from "../errors.ts";
-import { approveTokens, signPermit } from "./token.ts";
-
-/** How a deposit is authorised: a separate approve transaction, an EIP-2612 permit, or an allowance already in place. */
-export type Approval = "approve" | "permit" | "none";
+import { type Approval, approveTokens, authorizeDeposit } from "./token.ts";
 
 /** On-chain state of a session. */
 export interface SessionState {
@@ -68,57 +65,55 @@ export async function openSession(
   params: OpenSessionParameters,
 ): Promise<{ sessionId: Hex; salt: Hex; receipt: TransactionReceipt }> {
   const salt = params.salt ?? randomSalt();
-  const approval = params.approval ?? "approve";
-  let hash: Hex;
-  if (approval === "permit") {
-    const p = await signPermit(client, contracts, {
-      spender: contracts.payment,
-      value: params.amount,
-      deadline: params.expiry,
-    });
-    hash = await writeContract(client, {
-      address: contracts.payment,
-      abi: inferencePaymentAbi,
-      functionName: "openSessionWithPermit",
-      args: [params.gateway, salt, params.amount, params.expiry, p.deadline, p.v, p.r, p.s],
-      account: client.account,
-      chain: client.chain,
-    });
-  } else {
-    if (approval === "approve") {
-      await approveTokens(client, contracts, { spender: contracts.payment, amount: params.amount });
-    }
-    hash = await writeContract(client, {
-      address: contracts.payment,
-      abi: inferencePaymentAbi,
-      functionName: "openSession",
-      args: [params.gateway, salt, params.amount, params.expiry],
-      account: client.account,
-      chain: client.chain,
-    });
-  }
-  const receipt = await confirm(client, hash);
+  const permit = await authorizeDeposit(client, contracts, {
+    approval: params.approval ?? "approve",
+    spender: contracts.payment,
+    amount: params.amount,
+    deadline: params.expiry,
+  });
+  const receipt = permit
+    ? await writeAndConfirm(client, {
+        address: contracts.payment,
+        abi: inferencePaymentAbi,
+        functionName: "openSessionWithPermit",
+        args: [
+          params.gateway,
+          salt,
+          params.amount,
+          params.expiry,
+          permit.deadline,
+          permit.v,
+          permit.r,
+          permit.s,
+        ],
+      })
+    : await writeAndConfirm(client, {
+        address: contracts.payment,
+        abi: inferencePaymentAbi,
+        functionName: "openSession",
+        args: [params.gateway, salt, params.amount, params.expiry],
+      });
   return { sessionId: sessionIdOf(client.account.address, params.gateway, salt), salt, receipt };
 }
 
-/** Adds funds to a session and/or extends its expiry (0n or omitted keeps it). Client only. */
+/**
+ * Adds funds to a session and/or extends its expiry (0n or omitted keeps it). Client only. There
+ * is no permit variant on chain, so the allowance comes from an approve (default) or is in place.
+ */
 export async function topUpSession(
   client: WriteClient,
   contracts: NcnContracts,
-  params: { sessionId: Hex; amount: bigint; expiry?: bigint; approval?: Approval },
+  params: { sessionId: Hex; amount: bigint; expiry?: bigint; approval?: Exclude<Approval, "permit"> },
 ): Promise<TransactionReceipt> {
   if ((params.approval ?? "approve") === "approve" && params.amount > 0n) {
     await approveTokens(client, contracts, { spender: contracts.payment, amount: params.amount });
   }
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.payment,
     abi: inferencePaymentAbi,
     functionName: "topUpSession",
     args: [params.sessionId, params.amount, params.expiry ?? 0n],
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }
 
 /** Closes an expired session (after the settlement grace) and returns the unspent deposit to its client. */
@@ -127,17 +122,17 @@ export async function closeSession(
   contracts: Pick<NcnContracts, "payment">,
   sessionId: Hex,
 ): Promise<{ refund: bigint; receipt: TransactionReceipt }> {
-  const hash = await writeContract(client, {
+  const receipt = await writeAndConfirm(client, {
     address: contracts.payment,
     abi: inferencePaymentAbi,
     functionName: "closeSession",
     args: [sessionId],
-    account: client.account,
-    chain: client.chain,
   });
-  const receipt = await confirm(client, hash);
   const [log] = parseEventLogs({ abi: inferencePaymentAbi, eventName: "SessionClosed", logs: receipt.logs });
-  if (!log) throw new ContractsError("EVENT_NOT_FOUND", "SessionClosed not emitted", { details: { hash } });
+  if (!log)
+    throw new ContractsError("EVENT_NOT_FOUND", "SessionClosed not emitted", {
+      details: { hash: receipt.transactionHash },
+    });
   return { refund: log.args.refund, receipt };
 }
 

@@ -1,8 +1,8 @@
 import { payoutsHash, type SettlementBatchMessage, vouchersHash } from "@ncn/protocol";
 import { type Address, type Hex, parseEventLogs, type TransactionReceipt, toHex } from "viem";
-import { readContract, writeContract } from "viem/actions";
+import { readContract } from "viem/actions";
 import { inferencePaymentAbi } from "../abi/inference-payment.ts";
-import { confirm, type ReadClient, type WriteClient } from "../client.ts";
+import { type ReadClient, type WriteClient, writeAndConfirm } from "../client.ts";
 import type { NcnContracts } from "../deployment.ts";
 import { ContractsError } from "../errors.ts";
 
@@ -81,17 +81,17 @@ export async function settleBatch(
   contracts: Pick<NcnContracts, "payment">,
   params: { batch: SettlementBatchInput; validatorSignatures: readonly Hex[] },
 ): Promise<{ total: bigint; receipt: TransactionReceipt }> {
-  const hash = await writeContract(client, {
+  const receipt = await writeAndConfirm(client, {
     address: contracts.payment,
     abi: inferencePaymentAbi,
     functionName: "settleBatch",
     args: [settlementBatchArgs(params.batch), params.validatorSignatures],
-    account: client.account,
-    chain: client.chain,
   });
-  const receipt = await confirm(client, hash);
   const [log] = parseEventLogs({ abi: inferencePaymentAbi, eventName: "BatchSettled", logs: receipt.logs });
-  if (!log) throw new ContractsError("EVENT_NOT_FOUND", "BatchSettled not emitted", { details: { hash } });
+  if (!log)
+    throw new ContractsError("EVENT_NOT_FOUND", "BatchSettled not emitted", {
+      details: { hash: receipt.transactionHash },
+    });
   return { total: log.args.total, receipt };
 }
 

@@ -1,8 +1,8 @@
 import type { Address, Hex, TransactionReceipt } from "viem";
 import { parseSignature } from "viem";
-import { readContract, signTypedData, writeContract } from "viem/actions";
+import { readContract, signTypedData } from "viem/actions";
 import { ncnTokenAbi } from "../abi/ncn-token.ts";
-import { confirm, type ReadClient, type WriteClient } from "../client.ts";
+import { type ReadClient, type WriteClient, writeAndConfirm } from "../client.ts";
 import type { NcnContracts } from "../deployment.ts";
 
 /** Mints NCN (the client's account needs MINTER_ROLE). */
@@ -11,15 +11,12 @@ export async function mintTokens(
   contracts: Pick<NcnContracts, "token">,
   params: { to: Address; amount: bigint },
 ): Promise<TransactionReceipt> {
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.token,
     abi: ncnTokenAbi,
     functionName: "mint",
     args: [params.to, params.amount],
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }
 
 /** Approves `spender` to pull `amount` NCN from the client's account. */
@@ -28,15 +25,12 @@ export async function approveTokens(
   contracts: Pick<NcnContracts, "token">,
   params: { spender: Address; amount: bigint },
 ): Promise<TransactionReceipt> {
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.token,
     abi: ncnTokenAbi,
     functionName: "approve",
     args: [params.spender, params.amount],
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }
 
 /** Sends `amount` NCN from the client's account to `to`. */
@@ -45,15 +39,12 @@ export async function transferTokens(
   contracts: Pick<NcnContracts, "token">,
   params: { to: Address; amount: bigint },
 ): Promise<TransactionReceipt> {
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.token,
     abi: ncnTokenAbi,
     functionName: "transfer",
     args: [params.to, params.amount],
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }
 
 /** Mints the faucet amount to the client's account (when the faucet is on). */
@@ -61,14 +52,11 @@ export async function claimFaucet(
   client: WriteClient,
   contracts: Pick<NcnContracts, "token">,
 ): Promise<TransactionReceipt> {
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.token,
     abi: ncnTokenAbi,
     functionName: "claimFaucet",
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }
 
 /** NCN balance of `account`. */
@@ -147,4 +135,29 @@ export async function signPermit(
   });
   const { r, s, v, yParity } = parseSignature(signature);
   return { deadline: params.deadline, v: Number(v ?? BigInt(yParity + 27)), r, s };
+}
+
+/** How a deposit is authorised: a separate approve transaction, an EIP-2612 permit, or an allowance already in place. */
+export type Approval = "approve" | "permit" | "none";
+
+/**
+ * The authorisation step before a deposit of `amount` to `spender`: sends an approve ("approve"),
+ * signs a permit to hand to a `*WithPermit` function ("permit"), or does nothing ("none").
+ */
+export async function authorizeDeposit(
+  client: WriteClient,
+  contracts: Pick<NcnContracts, "token">,
+  params: { approval: Approval; spender: Address; amount: bigint; deadline: bigint },
+): Promise<PermitSignature | undefined> {
+  if (params.approval === "permit") {
+    return signPermit(client, contracts, {
+      spender: params.spender,
+      value: params.amount,
+      deadline: params.deadline,
+    });
+  }
+  if (params.approval === "approve") {
+    await approveTokens(client, contracts, { spender: params.spender, amount: params.amount });
+  }
+  return undefined;
 }

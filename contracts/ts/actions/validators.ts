@@ -1,10 +1,9 @@
 import type { Address, Hex, TransactionReceipt } from "viem";
-import { readContract, writeContract } from "viem/actions";
+import { readContract } from "viem/actions";
 import { validatorRegistryAbi } from "../abi/validator-registry.ts";
-import { confirm, type ReadClient, type WriteClient } from "../client.ts";
+import { type ReadClient, type WriteClient, writeAndConfirm } from "../client.ts";
 import type { NcnContracts } from "../deployment.ts";
-import type { Approval } from "./session.ts";
-import { approveTokens, signPermit } from "./token.ts";
+import { type Approval, authorizeDeposit } from "./token.ts";
 
 /** Validator status as stored on chain. */
 export const ValidatorStatus = { None: 0, Active: 1, Inactive: 2, Unbonding: 3 } as const;
@@ -43,37 +42,25 @@ export async function registerValidator(
   contracts: Pick<NcnContracts, "token" | "registry">,
   params: { stake: bigint; approval?: Approval },
 ): Promise<TransactionReceipt> {
-  const approval = params.approval ?? "approve";
-  let hash: Hex;
-  if (approval === "permit") {
-    const deadline = BigInt(Math.floor(Date.now() / 1000) + 3600);
-    const p = await signPermit(client, contracts, {
-      spender: contracts.registry,
-      value: params.stake,
-      deadline,
-    });
-    hash = await writeContract(client, {
-      address: contracts.registry,
-      abi: validatorRegistryAbi,
-      functionName: "registerWithPermit",
-      args: [params.stake, p.deadline, p.v, p.r, p.s],
-      account: client.account,
-      chain: client.chain,
-    });
-  } else {
-    if (approval === "approve") {
-      await approveTokens(client, contracts, { spender: contracts.registry, amount: params.stake });
-    }
-    hash = await writeContract(client, {
-      address: contracts.registry,
-      abi: validatorRegistryAbi,
-      functionName: "register",
-      args: [params.stake],
-      account: client.account,
-      chain: client.chain,
-    });
-  }
-  return confirm(client, hash);
+  const permit = await authorizeDeposit(client, contracts, {
+    approval: params.approval ?? "approve",
+    spender: contracts.registry,
+    amount: params.stake,
+    deadline: BigInt(Math.floor(Date.now() / 1000) + 3600),
+  });
+  return permit
+    ? writeAndConfirm(client, {
+        address: contracts.registry,
+        abi: validatorRegistryAbi,
+        functionName: "registerWithPermit",
+        args: [params.stake, permit.deadline, permit.v, permit.r, permit.s],
+      })
+    : writeAndConfirm(client, {
+        address: contracts.registry,
+        abi: validatorRegistryAbi,
+        functionName: "register",
+        args: [params.stake],
+      });
 }
 
 /** Active set, threshold M, maximum N and minimum stake, read with parallel calls. */
@@ -144,15 +131,12 @@ export async function setThreshold(
   contracts: Pick<NcnContracts, "registry">,
   threshold: number,
 ): Promise<TransactionReceipt> {
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.registry,
     abi: validatorRegistryAbi,
     functionName: "setThreshold",
     args: [threshold],
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }
 
 /** Leaves the active set; the stake can be withdrawn after the unbonding delay. */
@@ -160,14 +144,11 @@ export async function beginUnbonding(
   client: WriteClient,
   contracts: Pick<NcnContracts, "registry">,
 ): Promise<TransactionReceipt> {
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.registry,
     abi: validatorRegistryAbi,
     functionName: "beginUnbonding",
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }
 
 /** Takes the stake back after unbonding. */
@@ -175,14 +156,11 @@ export async function withdrawStake(
   client: WriteClient,
   contracts: Pick<NcnContracts, "registry">,
 ): Promise<TransactionReceipt> {
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.registry,
     abi: validatorRegistryAbi,
     functionName: "withdrawStake",
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }
 
 /** One completion attestation offered as double-sign evidence. */
@@ -198,15 +176,12 @@ export async function reportDoubleSign(
   contracts: Pick<NcnContracts, "registry">,
   params: { validator: Address; requestId: Hex; a: AttestationEvidence; b: AttestationEvidence },
 ): Promise<TransactionReceipt> {
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.registry,
     abi: validatorRegistryAbi,
     functionName: "reportDoubleSign",
     args: [params.validator, params.requestId, params.a, params.b],
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }
 
 /** Governance slash for an offence proven off-chain. */
@@ -215,13 +190,10 @@ export async function slashValidator(
   contracts: Pick<NcnContracts, "registry">,
   params: { validator: Address; offence: Offence; evidence: Hex },
 ): Promise<TransactionReceipt> {
-  const hash = await writeContract(client, {
+  return writeAndConfirm(client, {
     address: contracts.registry,
     abi: validatorRegistryAbi,
     functionName: "slash",
     args: [params.validator, params.offence, params.evidence],
-    account: client.account,
-    chain: client.chain,
   });
-  return confirm(client, hash);
 }
