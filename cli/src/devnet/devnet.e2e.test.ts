@@ -357,6 +357,43 @@ describe("devnet end to end", () => {
     expect(v.completionAttestors).not.toContain(stopped.address.toLowerCase());
   }, 60_000);
 
+  test("the gateway restarted mid-request (every Durable Object evicted): the request finishes from storage", async () => {
+    const sessionId = devnet.file.client.sessionId as `0x${string}`;
+    const before = await devnet.client.registerSession(sessionId);
+    const image = renderText({
+      lines: Array.from({ length: 12 }, (_, i) => `restart line ${i} with some text`),
+      size: 30,
+    });
+    const requestId = `restart-${Date.now()}`;
+    const first = devnet.client.ocr({ subnet: "ocr", image, requestId }).catch((e: unknown) => e);
+    const deadline = Date.now() + 20_000;
+    let state = "";
+    while (state !== "dispatched" && Date.now() < deadline) {
+      state = (await devnet.client.status(requestId).catch(() => undefined))?.state ?? "";
+      if (state !== "dispatched") await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(state).toBe("dispatched");
+    await devnet.restartGateway();
+    await first; // that HTTP call died with the old process; the request itself lives on
+    let final = await devnet.client.status(requestId);
+    const until = Date.now() + 60_000;
+    while (!["returned", "failed", "cancelled"].includes(final.state) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 250));
+      final = await devnet.client.status(requestId);
+    }
+    expect(["returned", "failed"]).toContain(final.state);
+    const after = await devnet.client.registerSession(sessionId);
+    const charged = BigInt(after.charged) - BigInt(before.charged);
+    if (final.state === "returned") {
+      expect(charged).toBe(DEVNET_PRICES.ocr);
+      expect((await devnet.client.verifyReceipt(final)).ok).toBe(true);
+    } else {
+      expect(final.error?.code).toBeDefined();
+      expect(charged).toBe(0n);
+    }
+    expect(final.state).toBe("returned");
+  }, 120_000);
+
   test("an agent killed mid-task: the request completes elsewhere and is charged once", async () => {
     const sessionId = devnet.file.client.sessionId as `0x${string}`;
     const before = await devnet.client.registerSession(sessionId);

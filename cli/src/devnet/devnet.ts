@@ -44,6 +44,8 @@ export interface Devnet {
   client: NcnClient;
   smoke?: { response: InferenceResponse; verification: ReceiptVerification; ms: number };
   stop(): Promise<void>;
+  /** Stops the gateway's workerd and starts it again on the same port and state (every Durable Object evicted). */
+  restartGateway(): Promise<void>;
 }
 
 const ReadyLine = v.object({
@@ -187,21 +189,20 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     );
 
     const port = opts.port ?? ((await portFree(8787)) ? 8787 : await freePort());
-    gateway = await startGateway(
-      {
-        CHAIN_ID: String(chain.deployment.chainId),
-        RPC_URL: chain.anvil.url,
-        PAYMENT_CONTRACT: contracts.payment,
-        VALIDATOR_REGISTRY: contracts.registry,
-        TOKEN_CONTRACT: contracts.token,
-        REGISTRY_URLS: registries.map((r) => r.url).join(","),
-        VALIDATION_THRESHOLD: String(Math.min(2, nRegistries)),
-        GATEWAY_PRIVATE_KEY: gatewayKey,
-        SETTLE_EVERY: "100",
-        SETTLE_INTERVAL_MS: "2000",
-      },
-      { port, persistDir: join(dir, "gateway-state"), logFile: join(dir, "logs", "gateway.log") },
-    );
+    const gatewayVars = {
+      CHAIN_ID: String(chain.deployment.chainId),
+      RPC_URL: chain.anvil.url,
+      PAYMENT_CONTRACT: contracts.payment,
+      VALIDATOR_REGISTRY: contracts.registry,
+      TOKEN_CONTRACT: contracts.token,
+      REGISTRY_URLS: registries.map((r) => r.url).join(","),
+      VALIDATION_THRESHOLD: String(Math.min(2, nRegistries)),
+      GATEWAY_PRIVATE_KEY: gatewayKey,
+      SETTLE_EVERY: "100",
+      SETTLE_INTERVAL_MS: "2000",
+    };
+    const gatewayOpts = { persistDir: join(dir, "gateway-state"), logFile: join(dir, "logs", "gateway.log") };
+    gateway = await startGateway(gatewayVars, { ...gatewayOpts, port });
     step("gateway", `${gateway.url} (workerd)`);
 
     const agents: Child[] = [];
@@ -271,6 +272,12 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       supervisor,
       client: sdk,
       stop,
+      async restartGateway() {
+        const samePort = Number(new URL(devnet.gateway.url).port);
+        await devnet.gateway.stop();
+        gateway = await startGateway(gatewayVars, { ...gatewayOpts, port: samePort });
+        devnet.gateway = gateway;
+      },
     };
     return devnet;
   } catch (e) {
