@@ -47,6 +47,16 @@ export function subnetRecord(
   } as Omit<UnsignedRecord, "owner">;
 }
 
+/** Signs and publishes a subnet offering `models` at their prices. */
+export async function publishSubnet(
+  registryUrl: string,
+  owner: LocalAccount,
+  subnet: { id: string; name: string; models: { id: string; price: string }[] },
+  seq = Date.now(),
+): Promise<void> {
+  await publishRecord(registryUrl, await signRecord(owner, subnetRecord(owner.address, subnet, seq)));
+}
+
 /** Waits until every registry lists the given subnets and models. */
 export async function waitForCatalog(
   registryUrls: readonly string[],

@@ -11,7 +11,7 @@ import { TestAgentPeer } from "@ncn/edge-gateway/testing/agent-client";
 import { idToBytes32, ncnDomain } from "@ncn/protocol";
 import { chainValidatorSet, NcnClient, payEscrow } from "@ncn/sdk";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { modelRecord, publishRecord, signRecord, subnetRecord, waitForCatalog } from "../records.ts";
+import { modelRecord, publishRecord, publishSubnet, signRecord, waitForCatalog } from "../records.ts";
 import { DEVNET_PRICES, type Devnet, startDevnet } from "./devnet.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..", "..");
@@ -38,6 +38,21 @@ afterAll(async () => {
   await devnet?.stop();
   if (!process.env.NCN_KEEP_E2E) rmSync(home, { recursive: true, force: true });
 }, 60_000);
+
+/** Publishes a subnet offering a copy of the tiny model, and waits until the gateway sees it. */
+async function offerTinyModel(subnet: string, model: string): Promise<void> {
+  const owner = privateKeyToAccount(devnet.file.subnetOwner?.privateKey as `0x${string}`);
+  const tiny = tinyModelDescriptor({ id: model, sources: ["file:/nonexistent/tiny.onnx"] });
+  const urls = devnet.file.registries.map((r) => r.url);
+  await publishRecord(urls[0] as string, await signRecord(owner, modelRecord(tiny, Date.now())));
+  await publishSubnet(urls[0] as string, owner, {
+    id: subnet,
+    name: subnet,
+    models: [{ id: tiny.id, price: "1000" }],
+  });
+  await waitForCatalog(urls, [subnet], [tiny.id]);
+  await new Promise((r) => setTimeout(r, 5500)); // the gateway's catalog cache
+}
 
 function expectedTiny(x: number[]): number[] {
   const out: number[] = [];
@@ -205,27 +220,7 @@ describe("devnet end to end", () => {
   }, 60_000);
 
   test("a subnet with no agent fails in time with a typed reason and charges nothing", async () => {
-    const owner = privateKeyToAccount(devnet.file.subnetOwner?.privateKey as `0x${string}`);
-    const tiny = tinyModelDescriptor({ id: "tiny-idle", sources: ["file:/nonexistent/tiny.onnx"] });
-    const reg = devnet.file.registries[0]?.url as string;
-    await publishRecord(reg, await signRecord(owner, modelRecord(tiny, Date.now())));
-    await publishRecord(
-      reg,
-      await signRecord(
-        owner,
-        subnetRecord(
-          owner.address,
-          { id: "idle", name: "Idle", models: [{ id: tiny.id, price: "1000" }] },
-          Date.now(),
-        ),
-      ),
-    );
-    await waitForCatalog(
-      devnet.file.registries.map((r) => r.url),
-      ["idle"],
-      [tiny.id],
-    );
-    await new Promise((r) => setTimeout(r, 5500)); // the gateway's catalog cache
+    await offerTinyModel("idle", "tiny-idle");
     const sessionId = devnet.file.client.sessionId as `0x${string}`;
     const before = await devnet.client.registerSession(sessionId);
     const t0 = Date.now();
@@ -246,27 +241,7 @@ describe("devnet end to end", () => {
   }, 60_000);
 
   test("a forged receipt is refused and the request is not charged", async () => {
-    const owner = privateKeyToAccount(devnet.file.subnetOwner?.privateKey as `0x${string}`);
-    const tiny = tinyModelDescriptor({ id: "tiny-forged", sources: ["file:/nonexistent/tiny.onnx"] });
-    const reg = devnet.file.registries[0]?.url as string;
-    await publishRecord(reg, await signRecord(owner, modelRecord(tiny, Date.now())));
-    await publishRecord(
-      reg,
-      await signRecord(
-        owner,
-        subnetRecord(
-          owner.address,
-          { id: "forged", name: "Forged", models: [{ id: tiny.id, price: "1000" }] },
-          Date.now(),
-        ),
-      ),
-    );
-    await waitForCatalog(
-      devnet.file.registries.map((r) => r.url),
-      ["forged"],
-      [tiny.id],
-    );
-    await new Promise((r) => setTimeout(r, 5500));
+    await offerTinyModel("forged", "tiny-forged");
     // A peer that answers every task with a receipt signed by a key that is not its own.
     const peer = new TestAgentPeer(privateKeyToAccount(generatePrivateKey()));
     const liar = privateKeyToAccount(generatePrivateKey());

@@ -11,7 +11,7 @@ import { chainValidatorSet, NcnClient, openPaymentSession, type ReceiptVerificat
 import * as v from "valibot";
 import { privateKeyToAccount } from "viem/accounts";
 import type { DevnetFile } from "../devnet-file.ts";
-import { modelRecord, publishRecord, signRecord, subnetRecord, waitForCatalog } from "../records.ts";
+import { modelRecord, publishRecord, publishSubnet, signRecord, waitForCatalog } from "../records.ts";
 import { type Child, Supervisor } from "./supervisor.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..", "..");
@@ -152,32 +152,15 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     const reg0 = registries[0]?.url as string;
     for (const m of [...BUILTIN_MODELS, tiny])
       await publishRecord(reg0, await signRecord(owner, modelRecord(m, seq)));
-    await publishRecord(
-      reg0,
-      await signRecord(
-        owner,
-        subnetRecord(
-          owner.address,
-          { id: "ocr", name: "OCR", models: [{ id: "ppocr-v4", price: DEVNET_PRICES.ocr.toString() }] },
-          seq,
-        ),
-      ),
-    );
-    await publishRecord(
-      reg0,
-      await signRecord(
-        owner,
-        subnetRecord(
-          owner.address,
-          {
-            id: "default",
-            name: "Tensor models",
-            models: [{ id: tiny.id, price: DEVNET_PRICES.tiny.toString() }],
-          },
-          seq,
-        ),
-      ),
-    );
+    const subnets = [
+      { id: "ocr", name: "OCR", models: [{ id: "ppocr-v4", price: DEVNET_PRICES.ocr.toString() }] },
+      {
+        id: "default",
+        name: "Tensor models",
+        models: [{ id: tiny.id, price: DEVNET_PRICES.tiny.toString() }],
+      },
+    ];
+    for (const subnet of subnets) await publishSubnet(reg0, owner, subnet, seq);
     await waitForCatalog(
       registries.map((r) => r.url),
       [...DEVNET_SUBNETS],
