@@ -16,11 +16,15 @@ export const TOPIC_REPUTATION = "/ncn/reputation/1";
 export const TOPICS = [TOPIC_HEARTBEAT, TOPIC_RECORDS, TOPIC_MEMPOOL, TOPIC_REPUTATION] as const;
 export type Topic = (typeof TOPICS)[number];
 
+/** IPs exempt from gossipsub's same-IP penalty (loopback: a devnet runs every node there). */
+export const GOSSIP_COLOCATION_WHITELIST = ["127.0.0.1", "::1"] as const;
 /** Largest gossip payload accepted (bytes); larger validation work goes over HTTP. */
 export const MAX_GOSSIP_BYTES = 512 * 1024;
 /** Largest HTTP body accepted (bytes): a completion carries the inputs and outputs. */
 export const MAX_HTTP_BODY_BYTES = 32 * 1024 * 1024;
 
+/** Verified records remembered so the DHT does not recover the same signature again and again. */
+export const VERIFIED_CACHE_SIZE = 8_192;
 /** How far a record's or heartbeat's clock may be ahead of ours. */
 export const CLOCK_SKEW_MS = 30_000;
 /** How long a DHT put/get may take before it is abandoned. */

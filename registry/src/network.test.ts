@@ -24,7 +24,7 @@ beforeAll(async () => {
     10_000,
     "gossip subscriptions",
   );
-});
+}, 60_000);
 afterAll(async () => {
   await cluster?.stop();
 });

@@ -189,6 +189,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
   const stopConverging = convergeOnJoin(libp2p, {
     warmupMs: CONVERGE_WARMUP_MS,
     debounceMs: 250,
+    maxPeerTriggered: 3,
     bootstrap: config.bootstrap,
     redialMs: 2_000,
     log: log.child("dht"),

@@ -13,7 +13,7 @@ let dir: ReturnType<typeof tempDir>;
 beforeAll(async () => {
   dir = tempDir();
   node = await startTestNode(dir.path, { config: { trustedGateways: [addressOf(gatewayAccount)] } });
-});
+}, 60_000);
 afterAll(async () => {
   await node?.stop();
   dir?.cleanup();

@@ -7,6 +7,8 @@ export interface ConvergeOptions {
   warmupMs: number;
   /** Waits this long after the last new peer before looking up (peers arrive in bursts). */
   debounceMs: number;
+  /** At most this many lookups triggered by new peers (each one queries many peers). */
+  maxPeerTriggered: number;
   /** Re-dialled whenever the node has no connection at all (a failed first dial, or every peer gone). */
   bootstrap: readonly string[];
   /** How often to check for isolation. */
@@ -18,8 +20,8 @@ export interface ConvergeOptions {
  * Speeds up joining: kad-dht looks up its own id once a second after start and then every
  * few minutes, so nodes that start together (each asking the bootstrap node before it knows
  * the others) may miss each other for minutes. While warming up, self-lookups run after
- * each newly identified peer and on a doubling schedule (1, 2, 4... s), which introduces
- * us to the peers closest to us. An isolated node keeps re-dialling its bootstrap peers.
+ * the first newly identified peers and on a doubling schedule (1, 2, 4... s), which
+ * introduces us to the peers closest to us. An isolated node keeps re-dialling its bootstrap peers.
  * Returns a function that stops it.
  */
 export function convergeOnJoin(libp2p: RegistryLibp2p, options: ConvergeOptions): () => void {
@@ -51,10 +53,14 @@ export function convergeOnJoin(libp2p: RegistryLibp2p, options: ConvergeOptions)
       }
     }
   };
+  let triggered = 0;
   const onPeer = () => {
-    if (Date.now() > until || controller.signal.aborted) return;
+    if (Date.now() > until || controller.signal.aborted || triggered >= options.maxPeerTriggered) return;
     clearTimeout(timer);
-    timer = setTimeout(() => void lookup(), options.debounceMs);
+    timer = setTimeout(() => {
+      triggered++;
+      void lookup();
+    }, options.debounceMs);
   };
   libp2p.addEventListener("peer:identify", onPeer);
   let backoff: ReturnType<typeof setTimeout> | undefined;

@@ -1,12 +1,13 @@
 import {
   AGENT_RECORD_TTL_MS,
   BaseError,
+  canonicalJson,
   parseJson,
   recordDhtKey,
   type SignedRecord,
   verifyRecord,
 } from "@ncn/protocol";
-import { CLOCK_SKEW_MS } from "../constants.ts";
+import { CLOCK_SKEW_MS, VERIFIED_CACHE_SIZE } from "../constants.ts";
 import { RecordRejectedError } from "../errors.ts";
 import type { RecordIndex } from "./record-index.ts";
 
@@ -18,6 +19,39 @@ export interface CheckRecordOptions {
   index?: RecordIndex;
 }
 
+/** Records whose signature was already checked, by canonical JSON (signature included). */
+const verified = new Map<string, SignedRecord>();
+
+/**
+ * protocol `verifyRecord`, remembering records that passed: the DHT validates the same
+ * record many times (on every put, local read and lookup answer) and a signature recovery
+ * costs ~1-2 ms. Expiry is checked again on every call.
+ */
+async function verifyCached(input: unknown, now: number): Promise<SignedRecord> {
+  let key: string | undefined;
+  try {
+    key = canonicalJson(input);
+  } catch {
+    key = undefined;
+  }
+  const hit = key === undefined ? undefined : verified.get(key);
+  if (hit) {
+    if (hit.expiresAt !== undefined && hit.expiresAt <= now) {
+      throw new RecordRejectedError("STALE_RECORD", "record has expired");
+    }
+    return hit;
+  }
+  const record = await verifyRecord(input, now);
+  if (key !== undefined) {
+    if (verified.size >= VERIFIED_CACHE_SIZE) {
+      const oldest = verified.keys().next().value;
+      if (oldest !== undefined) verified.delete(oldest);
+    }
+    verified.set(key, record);
+  }
+  return record;
+}
+
 /**
  * Every check a record passes before this node stores, serves or forwards it: schema,
  * owner's signature and key rules (protocol `verifyRecord`), expiry, the agent TTL cap,
@@ -27,7 +61,7 @@ export async function checkRecord(input: unknown, options: CheckRecordOptions = 
   const now = options.now ?? Date.now();
   let record: SignedRecord;
   try {
-    record = await verifyRecord(input, now);
+    record = await verifyCached(input, now);
   } catch (e) {
     if (e instanceof BaseError)
       throw new RecordRejectedError(e.code, e.shortMessage, { cause: e, details: e.details });
