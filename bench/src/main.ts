@@ -66,7 +66,9 @@ await section("registry", async () => {
     registry_lookup_ms_p99: f.registry_dht_get_ms_p99 ?? Number.NaN,
   };
 });
-await section("agent", () => benchAgent(quick));
+// The agent's own overhead breakdown (link vs executor, OCR stages, cold start of the
+// executable) takes minutes; the network section above already covers the whole path.
+if (!quick) await section("agent", () => benchAgent(quick));
 
 const goals = [
   {

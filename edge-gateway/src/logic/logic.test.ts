@@ -105,6 +105,14 @@ describe("session ledger", () => {
     l = authorize(l, "r3", 10n, 30n, 1000);
     expect(reservedTotal(l)).toBe(10n);
   });
+  test("requests in flight: a lower voucher arriving after a higher one is covered by the higher", () => {
+    let l = newLedger(session);
+    // B was signed second (covers A and B) but arrives first.
+    l = keepVoucher(authorize(l, "B", 10n, 20n, 1000), 20n, "0xb");
+    l = authorize(l, "A", 10n, 10n, 1000);
+    expect(reservedTotal(l)).toBe(20n);
+    expect(() => authorize(l, "C", 10n, 10n, 1000)).toThrow(BaseError);
+  });
   test("typed refusals: expired, over the deposit, too small", () => {
     const l = newLedger(session);
     const code = (f: () => unknown) => {

@@ -57,7 +57,10 @@ export function authorize(
     });
   }
   const needed = l.charged + reservedTotal(l) + price;
-  if (voucherAmount < needed) {
+  // Vouchers are cumulative authorisations: the highest one signed so far covers requests
+  // whose own (lower) voucher arrives after a later one, as happens with requests in flight.
+  const authorised = bigMax(voucherAmount, highestVoucher(l));
+  if (authorised < needed) {
     throw new BaseError("PAYMENT_REQUIRED", "the voucher does not cover this request", {
       details: { required: needed.toString(), voucher: voucherAmount.toString() },
     });
@@ -109,4 +112,17 @@ export function pruneVouchers(l: SessionLedger, settled: bigint): SessionLedger 
     vouchers,
     session: { ...l.session, settled: settled > l.session.settled ? settled : l.session.settled },
   };
+}
+
+export function highestVoucher(l: SessionLedger): bigint {
+  let max = 0n;
+  for (const a of Object.keys(l.vouchers)) {
+    const v = BigInt(a);
+    if (v > max) max = v;
+  }
+  return max;
+}
+
+function bigMax(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
 }
