@@ -7,5 +7,6 @@ export * from "./constants.ts";
 export * from "./errors.ts";
 export { createLogger, type Logger } from "./logger.ts";
 export { type RegistryNode, type StartRegistryNodeOptions, startRegistryNode } from "./node.ts";
+export { guardAbortedSockets } from "./p2p/aborted-socket-guard.ts";
 export type { Reexecutor } from "./reexec/reexecutor.ts";
 export type { Reputation } from "./reputation/score.ts";

@@ -1,6 +1,8 @@
 import { CONFIG_USAGE, loadConfig, type RegistryConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
+import { createLogger } from "./logger.ts";
 import { startRegistryNode } from "./node.ts";
+import { guardAbortedSockets } from "./p2p/aborted-socket-guard.ts";
 
 let config: RegistryConfig;
 try {
@@ -15,7 +17,11 @@ try {
   throw e;
 }
 
-const node = await startRegistryNode({ config });
+const log = createLogger("registry", { level: config.logLevel });
+
+guardAbortedSockets(log);
+
+const node = await startRegistryNode({ config, logger: log });
 // One machine-readable line on stdout for supervisors (devnet, tests).
 process.stdout.write(
   `${JSON.stringify({ ready: true, peerId: node.peerId, url: node.url, multiaddrs: node.multiaddrs(), validator: node.signer?.address ?? null })}\n`,

@@ -3,9 +3,12 @@
  * Starts 20 registry nodes on loopback (8 with --quick) and prints the time to converge,
  * gossip propagation to every node, and DHT put/get latency (p50/p99) between nodes.
  */
+import { createLogger } from "../../../registry/src/logger.ts";
+import { guardAbortedSockets } from "../../../registry/src/p2p/aborted-socket-guard.ts";
 import { fmt } from "../stats.ts";
 import { benchRegistry, registryBenchOptions } from "./bench-registry.ts";
 
+guardAbortedSockets(createLogger("bench:registry", { level: "warn" }));
 const quick = process.argv.includes("--quick");
 const options = registryBenchOptions(quick);
 const figures = await benchRegistry(quick);
