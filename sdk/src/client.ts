@@ -212,12 +212,19 @@ export class NcnClient {
       price = BigInt(q.price);
       let outstanding = this.#spent + price;
       for (const p of this.#inflight.values()) outstanding += p;
-      const domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
-      const signature = await account.signTypedData(
-        typedData(domain, "Voucher", { sessionId, cumulativeAmount: outstanding }),
-      );
-      payment = { mode: "session", sessionId, cumulativeAmount: outstanding.toString(), signature };
+      // Count this request in flight before yielding, so that concurrent requests sign
+      // vouchers that cover each other.
       this.#inflight.set(requestId, price);
+      const domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
+      try {
+        const signature = await account.signTypedData(
+          typedData(domain, "Voucher", { sessionId, cumulativeAmount: outstanding }),
+        );
+        payment = { mode: "session", sessionId, cumulativeAmount: outstanding.toString(), signature };
+      } catch (e) {
+        this.#inflight.delete(requestId);
+        throw e;
+      }
     }
     const stop = opts.onProgress ? this.#follow(requestId, opts.onProgress, opts.signal) : undefined;
     try {

@@ -135,7 +135,9 @@ export async function benchNetwork(
     const sweep: SweepPoint[] = [];
     for (const c of levels) {
       log(`throughput: ${c} in flight for ${seconds} s`);
-      sweep.push(await closedLoop(c, seconds * 1000, () => viaNetwork("default", "tiny-mlp", tinyInput)));
+      sweep.push(
+        await closedLoop(c, seconds * 1000, () => viaNetwork("default", "tiny-mlp", tinyInput), log),
+      );
     }
     const p50 = (xs: number[]) => percentile(xs, 50);
     return {
@@ -165,9 +167,11 @@ async function closedLoop(
   concurrency: number,
   durationMs: number,
   send: () => Promise<number>,
+  log: (msg: string) => void,
 ): Promise<SweepPoint> {
   const latencies: number[] = [];
   let errors = 0;
+  const reasons = new Map<string, number>();
   const end = performance.now() + durationMs;
   const t0 = performance.now();
   await Promise.all(
@@ -175,13 +179,17 @@ async function closedLoop(
       while (performance.now() < end) {
         try {
           latencies.push(await send());
-        } catch {
+        } catch (e) {
           errors++;
+          const code = typeof e === "object" && e !== null && "code" in e ? String(e.code) : "";
+          const why = `${code} ${e instanceof Error ? e.message : String(e)}`.slice(0, 160);
+          reasons.set(why, (reasons.get(why) ?? 0) + 1);
         }
       }
     }),
   );
   const elapsed = (performance.now() - t0) / 1000;
+  for (const [why, n] of reasons) log(`    ${n} x ${why}`);
   return {
     concurrency,
     rps: latencies.length / elapsed,
