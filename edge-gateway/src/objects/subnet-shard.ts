@@ -21,6 +21,9 @@ const HEARTBEAT_MS = 5_000;
 /** An agent silent for this long is treated as gone. */
 const STALE_AGENT_MS = 3 * HEARTBEAT_MS;
 const HELLO_TIMEOUT_MS = 10_000;
+/** How stale the registry's reputation snapshot may get before a background refresh. */
+const REPUTATION_REFRESH_MS = 10_000;
+const ReputationListing = v.object({ agents: v.array(v.object({ agent: v.string(), score: v.number() })) });
 
 /** What survives hibernation on each socket (kept small: ids and the auth nonce). */
 const Attachment = v.variant("state", [
@@ -57,6 +60,7 @@ export interface AgentSummary {
  */
 export class SubnetShard extends DurableObject<Env> {
   readonly #sql: SqlStorage;
+  #reputationAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -189,6 +193,10 @@ export class SubnetShard extends DurableObject<Env> {
     needs: Omit<TaskNeeds, "exclude">,
     exclude: string[],
   ): Promise<DispatchResult> {
+    if (Date.now() - this.#reputationAt > REPUTATION_REFRESH_MS) {
+      this.#reputationAt = Date.now();
+      this.ctx.waitUntil(this.#refreshReputation());
+    }
     const sockets = this.#readySockets();
     const views: AgentView[] = [];
     const now = Date.now();
@@ -231,7 +239,24 @@ export class SubnetShard extends DurableObject<Env> {
     if (ws) this.#send(ws, { type: "cancel", taskId, reason });
   }
 
-  /** Registry reputation snapshot pushed by the gateway's refresh. */
+  /** Reads the validators' reputation scores into the scheduling view (off the request path). */
+  async #refreshReputation(): Promise<void> {
+    for (const url of configOf(this.env).REGISTRY_URLS) {
+      try {
+        const res = await fetch(`${url.replace(/\/$/, "")}/v1/reputation`, {
+          signal: AbortSignal.timeout(3_000),
+        });
+        const parsed = v.safeParse(ReputationListing, await res.json());
+        if (!parsed.success) continue;
+        await this.setReputation(Object.fromEntries(parsed.output.agents.map((a) => [a.agent, a.score])));
+        return;
+      } catch (e) {
+        log.warn("reputation refresh failed", { url, error: String(e) });
+      }
+    }
+  }
+
+  /** Sets agents' reputation scores (from the registry snapshot). */
   async setReputation(scores: Record<string, number>): Promise<void> {
     for (const [address, score] of Object.entries(scores)) {
       this.#sql.exec(`UPDATE agents SET reputation = ? WHERE address = ?`, score, address.toLowerCase());
