@@ -39,7 +39,11 @@ function runBun(ws) {
   const dir = join(root, ws);
   const out = join(scratch, `${ws}.xml`);
   console.log(`\n=== bun test: ${ws} ===`);
-  const r = runSuite(bunPath(), ["test", "--timeout=60000", "--reporter=junit", `--reporter-outfile=${out}`, ...filters], dir);
+  const r = runSuite(
+    bunPath(),
+    ["test", "--timeout=60000", "--reporter=junit", `--reporter-outfile=${out}`, ...filters],
+    dir,
+  );
   let passed = 0;
   let failed = 0;
   if (existsSync(out)) {
