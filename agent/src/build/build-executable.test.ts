@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ncnDomain, receiptMessage, type TaskFrame, tensorToJson, typedData } from "@ncn/protocol";
+import * as v from "valibot";
 import { recoverTypedDataAddress } from "viem";
 import { characterErrorRate, renderText } from "../testing/render-text.ts";
 import { TestGateway } from "../testing/test-gateway.ts";
@@ -55,11 +56,14 @@ describe("single executable", () => {
   test("doctor passes with its embedded runtime and models, and fails on bad settings", async () => {
     const d = await run(["doctor", "--json"]);
     expect(d.code).toBe(0);
-    const report = JSON.parse(d.stdout) as {
-      compiled: boolean;
-      canServe: boolean;
-      checks: { name: string; status: string; detail: string }[];
-    };
+    const report = v.parse(
+      v.object({
+        compiled: v.boolean(),
+        canServe: v.boolean(),
+        checks: v.array(v.object({ name: v.string(), status: v.string(), detail: v.string() })),
+      }),
+      JSON.parse(d.stdout),
+    );
     expect(report.compiled).toBe(true);
     expect(report.canServe).toBe(true);
     const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]));
@@ -78,7 +82,10 @@ describe("single executable", () => {
     const r = await run(["infer", "--model-file", "tiny.onnx", "--input", input]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { outputs: { y: { values: number[] } } };
+    const out = v.parse(
+      v.object({ outputs: v.object({ y: v.object({ values: v.array(v.number()) }) }) }),
+      JSON.parse(r.stdout),
+    );
     expect(out.outputs.y.values.map((x) => Math.round(x * 100) / 100)).toEqual([4.85, 0, 4.55]);
 
     writeFileSync(

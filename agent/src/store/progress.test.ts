@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import * as v from "valibot";
 import { createLogger } from "../log/logger.ts";
 import { createProgressReporter } from "./progress.ts";
 
@@ -14,7 +15,7 @@ test("without a terminal, progress goes out as throttled JSON lines ending with 
   report({ ...p, received: 10, done: false });
   report({ ...p, received: 20, done: false }); // throttled
   report({ ...p, received: 100, done: true });
-  const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  const parsed = lines.map((l) => v.parse(v.record(v.string(), v.unknown()), JSON.parse(l)));
   expect(parsed.map((l) => l.received)).toEqual([10, 100]);
   expect(parsed[1]).toMatchObject({
     msg: "download progress",

@@ -10,6 +10,7 @@ import { createNcnReadClient, creditOf, readEscrow, readSession } from "@ncn/con
 import { TestAgentPeer } from "@ncn/edge-gateway/testing/agent-client";
 import { idToBytes32, ncnDomain } from "@ncn/protocol";
 import { chainValidatorSet, NcnClient, payEscrow } from "@ncn/sdk";
+import * as v from "valibot";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { modelRecord, publishRecord, publishSubnet, signRecord, waitForCatalog } from "../records.ts";
 import { DEVNET_PRICES, type Devnet, startDevnet } from "./devnet.ts";
@@ -302,7 +303,13 @@ describe("devnet end to end", () => {
       timeout: 60_000,
     });
     expect(r.status).toBe(0);
-    const out = JSON.parse(r.stdout) as { lines: { text: string }[]; verification: { ok: boolean } };
+    const out = v.parse(
+      v.object({
+        lines: v.array(v.object({ text: v.string() })),
+        verification: v.object({ ok: v.boolean() }),
+      }),
+      JSON.parse(r.stdout),
+    );
     expect(
       out.lines
         .map((l) => l.text)

@@ -2,7 +2,7 @@ import type { Database } from "bun:sqlite";
 import {
   AGENT_RECORD_TTL_MS,
   type AgentHeartbeat,
-  type Load,
+  Load,
   parseJson,
   parseOrThrow,
   type RecordKind,
@@ -67,7 +67,10 @@ export class RecordIndex {
     for (const row of db
       .query<LivenessRow, []>("SELECT agent, last_heartbeat, load FROM agent_liveness")
       .all()) {
-      this.liveness.set(row.agent, { lastHeartbeat: row.last_heartbeat, load: JSON.parse(row.load) as Load });
+      this.liveness.set(row.agent, {
+        lastHeartbeat: row.last_heartbeat,
+        load: parseOrThrow(Load, parseJson(row.load, "stored load"), "stored load"),
+      });
     }
   }
 
