@@ -74,6 +74,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
   }
   mkdirSync(join(dir, "logs"), { recursive: true });
   const supervisor = new Supervisor(pidFile, `${dir}:${process.pid}`);
+  supervisor.adopt();
 
   let chain: LocalChain | undefined;
   let gateway: GatewayHandle | undefined;

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import * as v from "valibot";
 
@@ -26,27 +26,37 @@ export class Supervisor {
     readonly marker: string,
   ) {}
 
-  /** Kills processes a previous run left behind (only those whose command line has our marker). */
+  /**
+   * Kills processes a previous run left behind: every process whose environment carries
+   * that run's marker (children spawned here, and what the devnet process started itself,
+   * such as anvil and workerd, which inherit it).
+   */
   static reapStale(pidFile: string): number {
     if (!existsSync(pidFile)) return 0;
+    const markers = new Set<string>();
+    try {
+      const parsed = v.safeParse(PidFile, JSON.parse(readFileSync(pidFile, "utf8")));
+      if (parsed.success) for (const p of parsed.output) markers.add(p.marker);
+    } catch {}
     let killed = 0;
-    const parsed = v.safeParse(PidFile, JSON.parse(readFileSync(pidFile, "utf8")));
-    if (parsed.success) {
-      for (const p of parsed.output) {
-        if (!isOurs(p.pid, p.marker)) continue;
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      for (const marker of markers) {
+        if (!isOurs(Number(entry), marker)) continue;
         try {
-          process.kill(-p.pid, "SIGKILL");
+          process.kill(Number(entry), "SIGKILL");
           killed++;
-        } catch {
-          try {
-            process.kill(p.pid, "SIGKILL");
-            killed++;
-          } catch {}
-        }
+        } catch {}
       }
     }
     rmSync(pidFile, { force: true });
     return killed;
+  }
+
+  /** Marks this process's environment so that whatever it starts can be found after a crash. */
+  adopt(): void {
+    process.env.NCN_DEVNET_MARKER = this.marker;
+    this.#writePids();
   }
 
   spawn(
@@ -96,9 +106,12 @@ export class Supervisor {
 
   #writePids(): void {
     mkdirSync(dirname(this.pidFile), { recursive: true });
-    const list = this.children
-      .filter((c) => c.proc.pid !== undefined)
-      .map((c) => ({ name: c.name, pid: c.proc.pid as number, marker: this.marker }));
+    const list = [
+      { name: "devnet", pid: process.pid, marker: this.marker },
+      ...this.children
+        .filter((c) => c.proc.pid !== undefined)
+        .map((c) => ({ name: c.name, pid: c.proc.pid as number, marker: this.marker })),
+    ];
     writeFileSync(this.pidFile, JSON.stringify(list));
   }
 }
