@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { BaseError, REQUEST_STATES } from "@ncn/protocol";
 import { planBatch } from "./batch.ts";
 import { takeToken } from "./rate-limit.ts";
-import { canTransition, isChargeable, isTerminal } from "./request-machine.ts";
+import { canTransition, isTerminal } from "./request-machine.ts";
 import { type AgentView, ewma, pickAgent, shardOf } from "./scheduler.ts";
 import {
   authorize,
@@ -81,11 +81,6 @@ describe("request state machine", () => {
     }
     expect(canTransition("received", "dispatched")).toBe(false);
     expect(canTransition("dispatched", "settled")).toBe(false);
-  });
-  test("only validated requests are chargeable", () => {
-    expect(isChargeable("result_signed")).toBe(false);
-    expect(isChargeable("failed")).toBe(false);
-    expect(isChargeable("completion_validated")).toBe(true);
   });
 });
 

@@ -27,8 +27,3 @@ export function canTransition(from: RequestState, to: RequestState): boolean {
   if (to === "failed" || to === "cancelled") return true;
   return NEXT[from].includes(to);
 }
-
-/** States from which a request may still be charged: only after the result was validated. */
-export function isChargeable(s: RequestState): boolean {
-  return s === "completion_validated" || s === "settled" || s === "returned";
-}

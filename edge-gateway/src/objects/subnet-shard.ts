@@ -142,6 +142,14 @@ export class SubnetShard extends DurableObject<Env> {
         return this.#frameError(ws, undefined, "already authenticated");
       case "heartbeat":
         this.#sql.exec(`UPDATE agents SET last_seen = ? WHERE address = ?`, Date.now(), agent);
+        // A model the agent fetched since it said hello makes it the warm choice for that model.
+        if (frame.cachedModels) {
+          this.#sql.exec(
+            `UPDATE agents SET cached = ? WHERE address = ?`,
+            frame.cachedModels.join(","),
+            agent,
+          );
+        }
         return;
       case "progress": {
         const r = this.#reservation(frame.taskId);
