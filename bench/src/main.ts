@@ -1,5 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createLogger } from "../../registry/src/logger.ts";
+import { guardAbortedSockets } from "../../registry/src/p2p/aborted-socket-guard.ts";
 import { benchAgent } from "./agent/bench-agent.ts";
 import { defaultShape, measureGas } from "./gas/measure-gas.ts";
 import { benchNetwork, type SweepPoint } from "./network/bench-network.ts";
@@ -8,6 +10,10 @@ import { benchRegistry } from "./registry/bench-registry.ts";
 import { markdownReport, sweepSvg } from "./report.ts";
 import { benchSandbox } from "./sandbox/bench-sandbox.ts";
 import { fmt } from "./stats.ts";
+
+// libp2p's TCP transport can leave an aborted dial's error unhandled; the registry nodes
+// this runner starts in-process need the same guard their own entry point installs.
+guardAbortedSockets(createLogger("bench:registry", { level: "warn" }));
 
 const quick = process.argv.includes("--quick");
 const only = process.argv

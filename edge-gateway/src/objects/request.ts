@@ -31,8 +31,10 @@ import { type Rpc, rpc, unwrap } from "../rpc.ts";
 import { gatherAttestations } from "../validators/client.ts";
 
 const log = logger("gateway:request");
-/** How often a request with no free agent asks the shards again. */
-const NO_AGENT_POLL_MS = 200;
+/** Longest pause between two asks for a free agent. */
+const MAX_POLL_MS = 400;
+/** A queued request stops waiting this long before its deadline, leaving the agent time to run it. */
+const MIN_RUN_MS = 1_000;
 
 /** What the worker hands a new request. */
 export interface SubmitInput {
@@ -363,9 +365,12 @@ export class RequestObject extends DurableObject<Env> {
   async #dispatch(req: StoredRequest): Promise<void> {
     const config = configOf(this.env);
     const shards = config.SUBNET_SHARDS;
-    const waitUntil = Math.min(req.deadline, Date.now() + config.NO_AGENT_WAIT_MS);
+    // No capable agent at all: fail fast. Capable agents that are all busy: queue until the deadline.
+    const noAgentUntil = Math.min(req.deadline, Date.now() + config.NO_AGENT_WAIT_MS);
     const first = shardOf(req.requestId, shards);
+    let pollMs = 25;
     for (;;) {
+      let busy = 0;
       req.attempts += 1;
       const taskId = `${req.requestId}:${req.attempts}`;
       const taskDeadline = Math.min(req.deadline, Date.now() + config.TASK_TIMEOUT_MS);
@@ -373,7 +378,7 @@ export class RequestObject extends DurableObject<Env> {
       for (let i = 0; i < shards; i++) {
         const shard = (first + i) % shards;
         const stub = this.env.SUBNET.get(this.env.SUBNET.idFromName(`${req.subnet}:${shard}`));
-        const { agent } = await stub.dispatch(
+        const { agent, busy: full } = await stub.dispatch(
           task,
           {
             runtime: req.descriptor.runtime,
@@ -391,9 +396,11 @@ export class RequestObject extends DurableObject<Env> {
           this.#preprocessRun ??= this.#startPreprocess(req);
           return;
         }
+        busy += full;
       }
       req.attempts -= 1;
-      if (Date.now() + NO_AGENT_POLL_MS > waitUntil) {
+      const waitUntil = busy > 0 ? req.deadline - MIN_RUN_MS : noAgentUntil;
+      if (Date.now() + pollMs > waitUntil) {
         if (req.lastFailure) {
           throw new BaseError(
             req.lastFailure.code,
@@ -408,7 +415,9 @@ export class RequestObject extends DurableObject<Env> {
           },
         );
       }
-      await sleep(NO_AGENT_POLL_MS);
+      // Back off (with jitter) so that many waiting requests do not hammer the shard.
+      await sleep(pollMs * (0.5 + Math.random()));
+      pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
       if (isTerminal(req.state)) return;
     }
   }

@@ -40,6 +40,8 @@ type Attachment = v.InferOutput<typeof Attachment>;
 
 export interface DispatchResult {
   agent: string | null;
+  /** Capable agents that are only full right now: worth waiting for. */
+  busy: number;
 }
 
 export interface AgentSummary {
@@ -220,10 +222,17 @@ export class SubnetShard extends DurableObject<Env> {
         latencyMs: row.latency ?? undefined,
       });
     }
-    const chosen = pickAgent(views, { ...needs, exclude: new Set(exclude) });
-    if (!chosen) return { agent: null };
+    const excluded = new Set(exclude);
+    const chosen = pickAgent(views, { ...needs, exclude: excluded });
+    if (!chosen) {
+      const busy = views.filter(
+        (a) =>
+          !excluded.has(a.address) && a.runtimes.includes(needs.runtime) && a.running >= a.maxConcurrency,
+      ).length;
+      return { agent: null, busy };
+    }
     const ws = sockets.get(chosen.address);
-    if (!ws) return { agent: null };
+    if (!ws) return { agent: null, busy: 0 };
     this.#sql.exec(
       `INSERT OR REPLACE INTO reservations (task_id, request_id, agent, expires_at, started_at) VALUES (?, ?, ?, ?, ?)`,
       task.taskId,
@@ -235,7 +244,7 @@ export class SubnetShard extends DurableObject<Env> {
     this.#sql.exec(`UPDATE agents SET running = running + 1 WHERE address = ?`, chosen.address);
     this.#send(ws, task);
     await this.#armAlarm(task.deadline);
-    return { agent: chosen.address };
+    return { agent: chosen.address, busy: 0 };
   }
 
   /** Withdraws a task from its agent (cancel, or a retry elsewhere). */
