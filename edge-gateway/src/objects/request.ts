@@ -427,6 +427,17 @@ export class RequestObject extends DurableObject<Env> {
     const config = configOf(this.env);
     const agent = req.task?.agent;
     if (!agent) return;
+    let payment = req.payment;
+    if (payment.mode === "session") {
+      const session = this.env.SESSION.get(this.env.SESSION.idFromName(payment.sessionId));
+      const top = await session.authorisingVoucher();
+      if (top)
+        payment = {
+          ...payment,
+          cumulativeAmount: top.amount,
+          signature: top.signature as typeof payment.signature,
+        };
+    }
     const { attestations } = await gatherAttestations(
       config.REGISTRY_URLS,
       "/v1/validate/preprocess",
@@ -436,7 +447,7 @@ export class RequestObject extends DurableObject<Env> {
         model: req.descriptor.id,
         agent,
         price: req.price,
-        payment: req.payment,
+        payment,
         deadline: req.deadline,
       },
       config.VALIDATION_THRESHOLD,

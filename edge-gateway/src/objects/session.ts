@@ -6,6 +6,7 @@ import { configOf, type Env } from "../env.ts";
 import {
   authorize,
   commit,
+  highestVoucher,
   keepVoucher,
   newLedger,
   pruneVouchers,
@@ -133,6 +134,20 @@ export class SessionObject extends DurableObject<Env> {
     if (!this.#ledger) return;
     this.#ledger = release(this.#ledger, requestId);
     await this.ctx.storage.put("ledger", this.#ledger);
+  }
+
+  /**
+   * The voucher that authorises what is reserved now: the highest the client signed.
+   * Validators check it (not a request's own, possibly older, voucher), which matches how
+   * `authorize` counted it and stays above what settlement may meanwhile have collected.
+   */
+  async authorisingVoucher(): Promise<{ amount: string; signature: `0x${string}` } | null> {
+    this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
+    const l = this.#ledger;
+    if (!l) return null;
+    const top = highestVoucher(l);
+    const signature = l.vouchers[top.toString()];
+    return signature ? { amount: top.toString(), signature: signature as `0x${string}` } : null;
   }
 
   async snapshot(): Promise<SessionSnapshot | null> {
