@@ -81,9 +81,15 @@ export class RequestObject extends DurableObject<Env> {
   #running = false;
   #preprocessRun: Promise<void> | undefined;
 
+  // The input and the result are written once under keys of their own: the state that
+  // changes at every step stays small however large the tensors or the image are.
   async #load(): Promise<StoredRequest | undefined> {
     if (!this.#loaded) {
-      this.#req = await this.ctx.storage.get<StoredRequest>("request");
+      const got = await this.ctx.storage.get<unknown>(["request", "input", "result"]);
+      const state = got.get("request") as Omit<StoredRequest, "input" | "result"> | undefined;
+      const input = got.get("input") as TaskInput | undefined;
+      if (state && input)
+        this.#req = { ...state, input, result: got.get("result") as TaskResult | undefined };
       this.#loaded = true;
     }
     return this.#req;
@@ -92,7 +98,8 @@ export class RequestObject extends DurableObject<Env> {
   async #save(): Promise<void> {
     if (this.#req) {
       this.#req.updatedAt = Date.now();
-      await this.ctx.storage.put("request", this.#req);
+      const { input: _input, result: _result, ...state } = this.#req;
+      await this.ctx.storage.put("request", state);
     }
   }
 
@@ -129,6 +136,7 @@ export class RequestObject extends DurableObject<Env> {
       events: [],
     };
     this.#event("received");
+    await this.ctx.storage.put("input", this.#req.input);
     await this.#save();
     await this.ctx.storage.setAlarm(this.#req.deadline);
     this.ctx.waitUntil(this.#advance());
@@ -194,6 +202,7 @@ export class RequestObject extends DurableObject<Env> {
     req.result = frame.result;
     req.receipt = frame.receipt;
     this.#transition("result_signed");
+    await this.ctx.storage.put("result", frame.result);
     await this.#save();
     this.ctx.waitUntil(this.#advance());
     return true;
