@@ -1,13 +1,7 @@
 import { keccak256, toHex } from "viem";
 import { ProtocolError } from "./errors.ts";
 import type { OcrLine, TaskInput, TaskResult } from "./inference.ts";
-import {
-  base64ToBytes,
-  encodeTensorFrame,
-  type Tensor,
-  type TensorMapJson,
-  tensorFromJson,
-} from "./tensor.ts";
+import { base64ToBytes, encodeTensorFrame, type Tensor, tensorMapFromJson } from "./tensor.ts";
 
 /**
  * Canonical JSON: object keys sorted by code point, no whitespace, integers and
@@ -77,20 +71,16 @@ export function hashOcrLines(lines: readonly OcrLine[]): `0x${string}` {
   );
 }
 
-function tensorsOf(map: TensorMapJson): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const [name, t] of Object.entries(map)) out[name] = tensorFromJson(t);
-  return out;
-}
-
 /** The receipt's `inputHash` of a task: tensors by `hashTensors`, an OCR image by its bytes. */
 export function hashTaskInput(input: TaskInput): `0x${string}` {
   return input.kind === "tensor"
-    ? hashTensors(tensorsOf(input.inputs))
+    ? hashTensors(tensorMapFromJson(input.inputs))
     : hashBytes(base64ToBytes(input.image));
 }
 
 /** The receipt's `outputHash` of a result: tensors by `hashTensors`, OCR lines by `hashOcrLines`. */
 export function hashTaskResult(result: TaskResult): `0x${string}` {
-  return result.kind === "tensor" ? hashTensors(tensorsOf(result.outputs)) : hashOcrLines(result.lines);
+  return result.kind === "tensor"
+    ? hashTensors(tensorMapFromJson(result.outputs))
+    : hashOcrLines(result.lines);
 }

@@ -204,6 +204,13 @@ export function tensorFromJson(j: TensorJson): Tensor {
   return { dtype: j.dtype, dims: [...j.dims], data: typedArrayFor(j.dtype, base64ToBytes(j.data)) };
 }
 
+/** Decodes a map of named tensors (model inputs or outputs). */
+export function tensorMapFromJson(map: TensorMapJson): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(map)) out[name] = tensorFromJson(t);
+  return out;
+}
+
 // ---- binary frame -------------------------------------------------------------
 // A compact frame for a set of named tensors:
 //   magic "NCNT" | version u8 | count u16

@@ -7,7 +7,7 @@ import {
   ncnDomain,
   ProgressEvent,
   type Tensor,
-  tensorFromJson,
+  tensorMapFromJson,
   tensorToJson,
   typedData,
 } from "@ncn/protocol";
@@ -135,10 +135,8 @@ export class NcnClient {
   ): Promise<InferResult> {
     const inputs = Object.fromEntries(Object.entries(opts.inputs).map(([k, t]) => [k, tensorToJson(t)]));
     const response = await this.#submit("/v1/inference", opts, opts.model, { model: opts.model, inputs });
-    const outputs: Record<string, Tensor> = {};
-    if (response.result?.kind === "tensor") {
-      for (const [k, t] of Object.entries(response.result.outputs)) outputs[k] = tensorFromJson(t);
-    }
+    const outputs: Record<string, Tensor> =
+      response.result?.kind === "tensor" ? tensorMapFromJson(response.result.outputs) : {};
     return { response, outputs };
   }
 

@@ -5,7 +5,7 @@ import {
   parseJson,
   parseOrThrow,
   TensorMapJson,
-  tensorFromJson,
+  tensorMapFromJson,
   tensorToJson,
 } from "@ncn/protocol";
 import { chainValidatorSet, NcnClient } from "@ncn/sdk";
@@ -113,7 +113,7 @@ export const inferCommand = defineCommand({
       const { response, outputs } = await client.infer({
         subnet: args.subnet ?? "default",
         model: args.model,
-        inputs: Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, tensorFromJson(t)])),
+        inputs: tensorMapFromJson(inputs),
       });
       const verification = await client.verifyReceipt(response);
       const shown = Object.fromEntries(

@@ -13,7 +13,7 @@ import {
   receiptStructHash,
   type Tensor,
   type TensorMapJson,
-  tensorFromJson,
+  tensorMapFromJson,
   typedData,
 } from "@ncn/protocol";
 import { recoverTypedDataAddress } from "viem";
@@ -54,12 +54,6 @@ export interface CompletionDeps {
 }
 
 export type SpotCheckOutcome = "passed" | "skipped" | "unavailable";
-
-function tensorsOf(map: TensorMapJson): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const [name, t] of Object.entries(map)) out[name] = tensorFromJson(t);
-  return out;
-}
 
 /**
  * The checks of a completion that need no signing: the receipt is signed by the agent and
@@ -184,12 +178,12 @@ export async function spotCheck(
   if (!deps.reexecutor) return "unavailable";
   let expected: Record<string, Tensor>;
   try {
-    expected = await deps.reexecutor.run(model.body, tensorsOf(req.input.inputs));
+    expected = await deps.reexecutor.run(model.body, tensorMapFromJson(req.input.inputs));
   } catch (e) {
     deps.log?.warn("spot check could not re-execute", { requestId: req.requestId, model: model.key, err: e });
     return "unavailable";
   }
-  const cmp = tensorsClose(expected, tensorsOf(req.result.outputs), {
+  const cmp = tensorsClose(expected, tensorMapFromJson(req.result.outputs), {
     atol: deps.spotCheck.atol,
     rtol: deps.spotCheck.rtol,
   });
