@@ -52,6 +52,12 @@ export const eip712Types = {
     { name: "payoutsHash", type: "bytes32" },
     { name: "total", type: "uint256" },
   ],
+  /** An agent's one signature over the Merkle root of many receipts (stream mode). */
+  ReceiptBatch: [
+    { name: "agent", type: "address" },
+    { name: "receiptsRoot", type: "bytes32" },
+    { name: "count", type: "uint32" },
+  ],
 } as const;
 
 export type Eip712PrimaryType = keyof typeof eip712Types;
@@ -95,11 +101,18 @@ export interface SettlementBatchMessage {
   total: bigint;
 }
 
+export interface ReceiptBatchMessage {
+  agent: `0x${string}`;
+  receiptsRoot: `0x${string}`;
+  count: number;
+}
+
 export interface MessageOf {
   InferenceReceipt: ReceiptMessage;
   Attestation: AttestationMessage;
   Voucher: VoucherMessage;
   SettlementBatch: SettlementBatchMessage;
+  ReceiptBatch: ReceiptBatchMessage;
 }
 
 /** Typed-data payload ready for `signTypedData` / `recoverTypedDataAddress`. */

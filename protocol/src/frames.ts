@@ -3,7 +3,7 @@ import { ErrorCodeSchema } from "./errors.ts";
 import { OcrTaskInput, TaskResult, TensorTaskInput } from "./inference.ts";
 import { ModelDescriptor, ModelRuntime } from "./model.ts";
 import { Address, Bytes32, Hex, RequestId, Sha256, Signature, SubnetId, UintString } from "./primitives.ts";
-import { SignedReceipt } from "./receipt.ts";
+import { ReceiptJson, SignedReceipt } from "./receipt.ts";
 
 /** Version of the gateway<->agent protocol; bumped on incompatible frame changes. */
 export const AGENT_PROTOCOL_VERSION = 1;
@@ -64,6 +64,11 @@ const TaskCommon = {
   price: UintString,
   /** Unix ms by which the result must reach the gateway. */
   deadline: v.number(),
+  /**
+   * "batch": the agent signs no receipt of its own for this task but returns it in a
+   * `results` frame, under one `ReceiptBatch` signature over many receipts (stream mode).
+   */
+  receipts: v.optional(v.picklist(["each", "batch"])),
 };
 export const TaskFrame = v.variant("kind", [
   v.object({ ...TaskCommon, kind: v.literal("tensor"), inputs: TensorTaskInput.entries.inputs }),
@@ -80,6 +85,8 @@ export type TaskFrame = v.InferOutput<typeof TaskFrame>;
 export const CancelFrame = v.object({ type: v.literal("cancel"), taskId: TaskId, reason: v.string() });
 /** The gateway has stored a result: the agent may drop it from its outbox. */
 export const AckFrame = v.object({ type: v.literal("ack"), taskId: TaskId });
+/** The gateway has taken a whole `results` frame (named by its root). */
+export const AckBatchFrame = v.object({ type: v.literal("acks"), receiptsRoot: Bytes32 });
 
 // ---- agent -> gateway -----------------------------------------------------------
 
@@ -119,6 +126,27 @@ export const ResultFrame = v.object({
 });
 export type ResultFrame = v.InferOutput<typeof ResultFrame>;
 
+/** One result inside a `results` frame: its receipt is covered by the frame's batch signature. */
+export const BatchedResult = v.object({
+  taskId: TaskId,
+  result: TaskResult,
+  receipt: ReceiptJson,
+  computeMs: v.number(),
+});
+export type BatchedResult = v.InferOutput<typeof BatchedResult>;
+
+/**
+ * Results of tasks sent with `receipts: "batch"`: one EIP-712 `ReceiptBatch` signature
+ * by the agent over the Merkle root (OpenZeppelin sorted pairs) of the receipts' digests.
+ */
+export const ResultBatchFrame = v.object({
+  type: v.literal("results"),
+  receiptsRoot: Bytes32,
+  signature: Signature,
+  items: v.pipe(v.array(BatchedResult), v.minLength(1), v.maxLength(1024)),
+});
+export type ResultBatchFrame = v.InferOutput<typeof ResultBatchFrame>;
+
 /** Either side: a typed failure, of a task (`taskId`) or of the link itself. */
 export const ErrorFrame = v.object({
   type: v.literal("error"),
@@ -133,6 +161,7 @@ export const GatewayToAgentFrame = v.variant("type", [
   TaskFrame,
   CancelFrame,
   AckFrame,
+  AckBatchFrame,
   ErrorFrame,
 ]);
 export type GatewayToAgentFrame = v.InferOutput<typeof GatewayToAgentFrame>;
@@ -142,6 +171,7 @@ export const AgentToGatewayFrame = v.variant("type", [
   HeartbeatFrame,
   ProgressFrame,
   ResultFrame,
+  ResultBatchFrame,
   ErrorFrame,
 ]);
 export type AgentToGatewayFrame = v.InferOutput<typeof AgentToGatewayFrame>;
@@ -153,10 +183,12 @@ export const AgentLinkFrame = v.variant("type", [
   TaskFrame,
   CancelFrame,
   AckFrame,
+  AckBatchFrame,
   HelloFrame,
   HeartbeatFrame,
   ProgressFrame,
   ResultFrame,
+  ResultBatchFrame,
   ErrorFrame,
 ]);
 export type AgentLinkFrame = v.InferOutput<typeof AgentLinkFrame>;

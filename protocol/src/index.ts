@@ -12,5 +12,6 @@ export * from "./receipt.ts";
 export * from "./records.ts";
 export * from "./reputation.ts";
 export * from "./settlement.ts";
+export * from "./stream.ts";
 export * from "./tensor.ts";
 export * from "./validation.ts";

@@ -1,6 +1,8 @@
 import * as v from "valibot";
+import { bytesToHex, domainSeparator, hexToBytes, keccak256, stringToBytes } from "viem";
 import type { NcnDomain, ReceiptMessage } from "./eip712.ts";
-import { digestOf, structHashOf } from "./eip712.ts";
+import { digestOf, eip712Types, structHashOf } from "./eip712.ts";
+import { ProtocolError } from "./errors.ts";
 import { Address, Bytes32, Signature, UintString } from "./primitives.ts";
 
 /** JSON form of an `InferenceReceipt` (ids as bytes32, amounts as decimal strings, times in ms). */
@@ -50,10 +52,81 @@ export function receiptMessage(r: ReceiptJson): ReceiptMessage {
   };
 }
 
+/**
+ * EIP-712 digest of a receipt. Equal to `digestOf(domain, "InferenceReceipt", ...)`, but
+ * encoded directly (ten static words, cached domain separator): receipts are hashed on
+ * every hot path (agent, gateway, validators, client), and the generic encoder costs
+ * about ten times more.
+ */
 export function receiptDigest(domain: NcnDomain, r: ReceiptJson): `0x${string}` {
-  return digestOf(domain, "InferenceReceipt", receiptMessage(r));
+  const buf = new Uint8Array(66);
+  buf[0] = 0x19;
+  buf[1] = 0x01;
+  buf.set(domainSeparatorBytes(domain), 2);
+  buf.set(receiptStructHashBytes(r), 34);
+  return bytesToHex(keccak256(buf, "bytes"));
 }
 
 export function receiptStructHash(r: ReceiptJson): `0x${string}` {
+  return bytesToHex(receiptStructHashBytes(r));
+}
+
+/** The generic (slow) encoding, kept as the reference the fast one is tested against. */
+export function receiptDigestReference(domain: NcnDomain, r: ReceiptJson): `0x${string}` {
+  return digestOf(domain, "InferenceReceipt", receiptMessage(r));
+}
+
+export function receiptStructHashReference(r: ReceiptJson): `0x${string}` {
   return structHashOf("InferenceReceipt", receiptMessage(r));
+}
+
+const RECEIPT_TYPEHASH = keccak256(
+  stringToBytes(
+    `InferenceReceipt(${eip712Types.InferenceReceipt.map((f) => `${f.type} ${f.name}`).join(",")})`,
+  ),
+  "bytes",
+);
+
+function receiptStructHashBytes(r: ReceiptJson): Uint8Array {
+  const buf = new Uint8Array(32 * 11);
+  buf.set(RECEIPT_TYPEHASH, 0);
+  putHex(buf, 32, r.requestId, 32);
+  putHex(buf, 64, r.subnetId, 32);
+  putHex(buf, 96, r.modelId, 32);
+  putHex(buf, 128, r.modelHash, 32);
+  putHex(buf, 160, r.inputHash, 32);
+  putHex(buf, 192, r.outputHash, 32);
+  putHex(buf, 224, r.agent, 20);
+  putUint(buf, 256, BigInt(r.price));
+  putUint(buf, 288, BigInt(r.startedAt));
+  putUint(buf, 320, BigInt(r.finishedAt));
+  return keccak256(buf, "bytes");
+}
+
+const separators = new Map<string, Uint8Array>();
+
+function domainSeparatorBytes(domain: NcnDomain): Uint8Array {
+  const key = `${domain.chainId}:${domain.verifyingContract.toLowerCase()}`;
+  let sep = separators.get(key);
+  if (!sep) {
+    sep = hexToBytes(domainSeparator({ domain }));
+    separators.set(key, sep);
+  }
+  return sep;
+}
+
+/** Writes a hex value right-aligned into the 32-byte word at `offset`. */
+function putHex(buf: Uint8Array, offset: number, hex: string, size: number): void {
+  const bytes = hexToBytes(hex as `0x${string}`);
+  if (bytes.length !== size) throw new ProtocolError("INVALID_INPUT", `expected ${size} bytes, got ${hex}`);
+  buf.set(bytes, offset + 32 - size);
+}
+
+function putUint(buf: Uint8Array, offset: number, value: bigint): void {
+  if (value < 0n || value >= 1n << 256n) throw new ProtocolError("INVALID_INPUT", "uint256 out of range");
+  let x = value;
+  for (let i = 31; i >= 0 && x > 0n; i--) {
+    buf[offset + i] = Number(x & 0xffn);
+    x >>= 8n;
+  }
 }

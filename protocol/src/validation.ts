@@ -2,8 +2,17 @@ import * as v from "valibot";
 import { encodeAbiParameters, keccak256 } from "viem";
 import { idToBytes32 } from "./eip712.ts";
 import { Payment, TaskInput, TaskResult } from "./inference.ts";
-import { Address, Bytes32, ModelId, RequestId, SubnetId, TimestampMs, UintString } from "./primitives.ts";
-import { AttestationSig, SignedReceipt } from "./receipt.ts";
+import {
+  Address,
+  Bytes32,
+  ModelId,
+  RequestId,
+  Signature,
+  SubnetId,
+  TimestampMs,
+  UintString,
+} from "./primitives.ts";
+import { AttestationSig, ReceiptJson, SignedReceipt } from "./receipt.ts";
 
 /** What a gateway asks a validator to attest before dispatch (phase 0). */
 export const PreprocessRequest = v.object({
@@ -99,3 +108,48 @@ export const BatchCompletionResponse = v.object({
   attestation: AttestationSig,
 });
 export type BatchCompletionResponse = v.InferOutput<typeof BatchCompletionResponse>;
+
+/** One agent's signed batch of receipts, as a stream validation request carries it. */
+export const AgentReceiptBatch = v.object({
+  agent: Address,
+  /** Root over the digests of all the receipts the agent signed together. */
+  receiptsRoot: Bytes32,
+  /** How many receipts the agent's root covers. */
+  count: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024)),
+  /** EIP-712 `ReceiptBatch {agent, receiptsRoot, count}` by the agent. */
+  signature: Signature,
+});
+export type AgentReceiptBatch = v.InferOutput<typeof AgentReceiptBatch>;
+
+/** One request of a stream validation batch. */
+export const StreamBatchItem = v.object({
+  requestId: RequestId,
+  /** Index into `agentBatches` of the batch that covers this receipt. */
+  agentBatch: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  /** Proof of the receipt's digest under that agent batch's root. */
+  proof: v.pipe(v.array(Bytes32), v.maxLength(32)),
+  price: UintString,
+  deadline: TimestampMs,
+  input: TaskInput,
+  result: TaskResult,
+  receipt: ReceiptJson,
+});
+export type StreamBatchItem = v.InferOutput<typeof StreamBatchItem>;
+
+/**
+ * Stream mode's single validation step: many requests of one session at once. The
+ * validator checks the session's voucher covers the batch (what preprocess checks per
+ * request), each agent's batch signature once, every receipt against its request, and
+ * re-executes a sampled share; then it signs one completion attestation over the Merkle
+ * root of the accepted receipts' digests (the same answer as `/v1/validate/completion/batch`).
+ */
+export const StreamBatchRequest = v.object({
+  subnet: SubnetId,
+  /** The voucher that authorises this batch: the highest the client has signed. */
+  session: v.object({ sessionId: Bytes32, cumulativeAmount: UintString, signature: Signature }),
+  /** What the session had been charged before this batch (validated, not yet necessarily settled). */
+  chargedBefore: UintString,
+  agentBatches: v.pipe(v.array(AgentReceiptBatch), v.minLength(1), v.maxLength(256)),
+  items: v.pipe(v.array(StreamBatchItem), v.minLength(1), v.maxLength(1024)),
+});
+export type StreamBatchRequest = v.InferOutput<typeof StreamBatchRequest>;

@@ -1,0 +1,106 @@
+import * as v from "valibot";
+import { ErrorCodeSchema } from "./errors.ts";
+import { TensorResult, TensorTaskInput } from "./inference.ts";
+import { Bytes32, ModelId, RequestId, Signature, SubnetId, UintString } from "./primitives.ts";
+import { AttestationSig, ReceiptJson } from "./receipt.ts";
+import { AgentReceiptBatch } from "./validation.ts";
+
+/**
+ * The session stream (`GET /v1/sessions/:sessionId/stream?subnet=...`, WebSocket): the
+ * high-throughput, low-latency way to buy inference with a prepaid session. One socket
+ * carries many requests at once; the client authorises spending with vouchers sent on the
+ * same socket (the first one also proves the socket belongs to the session's client); the
+ * gateway returns each result once M-of-N validators have attested it, with everything
+ * needed to verify it offline; and after each validated batch it reports the session's
+ * charged total, which the client acknowledges with a voucher of exactly that amount (the
+ * voucher settlement uses).
+ */
+export const STREAM_PROTOCOL_VERSION = 1;
+/** Requests one stream may have in flight at once. */
+export const STREAM_MAX_IN_FLIGHT = 1024;
+
+/** Client -> gateway: a cumulative voucher (EIP-712 `Voucher`), authorising up to `amount`. */
+export const StreamVoucherFrame = v.object({
+  type: v.literal("voucher"),
+  amount: UintString,
+  signature: Signature,
+});
+
+/** Client -> gateway: run a tensor model. `id` is the client's own tag, echoed back. */
+export const StreamInferFrame = v.object({
+  type: v.literal("infer"),
+  id: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, "id is 1-64 chars of [A-Za-z0-9_.:-]")),
+  model: ModelId,
+  inputs: TensorTaskInput.entries.inputs,
+  timeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(600_000))),
+});
+export type StreamInferFrame = v.InferOutput<typeof StreamInferFrame>;
+
+export const StreamClientFrame = v.variant("type", [StreamVoucherFrame, StreamInferFrame]);
+export type StreamClientFrame = v.InferOutput<typeof StreamClientFrame>;
+
+/** Gateway -> client, once the first voucher checked out. */
+export const StreamReadyFrame = v.object({
+  type: v.literal("ready"),
+  v: v.literal(STREAM_PROTOCOL_VERSION),
+  sessionId: Bytes32,
+  subnet: SubnetId,
+  /** Highest voucher amount seen, and what validated requests have charged so far. */
+  authorised: UintString,
+  charged: UintString,
+  maxInFlight: v.number(),
+});
+
+/** Proof that M-of-N validators attested a batch of receipts this result belongs to. */
+export const ValidationProof = v.object({
+  receiptsRoot: Bytes32,
+  proof: v.array(Bytes32),
+  /** Completion attestations {requestId: root, phase 1, subject: root, outputHash: 0}. */
+  attestations: v.array(AttestationSig),
+});
+export type ValidationProof = v.InferOutput<typeof ValidationProof>;
+
+/** Proof that the agent signed the receipt, as one of a batch. */
+export const AgentBatchProof = v.object({
+  batch: AgentReceiptBatch,
+  proof: v.array(Bytes32),
+});
+export type AgentBatchProof = v.InferOutput<typeof AgentBatchProof>;
+
+/** Gateway -> client: a validated result. */
+export const StreamResultFrame = v.object({
+  type: v.literal("result"),
+  id: StreamInferFrame.entries.id,
+  requestId: RequestId,
+  price: UintString,
+  result: TensorResult,
+  receipt: ReceiptJson,
+  agentBatch: AgentBatchProof,
+  validation: ValidationProof,
+});
+export type StreamResultFrame = v.InferOutput<typeof StreamResultFrame>;
+
+/** Gateway -> client: the session's charged total after a validated batch; answer with a voucher of exactly `total`. */
+export const StreamChargedFrame = v.object({
+  type: v.literal("charged"),
+  total: UintString,
+  requests: v.number(),
+});
+
+/** Gateway -> client: a failed request (`id`; never charged) or a problem with the stream itself. */
+export const StreamErrorFrame = v.object({
+  type: v.literal("error"),
+  id: v.optional(StreamInferFrame.entries.id),
+  code: ErrorCodeSchema,
+  message: v.string(),
+  details: v.optional(v.unknown()),
+});
+export type StreamErrorFrame = v.InferOutput<typeof StreamErrorFrame>;
+
+export const StreamServerFrame = v.variant("type", [
+  StreamReadyFrame,
+  StreamResultFrame,
+  StreamChargedFrame,
+  StreamErrorFrame,
+]);
+export type StreamServerFrame = v.InferOutput<typeof StreamServerFrame>;
