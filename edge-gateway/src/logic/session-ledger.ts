@@ -126,3 +126,63 @@ export function highestVoucher(l: SessionLedger): bigint {
 function bigMax(a: bigint, b: bigint): bigint {
   return a > b ? a : b;
 }
+
+// ---- stream leases ----------------------------------------------------------------
+// A session stream reserves credit in blocks (a lease, kept under `lease:<key>` in
+// `reserved`) rather than one request at a time, so the Session object is called once
+// per block and once per validated batch, not once per request.
+
+export function leaseKey(streamKey: string): string {
+  return `lease:${streamKey}`;
+}
+
+/**
+ * Adds up to `want` of the client's unspent authorisation to a stream's lease. Grants
+ * less (possibly nothing) when the highest voucher does not cover more.
+ */
+export function grantLease(
+  l: SessionLedger,
+  streamKey: string,
+  want: bigint,
+  nowSec: number,
+): { ledger: SessionLedger; granted: bigint } {
+  if (nowSec >= l.session.expiry) {
+    throw new BaseError("PAYMENT_EXPIRED", "the session has expired; open a new one", {
+      details: { expiry: l.session.expiry },
+    });
+  }
+  const authorised = highestVoucher(l);
+  const free = authorised - l.charged - reservedTotal(l);
+  const granted = want < free ? want : free;
+  if (granted <= 0n) return { ledger: l, granted: 0n };
+  const key = leaseKey(streamKey);
+  const held = BigInt(l.reserved[key] ?? "0");
+  return { ledger: { ...l, reserved: { ...l.reserved, [key]: (held + granted).toString() } }, granted };
+}
+
+/** Moves `amount` (validated charges) from a stream's lease to what is charged. */
+export function chargeLease(l: SessionLedger, streamKey: string, amount: bigint): SessionLedger {
+  const key = leaseKey(streamKey);
+  const held = BigInt(l.reserved[key] ?? "0");
+  if (amount > held) {
+    throw new BaseError("INTERNAL", "a stream charged more than its lease holds", {
+      details: { held: held.toString(), amount: amount.toString() },
+    });
+  }
+  const { [key]: _, ...rest } = l.reserved;
+  const left = held - amount;
+  return {
+    ...l,
+    charged: l.charged + amount,
+    reserved: left > 0n ? { ...rest, [key]: left.toString() } : rest,
+  };
+}
+
+/** Gives back `amount` of a stream's lease (all of it when omitted): never charged. */
+export function returnLease(l: SessionLedger, streamKey: string, amount?: bigint): SessionLedger {
+  const key = leaseKey(streamKey);
+  const held = BigInt(l.reserved[key] ?? "0");
+  const left = amount === undefined || amount >= held ? 0n : held - amount;
+  const { [key]: _, ...rest } = l.reserved;
+  return { ...l, reserved: left > 0n ? { ...rest, [key]: left.toString() } : rest };
+}

@@ -5,12 +5,15 @@ import { chainOf } from "../chain/viem-chain.ts";
 import { configOf, type Env } from "../env.ts";
 import {
   authorize,
+  chargeLease,
   commit,
+  grantLease,
   highestVoucher,
   keepVoucher,
   newLedger,
   pruneVouchers,
   release,
+  returnLease,
   type SessionLedger,
 } from "../logic/session-ledger.ts";
 import { type Rpc, rpc } from "../rpc.ts";
@@ -19,6 +22,13 @@ import { type Rpc, rpc } from "../rpc.ts";
 export interface ChargedRequest {
   agent: `0x${string}`;
   receiptDigest: `0x${string}`;
+}
+
+/** A session as a stream sees it: highest voucher, charged total, deposit (base units). */
+export interface StreamStanding {
+  authorised: string;
+  charged: string;
+  deposit: string;
 }
 
 export interface SessionSnapshot {
@@ -78,9 +88,21 @@ export class SessionObject extends DurableObject<Env> {
     signature: `0x${string}`,
   ): Promise<void> {
     await this.#bind(sessionId);
+    const amount = BigInt(cumulativeAmount);
+    let ledger = await this.#checkVoucher(sessionId, amount, signature);
+    ledger = authorize(ledger, requestId, BigInt(price), amount, Math.floor(Date.now() / 1000));
+    ledger = keepVoucher(ledger, amount, signature);
+    this.#ledger = ledger;
+    await this.ctx.storage.put("ledger", ledger);
+  }
+
+  /**
+   * Checks a voucher's signature against the session's client (reading the chain again
+   * once when it goes above the known deposit or the session looks expired).
+   */
+  async #checkVoucher(sessionId: `0x${string}`, amount: bigint, signature: `0x${string}`) {
     let ledger = await this.#load(sessionId);
     const config = configOf(this.env);
-    const amount = BigInt(cumulativeAmount);
     let signer: string;
     try {
       signer = await recoverTypedDataAddress({
@@ -96,14 +118,107 @@ export class SessionObject extends DurableObject<Env> {
     if (signer.toLowerCase() !== ledger.session.client.toLowerCase()) {
       throw new BaseError("PAYMENT_REQUIRED", "the voucher is not signed by the session's client");
     }
-    // A voucher above the known deposit may follow a top-up: read the chain again once.
     if (amount > ledger.session.deposit || Date.now() / 1000 >= ledger.session.expiry) {
       ledger = await this.#load(sessionId, true);
     }
-    ledger = authorize(ledger, requestId, BigInt(price), amount, Math.floor(Date.now() / 1000));
-    ledger = keepVoucher(ledger, amount, signature);
-    this.#ledger = ledger;
-    await this.ctx.storage.put("ledger", ledger);
+    return ledger;
+  }
+
+  // ---- session streams ---------------------------------------------------------------
+
+  /**
+   * A voucher sent on a session stream: checked and kept (it authorises spending and, when
+   * it equals a charged total, is what settlement uses). Answers the session's standing.
+   */
+  streamVoucher(
+    sessionId: `0x${string}`,
+    amount: string,
+    signature: `0x${string}`,
+  ): Promise<Rpc<StreamStanding>> {
+    return rpc(async () => {
+      await this.#bind(sessionId);
+      const value = BigInt(amount);
+      let ledger = await this.#checkVoucher(sessionId, value, signature);
+      if (value > ledger.session.deposit) {
+        throw new BaseError("INSUFFICIENT_FUNDS", "the voucher exceeds the session's deposit; top it up", {
+          details: { deposit: ledger.session.deposit.toString(), voucher: amount },
+        });
+      }
+      if (Date.now() / 1000 >= ledger.session.expiry) {
+        throw new BaseError("PAYMENT_EXPIRED", "the session has expired; open a new one", {
+          details: { expiry: ledger.session.expiry },
+        });
+      }
+      ledger = keepVoucher(ledger, value, signature);
+      this.#ledger = ledger;
+      await this.ctx.storage.put("ledger", ledger);
+      return this.#standing(ledger);
+    });
+  }
+
+  /** Adds up to `want` of unspent authorisation to a stream's lease. */
+  lease(
+    sessionId: `0x${string}`,
+    streamKey: string,
+    want: string,
+  ): Promise<Rpc<StreamStanding & { granted: string }>> {
+    return rpc(async () => {
+      await this.#bind(sessionId);
+      const r = grantLease(
+        await this.#load(sessionId),
+        streamKey,
+        BigInt(want),
+        Math.floor(Date.now() / 1000),
+      );
+      if (r.granted > 0n) {
+        this.#ledger = r.ledger;
+        await this.ctx.storage.put("ledger", r.ledger);
+      }
+      return { ...this.#standing(r.ledger), granted: r.granted.toString() };
+    });
+  }
+
+  /** Charges a validated stream batch from the stream's lease and queues it for settlement. */
+  streamCommit(
+    sessionId: `0x${string}`,
+    streamKey: string,
+    charges: (ChargedRequest & { requestId: string; price: string })[],
+  ): Promise<Rpc<StreamStanding>> {
+    return rpc(async () => {
+      await this.#bind(sessionId);
+      let total = 0n;
+      for (const c of charges) total += BigInt(c.price);
+      const ledger = chargeLease(await this.#load(sessionId), streamKey, total);
+      this.#ledger = ledger;
+      await this.ctx.storage.put("ledger", ledger);
+      const settlement = this.env.SETTLEMENT.get(this.env.SETTLEMENT.idFromName("main"));
+      await settlement.addMany(
+        charges.map((c) => ({
+          requestId: c.requestId,
+          sessionId,
+          agent: c.agent,
+          price: c.price,
+          receiptDigest: c.receiptDigest,
+        })),
+      );
+      return this.#standing(ledger);
+    });
+  }
+
+  /** Gives a stream's lease back (`amount`, or all of it): never charged. */
+  async returnLease(streamKey: string, amount?: string): Promise<void> {
+    this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
+    if (!this.#ledger) return;
+    this.#ledger = returnLease(this.#ledger, streamKey, amount === undefined ? undefined : BigInt(amount));
+    await this.ctx.storage.put("ledger", this.#ledger);
+  }
+
+  #standing(l: SessionLedger): StreamStanding {
+    return {
+      authorised: highestVoucher(l).toString(),
+      charged: l.charged.toString(),
+      deposit: l.session.deposit.toString(),
+    };
   }
 
   /** Counts a validated request as charged and queues it for batch settlement. */

@@ -41,15 +41,23 @@ export class SettlementObject extends DurableObject<Env> {
   }
 
   async add(entry: Omit<PendingCharge, "addedAt">): Promise<void> {
-    this.#sql.exec(
-      `INSERT OR IGNORE INTO pending (request_id, session_id, agent, price, digest, added_at) VALUES (?, ?, ?, ?, ?, ?)`,
-      entry.requestId,
-      entry.sessionId,
-      entry.agent,
-      entry.price,
-      entry.receiptDigest,
-      Date.now(),
-    );
+    await this.addMany([entry]);
+  }
+
+  /** Queues charges in order (a stream's validated batch arrives as one call). */
+  async addMany(entries: Omit<PendingCharge, "addedAt">[]): Promise<void> {
+    const now = Date.now();
+    for (const entry of entries) {
+      this.#sql.exec(
+        `INSERT OR IGNORE INTO pending (request_id, session_id, agent, price, digest, added_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        entry.requestId,
+        entry.sessionId,
+        entry.agent,
+        entry.price,
+        entry.receiptDigest,
+        now,
+      );
+    }
     const config = configOf(this.env);
     const n = this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM pending`).one().n;
     if (n >= config.SETTLE_EVERY) this.ctx.waitUntil(this.flush());
@@ -108,7 +116,7 @@ export class SettlementObject extends DurableObject<Env> {
         price: string;
         digest: string;
         added_at: number;
-      }>(`SELECT * FROM pending ORDER BY added_at LIMIT ?`, MAX_BATCH)
+      }>(`SELECT * FROM pending ORDER BY added_at, rowid LIMIT ?`, MAX_BATCH)
       .toArray();
     if (rows.length === 0) return;
     const config = configOf(this.env);

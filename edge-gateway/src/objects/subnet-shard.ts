@@ -14,6 +14,7 @@ import { recoverMessageAddress } from "viem";
 import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { type AgentView, ewma, pickAgent, type TaskNeeds } from "../logic/scheduler.ts";
+import { StreamHub } from "./stream-hub.ts";
 
 const log = logger("gateway:subnet");
 
@@ -64,9 +65,15 @@ export class SubnetShard extends DurableObject<Env> {
   readonly #sql: SqlStorage;
   #reputationAt = 0;
 
+  readonly #hub: StreamHub;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
+    this.#hub = new StreamHub(env, {
+      agents: () => this.#agentViews(),
+      send: (ws, frame) => this.#send(ws, frame),
+    });
     ctx.blockConcurrencyWhile(async () => this.#migrate());
   }
 
@@ -85,12 +92,19 @@ export class SubnetShard extends DurableObject<Env> {
     this.#sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('schema', '1')`);
   }
 
-  /** Agent WebSocket upgrade, routed here by the worker. */
+  /** Agent WebSocket upgrade (or a client's session stream), routed here by the worker. */
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return new Response("expected a WebSocket upgrade", { status: 426 });
     }
     const url = new URL(request.url);
+    const stream = /^\/v1\/sessions\/(0x[0-9a-fA-F]{64})\/stream$/.exec(url.pathname);
+    if (stream) {
+      return this.#hub.accept(
+        stream[1]?.toLowerCase() as `0x${string}`,
+        url.searchParams.get("subnet") ?? "",
+      );
+    }
     const subnet = url.searchParams.get("subnet") ?? "";
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
@@ -175,11 +189,15 @@ export class SubnetShard extends DurableObject<Env> {
         if (!stored) log.warn("result refused", { requestId, agent, taskId: frame.taskId });
         return;
       }
+      case "results":
+        this.#hub.onResults(agent, ws, frame);
+        return;
       case "error": {
         if (frame.taskId === undefined) {
           log.warn("agent reported an error", { agent, code: frame.code, message: frame.message });
           return;
         }
+        if (this.#hub.taskFailed(agent, frame.taskId, frame.code, frame.message)) return;
         const r = this.#reservation(frame.taskId);
         if (!r || r.agent !== agent) return;
         this.#finish(r, undefined, false);
@@ -207,21 +225,8 @@ export class SubnetShard extends DurableObject<Env> {
       this.#reputationAt = Date.now();
       this.ctx.waitUntil(this.#refreshReputation());
     }
-    const sockets = this.#readySockets();
-    const views: AgentView[] = [];
+    const { views, sockets } = this.#agentViews();
     const now = Date.now();
-    for (const row of this.#sql.exec<AgentRow>(`SELECT * FROM agents WHERE connected = 1`)) {
-      if (!sockets.has(row.address) || now - row.last_seen > STALE_AGENT_MS) continue;
-      views.push({
-        address: row.address,
-        runtimes: row.runtimes.split(","),
-        cachedModels: row.cached.split(","),
-        maxConcurrency: row.max_concurrency,
-        running: row.running,
-        reputation: row.reputation,
-        latencyMs: row.latency ?? undefined,
-      });
-    }
     const excluded = new Set(exclude);
     const chosen = pickAgent(views, { ...needs, exclude: excluded });
     if (!chosen) {
@@ -245,6 +250,26 @@ export class SubnetShard extends DurableObject<Env> {
     this.#send(ws, task);
     await this.#armAlarm(task.deadline);
     return { agent: chosen.address, busy: 0 };
+  }
+
+  /** Connected, fresh agents; running counts include the session streams' tasks. */
+  #agentViews(): { views: AgentView[]; sockets: Map<string, WebSocket> } {
+    const sockets = this.#readySockets();
+    const views: AgentView[] = [];
+    const now = Date.now();
+    for (const row of this.#sql.exec<AgentRow>(`SELECT * FROM agents WHERE connected = 1`)) {
+      if (!sockets.has(row.address) || now - row.last_seen > STALE_AGENT_MS) continue;
+      views.push({
+        address: row.address,
+        runtimes: row.runtimes.split(","),
+        cachedModels: row.cached.split(","),
+        maxConcurrency: row.max_concurrency,
+        running: row.running + this.#hub.running(row.address),
+        reputation: row.reputation,
+        latencyMs: row.latency ?? undefined,
+      });
+    }
+    return { views, sockets };
   }
 
   /** Withdraws a task from its agent (cancel, or a retry elsewhere). */
@@ -373,6 +398,7 @@ export class SubnetShard extends DurableObject<Env> {
       heartbeatMs: HEARTBEAT_MS,
       registries: configOf(this.env).REGISTRY_URLS,
     });
+    this.#hub.wake();
     log.info("agent connected", {
       agent: frame.agent,
       subnet: att.subnet,
@@ -402,12 +428,14 @@ export class SubnetShard extends DurableObject<Env> {
       this.#finish(r, undefined, false);
       await this.#request(r.request_id).onTaskFailed(r.task_id, r.agent, "AGENT_TIMEOUT", `agent ${why}`);
     }
+    this.#hub.agentGone(att.agent, why);
     log.info("agent disconnected", { agent: att.agent, why, lostTasks: lost.length });
   }
 
   #finish(r: ReservationRow, latencyMs: number | undefined, ok: boolean): void {
     this.#sql.exec(`DELETE FROM reservations WHERE task_id = ?`, r.task_id);
     this.#sql.exec(`UPDATE agents SET running = max(0, running - 1) WHERE address = ?`, r.agent);
+    this.#hub.wake();
     if (ok && latencyMs !== undefined) {
       const row = this.#sql
         .exec<{ latency: number | null }>(`SELECT latency FROM agents WHERE address = ?`, r.agent)

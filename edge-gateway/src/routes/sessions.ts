@@ -1,9 +1,11 @@
-import { BaseError, Bytes32 } from "@ncn/protocol";
+import { BaseError, Bytes32, SubnetId } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
+import { loadCatalog } from "../catalog.ts";
 import { chainOf } from "../chain/viem-chain.ts";
 import { configOf } from "../env.ts";
-import { type AppEnv, jsonBody } from "../http.ts";
+import { type AppEnv, jsonBody, query } from "../http.ts";
+import { shardOf } from "../logic/scheduler.ts";
 
 export const sessionRoutes = new Hono<AppEnv>();
 
@@ -33,4 +35,30 @@ sessionRoutes.post("/v1/sessions", async (c) => {
     },
     201,
   );
+});
+
+const StreamQuery = v.object({ subnet: SubnetId });
+
+/**
+ * A session stream (WebSocket): many pipelined requests on one socket, paid from the
+ * session with vouchers sent on it, validated in batches. Served by the Subnet shard the
+ * session id hashes to (with one shard, the subnet's only one).
+ */
+sessionRoutes.get("/v1/sessions/:sessionId/stream", async (c) => {
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+    throw new BaseError("BAD_REQUEST", "this path expects a WebSocket upgrade");
+  }
+  const parsed = v.safeParse(Bytes32, c.req.param("sessionId"));
+  if (!parsed.success) throw new BaseError("INVALID_INPUT", "the session id must be 0x + 64 hex digits");
+  const sessionId = parsed.output.toLowerCase();
+  const { subnet } = query(c, StreamQuery);
+  const config = configOf(c.env);
+  const catalog = await loadCatalog(config.REGISTRY_URLS);
+  if (!catalog.subnets.has(subnet)) {
+    throw new BaseError("SUBNET_NOT_FOUND", `subnet ${subnet} is not registered`, { details: { subnet } });
+  }
+  const shard = shardOf(sessionId, config.SUBNET_SHARDS);
+  const url = new URL(c.req.url);
+  url.pathname = `/v1/sessions/${sessionId}/stream`;
+  return c.env.SUBNET.get(c.env.SUBNET.idFromName(`${subnet}:${shard}`)).fetch(new Request(url, c.req.raw));
 });

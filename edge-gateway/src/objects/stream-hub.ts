@@ -1,0 +1,788 @@
+import {
+  type AgentReceiptBatch,
+  BaseError,
+  type BatchedResult,
+  type ErrorCode,
+  type GatewayToAgentFrame,
+  hashTaskInput,
+  hashTaskResult,
+  idToBytes32,
+  issuesOf,
+  type ModelDescriptor,
+  merkleBatch,
+  ncnDomain,
+  type ResultBatchFrame,
+  receiptDigest,
+  STREAM_MAX_IN_FLIGHT,
+  STREAM_PROTOCOL_VERSION,
+  StreamClientFrame,
+  type StreamInferFrame,
+  type StreamServerFrame,
+  type TaskInput,
+  type TensorMapJson,
+} from "@ncn/protocol";
+import * as v from "valibot";
+import { loadCatalog, priceOf } from "../catalog.ts";
+import { type Config, configOf, type Env } from "../env.ts";
+import { logger } from "../log.ts";
+import { type AgentView, pickAgent } from "../logic/scheduler.ts";
+import { unwrap } from "../rpc.ts";
+import { gatherStreamValidation, streamQuorumError } from "../validators/stream.ts";
+import type { StreamStanding } from "./session.ts";
+
+const log = logger("gateway:stream");
+
+/** A stream leases credit for this many requests at a time, and refills below a quarter of it. */
+const LEASE_REQUESTS = 256n;
+/** Most requests in one validation call. */
+const MAX_VALIDATION_BATCH = 256;
+/** Validation calls of one session in flight at once; more results wait and go together. */
+const MAX_VALIDATIONS_IN_FLIGHT = 2;
+const VALIDATION_TIMEOUT_MS = 10_000;
+const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
+
+/** What the hub needs of the Subnet shard that hosts it: its agents. */
+export interface AgentPool {
+  /** Connected, fresh agents with their sockets (running counts include stream tasks). */
+  agents(): { views: AgentView[]; sockets: Map<string, WebSocket> };
+  send(ws: WebSocket, frame: GatewayToAgentFrame): void;
+}
+
+interface Stream {
+  key: string;
+  ws: WebSocket;
+  sessionId: `0x${string}`;
+  subnet: string;
+  ready: boolean;
+  closed: boolean;
+  /** Credit leased from the Session object and not yet spent on a request. */
+  lease: bigint;
+  leasing: boolean;
+  /** Requests waiting for credit, in arrival order. */
+  waiting: Job[];
+  /** Client ids in flight (an id may be reused once its answer was sent). */
+  ids: Set<string>;
+  standing: StreamStanding;
+  /** The highest voucher this stream has shown: what validators are asked to check. */
+  top: { amount: bigint; signature: `0x${string}` } | undefined;
+  vouchers: Promise<void>;
+}
+
+interface Job {
+  stream: Stream;
+  id: string;
+  requestId: string;
+  price: bigint;
+  descriptor: ModelDescriptor;
+  input: TaskInput & { kind: "tensor" };
+  inputHash: `0x${string}`;
+  deadline: number;
+  attempts: number;
+  tried: string[];
+  taskId: string | undefined;
+  agent: string | undefined;
+  sentAt: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+interface Validated {
+  job: Job;
+  item: BatchedResult;
+  digest: `0x${string}`;
+  batch: AgentReceiptBatch;
+  proof: `0x${string}`[];
+}
+
+interface SessionQueue {
+  pending: Validated[];
+  inflight: number;
+  /** Sum of prices in validation calls now in flight. */
+  inflightTotal: bigint;
+}
+
+/**
+ * Session streams of one Subnet shard: the pipelined, batch-validated path. Requests
+ * arrive on the client's socket, are charged against credit leased from the Session
+ * object in blocks, queue here until an agent slot is free (pushed, not polled), run with
+ * `receipts: "batch"`, and are validated per session in batches (one call per batch,
+ * payment checked in the same call); each result goes back with its Merkle proofs and the
+ * validators' attestations, and the validated batch is charged and queued for settlement.
+ * State is in memory: a stream lives as long as its socket (the object stays in memory
+ * while a non-hibernatable socket is open); credit not spent goes back on close.
+ */
+export class StreamHub {
+  readonly #env: Env;
+  readonly #pool: AgentPool;
+  readonly #queue: Job[] = [];
+  readonly #tasks = new Map<string, Job>();
+  readonly #running = new Map<string, number>();
+  readonly #validation = new Map<string, SessionQueue>();
+  #seq = 0;
+
+  constructor(env: Env, pool: AgentPool) {
+    this.#env = env;
+    this.#pool = pool;
+  }
+
+  /** Tasks this hub has on each agent (added to the shard's own reservations). */
+  running(agent: string): number {
+    return this.#running.get(agent) ?? 0;
+  }
+
+  /** Accepts a client's stream socket (the worker checked the path and query). */
+  accept(sessionId: `0x${string}`, subnet: string): Response {
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    server.accept();
+    const stream: Stream = {
+      key: crypto.randomUUID(),
+      ws: server,
+      sessionId,
+      subnet,
+      ready: false,
+      closed: false,
+      lease: 0n,
+      leasing: false,
+      waiting: [],
+      ids: new Set(),
+      standing: { authorised: "0", charged: "0", deposit: "0" },
+      top: undefined,
+      vouchers: Promise.resolve(),
+    };
+    server.addEventListener("message", (e) => {
+      try {
+        this.#onMessage(stream, e.data);
+      } catch (err) {
+        log.error("stream frame failed", { error: String(err) });
+        this.#send(stream, { type: "error", code: "INTERNAL", message: "the gateway failed on this frame" });
+      }
+    });
+    const closed = () => this.#onClose(stream);
+    server.addEventListener("close", closed);
+    server.addEventListener("error", closed);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  // ---- client frames ---------------------------------------------------------------
+
+  #onMessage(stream: Stream, data: string | ArrayBuffer): void {
+    if (stream.closed) return;
+    const config = configOf(this.#env);
+    if (typeof data !== "string" || data.length > config.MAX_BODY_BYTES) {
+      this.#send(stream, {
+        type: "error",
+        code: "INVALID_INPUT",
+        message: `frames must be JSON text of at most ${config.MAX_BODY_BYTES} bytes`,
+      });
+      return;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data);
+    } catch {
+      this.#send(stream, { type: "error", code: "INVALID_INPUT", message: "frame is not valid JSON" });
+      return;
+    }
+    const parsed = v.safeParse(StreamClientFrame, raw);
+    if (!parsed.success) {
+      const first = issuesOf(parsed.issues)[0];
+      const id =
+        typeof raw === "object" &&
+        raw !== null &&
+        "id" in raw &&
+        typeof raw.id === "string" &&
+        /^[A-Za-z0-9_.:-]{1,64}$/.test(raw.id)
+          ? raw.id
+          : undefined;
+      this.#send(stream, {
+        type: "error",
+        ...(id === undefined ? {} : { id }),
+        code: "INVALID_INPUT",
+        message: `invalid frame: ${first?.path || "(root)"}: ${first?.message}`,
+      });
+      return;
+    }
+    const frame = parsed.output;
+    if (frame.type === "voucher") {
+      const amount = BigInt(frame.amount);
+      stream.vouchers = stream.vouchers.then(() => this.#onVoucher(stream, amount, frame.signature));
+      return;
+    }
+    if (!stream.ready) {
+      // A voucher being checked may make the stream ready: requests sent right behind it wait for it.
+      void stream.vouchers.then(() => {
+        if (stream.ready) {
+          void this.#onInfer(stream, frame, config).catch((e: unknown) => this.#fail(stream, frame.id, e));
+        } else {
+          this.#send(stream, {
+            type: "error",
+            id: frame.id,
+            code: "PAYMENT_REQUIRED",
+            message: "send a voucher signed by the session's client first",
+          });
+        }
+      });
+      return;
+    }
+    void this.#onInfer(stream, frame, config).catch((e: unknown) => this.#fail(stream, frame.id, e));
+  }
+
+  async #onVoucher(stream: Stream, amount: bigint, signature: `0x${string}`): Promise<void> {
+    const session = this.#session(stream.sessionId);
+    try {
+      stream.standing = unwrap(await session.streamVoucher(stream.sessionId, amount.toString(), signature));
+    } catch (e) {
+      const err = asError(e);
+      this.#send(stream, { type: "error", code: err.code, message: err.shortMessage, details: err.details });
+      if (!stream.ready) stream.ws.close(4003, "voucher refused");
+      return;
+    }
+    if (!stream.top || amount > stream.top.amount) stream.top = { amount, signature };
+    if (!stream.ready) {
+      stream.ready = true;
+      this.#send(stream, {
+        type: "ready",
+        v: STREAM_PROTOCOL_VERSION,
+        sessionId: stream.sessionId as never,
+        subnet: stream.subnet as never,
+        authorised: stream.standing.authorised as never,
+        charged: stream.standing.charged as never,
+        maxInFlight: STREAM_MAX_IN_FLIGHT,
+      });
+    }
+    if (stream.waiting.length > 0) this.#refill(stream);
+  }
+
+  async #onInfer(stream: Stream, frame: StreamInferFrame, config: Config): Promise<void> {
+    if (stream.ids.has(frame.id)) {
+      throw new BaseError("CONFLICT", `request ${frame.id} is already in flight on this stream`);
+    }
+    if (stream.ids.size >= STREAM_MAX_IN_FLIGHT) {
+      throw new BaseError(
+        "RATE_LIMITED",
+        `at most ${STREAM_MAX_IN_FLIGHT} requests may be in flight on a stream`,
+      );
+    }
+    stream.ids.add(frame.id);
+    const catalog = await loadCatalog(config.REGISTRY_URLS);
+    const { descriptor, price } = priceOf(catalog, stream.subnet, frame.model);
+    if (descriptor.runtime !== "onnx") {
+      throw new BaseError("INVALID_INPUT", `model ${frame.model} does not take tensor inputs`);
+    }
+    const input = { kind: "tensor" as const, model: frame.model, inputs: frame.inputs as TensorMapJson };
+    const now = Date.now();
+    const job: Job = {
+      stream,
+      id: frame.id,
+      requestId: `s${now.toString(36)}${(this.#seq++).toString(36)}${stream.key.slice(0, 8)}`,
+      price,
+      descriptor,
+      input,
+      inputHash: hashTaskInput(input),
+      deadline: now + (frame.timeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS),
+      attempts: 0,
+      tried: [],
+      taskId: undefined,
+      agent: undefined,
+      sentAt: 0,
+      timer: undefined,
+    };
+    if (stream.closed) return;
+    if (stream.waiting.length === 0 && stream.lease >= price) {
+      this.#spend(stream, job);
+    } else {
+      stream.waiting.push(job);
+      this.#refill(stream);
+    }
+  }
+
+  #spend(stream: Stream, job: Job): void {
+    stream.lease -= job.price;
+    if (stream.lease < (job.price * LEASE_REQUESTS) / 4n) this.#refill(stream);
+    this.#queue.push(job);
+    this.#pump();
+  }
+
+  /** Leases more credit from the Session object (one call at a time per stream). */
+  #refill(stream: Stream): void {
+    if (stream.leasing || stream.closed) return;
+    const price = stream.waiting[0]?.price ?? this.#queue.find((j) => j.stream === stream)?.price ?? 1n;
+    let want = price * LEASE_REQUESTS;
+    for (const j of stream.waiting) want += j.price;
+    stream.leasing = true;
+    void this.#session(stream.sessionId)
+      .lease(stream.sessionId, stream.key, want.toString())
+      .then((r) => {
+        const got = unwrap(r);
+        stream.standing = got;
+        stream.lease += BigInt(got.granted);
+        if (stream.closed) {
+          void this.#session(stream.sessionId).returnLease(stream.key);
+          return;
+        }
+        while (stream.waiting.length > 0 && stream.lease >= (stream.waiting[0] as Job).price) {
+          this.#spend(stream, stream.waiting.shift() as Job);
+        }
+        if (stream.waiting.length > 0 && BigInt(got.granted) === 0n) {
+          const err = new BaseError(
+            "PAYMENT_REQUIRED",
+            "the session's vouchers do not cover more requests: send a voucher for a higher amount",
+            { details: { authorised: got.authorised, charged: got.charged, deposit: got.deposit } },
+          );
+          for (const j of stream.waiting.splice(0)) this.#failJob(j, err, false);
+        }
+      })
+      .catch((e: unknown) => {
+        const err = asError(e);
+        for (const j of stream.waiting.splice(0)) this.#failJob(j, err, false);
+      })
+      .finally(() => {
+        stream.leasing = false;
+        if (stream.waiting.length > 0 && stream.lease < (stream.waiting[0] as Job).price) {
+          // Vouchers may have arrived meanwhile.
+        }
+      });
+  }
+
+  // ---- dispatch ---------------------------------------------------------------------
+
+  /** Sends queued requests to free agent slots, oldest first. */
+  #pump(): void {
+    if (this.#queue.length === 0) return;
+    const config = configOf(this.#env);
+    const { views, sockets } = this.#pool.agents();
+    const now = Date.now();
+    while (this.#queue.length > 0) {
+      const job = this.#queue[0] as Job;
+      if (job.stream.closed) {
+        this.#queue.shift();
+        this.#release(job);
+        continue;
+      }
+      if (now >= job.deadline) {
+        this.#queue.shift();
+        this.#failJob(
+          job,
+          new BaseError("DEADLINE_EXCEEDED", "no agent took the request before its deadline"),
+        );
+        continue;
+      }
+      const needs = {
+        runtime: job.descriptor.runtime,
+        modelHashes: [job.descriptor.sha256],
+        exclude: new Set(job.tried),
+      };
+      const chosen = pickAgent(views, needs);
+      const ws = chosen ? sockets.get(chosen.address) : undefined;
+      if (!chosen || !ws) {
+        const capable = views.some(
+          (a) => !needs.exclude.has(a.address) && a.runtimes.includes(needs.runtime),
+        );
+        if (capable) break; // all busy: a finished task pumps again
+        this.#queue.shift();
+        this.#failJob(
+          job,
+          new BaseError(
+            "NO_AGENT_AVAILABLE",
+            `no agent in subnet ${job.stream.subnet} can take this request now`,
+            {
+              details: { tried: job.tried.length },
+            },
+          ),
+        );
+        continue;
+      }
+      this.#queue.shift();
+      chosen.running += 1;
+      job.attempts += 1;
+      job.agent = chosen.address;
+      job.tried.push(chosen.address);
+      job.taskId = `${job.requestId}:${job.attempts}`;
+      job.sentAt = now;
+      const taskDeadline = Math.min(job.deadline, now + config.TASK_TIMEOUT_MS);
+      this.#tasks.set(job.taskId, job);
+      this.#running.set(chosen.address, this.running(chosen.address) + 1);
+      job.timer = setTimeout(
+        () => this.#taskLost(job, "AGENT_TIMEOUT", "agent missed the deadline"),
+        taskDeadline - now,
+      );
+      this.#pool.send(ws, {
+        type: "task",
+        kind: "tensor",
+        taskId: job.taskId,
+        requestId: job.requestId as never,
+        subnet: job.stream.subnet as never,
+        model: job.descriptor,
+        price: job.price.toString() as never,
+        deadline: taskDeadline,
+        inputs: job.input.inputs,
+        receipts: "batch",
+      });
+    }
+  }
+
+  #untrack(job: Job): void {
+    if (job.timer) clearTimeout(job.timer);
+    job.timer = undefined;
+    if (job.taskId) this.#tasks.delete(job.taskId);
+    if (job.agent) {
+      const n = this.running(job.agent) - 1;
+      if (n > 0) this.#running.set(job.agent, n);
+      else this.#running.delete(job.agent);
+    }
+  }
+
+  /** The attempt on the current agent failed: try another, or fail the request. */
+  #taskLost(job: Job, code: ErrorCode, message: string): void {
+    if (!job.taskId || this.#tasks.get(job.taskId) !== job) return;
+    this.#untrack(job);
+    this.#retry(job, code, message);
+    this.#pump();
+  }
+
+  #retry(job: Job, code: ErrorCode, message: string): void {
+    const config = configOf(this.#env);
+    job.taskId = undefined;
+    job.agent = undefined;
+    if (job.attempts >= config.MAX_ATTEMPTS || Date.now() >= job.deadline || job.stream.closed) {
+      this.#failJob(job, new BaseError(code, `${message} (after ${job.attempts} attempts)`));
+      return;
+    }
+    this.#queue.unshift(job);
+  }
+
+  /** An agent's error frame for one of this hub's tasks; false when the task is not ours. */
+  taskFailed(agent: string, taskId: string, code: ErrorCode, message: string): boolean {
+    const job = this.#tasks.get(taskId);
+    if (!job || job.agent !== agent) return false;
+    this.#taskLost(job, code, message);
+    return true;
+  }
+
+  /** An agent's socket closed: its tasks go to other agents. */
+  agentGone(agent: string, why: string): void {
+    for (const job of [...this.#tasks.values()]) {
+      if (job.agent === agent) {
+        this.#untrack(job);
+        this.#retry(job, "AGENT_TIMEOUT", `agent ${why}`);
+      }
+    }
+    this.#pump();
+  }
+
+  /** A slot may have freed up (an agent connected, or a per-request task ended). */
+  wake(): void {
+    this.#pump();
+  }
+
+  // ---- results and validation ---------------------------------------------------------
+
+  /** An agent's batch of results (always acknowledged: stale items are dropped here). */
+  onResults(agent: string, ws: WebSocket, frame: ResultBatchFrame): void {
+    const jobs = frame.items.map((i) => this.#tasks.get(i.taskId));
+    const config = configOf(this.#env);
+    const domain = ncnDomain(config.CHAIN_ID, config.PAYMENT_CONTRACT);
+    let digests: `0x${string}`[];
+    let tree: ReturnType<typeof merkleBatch> | undefined;
+    try {
+      digests = frame.items.map((i) => receiptDigest(domain, i.receipt));
+      tree = merkleBatch(digests);
+    } catch {
+      digests = [];
+    }
+    this.#pool.send(ws, { type: "acks", receiptsRoot: frame.receiptsRoot });
+    if (!tree || tree.root.toLowerCase() !== frame.receiptsRoot.toLowerCase()) {
+      log.warn("results frame refused: root does not match its receipts", { agent });
+      for (const job of jobs) {
+        if (job && job.agent === agent)
+          this.#taskLost(job, "SIGNATURE_INVALID", `agent ${agent} sent a malformed receipt batch`);
+      }
+      return;
+    }
+    const batch: AgentReceiptBatch = {
+      agent: agent as never,
+      receiptsRoot: frame.receiptsRoot,
+      count: frame.items.length,
+      signature: frame.signature,
+    };
+    const touched = new Set<string>();
+    frame.items.forEach((item, i) => {
+      const job = jobs[i];
+      if (!job || job.agent !== agent || job.taskId !== item.taskId) return;
+      this.#untrack(job);
+      const problem = checkItem(job, agent, item);
+      if (problem) {
+        log.warn("result refused", { requestId: job.requestId, agent, problem });
+        this.#retry(job, "SIGNATURE_INVALID", `agent ${agent} returned an invalid receipt: ${problem}`);
+        return;
+      }
+      const q = this.#sessionQueue(job.stream.sessionId);
+      q.pending.push({
+        job,
+        item,
+        digest: digests[i] as `0x${string}`,
+        batch,
+        proof: (tree as ReturnType<typeof merkleBatch>).proof(i),
+      });
+      touched.add(job.stream.sessionId);
+    });
+    this.#pump();
+    for (const s of touched) this.#flushValidation(s);
+  }
+
+  #sessionQueue(sessionId: string): SessionQueue {
+    let q = this.#validation.get(sessionId);
+    if (!q) {
+      q = { pending: [], inflight: 0, inflightTotal: 0n };
+      this.#validation.set(sessionId, q);
+    }
+    return q;
+  }
+
+  /** Group commit: a call goes out at once when fewer than the limit are in flight; the rest batch up. */
+  #flushValidation(sessionId: string): void {
+    const q = this.#sessionQueue(sessionId);
+    while (q.inflight < MAX_VALIDATIONS_IN_FLIGHT && q.pending.length > 0) {
+      const items = q.pending.splice(0, MAX_VALIDATION_BATCH);
+      let total = 0n;
+      for (const it of items) total += it.job.price;
+      const chargedBefore = q.inflightTotal;
+      q.inflight += 1;
+      q.inflightTotal += total;
+      void this.#validate(sessionId, items, chargedBefore)
+        .catch((e: unknown) => {
+          const err = asError(e);
+          log.warn("stream validation failed", { sessionId, code: err.code, error: err.shortMessage });
+          for (const it of items) this.#afterRefusal(it.job, err);
+        })
+        .finally(() => {
+          q.inflight -= 1;
+          q.inflightTotal -= total;
+          if (q.pending.length > 0) this.#flushValidation(sessionId);
+          else if (q.inflight === 0) this.#validation.delete(sessionId);
+          this.#pump();
+        });
+    }
+  }
+
+  async #validate(sessionId: string, items: Validated[], inflightBefore: bigint): Promise<void> {
+    const config = configOf(this.#env);
+    const first = items[0] as Validated;
+    const top = [...new Set(items.map((i) => i.job.stream))]
+      .map((s) => s.top)
+      .reduce<Stream["top"]>((best, t) => (t && (!best || t.amount > best.amount) ? t : best), undefined);
+    if (!top) throw new BaseError("PAYMENT_REQUIRED", "no voucher to validate against");
+    const batches: AgentReceiptBatch[] = [];
+    const batchIndex = new Map<string, number>();
+    for (const it of items) {
+      if (!batchIndex.has(it.batch.receiptsRoot)) {
+        batchIndex.set(it.batch.receiptsRoot, batches.length);
+        batches.push(it.batch);
+      }
+    }
+    const charged = BigInt(first.job.stream.standing.charged) + inflightBefore;
+    const { answers, refusals } = await gatherStreamValidation(
+      config.REGISTRY_URLS,
+      config.VALIDATION_THRESHOLD,
+      {
+        subnet: first.job.stream.subnet,
+        session: { sessionId, cumulativeAmount: top.amount.toString(), signature: top.signature },
+        chargedBefore: charged.toString(),
+        agentBatches: batches,
+        items: items.map((it) => ({
+          requestId: it.job.requestId,
+          agentBatch: batchIndex.get(it.batch.receiptsRoot) as number,
+          proof: it.proof,
+          price: it.job.price.toString(),
+          deadline: it.job.deadline,
+          input: it.job.input,
+          result: it.item.result,
+          receipt: it.item.receipt,
+        })),
+      },
+      VALIDATION_TIMEOUT_MS,
+    );
+    if (answers.length < config.VALIDATION_THRESHOLD) {
+      throw streamQuorumError(config.VALIDATION_THRESHOLD, answers.length, refusals);
+    }
+    const roots = new Set(answers.map((a) => a.response.receiptsRoot.toLowerCase()));
+    if (roots.size > 1) {
+      // Validators disagree on some items (a sampled re-execution, say): keep what all
+      // accepted and validate that again; the rest go to other agents.
+      const acceptedByAll = items.filter((_, i) => answers.every((a) => a.response.accepted.includes(i)));
+      items.forEach((it, i) => {
+        if (acceptedByAll.includes(it)) return;
+        const why = answers.flatMap((a) => a.response.rejected).find((r) => r.index === i);
+        this.#afterRefusal(
+          it.job,
+          new BaseError(codeOf(why?.code), why?.message ?? "validators disagree on this result"),
+        );
+      });
+      if (acceptedByAll.length > 0) await this.#validate(sessionId, acceptedByAll, inflightBefore);
+      return;
+    }
+    const response = (answers[0] as (typeof answers)[number]).response;
+    for (const r of response.rejected) {
+      const it = items[r.index];
+      if (it) this.#afterRefusal(it.job, new BaseError(codeOf(r.code), r.message, { details: r.details }));
+    }
+    const accepted = response.accepted.map((i) => items[i]).filter((x): x is Validated => x !== undefined);
+    const tree = merkleBatch(response.leaves);
+    const attestations = answers.map((a) => a.response.attestation);
+    const byStream = new Map<Stream, Validated[]>();
+    accepted.forEach((it, k) => {
+      if (it.digest.toLowerCase() !== response.leaves[k]?.toLowerCase()) {
+        this.#afterRefusal(
+          it.job,
+          new BaseError("VALIDATION_REFUSED", "validators attested another receipt"),
+        );
+        return;
+      }
+      const s = it.job.stream;
+      if (s.closed) {
+        this.#release(it.job);
+        return;
+      }
+      s.ids.delete(it.job.id);
+      this.#send(s, {
+        type: "result",
+        id: it.job.id,
+        requestId: it.job.requestId as never,
+        price: it.job.price.toString() as never,
+        result: it.item.result as never,
+        receipt: it.item.receipt,
+        agentBatch: { batch: it.batch, proof: it.proof as never },
+        validation: { receiptsRoot: response.receiptsRoot, proof: tree.proof(k) as never, attestations },
+      });
+      const list = byStream.get(s) ?? [];
+      list.push(it);
+      byStream.set(s, list);
+    });
+    for (const [s, list] of byStream) await this.#commit(s, list);
+  }
+
+  async #commit(stream: Stream, list: Validated[]): Promise<void> {
+    try {
+      const standing = unwrap(
+        await this.#session(stream.sessionId).streamCommit(
+          stream.sessionId,
+          stream.key,
+          list.map((it) => ({
+            requestId: it.job.requestId,
+            price: it.job.price.toString(),
+            agent: it.item.receipt.agent,
+            receiptDigest: it.digest,
+          })),
+        ),
+      );
+      stream.standing = standing;
+      this.#send(stream, { type: "charged", total: standing.charged as never, requests: list.length });
+    } catch (e) {
+      // The results were delivered; failing to record the charge is the gateway's loss, not the client's.
+      log.error("stream charge failed", {
+        sessionId: stream.sessionId,
+        error: String(e),
+        requests: list.length,
+      });
+    }
+  }
+
+  /** A validator refused a request: another agent if it was the agent's fault, else fail it. */
+  #afterRefusal(job: Job, err: BaseError): void {
+    const payment = ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED", "VALIDATOR_UNAVAILABLE"];
+    if (payment.includes(err.code)) {
+      this.#failJob(job, err);
+      return;
+    }
+    this.#retry(job, err.code, err.shortMessage);
+    this.#pump();
+  }
+
+  // ---- endings -------------------------------------------------------------------------
+
+  #failJob(job: Job, err: BaseError, released = true): void {
+    this.#untrack(job);
+    // A request still waiting for credit never took any from the lease.
+    if (released) this.#release(job);
+    job.stream.ids.delete(job.id);
+    this.#send(job.stream, {
+      type: "error",
+      id: job.id,
+      code: err.code,
+      message: err.shortMessage,
+      ...(err.details === undefined ? {} : { details: err.details }),
+    });
+  }
+
+  /** A request that will not be charged gives its price back to the stream's lease. */
+  #release(job: Job): void {
+    if (job.stream.closed)
+      void this.#session(job.stream.sessionId).returnLease(job.stream.key, job.price.toString());
+    else job.stream.lease += job.price;
+  }
+
+  #fail(stream: Stream, id: string, e: unknown): void {
+    const err = asError(e);
+    stream.ids.delete(id);
+    this.#send(stream, {
+      type: "error",
+      id,
+      code: err.code,
+      message: err.shortMessage,
+      ...(err.details === undefined ? {} : { details: err.details }),
+    });
+  }
+
+  #onClose(stream: Stream): void {
+    if (stream.closed) return;
+    stream.closed = true;
+    stream.waiting.length = 0;
+    const back = stream.lease;
+    stream.lease = 0n;
+    if (back > 0n) void this.#session(stream.sessionId).returnLease(stream.key, back.toString());
+    // Queued requests give their price back as the pump drops them; running ones when they end.
+    for (const job of [...this.#tasks.values()]) {
+      if (job.stream === stream) {
+        this.#untrack(job);
+        this.#release(job);
+      }
+    }
+    this.#pump();
+  }
+
+  #send(stream: Stream, frame: StreamServerFrame): void {
+    if (stream.closed) return;
+    try {
+      stream.ws.send(JSON.stringify(frame));
+    } catch {
+      this.#onClose(stream);
+    }
+  }
+
+  #session(sessionId: string) {
+    return this.#env.SESSION.get(this.#env.SESSION.idFromName(sessionId));
+  }
+}
+
+/** What the gateway checks of a batched result before spending validators' time on it. */
+function checkItem(job: Job, agent: string, item: BatchedResult): string | undefined {
+  const r = item.receipt;
+  if (r.agent !== agent.toLowerCase()) return "receipt names another agent";
+  if (r.requestId !== idToBytes32(job.requestId)) return "receipt is for another request";
+  if (r.subnetId !== idToBytes32(job.stream.subnet)) return "receipt is for another subnet";
+  if (r.modelId !== idToBytes32(job.descriptor.id)) return "receipt is for another model";
+  if (r.modelHash !== job.descriptor.sha256) return "receipt names another model hash";
+  if (r.inputHash !== job.inputHash) return "receipt input hash does not match the input";
+  if (r.price !== job.price.toString()) return "receipt price does not match";
+  if (item.result.kind !== "tensor") return "result kind does not match the task";
+  if (r.outputHash !== hashTaskResult(item.result)) return "receipt output hash does not match the result";
+  return undefined;
+}
+
+function asError(e: unknown): BaseError {
+  return e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
+}
+
+function codeOf(code: string | undefined): ErrorCode {
+  return (code ?? "VALIDATION_REFUSED") as ErrorCode;
+}
