@@ -6,6 +6,7 @@ import {
   type NcnDomain,
   ncnDomain,
   ProgressEvent,
+  type StreamResultFrame,
   type Tensor,
   tensorMapFromJson,
   tensorToJson,
@@ -14,6 +15,12 @@ import {
 import * as v from "valibot";
 import type { LocalAccount } from "viem";
 import { readSse } from "./sse.ts";
+import {
+  NcnStream,
+  type StreamResultVerification,
+  verifyStreamResult,
+  type WebSocketLike,
+} from "./stream.ts";
 import { type ReceiptVerification, type ValidatorSet, verifyReceipt } from "./verify.ts";
 
 /** What `/v1/quote` and a 402 answer carry. */
@@ -184,6 +191,39 @@ export class NcnClient {
     }
     const d = domain ?? (await this.#domain(response));
     return verifyReceipt(response, await this.#validatorSet(), d);
+  }
+
+  /**
+   * Opens a session stream for `subnet` (pipelined requests, batch validation): see
+   * `NcnStream`. `model` is any model of the subnet, used once to learn the chain domain.
+   */
+  async openStream(opts: {
+    subnet: string;
+    model: string;
+    window?: bigint;
+    WebSocket?: WebSocketLike;
+  }): Promise<NcnStream> {
+    if (!this.#account || !this.#sessionId) {
+      throw new BaseError("PAYMENT_REQUIRED", "a stream needs an account and a session (see useSession)");
+    }
+    const q = await this.quote(opts.subnet, opts.model);
+    return NcnStream.open({
+      gatewayUrl: this.gatewayUrl,
+      sessionId: this.#sessionId,
+      subnet: opts.subnet,
+      account: this.#account,
+      domain: ncnDomain(q.chainId, q.paymentContract as `0x${string}`),
+      ...(opts.window === undefined ? {} : { window: opts.window }),
+      ...(opts.WebSocket === undefined ? {} : { WebSocket: opts.WebSocket }),
+    });
+  }
+
+  /** Verifies a stream result against the validator set (see `verifyStreamResult`). */
+  async verifyStreamResult(frame: StreamResultFrame, domain: NcnDomain): Promise<StreamResultVerification> {
+    if (!this.#validatorSet) {
+      throw new BaseError("INVALID_INPUT", "verification needs a validatorSet reader in the client options");
+    }
+    return verifyStreamResult(frame, await this.#validatorSet(), domain);
   }
 
   async #domain(response: InferenceResponse): Promise<NcnDomain> {
