@@ -6,12 +6,15 @@ import { canTransition, isTerminal } from "./request-machine.ts";
 import { type AgentView, ewma, pickAgent, shardOf } from "./scheduler.ts";
 import {
   authorize,
+  chargeLease,
   commit,
+  grantLease,
   keepVoucher,
   newLedger,
   pruneVouchers,
   release,
   reservedTotal,
+  returnLease,
 } from "./session-ledger.ts";
 
 const agent = (address: string, over: Partial<AgentView> = {}): AgentView => ({
@@ -121,6 +124,26 @@ describe("session ledger", () => {
     expect(code(() => authorize(l, "r", 1n, 1n, 2_000))).toBe("PAYMENT_EXPIRED");
     expect(code(() => authorize(l, "r", 1n, 101n, 1000))).toBe("INSUFFICIENT_FUNDS");
     expect(code(() => authorize(l, "r", 5n, 4n, 1000))).toBe("PAYMENT_REQUIRED");
+  });
+  test("stream leases: granted up to the highest voucher, charged in batches, given back unused", () => {
+    let l = keepVoucher(newLedger(session), 50n, "0xa");
+    l = authorize(l, "r1", 10n, 50n, 1000); // a per-request reservation shares the same vouchers
+    const a = grantLease(l, "s1", 30n, 1000);
+    expect(a.granted).toBe(30n);
+    const b = grantLease(a.ledger, "s2", 30n, 1000);
+    expect(b.granted).toBe(10n); // only 50 - 10 - 30 is left
+    const c = grantLease(b.ledger, "s2", 30n, 1000);
+    expect(c.granted).toBe(0n);
+    expect(reservedTotal(c.ledger)).toBe(50n);
+    l = chargeLease(c.ledger, "s1", 20n);
+    expect(l.charged).toBe(20n);
+    expect(reservedTotal(l)).toBe(30n);
+    expect(() => chargeLease(l, "s1", 11n)).toThrow(BaseError); // more than the lease holds
+    l = returnLease(l, "s1"); // stream closed: its 10 left go back
+    l = returnLease(l, "s2", 4n);
+    expect(reservedTotal(l)).toBe(16n);
+    expect(grantLease(l, "s3", 100n, 1000).granted).toBe(14n);
+    expect(() => grantLease(l, "s3", 1n, 2_000)).toThrow(BaseError); // expired
   });
   test("vouchers are kept by amount; settled ones are pruned", () => {
     let l = keepVoucher(newLedger(session), 20n, "0xa");
