@@ -54,6 +54,7 @@ describe("HTTP API: malformed input gets typed errors naming the field", () => {
     "/v1/validate/preprocess",
     "/v1/validate/completion",
     "/v1/validate/completion/batch",
+    "/v1/validate/stream",
     "/v1/validate/settlement",
     "/v1/mempool",
     "/v1/reputation/reports",
@@ -98,6 +99,22 @@ describe("HTTP API: malformed input gets typed errors naming the field", () => {
       body: JSON.stringify({ items: [] }),
     });
     expect(errorOf(batch.json).message).toContain("items");
+    const stream = await call("/v1/validate/stream", {
+      method: "POST",
+      body: JSON.stringify({
+        subnet: "vision",
+        session: { sessionId: "0x12", cumulativeAmount: "100", signature: "0x34" },
+        chargedBefore: "0",
+        agentBatches: [],
+        items: [],
+      }),
+    });
+    expect([stream.status, errorOf(stream.json).code]).toEqual([400, "INVALID_INPUT"]);
+    expect(errorOf(stream.json).message).toContain("session.sessionId");
+    const streamIssues = (errorOf(stream.json).details as { issues: { path: string }[] }).issues;
+    expect(streamIssues.map((i) => i.path)).toEqual(
+      expect.arrayContaining(["session.sessionId", "session.signature", "agentBatches", "items"]),
+    );
   });
 
   test("bad query strings and path params, unknown routes and oversized bodies", async () => {

@@ -50,21 +50,28 @@ export class ReputationBook {
     return this.db.query("SELECT 1 FROM reputation_events WHERE id = ?1").get(eventId) !== null;
   }
 
-  /** Applies an event unless its id was seen; returns the new reputation, or null if a duplicate. */
+  /**
+   * Applies an event unless its id was seen; returns the new reputation, or null if a duplicate.
+   * Atomic on its own; inside a caller's transaction it joins that one (a batch of events
+   * commits once).
+   */
   apply(event: ReputationEvent, reporter: string): Reputation | null {
-    return this.db.transaction((): Reputation | null => {
-      const inserted = this.db.run(
-        "INSERT OR IGNORE INTO reputation_events (id, agent, kind, reporter, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        [event.id, event.agent, event.kind, reporter.toLowerCase(), event.at],
-      );
+    const run = (): Reputation | null => {
+      const inserted = this.db
+        .query(
+          "INSERT OR IGNORE INTO reputation_events (id, agent, kind, reporter, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .run(event.id, event.agent, event.kind, reporter.toLowerCase(), event.at);
       if (inserted.changes === 0) return null;
       const next = applyReputationEvent(this.get(event.agent), event);
-      this.db.run(
-        `INSERT INTO reputation (agent, successes, failures, timeouts, failed_spot_checks, slashes, latency_ewma, score, updated_at)
+      this.db
+        .query(
+          `INSERT INTO reputation (agent, successes, failures, timeouts, failed_spot_checks, slashes, latency_ewma, score, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT(agent) DO UPDATE SET successes = ?2, failures = ?3, timeouts = ?4, failed_spot_checks = ?5,
            slashes = ?6, latency_ewma = ?7, score = ?8, updated_at = ?9`,
-        [
+        )
+        .run(
           next.agent,
           next.successes,
           next.failures,
@@ -74,9 +81,9 @@ export class ReputationBook {
           next.latencyEwmaMs,
           next.score,
           next.updatedAt,
-        ],
-      );
+        );
       return next;
-    })();
+    };
+    return this.db.inTransaction ? run() : this.db.transaction(run)();
   }
 }

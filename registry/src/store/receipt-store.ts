@@ -23,10 +23,11 @@ export class ReceiptStore {
   }
 
   add(r: AttestedReceipt, now = Date.now()): void {
-    this.db.run(
-      `INSERT OR IGNORE INTO attested_receipts (digest, request_id, agent, price, created_at) VALUES (?1, ?2, ?3, ?4, ?5)`,
-      [r.digest.toLowerCase(), r.requestId.toLowerCase(), r.agent.toLowerCase(), r.price.toString(), now],
-    );
+    this.db
+      .query(
+        `INSERT OR IGNORE INTO attested_receipts (digest, request_id, agent, price, created_at) VALUES (?1, ?2, ?3, ?4, ?5)`,
+      )
+      .run(r.digest.toLowerCase(), r.requestId.toLowerCase(), r.agent.toLowerCase(), r.price.toString(), now);
   }
 
   get(digest: string): AttestedReceipt | undefined {

@@ -44,6 +44,23 @@ export interface CompletionOptions {
   tamper?: (r: ReceiptJson) => ReceiptJson;
 }
 
+/** The receipt an agent would sign for a completion (times default to just now). */
+export function completionReceipt(agent: `0x${string}`, o: CompletionOptions, now = Date.now()): ReceiptJson {
+  const receipt: ReceiptJson = v.parse(ReceiptJson, {
+    requestId: idToBytes32(o.requestId),
+    subnetId: idToBytes32(o.subnet ?? "vision"),
+    modelId: idToBytes32(o.model ?? "tiny-mlp"),
+    modelHash: o.modelHash,
+    inputHash: hashTaskInput(o.input),
+    outputHash: hashTaskResult(o.result),
+    agent: agent.toLowerCase(),
+    price: o.price ?? "100",
+    startedAt: o.startedAt ?? now - 20,
+    finishedAt: o.finishedAt ?? now - 5,
+  });
+  return o.tamper ? o.tamper(receipt) : receipt;
+}
+
 /** A completion as a gateway would send it: the agent's signed receipt over the task and its result. */
 export async function signedCompletion(
   agent: PrivateKeyAccount,
@@ -52,19 +69,7 @@ export async function signedCompletion(
 ): Promise<CompletionRequest> {
   const now = Date.now();
   const subnet = o.subnet ?? "vision";
-  let receipt: ReceiptJson = v.parse(ReceiptJson, {
-    requestId: idToBytes32(o.requestId),
-    subnetId: idToBytes32(subnet),
-    modelId: idToBytes32(o.model ?? "tiny-mlp"),
-    modelHash: o.modelHash,
-    inputHash: hashTaskInput(o.input),
-    outputHash: hashTaskResult(o.result),
-    agent: agent.address.toLowerCase(),
-    price: o.price ?? "100",
-    startedAt: o.startedAt ?? now - 20,
-    finishedAt: o.finishedAt ?? now - 5,
-  });
-  if (o.tamper) receipt = o.tamper(receipt);
+  const receipt = completionReceipt(agent.address, o, now);
   const signature = await (o.signer ?? agent).signTypedData(
     typedData(domain, "InferenceReceipt", receiptMessage(receipt)),
   );

@@ -2,6 +2,7 @@ import { type NcnDomain, type Payment, typedData } from "@ncn/protocol";
 import { recoverTypedDataAddress } from "viem";
 import type { PaymentReader, SessionState } from "../chain/payment-reader.ts";
 import { refuse } from "./refuse.ts";
+import type { SignerCache } from "./signer-cache.ts";
 
 export interface CheckPaymentInput {
   requestId: `0x${string}`;
@@ -20,23 +21,39 @@ export interface VoucherFields {
 
 const PAYMENT_FIELDS: VoucherFields = { signature: "payment.signature", amount: "payment.cumulativeAmount" };
 
+/** A session voucher as a request carries it. */
+export interface VoucherInput {
+  sessionId: `0x${string}`;
+  cumulativeAmount: string;
+  signature: `0x${string}`;
+}
+
 /**
- * Checks that a voucher is signed by the session's client, stays within the deposit and
- * raises what was settled; returns its amount.
+ * Throws a typed refusal unless the voucher is signed by the session's client. With a
+ * `cache`, a voucher already recovered (same session, amount and signature) is not
+ * recovered again.
  */
-export async function checkVoucher(
+export async function checkVoucherSigner(
   domain: NcnDomain,
   session: SessionState,
-  voucher: { sessionId: `0x${string}`; cumulativeAmount: string; signature: `0x${string}` },
+  voucher: VoucherInput,
   fields: VoucherFields = PAYMENT_FIELDS,
-): Promise<bigint> {
+  cache?: SignerCache,
+): Promise<void> {
   const cumulative = BigInt(voucher.cumulativeAmount);
-  let signer: string;
-  try {
-    signer = await recoverTypedDataAddress({
+  const recover = () =>
+    recoverTypedDataAddress({
       ...typedData(domain, "Voucher", { sessionId: voucher.sessionId, cumulativeAmount: cumulative }),
       signature: voucher.signature,
     });
+  let signer: string;
+  try {
+    signer = cache
+      ? await cache.recover(
+          `voucher:${voucher.sessionId.toLowerCase()}:${cumulative}:${voucher.signature.toLowerCase()}`,
+          recover,
+        )
+      : await recover();
   } catch (e) {
     throw refuse("SIGNATURE_INVALID", "voucher_signature", "voucher signature cannot be recovered", {
       field: fields.signature,
@@ -48,6 +65,20 @@ export async function checkVoucher(
       field: fields.signature,
     });
   }
+}
+
+/**
+ * Checks that a voucher is signed by the session's client, stays within the deposit and
+ * raises what was settled; returns its amount.
+ */
+export async function checkVoucher(
+  domain: NcnDomain,
+  session: SessionState,
+  voucher: VoucherInput,
+  fields: VoucherFields = PAYMENT_FIELDS,
+): Promise<bigint> {
+  const cumulative = BigInt(voucher.cumulativeAmount);
+  await checkVoucherSigner(domain, session, voucher, fields);
   if (cumulative > session.deposit) {
     throw refuse("INSUFFICIENT_FUNDS", "voucher_exceeds_deposit", "voucher exceeds the session's deposit", {
       field: fields.amount,
@@ -119,23 +150,7 @@ export async function checkPayment(reader: PaymentReader, input: CheckPaymentInp
     }
     return;
   }
-  const session = await reader.session(payment.sessionId);
-  if (!session) {
-    throw refuse("PAYMENT_REQUIRED", "session_unknown", "no session with this id", {
-      field: "payment.sessionId",
-    });
-  }
-  if (session.closed) {
-    throw refuse("PAYMENT_EXPIRED", "session_closed", "the session is closed", {
-      field: "payment.sessionId",
-    });
-  }
-  if (session.expiry <= chainNow) {
-    throw refuse("PAYMENT_EXPIRED", "session_expired", "the session has expired", {
-      field: "payment.sessionId",
-      expiry: session.expiry.toString(),
-    });
-  }
+  const session = checkSessionOpen(await reader.session(payment.sessionId), chainNow);
   const cumulative = await checkVoucher(reader.domain, session, payment);
   if (cumulative - session.settled < input.price) {
     throw refuse(
@@ -149,4 +164,28 @@ export async function checkPayment(reader: PaymentReader, input: CheckPaymentInp
       },
     );
   }
+}
+
+/**
+ * Throws a typed refusal unless the session exists, is not closed and has not expired at
+ * `chainNow` (unix seconds); returns it.
+ */
+export function checkSessionOpen(
+  session: SessionState | null,
+  chainNow: bigint,
+  field = "payment.sessionId",
+): SessionState {
+  if (!session) {
+    throw refuse("PAYMENT_REQUIRED", "session_unknown", "no session with this id", { field });
+  }
+  if (session.closed) {
+    throw refuse("PAYMENT_EXPIRED", "session_closed", "the session is closed", { field });
+  }
+  if (session.expiry <= chainNow) {
+    throw refuse("PAYMENT_EXPIRED", "session_expired", "the session has expired", {
+      field,
+      expiry: session.expiry.toString(),
+    });
+  }
+  return session;
 }

@@ -7,12 +7,14 @@ import {
   hashTaskResult,
   idToBytes32,
   type NcnDomain,
+  type ReceiptJson,
   type ReputationEvent,
   receiptDigest,
   receiptMessage,
   receiptStructHash,
+  type TaskInput,
+  type TaskResult,
   type Tensor,
-  type TensorMapJson,
   tensorMapFromJson,
   typedData,
 } from "@ncn/protocol";
@@ -51,9 +53,14 @@ export interface CompletionDeps {
   onReputationEvent?: (event: ReputationEvent) => void;
   log?: Logger;
   now?: () => number;
+  /** Runs store writes as one transaction (one commit for a whole batch); by default each write commits. */
+  transaction?: <T>(run: () => T) => T;
 }
 
 export type SpotCheckOutcome = "passed" | "skipped" | "unavailable";
+
+/** What a spot check reads of a request (the agent is who a failure is reported against). */
+export type SpotCheckSubject = Pick<CompletionRequest, "requestId" | "agent" | "input" | "result">;
 
 /**
  * The checks of a completion that need no signing: the receipt is signed by the agent and
@@ -84,10 +91,41 @@ export async function checkCompletion(req: CompletionRequest, deps: CompletionDe
       field: "receipt.signature",
     });
   }
+  return checkReceiptFields(req, receipt, deps.index);
+}
+
+/** What `checkReceiptFields` reads of a request: a completion, or one item of a stream batch. */
+export interface ReceiptSubject {
+  requestId: string;
+  subnet: string;
+  price: string;
+  deadline: number;
+  input: TaskInput;
+  result: TaskResult;
+}
+
+/**
+ * Ids hashed to bytes32 once per call instead of once per item (keccak of the id).
+ * Without one, every id is hashed again.
+ */
+export type IdHasher = (id: string) => `0x${string}`;
+
+/**
+ * Every check of a completion except who signed the receipt: the receipt is for this
+ * request, subnet, model and price, the model hash is the registered one, the input and
+ * output hash to what the receipt says, and the agent finished before the deadline.
+ * Returns the model.
+ */
+export function checkReceiptFields(
+  req: ReceiptSubject,
+  receipt: ReceiptJson,
+  index: RecordIndex,
+  hashId: IdHasher = idToBytes32,
+): ModelRecord {
   const fields: [keyof typeof receipt, string, string][] = [
     ["requestId", idToBytes32(req.requestId), "request id"],
-    ["subnetId", idToBytes32(req.subnet), "subnet"],
-    ["modelId", idToBytes32(req.input.model), "model"],
+    ["subnetId", hashId(req.subnet), "subnet"],
+    ["modelId", hashId(req.input.model), "model"],
   ];
   for (const [field, expected, what] of fields) {
     if (receipt[field] !== expected) {
@@ -106,7 +144,7 @@ export async function checkCompletion(req: CompletionRequest, deps: CompletionDe
       field: "receipt.price",
     });
   }
-  const model = deps.index.get("model", req.input.model)?.record;
+  const model = index.get("model", req.input.model)?.record;
   if (!model) {
     throw refuse("MODEL_NOT_FOUND", "model_unknown", `model ${req.input.model} is not registered`, {
       field: "input.model",
@@ -167,7 +205,7 @@ export async function checkCompletion(req: CompletionRequest, deps: CompletionDe
  * tolerance. A mismatch is a slashing offence for the agent (reported, then refused).
  */
 export async function spotCheck(
-  req: CompletionRequest,
+  req: SpotCheckSubject,
   model: ModelRecord,
   deps: CompletionDeps,
 ): Promise<SpotCheckOutcome> {

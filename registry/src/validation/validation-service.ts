@@ -7,6 +7,7 @@ import type {
   ReputationEvent,
   SettlementRequest,
   SettlementSignature,
+  StreamBatchRequest,
 } from "@ncn/protocol";
 import type { PaymentReader } from "../chain/payment-reader.ts";
 import { UnavailableError } from "../errors.ts";
@@ -21,6 +22,8 @@ import { validateBatch } from "./batch.ts";
 import { type CompletionDeps, type SpotCheckPolicy, validateCompletion } from "./completion.ts";
 import { validatePreprocess } from "./preprocess.ts";
 import { validateSettlement } from "./settlement.ts";
+import { SignerCache } from "./signer-cache.ts";
+import { validateStream } from "./stream.ts";
 
 export interface ValidationServiceInit {
   index: RecordIndex;
@@ -32,18 +35,23 @@ export interface ValidationServiceInit {
   reexecutor?: Reexecutor | undefined;
   spotCheck: SpotCheckPolicy;
   onReputationEvent?: (event: ReputationEvent) => void;
+  /** Runs the store writes of a batch as one transaction (the node's SQLite database). */
+  transaction?: <T>(run: () => T) => T;
   /** Called with every attestation this node signs (to gossip it). */
   onAttestation?: (response: AttestationResponse) => void;
   log: Logger;
 }
 
-/** The validator role of a node: preprocess, completion and batch attestations. */
+/** The validator role of a node: preprocess, completion, batch and stream attestations. */
 export class ValidationService {
   private readonly init: ValidationServiceInit;
+  /** Vouchers and agent batches already recovered (a stream's voucher recurs on every call). */
+  private readonly signers = new SignerCache();
   readonly stats = {
     preprocess: 0,
     completion: 0,
     batch: 0,
+    stream: 0,
     settlement: 0,
     refused: 0,
     spotChecksPassed: 0,
@@ -84,11 +92,12 @@ export class ValidationService {
         else this.stats.spotChecksFailed++;
       },
       onReputationEvent: (e) => this.init.onReputationEvent?.(e),
+      ...(this.init.transaction ? { transaction: this.init.transaction } : {}),
     };
   }
 
   private async counted<T>(
-    kind: "preprocess" | "completion" | "batch" | "settlement",
+    kind: "preprocess" | "completion" | "batch" | "stream" | "settlement",
     run: () => Promise<T>,
   ): Promise<T> {
     try {
@@ -129,6 +138,19 @@ export class ValidationService {
     return this.counted("batch", async () => {
       const { signer, payments } = this.ready();
       return validateBatch(req, this.completionDeps(signer, payments));
+    });
+  }
+
+  /** Stream mode: one session's batch of requests, payment and completion checked in one step. */
+  stream(req: StreamBatchRequest): Promise<BatchCompletionResponse> {
+    return this.counted("stream", async () => {
+      const { signer, payments } = this.ready();
+      return validateStream(req, {
+        ...this.completionDeps(signer, payments),
+        reputation: this.init.reputation,
+        payments,
+        signers: this.signers,
+      });
     });
   }
 

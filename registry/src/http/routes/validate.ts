@@ -3,6 +3,7 @@ import {
   CompletionRequest,
   PreprocessRequest,
   SettlementRequest,
+  StreamBatchRequest,
 } from "@ncn/protocol";
 import { Hono } from "hono";
 import type { ApiDeps } from "../api-deps.ts";
@@ -10,7 +11,8 @@ import { readBody } from "../read-body.ts";
 
 /**
  * The validator endpoints: preprocess (phase 0), completion (phase 1), a batch of completions
- * under one Merkle root, and the `SettlementBatch` signature for `InferencePayment.settleBatch`.
+ * under one Merkle root, a stream batch (one session's requests: payment and completions in one
+ * step, under one Merkle root), and the `SettlementBatch` signature for `InferencePayment.settleBatch`.
  */
 export function validateRoutes(deps: ApiDeps) {
   return new Hono()
@@ -22,6 +24,9 @@ export function validateRoutes(deps: ApiDeps) {
     )
     .post("/v1/validate/completion/batch", async (c) =>
       c.json(await deps.validation.batch(await readBody(c, BatchCompletionRequest))),
+    )
+    .post("/v1/validate/stream", async (c) =>
+      c.json(await deps.validation.stream(await readBody(c, StreamBatchRequest))),
     )
     .post("/v1/validate/settlement", async (c) =>
       c.json(await deps.validation.settlement(await readBody(c, SettlementRequest))),

@@ -1,0 +1,280 @@
+import {
+  type AgentReceiptBatch,
+  BaseError,
+  type BatchCompletionResponse,
+  idToBytes32,
+  receiptDigest,
+  type StreamBatchItem,
+  type StreamBatchRequest,
+  typedData,
+} from "@ncn/protocol";
+import { recoverTypedDataAddress } from "viem";
+import type { PaymentReader } from "../chain/payment-reader.ts";
+import type { SubnetRecord } from "../records/record-index.ts";
+import type { ReputationBook } from "../reputation/reputation-book.ts";
+import { assertAgentEligible } from "./agent-eligibility.ts";
+import { type AcceptedReceipt, acceptReceipts, type Rejection, rejection, signBatch } from "./batch.ts";
+import { checkSessionOpen, checkVoucherSigner, type VoucherFields } from "./check-payment.ts";
+import { type CompletionDeps, checkReceiptFields, spotCheck } from "./completion.ts";
+import { refuse } from "./refuse.ts";
+import type { SignerCache } from "./signer-cache.ts";
+import { SortedMerkle } from "./sorted-merkle.ts";
+
+export interface StreamDeps extends CompletionDeps {
+  reputation: ReputationBook;
+  payments: PaymentReader;
+  /** Voucher and agent batch signers already recovered, shared across calls. */
+  signers: SignerCache;
+}
+
+const VOUCHER_FIELDS: VoucherFields = { signature: "session.signature", amount: "session.cumulativeAmount" };
+
+/**
+ * Stream mode's one validation step for many requests of one session.
+ *
+ * Once per call: the subnet is registered, and the session's voucher is its client's, within
+ * the deposit and covers what was charged before (or settled on chain, whichever is more)
+ * plus every item's price; otherwise the whole call is refused. Once per agent batch: its
+ * `ReceiptBatch` signature recovers to its agent (a bad one rejects that batch's items
+ * only). Per item, hashing only: the receipt is its batch agent's and lies under the batch's
+ * root, the subnet offers the model at no more than the item's price, the agent may serve it,
+ * the receipt matches the request (every completion check but the receipt signature), and
+ * a sampled share is re-executed. The accepted receipts are kept and attested as
+ * `validateBatch` does: one completion attestation over the root of their digests.
+ */
+export async function validateStream(
+  req: StreamBatchRequest,
+  deps: StreamDeps,
+): Promise<BatchCompletionResponse> {
+  const now = deps.now?.() ?? Date.now();
+  const subnet = deps.index.get("subnet", req.subnet)?.record;
+  if (!subnet) {
+    throw refuse("SUBNET_NOT_FOUND", "subnet_unknown", `subnet ${req.subnet} is not registered`, {
+      field: "subnet",
+    });
+  }
+  let total = 0n;
+  for (const item of req.items) total += BigInt(item.price);
+
+  const used = new Set<number>();
+  for (const item of req.items) used.add(item.agentBatch);
+  // The chain reads wait on I/O while the agent batch signatures are recovered.
+  const [, batchErrors] = await Promise.all([
+    checkStreamPayment(req, total, deps),
+    Promise.all(
+      req.agentBatches.map((batch, i) =>
+        used.has(i) ? checkAgentBatch(batch, i, deps) : Promise.resolve(undefined),
+      ),
+    ),
+  ]);
+
+  const ids = new Map<string, `0x${string}`>();
+  const hashId = (id: string) => {
+    let hashed = ids.get(id);
+    if (hashed === undefined) {
+      hashed = idToBytes32(id);
+      ids.set(id, hashed);
+    }
+    return hashed;
+  };
+  const prices = new Map<string, bigint>();
+  for (const m of subnet.body.models) prices.set(m.id, BigInt(m.price));
+  const eligibility = new Map<string, BaseError | undefined>();
+  const seen = new Set<string>();
+  const merkle = new SortedMerkle();
+
+  const accepted: number[] = [];
+  const rejected: Rejection[] = [];
+  const leaves: `0x${string}`[] = [];
+  const kept: AcceptedReceipt[] = [];
+  for (const [index, item] of req.items.entries()) {
+    try {
+      if (seen.has(item.requestId)) {
+        throw refuse("CONFLICT", "duplicate_request", "this request id appears earlier in the batch", {
+          field: `items[${index}].requestId`,
+        });
+      }
+      seen.add(item.requestId);
+      const batch = req.agentBatches[item.agentBatch];
+      if (!batch) {
+        throw refuse("INVALID_INPUT", "agent_batch_unknown", "no agent batch at this index", {
+          field: `items[${index}].agentBatch`,
+        });
+      }
+      const batchError = batchErrors[item.agentBatch];
+      if (batchError) throw batchError;
+      const digest = checkItemReceipt(item, index, batch, merkle, deps);
+      checkItemTerms(item, index, batch, subnet, prices, eligibility, deps, now);
+      const model = checkReceiptFields(
+        {
+          requestId: item.requestId,
+          subnet: req.subnet,
+          price: item.price,
+          deadline: item.deadline,
+          input: item.input,
+          result: item.result,
+        },
+        item.receipt,
+        deps.index,
+        hashId,
+      );
+      await spotCheck(
+        { requestId: item.requestId, agent: batch.agent, input: item.input, result: item.result },
+        model,
+        deps,
+      );
+      accepted.push(index);
+      leaves.push(digest);
+      kept.push({ requestId: item.requestId, agent: batch.agent, receipt: item.receipt, digest });
+    } catch (e) {
+      if (!(e instanceof BaseError)) throw e;
+      rejected.push(rejection(index, e));
+    }
+  }
+  acceptReceipts(deps, kept, now);
+  return signBatch(deps, leaves, accepted, rejected, now);
+}
+
+/**
+ * What preprocess checks of a session payment, once for the whole batch: the session is
+ * open, the voucher is its client's (recovered once, then cached), within the deposit, and
+ * covers `max(chargedBefore, settled) + total`.
+ */
+async function checkStreamPayment(req: StreamBatchRequest, total: bigint, deps: StreamDeps): Promise<void> {
+  const { payments } = deps;
+  const [state, chainNow] = await Promise.all([payments.session(req.session.sessionId), payments.now()]);
+  const session = checkSessionOpen(state, chainNow, "session.sessionId");
+  await checkVoucherSigner(payments.domain, session, req.session, VOUCHER_FIELDS, deps.signers);
+  const cumulative = BigInt(req.session.cumulativeAmount);
+  if (cumulative > session.deposit) {
+    throw refuse("INSUFFICIENT_FUNDS", "voucher_exceeds_deposit", "voucher exceeds the session's deposit", {
+      field: VOUCHER_FIELDS.amount,
+      deposit: session.deposit.toString(),
+    });
+  }
+  const chargedBefore = BigInt(req.chargedBefore);
+  const floor = chargedBefore > session.settled ? chargedBefore : session.settled;
+  if (cumulative < floor + total) {
+    throw refuse(
+      "INSUFFICIENT_FUNDS",
+      "voucher_underpaid",
+      "the voucher does not cover what was charged before plus this batch",
+      {
+        field: VOUCHER_FIELDS.amount,
+        required: (floor + total).toString(),
+        chargedBefore: chargedBefore.toString(),
+        settled: session.settled.toString(),
+        batchTotal: total.toString(),
+      },
+    );
+  }
+}
+
+/** The agent batch's typed refusal, or undefined when its signature is its agent's. */
+async function checkAgentBatch(
+  batch: AgentReceiptBatch,
+  i: number,
+  deps: StreamDeps,
+): Promise<BaseError | undefined> {
+  const field = `agentBatches[${i}].signature`;
+  let signer: string;
+  try {
+    signer = await deps.signers.recover(
+      `batch:${batch.agent}:${batch.receiptsRoot}:${batch.count}:${batch.signature}`,
+      () =>
+        recoverTypedDataAddress({
+          ...typedData(deps.domain, "ReceiptBatch", {
+            agent: batch.agent,
+            receiptsRoot: batch.receiptsRoot,
+            count: batch.count,
+          }),
+          signature: batch.signature,
+        }),
+    );
+  } catch (e) {
+    return refuse("SIGNATURE_INVALID", "agent_batch_signature", "agent batch signature cannot be recovered", {
+      field,
+      agentBatch: i,
+      cause: String(e),
+    });
+  }
+  if (signer !== batch.agent) {
+    return refuse("SIGNATURE_INVALID", "agent_batch_signer", "the agent batch is not signed by its agent", {
+      field,
+      agentBatch: i,
+    });
+  }
+  return undefined;
+}
+
+/** The receipt is the batch agent's and its digest lies under the batch's root; returns the digest. */
+function checkItemReceipt(
+  item: StreamBatchItem,
+  index: number,
+  batch: AgentReceiptBatch,
+  merkle: SortedMerkle,
+  deps: StreamDeps,
+): `0x${string}` {
+  if (item.receipt.agent !== batch.agent) {
+    throw refuse("VALIDATION_REFUSED", "agent_mismatch", "the receipt names another agent than its batch", {
+      field: `items[${index}].receipt.agent`,
+    });
+  }
+  const digest = receiptDigest(deps.domain, item.receipt);
+  if (!merkle.verify(batch.receiptsRoot, digest, item.proof)) {
+    throw refuse(
+      "SIGNATURE_INVALID",
+      "receipt_not_in_batch",
+      "the receipt is not under its agent batch's signed root",
+      { field: `items[${index}].proof`, agentBatch: item.agentBatch },
+    );
+  }
+  return digest;
+}
+
+/**
+ * What preprocess checks of a request's terms: the subnet offers the model, the price is at
+ * least the subnet's, and the agent may serve the model (checked once per agent and model).
+ */
+function checkItemTerms(
+  item: StreamBatchItem,
+  index: number,
+  batch: AgentReceiptBatch,
+  subnet: SubnetRecord,
+  prices: ReadonlyMap<string, bigint>,
+  eligibility: Map<string, BaseError | undefined>,
+  deps: StreamDeps,
+  now: number,
+): void {
+  const model = item.input.model;
+  const min = prices.get(model);
+  if (min === undefined) {
+    throw refuse(
+      "MODEL_NOT_FOUND",
+      "model_not_in_subnet",
+      `model ${model} is not offered by ${subnet.body.id}`,
+      {
+        field: `items[${index}].input.model`,
+      },
+    );
+  }
+  if (BigInt(item.price) < min) {
+    throw refuse("VALIDATION_REFUSED", "price_below_subnet_price", "the price is below the subnet's price", {
+      field: `items[${index}].price`,
+      min: min.toString(),
+    });
+  }
+  const key = `${batch.agent}:${model}`;
+  if (!eligibility.has(key)) {
+    let error: BaseError | undefined;
+    try {
+      assertAgentEligible(deps.index, deps.reputation, batch.agent, subnet, model, now);
+    } catch (e) {
+      if (!(e instanceof BaseError)) throw e;
+      error = e;
+    }
+    eligibility.set(key, error);
+  }
+  const error = eligibility.get(key);
+  if (error) throw error;
+}
