@@ -9,7 +9,11 @@ import {
   hashTaskInput,
   hashTaskResult,
   idToBytes32,
+  merkleBatch,
   ncnDomain,
+  type ResultBatchFrame,
+  ResultBatchFrame as ResultBatchSchema,
+  receiptDigest,
   receiptMessage,
   type TaskFrame,
   tensorFromJson,
@@ -18,7 +22,7 @@ import {
 } from "@ncn/protocol";
 import * as v from "valibot";
 import { recoverTypedDataAddress } from "viem";
-import { Agent } from "./agent.ts";
+import { Agent, type AgentOptions } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
 import { ppocrV4Task } from "./ocr/builtin-models.ts";
 import { characterErrorRate, renderText } from "./testing/render-text.ts";
@@ -69,12 +73,17 @@ function gateway(opts: ConstructorParameters<typeof TestGateway>[0] = {}): TestG
   return g;
 }
 
-async function agent(g: TestGateway, over: Record<string, string> = {}, dataDir = temp()): Promise<Agent> {
+async function agent(
+  g: TestGateway,
+  over: Record<string, string | undefined> = {},
+  dataDir = temp(),
+  options: AgentOptions = {},
+): Promise<Agent> {
   const config = loadConfig(
     { gateway: g.url, subnets: "ocr", dataDir, maxConcurrency: "2", logLevel: "error", ...over },
     {},
   );
-  const a = await Agent.create(config, { backoff: { baseMs: 20, maxMs: 200 } });
+  const a = await Agent.create(config, { backoff: { baseMs: 20, maxMs: 200 }, ...options });
   agents.push(a);
   a.start();
   await a.waitReady(5000);
@@ -285,5 +294,219 @@ describe("gateway link", () => {
     const wrong = { ...t, model: { ...t.model, sha256: `0x${"11".repeat(32)}` } } as TaskFrame;
     g.send(wrong);
     expect((await g.waitFor("error", (e) => e.taskId === t.taskId)).code).toBe("MODEL_HASH_MISMATCH");
+  });
+});
+
+describe("batch receipts (stream mode)", () => {
+  function batchTask(i: number, over: Partial<TaskFrame> = {}): Extract<TaskFrame, { kind: "tensor" }> {
+    const x = new Float32Array([i, -1, 0.5 * i, 2]);
+    return tensorTask({
+      receipts: "batch",
+      inputs: { x: tensorToJson({ dtype: "float32", dims: [1, 4], data: x }) },
+      ...over,
+    } as Partial<TaskFrame>) as Extract<TaskFrame, { kind: "tensor" }>;
+  }
+
+  /** Checks a results frame as a gateway would: root over the items, signer, every receipt. */
+  async function verifyBatch(g: TestGateway, a: Agent, f: ResultBatchFrame, sent: Map<string, TaskFrame>) {
+    expect(v.is(ResultBatchSchema, f)).toBe(true);
+    const domain = ncnDomain(g.chainId, g.verifyingContract);
+    expect(f.receiptsRoot).toBe(
+      merkleBatch(f.items.map((i) => receiptDigest(domain, i.receipt))).root as never,
+    );
+    const signer = await recoverTypedDataAddress({
+      ...typedData(domain, "ReceiptBatch", {
+        agent: a.address,
+        receiptsRoot: f.receiptsRoot,
+        count: f.items.length,
+      }),
+      signature: f.signature,
+    });
+    expect(signer).toBe(a.address);
+    for (const item of f.items) {
+      const task = sent.get(item.taskId) as Extract<TaskFrame, { kind: "tensor" }>;
+      expect(task).toBeDefined();
+      const r = item.receipt;
+      expect(r.agent).toBe(a.address.toLowerCase() as never);
+      expect(r.requestId).toBe(idToBytes32(task.requestId) as never);
+      expect(r.subnetId).toBe(idToBytes32("ocr") as never);
+      expect(r.modelHash).toBe(task.model.sha256 as never);
+      expect(r.inputHash).toBe(
+        hashTaskInput({ kind: "tensor", model: task.model.id, inputs: task.inputs }) as never,
+      );
+      expect(r.outputHash).toBe(hashTaskResult(item.result) as never);
+      if (item.result.kind !== "tensor") throw new Error("expected tensors");
+      const x = tensorFromJson(task.inputs.x as never).data as Float32Array;
+      const y = tensorFromJson(item.result.outputs.y as never).data as Float32Array;
+      const ref = tinyModelReference(x);
+      y.forEach((val, k) => {
+        expect(val).toBeCloseTo(ref[k] as number, 5);
+      });
+    }
+  }
+
+  const answered = (g: TestGateway) => g.received("results").flatMap((f) => f.items.map((i) => i.taskId));
+
+  test("batch-mode results come in results frames whose root matches and whose signature recovers", async () => {
+    const g = gateway();
+    const a = await agent(g, { maxConcurrency: "8" });
+    const tasks = Array.from({ length: 6 }, (_, i) => batchTask(i + 1));
+    const sent = new Map<string, TaskFrame>(tasks.map((t) => [t.taskId, t]));
+    for (const t of tasks) g.send(t);
+    await g.until(() => answered(g).length >= tasks.length, 10_000);
+    const frames = g.received("results");
+    for (const f of frames) await verifyBatch(g, a, f, sent);
+    expect(answered(g).sort()).toEqual([...sent.keys()].sort());
+    // No single receipts, and no per-task progress but the (first) model download.
+    expect(g.received("result")).toEqual([]);
+    expect(g.received("progress", (p) => sent.has(p.taskId) && p.stage !== "download")).toEqual([]);
+    // The gateway's acks empty the outbox.
+    await g.until(() => a.outbox.size === 0, 2000);
+  });
+
+  test("many pipelined tasks are batched: fewer frames than tasks, each task answered once", async () => {
+    const g = gateway();
+    // The default maxConcurrency lets a gateway keep well over 64 tasks in flight.
+    const a = await agent(g, { maxConcurrency: undefined });
+    const hello = await g.waitFor("hello");
+    expect(hello.capabilities.maxConcurrency).toBeGreaterThanOrEqual(64);
+    // Warm the model so the burst below measures the steady state.
+    const warm = batchTask(0);
+    g.send(warm);
+    await g.until(() => answered(g).includes(warm.taskId), 10_000);
+    const n = 400;
+    const tasks = Array.from({ length: n }, (_, i) => batchTask(i + 1));
+    const sent = new Map<string, TaskFrame>(tasks.map((t) => [t.taskId, t]));
+    const before = g.received("results").length;
+    for (const t of tasks) g.send(t);
+    await g.until(() => answered(g).filter((id) => sent.has(id)).length >= n, 30_000);
+    await Bun.sleep(50);
+    const frames = g.received("results").slice(before);
+    const ids = frames.flatMap((f) => f.items.map((i) => i.taskId));
+    expect(ids.length).toBe(n);
+    expect(new Set(ids).size).toBe(n);
+    expect(frames.length).toBeLessThan(n / 4);
+    expect(Math.max(...frames.map((f) => f.items.length))).toBeLessThanOrEqual(256);
+    for (const f of frames) await verifyBatch(g, a, f, sent);
+    expect(g.received("error")).toEqual([]);
+    await g.until(() => a.outbox.size === 0, 2000);
+  });
+
+  test("a lone batch-mode task is flushed at once, in a results frame of one", async () => {
+    const g = gateway();
+    // With a one-minute batch window, only the flush-when-alone rule can answer in time.
+    const a = await agent(g, {}, temp(), { batchMaxWaitMs: 60_000 });
+    for (let i = 1; i <= 3; i++) {
+      const t = batchTask(i);
+      const t0 = performance.now();
+      g.send(t);
+      const f = await g.waitFor("results", (r) => r.items.some((x) => x.taskId === t.taskId), 5_000);
+      expect(performance.now() - t0).toBeLessThan(2_000);
+      expect(f.items.map((x) => x.taskId)).toEqual([t.taskId]);
+      await verifyBatch(g, a, f, new Map([[t.taskId, t]]));
+    }
+  });
+
+  test("while other batch work runs, finished results go out when the batch window closes", async () => {
+    const g = gateway();
+    const a = await agent(g, { maxConcurrency: "8" }, temp(), { batchMaxWaitMs: 40 });
+    // A batch-mode task stuck downloading (a slow source, then a hash mismatch) keeps
+    // batch work in flight while quick ones finish.
+    modelDelayMs = 800;
+    const stuck = batchTask(99, {}) as TaskFrame;
+    const slow = {
+      ...stuck,
+      model: {
+        ...stuck.model,
+        sha256: `0x${"22".repeat(32)}`,
+        sources: [`http://127.0.0.1:${modelServer.port}/slow.onnx`],
+      },
+    } as TaskFrame;
+    g.send(slow);
+    await Bun.sleep(20);
+    const quick = [batchTask(1), batchTask(2)];
+    const sent = new Map<string, TaskFrame>(quick.map((t) => [t.taskId, t]));
+    for (const t of quick) g.send(t);
+    await g.until(() => quick.every((t) => answered(g).includes(t.taskId)), 5_000);
+    // Answered by the window while the stuck task still runs.
+    expect(g.received("error", (e) => e.taskId === slow.taskId)).toEqual([]);
+    for (const f of g.received("results")) await verifyBatch(g, a, f, sent);
+    const err = await g.waitFor("error", (e) => e.taskId === slow.taskId, 5_000);
+    expect(err.code).toBe("MODEL_HASH_MISMATCH");
+    // A download is the one progress a batch-mode task reports.
+    expect(g.received("progress", (p) => p.taskId === slow.taskId).map((p) => p.stage)).toEqual(["download"]);
+  });
+
+  test('"each" mode is unchanged beside batch mode: own result frames, signed receipts, progress', async () => {
+    const g = gateway();
+    const a = await agent(g, { maxConcurrency: "8" });
+    const each = tensorTask({ receipts: "each" } as Partial<TaskFrame>);
+    const plain = tensorTask();
+    const batched = batchTask(5);
+    for (const t of [each, batched, plain]) g.send(t);
+    for (const t of [each, plain]) {
+      const res = await g.waitFor("result", (f) => f.taskId === t.taskId);
+      const signer = await recoverTypedDataAddress({
+        ...typedData(
+          ncnDomain(g.chainId, g.verifyingContract),
+          "InferenceReceipt",
+          receiptMessage(res.receipt.receipt),
+        ),
+        signature: res.receipt.signature,
+      });
+      expect(signer).toBe(a.address);
+      expect(res.receipt.receipt.outputHash).toBe(hashTaskResult(res.result) as never);
+      expect(g.received("progress", (p) => p.taskId === t.taskId).map((p) => p.stage)).toContain("started");
+    }
+    const f = await g.waitFor("results", (r) => r.items.some((i) => i.taskId === batched.taskId));
+    await verifyBatch(g, a, f, new Map([[batched.taskId, batched]]));
+    expect(answered(g)).toEqual([batched.taskId]);
+    expect(
+      g
+        .received("result")
+        .map((r) => r.taskId)
+        .sort(),
+    ).toEqual([each.taskId, plain.taskId].sort());
+    await g.until(() => a.outbox.size === 0, 2000);
+  });
+
+  test("an unacknowledged batch is offered again after a reconnect, then dropped on its acks", async () => {
+    const g = gateway({ autoAck: false });
+    const a = await agent(g, { maxConcurrency: "8" });
+    const tasks = [batchTask(1), batchTask(2), batchTask(3)];
+    const sent = new Map<string, TaskFrame>(tasks.map((t) => [t.taskId, t]));
+    for (const t of tasks) g.send(t);
+    await g.until(() => answered(g).length >= 3, 5_000);
+    const first = g.frames.filter((r) => r.frame.type === "results");
+    const roots = new Set(g.received("results").map((f) => f.receiptsRoot));
+    expect(a.outbox.size).toBe(3);
+    expect(a.outbox.pending().sort()).toEqual([...sent.keys()].sort());
+
+    g.dropAll();
+    await g.until(() => g.received("hello").length >= 2, 5_000);
+    expect(g.received("hello").at(-1)?.pending?.sort()).toEqual([...sent.keys()].sort());
+    await g.until(
+      () =>
+        g.frames.filter((r) => r.frame.type === "results" && r.conn !== first[0]?.conn).length >= roots.size,
+      5_000,
+    );
+    const again = g.frames
+      .filter((r) => r.frame.type === "results" && r.conn !== first[0]?.conn)
+      .map((r) => r.frame as ResultBatchFrame);
+    // The very frames stored before the drop: same roots, same signatures.
+    expect(new Set(again.map((f) => f.receiptsRoot))).toEqual(roots);
+    for (const f of again) {
+      await verifyBatch(g, a, f, sent);
+      const orig = g.received("results", (o) => o.receiptsRoot === f.receiptsRoot)[0];
+      expect(f.signature).toBe(orig?.signature as never);
+    }
+    // A task dispatched again while its batch waits for acks gets that batch, not a rerun.
+    const count = g.received("results").length;
+    const t1 = tasks[0] as TaskFrame;
+    g.send({ ...t1, deadline: Date.now() + 30_000 });
+    await g.until(() => g.received("results").length > count, 3_000);
+    expect(roots.has(g.received("results").at(-1)?.receiptsRoot as never)).toBe(true);
+    for (const root of roots) g.send({ type: "acks", receiptsRoot: root });
+    await g.until(() => a.outbox.size === 0, 2000);
   });
 });

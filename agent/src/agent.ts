@@ -1,24 +1,25 @@
 import { join } from "node:path";
-import {
-  type Capabilities,
-  type ErrorCode,
-  type Load,
-  type ModelRuntime,
+import type {
+  Capabilities,
+  ErrorCode,
+  Load,
+  ModelRuntime,
+  NcnDomain,
   ResultFrame,
-  type TaskFrame,
+  TaskFrame,
 } from "@ncn/protocol";
-import * as v from "valibot";
 import type { PrivateKeyAccount } from "viem/accounts";
 import type { AgentConfig } from "./config/config.ts";
-import { describeError } from "./errors.ts";
+import { AgentError, describeError } from "./errors.ts";
 import { TaskExecutor } from "./executor.ts";
 import { loadIdentity } from "./identity/identity.ts";
 import type { BackoffOptions } from "./link/backoff.ts";
 import { GatewayLink } from "./link/gateway-link.ts";
 import { Outbox } from "./link/outbox.ts";
+import { type BatchItem, ReceiptBatcher } from "./link/receipt-batcher.ts";
 import { TaskRunner } from "./link/task-runner.ts";
 import { type Logger, silentLogger } from "./log/logger.ts";
-import { signReceipt } from "./receipt/sign-receipt.ts";
+import { buildReceipt, type ReceiptFields, signReceipt } from "./receipt/sign-receipt.ts";
 import { Registrar } from "./registry/registrar.ts";
 import { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
 import { ModelStore } from "./store/model-store.ts";
@@ -36,6 +37,10 @@ export interface AgentOptions {
   extraRuntimes?: ModelRuntime[];
   /** Extra time past a task's deadline before it is abandoned (ms). */
   deadlineGraceMs?: number;
+  /** Batch-mode receipts: flush once this many results wait (default 256). */
+  batchMaxItems?: number;
+  /** Batch-mode receipts: flush this long after the first waiting result (ms, default 5). */
+  batchMaxWaitMs?: number;
 }
 
 /** Paths inside the data folder. */
@@ -65,11 +70,15 @@ export class Agent {
   readonly executor: TaskExecutor;
   readonly outbox: Outbox;
   readonly runner: TaskRunner;
+  /** Collects batch-mode results and signs them in `results` frames. */
+  readonly batcher: ReceiptBatcher;
   readonly links = new Map<string, GatewayLink>();
   readonly #o: AgentOptions;
   readonly #log: Logger;
   readonly #runtimes: ModelRuntime[];
   #evictTimer: ReturnType<typeof setInterval> | undefined;
+  /** Batch-mode tasks accepted and not finished (queued or running). */
+  #batchWork = 0;
 
   private constructor(
     config: AgentConfig,
@@ -85,6 +94,22 @@ export class Agent {
     this.#log = (options.log ?? silentLogger).child({ component: "agent", agent: parts.account.address });
     this.executor = new TaskExecutor({ store: parts.store, runtime: parts.runtime, log: this.#log });
     this.runner = new TaskRunner(config.maxConcurrency);
+    this.batcher = new ReceiptBatcher({
+      account: parts.account,
+      busy: () => this.#batchWork > 0,
+      deliver: async (subnet, frame) => {
+        await this.outbox.putBatch(subnet, frame);
+        this.#send(subnet, frame);
+      },
+      onError: (subnet, taskIds, error) => {
+        const { message } = describeError(error);
+        for (const taskId of taskIds)
+          this.#send(subnet, { type: "error", taskId, code: "INTERNAL", message: message.slice(0, 2000) });
+      },
+      log: this.#log,
+      ...(options.batchMaxItems === undefined ? {} : { maxItems: options.batchMaxItems }),
+      ...(options.batchMaxWaitMs === undefined ? {} : { maxWaitMs: options.batchMaxWaitMs }),
+    });
     this.#runtimes = ["onnx", ...(options.extraRuntimes ?? []).filter((r) => r !== "onnx")];
   }
 
@@ -185,6 +210,11 @@ export class Agent {
               .ack(taskId)
               .catch((e: unknown) => this.#log.warn("outbox ack failed", { taskId, error: e }));
           },
+          onAckBatch: (_l, receiptsRoot) => {
+            void this.outbox
+              .ackBatch(receiptsRoot)
+              .catch((e: unknown) => this.#log.warn("outbox ack failed", { receiptsRoot, error: e }));
+          },
         },
       });
       this.links.set(subnet, link);
@@ -212,17 +242,17 @@ export class Agent {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.runner.idle(), new Promise((r) => (timer = setTimeout(r, drainMs)))]);
     clearTimeout(timer);
+    // Batch-mode results still waiting are signed and stored (and sent while connected).
+    await this.batcher.flushAll();
     await Promise.all([...this.links.values()].map((l) => l.stop()));
     this.links.clear();
+    this.outbox.close();
     await this.store.close();
     await this.runtime.close();
   }
 
   #resend(link: GatewayLink): void {
-    for (const taskId of this.outbox.pending(link.subnet)) {
-      const entry = this.outbox.get(taskId);
-      if (entry) link.send(entry.frame);
-    }
+    for (const frame of this.outbox.frames(link.subnet)) link.send(frame);
   }
 
   #send(subnet: string, frame: Parameters<GatewayLink["send"]>[0]): boolean {
@@ -230,75 +260,117 @@ export class Agent {
   }
 
   #onTask(link: GatewayLink, task: TaskFrame): void {
-    const log = this.#log.child({ requestId: task.requestId, taskId: task.taskId });
-    const done = this.outbox.get(task.taskId);
+    const done = this.outbox.frameOf(task.taskId);
     if (done) {
-      log.info("task already done; sending its result again");
-      link.send(done.frame);
+      this.#log.info("task already done; sending its result again", { taskId: task.taskId });
+      link.send(done);
       return;
     }
-    if (this.runner.has(task.taskId)) {
-      log.debug("task already running; duplicate ignored");
+    if (this.runner.has(task.taskId) || this.batcher.has(task.taskId)) {
+      this.#log.debug("task already running; duplicate ignored", { taskId: task.taskId });
       return;
     }
     const domain = link.domain;
-    const subnet = link.subnet;
     if (!domain) return;
-    this.runner.submit(task.taskId, async (signal) => {
-      const fail = (code: ErrorCode, message: string) => {
-        log.warn("task failed", { code, error: message });
-        this.#send(subnet, { type: "error", taskId: task.taskId, code, message: message.slice(0, 2000) });
-      };
-      const left = task.deadline - Date.now();
-      if (left <= 0) return fail("DEADLINE_EXCEEDED", "task reached the agent after its deadline");
-      const deadline = AbortSignal.timeout(left + (this.#o.deadlineGraceMs ?? 1000));
-      const both = AbortSignal.any([signal, deadline]);
-      const t0 = performance.now();
-      try {
-        this.#send(subnet, { type: "progress", taskId: task.taskId, stage: "started", progress: 0 });
-        const outcome = await this.executor.execute(task, {
-          signal: both,
-          onProgress: (stage, progress) =>
-            this.#send(subnet, {
-              type: "progress",
-              taskId: task.taskId,
-              stage,
-              ...(progress === undefined ? {} : { progress }),
-            }),
-        });
-        const receipt = await signReceipt(this.account, domain, {
-          requestId: task.requestId,
-          subnetId: task.subnet,
-          modelId: task.model.id,
-          modelHash: outcome.modelHash,
-          inputHash: outcome.inputHash,
-          outputHash: outcome.outputHash,
-          price: task.price,
-          startedAt: outcome.startedAt,
-          finishedAt: outcome.finishedAt,
-        });
-        const frame = v.parse(ResultFrame, {
-          type: "result",
-          taskId: task.taskId,
-          result: outcome.result,
-          receipt,
-          computeMs: Math.round((performance.now() - t0) * 100) / 100,
-        });
-        await this.outbox.put(subnet, frame);
-        const sent = this.#send(subnet, frame);
-        log.info("task done", {
-          model: task.model.id,
-          kind: task.kind,
-          ms: frame.computeMs,
-          delivered: sent,
-          timings: outcome.timings,
-        });
-      } catch (e) {
-        if (deadline.aborted && !signal.aborted)
-          return fail("DEADLINE_EXCEEDED", "task ran past its deadline");
-        const { code, message } = describeError(e);
-        fail(code, message);
-      }
+    const batch = task.receipts === "batch";
+    if (batch) this.#batchWork++;
+    this.runner.submit(task.taskId, (signal) => this.#run(link.subnet, domain, task, batch, signal), {
+      abortAt: task.deadline + (this.#o.deadlineGraceMs ?? 1000),
     });
+  }
+
+  /**
+   * Runs one task. "each": signs its receipt, stores the result and sends it. "batch":
+   * hands the result and its unsigned receipt to the batcher, which signs many at once;
+   * such tasks send no progress frames of their own (only a model download is reported).
+   */
+  async #run(
+    subnet: string,
+    domain: NcnDomain,
+    task: TaskFrame,
+    batch: boolean,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const taskId = task.taskId;
+    const fail = (code: ErrorCode, message: string) => {
+      this.#log.warn("task failed", { requestId: task.requestId, taskId, code, error: message });
+      this.#send(subnet, { type: "error", taskId, code, message: message.slice(0, 2000) });
+    };
+    let item: BatchItem | undefined;
+    try {
+      if (task.deadline <= Date.now())
+        return fail("DEADLINE_EXCEEDED", "task reached the agent after its deadline");
+      const t0 = performance.now();
+      const progress = (stage: string, progress?: number) =>
+        this.#send(subnet, {
+          type: "progress",
+          taskId,
+          stage,
+          ...(progress === undefined ? {} : { progress }),
+        });
+      if (!batch) progress("started", 0);
+      const outcome = await this.executor.execute(task, {
+        signal,
+        onProgress: batch
+          ? (stage, p) => {
+              if (stage === "download") progress(stage, p);
+            }
+          : progress,
+      });
+      const fields: ReceiptFields = {
+        requestId: task.requestId,
+        subnetId: task.subnet,
+        modelId: task.model.id,
+        modelHash: outcome.modelHash,
+        inputHash: outcome.inputHash,
+        outputHash: outcome.outputHash,
+        price: task.price,
+        startedAt: outcome.startedAt,
+        finishedAt: outcome.finishedAt,
+      };
+      if (batch) {
+        item = {
+          taskId,
+          result: outcome.result,
+          receipt: buildReceipt(this.account.address, fields),
+          computeMs: Math.round((performance.now() - t0) * 100) / 100,
+        };
+        return;
+      }
+      const receipt = await signReceipt(this.account, domain, fields);
+      const frame: ResultFrame = {
+        type: "result",
+        taskId,
+        result: outcome.result,
+        receipt,
+        computeMs: Math.round((performance.now() - t0) * 100) / 100,
+      };
+      await this.outbox.put(subnet, frame);
+      const sent = this.#send(subnet, frame);
+      this.#log.debug("task done", {
+        requestId: task.requestId,
+        taskId,
+        model: task.model.id,
+        kind: task.kind,
+        ms: frame.computeMs,
+        delivered: sent,
+        timings: outcome.timings,
+      });
+    } catch (e) {
+      if (signal.aborted && signal.reason instanceof AgentError && signal.reason.code === "DEADLINE_EXCEEDED")
+        return fail("DEADLINE_EXCEEDED", "task ran past its deadline");
+      const { code, message } = describeError(e);
+      fail(code, message);
+    } finally {
+      if (batch) {
+        this.#batchWork--;
+        try {
+          if (item) this.batcher.add(subnet, domain, item);
+          else if (this.#batchWork === 0) this.batcher.drained();
+        } catch (e) {
+          fail("INTERNAL", describeError(e).message);
+        }
+      }
+    }
   }
 }

@@ -1,7 +1,6 @@
 import {
   hashBytes,
   hashOcrLines,
-  hashTensors,
   type ModelDescriptor,
   type TaskFrame,
   type TaskResult,
@@ -16,6 +15,7 @@ import { type OcrParams, OcrPipeline, type OcrStage } from "./ocr/pipeline.ts";
 import { resolveOcrModels } from "./ocr/resolve-models.ts";
 import type { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
 import type { ModelStore } from "./store/model-store.ts";
+import { machineInfo } from "./system/machine.ts";
 import { decodeTensorJson, encodeTensorJson } from "./tensor-codec.ts";
 
 export interface ExecuteOptions {
@@ -43,6 +43,31 @@ export interface TaskExecutorOptions {
   ocrParams?: Partial<OcrParams>;
   /** Models served without a download (default: the built-in OCR models). */
   builtin?: readonly ModelDescriptor[];
+  /** OCR pipelines run at once (default: one per core, at most 4); more tasks wait their turn. */
+  ocrConcurrency?: number;
+}
+
+/** A counting semaphore: at most `size` holders at once, the others wait in order. */
+class Slots {
+  #free: number;
+  readonly #waiters: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.#free = Math.max(1, size);
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((r) => this.#waiters.push(r));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiters.shift();
+      if (next) next();
+      else this.#free++;
+    };
+  }
 }
 
 /** The part of a task frame the executor needs (the link adds ids and deadlines). */
@@ -65,12 +90,16 @@ export class TaskExecutor {
   readonly ocr: OcrPipeline;
   readonly #builtin: readonly ModelDescriptor[];
   readonly #log: Logger;
+  // An OCR page holds decoded images and feature maps; tensor tasks are small and all
+  // queue on the one inference thread, so only OCR needs a limit below maxConcurrency.
+  readonly #ocrSlots: Slots;
 
   constructor(options: TaskExecutorOptions) {
     this.store = options.store;
     this.runtime = options.runtime;
     this.#builtin = options.builtin ?? BUILTIN_MODELS;
     this.#log = (options.log ?? silentLogger).child({ component: "agent:executor" });
+    this.#ocrSlots = new Slots(options.ocrConcurrency ?? Math.min(4, machineInfo().cores));
     this.ocr = new OcrPipeline({
       runtime: options.runtime,
       loadModel: (m) => this.store.load(m),
@@ -93,7 +122,8 @@ export class TaskExecutor {
       };
       let result: TaskResult;
       // The hashes are the protocol's hashTaskInput / hashTaskResult, computed on the
-      // decoded tensors the task already holds instead of decoding them a second time.
+      // decoded tensors the task already holds instead of decoding them a second time
+      // (for tensor tasks by the runtime, on the inference thread when the run is there).
       let inputHash: `0x${string}`;
       let outputHash: `0x${string}`;
       const timings: Record<string, number> = {};
@@ -104,18 +134,11 @@ export class TaskExecutor {
         aborted(options.signal);
         options.onProgress?.("infer", 0);
         const t1 = performance.now();
-        // The input hash is computed while the inference thread works.
-        let hashed: `0x${string}` | undefined;
-        const outputs = await this.runtime.run(task.model, () => this.store.load(task.model), inputs, {
-          onSubmitted: () => {
-            hashed = hashTensors(inputs);
-          },
-        });
+        const ran = await this.runtime.runHashed(task.model, () => this.store.load(task.model), inputs);
+        const outputs = ran.outputs;
+        inputHash = ran.inputHash;
+        outputHash = ran.outputHash;
         timings.infer = performance.now() - t1;
-        const t2 = performance.now();
-        inputHash = hashed ?? hashTensors(inputs);
-        outputHash = hashTensors(outputs);
-        timings.hash = performance.now() - t2;
         const json: TensorMapJson = {};
         for (const [name, t] of Object.entries(outputs)) json[name] = encodeTensorJson(t);
         result = { kind: "tensor", outputs: json };
@@ -129,11 +152,17 @@ export class TaskExecutor {
           this.#builtin,
         );
         for (const m of partsOf(models)) await fetchModel(m);
-        aborted(options.signal);
-        const run = await this.ocr.run(models, image, {
-          ...(options.signal ? { signal: options.signal } : {}),
-          onStage: (stage: OcrStage, p: number) => options.onProgress?.(stage, p),
-        });
+        const release = await this.#ocrSlots.acquire();
+        let run: Awaited<ReturnType<OcrPipeline["run"]>>;
+        try {
+          aborted(options.signal);
+          run = await this.ocr.run(models, image, {
+            ...(options.signal ? { signal: options.signal } : {}),
+            onStage: (stage: OcrStage, p: number) => options.onProgress?.(stage, p),
+          });
+        } finally {
+          release();
+        }
         Object.assign(timings, run.timings);
         result = { kind: "ocr", lines: run.lines };
         inputHash = hashBytes(image);

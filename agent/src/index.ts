@@ -10,14 +10,21 @@ export { type ExecuteOptions, TaskExecutor, type TaskOutcome, type TaskWork } fr
 export { type Identity, loadIdentity, peekIdentity } from "./identity/identity.ts";
 export { backoffDelay } from "./link/backoff.ts";
 export { GatewayLink, type LinkHandlers } from "./link/gateway-link.ts";
-export { Outbox } from "./link/outbox.ts";
+export { Outbox, type OutboxBatchEntry, type OutboxEntry } from "./link/outbox.ts";
+export { type BatchItem, ReceiptBatcher, type ReceiptBatcherOptions } from "./link/receipt-batcher.ts";
 export { TaskRunner } from "./link/task-runner.ts";
 export { createLogger, type Logger, type LogLevel, silentLogger } from "./log/logger.ts";
 export * from "./ocr/builtin-models.ts";
 export { manifestBytes, type OcrModels, OcrPipelineManifest, parseManifest } from "./ocr/manifest.ts";
 export { DEFAULT_OCR_PARAMS, type OcrParams, OcrPipeline, type OcrRun } from "./ocr/pipeline.ts";
 export { resolveOcrModels } from "./ocr/resolve-models.ts";
-export { type ReceiptFields, signReceipt } from "./receipt/sign-receipt.ts";
+export {
+  receiptBatchDigest,
+  receiptsRoot,
+  type SignedReceiptBatch,
+  signReceiptBatch,
+} from "./receipt/receipt-batch.ts";
+export { buildReceipt, type ReceiptFields, signReceipt } from "./receipt/sign-receipt.ts";
 export { ModelStore, type ModelStoreOptions } from "./store/model-store.ts";
 export { createProgressReporter, type DownloadProgress } from "./store/progress.ts";
 export { AGENT_VERSION } from "./version.ts";

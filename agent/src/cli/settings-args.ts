@@ -6,7 +6,7 @@ const HELP: Record<SettingName, string> = {
   dataDir: "folder for the key, model cache and outbox (env NCN_DATA_DIR)",
   privateKey: "agent private key, 0x + 64 hex (env NCN_PRIVATE_KEY; default: generated into the data folder)",
   subnets: "subnet(s) to serve, comma-separated (env NCN_SUBNETS)",
-  maxConcurrency: "tasks run at once (env NCN_MAX_CONCURRENCY, default 2)",
+  maxConcurrency: "tasks in flight at once (env NCN_MAX_CONCURRENCY, default 64)",
   cacheMaxMb: "model cache budget in MB (env NCN_CACHE_MAX_MB, default 10240)",
   cacheTtlHours: "evict models unused this long (env NCN_CACHE_TTL_HOURS, default 168)",
   executionProvider: "auto | cpu | cuda (env NCN_EXECUTION_PROVIDER, default auto)",

@@ -79,7 +79,9 @@ const ConfigSchema = v.object({
   ),
   privateKey: v.optional(PrivateKey),
   subnets: v.optional(SubnetList, ""),
-  maxConcurrency: v.optional(int(1, 1024), "2"),
+  // Tasks a gateway may keep in flight here: enough to pipeline small tasks through the
+  // inference thread; OCR pipelines also take one of a few per-core slots in the executor.
+  maxConcurrency: v.optional(int(1, 1024), "64"),
   cacheMaxMb: v.optional(int(16, 16 * 1024 * 1024), "10240"),
   cacheTtlHours: v.optional(int(1, 24 * 365), "168"),
   executionProvider: v.optional(oneOf(["auto", "cpu", "cuda"]), "auto"),

@@ -28,6 +28,8 @@ export interface LinkHandlers {
   onTask(link: GatewayLink, task: TaskFrame): void;
   onCancel(link: GatewayLink, taskId: string, reason: string): void;
   onAck(link: GatewayLink, taskId: string): void;
+  /** The gateway has taken a whole `results` frame, named by its receipts root. */
+  onAckBatch(link: GatewayLink, receiptsRoot: `0x${string}`): void;
 }
 
 export interface GatewayLinkOptions {
@@ -256,6 +258,7 @@ export class GatewayLink {
             return this.#invalid(`${frame.type} frame before authentication`, rawTaskId);
           if (frame.type === "task") this.#o.handlers.onTask(this, frame);
           else if (frame.type === "cancel") this.#o.handlers.onCancel(this, frame.taskId, frame.reason);
+          else if (frame.type === "acks") this.#o.handlers.onAckBatch(this, frame.receiptsRoot);
           else this.#o.handlers.onAck(this, frame.taskId);
           return;
       }

@@ -1,9 +1,18 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ResultFrame } from "@ncn/protocol";
+import { ResultBatchFrame, ResultFrame } from "@ncn/protocol";
 import * as v from "valibot";
+import type { AgentError } from "../errors.ts";
 import { backoffDelay } from "./backoff.ts";
 import { Outbox } from "./outbox.ts";
 import { TaskRunner } from "./task-runner.ts";
@@ -35,6 +44,18 @@ function frame(taskId: string): ResultFrame {
       signature: `0x${"cd".repeat(65)}`,
     },
     computeMs: 1,
+  });
+}
+
+function batch(root: number, taskIds: string[]): ResultBatchFrame {
+  return v.parse(ResultBatchFrame, {
+    type: "results",
+    receiptsRoot: `0x${root.toString(16).padStart(64, "0")}`,
+    signature: `0x${"ef".repeat(65)}`,
+    items: taskIds.map((taskId) => {
+      const f = frame(taskId);
+      return { taskId, result: f.result, receipt: f.receipt.receipt, computeMs: 1 };
+    }),
   });
 }
 
@@ -70,6 +91,33 @@ describe("TaskRunner", () => {
   });
 });
 
+describe("TaskRunner deadlines", () => {
+  test("jobs past their abortAt are aborted with DEADLINE_EXCEEDED, running or still queued", async () => {
+    const r = new TaskRunner(1);
+    const reasons: Record<string, string> = {};
+    const job = (id: string, ms: number) => async (signal: AbortSignal) => {
+      if (!signal.aborted)
+        await Promise.race([Bun.sleep(ms), new Promise((res) => signal.addEventListener("abort", res))]);
+      reasons[id] = signal.aborted ? (signal.reason as AgentError).code : "done";
+    };
+    const now = Date.now();
+    r.submit("slow", job("slow", 5_000), { abortAt: now + 60 });
+    r.submit("queued", job("queued", 10), { abortAt: now + 30 });
+    r.submit("fine", job("fine", 10), { abortAt: now + 60_000 });
+    r.submit("free", job("free", 10));
+    const t0 = performance.now();
+    await r.idle();
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect(reasons).toEqual({
+      slow: "DEADLINE_EXCEEDED",
+      queued: "DEADLINE_EXCEEDED",
+      fine: "done",
+      free: "done",
+    });
+    expect([r.running, r.queued, r.has("fine")]).toEqual([0, 0, false]);
+  });
+});
+
 describe("Outbox", () => {
   test("persists results until acknowledged, across reopen; corrupt files are set aside", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ncn-outbox-"));
@@ -97,5 +145,65 @@ describe("backoff", () => {
     expect([0, 1, 2, 3].map(top)).toEqual([100, 200, 400, 800]);
     expect(top(20)).toBe(5000);
     expect(backoffDelay(5, { baseMs: 100, maxMs: 5000, random: () => 0 })).toBe(0);
+  });
+});
+
+describe("Outbox journal", () => {
+  test("keeps single results and batches until acknowledged, across reopen", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ncn-outbox-"));
+    dirs.push(dir);
+    const box = await Outbox.open(dir);
+    await box.put("ocr", frame("s1:1"));
+    await Bun.sleep(2);
+    const b = batch(0xabc, ["b1:1", "b2:1"]);
+    await box.putBatch("ocr", b);
+    await Bun.sleep(2);
+    await box.putBatch("vision", batch(0xdef, ["v1:1"]));
+    expect(box.size).toBe(4);
+    expect(box.pending()).toEqual(["s1:1", "b1:1", "b2:1", "v1:1"]);
+    expect(box.pending("ocr")).toEqual(["s1:1", "b1:1", "b2:1"]);
+    expect(box.frames("ocr").map((f) => f.type)).toEqual(["result", "results"]);
+    expect(box.frameOf("b2:1")).toEqual(b);
+    expect(box.get("b2:1")).toBeUndefined();
+    box.close();
+
+    const again = await Outbox.open(dir);
+    expect(again.pending()).toEqual(["s1:1", "b1:1", "b2:1", "v1:1"]);
+    expect(again.frameOf("b1:1")).toEqual(b);
+    expect(await again.ackBatch(b.receiptsRoot.toUpperCase().replace("0X", "0x"))).toBe(true);
+    expect(await again.ackBatch(b.receiptsRoot)).toBe(false);
+    expect(await again.ack("b1:1")).toBe(false);
+    expect(again.pending()).toEqual(["s1:1", "v1:1"]);
+    expect((await Outbox.open(dir)).pending()).toEqual(["s1:1", "v1:1"]);
+  });
+
+  test("the journal is rewritten once acknowledged lines dominate it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ncn-outbox-"));
+    dirs.push(dir);
+    const box = await Outbox.open(dir);
+    await box.put("ocr", frame("keep:1"));
+    for (let i = 0; i < 3000; i++) {
+      await box.put("ocr", frame(`t${i}:1`));
+      expect(await box.ack(`t${i}:1`)).toBe(true);
+    }
+    const lines = readFileSync(join(dir, "journal.ndjson"), "utf8").trim().split("\n");
+    expect(lines.length).toBeLessThan(1100);
+    expect((await Outbox.open(dir)).pending()).toEqual(["keep:1"]);
+  });
+
+  test("takes over one-file-per-entry outboxes and sets unreadable journal lines aside", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ncn-outbox-"));
+    dirs.push(dir);
+    const legacy = join(dir, `${Buffer.from("old:1").toString("hex")}.json`);
+    writeFileSync(legacy, JSON.stringify({ subnet: "ocr", storedAt: 1, frame: frame("old:1") }));
+    const box = await Outbox.open(dir);
+    expect(box.pending()).toEqual(["old:1"]);
+    expect(existsSync(legacy)).toBe(false);
+    await box.put("ocr", frame("new:1"));
+    box.close();
+    appendFileSync(join(dir, "journal.ndjson"), '{"put": {"truncated\n');
+    const again = await Outbox.open(dir);
+    expect(again.pending()).toEqual(["old:1", "new:1"]);
+    expect(readdirSync(dir)).toContain("journal.ndjson.corrupt");
   });
 });

@@ -1,84 +1,241 @@
-import { mkdirSync } from "node:fs";
-import { readdir, rename, rm } from "node:fs/promises";
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { ResultFrame, SubnetId } from "@ncn/protocol";
+import { ResultBatchFrame, ResultFrame, SubnetId } from "@ncn/protocol";
 import * as v from "valibot";
 import { type Logger, silentLogger } from "../log/logger.ts";
 
-const OutboxEntry = v.object({
+const SingleEntry = v.object({
   subnet: SubnetId,
   storedAt: v.number(),
   frame: ResultFrame,
 });
-export type OutboxEntry = v.InferOutput<typeof OutboxEntry>;
+/** One result with its own signed receipt, waiting for an `ack`. */
+export type OutboxEntry = v.InferOutput<typeof SingleEntry>;
 
-function fileName(taskId: string): string {
-  // Task ids may contain "." and ":"; hex keeps every id a safe, distinct file name.
-  return `${Buffer.from(taskId, "utf8").toString("hex")}.json`;
+const BatchEntry = v.object({
+  subnet: SubnetId,
+  storedAt: v.number(),
+  frame: ResultBatchFrame,
+});
+/** A `results` frame (many results under one batch signature), waiting for an `acks`. */
+export type OutboxBatchEntry = v.InferOutput<typeof BatchEntry>;
+
+const StoredEntry = v.union([SingleEntry, BatchEntry]);
+type StoredEntry = OutboxEntry | OutboxBatchEntry;
+
+/** One line of the journal: a stored entry, or the acknowledgement of one. */
+const JournalLine = v.union([
+  v.object({ put: StoredEntry }),
+  v.object({ ack: v.string() }),
+  v.object({ acks: v.string() }),
+]);
+type JournalLine = { put: StoredEntry } | { ack: string } | { acks: string };
+
+const JOURNAL = "journal.ndjson";
+/** Journal lines before a rewrite is considered, and dead lines per live entry that trigger it. */
+const COMPACT_MIN_LINES = 1024;
+const COMPACT_RATIO = 8;
+
+function isSingle(e: StoredEntry): e is OutboxEntry {
+  return e.frame.type === "result";
 }
 
 /**
- * Finished results waiting for the gateway's `ack`, one JSON file each in the data
- * folder, so a result survives a lost connection and a restart of the agent.
+ * Finished results waiting for the gateway's acknowledgement, so a result survives a lost
+ * connection and a restart of the agent. Entries (a single result, or a whole `results`
+ * batch) and their acknowledgements are appended as JSON lines to one journal in the data
+ * folder: a store is one `write` on an open file, a few microseconds, where a file per
+ * entry (write, then rename) took a few hundred. Like the file per entry it replaces, a
+ * line is in the kernel once `put` returns (it survives the agent crashing) and is not
+ * fsynced. The journal is rewritten with only the live entries at open and whenever
+ * acknowledged lines dominate it. One-file-per-entry outboxes of earlier versions are
+ * taken over at open.
  */
 export class Outbox {
   readonly dir: string;
-  readonly #entries = new Map<string, OutboxEntry>();
+  readonly #singles = new Map<string, OutboxEntry>();
+  readonly #batches = new Map<string, OutboxBatchEntry>();
+  /** Task id -> the entry holding its result, whichever kind. */
+  readonly #byTask = new Map<string, StoredEntry>();
   readonly #log: Logger;
+  #fd: number | undefined;
+  #lines = 0;
 
   private constructor(dir: string, log: Logger) {
     this.dir = dir;
     this.#log = log;
   }
 
-  /** Opens the outbox and loads what a previous run left; unreadable files are set aside. */
+  /** Opens the outbox and loads what a previous run left; unreadable entries are set aside. */
   static async open(dir: string, log: Logger = silentLogger): Promise<Outbox> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const box = new Outbox(dir, log.child({ component: "agent:outbox" }));
+    // Earlier versions: one JSON file per entry.
+    const legacy: string[] = [];
     for (const name of await readdir(dir)) {
       if (!name.endsWith(".json")) continue;
       const path = join(dir, name);
       try {
-        const entry = v.parse(OutboxEntry, await Bun.file(path).json());
-        box.#entries.set(entry.frame.taskId, entry);
+        box.#index(v.parse(StoredEntry, await Bun.file(path).json()));
+        legacy.push(path);
       } catch (e) {
         await rename(path, `${path}.corrupt`).catch(() => {});
         box.#log.warn("unreadable outbox entry set aside", { path, error: e });
       }
     }
+    const journal = join(dir, JOURNAL);
+    if (existsSync(journal)) {
+      const bad: string[] = [];
+      for (const line of (await Bun.file(journal).text()).split("\n")) {
+        if (line === "") continue;
+        let parsed: JournalLine;
+        try {
+          parsed = v.parse(JournalLine, JSON.parse(line));
+        } catch {
+          bad.push(line);
+          continue;
+        }
+        if ("put" in parsed) box.#index(parsed.put);
+        else if ("ack" in parsed) box.#forgetSingle(parsed.ack);
+        else box.#forgetBatch(parsed.acks);
+      }
+      if (bad.length > 0) {
+        const path = join(dir, `${JOURNAL}.corrupt`);
+        await Bun.write(path, `${bad.join("\n")}\n`);
+        box.#log.warn("unreadable outbox journal lines set aside", { path, lines: bad.length });
+      }
+    }
+    box.#compact();
+    for (const path of legacy) rmSync(path, { force: true });
     return box;
   }
 
+  /** Results waiting for an acknowledgement (each result of a batch counts). */
   get size(): number {
-    return this.#entries.size;
+    return this.#byTask.size;
   }
 
+  /** The stored single result of a task (not one inside a batch). */
   get(taskId: string): OutboxEntry | undefined {
-    return this.#entries.get(taskId);
+    return this.#singles.get(taskId);
+  }
+
+  /** The frame holding a task's result, a `result` or the `results` batch it is part of. */
+  frameOf(taskId: string): ResultFrame | ResultBatchFrame | undefined {
+    return this.#byTask.get(taskId)?.frame;
   }
 
   /** Task ids waiting for an ack, optionally only those of one subnet, oldest first. */
   pending(subnet?: string): string[] {
-    return [...this.#entries.values()]
-      .filter((e) => subnet === undefined || e.subnet === subnet)
-      .sort((a, b) => a.storedAt - b.storedAt)
-      .map((e) => e.frame.taskId);
+    return this.#sorted(subnet).flatMap((e) =>
+      isSingle(e) ? [e.frame.taskId] : e.frame.items.map((i) => i.taskId),
+    );
   }
 
-  /** Stores a result durably (written then renamed) before it is sent. */
-  async put(subnet: string, frame: v.InferOutput<typeof ResultFrame>): Promise<void> {
-    const entry = v.parse(OutboxEntry, { subnet, storedAt: Date.now(), frame });
-    const path = join(this.dir, fileName(frame.taskId));
-    const tmp = `${path}.${process.pid}.tmp`;
-    await Bun.write(tmp, JSON.stringify(entry));
-    await rename(tmp, path);
-    this.#entries.set(frame.taskId, entry);
+  /** Frames waiting for an ack (each batch once), optionally of one subnet, oldest first. */
+  frames(subnet?: string): (ResultFrame | ResultBatchFrame)[] {
+    return this.#sorted(subnet).map((e) => e.frame);
+  }
+
+  /** Stores a result durably before it is sent. */
+  async put(subnet: string, frame: ResultFrame): Promise<void> {
+    this.#store({ subnet: subnet as SubnetId, storedAt: Date.now(), frame });
+  }
+
+  /** Stores a `results` batch durably before it is sent. */
+  async putBatch(subnet: string, frame: ResultBatchFrame): Promise<void> {
+    this.#store({ subnet: subnet as SubnetId, storedAt: Date.now(), frame });
   }
 
   /** The gateway has the result: forget it. Returns false for an unknown id. */
   async ack(taskId: string): Promise<boolean> {
-    if (!this.#entries.delete(taskId)) return false;
-    await rm(join(this.dir, fileName(taskId)), { force: true });
+    if (!this.#forgetSingle(taskId)) return false;
+    this.#append({ ack: taskId });
     return true;
   }
+
+  /** The gateway has a whole batch (named by its root): forget it. False when unknown. */
+  async ackBatch(receiptsRoot: string): Promise<boolean> {
+    if (!this.#forgetBatch(receiptsRoot)) return false;
+    this.#append({ acks: receiptsRoot.toLowerCase() });
+    return true;
+  }
+
+  /** Closes the journal file (reopened if anything is stored later). */
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+
+  #store(entry: StoredEntry): void {
+    this.#append({ put: entry });
+    this.#index(entry);
+  }
+
+  #append(line: JournalLine): void {
+    // A result finished after `close` (a task outliving the agent's drain) still lands.
+    this.#fd ??= openSync(join(this.dir, JOURNAL), "a", 0o600);
+    writeAll(this.#fd, Buffer.from(`${JSON.stringify(line)}\n`));
+    this.#lines++;
+    const live = this.#singles.size + this.#batches.size;
+    if (this.#lines >= COMPACT_MIN_LINES && this.#lines > COMPACT_RATIO * Math.max(1, live)) this.#compact();
+  }
+
+  /** Rewrites the journal with the live entries only (written aside, then renamed over it). */
+  #compact(): void {
+    const path = join(this.dir, JOURNAL);
+    const tmp = `${path}.${process.pid}.tmp`;
+    const entries = this.#sorted(undefined);
+    const fd = openSync(tmp, "w", 0o600);
+    try {
+      for (const e of entries) writeAll(fd, Buffer.from(`${JSON.stringify({ put: e })}\n`));
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    this.close();
+    this.#fd = openSync(path, "a", 0o600);
+    this.#lines = entries.length;
+  }
+
+  #index(entry: StoredEntry): void {
+    if (isSingle(entry)) {
+      this.#singles.set(entry.frame.taskId, entry);
+      this.#byTask.set(entry.frame.taskId, entry);
+    } else {
+      this.#batches.set(entry.frame.receiptsRoot.toLowerCase(), entry);
+      for (const item of entry.frame.items) this.#byTask.set(item.taskId, entry);
+    }
+  }
+
+  #forgetSingle(taskId: string): boolean {
+    const entry = this.#singles.get(taskId);
+    if (!entry) return false;
+    this.#singles.delete(taskId);
+    if (this.#byTask.get(taskId) === entry) this.#byTask.delete(taskId);
+    return true;
+  }
+
+  #forgetBatch(receiptsRoot: string): boolean {
+    const key = receiptsRoot.toLowerCase();
+    const entry = this.#batches.get(key);
+    if (!entry) return false;
+    this.#batches.delete(key);
+    for (const item of entry.frame.items) {
+      if (this.#byTask.get(item.taskId) === entry) this.#byTask.delete(item.taskId);
+    }
+    return true;
+  }
+
+  #sorted(subnet: string | undefined): StoredEntry[] {
+    return [...this.#singles.values(), ...this.#batches.values()]
+      .filter((e) => subnet === undefined || e.subnet === subnet)
+      .sort((a, b) => a.storedAt - b.storedAt);
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
 }

@@ -4,17 +4,29 @@ interface Job {
   id: string;
   run: (signal: AbortSignal) => Promise<void>;
   controller: AbortController;
+  /** Unix ms after which the job is aborted with `DEADLINE_EXCEEDED`. */
+  abortAt: number;
+}
+
+export interface SubmitOptions {
+  /** Unix ms after which the job's signal is aborted with a `DEADLINE_EXCEEDED` error. */
+  abortAt?: number;
 }
 
 /**
  * Runs jobs at most `concurrency` at a time, first come first served. Each job gets an
- * AbortSignal that `cancel` fires, whether it is still queued or already running.
+ * AbortSignal that `cancel` fires, whether it is still queued or already running, and
+ * that fires by itself once the job's `abortAt` has passed (one timer for every job).
  */
 export class TaskRunner {
   readonly concurrency: number;
   readonly #queue: Job[] = [];
+  #head = 0;
   readonly #running = new Map<string, Job>();
+  readonly #all = new Map<string, Job>();
   readonly #idle: (() => void)[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
 
   constructor(concurrency: number) {
     this.concurrency = Math.max(1, concurrency);
@@ -25,23 +37,31 @@ export class TaskRunner {
   }
 
   get queued(): number {
-    return this.#queue.length;
+    return this.#queue.length - this.#head;
   }
 
   has(id: string): boolean {
-    return this.#running.has(id) || this.#queue.some((j) => j.id === id);
+    return this.#all.has(id);
   }
 
   /** Queues a job; `run` must handle its own errors (a throw is swallowed). */
-  submit(id: string, run: (signal: AbortSignal) => Promise<void>): void {
-    if (this.has(id)) throw new AgentError("CONFLICT", `task ${id} is already queued or running`);
-    this.#queue.push({ id, run, controller: new AbortController() });
+  submit(id: string, run: (signal: AbortSignal) => Promise<void>, options: SubmitOptions = {}): void {
+    if (this.#all.has(id)) throw new AgentError("CONFLICT", `task ${id} is already queued or running`);
+    const job: Job = {
+      id,
+      run,
+      controller: new AbortController(),
+      abortAt: options.abortAt ?? Number.POSITIVE_INFINITY,
+    };
+    this.#all.set(id, job);
+    this.#queue.push(job);
+    if (job.abortAt < this.#timerAt) this.#arm(job.abortAt);
     this.#pump();
   }
 
   /** Aborts a queued or running job; returns false when no such job exists. */
   cancel(id: string, reason = "cancelled"): boolean {
-    const job = this.#running.get(id) ?? this.#queue.find((j) => j.id === id);
+    const job = this.#all.get(id);
     if (!job) return false;
     job.controller.abort(new AgentError("CANCELLED", reason));
     return true;
@@ -49,22 +69,60 @@ export class TaskRunner {
 
   /** Resolves when nothing is queued or running. */
   idle(): Promise<void> {
-    if (this.#running.size === 0 && this.#queue.length === 0) return Promise.resolve();
+    if (this.#all.size === 0) return Promise.resolve();
     return new Promise((r) => this.#idle.push(r));
   }
 
   #pump(): void {
-    while (this.#running.size < this.concurrency && this.#queue.length > 0) {
-      const job = this.#queue.shift() as Job;
+    while (this.#running.size < this.concurrency && this.#head < this.#queue.length) {
+      const job = this.#queue[this.#head++] as Job;
+      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue.splice(0, this.#head);
+        this.#head = 0;
+      }
       this.#running.set(job.id, job);
       void job
         .run(job.controller.signal)
         .catch(() => {})
-        .finally(() => {
-          this.#running.delete(job.id);
-          this.#pump();
-          if (this.#running.size === 0 && this.#queue.length === 0) for (const r of this.#idle.splice(0)) r();
-        });
+        .finally(() => this.#finish(job));
     }
+  }
+
+  #finish(job: Job): void {
+    this.#running.delete(job.id);
+    this.#all.delete(job.id);
+    this.#pump();
+    if (this.#all.size === 0) {
+      this.#disarm();
+      for (const r of this.#idle.splice(0)) r();
+    }
+  }
+
+  #arm(at: number): void {
+    this.#disarm();
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#expire(), Math.max(0, at - Date.now()));
+    this.#timer.unref?.();
+  }
+
+  #disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** Aborts every job past its time and arms the timer for the next one. */
+  #expire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const job of this.#all.values()) {
+      if (job.controller.signal.aborted) continue;
+      if (job.abortAt <= now) {
+        job.controller.abort(new AgentError("DEADLINE_EXCEEDED", `task ${job.id} ran past its deadline`));
+      } else if (job.abortAt < next) next = job.abortAt;
+    }
+    if (next < Number.POSITIVE_INFINITY) this.#arm(next);
   }
 }

@@ -2,7 +2,9 @@ import {
   idToBytes32,
   type NcnDomain,
   ReceiptJson,
+  receiptDigest,
   receiptMessage,
+  Signature,
   type SignedReceipt,
   typedData,
 } from "@ncn/protocol";
@@ -24,6 +26,48 @@ export interface ReceiptFields {
   finishedAt: number;
 }
 
+// Subnet and model ids repeat on every task: their keccak is kept (a small, bounded set).
+const idHashes = new Map<string, `0x${string}`>();
+
+function repeatedIdToBytes32(id: string): `0x${string}` {
+  let h = idHashes.get(id);
+  if (h === undefined) {
+    if (idHashes.size >= 1024) idHashes.clear();
+    h = idToBytes32(id);
+    idHashes.set(id, h);
+  }
+  return h;
+}
+
+/** The agent's unsigned `InferenceReceipt` for a finished task. */
+export function buildReceipt(agent: `0x${string}`, fields: ReceiptFields): ReceiptJson {
+  return v.parse(ReceiptJson, {
+    requestId: idToBytes32(fields.requestId),
+    subnetId: repeatedIdToBytes32(fields.subnetId),
+    modelId: repeatedIdToBytes32(fields.modelId),
+    modelHash: fields.modelHash,
+    inputHash: fields.inputHash,
+    outputHash: fields.outputHash,
+    agent,
+    price: fields.price,
+    startedAt: Math.floor(fields.startedAt),
+    finishedAt: Math.floor(fields.finishedAt),
+  });
+}
+
+/**
+ * Signs an EIP-712 digest with the account's key: the same signature `signTypedData` gives
+ * on the typed data the digest was computed from (`typed`, used by accounts that only sign
+ * typed data), without encoding the typed data a second time.
+ */
+export async function signDigest(
+  account: LocalAccount,
+  digest: `0x${string}`,
+  typed: () => Promise<`0x${string}`>,
+): Promise<Signature> {
+  return v.parse(Signature, account.sign ? await account.sign({ hash: digest }) : await typed());
+}
+
 /**
  * Builds the agent's `InferenceReceipt` for a finished task and signs it (EIP-712) with
  * the agent's key over the domain the gateway announced.
@@ -35,21 +79,9 @@ export async function signReceipt(
   domain: NcnDomain,
   fields: ReceiptFields,
 ): Promise<SignedReceipt> {
-  const receipt = v.parse(ReceiptJson, {
-    requestId: idToBytes32(fields.requestId),
-    subnetId: idToBytes32(fields.subnetId),
-    modelId: idToBytes32(fields.modelId),
-    modelHash: fields.modelHash,
-    inputHash: fields.inputHash,
-    outputHash: fields.outputHash,
-    agent: account.address,
-    price: fields.price,
-    startedAt: Math.floor(fields.startedAt),
-    finishedAt: Math.floor(fields.finishedAt),
-  });
-  if (!account.signTypedData) throw new Error("account cannot sign typed data");
-  const signature = await account.signTypedData(
-    typedData(domain, "InferenceReceipt", receiptMessage(receipt)),
+  const receipt = buildReceipt(account.address, fields);
+  const signature = await signDigest(account, receiptDigest(domain, receipt), () =>
+    account.signTypedData(typedData(domain, "InferenceReceipt", receiptMessage(receipt))),
   );
-  return { receipt, signature: signature.toLowerCase() as SignedReceipt["signature"] };
+  return { receipt, signature };
 }

@@ -28,7 +28,7 @@ export interface TestGatewayOptions {
   chainId?: number;
   verifyingContract?: `0x${string}`;
   heartbeatMs?: number;
-  /** Acknowledge every result as it arrives (default true). */
+  /** Acknowledge every result (`ack`) and every batch of results (`acks`) as it arrives (default true). */
   autoAck?: boolean;
   /** Name the gateway gives in its challenge (default: the host the agent dialled). */
   gatewayName?: string;
@@ -48,6 +48,7 @@ export class TestGateway {
   readonly #sockets = new Map<number, ServerWebSocket<Conn>>();
   #nextId = 1;
   #waiters: (() => void)[] = [];
+  readonly #listeners = new Set<(r: ReceivedFrame) => void>();
 
   constructor(options: TestGatewayOptions = {}) {
     this.chainId = options.chainId ?? 31337;
@@ -108,6 +109,8 @@ export class TestGateway {
           }
           if (parsed.type === "result" && this.autoAck)
             this.#push(ws, { type: "ack", taskId: parsed.taskId });
+          if (parsed.type === "results" && this.autoAck)
+            this.#push(ws, { type: "acks", receiptsRoot: parsed.receiptsRoot });
           this.#record(entry);
         },
         close: (ws) => {
@@ -144,6 +147,12 @@ export class TestGateway {
   /** Closes every agent connection from the server side. */
   dropAll(code = 1012, reason = "gateway restarting"): void {
     for (const ws of this.#sockets.values()) ws.close(code, reason);
+  }
+
+  /** Calls `listener` with every frame as it is recorded; returns the unsubscribe function. */
+  onFrame(listener: (r: ReceivedFrame) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Frames received so far matching `pred`. */
@@ -205,6 +214,7 @@ export class TestGateway {
 
   #record(r: ReceivedFrame): void {
     this.frames.push(r);
+    for (const l of this.#listeners) l(r);
     this.#wake();
   }
 

@@ -3,6 +3,7 @@
  * onnxruntime-node performs synchronously) never blocks the agent's event loop.
  * Messages are `WorkerRequest`s; every one is answered with a `WorkerReply`.
  */
+import { hashTensors } from "@ncn/protocol";
 import type { InferenceSession, Tensor as OrtTensorT } from "onnxruntime-node";
 import type { WireTensor, WorkerReply, WorkerRequest } from "./worker-protocol.ts";
 
@@ -38,7 +39,11 @@ async function handle(req: WorkerRequest): Promise<void> {
       const feeds: Record<string, OrtTensorT> = {};
       for (const [name, t] of Object.entries(req.feeds))
         feeds[name] = new ort.Tensor(t.dtype, t.data as never, t.dims);
+      // Hashed before the run: the feeds are the caller's tensors, untouched by onnxruntime.
+      const inputHash = req.hash ? hashTensors(req.feeds) : undefined;
+      const t0 = performance.now();
       const out = await s.run(feeds, req.fetches);
+      const ms = performance.now() - t0;
       const outputs: Record<string, WireTensor> = {};
       const transfer: Transferable[] = [];
       for (const name of req.fetches) {
@@ -54,7 +59,11 @@ async function handle(req: WorkerRequest): Promise<void> {
         };
         transfer.push(t.data.buffer as ArrayBuffer);
       }
-      reply({ id: req.id, ok: true, outputs }, transfer);
+      const outputHash = req.hash ? hashTensors(outputs) : undefined;
+      reply(
+        { id: req.id, ok: true, outputs, ms, ...(inputHash && outputHash ? { inputHash, outputHash } : {}) },
+        transfer,
+      );
     }
   } catch (e) {
     reply({ id: req.id, ok: false, error: (e as Error).message ?? String(e) });

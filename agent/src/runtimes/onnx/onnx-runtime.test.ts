@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { ModelDescriptor, Tensor } from "@ncn/protocol";
+import { hashTensors, type ModelDescriptor, type Tensor } from "@ncn/protocol";
 import { AgentError } from "../../errors.ts";
 import { PPOCR_V4_DET } from "../../ocr/builtin-models.ts";
 import { resolveNpmSource } from "../../store/npm-source.ts";
@@ -50,6 +50,38 @@ describe("OnnxRuntime", () => {
     } finally {
       await rt.close();
     }
+  });
+
+  test("a model that proves tiny also runs on the calling thread, with the same outputs and hashes", async () => {
+    const rt = await OnnxRuntime.create({ executionProvider: "cpu" });
+    const off = await OnnxRuntime.create({ executionProvider: "cpu", inlineTinyModels: false });
+    try {
+      const check = async (r: OnnxRuntime, batch: number) => {
+        const input = x(batch);
+        const ran = await r.runHashed(desc, load, { x: input });
+        const ref = tinyModelReference(input.data as Float32Array);
+        const cmp = tensorsClose({ y: { dtype: "float32", dims: [batch, 3], data: ref } }, ran.outputs, {
+          rtol: 1e-5,
+        });
+        expect(cmp.equal).toBe(true);
+        expect(ran.inputHash).toBe(hashTensors({ x: input }));
+        expect(ran.outputHash).toBe(hashTensors(ran.outputs));
+        // Bit for bit what the inference thread computes.
+        if (r !== off)
+          expect(ran.outputHash).toBe((await off.runHashed(desc, load, { x: input })).outputHash);
+      };
+      const t0 = performance.now();
+      while (rt.inlineModels().length === 0 && performance.now() - t0 < 5_000) await check(rt, 1);
+      expect(rt.inlineModels()).toEqual([desc.sha256]);
+      // Inputs as small as those seen running fast run here; larger ones go to the thread.
+      for (const batch of [1, 1, 2000, 1]) await check(rt, batch);
+      for (let i = 0; i < 40; i++) await check(off, 1);
+      expect(off.inlineModels()).toEqual([]);
+    } finally {
+      await rt.close();
+      await off.close();
+    }
+    expect(rt.inlineModels()).toEqual([]);
   });
 
   test("refuses inputs that do not fit the declared signature", async () => {

@@ -1,4 +1,4 @@
-import type { ModelDescriptor, Tensor } from "@ncn/protocol";
+import { hashTensors, type ModelDescriptor, type Tensor } from "@ncn/protocol";
 import { AgentError } from "../../errors.ts";
 import { type Logger, silentLogger } from "../../log/logger.ts";
 import { type GpuProbe, probeGpu } from "../../system/gpu.ts";
@@ -7,7 +7,7 @@ import {
   type ExecutionProviderChoice,
   type ExecutionProviderPreference,
 } from "./execution-provider.ts";
-import { loadOrt, type Ort } from "./ort.ts";
+import { loadOrt, type Ort, type OrtSession } from "./ort.ts";
 import { probeModelBytes } from "./probe-model.ts";
 import { SessionPool } from "./session-pool.ts";
 import { sha256Hex } from "./sha256.ts";
@@ -27,6 +27,39 @@ export interface OnnxRuntimeOptions {
   log?: Logger;
   /** Overrides GPU detection (tests, doctor). */
   gpuProbe?: GpuProbe;
+  /**
+   * Run models that prove tiny on the calling thread (default true on CPU): a run of a few
+   * microseconds costs less than the hop to the inference thread and back.
+   */
+  inlineTinyModels?: boolean;
+}
+
+/** A run this short on the inference thread (ms) costs less than the thread hop around it. */
+const FAST_RUN_MS = 0.25;
+/** Runs with at most this many input bytes are hashed on the inference thread. */
+const WORKER_HASH_MAX_BYTES = 64 * 1024;
+/** Fast runs of a model on the inference thread before it also gets a calling-thread session. */
+const FAST_RUNS_TO_INLINE = 16;
+
+interface ModelSpeed {
+  fastRuns: number;
+  /** Largest total input size (bytes) seen running fast on the inference thread. */
+  fastBytes: number;
+  inline: Promise<OrtSession> | undefined;
+  session: OrtSession | undefined;
+}
+
+/** Outputs of a run, with the inputs' and outputs' `hashTensors` when asked for. */
+export interface Ran {
+  outputs: Record<string, Tensor>;
+  inputHash?: `0x${string}`;
+  outputHash?: `0x${string}`;
+}
+
+function inputBytes(feeds: Record<string, Tensor>): number {
+  let n = 0;
+  for (const t of Object.values(feeds)) n += t.data.byteLength;
+  return n;
 }
 
 /** Where a model's bytes come from when its session is not warm. */
@@ -60,6 +93,8 @@ export class OnnxRuntime {
   readonly #pool: SessionPool<string>;
   readonly #worker: InferenceWorker;
   readonly #log: Logger;
+  readonly #inlineTiny: boolean;
+  readonly #speed = new Map<string, ModelSpeed>();
 
   private constructor(ort: Ort, choice: ExecutionProviderChoice, options: OnnxRuntimeOptions) {
     this.#ort = ort;
@@ -68,10 +103,12 @@ export class OnnxRuntime {
     this.graphOptimization = options.graphOptimization ?? "all";
     this.#log = (options.log ?? silentLogger).child({ component: "agent:onnx" });
     this.#worker = new InferenceWorker();
+    this.#inlineTiny = (options.inlineTinyModels ?? true) && choice.provider === "cpu";
     this.#pool = new SessionPool<string>({
       capacity: options.poolSize ?? 8,
       close: async (key) => {
         await this.#worker.request({ op: "release", key }).catch(() => {});
+        await this.#dropInline(key);
       },
     });
   }
@@ -117,6 +154,11 @@ export class OnnxRuntime {
     return this.#pool.keys();
   }
 
+  /** Hashes of the models small enough to run on the calling thread (see `inlineTinyModels`). */
+  inlineModels(): string[] {
+    return [...this.#speed].filter(([, s]) => s.session).map(([k]) => k);
+  }
+
   sessionOptions(): import("onnxruntime-node").InferenceSession.SessionOptions {
     return {
       executionProviders: this.choice.provider === "cuda" ? [{ name: "cuda", deviceId: 0 }, "cpu"] : ["cpu"],
@@ -138,13 +180,7 @@ export class OnnxRuntime {
     return this.#pool.use(
       model.sha256,
       async () => {
-        const bytes = await load();
-        const actual = sha256Hex(bytes);
-        if (actual !== model.sha256.toLowerCase()) {
-          throw new AgentError("MODEL_HASH_MISMATCH", `model ${model.id} bytes do not match its sha256`, {
-            details: { model: model.id, expected: model.sha256, actual },
-          });
-        }
+        const bytes = await this.#verifiedBytes(model, load);
         const t0 = performance.now();
         const r = await this.#worker.request(
           { op: "load", key: model.sha256, bytes, options: this.sessionOptions() as Record<string, unknown> },
@@ -169,19 +205,113 @@ export class OnnxRuntime {
     fetches: readonly string[],
     onSubmitted?: () => void,
   ): Promise<Record<string, Tensor>> {
+    return (await this.#infer(model, load, feeds, fetches, { onSubmitted, hash: false })).outputs;
+  }
+
+  #infer(
+    model: Pick<ModelDescriptor, "id" | "sha256">,
+    load: ModelBytesLoader,
+    feeds: Record<string, Tensor>,
+    fetches: readonly string[],
+    how: { onSubmitted: (() => void) | undefined; hash: boolean },
+  ): Promise<Ran> {
     return this.#session(model, load, async (key) => {
+      const bytes = inputBytes(feeds);
+      const speed = this.#speed.get(key);
+      // A tiny model runs here: the run takes less than the two thread hops it saves, at one
+      // task in flight (latency) and at many (measured: more tasks/s than queueing them on
+      // the inference thread, whose hashing of small tensors then cannot make up the hops).
+      if (speed?.session && bytes <= speed.fastBytes) {
+        how.onSubmitted?.();
+        const outputs = await runInline(speed.session, this.#ort, feeds, fetches);
+        return how.hash
+          ? { outputs, inputHash: hashTensors(feeds), outputHash: hashTensors(outputs) }
+          : { outputs };
+      }
       const wire: Record<string, WireTensor> = {};
       for (const [name, t] of Object.entries(feeds))
         wire[name] = { dtype: t.dtype, dims: t.dims, data: t.data };
-      const pending = this.#worker.request({ op: "run", key, feeds: wire, fetches: [...fetches] });
-      onSubmitted?.();
+      // Small inputs are hashed on the inference thread too (off this thread's hot path);
+      // large ones here, while the inference thread runs, as before.
+      const hashThere = how.hash && bytes <= WORKER_HASH_MAX_BYTES;
+      let inputHash: `0x${string}` | undefined;
+      const pending = this.#worker.request({
+        op: "run",
+        key,
+        feeds: wire,
+        fetches: [...fetches],
+        ...(hashThere ? { hash: true } : {}),
+      });
+      how.onSubmitted?.();
+      if (how.hash && !hashThere) inputHash = hashTensors(feeds);
       const r = await pending;
       if (!r.ok) throw new AgentError("INFERENCE_FAILED", `inference failed: ${r.error}`);
-      const out: Record<string, Tensor> = {};
+      if (r.ms !== undefined) this.#observe(model, load, bytes, r.ms);
+      const outputs: Record<string, Tensor> = {};
       for (const [name, t] of Object.entries(r.outputs ?? {}))
-        out[name] = { dtype: t.dtype, dims: t.dims, data: t.data };
-      return out;
+        outputs[name] = { dtype: t.dtype, dims: t.dims, data: t.data };
+      if (!how.hash) return { outputs };
+      return {
+        outputs,
+        inputHash: r.inputHash ?? inputHash ?? hashTensors(feeds),
+        outputHash: r.outputHash ?? hashTensors(outputs),
+      };
     });
+  }
+
+  /**
+   * Learns how long a model's runs take on the inference thread. Once it has run fast
+   * often enough it gets a single-threaded session on the calling thread, used from then on
+   * for inputs no larger than the largest seen running fast.
+   */
+  #observe(model: Pick<ModelDescriptor, "id" | "sha256">, load: ModelBytesLoader, bytes: number, ms: number) {
+    if (!this.#inlineTiny || ms >= FAST_RUN_MS) return;
+    let speed = this.#speed.get(model.sha256);
+    if (!speed) {
+      speed = { fastRuns: 0, fastBytes: 0, inline: undefined, session: undefined };
+      this.#speed.set(model.sha256, speed);
+    }
+    speed.fastRuns++;
+    if (bytes > speed.fastBytes) speed.fastBytes = bytes;
+    if (speed.inline || speed.fastRuns < FAST_RUNS_TO_INLINE) return;
+    const s = speed;
+    s.inline = (async () => {
+      const bytes = await this.#verifiedBytes(model, load);
+      return await this.#ort.InferenceSession.create(bytes, {
+        executionProviders: ["cpu"],
+        graphOptimizationLevel: this.graphOptimization,
+        logSeverityLevel: 3,
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+      });
+    })();
+    s.inline.then(
+      (session) => {
+        // A model dropped meanwhile has its session released by #dropInline.
+        if (this.#speed.get(model.sha256) !== s) return;
+        s.session = session;
+        this.#log.debug("model runs on the calling thread", { model: model.id, maxInputBytes: s.fastBytes });
+      },
+      (e: unknown) => this.#log.warn("calling-thread session failed", { model: model.id, error: e }),
+    );
+  }
+
+  async #dropInline(key: string): Promise<void> {
+    const speed = this.#speed.get(key);
+    this.#speed.delete(key);
+    const session = await speed?.inline?.catch(() => undefined);
+    await session?.release();
+  }
+
+  async #verifiedBytes(model: Pick<ModelDescriptor, "id" | "sha256">, load: ModelBytesLoader) {
+    const bytes = await load();
+    const actual = sha256Hex(bytes);
+    if (actual !== model.sha256.toLowerCase()) {
+      throw new AgentError("MODEL_HASH_MISMATCH", `model ${model.id} bytes do not match its sha256`, {
+        details: { model: model.id, expected: model.sha256, actual },
+      });
+    }
+    return bytes;
   }
 
   /**
@@ -194,15 +324,44 @@ export class OnnxRuntime {
     inputs: Record<string, Tensor>,
     options: RunOptions = {},
   ): Promise<Record<string, Tensor>> {
+    return (await this.#run(descriptor, load, inputs, options, false)).outputs;
+  }
+
+  /**
+   * `run`, plus the protocol hashes a receipt commits to: `hashTensors` of the inputs and
+   * of the outputs, computed on the inference thread when the run happens there.
+   */
+  async runHashed(
+    descriptor: ModelDescriptor,
+    load: ModelBytesLoader,
+    inputs: Record<string, Tensor>,
+    options: Omit<RunOptions, "onSubmitted"> = {},
+  ): Promise<Required<Ran>> {
+    const r = await this.#run(descriptor, load, inputs, options, true);
+    if (r.inputHash === undefined || r.outputHash === undefined) throw new Error("hashes missing");
+    return { outputs: r.outputs, inputHash: r.inputHash, outputHash: r.outputHash };
+  }
+
+  async #run(
+    descriptor: ModelDescriptor,
+    load: ModelBytesLoader,
+    inputs: Record<string, Tensor>,
+    options: RunOptions,
+    hash: boolean,
+  ): Promise<Ran> {
     checkInputs(descriptor, inputs);
     let fetches = descriptor.outputs.map((o) => o.name);
     if (fetches.length === 0) {
       // No declared outputs: take whatever the graph produces.
       fetches = await this.#outputNames(descriptor, load);
     }
-    const outputs = await this.infer(descriptor, load, inputs, fetches, options.onSubmitted);
-    if (options.checkOutputs !== false && descriptor.outputs.length > 0) checkOutputs(descriptor, outputs);
-    return outputs;
+    const ran = await this.#infer(descriptor, load, inputs, fetches, {
+      onSubmitted: options.onSubmitted,
+      hash,
+    });
+    if (options.checkOutputs !== false && descriptor.outputs.length > 0)
+      checkOutputs(descriptor, ran.outputs);
+    return ran;
   }
 
   readonly #outputNamesCache = new Map<string, string[]>();
@@ -221,8 +380,37 @@ export class OnnxRuntime {
   /** Releases every session and stops the inference thread. */
   async close(): Promise<void> {
     await this.#pool.clear();
+    for (const key of [...this.#speed.keys()]) await this.#dropInline(key);
     this.#worker.terminate();
   }
+}
+
+/** Runs a session on this thread and returns the fetched outputs as protocol tensors. */
+async function runInline(
+  session: OrtSession,
+  ort: Ort,
+  feeds: Record<string, Tensor>,
+  fetches: readonly string[],
+): Promise<Record<string, Tensor>> {
+  const input: Record<string, import("onnxruntime-node").Tensor> = {};
+  for (const [name, t] of Object.entries(feeds))
+    input[name] = new ort.Tensor(t.dtype, t.data as never, t.dims);
+  let out: Awaited<ReturnType<OrtSession["run"]>>;
+  try {
+    out = await session.run(input, [...fetches]);
+  } catch (e) {
+    throw new AgentError("INFERENCE_FAILED", `inference failed: ${(e as Error).message ?? String(e)}`);
+  }
+  const result: Record<string, Tensor> = {};
+  for (const name of fetches) {
+    const t = out[name];
+    if (!t) throw new AgentError("INFERENCE_FAILED", `inference failed: output "${name}" missing`);
+    if (typeof t.data === "string" || Array.isArray(t.data) || !ArrayBuffer.isView(t.data)) {
+      throw new AgentError("INFERENCE_FAILED", `output "${name}" is not a numeric tensor (${t.type})`);
+    }
+    result[name] = { dtype: t.type as Tensor["dtype"], dims: [...t.dims], data: t.data as Tensor["data"] };
+  }
+  return result;
 }
 
 async function probeCuda(ort: Ort): Promise<string | null> {
