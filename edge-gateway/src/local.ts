@@ -62,6 +62,10 @@ export async function startGateway(
     durableObjectsPersist: persist,
     bindings: vars,
     cf: false,
+    // For CPU profiles of the Worker (Chrome DevTools protocol); off unless asked.
+    ...(process.env.NCN_GATEWAY_INSPECTOR_PORT
+      ? { inspectorPort: Number(process.env.NCN_GATEWAY_INSPECTOR_PORT) }
+      : {}),
     // The Worker's JSON logs: to a file when asked, else to stderr only with NCN_GATEWAY_LOG=1.
     handleRuntimeStdio(stdout: Readable, stderr: Readable) {
       const sink = opts.logFile

@@ -50,3 +50,18 @@ describe("Merkle batches", () => {
     expect(() => merkleBatch(["0x1234"])).toThrow(/not bytes32/);
   });
 });
+
+describe("Merkle batches match OpenZeppelin's SimpleMerkleTree", () => {
+  test("same root and same proofs for every size up to 70, and for 1000", async () => {
+    const { SimpleMerkleTree } = await import("@openzeppelin/merkle-tree");
+    for (const size of [...Array.from({ length: 70 }, (_, i) => i + 1), 1000]) {
+      const leaves = Array.from({ length: size }, (_, i) => leaf(i * 7 + size));
+      const ours = merkleBatch(leaves);
+      const theirs = SimpleMerkleTree.of(leaves);
+      expect(ours.root).toBe(theirs.root as `0x${string}`);
+      for (let i = 0; i < size; i += Math.max(1, Math.floor(size / 20))) {
+        expect(ours.proof(i)).toEqual(theirs.getProof(leaves[i] as string) as `0x${string}`[]);
+      }
+    }
+  });
+});

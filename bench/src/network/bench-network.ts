@@ -32,8 +32,13 @@ export interface NetworkFigures {
   added_latency_ms_p50_ocr_det: number;
   latency_ratio_p50_ocr_det: number;
   throughput_rps_tiny: number;
+  /** The per-request HTTP API (two validation phases per request), for comparison. */
+  latency_ms_p50_tiny_http: number;
+  added_latency_ms_p50_tiny_http: number;
+  throughput_rps_tiny_http: number;
   devnet_ready_ms: number;
   sweep: SweepPoint[];
+  sweep_http: SweepPoint[];
 }
 
 const rand = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
@@ -104,38 +109,59 @@ export async function benchNetwork(
       if (response.state !== "returned") throw new Error(`request ${response.state}`);
       return performance.now() - t1;
     };
+    // The session stream: the same paid, validated requests, pipelined on one socket.
+    const stream = await client.openStream({ subnet: "default", model: "tiny-mlp" });
+    const viaStream = async (model: string, t: Tensor) => {
+      const t1 = performance.now();
+      await stream.infer(model, { x: t });
+      return performance.now() - t1;
+    };
 
-    const nTiny = quick ? 60 : 300;
+    const nTiny = quick ? 200 : 1000;
     const nDet = quick ? 10 : 40;
-    log(`tiny model: ${nTiny} requests through the network, interleaved with direct runs`);
-    for (let i = 0; i < 10; i++) {
-      await viaNetwork("default", "tiny-mlp", tinyInput);
+    log(`tiny model: ${nTiny} requests on a session stream, interleaved with direct runs`);
+    for (let i = 0; i < 50; i++) {
+      await viaStream("tiny-mlp", tinyInput);
       await direct(tinySession, tinyInput);
     }
     const tinyNet: number[] = [];
     const tinyDirect: number[] = [];
     for (let i = 0; i < nTiny; i++) {
-      tinyNet.push(await viaNetwork("default", "tiny-mlp", tinyInput));
+      tinyNet.push(await viaStream("tiny-mlp", tinyInput));
       tinyDirect.push(await direct(tinySession, tinyInput));
     }
-    log(`PaddleOCR detection 320x320: ${nDet} requests`);
+    log(`PaddleOCR detection 320x320: ${nDet} requests on the stream`);
     for (let i = 0; i < 3; i++) {
-      await viaNetwork("default", PPOCR_V4_DET.id, detInput);
+      await viaStream(PPOCR_V4_DET.id, detInput);
       await direct(detSession, detInput);
     }
     const detNet: number[] = [];
     const detDirect: number[] = [];
     for (let i = 0; i < nDet; i++) {
-      detNet.push(await viaNetwork("default", PPOCR_V4_DET.id, detInput));
+      detNet.push(await viaStream(PPOCR_V4_DET.id, detInput));
       detDirect.push(await direct(detSession, detInput));
     }
 
-    const levels = quick ? [1, 8, 32] : [1, 4, 16, 64, 128, 256];
+    const levels = quick ? [1, 16, 64, 256] : [1, 4, 16, 64, 128, 256];
     const seconds = quick ? 4 : 8;
     const sweep: SweepPoint[] = [];
     for (const c of levels) {
-      log(`throughput: ${c} in flight for ${seconds} s`);
-      sweep.push(
+      log(`stream throughput: ${c} in flight for ${seconds} s`);
+      sweep.push(await closedLoop(c, seconds * 1000, () => viaStream("tiny-mlp", tinyInput), log));
+      log(`    ${sweep.at(-1)?.rps.toFixed(0)} requests/s, p99 ${sweep.at(-1)?.p99.toFixed(1)} ms`);
+    }
+    await stream.close();
+
+    log("per-request HTTP API, for comparison");
+    const httpN = quick ? 30 : 100;
+    for (let i = 0; i < 5; i++) await viaNetwork("default", "tiny-mlp", tinyInput);
+    const tinyHttp: number[] = [];
+    for (let i = 0; i < httpN; i++) tinyHttp.push(await viaNetwork("default", "tiny-mlp", tinyInput));
+    const httpLevels = quick ? [16] : [16, 64];
+    const sweepHttp: SweepPoint[] = [];
+    for (const c of httpLevels) {
+      log(`HTTP throughput: ${c} in flight for ${seconds} s`);
+      sweepHttp.push(
         await closedLoop(c, seconds * 1000, () => viaNetwork("default", "tiny-mlp", tinyInput), log),
       );
     }
@@ -153,8 +179,12 @@ export async function benchNetwork(
       added_latency_ms_p50_ocr_det: p50(detNet) - p50(detDirect),
       latency_ratio_p50_ocr_det: p50(detNet) / p50(detDirect),
       throughput_rps_tiny: Math.max(...sweep.map((s) => s.rps)),
+      latency_ms_p50_tiny_http: p50(tinyHttp),
+      added_latency_ms_p50_tiny_http: p50(tinyHttp) - p50(tinyDirect),
+      throughput_rps_tiny_http: Math.max(...sweepHttp.map((s) => s.rps)),
       devnet_ready_ms: readyMs,
       sweep,
+      sweep_http: sweepHttp,
     };
   } finally {
     await devnet.stop();

@@ -9,7 +9,7 @@ import { TINY_WEIGHTS, tinyModelDescriptor } from "@ncn/agent/testing/tiny-model
 import { createNcnReadClient, creditOf, readEscrow, readSession } from "@ncn/contracts";
 import { TestAgentPeer } from "@ncn/edge-gateway/testing/agent-client";
 import { idToBytes32, ncnDomain } from "@ncn/protocol";
-import { chainValidatorSet, NcnClient, payEscrow } from "@ncn/sdk";
+import { chainValidatorSet, NcnClient, openPaymentSession, payEscrow } from "@ncn/sdk";
 import * as v from "valibot";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { modelRecord, publishRecord, publishSubnet, signRecord, waitForCatalog } from "../records.ts";
@@ -218,6 +218,171 @@ describe("devnet end to end", () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(settled).toBe(BigInt(after.charged));
+  }, 60_000);
+
+  test("session stream: pipelined requests return what the model computes, verify offline, and settle on chain to exactly what was charged", async () => {
+    const sessionId = devnet.file.client.sessionId as `0x${string}`;
+    const before = await devnet.client.registerSession(sessionId);
+    const stream = await devnet.client.openStream({ subnet: "default", model: "tiny-mlp" });
+    const n = 120;
+    const results = await Promise.all(
+      Array.from({ length: n }, (_, i) => {
+        const x = [i, 1, -2, 3];
+        return stream
+          .infer("tiny-mlp", { x: { dtype: "float32", dims: [1, 4], data: new Float32Array(x) } })
+          .then((r) => ({ r, x }));
+      }),
+    );
+    await stream.close();
+    for (const { r, x } of results) {
+      const y = Array.from(r.outputs.y?.data as Float32Array);
+      for (const [i, v] of expectedTiny(x).entries()) expect(y[i]).toBeCloseTo(v, 5);
+      expect(r.price).toBe(DEVNET_PRICES.tiny);
+    }
+    expect(new Set(results.map(({ r }) => r.requestId)).size).toBe(n);
+    // Batching happened: fewer validated roots than requests.
+    const roots = new Set(results.map(({ r }) => r.frame.validation.receiptsRoot));
+    expect(roots.size).toBeLessThan(n);
+    const q = await devnet.client.quote("default", "tiny-mlp");
+    const domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
+    const first = results[0]?.r.frame;
+    if (!first) throw new Error("no result");
+    const ok = await devnet.client.verifyStreamResult(first, domain);
+    expect(ok.problems).toEqual([]);
+    expect(ok.attestors.length).toBeGreaterThanOrEqual(2);
+    expect(ok.agentSignatureValid).toBe(true);
+    const tampered = structuredClone(first);
+    const y0 = tampered.result.outputs.y;
+    if (y0) y0.data = Buffer.from(new Float32Array([9, 9, 9]).buffer).toString("base64");
+    expect((await devnet.client.verifyStreamResult(tampered, domain)).ok).toBe(false);
+    const otherLeaf = structuredClone(first);
+    otherLeaf.receipt.price = "1";
+    expect((await devnet.client.verifyStreamResult(otherLeaf, domain)).ok).toBe(false);
+
+    const after = await devnet.client.registerSession(sessionId);
+    expect(BigInt(after.charged) - BigInt(before.charged)).toBe(BigInt(n) * DEVNET_PRICES.tiny);
+    const read = createNcnReadClient({
+      rpcUrl: devnet.file.chain.rpcUrl,
+      chainId: devnet.file.chain.chainId,
+    });
+    const deadline = Date.now() + 30_000;
+    let settled = 0n;
+    while (Date.now() < deadline) {
+      settled = (await readSession(read, devnet.chain.contracts, sessionId)).settled;
+      if (settled === BigInt(after.charged)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(settled).toBe(BigInt(after.charged));
+  }, 90_000);
+
+  test("session stream: bad frames get typed errors, a stranger's voucher is refused, and requests past the authorised window get 402 and cost nothing", async () => {
+    // A fresh session, so no voucher signed earlier authorises anything yet.
+    const client = privateKeyToAccount(devnet.file.client.privateKey as `0x${string}`);
+    const q = await devnet.client.quote("default", "tiny-mlp");
+    const { sessionId } = await openPaymentSession(chainConfig(), client, {
+      gateway: q.gateway as `0x${string}`,
+      amount: 10n ** 18n,
+      expiresInSeconds: 3600,
+    });
+    const domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
+    const url = `${devnet.file.gateway.url.replace(/^http/, "ws")}/v1/sessions/${sessionId}/stream?subnet=default`;
+    const open = async () => {
+      const ws = new WebSocket(url);
+      const frames: { type: string; id?: string; code?: string; total?: string }[] = [];
+      ws.addEventListener("message", (e) => frames.push(JSON.parse(String(e.data))));
+      await new Promise((r, j) => {
+        ws.addEventListener("open", r, { once: true });
+        ws.addEventListener("error", j, { once: true });
+      });
+      const next = async (pred: (f: (typeof frames)[number]) => boolean) => {
+        const until = Date.now() + 15_000;
+        for (;;) {
+          const i = frames.findIndex(pred);
+          if (i >= 0) return frames.splice(i, 1)[0] as (typeof frames)[number];
+          if (Date.now() > until) throw new Error(`no such frame; got ${JSON.stringify(frames)}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+      return { ws, next };
+    };
+    const tensor = {
+      dtype: "float32",
+      dims: [1, 4],
+      data: Buffer.from(new Float32Array(4).buffer).toString("base64"),
+    };
+
+    // A stranger's voucher: refused, and the socket closed.
+    const stranger = privateKeyToAccount(generatePrivateKey());
+    const a = await open();
+    const sig = await stranger.signTypedData({
+      domain,
+      types: {
+        Voucher: [
+          { name: "sessionId", type: "bytes32" },
+          { name: "cumulativeAmount", type: "uint256" },
+        ],
+      },
+      primaryType: "Voucher",
+      message: { sessionId, cumulativeAmount: 10n ** 18n },
+    });
+    a.ws.send(JSON.stringify({ type: "voucher", amount: (10n ** 18n).toString(), signature: sig }));
+    expect((await a.next((f) => f.type === "error")).code).toBe("PAYMENT_REQUIRED");
+
+    // The client's own voucher, for no more than is already charged (nothing): ready, but nothing to spend.
+    const sign = (amount: bigint) =>
+      client.signTypedData({
+        domain,
+        types: {
+          Voucher: [
+            { name: "sessionId", type: "bytes32" },
+            { name: "cumulativeAmount", type: "uint256" },
+          ],
+        },
+        primaryType: "Voucher",
+        message: { sessionId, cumulativeAmount: amount },
+      });
+    const b = await open();
+    const charged = 0n;
+    b.ws.send(
+      JSON.stringify({ type: "voucher", amount: charged.toString(), signature: await sign(charged) }),
+    );
+    await b.next((f) => f.type === "ready");
+    b.ws.send("not json");
+    expect((await b.next((f) => f.type === "error")).code).toBe("INVALID_INPUT");
+    b.ws.send(
+      JSON.stringify({
+        type: "infer",
+        id: "bad",
+        model: "tiny-mlp",
+        inputs: { x: { dtype: "float32", dims: [1, 4] } },
+      }),
+    );
+    const bad = await b.next((f) => f.type === "error" && f.id === "bad");
+    expect(bad.code).toBe("INVALID_INPUT");
+    b.ws.send(
+      JSON.stringify({ type: "infer", id: "unknown", model: "no-such-model", inputs: { x: tensor } }),
+    );
+    expect((await b.next((f) => f.id === "unknown")).code).toBe("MODEL_NOT_FOUND");
+    b.ws.send(JSON.stringify({ type: "infer", id: "broke", model: "tiny-mlp", inputs: { x: tensor } }));
+    const broke = await b.next((f) => f.id === "broke");
+    expect(broke.type).toBe("error");
+    expect(broke.code).toBe("PAYMENT_REQUIRED");
+    // A voucher covering exactly one request: the next one runs and is charged.
+    b.ws.send(
+      JSON.stringify({
+        type: "voucher",
+        amount: (charged + DEVNET_PRICES.tiny).toString(),
+        signature: await sign(charged + DEVNET_PRICES.tiny),
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    b.ws.send(JSON.stringify({ type: "infer", id: "paid", model: "tiny-mlp", inputs: { x: tensor } }));
+    expect((await b.next((f) => f.id === "paid")).type).toBe("result");
+    expect((await b.next((f) => f.type === "charged")).total).toBe((charged + DEVNET_PRICES.tiny).toString());
+    b.ws.close();
+    a.ws.close();
+    const after = await new NcnClient({ gatewayUrl: devnet.file.gateway.url }).registerSession(sessionId);
+    expect(BigInt(after.charged)).toBe(DEVNET_PRICES.tiny);
   }, 60_000);
 
   test("a subnet with no agent fails in time with a typed reason and charges nothing", async () => {

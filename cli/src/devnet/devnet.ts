@@ -197,7 +197,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
           NCN_DATA_DIR: join(dir, `agent-${i}`),
           NCN_PRIVATE_KEY: agentKeys[i],
           NCN_SUBNETS: DEVNET_SUBNETS.join(","),
-          NCN_MAX_CONCURRENCY: "4",
+          NCN_MAX_CONCURRENCY: "64",
         },
       });
       pipeLog(child, join(dir, "logs", `agent-${i}.log`));

@@ -8,6 +8,8 @@ import { type PendingCharge, planBatch, type SessionVouchers } from "../logic/ba
 import { gatherSettlementSignatures } from "../validators/settlement.ts";
 
 const log = logger("gateway:settlement");
+/** Shortest pause between two settlement attempts started by arriving charges. */
+const MIN_FLUSH_GAP_MS = 500;
 /** Most receipts in one settlement transaction. */
 const MAX_BATCH = 1000;
 
@@ -29,6 +31,7 @@ export class SettlementObject extends DurableObject<Env> {
   readonly #sql: SqlStorage;
   #flushing: Promise<void> | undefined;
   #lastError: string | null = null;
+  #lastFlushAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -60,9 +63,14 @@ export class SettlementObject extends DurableObject<Env> {
     }
     const config = configOf(this.env);
     const n = this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM pending`).one().n;
-    if (n >= config.SETTLE_EVERY) this.ctx.waitUntil(this.flush());
-    else if ((await this.ctx.storage.getAlarm()) === null) {
-      await this.ctx.storage.setAlarm(Date.now() + config.SETTLE_INTERVAL_MS);
+    // A full batch settles now, unless one is being settled or was tried a moment ago (its
+    // charges may still wait for the client's voucher): then the alarm comes back for it.
+    if (n >= config.SETTLE_EVERY && !this.#flushing && now - this.#lastFlushAt >= MIN_FLUSH_GAP_MS) {
+      this.ctx.waitUntil(this.flush());
+    } else {
+      const alarm = await this.ctx.storage.getAlarm();
+      const due = n >= config.SETTLE_EVERY ? now + MIN_FLUSH_GAP_MS : now + config.SETTLE_INTERVAL_MS;
+      if (alarm === null || alarm > due) await this.ctx.storage.setAlarm(due);
     }
   }
 
@@ -108,6 +116,7 @@ export class SettlementObject extends DurableObject<Env> {
   }
 
   async #flushOnce(): Promise<void> {
+    this.#lastFlushAt = Date.now();
     const rows = this.#sql
       .exec<{
         request_id: string;

@@ -4,8 +4,6 @@ import {
   type BatchedResult,
   type ErrorCode,
   type GatewayToAgentFrame,
-  hashTaskInput,
-  hashTaskResult,
   idToBytes32,
   issuesOf,
   type ModelDescriptor,
@@ -43,8 +41,11 @@ const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
 
 /** What the hub needs of the Subnet shard that hosts it: its agents. */
 export interface AgentPool {
-  /** Connected, fresh agents with their sockets (running counts include stream tasks). */
-  agents(): { views: AgentView[]; sockets: Map<string, WebSocket> };
+  /**
+   * Connected, fresh agents with their sockets. `running` counts only the per-request
+   * path's tasks (the hub adds its own); may be cached for a moment.
+   */
+  agents(): { views: readonly AgentView[]; sockets: Map<string, WebSocket> };
   send(ws: WebSocket, frame: GatewayToAgentFrame): void;
 }
 
@@ -75,7 +76,6 @@ interface Job {
   price: bigint;
   descriptor: ModelDescriptor;
   input: TaskInput & { kind: "tensor" };
-  inputHash: `0x${string}`;
   deadline: number;
   attempts: number;
   tried: string[];
@@ -278,7 +278,6 @@ export class StreamHub {
       price,
       descriptor,
       input,
-      inputHash: hashTaskInput(input),
       deadline: now + (frame.timeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS),
       attempts: 0,
       tried: [],
@@ -350,7 +349,9 @@ export class StreamHub {
   #pump(): void {
     if (this.#queue.length === 0) return;
     const config = configOf(this.#env);
-    const { views, sockets } = this.#pool.agents();
+    const pool = this.#pool.agents();
+    const sockets = pool.sockets;
+    const views = pool.views.map((a) => ({ ...a, running: a.running + this.running(a.address) }));
     const now = Date.now();
     while (this.#queue.length > 0) {
       const job = this.#queue[0] as Job;
@@ -764,19 +765,33 @@ export class StreamHub {
   }
 }
 
-/** What the gateway checks of a batched result before spending validators' time on it. */
+/**
+ * What the gateway checks of a batched result before spending validators' time on it:
+ * only what costs no hashing of the payload (the validators hash the input, the output and
+ * the ids, and refuse a receipt that does not match; the request then goes to another agent).
+ */
 function checkItem(job: Job, agent: string, item: BatchedResult): string | undefined {
   const r = item.receipt;
   if (r.agent !== agent.toLowerCase()) return "receipt names another agent";
-  if (r.requestId !== idToBytes32(job.requestId)) return "receipt is for another request";
-  if (r.subnetId !== idToBytes32(job.stream.subnet)) return "receipt is for another subnet";
-  if (r.modelId !== idToBytes32(job.descriptor.id)) return "receipt is for another model";
+  if (r.subnetId !== idOf(job.stream.subnet)) return "receipt is for another subnet";
+  if (r.modelId !== idOf(job.descriptor.id)) return "receipt is for another model";
   if (r.modelHash !== job.descriptor.sha256) return "receipt names another model hash";
-  if (r.inputHash !== job.inputHash) return "receipt input hash does not match the input";
   if (r.price !== job.price.toString()) return "receipt price does not match";
   if (item.result.kind !== "tensor") return "result kind does not match the task";
-  if (r.outputHash !== hashTaskResult(item.result)) return "receipt output hash does not match the result";
   return undefined;
+}
+
+const ids = new Map<string, `0x${string}`>();
+
+/** bytes32 of a subnet or model id, cached: the same few ids recur on every request. */
+function idOf(id: string): `0x${string}` {
+  let h = ids.get(id);
+  if (h === undefined) {
+    h = idToBytes32(id);
+    if (ids.size > 10_000) ids.clear();
+    ids.set(id, h);
+  }
+  return h;
 }
 
 function asError(e: unknown): BaseError {

@@ -22,6 +22,8 @@ const HEARTBEAT_MS = 5_000;
 /** An agent silent for this long is treated as gone. */
 const STALE_AGENT_MS = 3 * HEARTBEAT_MS;
 const HELLO_TIMEOUT_MS = 10_000;
+/** How long the streams' view of the agents may be reused. */
+const POOL_VIEW_MS = 100;
 /** How stale the registry's reputation snapshot may get before a background refresh. */
 const REPUTATION_REFRESH_MS = 10_000;
 const ReputationListing = v.object({ agents: v.array(v.object({ agent: v.string(), score: v.number() })) });
@@ -66,12 +68,13 @@ export class SubnetShard extends DurableObject<Env> {
   #reputationAt = 0;
 
   readonly #hub: StreamHub;
+  #pool: { at: number; views: AgentView[]; sockets: Map<string, WebSocket> } | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
     this.#hub = new StreamHub(env, {
-      agents: () => this.#agentViews(),
+      agents: () => this.#poolViews(),
       send: (ws, frame) => this.#send(ws, frame),
     });
     ctx.blockConcurrencyWhile(async () => this.#migrate());
@@ -252,8 +255,22 @@ export class SubnetShard extends DurableObject<Env> {
     return { agent: chosen.address, busy: 0 };
   }
 
-  /** Connected, fresh agents; running counts include the session streams' tasks. */
-  #agentViews(): { views: AgentView[]; sockets: Map<string, WebSocket> } {
+  /**
+   * The agent view the session streams schedule on: read at most every POOL_VIEW_MS (the
+   * hub asks on every request; agents, their capabilities and the per-request path's load
+   * change far more slowly), and at once after an agent connects or leaves.
+   */
+  #poolViews(): { views: AgentView[]; sockets: Map<string, WebSocket> } {
+    const now = Date.now();
+    if (!this.#pool || now - this.#pool.at > POOL_VIEW_MS) {
+      const { views, sockets } = this.#agentViews(false);
+      this.#pool = { at: now, views, sockets };
+    }
+    return this.#pool;
+  }
+
+  /** Connected, fresh agents; running counts include the session streams' tasks unless asked not to. */
+  #agentViews(withStreams = true): { views: AgentView[]; sockets: Map<string, WebSocket> } {
     const sockets = this.#readySockets();
     const views: AgentView[] = [];
     const now = Date.now();
@@ -264,7 +281,7 @@ export class SubnetShard extends DurableObject<Env> {
         runtimes: row.runtimes.split(","),
         cachedModels: row.cached.split(","),
         maxConcurrency: row.max_concurrency,
-        running: row.running + this.#hub.running(row.address),
+        running: row.running + (withStreams ? this.#hub.running(row.address) : 0),
         reputation: row.reputation,
         latencyMs: row.latency ?? undefined,
       });
@@ -398,6 +415,7 @@ export class SubnetShard extends DurableObject<Env> {
       heartbeatMs: HEARTBEAT_MS,
       registries: configOf(this.env).REGISTRY_URLS,
     });
+    this.#pool = undefined;
     this.#hub.wake();
     log.info("agent connected", {
       agent: frame.agent,
@@ -428,6 +446,7 @@ export class SubnetShard extends DurableObject<Env> {
       this.#finish(r, undefined, false);
       await this.#request(r.request_id).onTaskFailed(r.task_id, r.agent, "AGENT_TIMEOUT", `agent ${why}`);
     }
+    this.#pool = undefined;
     this.#hub.agentGone(att.agent, why);
     log.info("agent disconnected", { agent: att.agent, why, lostTasks: lost.length });
   }

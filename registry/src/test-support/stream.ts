@@ -99,6 +99,8 @@ export interface StreamFixtureOptions {
   reexecutor?: Reexecutor;
   /** SQLite file (as a node keeps it); in memory by default. */
   dbPath?: string;
+  /** Reuse of chain reads between calls; 0 (read every time) unless a test is about the reuse. */
+  chainViewMs?: number;
 }
 
 /**
@@ -146,6 +148,7 @@ export async function streamFixture(options: StreamFixtureOptions): Promise<Stre
     reputation,
     payments,
     signers: new SignerCache(),
+    chainViewMs: options.chainViewMs ?? 0,
   };
   return {
     domain,

@@ -273,6 +273,27 @@ describe("stream validation", () => {
     expect(f.reputation.get(alice.address).successes).toBe(3);
   });
 
+  test("chain reads are reused for a moment between calls, then read again", async () => {
+    const f = await fixture({ deposit: 10_000n, chainViewMs: 300 });
+    const groups = [{ agent: alice, tasks: tasks(3) }];
+    let reads = 0;
+    const read = f.payments.session.bind(f.payments);
+    f.payments.session = async (id) => {
+      reads++;
+      return read(id);
+    };
+    await validateStream(await request(f, groups, { amount: 1_300n }), f.deps);
+    await validateStream(await request(f, groups, { amount: 1_300n }), f.deps);
+    expect(reads).toBe(1);
+    await new Promise((r) => setTimeout(r, 350));
+    f.payments.sessions.clear(); // gone on chain: seen once the reuse ran out
+    expect(await refusalOf(validateStream(await request(f, groups, { amount: 1_300n }), f.deps))).toEqual({
+      code: "PAYMENT_REQUIRED",
+      reason: "session_unknown",
+    });
+    expect(reads).toBe(2);
+  });
+
   test("an unregistered agent's items, a model the subnet does not offer and a low price are rejected; an all-bad batch is refused", async () => {
     const f = await fixture();
     const stranger = newAccount();

@@ -25,6 +25,8 @@ export interface StreamDeps extends CompletionDeps {
   payments: PaymentReader;
   /** Voucher and agent batch signers already recovered, shared across calls. */
   signers: SignerCache;
+  /** How long chain reads are reused between calls (default CHAIN_VIEW_MS; 0 reads every time). */
+  chainViewMs?: number;
 }
 
 const VOUCHER_FIELDS: VoucherFields = { signature: "session.signature", amount: "session.cumulativeAmount" };
@@ -142,7 +144,11 @@ export async function validateStream(
  */
 async function checkStreamPayment(req: StreamBatchRequest, total: bigint, deps: StreamDeps): Promise<void> {
   const { payments } = deps;
-  const [state, chainNow] = await Promise.all([payments.session(req.session.sessionId), payments.now()]);
+  const [state, chainNow] = await chainView(
+    payments,
+    req.session.sessionId,
+    deps.chainViewMs ?? CHAIN_VIEW_MS,
+  );
   const session = checkSessionOpen(state, chainNow, "session.sessionId");
   await checkVoucherSigner(payments.domain, session, req.session, VOUCHER_FIELDS, deps.signers);
   const cumulative = BigInt(req.session.cumulativeAmount);
@@ -168,6 +174,45 @@ async function checkStreamPayment(req: StreamBatchRequest, total: bigint, deps: 
       },
     );
   }
+}
+
+/** How long a session's on-chain state and the chain's time are reused between stream calls. */
+export const CHAIN_VIEW_MS = 1_000;
+const views = new WeakMap<
+  PaymentReader,
+  {
+    sessions: Map<string, { at: number; state: Awaited<ReturnType<PaymentReader["session"]>> }>;
+    now?: { at: number; value: bigint };
+  }
+>();
+
+/**
+ * The session and the chain time, read at most once a second per session: a stream sends a
+ * call every few milliseconds, and two chain reads per call would be most of its latency.
+ * A second's staleness only matters at the edges (a session that expires or is settled
+ * within that second): the voucher checks still hold, and settlement re-checks on chain.
+ */
+async function chainView(payments: PaymentReader, sessionId: `0x${string}`, ttl: number) {
+  let view = views.get(payments);
+  if (!view) {
+    view = { sessions: new Map() };
+    views.set(payments, view);
+  }
+  const t = Date.now();
+  const cached = view.sessions.get(sessionId);
+  const nowCached = view.now;
+  const [state, now] = await Promise.all([
+    cached && t - cached.at < ttl ? cached.state : payments.session(sessionId),
+    nowCached && t - nowCached.at < ttl
+      ? nowCached.value + BigInt(Math.floor((t - nowCached.at) / 1000))
+      : payments.now(),
+  ]);
+  if (!cached || t - cached.at >= ttl) {
+    if (view.sessions.size > 10_000) view.sessions.clear();
+    view.sessions.set(sessionId, { at: t, state });
+  }
+  if (!nowCached || t - nowCached.at >= ttl) view.now = { at: t, value: now };
+  return [state, now] as const;
 }
 
 /** The agent batch's typed refusal, or undefined when its signature is its agent's. */
