@@ -12,14 +12,12 @@ export interface StreamRefusal {
   message: string;
 }
 
-let rotation = 0;
-
 /**
- * Asks `threshold` validators (rotating which, to spread the load) to validate a stream
- * batch, and asks the next one each time one refuses or fails, until `threshold` have
- * answered or none is left. Validators beyond the threshold are not asked at all while
- * those asked answer: on a small machine every extra validator costs the same CPU the
- * requests need.
+ * Sends a stream batch to every validator and resolves as soon as `threshold` distinct
+ * validators have attested it (or when every one has answered or failed). All of them
+ * are asked, not just `threshold`: settlement later asks validators to sign for receipts
+ * they attested themselves, so a receipt seen by only some of them would leave a batch
+ * that no quorum can settle.
  */
 export async function gatherStreamValidation(
   urls: readonly string[],
@@ -35,49 +33,54 @@ export async function gatherStreamValidation(
     );
   }
   const payload = JSON.stringify(body);
-  const start = rotation++ % urls.length;
-  const order = urls.map((_, i) => urls[(start + i) % urls.length] as string);
   const answers: StreamAnswer[] = [];
   const refusals: StreamRefusal[] = [];
   const seen = new Set<string>();
-  let next = 0;
-  const ask = async (): Promise<void> => {
-    while (answers.length < threshold && next < order.length) {
-      const url = order[next++] as string;
-      try {
-        const res = await fetcher(`${url.replace(/\/$/, "")}/v1/validate/stream`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: payload,
-          signal: AbortSignal.timeout(timeoutMs),
+  return await new Promise((resolve) => {
+    let pending = urls.length;
+    const done = () => {
+      if (answers.length >= threshold || pending === 0) resolve({ answers: [...answers], refusals });
+    };
+    for (const url of urls) {
+      ask(url)
+        .then((r) => {
+          if ("response" in r) {
+            const validator = r.response.attestation.validator.toLowerCase();
+            if (!seen.has(validator)) {
+              seen.add(validator);
+              answers.push(r);
+            }
+          } else refusals.push(r);
+        })
+        .finally(() => {
+          pending--;
+          done();
         });
-        const json: unknown = await res.json().catch(() => undefined);
-        if (!res.ok) {
-          const err = errorFromBody(json, res.status);
-          refusals.push({ url, code: err.code, message: err.shortMessage });
-          continue;
-        }
-        const parsed = v.safeParse(BatchCompletionResponse, json);
-        if (!parsed.success) {
-          refusals.push({ url, code: "VALIDATOR_UNAVAILABLE", message: "malformed validation response" });
-          continue;
-        }
-        const validator = parsed.output.attestation.validator.toLowerCase();
-        if (seen.has(validator)) continue;
-        seen.add(validator);
-        answers.push({ url, response: parsed.output });
-        return;
-      } catch (e) {
-        refusals.push({
-          url,
-          code: "VALIDATOR_UNAVAILABLE",
-          message: e instanceof Error ? e.message : String(e),
-        });
-      }
     }
-  };
-  await Promise.all(Array.from({ length: threshold }, ask));
-  return { answers, refusals };
+  });
+
+  async function ask(url: string): Promise<StreamAnswer | StreamRefusal> {
+    try {
+      const res = await fetcher(`${url.replace(/\/$/, "")}/v1/validate/stream`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: payload,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const json: unknown = await res.json().catch(() => undefined);
+      if (!res.ok) {
+        const err = errorFromBody(json, res.status);
+        return { url, code: err.code, message: err.shortMessage };
+      }
+      const parsed = v.safeParse(BatchCompletionResponse, json);
+      if (!parsed.success) {
+        return { url, code: "VALIDATOR_UNAVAILABLE", message: "malformed validation response" };
+      }
+      return { url, response: parsed.output };
+    } catch (e) {
+      return { url, code: "VALIDATOR_UNAVAILABLE", message: e instanceof Error ? e.message : String(e) };
+    }
+  }
 }
 
 /** The error a batch fails with when no quorum was reached: the most common refusal. */
