@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { signDigest } from "@ncn/protocol/secp256k1";
 import * as v from "valibot";
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { ConfigError } from "../errors.ts";
@@ -31,7 +32,7 @@ export function keyFilePath(dataDir: string): string {
  * else a new key written there readable by its owner only (mode 0600).
  */
 export function loadIdentity(dataDir: string, configured: `0x${string}` | undefined, log?: Logger): Identity {
-  if (configured) return { account: privateKeyToAccount(configured), source: "configured" };
+  if (configured) return { account: signingAccount(configured), source: "configured" };
   const path = keyFilePath(dataDir);
   if (existsSync(path)) {
     const mode = statSync(path).mode & 0o777;
@@ -42,15 +43,24 @@ export function loadIdentity(dataDir: string, configured: `0x${string}` | undefi
     }
     const r = v.safeParse(PrivateKey, readFileSync(path, "utf8"));
     if (!r.success) throw new ConfigError([`${path}: ${r.issues[0]?.message ?? "not a private key"}`]);
-    return { account: privateKeyToAccount(r.output), source: "file", path };
+    return { account: signingAccount(r.output), source: "file", path };
   }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const key = generatePrivateKey();
   writeFileSync(path, `${key}\n`, { mode: 0o600, flag: "wx" });
   chmodSync(path, 0o600);
-  const account = privateKeyToAccount(key);
+  const account = signingAccount(key);
   log?.info("generated a new agent key", { path, address: account.address });
   return { account, source: "generated", path };
+}
+
+/**
+ * The account for a key, whose digest signing (receipts, receipt batches: every request)
+ * goes through libsecp256k1 when its binding loads; the same signatures as viem's.
+ */
+export function signingAccount(key: `0x${string}`): PrivateKeyAccount {
+  const account = privateKeyToAccount(key);
+  return { ...account, sign: ({ hash }) => signDigest(hash, key) };
 }
 
 /** The address of the key in the data folder, without creating one. */

@@ -1,10 +1,12 @@
 import {
   type AttestationMessage,
   type AttestationSig,
+  digestOf,
   type NcnDomain,
   type SettlementBatchMessage,
   typedData,
 } from "@ncn/protocol";
+import { signDigest } from "@ncn/protocol/secp256k1";
 import type { Hex } from "viem";
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 
@@ -23,7 +25,8 @@ export function attestationSigner(privateKey: Hex): AttestationSigner {
   return {
     address,
     async attest(domain, message) {
-      const signature = await account.signTypedData(typedData(domain, "Attestation", message));
+      // Signed from the digest (libsecp256k1 when it loads): one per validated batch or request.
+      const signature = await signDigest(digestOf(domain, "Attestation", message), privateKey);
       return {
         validator: address,
         phase: message.phase,

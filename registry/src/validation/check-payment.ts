@@ -1,5 +1,5 @@
-import { type NcnDomain, type Payment, typedData } from "@ncn/protocol";
-import { recoverTypedDataAddress } from "viem";
+import { digestOf, type NcnDomain, type Payment } from "@ncn/protocol";
+import { recoverDigest } from "@ncn/protocol/secp256k1";
 import type { PaymentReader, SessionState } from "../chain/payment-reader.ts";
 import { refuse } from "./refuse.ts";
 import type { SignerCache } from "./signer-cache.ts";
@@ -42,10 +42,10 @@ export async function checkVoucherSigner(
 ): Promise<void> {
   const cumulative = BigInt(voucher.cumulativeAmount);
   const recover = () =>
-    recoverTypedDataAddress({
-      ...typedData(domain, "Voucher", { sessionId: voucher.sessionId, cumulativeAmount: cumulative }),
-      signature: voucher.signature,
-    });
+    recoverDigest(
+      digestOf(domain, "Voucher", { sessionId: voucher.sessionId, cumulativeAmount: cumulative }),
+      voucher.signature,
+    );
   let signer: string;
   try {
     signer = cache

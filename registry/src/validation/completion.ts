@@ -18,7 +18,7 @@ import {
   tensorMapFromJson,
   typedData,
 } from "@ncn/protocol";
-import { recoverTypedDataAddress } from "viem";
+import { recoverDigest } from "@ncn/protocol/secp256k1";
 import type { Logger } from "../logger.ts";
 import type { ModelRecord, RecordIndex } from "../records/record-index.ts";
 import type { Reexecutor } from "../reexec/reexecutor.ts";
@@ -76,10 +76,7 @@ export async function checkCompletion(req: CompletionRequest, deps: CompletionDe
   }
   let signer: string;
   try {
-    signer = await recoverTypedDataAddress({
-      ...typedData(deps.domain, "InferenceReceipt", receiptMessage(receipt)),
-      signature,
-    });
+    signer = await recoverDigest(receiptDigest(deps.domain, receipt), signature);
   } catch (e) {
     throw refuse("SIGNATURE_INVALID", "receipt_signature", "receipt signature cannot be recovered", {
       field: "receipt.signature",

@@ -2,13 +2,13 @@ import {
   type AgentReceiptBatch,
   BaseError,
   type BatchCompletionResponse,
+  digestOf,
   idToBytes32,
   receiptDigest,
   type StreamBatchItem,
   type StreamBatchRequest,
-  typedData,
 } from "@ncn/protocol";
-import { recoverTypedDataAddress } from "viem";
+import { recoverDigest } from "@ncn/protocol/secp256k1";
 import type { PaymentReader } from "../chain/payment-reader.ts";
 import type { SubnetRecord } from "../records/record-index.ts";
 import type { ReputationBook } from "../reputation/reputation-book.ts";
@@ -227,14 +227,14 @@ async function checkAgentBatch(
     signer = await deps.signers.recover(
       `batch:${batch.agent}:${batch.receiptsRoot}:${batch.count}:${batch.signature}`,
       () =>
-        recoverTypedDataAddress({
-          ...typedData(deps.domain, "ReceiptBatch", {
+        recoverDigest(
+          digestOf(deps.domain, "ReceiptBatch", {
             agent: batch.agent,
             receiptsRoot: batch.receiptsRoot,
             count: batch.count,
           }),
-          signature: batch.signature,
-        }),
+          batch.signature,
+        ),
     );
   } catch (e) {
     return refuse("SIGNATURE_INVALID", "agent_batch_signature", "agent batch signature cannot be recovered", {
