@@ -1,4 +1,5 @@
-import { encodeAbiParameters, hashStruct, hashTypedData, keccak256, stringToHex } from "viem";
+import { encodeAbiParameters, hashStruct, hashTypedData, keccak256 } from "viem";
+import { keccakHex } from "./keccak.ts";
 import type { Address, Bytes32 } from "./primitives.ts";
 
 /**
@@ -145,7 +146,7 @@ export function structHashOf<T extends Eip712PrimaryType>(
 
 /** bytes32 form of a human id (request, subnet, model): keccak256 of its UTF-8 bytes. */
 export function idToBytes32(id: string): `0x${string}` {
-  return keccak256(stringToHex(id));
+  return keccakHex(new TextEncoder().encode(id));
 }
 
 /** Binds a settlement batch to its per-node payouts: keccak256(abi.encode(address[], uint256[])). */

@@ -1,6 +1,6 @@
-import { keccak256, toHex } from "viem";
 import { ProtocolError } from "./errors.ts";
 import type { OcrLine, TaskInput, TaskResult } from "./inference.ts";
+import { keccakHex } from "./keccak.ts";
 import { base64ToBytes, encodeTensorFrame, type Tensor, tensorMapFromJson } from "./tensor.ts";
 
 /**
@@ -35,7 +35,7 @@ export function canonicalJson(value: unknown): string {
 
 /** keccak256 of the canonical JSON of a value. */
 export function hashCanonical(value: unknown): `0x${string}` {
-  return keccak256(toHex(canonicalJson(value)));
+  return keccakHex(new TextEncoder().encode(canonicalJson(value)));
 }
 
 /**
@@ -48,12 +48,12 @@ export function hashTensors(tensors: Record<string, Tensor>): `0x${string}` {
     const t = tensors[name];
     if (t) sorted[name] = t;
   }
-  return keccak256(encodeTensorFrame(sorted));
+  return keccakHex(encodeTensorFrame(sorted));
 }
 
 /** Hash of raw input bytes (an image). */
 export function hashBytes(bytes: Uint8Array): `0x${string}` {
-  return keccak256(bytes);
+  return keccakHex(bytes);
 }
 
 /**

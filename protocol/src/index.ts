@@ -4,6 +4,7 @@ export * from "./frames.ts";
 export * from "./hashing.ts";
 export * from "./heartbeat.ts";
 export * from "./inference.ts";
+export * from "./keccak.ts";
 export * from "./merkle.ts";
 export * from "./model.ts";
 export * from "./parse.ts";

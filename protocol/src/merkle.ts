@@ -1,5 +1,5 @@
-import { keccak256 } from "viem";
 import { ProtocolError } from "./errors.ts";
+import { hexOfBytes, keccakBytes } from "./keccak.ts";
 
 export interface MerkleBatch {
   root: `0x${string}`;
@@ -72,10 +72,8 @@ export function hashPair(a: `0x${string}`, b: `0x${string}`): `0x${string}` {
   const [lo, hi] = a < b ? [a, b] : [b, a];
   writeHex(buf, 0, lo);
   writeHex(buf, 32, hi);
-  return hexOf(keccak256(buf, "bytes"));
+  return hexOfBytes(keccakBytes(buf));
 }
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 function nibble(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
@@ -88,10 +86,4 @@ function writeHex(buf: Uint8Array, offset: number, hex: string): void {
   for (let i = 0; i < 32; i++) {
     buf[offset + i] = (nibble(hex.charCodeAt(2 + 2 * i)) << 4) | nibble(hex.charCodeAt(3 + 2 * i));
   }
-}
-
-function hexOf(bytes: Uint8Array): `0x${string}` {
-  let s = "0x";
-  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i] as number];
-  return s as `0x${string}`;
 }

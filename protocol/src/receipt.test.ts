@@ -67,3 +67,19 @@ describe("receipt digest", () => {
     ).toThrow();
   });
 });
+
+describe("fast keccak", () => {
+  test("the WebAssembly keccak loads here and gives the same digests as the default", async () => {
+    const { keccakBytes, useFastKeccak } = await import("./keccak.ts");
+    const { keccak256 } = await import("viem");
+    const d = ncnDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
+    const receipts = Array.from({ length: 20 }, (_, i) => randomReceipt(i));
+    const before = receipts.map((r) => receiptDigest(d, r));
+    expect(await useFastKeccak()).toBe(true);
+    expect(receipts.map((r) => receiptDigest(d, r))).toEqual(before);
+    for (const n of [0, 1, 135, 136, 137, 1000, 100_000]) {
+      const data = crypto.getRandomValues(new Uint8Array(Math.min(n, 65536)));
+      expect(Buffer.from(keccakBytes(data)).toString("hex")).toBe(keccak256(data).slice(2));
+    }
+  });
+});

@@ -1,8 +1,9 @@
 import * as v from "valibot";
 import { bytesToHex, domainSeparator, hexToBytes, keccak256, stringToBytes } from "viem";
 import type { NcnDomain, ReceiptMessage } from "./eip712.ts";
-import { digestOf, eip712Types, structHashOf } from "./eip712.ts";
+import { digestOf, eip712Types, type ReceiptBatchMessage, structHashOf } from "./eip712.ts";
 import { ProtocolError } from "./errors.ts";
+import { hexOfBytes, keccakBytes } from "./keccak.ts";
 import { Address, Bytes32, Signature, UintString } from "./primitives.ts";
 
 /** JSON form of an `InferenceReceipt` (ids as bytes32, amounts as decimal strings, times in ms). */
@@ -64,7 +65,7 @@ export function receiptDigest(domain: NcnDomain, r: ReceiptJson): `0x${string}` 
   buf[1] = 0x01;
   buf.set(domainSeparatorBytes(domain), 2);
   buf.set(receiptStructHashBytes(r), 34);
-  return bytesToHex(keccak256(buf, "bytes"));
+  return hexOfBytes(keccakBytes(buf));
 }
 
 export function receiptStructHash(r: ReceiptJson): `0x${string}` {
@@ -100,7 +101,7 @@ function receiptStructHashBytes(r: ReceiptJson): Uint8Array {
   putUint(buf, 256, BigInt(r.price));
   putUint(buf, 288, BigInt(r.startedAt));
   putUint(buf, 320, BigInt(r.finishedAt));
-  return keccak256(buf, "bytes");
+  return keccakBytes(buf);
 }
 
 const separators = new Map<string, Uint8Array>();
@@ -129,4 +130,29 @@ function putUint(buf: Uint8Array, offset: number, value: bigint): void {
     buf[offset + i] = Number(x & 0xffn);
     x >>= 8n;
   }
+}
+
+const RECEIPT_BATCH_TYPEHASH = keccak256(
+  stringToBytes(`ReceiptBatch(${eip712Types.ReceiptBatch.map((f) => `${f.type} ${f.name}`).join(",")})`),
+  "bytes",
+);
+
+/**
+ * EIP-712 digest of a `ReceiptBatch` (equal to `digestOf(domain, "ReceiptBatch", m)`),
+ * encoded directly: the agent signs one per batch and every validator checks it.
+ */
+export function receiptBatchDigest(domain: NcnDomain, m: ReceiptBatchMessage): `0x${string}` {
+  if (!Number.isInteger(m.count) || m.count < 0 || m.count > 0xffffffff)
+    throw new ProtocolError("INVALID_INPUT", `receipt count out of range: ${m.count}`);
+  const struct = new Uint8Array(32 * 4);
+  struct.set(RECEIPT_BATCH_TYPEHASH, 0);
+  putHex(struct, 32, m.agent, 20);
+  putHex(struct, 64, m.receiptsRoot, 32);
+  putUint(struct, 96, BigInt(m.count));
+  const buf = new Uint8Array(66);
+  buf[0] = 0x19;
+  buf[1] = 0x01;
+  buf.set(domainSeparatorBytes(domain), 2);
+  buf.set(keccakBytes(struct), 34);
+  return hexOfBytes(keccakBytes(buf));
 }

@@ -1,3 +1,4 @@
+import { useFastKeccak } from "@ncn/protocol";
 import { CONFIG_USAGE, loadConfig, type RegistryConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 import { createLogger } from "./logger.ts";
@@ -21,6 +22,8 @@ const log = createLogger("registry", { level: config.logLevel });
 
 guardAbortedSockets(log);
 
+// Validation hashes every receipt, tensor and Merkle node it checks.
+await useFastKeccak();
 const node = await startRegistryNode({ config, logger: log });
 // One machine-readable line on stdout for supervisors (devnet, tests).
 process.stdout.write(

@@ -1,8 +1,8 @@
 import {
   Bytes32,
-  eip712Types,
   type NcnDomain,
   type ReceiptBatchMessage,
+  receiptBatchDigest,
   type Signature,
   typedData,
 } from "@ncn/protocol";
@@ -73,45 +73,8 @@ export async function receiptsRootYielding(leaves: readonly `0x${string}`[]): Pr
   }
 }
 
-const RECEIPT_BATCH_TYPEHASH = keccak256(
-  stringToBytes(`ReceiptBatch(${eip712Types.ReceiptBatch.map((f) => `${f.type} ${f.name}`).join(",")})`),
-  "bytes",
-);
-
-const separators = new Map<string, Uint8Array>();
-
-function separatorOf(domain: NcnDomain): Uint8Array {
-  const key = `${domain.chainId}:${domain.verifyingContract.toLowerCase()}`;
-  let sep = separators.get(key);
-  if (!sep) {
-    sep = hexToBytes(domainSeparator({ domain }));
-    separators.set(key, sep);
-  }
-  return sep;
-}
-
-/**
- * EIP-712 digest of a `ReceiptBatch` (equal to `digestOf(domain, "ReceiptBatch", m)`),
- * encoded directly: three static words after the type hash.
- */
-export function receiptBatchDigest(domain: NcnDomain, m: ReceiptBatchMessage): `0x${string}` {
-  if (!Number.isInteger(m.count) || m.count < 0 || m.count > 0xffffffff)
-    throw new Error(`receipt count out of range: ${m.count}`);
-  const agent = hexToBytes(m.agent);
-  const root = hexToBytes(m.receiptsRoot);
-  if (agent.length !== 20 || root.length !== 32) throw new Error("bad agent or receipts root");
-  const struct = new Uint8Array(32 * 4);
-  struct.set(RECEIPT_BATCH_TYPEHASH, 0);
-  struct.set(agent, 32 + 12);
-  struct.set(root, 64);
-  new DataView(struct.buffer).setUint32(96 + 28, m.count);
-  const buf = new Uint8Array(66);
-  buf[0] = 0x19;
-  buf[1] = 0x01;
-  buf.set(separatorOf(domain), 2);
-  buf.set(keccak256(struct, "bytes"), 34);
-  return bytesToHex(keccak256(buf, "bytes"));
-}
+/** Re-exported: the digest lives in the protocol, shared with validators. */
+export { receiptBatchDigest };
 
 export interface SignedReceiptBatch {
   receiptsRoot: Bytes32;

@@ -113,6 +113,11 @@ export class ReputationService {
     else this.timer ??= setTimeout(() => void this.flush(), this.init.flushDelayMs ?? 100);
   }
 
+  /** An event this node derived and keeps to itself (every peer derives it too). */
+  recordLocal(event: ReputationEvent): void {
+    this.init.book.apply(event, this.init.signer?.address ?? "self");
+  }
+
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;

@@ -2,8 +2,8 @@ import {
   type AgentReceiptBatch,
   BaseError,
   type BatchCompletionResponse,
-  digestOf,
   idToBytes32,
+  receiptBatchDigest,
   receiptDigest,
   type StreamBatchItem,
   type StreamBatchRequest,
@@ -228,7 +228,7 @@ async function checkAgentBatch(
       `batch:${batch.agent}:${batch.receiptsRoot}:${batch.count}:${batch.signature}`,
       () =>
         recoverDigest(
-          digestOf(deps.domain, "ReceiptBatch", {
+          receiptBatchDigest(deps.domain, {
             agent: batch.agent,
             receiptsRoot: batch.receiptsRoot,
             count: batch.count,

@@ -35,6 +35,12 @@ export interface ValidationServiceInit {
   reexecutor?: Reexecutor | undefined;
   spotCheck: SpotCheckPolicy;
   onReputationEvent?: (event: ReputationEvent) => void;
+  /**
+   * Successes seen in stream mode: applied to this node's book only. Every validator
+   * validates every stream batch itself, so relaying them would only make each node
+   * re-apply what it already counted (at N times the messages).
+   */
+  onLocalReputationEvent?: (event: ReputationEvent) => void;
   /** Runs the store writes of a batch as one transaction (the node's SQLite database). */
   transaction?: <T>(run: () => T) => T;
   /** Called with every attestation this node signs (to gossip it). */
@@ -147,6 +153,10 @@ export class ValidationService {
       const { signer, payments } = this.ready();
       return validateStream(req, {
         ...this.completionDeps(signer, payments),
+        onReputationEvent: (e) =>
+          e.kind === "success" && this.init.onLocalReputationEvent
+            ? this.init.onLocalReputationEvent(e)
+            : this.init.onReputationEvent?.(e),
         reputation: this.init.reputation,
         payments,
         signers: this.signers,

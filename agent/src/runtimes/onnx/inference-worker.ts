@@ -3,7 +3,7 @@
  * onnxruntime-node performs synchronously) never blocks the agent's event loop.
  * Messages are `WorkerRequest`s; every one is answered with a `WorkerReply`.
  */
-import { hashTensors } from "@ncn/protocol";
+import { hashTensors, useFastKeccak } from "@ncn/protocol";
 import type { InferenceSession, Tensor as OrtTensorT } from "onnxruntime-node";
 import type { WireTensor, WorkerReply, WorkerRequest } from "./worker-protocol.ts";
 
@@ -11,6 +11,8 @@ declare const self: Worker;
 
 // The handler is installed before anything is awaited, so no early message is missed.
 const ortReady = import("onnxruntime-node");
+// Inputs and outputs are hashed here for every task.
+void useFastKeccak();
 const sessions = new Map<string, InferenceSession>();
 
 function reply(r: WorkerReply, transfer: Transferable[] = []): void {
