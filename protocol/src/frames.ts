@@ -82,6 +82,12 @@ export const TaskFrame = v.variant("kind", [
 ]);
 export type TaskFrame = v.InferOutput<typeof TaskFrame>;
 
+/** Several tasks in one message (what the gateway dispatched to this agent at once). */
+export const TasksFrame = v.object({
+  type: v.literal("tasks"),
+  tasks: v.pipe(v.array(TaskFrame), v.minLength(1), v.maxLength(1024)),
+});
+
 export const CancelFrame = v.object({ type: v.literal("cancel"), taskId: TaskId, reason: v.string() });
 /** The gateway has stored a result: the agent may drop it from its outbox. */
 export const AckFrame = v.object({ type: v.literal("ack"), taskId: TaskId });
@@ -159,6 +165,7 @@ export const GatewayToAgentFrame = v.variant("type", [
   ChallengeFrame,
   WelcomeFrame,
   TaskFrame,
+  TasksFrame,
   CancelFrame,
   AckFrame,
   AckBatchFrame,
@@ -181,6 +188,7 @@ export const AgentLinkFrame = v.variant("type", [
   ChallengeFrame,
   WelcomeFrame,
   TaskFrame,
+  TasksFrame,
   CancelFrame,
   AckFrame,
   AckBatchFrame,

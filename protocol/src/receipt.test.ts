@@ -44,6 +44,18 @@ describe("receipt digest", () => {
     }
   });
 
+  test("batch and attestation digests equal the generic encoding", async () => {
+    const { digestOf } = await import("./eip712.ts");
+    const { attestationDigest, receiptBatchDigest } = await import("./receipt.ts");
+    const d = ncnDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
+    for (let i = 0; i < 50; i++) {
+      const b = { agent: hex(20), receiptsRoot: hex(32), count: i * 997 };
+      expect(receiptBatchDigest(d, b)).toBe(digestOf(d, "ReceiptBatch", b));
+      const a = { requestId: hex(32), phase: (i % 2) as 0 | 1, subject: hex(32), outputHash: hex(32) };
+      expect(attestationDigest(d, a)).toBe(digestOf(d, "Attestation", a));
+    }
+  });
+
   test("every field changes the digest", () => {
     const d = ncnDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
     const r = randomReceipt(7);

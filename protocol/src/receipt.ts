@@ -1,7 +1,13 @@
 import * as v from "valibot";
 import { bytesToHex, domainSeparator, hexToBytes, keccak256, stringToBytes } from "viem";
 import type { NcnDomain, ReceiptMessage } from "./eip712.ts";
-import { digestOf, eip712Types, type ReceiptBatchMessage, structHashOf } from "./eip712.ts";
+import {
+  type AttestationMessage,
+  digestOf,
+  eip712Types,
+  type ReceiptBatchMessage,
+  structHashOf,
+} from "./eip712.ts";
 import { ProtocolError } from "./errors.ts";
 import { hexOfBytes, keccakBytes } from "./keccak.ts";
 import { Address, Bytes32, Signature, UintString } from "./primitives.ts";
@@ -149,6 +155,30 @@ export function receiptBatchDigest(domain: NcnDomain, m: ReceiptBatchMessage): `
   putHex(struct, 32, m.agent, 20);
   putHex(struct, 64, m.receiptsRoot, 32);
   putUint(struct, 96, BigInt(m.count));
+  const buf = new Uint8Array(66);
+  buf[0] = 0x19;
+  buf[1] = 0x01;
+  buf.set(domainSeparatorBytes(domain), 2);
+  buf.set(keccakBytes(struct), 34);
+  return hexOfBytes(keccakBytes(buf));
+}
+
+const ATTESTATION_TYPEHASH = keccak256(
+  stringToBytes(`Attestation(${eip712Types.Attestation.map((f) => `${f.type} ${f.name}`).join(",")})`),
+  "bytes",
+);
+
+/**
+ * EIP-712 digest of an `Attestation` (equal to `digestOf(domain, "Attestation", m)`),
+ * encoded directly: validators sign one per validated batch or request.
+ */
+export function attestationDigest(domain: NcnDomain, m: AttestationMessage): `0x${string}` {
+  const struct = new Uint8Array(32 * 5);
+  struct.set(ATTESTATION_TYPEHASH, 0);
+  putHex(struct, 32, m.requestId, 32);
+  putUint(struct, 64, BigInt(m.phase));
+  putHex(struct, 96, m.subject, 32);
+  putHex(struct, 128, m.outputHash, 32);
   const buf = new Uint8Array(66);
   buf[0] = 0x19;
   buf[1] = 0x01;

@@ -36,7 +36,17 @@ export const StreamInferFrame = v.object({
 });
 export type StreamInferFrame = v.InferOutput<typeof StreamInferFrame>;
 
-export const StreamClientFrame = v.variant("type", [StreamVoucherFrame, StreamInferFrame]);
+/** Client -> gateway: several requests in one message (what the client had ready at once). */
+export const StreamInferManyFrame = v.object({
+  type: v.literal("many"),
+  frames: v.pipe(v.array(StreamInferFrame), v.minLength(1), v.maxLength(STREAM_MAX_IN_FLIGHT)),
+});
+
+export const StreamClientFrame = v.variant("type", [
+  StreamVoucherFrame,
+  StreamInferFrame,
+  StreamInferManyFrame,
+]);
 export type StreamClientFrame = v.InferOutput<typeof StreamClientFrame>;
 
 /** Gateway -> client, once the first voucher checked out. */
@@ -80,6 +90,31 @@ export const StreamResultFrame = v.object({
 });
 export type StreamResultFrame = v.InferOutput<typeof StreamResultFrame>;
 
+/** One result of a `results` frame: its own proofs; the attestations are the frame's. */
+export const StreamBatchedResult = v.object({
+  id: StreamInferFrame.entries.id,
+  requestId: RequestId,
+  price: UintString,
+  result: TensorResult,
+  receipt: ReceiptJson,
+  agentBatch: AgentBatchProof,
+  /** Proof of the receipt's digest under `receiptsRoot`. */
+  proof: v.array(Bytes32),
+});
+
+/**
+ * Gateway -> client: the results of one validated batch together (one message, the
+ * validators' attestations once). Each item with the frame's root and attestations is a
+ * complete `StreamResultFrame`.
+ */
+export const StreamResultsFrame = v.object({
+  type: v.literal("results"),
+  receiptsRoot: Bytes32,
+  attestations: v.array(AttestationSig),
+  results: v.pipe(v.array(StreamBatchedResult), v.minLength(1)),
+});
+export type StreamResultsFrame = v.InferOutput<typeof StreamResultsFrame>;
+
 /** Gateway -> client: the session's charged total after a validated batch; answer with a voucher of exactly `total`. */
 export const StreamChargedFrame = v.object({
   type: v.literal("charged"),
@@ -100,6 +135,7 @@ export type StreamErrorFrame = v.InferOutput<typeof StreamErrorFrame>;
 export const StreamServerFrame = v.variant("type", [
   StreamReadyFrame,
   StreamResultFrame,
+  StreamResultsFrame,
   StreamChargedFrame,
   StreamErrorFrame,
 ]);

@@ -77,6 +77,7 @@ export class NcnStream {
   readonly #ws: WebSocket;
   readonly #opts: ResolvedOptions;
   readonly #waiters = new Map<string, Waiter>();
+  readonly #outgoing: object[] = [];
   #seq = 0;
   #authorised = 0n;
   #charged = 0n;
@@ -136,7 +137,21 @@ export class NcnStream {
     };
     return new Promise<StreamResult>((resolve, reject) => {
       this.#waiters.set(id, { resolve, reject });
-      this.#ws.send(JSON.stringify(frame));
+      this.#queueSend(frame);
+    });
+  }
+
+  /**
+   * Requests made in the same turn go out in one message (`many`): under load whole
+   * batches of requests travel, are dispatched and signed together.
+   */
+  #queueSend(frame: object): void {
+    this.#outgoing.push(frame);
+    if (this.#outgoing.length > 1) return;
+    queueMicrotask(() => {
+      const frames = this.#outgoing.splice(0);
+      if (this.#ws.readyState !== 1) return;
+      this.#ws.send(JSON.stringify(frames.length === 1 ? frames[0] : { type: "many", frames }));
     });
   }
 
@@ -219,6 +234,25 @@ export class NcnStream {
           outputs: tensorMapFromJson(frame.result.outputs),
           frame,
         });
+        return;
+      }
+      case "results": {
+        for (const r of frame.results) {
+          const w = this.#waiters.get(r.id);
+          if (!w) continue;
+          this.#waiters.delete(r.id);
+          const { proof, ...rest } = r;
+          w.resolve({
+            requestId: r.requestId,
+            price: BigInt(r.price),
+            outputs: tensorMapFromJson(r.result.outputs),
+            frame: {
+              type: "result",
+              ...rest,
+              validation: { receiptsRoot: frame.receiptsRoot, proof, attestations: frame.attestations },
+            },
+          });
+        }
         return;
       }
       case "charged": {

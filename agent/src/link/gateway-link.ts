@@ -257,6 +257,7 @@ export class GatewayLink {
           if (this.#state !== "ready")
             return this.#invalid(`${frame.type} frame before authentication`, rawTaskId);
           if (frame.type === "task") this.#o.handlers.onTask(this, frame);
+          else if (frame.type === "tasks") for (const t of frame.tasks) this.#o.handlers.onTask(this, t);
           else if (frame.type === "cancel") this.#o.handlers.onCancel(this, frame.taskId, frame.reason);
           else if (frame.type === "acks") this.#o.handlers.onAckBatch(this, frame.receiptsRoot);
           else this.#o.handlers.onAck(this, frame.taskId);

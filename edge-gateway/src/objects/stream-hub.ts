@@ -15,7 +15,9 @@ import {
   STREAM_PROTOCOL_VERSION,
   StreamClientFrame,
   type StreamInferFrame,
+  type StreamResultsFrame,
   type StreamServerFrame,
+  type TaskFrame,
   type TaskInput,
   type TensorMapJson,
 } from "@ncn/protocol";
@@ -82,7 +84,8 @@ interface Job {
   taskId: string | undefined;
   agent: string | undefined;
   sentAt: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the current attempt times out. */
+  taskDeadline: number;
 }
 
 interface Validated {
@@ -118,6 +121,9 @@ export class StreamHub {
   readonly #running = new Map<string, number>();
   readonly #validation = new Map<string, SessionQueue>();
   #seq = 0;
+  #pumpQueued = false;
+  #sweepAt: number | undefined;
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(env: Env, pool: AgentPool) {
     this.#env = env;
@@ -208,6 +214,14 @@ export class StreamHub {
       stream.vouchers = stream.vouchers.then(() => this.#onVoucher(stream, amount, frame.signature));
       return;
     }
+    if (frame.type === "many") {
+      for (const f of frame.frames) this.#onRequest(stream, f, config);
+      return;
+    }
+    this.#onRequest(stream, frame, config);
+  }
+
+  #onRequest(stream: Stream, frame: StreamInferFrame, config: Config): void {
     if (!stream.ready) {
       // A voucher being checked may make the stream ready: requests sent right behind it wait for it.
       void stream.vouchers.then(() => {
@@ -284,7 +298,7 @@ export class StreamHub {
       taskId: undefined,
       agent: undefined,
       sentAt: 0,
-      timer: undefined,
+      taskDeadline: 0,
     };
     if (stream.closed) return;
     if (stream.waiting.length === 0 && stream.lease >= price) {
@@ -345,9 +359,24 @@ export class StreamHub {
 
   // ---- dispatch ---------------------------------------------------------------------
 
-  /** Sends queued requests to free agent slots, oldest first. */
+  /**
+   * Dispatches soon (once per burst): requests that arrive together (one `many` frame,
+   * one validated batch freeing many slots) go out together, one `tasks` frame per agent,
+   * which the agent answers with one signed batch.
+   */
   #pump(): void {
+    if (this.#pumpQueued || this.#queue.length === 0) return;
+    this.#pumpQueued = true;
+    queueMicrotask(() => {
+      this.#pumpQueued = false;
+      this.#dispatch();
+    });
+  }
+
+  /** Sends queued requests to free agent slots, oldest first. */
+  #dispatch(): void {
     if (this.#queue.length === 0) return;
+    const out = new Map<WebSocket, TaskFrame[]>();
     const config = configOf(this.#env);
     const pool = this.#pool.agents();
     const sockets = pool.sockets;
@@ -403,11 +432,11 @@ export class StreamHub {
       const taskDeadline = Math.min(job.deadline, now + config.TASK_TIMEOUT_MS);
       this.#tasks.set(job.taskId, job);
       this.#running.set(chosen.address, this.running(chosen.address) + 1);
-      job.timer = setTimeout(
-        () => this.#taskLost(job, "AGENT_TIMEOUT", "agent missed the deadline"),
-        taskDeadline - now,
-      );
-      this.#pool.send(ws, {
+      job.taskDeadline = taskDeadline;
+      this.#armSweep(taskDeadline);
+      const list = out.get(ws) ?? [];
+      out.set(ws, list);
+      list.push({
         type: "task",
         kind: "tensor",
         taskId: job.taskId,
@@ -420,11 +449,32 @@ export class StreamHub {
         receipts: "batch",
       });
     }
+    for (const [ws, tasks] of out) {
+      this.#pool.send(ws, tasks.length === 1 ? (tasks[0] as TaskFrame) : { type: "tasks", tasks });
+    }
+  }
+
+  /** One timer for every task's deadline (not one per task): the earliest one due. */
+  #armSweep(at: number): void {
+    if (this.#sweepAt !== undefined && this.#sweepAt <= at) return;
+    if (this.#sweepTimer) clearTimeout(this.#sweepTimer);
+    this.#sweepAt = at;
+    this.#sweepTimer = setTimeout(() => this.#sweep(), Math.max(0, at - Date.now()));
+  }
+
+  #sweep(): void {
+    this.#sweepAt = undefined;
+    this.#sweepTimer = undefined;
+    const now = Date.now();
+    let next: number | undefined;
+    for (const job of [...this.#tasks.values()]) {
+      if (job.taskDeadline <= now) this.#taskLost(job, "AGENT_TIMEOUT", "agent missed the deadline");
+      else if (next === undefined || job.taskDeadline < next) next = job.taskDeadline;
+    }
+    if (next !== undefined) this.#armSweep(next);
   }
 
   #untrack(job: Job): void {
-    if (job.timer) clearTimeout(job.timer);
-    job.timer = undefined;
     if (job.taskId) this.#tasks.delete(job.taskId);
     if (job.agent) {
       const n = this.running(job.agent) - 1;
@@ -631,6 +681,7 @@ export class StreamHub {
     const tree = merkleBatch(response.leaves);
     const attestations = answers.map((a) => a.response.attestation);
     const byStream = new Map<Stream, Validated[]>();
+    const frames = new Map<Stream, StreamResultsFrame["results"]>();
     accepted.forEach((it, k) => {
       if (it.digest.toLowerCase() !== response.leaves[k]?.toLowerCase()) {
         this.#afterRefusal(
@@ -645,20 +696,24 @@ export class StreamHub {
         return;
       }
       s.ids.delete(it.job.id);
-      this.#send(s, {
-        type: "result",
+      const results = frames.get(s) ?? [];
+      frames.set(s, results);
+      results.push({
         id: it.job.id,
         requestId: it.job.requestId as never,
         price: it.job.price.toString() as never,
         result: it.item.result as never,
         receipt: it.item.receipt,
         agentBatch: { batch: it.batch, proof: it.proof as never },
-        validation: { receiptsRoot: response.receiptsRoot, proof: tree.proof(k) as never, attestations },
+        proof: tree.proof(k) as never,
       });
       const list = byStream.get(s) ?? [];
       list.push(it);
       byStream.set(s, list);
     });
+    for (const [s, results] of frames) {
+      this.#send(s, { type: "results", receiptsRoot: response.receiptsRoot, attestations, results });
+    }
     for (const [s, list] of byStream) await this.#commit(s, list);
   }
 

@@ -1,7 +1,7 @@
 import {
   type AttestationMessage,
   type AttestationSig,
-  digestOf,
+  attestationDigest,
   type NcnDomain,
   type SettlementBatchMessage,
   typedData,
@@ -26,7 +26,7 @@ export function attestationSigner(privateKey: Hex): AttestationSigner {
     address,
     async attest(domain, message) {
       // Signed from the digest (libsecp256k1 when it loads): one per validated batch or request.
-      const signature = await signDigest(digestOf(domain, "Attestation", message), privateKey);
+      const signature = await signDigest(attestationDigest(domain, message), privateKey);
       return {
         validator: address,
         phase: message.phase,
