@@ -39,6 +39,8 @@ const MAX_VALIDATION_BATCH = 256;
 /** Validation calls of one session in flight at once; more results wait and go together. */
 const MAX_VALIDATIONS_IN_FLIGHT = 2;
 const VALIDATION_TIMEOUT_MS = 10_000;
+/** Longest a delivered result waits to be charged together with others. */
+const COMMIT_DELAY_MS = 25;
 const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
 
 /** What the hub needs of the Subnet shard that hosts it: its agents. */
@@ -69,6 +71,10 @@ interface Stream {
   /** The highest voucher this stream has shown: what validators are asked to check. */
   top: { amount: bigint; signature: `0x${string}` } | undefined;
   vouchers: Promise<void>;
+  /** Delivered results not yet charged (see `#queueCharges`). */
+  charges: Validated[];
+  chargeTimer: ReturnType<typeof setTimeout> | undefined;
+  committing: boolean;
 }
 
 interface Job {
@@ -154,6 +160,9 @@ export class StreamHub {
       standing: { authorised: "0", charged: "0", deposit: "0" },
       top: undefined,
       vouchers: Promise.resolve(),
+      charges: [],
+      chargeTimer: undefined,
+      committing: false,
     };
     server.addEventListener("message", (e) => {
       try {
@@ -714,7 +723,30 @@ export class StreamHub {
     for (const [s, results] of frames) {
       this.#send(s, { type: "results", receiptsRoot: response.receiptsRoot, attestations, results });
     }
-    for (const [s, list] of byStream) await this.#commit(s, list);
+    for (const [s, list] of byStream) this.#queueCharges(s, list);
+  }
+
+  /**
+   * Delivered results are charged in groups (every COMMIT_DELAY_MS, or at once when many
+   * wait): one Session call and one settlement insert per group, off the requests' path.
+   */
+  #queueCharges(stream: Stream, list: Validated[]): void {
+    stream.charges.push(...list);
+    if (stream.charges.length >= MAX_VALIDATION_BATCH || stream.closed) void this.#flushCharges(stream);
+    else stream.chargeTimer ??= setTimeout(() => void this.#flushCharges(stream), COMMIT_DELAY_MS);
+  }
+
+  async #flushCharges(stream: Stream): Promise<void> {
+    if (stream.chargeTimer) clearTimeout(stream.chargeTimer);
+    stream.chargeTimer = undefined;
+    if (stream.committing || stream.charges.length === 0) return;
+    stream.committing = true;
+    try {
+      await this.#commit(stream, stream.charges.splice(0));
+    } finally {
+      stream.committing = false;
+      if (stream.charges.length > 0) this.#queueCharges(stream, []);
+    }
   }
 
   async #commit(stream: Stream, list: Validated[]): Promise<void> {
@@ -792,6 +824,8 @@ export class StreamHub {
   #onClose(stream: Stream): void {
     if (stream.closed) return;
     stream.closed = true;
+    // Results already delivered are charged now.
+    void this.#flushCharges(stream);
     stream.waiting.length = 0;
     const back = stream.lease;
     stream.lease = 0n;

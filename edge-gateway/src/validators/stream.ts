@@ -12,12 +12,17 @@ export interface StreamRefusal {
   message: string;
 }
 
+let rotation = 0;
+
 /**
- * Sends a stream batch to every validator and resolves as soon as `threshold` distinct
- * validators have attested it (or when every one has answered or failed). All of them
- * are asked, not just `threshold`: settlement later asks validators to sign for receipts
- * they attested themselves, so a receipt seen by only some of them would leave a batch
- * that no quorum can settle.
+ * Validates a stream batch with every validator, but on the request's path only with
+ * `threshold` of them: those are asked first (rotating which), and the call resolves once
+ * `threshold` distinct validators attested. The others are asked right after the first
+ * answers come back (or at once in place of one that refused or failed), so they still
+ * see every receipt: settlement asks validators to sign for receipts they attested
+ * themselves, and a receipt seen by only some of them could leave a batch no quorum
+ * settles. Asking them after, not alongside, keeps their CPU off the critical path on a
+ * small machine.
  */
 export async function gatherStreamValidation(
   urls: readonly string[],
@@ -33,15 +38,27 @@ export async function gatherStreamValidation(
     );
   }
   const payload = JSON.stringify(body);
+  const start = rotation++ % urls.length;
+  const order = urls.map((_, i) => urls[(start + i) % urls.length] as string);
   const answers: StreamAnswer[] = [];
   const refusals: StreamRefusal[] = [];
   const seen = new Set<string>();
+  let next = 0;
+  let pending = 0;
   return await new Promise((resolve) => {
-    let pending = urls.length;
-    const done = () => {
-      if (answers.length >= threshold || pending === 0) resolve({ answers: [...answers], refusals });
+    let resolved = false;
+    const finish = () => {
+      if (resolved) return;
+      if (answers.length >= threshold || (pending === 0 && next >= order.length)) {
+        resolved = true;
+        // The rest still validate (and keep) the batch, off the request's path.
+        while (next < order.length) void ask(order[next++] as string);
+        resolve({ answers: [...answers], refusals });
+      }
     };
-    for (const url of urls) {
+    const launch = () => {
+      const url = order[next++] as string;
+      pending++;
       ask(url)
         .then((r) => {
           if ("response" in r) {
@@ -50,13 +67,18 @@ export async function gatherStreamValidation(
               seen.add(validator);
               answers.push(r);
             }
-          } else refusals.push(r);
+          } else {
+            refusals.push(r);
+            // One of the first asked failed: ask the next one now, in its place.
+            if (!resolved && next < order.length) launch();
+          }
         })
         .finally(() => {
           pending--;
-          done();
+          finish();
         });
-    }
+    };
+    for (let i = 0; i < threshold; i++) launch();
   });
 
   async function ask(url: string): Promise<StreamAnswer | StreamRefusal> {
