@@ -288,7 +288,13 @@ describe("devnet end to end", () => {
     const url = `${devnet.file.gateway.url.replace(/^http/, "ws")}/v1/sessions/${sessionId}/stream?subnet=default`;
     const open = async () => {
       const ws = new WebSocket(url);
-      const frames: { type: string; id?: string; code?: string; total?: string }[] = [];
+      const frames: {
+        type: string;
+        id?: string;
+        code?: string;
+        total?: string;
+        results?: { id: string }[];
+      }[] = [];
       ws.addEventListener("message", (e) => frames.push(JSON.parse(String(e.data))));
       await new Promise((r, j) => {
         ws.addEventListener("open", r, { once: true });
@@ -377,7 +383,8 @@ describe("devnet end to end", () => {
     );
     await new Promise((r) => setTimeout(r, 200));
     b.ws.send(JSON.stringify({ type: "infer", id: "paid", model: "tiny-mlp", inputs: { x: tensor } }));
-    expect((await b.next((f) => f.id === "paid")).type).toBe("result");
+    const paid = await b.next((f) => f.type === "results");
+    expect(paid.results?.map((r) => r.id)).toEqual(["paid"]);
     expect((await b.next((f) => f.type === "charged")).total).toBe((charged + DEVNET_PRICES.tiny).toString());
     b.ws.close();
     a.ws.close();

@@ -76,8 +76,6 @@ export class SettlementObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     await this.flush();
-    const n = this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM pending`).one().n;
-    if (n > 0) await this.ctx.storage.setAlarm(Date.now() + configOf(this.env).SETTLE_INTERVAL_MS);
   }
 
   /** Settles what is pending now (one batch at a time). */
@@ -86,6 +84,17 @@ export class SettlementObject extends DurableObject<Env> {
       this.#flushing = undefined;
     });
     await this.#flushing;
+    await this.#rearm();
+  }
+
+  /** Whatever is still pending after an attempt gets an alarm: soon when a full batch waits. */
+  async #rearm(): Promise<void> {
+    const n = this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM pending`).one().n;
+    if (n === 0) return;
+    const config = configOf(this.env);
+    const due = Date.now() + (n >= config.SETTLE_EVERY ? MIN_FLUSH_GAP_MS : config.SETTLE_INTERVAL_MS);
+    const alarm = await this.ctx.storage.getAlarm();
+    if (alarm === null || alarm > due) await this.ctx.storage.setAlarm(due);
   }
 
   async status(): Promise<SettlementStatus> {

@@ -33,7 +33,7 @@ export async function gatherSettlementSignatures(
   if (sigs.length < threshold) {
     throw new BaseError(
       "VALIDATOR_UNAVAILABLE",
-      `settlement: ${sigs.length} of ${threshold} validator signatures`,
+      `settlement: ${sigs.length} of ${threshold} validator signatures${errors[0] ? ` (${errors[0]})` : ""}`,
       {
         details: { errors },
       },

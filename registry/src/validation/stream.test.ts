@@ -213,7 +213,7 @@ describe("stream validation", () => {
     ]);
   });
 
-  test("the voucher must be the client's and cover what was charged or settled before plus the batch", async () => {
+  test("the voucher must be the client's and cover what was charged before plus the batch", async () => {
     const f = await fixture({ deposit: 10_000n });
     const groups = [{ agent: alice, tasks: tasks(3) }];
     const cases: [{ amount?: bigint; chargedBefore?: bigint }, string, string][] = [
@@ -237,19 +237,20 @@ describe("stream validation", () => {
       code: "SIGNATURE_INVALID",
       reason: "voucher_signer",
     });
-    // What was settled on chain counts when it exceeds what the gateway says it charged.
+    // What was settled on chain does not raise the bar: a validator asked after the others
+    // may find this very batch settled already.
     const session = f.payments.sessions.get(f.sessionId) ?? never();
     session.settled = 1_000n;
     expect(
       await refusalOf(
-        validateStream(await request(f, groups, { chargedBefore: 100n, amount: 1_299n }), f.deps),
+        validateStream(await request(f, groups, { chargedBefore: 100n, amount: 399n }), f.deps),
       ),
     ).toEqual({
       code: "INSUFFICIENT_FUNDS",
       reason: "voucher_underpaid",
     });
     const covered = await validateStream(
-      await request(f, groups, { chargedBefore: 100n, amount: 1_300n }),
+      await request(f, groups, { chargedBefore: 100n, amount: 400n }),
       f.deps,
     );
     expect(covered.accepted).toEqual([0, 1, 2]);

@@ -35,7 +35,7 @@ const VOUCHER_FIELDS: VoucherFields = { signature: "session.signature", amount: 
  * Stream mode's one validation step for many requests of one session.
  *
  * Once per call: the subnet is registered, and the session's voucher is its client's, within
- * the deposit and covers what was charged before (or settled on chain, whichever is more)
+ * the deposit and covers what was charged before
  * plus every item's price; otherwise the whole call is refused. Once per agent batch: its
  * `ReceiptBatch` signature recovers to its agent (a bad one rejects that batch's items
  * only). Per item, hashing only: the receipt is its batch agent's and lies under the batch's
@@ -140,7 +140,7 @@ export async function validateStream(
 /**
  * What preprocess checks of a session payment, once for the whole batch: the session is
  * open, the voucher is its client's (recovered once, then cached), within the deposit, and
- * covers `max(chargedBefore, settled) + total`.
+ * covers `chargedBefore + total`.
  */
 async function checkStreamPayment(req: StreamBatchRequest, total: bigint, deps: StreamDeps): Promise<void> {
   const { payments } = deps;
@@ -158,8 +158,11 @@ async function checkStreamPayment(req: StreamBatchRequest, total: bigint, deps: 
       deposit: session.deposit.toString(),
     });
   }
+  // Not max(chargedBefore, settled): a validator asked a moment after the others may see
+  // this very batch already settled. Understating chargedBefore gains a gateway nothing:
+  // settlement pays only up to a voucher amount the validated charges reach exactly.
   const chargedBefore = BigInt(req.chargedBefore);
-  const floor = chargedBefore > session.settled ? chargedBefore : session.settled;
+  const floor = chargedBefore;
   if (cumulative < floor + total) {
     throw refuse(
       "INSUFFICIENT_FUNDS",
