@@ -78,6 +78,9 @@ export class NcnStream {
   readonly #opts: ResolvedOptions;
   readonly #waiters = new Map<string, Waiter>();
   readonly #outgoing: object[] = [];
+  /** Results received, and results the gateway has reported charged. */
+  #delivered = 0;
+  #chargedResults = 0;
   #seq = 0;
   #authorised = 0n;
   #charged = 0n;
@@ -159,13 +162,11 @@ export class NcnStream {
   async close(): Promise<void> {
     const deadline = Date.now() + 30_000;
     while (this.#waiters.size > 0 && !this.#closed && Date.now() < deadline) await sleep(10);
-    // The last charged frame follows the last result closely.
-    const settleBy = Date.now() + 1_000;
-    while (!this.#closed && this.#billed < this.#charged && Date.now() < settleBy) {
-      this.#bill(true);
-      await this.#signing;
-      await sleep(10);
-    }
+    // Every delivered result is charged shortly after (in groups): wait for those charges,
+    // then acknowledge the final total, which is what lets them settle.
+    const settleBy = Date.now() + 5_000;
+    while (!this.#closed && this.#chargedResults < this.#delivered && Date.now() < settleBy) await sleep(5);
+    if (!this.#closed && this.#billed < this.#charged) this.#bill(true);
     await this.#signing;
     this.#closed ??= new BaseError("UNAVAILABLE", "the stream is closed");
     if (this.#ws.readyState === 1) this.#ws.close(1000, "done");
@@ -226,6 +227,7 @@ export class NcnStream {
         return;
       case "result": {
         const w = this.#waiters.get(frame.id);
+        this.#delivered += 1;
         if (!w) return;
         this.#waiters.delete(frame.id);
         w.resolve({
@@ -237,6 +239,7 @@ export class NcnStream {
         return;
       }
       case "results": {
+        this.#delivered += frame.results.length;
         for (const r of frame.results) {
           const w = this.#waiters.get(r.id);
           if (!w) continue;
@@ -258,6 +261,7 @@ export class NcnStream {
       case "charged": {
         const total = BigInt(frame.total);
         if (total > this.#charged) this.#charged = total;
+        this.#chargedResults += frame.requests;
         this.#bill(false);
         this.#topUp();
         return;
