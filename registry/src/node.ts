@@ -19,6 +19,7 @@ import { mempoolHandler } from "./gossip/handlers/mempool.ts";
 import { recordsHandler } from "./gossip/handlers/records.ts";
 import { reputationHandler } from "./gossip/handlers/reputation.ts";
 import { createApp } from "./http/app.ts";
+import { VALIDATE_SOCKET_PATH, validationSocketHandlers } from "./http/validate-socket.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { MempoolService } from "./mempool/mempool-service.ts";
 import { convergeOnJoin } from "./p2p/converge.ts";
@@ -222,7 +223,22 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
   });
   let server: Server<undefined>;
   try {
-    server = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });
+    server = Bun.serve({
+      hostname: config.httpHost,
+      port: config.httpPort,
+      fetch(req, srv) {
+        // Gateways keep a validation socket open (see validate-socket.ts); all else is the API.
+        if (
+          req.headers.get("upgrade")?.toLowerCase() === "websocket" &&
+          new URL(req.url).pathname === VALIDATE_SOCKET_PATH &&
+          srv.upgrade(req, { data: undefined })
+        ) {
+          return undefined;
+        }
+        return app.fetch(req);
+      },
+      websocket: validationSocketHandlers(validation),
+    });
   } catch (e) {
     await libp2p.stop();
     db.close();

@@ -27,7 +27,7 @@ import { type Config, configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { type AgentView, pickAgent } from "../logic/scheduler.ts";
 import { unwrap } from "../rpc.ts";
-import { gatherStreamValidation, streamQuorumError } from "../validators/stream.ts";
+import { gatherStreamValidation, streamQuorumError, ValidatorSockets } from "../validators/stream.ts";
 import type { StreamStanding } from "./session.ts";
 
 const log = logger("gateway:stream");
@@ -128,6 +128,7 @@ export class StreamHub {
   readonly #validation = new Map<string, SessionQueue>();
   #seq = 0;
   #pumpQueued = false;
+  readonly #validators = new ValidatorSockets();
   #sweepAt: number | undefined;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -661,6 +662,7 @@ export class StreamHub {
         })),
       },
       VALIDATION_TIMEOUT_MS,
+      this.#validators,
     );
     if (answers.length < config.VALIDATION_THRESHOLD) {
       throw streamQuorumError(config.VALIDATION_THRESHOLD, answers.length, refusals);

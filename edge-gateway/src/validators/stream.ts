@@ -29,6 +29,7 @@ export async function gatherStreamValidation(
   threshold: number,
   body: v.InferInput<typeof StreamBatchRequest>,
   timeoutMs: number,
+  sockets?: ValidatorSockets,
   fetcher: typeof fetch = fetch,
 ): Promise<{ answers: StreamAnswer[]; refusals: StreamRefusal[] }> {
   if (urls.length < threshold) {
@@ -82,6 +83,23 @@ export async function gatherStreamValidation(
   });
 
   async function ask(url: string): Promise<StreamAnswer | StreamRefusal> {
+    const socket = sockets?.of(url);
+    if (socket?.usable) {
+      try {
+        const raw = v.parse(SocketAnswer, await socket.request(payload, timeoutMs));
+        if (!raw.ok) {
+          const err = errorFromBody({ error: raw.error }, 400);
+          return { url, code: err.code, message: err.shortMessage };
+        }
+        const parsed = v.safeParse(BatchCompletionResponse, raw.body);
+        if (!parsed.success) {
+          return { url, code: "VALIDATOR_UNAVAILABLE", message: "malformed validation response" };
+        }
+        return { url, response: parsed.output };
+      } catch {
+        // The socket failed: this batch goes over HTTP (and the next one reconnects).
+      }
+    }
     try {
       const res = await fetcher(`${url.replace(/\/$/, "")}/v1/validate/stream`, {
         method: "POST",
@@ -120,4 +138,125 @@ export function streamQuorumError(
   return new BaseError(code, `validation: ${got} of ${threshold} validators attested (${top}: ${reason})`, {
     details: { refusals },
   });
+}
+
+const SocketAnswer = v.object({
+  id: v.number(),
+  ok: v.boolean(),
+  body: v.optional(v.unknown()),
+  error: v.optional(v.unknown()),
+});
+
+/**
+ * Persistent validation sockets (`/v1/validate/ws`), one per validator, owned by one
+ * Durable Object (I/O objects may not cross objects). An HTTP exchange from the Worker
+ * runtime costs about half a millisecond of CPU; a message on an open socket, a small
+ * fraction of that. A validator without the socket, or a socket that fails, falls back to
+ * HTTP; a failed connection is retried after a pause.
+ */
+export class ValidatorSockets {
+  readonly #byUrl = new Map<string, ValidatorSocket>();
+
+  of(url: string): ValidatorSocket {
+    let s = this.#byUrl.get(url);
+    if (!s) {
+      s = new ValidatorSocket(url);
+      this.#byUrl.set(url, s);
+    }
+    return s;
+  }
+}
+
+const RECONNECT_PAUSE_MS = 5_000;
+
+class ValidatorSocket {
+  readonly #url: string;
+  #ws: WebSocket | undefined;
+  #connecting: Promise<WebSocket> | undefined;
+  #failedAt = 0;
+  #seq = 0;
+  readonly #pending = new Map<
+    number,
+    { resolve: (x: unknown) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }
+  >();
+
+  constructor(url: string) {
+    this.#url = url;
+  }
+
+  /** False for a while after a failed connection (HTTP is used meanwhile). */
+  get usable(): boolean {
+    return Date.now() - this.#failedAt > RECONNECT_PAUSE_MS;
+  }
+
+  async request(payload: string, timeoutMs: number): Promise<unknown> {
+    const ws = this.#ws ?? (await this.#connect());
+    const id = this.#seq++;
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new Error("the validator did not answer in time"));
+      }, timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer });
+      try {
+        ws.send(`{"id":${id},"op":"stream","body":${payload}}`);
+      } catch (e) {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        this.#drop(ws);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  }
+
+  #connect(): Promise<WebSocket> {
+    this.#connecting ??= (async () => {
+      try {
+        const url = new URL("/v1/validate/ws", this.#url);
+        const res = await fetch(url.toString(), { headers: { upgrade: "websocket" } });
+        const ws = res.webSocket;
+        if (!ws) throw new Error(`the validator refused the socket (${res.status})`);
+        ws.accept();
+        ws.addEventListener("message", (e) => this.#onMessage(e.data));
+        ws.addEventListener("close", () => this.#drop(ws));
+        ws.addEventListener("error", () => this.#drop(ws));
+        this.#ws = ws;
+        return ws;
+      } catch (e) {
+        this.#failedAt = Date.now();
+        throw e;
+      } finally {
+        this.#connecting = undefined;
+      }
+    })();
+    return this.#connecting;
+  }
+
+  #onMessage(data: unknown): void {
+    if (typeof data !== "string") return;
+    let id: unknown;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(data);
+      id = (msg as { id?: unknown }).id;
+    } catch {
+      return;
+    }
+    const p = typeof id === "number" ? this.#pending.get(id) : undefined;
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.#pending.delete(id as number);
+    p.resolve(msg);
+  }
+
+  #drop(ws: WebSocket): void {
+    if (this.#ws !== ws) return;
+    this.#ws = undefined;
+    this.#failedAt = Date.now();
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error("the validation socket closed"));
+    }
+    this.#pending.clear();
+  }
 }
