@@ -501,6 +501,49 @@ describe("POST /v1/validate/stream", () => {
       "voucher_signer",
     ]);
   });
+
+  test("the validation socket gives the same answers as the HTTP route, matched by id", async () => {
+    const ws = new WebSocket(`${node.url.replace(/^http/, "ws")}/v1/validate/ws`);
+    const answers = new Map<number, { ok: boolean; body?: unknown; error?: { code: string } }>();
+    ws.addEventListener("message", (e) => {
+      const m = JSON.parse(String(e.data)) as { id: number; ok: boolean };
+      answers.set(m.id, m);
+    });
+    await new Promise((resolve, reject) => {
+      ws.addEventListener("open", resolve, { once: true });
+      ws.addEventListener("error", reject, { once: true });
+    });
+    const build = { sessionId, client, modelHash: fakeModel("tiny-mlp").sha256 };
+    const good = await streamRequest(payments.domain, [{ agent: alice, tasks: tasks(2, "ws") }], build);
+    const stranger = newAccount();
+    const forged = {
+      ...good,
+      session: {
+        ...good.session,
+        signature: await signVoucher(
+          stranger,
+          payments.domain,
+          sessionId,
+          BigInt(good.session.cumulativeAmount),
+        ),
+      },
+    };
+    ws.send(JSON.stringify({ id: 7, op: "stream", body: good }));
+    ws.send(JSON.stringify({ id: 8, op: "stream", body: forged }));
+    ws.send(JSON.stringify({ id: 9, op: "stream", body: { ...good, items: [] } }));
+    ws.send("{oops");
+    const until = Date.now() + 10_000;
+    while (answers.size < 4 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    ws.close();
+    const ok = answers.get(7);
+    expect(ok?.ok).toBe(true);
+    const res = v.parse(BatchCompletionResponse, ok?.body);
+    expect(res.accepted).toEqual([0, 1]);
+    expect(res.attestation.validator).toBe(node.signer?.address as never);
+    expect([answers.get(8)?.ok, answers.get(8)?.error?.code]).toEqual([false, "SIGNATURE_INVALID"]);
+    expect([answers.get(9)?.ok, answers.get(9)?.error?.code]).toEqual([false, "INVALID_INPUT"]);
+    expect([answers.get(-1)?.ok, answers.get(-1)?.error?.code]).toEqual([false, "INVALID_INPUT"]);
+  });
 });
 
 function never(): never {
