@@ -36,7 +36,7 @@ export interface StreamOptions {
    * burst of requests may reserve, not what can be collected.
    */
   window?: bigint;
-  /** Longest wait before the charged total is acknowledged with a voucher (default 100 ms). */
+  /** Longest wait before the charged total is acknowledged with a voucher (default 250 ms). */
   billEveryMs?: number;
   WebSocket?: WebSocketLike;
   /** Give up opening after this long (default 10 s). */
@@ -97,7 +97,7 @@ export class NcnStream {
 
   /** Connects, proves the session's client with a first voucher and waits until the gateway is ready. */
   static async open(options: StreamOptions): Promise<NcnStream> {
-    const opts = { window: 10n ** 18n, billEveryMs: 100, ...options };
+    const opts = { window: 10n ** 18n, billEveryMs: 250, ...options };
     if (opts.window <= 0n) throw new BaseError("INVALID_INPUT", "window must be positive");
     const Ws = opts.WebSocket ?? (globalThis.WebSocket as WebSocketLike | undefined);
     if (!Ws) throw new BaseError("INVALID_INPUT", "no WebSocket available: pass one (e.g. the `ws` package)");

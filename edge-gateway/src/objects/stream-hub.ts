@@ -40,7 +40,7 @@ const MAX_VALIDATION_BATCH = 256;
 const MAX_VALIDATIONS_IN_FLIGHT = 2;
 const VALIDATION_TIMEOUT_MS = 10_000;
 /** Longest a delivered result waits to be charged together with others. */
-const COMMIT_DELAY_MS = 25;
+const COMMIT_DELAY_MS = 100;
 const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
 
 /** What the hub needs of the Subnet shard that hosts it: its agents. */
