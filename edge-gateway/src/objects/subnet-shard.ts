@@ -69,6 +69,7 @@ export class SubnetShard extends DurableObject<Env> {
 
   readonly #hub: StreamHub;
   #pool: { at: number; views: AgentView[]; sockets: Map<string, WebSocket> } | undefined;
+  readonly #attachments = new WeakMap<WebSocket, Attachment>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -115,7 +116,7 @@ export class SubnetShard extends DurableObject<Env> {
     const nonce = randomBytes32();
     const gateway = gatewayName(url);
     const attachment: Attachment = { state: "challenged", nonce, gateway, subnet, at: Date.now() };
-    server.serializeAttachment(attachment);
+    this.#attach(server, attachment);
     const config = configOf(this.env);
     this.#send(server, {
       type: "challenge",
@@ -393,7 +394,7 @@ export class SubnetShard extends DurableObject<Env> {
         other.close(4000, "replaced by a new connection");
     }
     const ready: Attachment = { state: "ready", agent: frame.agent, subnet: att.subnet };
-    ws.serializeAttachment(ready);
+    this.#attach(ws, ready);
     const caps: Capabilities = frame.capabilities;
     this.#sql.exec(
       `INSERT INTO agents (address, runtimes, cached, max_concurrency, capabilities, running, last_seen, connected)
@@ -482,9 +483,19 @@ export class SubnetShard extends DurableObject<Env> {
     return out;
   }
 
+  /** A socket's attachment, parsed once per socket and state (every agent frame asks). */
   #attachment(ws: WebSocket): Attachment | undefined {
+    const known = this.#attachments.get(ws);
+    if (known) return known;
     const r = v.safeParse(Attachment, ws.deserializeAttachment());
-    return r.success ? r.output : undefined;
+    if (!r.success) return undefined;
+    this.#attachments.set(ws, r.output);
+    return r.output;
+  }
+
+  #attach(ws: WebSocket, att: Attachment): void {
+    ws.serializeAttachment(att);
+    this.#attachments.set(ws, att);
   }
 
   #request(requestId: string) {
