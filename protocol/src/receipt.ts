@@ -66,11 +66,16 @@ export function receiptMessage(r: ReceiptJson): ReceiptMessage {
  * about ten times more.
  */
 export function receiptDigest(domain: NcnDomain, r: ReceiptJson): `0x${string}` {
+  return typedDigest(domain, receiptStructHashBytes(r));
+}
+
+/** keccak256(0x1901 || domain separator || struct hash): the EIP-712 digest. */
+function typedDigest(domain: NcnDomain, structHash: Uint8Array): `0x${string}` {
   const buf = new Uint8Array(66);
   buf[0] = 0x19;
   buf[1] = 0x01;
   buf.set(domainSeparatorBytes(domain), 2);
-  buf.set(receiptStructHashBytes(r), 34);
+  buf.set(structHash, 34);
   return hexOfBytes(keccakBytes(buf));
 }
 
@@ -155,12 +160,7 @@ export function receiptBatchDigest(domain: NcnDomain, m: ReceiptBatchMessage): `
   putHex(struct, 32, m.agent, 20);
   putHex(struct, 64, m.receiptsRoot, 32);
   putUint(struct, 96, BigInt(m.count));
-  const buf = new Uint8Array(66);
-  buf[0] = 0x19;
-  buf[1] = 0x01;
-  buf.set(domainSeparatorBytes(domain), 2);
-  buf.set(keccakBytes(struct), 34);
-  return hexOfBytes(keccakBytes(buf));
+  return typedDigest(domain, keccakBytes(struct));
 }
 
 const ATTESTATION_TYPEHASH = keccak256(
@@ -179,10 +179,5 @@ export function attestationDigest(domain: NcnDomain, m: AttestationMessage): `0x
   putUint(struct, 64, BigInt(m.phase));
   putHex(struct, 96, m.subject, 32);
   putHex(struct, 128, m.outputHash, 32);
-  const buf = new Uint8Array(66);
-  buf[0] = 0x19;
-  buf[1] = 0x01;
-  buf.set(domainSeparatorBytes(domain), 2);
-  buf.set(keccakBytes(struct), 34);
-  return hexOfBytes(keccakBytes(buf));
+  return typedDigest(domain, keccakBytes(struct));
 }

@@ -55,6 +55,19 @@ async function offerTinyModel(subnet: string, model: string): Promise<void> {
   await new Promise((r) => setTimeout(r, 5500)); // the gateway's catalog cache
 }
 
+/** The session's settled amount once it reaches `target` (or what it is after 30 s). */
+async function settledOnChain(sessionId: `0x${string}`, target: bigint): Promise<bigint> {
+  const read = createNcnReadClient({ rpcUrl: devnet.file.chain.rpcUrl, chainId: devnet.file.chain.chainId });
+  const deadline = Date.now() + 30_000;
+  let settled = 0n;
+  while (Date.now() < deadline) {
+    settled = (await readSession(read, devnet.chain.contracts, sessionId)).settled;
+    if (settled === target) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return settled;
+}
+
 function expectedTiny(x: number[]): number[] {
   const out: number[] = [];
   for (let j = 0; j < 3; j++) {
@@ -206,18 +219,7 @@ describe("devnet end to end", () => {
     }
     const after = await devnet.client.registerSession(sessionId);
     expect(BigInt(after.charged) - BigInt(before.charged)).toBe(3n * DEVNET_PRICES.tiny);
-    const read = createNcnReadClient({
-      rpcUrl: devnet.file.chain.rpcUrl,
-      chainId: devnet.file.chain.chainId,
-    });
-    const deadline = Date.now() + 30_000;
-    let settled = 0n;
-    while (Date.now() < deadline) {
-      settled = (await readSession(read, devnet.chain.contracts, sessionId)).settled;
-      if (settled === BigInt(after.charged)) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    expect(settled).toBe(BigInt(after.charged));
+    expect(await settledOnChain(sessionId, BigInt(after.charged))).toBe(BigInt(after.charged));
   }, 60_000);
 
   test("session stream: pipelined requests return what the model computes, verify offline, and settle on chain to exactly what was charged", async () => {
@@ -261,18 +263,7 @@ describe("devnet end to end", () => {
 
     const after = await devnet.client.registerSession(sessionId);
     expect(BigInt(after.charged) - BigInt(before.charged)).toBe(BigInt(n) * DEVNET_PRICES.tiny);
-    const read = createNcnReadClient({
-      rpcUrl: devnet.file.chain.rpcUrl,
-      chainId: devnet.file.chain.chainId,
-    });
-    const deadline = Date.now() + 30_000;
-    let settled = 0n;
-    while (Date.now() < deadline) {
-      settled = (await readSession(read, devnet.chain.contracts, sessionId)).settled;
-      if (settled === BigInt(after.charged)) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    expect(settled).toBe(BigInt(after.charged));
+    expect(await settledOnChain(sessionId, BigInt(after.charged))).toBe(BigInt(after.charged));
   }, 90_000);
 
   test("session stream: bad frames get typed errors, a stranger's voucher is refused, and requests past the authorised window get 402 and cost nothing", async () => {
