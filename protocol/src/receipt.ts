@@ -92,12 +92,13 @@ export function receiptStructHashReference(r: ReceiptJson): `0x${string}` {
   return structHashOf("InferenceReceipt", receiptMessage(r));
 }
 
-const RECEIPT_TYPEHASH = keccak256(
-  stringToBytes(
-    `InferenceReceipt(${eip712Types.InferenceReceipt.map((f) => `${f.type} ${f.name}`).join(",")})`,
-  ),
-  "bytes",
-);
+/** keccak256 of a type's EIP-712 encoding (these types reference no other struct). */
+function typeHash(name: "InferenceReceipt" | "ReceiptBatch" | "Attestation"): Uint8Array {
+  const fields = eip712Types[name].map((f) => `${f.type} ${f.name}`).join(",");
+  return keccak256(stringToBytes(`${name}(${fields})`), "bytes");
+}
+
+const RECEIPT_TYPEHASH = typeHash("InferenceReceipt");
 
 function receiptStructHashBytes(r: ReceiptJson): Uint8Array {
   const buf = new Uint8Array(32 * 11);
@@ -143,10 +144,7 @@ function putUint(buf: Uint8Array, offset: number, value: bigint): void {
   }
 }
 
-const RECEIPT_BATCH_TYPEHASH = keccak256(
-  stringToBytes(`ReceiptBatch(${eip712Types.ReceiptBatch.map((f) => `${f.type} ${f.name}`).join(",")})`),
-  "bytes",
-);
+const RECEIPT_BATCH_TYPEHASH = typeHash("ReceiptBatch");
 
 /**
  * EIP-712 digest of a `ReceiptBatch` (equal to `digestOf(domain, "ReceiptBatch", m)`),
@@ -163,10 +161,7 @@ export function receiptBatchDigest(domain: NcnDomain, m: ReceiptBatchMessage): `
   return typedDigest(domain, keccakBytes(struct));
 }
 
-const ATTESTATION_TYPEHASH = keccak256(
-  stringToBytes(`Attestation(${eip712Types.Attestation.map((f) => `${f.type} ${f.name}`).join(",")})`),
-  "bytes",
-);
+const ATTESTATION_TYPEHASH = typeHash("Attestation");
 
 /**
  * EIP-712 digest of an `Attestation` (equal to `digestOf(domain, "Attestation", m)`),

@@ -18,11 +18,12 @@ import {
   idToBytes32,
   parseJson,
   parseOrThrow,
+  receiptBatchDigest,
   receiptDigest,
   StreamBatchRequest,
-  typedData,
+  useFastKeccak,
 } from "@ncn/protocol";
-import { recoverTypedDataAddress } from "viem";
+import { recoverDigest } from "@ncn/protocol/secp256k1";
 import { tempDir } from "../src/test-support/cluster.ts";
 import { floatInput, floatResult } from "../src/test-support/completions.ts";
 import { newAccount } from "../src/test-support/records.ts";
@@ -36,6 +37,8 @@ import { acceptReceipts } from "../src/validation/batch.ts";
 import { SortedMerkle } from "../src/validation/sorted-merkle.ts";
 import { validateStream } from "../src/validation/stream.ts";
 
+// As a validator process runs: WebAssembly keccak, native secp256k1 when it loads.
+await useFastKeccak();
 const calls = Number(process.argv[2] ?? 20);
 const agents = [newAccount(), newAccount()];
 let seq = 0;
@@ -164,14 +167,10 @@ try {
           "one signature recovery (voucher/agent batch)",
           await time(reqs, (r) => {
             const b = r.agentBatches[0] ?? never();
-            return recoverTypedDataAddress({
-              ...typedData(f.domain, "ReceiptBatch", {
-                agent: b.agent,
-                receiptsRoot: b.receiptsRoot,
-                count: b.count,
-              }),
-              signature: b.signature,
-            });
+            return recoverDigest(
+              receiptBatchDigest(f.domain, { agent: b.agent, receiptsRoot: b.receiptsRoot, count: b.count }),
+              b.signature,
+            );
           }),
         );
         per(

@@ -1,5 +1,6 @@
 import {
   Bytes32,
+  hashPair,
   type NcnDomain,
   type ReceiptBatchMessage,
   receiptBatchDigest,
@@ -7,53 +8,39 @@ import {
   typedData,
 } from "@ncn/protocol";
 import * as v from "valibot";
-import { bytesToHex, domainSeparator, hexToBytes, keccak256, type LocalAccount, stringToBytes } from "viem";
+import type { LocalAccount } from "viem";
 import { signDigest } from "./sign-receipt.ts";
 
 /** Largest number of receipts one `results` frame may carry (protocol limit). */
 export const MAX_BATCH_ITEMS = 1024;
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < 32; i++) {
-    const d = (a[i] as number) - (b[i] as number);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
-
 /** Inner nodes hashed between two yields to the event loop (about half a millisecond). */
 const NODES_PER_STEP = 32;
 
-/** The tree below, computed in steps of `NODES_PER_STEP` nodes (yields between steps). */
+/**
+ * `merkleBatch(leaves).root` (the layout of OpenZeppelin's makeMerkleTree: 2n-1 nodes,
+ * sorted leaves at the end in reverse order, node i = hashPair(child 2i+1, child 2i+2)),
+ * computed in steps of `NODES_PER_STEP` nodes with yields between steps.
+ */
 function* rootSteps(leaves: readonly `0x${string}`[]): Generator<void, `0x${string}`> {
   const n = leaves.length;
   if (n === 0) throw new Error("a receipt batch needs at least one receipt");
-  const sorted = leaves.map((l) => hexToBytes(l));
-  for (const l of sorted) if (l.length !== 32) throw new Error("receipt digests are 32 bytes");
-  sorted.sort(compareBytes);
-  // The tree layout of OpenZeppelin's makeMerkleTree: 2n-1 nodes, leaves at the end in
-  // reverse order, node i = hash(sorted(child 2i+1, child 2i+2)).
-  const tree = new Array<Uint8Array>(2 * n - 1);
-  for (let i = 0; i < n; i++) tree[tree.length - 1 - i] = sorted[i] as Uint8Array;
-  const pair = new Uint8Array(64);
+  for (const l of leaves) if (!/^0x[0-9a-fA-F]{64}$/.test(l)) throw new Error("receipt digests are 32 bytes");
+  const sorted = leaves.map((l) => l.toLowerCase() as `0x${string}`).sort();
+  const tree = new Array<`0x${string}`>(2 * n - 1);
+  for (let i = 0; i < n; i++) tree[tree.length - 1 - i] = sorted[i] as `0x${string}`;
   let done = 0;
   for (let i = tree.length - 1 - n; i >= 0; i--) {
-    const a = tree[2 * i + 1] as Uint8Array;
-    const b = tree[2 * i + 2] as Uint8Array;
-    const [lo, hi] = compareBytes(a, b) <= 0 ? [a, b] : [b, a];
-    pair.set(lo, 0);
-    pair.set(hi, 32);
-    tree[i] = keccak256(pair, "bytes");
+    tree[i] = hashPair(tree[2 * i + 1] as `0x${string}`, tree[2 * i + 2] as `0x${string}`);
     if (++done % NODES_PER_STEP === 0 && i > 0) yield;
   }
-  return bytesToHex(tree[0] as Uint8Array);
+  return tree[0] as `0x${string}`;
 }
 
 /**
  * Root of the protocol's receipt Merkle tree (`merkleBatch(leaves).root`: OpenZeppelin's
- * `SimpleMerkleTree` with sorted leaves and sorted-pair keccak256 nodes), computed on raw
- * bytes: one keccak per inner node and no per-node hex round trips, which makes it about
- * ten times cheaper than building the general tree, whose proofs the agent never needs.
+ * `SimpleMerkleTree` with sorted leaves and sorted-pair keccak256 nodes), without the
+ * proofs the agent never needs.
  */
 export function receiptsRoot(leaves: readonly `0x${string}`[]): `0x${string}` {
   const steps = rootSteps(leaves);

@@ -65,12 +65,10 @@ export class SettlementObject extends DurableObject<Env> {
     const n = this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM pending`).one().n;
     // A full batch settles now, unless one is being settled or was tried a moment ago (its
     // charges may still wait for the client's voucher): then the alarm comes back for it.
-    if (n >= config.SETTLE_EVERY && !this.#flushing && now - this.#lastFlushAt >= MIN_FLUSH_GAP_MS) {
+    if (n >= config.SETTLE_EVERY && !this.#flushing && Date.now() - this.#lastFlushAt >= MIN_FLUSH_GAP_MS) {
       this.ctx.waitUntil(this.flush());
     } else {
-      const alarm = await this.ctx.storage.getAlarm();
-      const due = n >= config.SETTLE_EVERY ? now + MIN_FLUSH_GAP_MS : now + config.SETTLE_INTERVAL_MS;
-      if (alarm === null || alarm > due) await this.ctx.storage.setAlarm(due);
+      await this.#rearm();
     }
   }
 

@@ -89,7 +89,6 @@ interface Job {
   tried: string[];
   taskId: string | undefined;
   agent: string | undefined;
-  sentAt: number;
   /** When the current attempt times out. */
   taskDeadline: number;
 }
@@ -274,7 +273,8 @@ export class StreamHub {
         maxInFlight: STREAM_MAX_IN_FLIGHT,
       });
     }
-    if (stream.waiting.length > 0) this.#refill(stream);
+    const next = stream.waiting[0];
+    if (next) this.#refill(stream, next.price);
   }
 
   async #onInfer(stream: Stream, frame: StreamInferFrame, config: Config): Promise<void> {
@@ -307,7 +307,6 @@ export class StreamHub {
       tried: [],
       taskId: undefined,
       agent: undefined,
-      sentAt: 0,
       taskDeadline: 0,
     };
     if (stream.closed) return;
@@ -315,21 +314,20 @@ export class StreamHub {
       this.#spend(stream, job);
     } else {
       stream.waiting.push(job);
-      this.#refill(stream);
+      this.#refill(stream, price);
     }
   }
 
   #spend(stream: Stream, job: Job): void {
     stream.lease -= job.price;
-    if (stream.lease < (job.price * LEASE_REQUESTS) / 4n) this.#refill(stream);
+    if (stream.lease < (job.price * LEASE_REQUESTS) / 4n) this.#refill(stream, job.price);
     this.#queue.push(job);
     this.#pump();
   }
 
   /** Leases more credit from the Session object (one call at a time per stream). */
-  #refill(stream: Stream): void {
+  #refill(stream: Stream, price: bigint): void {
     if (stream.leasing || stream.closed) return;
-    const price = stream.waiting[0]?.price ?? this.#queue.find((j) => j.stream === stream)?.price ?? 1n;
     let want = price * LEASE_REQUESTS;
     for (const j of stream.waiting) want += j.price;
     stream.leasing = true;
@@ -361,9 +359,6 @@ export class StreamHub {
       })
       .finally(() => {
         stream.leasing = false;
-        if (stream.waiting.length > 0 && stream.lease < (stream.waiting[0] as Job).price) {
-          // Vouchers may have arrived meanwhile.
-        }
       });
   }
 
@@ -438,7 +433,6 @@ export class StreamHub {
       job.agent = chosen.address;
       job.tried.push(chosen.address);
       job.taskId = `${job.requestId}:${job.attempts}`;
-      job.sentAt = now;
       const taskDeadline = Math.min(job.deadline, now + config.TASK_TIMEOUT_MS);
       this.#tasks.set(job.taskId, job);
       this.#running.set(chosen.address, this.running(chosen.address) + 1);
@@ -794,14 +788,7 @@ export class StreamHub {
     this.#untrack(job);
     // A request still waiting for credit never took any from the lease.
     if (released) this.#release(job);
-    job.stream.ids.delete(job.id);
-    this.#send(job.stream, {
-      type: "error",
-      id: job.id,
-      code: err.code,
-      message: err.shortMessage,
-      ...(err.details === undefined ? {} : { details: err.details }),
-    });
+    this.#fail(job.stream, job.id, err);
   }
 
   /** A request that will not be charged gives its price back to the stream's lease. */
@@ -811,6 +798,7 @@ export class StreamHub {
     else job.stream.lease += job.price;
   }
 
+  /** Answers request `id` with its typed error (it is no longer in flight). */
   #fail(stream: Stream, id: string, e: unknown): void {
     const err = asError(e);
     stream.ids.delete(id);

@@ -100,13 +100,10 @@ function quorumError(
   got: number,
   refusals: QuorumResult["refusals"],
 ): BaseError {
-  const counts = new Map<string, number>();
-  for (const r of refusals) counts.set(r.code, (counts.get(r.code) ?? 0) + 1);
-  const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "VALIDATOR_UNAVAILABLE";
+  const { code: top, message: reason } = mostCommonRefusal(refusals);
   const code =
     top === "VALIDATOR_UNAVAILABLE" || top === "INTERNAL" ? "VALIDATOR_UNAVAILABLE" : "VALIDATION_REFUSED";
   const phase = path.endsWith("preprocess") ? "preprocess" : "completion";
-  const reason = refusals.find((r) => r.code === top)?.message ?? "no validator answered";
   return new BaseError(
     code === "VALIDATION_REFUSED" &&
       ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED"].includes(top)
@@ -115,4 +112,15 @@ function quorumError(
     `${phase} validation: ${got} of ${threshold} attestations (${top}: ${reason})`,
     { details: { refusals } },
   );
+}
+
+/** The refusal code most validators gave, with one of its messages (what a failed quorum reports). */
+export function mostCommonRefusal(refusals: readonly { code: string; message: string }[]): {
+  code: string;
+  message: string;
+} {
+  const counts = new Map<string, number>();
+  for (const r of refusals) counts.set(r.code, (counts.get(r.code) ?? 0) + 1);
+  const code = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "VALIDATOR_UNAVAILABLE";
+  return { code, message: refusals.find((r) => r.code === code)?.message ?? "no validator answered" };
 }

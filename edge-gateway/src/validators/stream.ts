@@ -1,5 +1,6 @@
 import { BaseError, BatchCompletionResponse, errorFromBody, type StreamBatchRequest } from "@ncn/protocol";
 import * as v from "valibot";
+import { mostCommonRefusal } from "./client.ts";
 
 export interface StreamAnswer {
   url: string;
@@ -129,12 +130,9 @@ export function streamQuorumError(
   got: number,
   refusals: readonly StreamRefusal[],
 ): BaseError {
-  const counts = new Map<string, number>();
-  for (const r of refusals) counts.set(r.code, (counts.get(r.code) ?? 0) + 1);
-  const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "VALIDATOR_UNAVAILABLE";
+  const { code: top, message: reason } = mostCommonRefusal(refusals);
   const passThrough = ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED", "VALIDATION_REFUSED"];
   const code = passThrough.includes(top) ? (top as "PAYMENT_REQUIRED") : "VALIDATOR_UNAVAILABLE";
-  const reason = refusals.find((r) => r.code === top)?.message ?? "no validator answered";
   return new BaseError(code, `validation: ${got} of ${threshold} validators attested (${top}: ${reason})`, {
     details: { refusals },
   });

@@ -1,12 +1,10 @@
-import { keccak256 } from "viem";
+import { hashPair } from "@ncn/protocol";
 
 /**
- * OpenZeppelin-compatible sorted-pair Merkle hashing on the validation hot path: the same
- * roots and proofs as `merkleBatch` / `verifyMerkleProof` of @ncn/protocol (which wrap
- * `@openzeppelin/merkle-tree`, tested equal), without that library's per-node ABI encoding
- * and hex round trips, and with each inner node hashed once per call: the proofs of
- * leaves under one root share their upper nodes, so checking n proofs of one tree costs
- * about n hashes instead of n log n.
+ * `merkleBatch` / `verifyMerkleProof` of @ncn/protocol (same roots and proofs, tested equal)
+ * with each inner node hashed once per call: the proofs of leaves under one root share
+ * their upper nodes, so checking n proofs of one tree costs about n hashes instead of
+ * n log n.
  *
  * Nodes are lowercase 0x-prefixed bytes32 hex strings (what the schemas and
  * `receiptDigest` produce), so string order is byte order.
@@ -14,7 +12,6 @@ import { keccak256 } from "viem";
 export class SortedMerkle {
   /** Parent of (lo, hi), by lo then hi: two lookups of strings whose hashes are cached, no concatenation. */
   private readonly nodes = new Map<string, Map<string, `0x${string}`>>();
-  private readonly pair = Buffer.alloc(64);
   /** keccak256 computations actually run (the rest came from the memo). */
   hashes = 0;
 
@@ -29,11 +26,8 @@ export class SortedMerkle {
     }
     const known = parents.get(hi);
     if (known !== undefined) return known;
-    this.pair.write(lo.slice(2), 0, 32, "hex");
-    this.pair.write(hi.slice(2), 32, 32, "hex");
     this.hashes++;
-    const hash = keccak256(this.pair, "bytes");
-    const node = `0x${Buffer.from(hash.buffer, hash.byteOffset, 32).toString("hex")}` as `0x${string}`;
+    const node = hashPair(lo, hi);
     parents.set(hi, node);
     return node;
   }
