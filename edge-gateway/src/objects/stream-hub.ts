@@ -336,11 +336,14 @@ export class StreamHub {
       .then((r) => {
         const got = unwrap(r);
         stream.standing = got;
-        stream.lease += BigInt(got.granted);
         if (stream.closed) {
-          void this.#session(stream.sessionId).returnLease(stream.key);
+          // Only what this call granted: the rest of the lease still covers results
+          // delivered before the close and charged after it.
+          if (BigInt(got.granted) > 0n)
+            void this.#session(stream.sessionId).returnLease(stream.key, got.granted);
           return;
         }
+        stream.lease += BigInt(got.granted);
         while (stream.waiting.length > 0 && stream.lease >= (stream.waiting[0] as Job).price) {
           this.#spend(stream, stream.waiting.shift() as Job);
         }
