@@ -125,9 +125,9 @@ export class NcnClient {
 
   /** Pays future requests from `sessionId`; `spent` is what it already owes (from the gateway). */
   useSession(sessionId: `0x${string}`, spent = 0n): void {
+    if (sessionId !== this.#sessionId) this.#signed.clear();
     this.#sessionId = sessionId;
     this.#spent = spent;
-    this.#signed.clear();
   }
 
   /** Registers the session with the gateway and syncs what it has charged so far. */
@@ -302,60 +302,76 @@ export class NcnClient {
   ): Promise<InferenceResponse> {
     const requestId = opts.requestId ?? crypto.randomUUID();
     const mode = opts.payment ?? (this.#sessionId ? "session" : "escrow");
-    let payment: Record<string, unknown> = { mode: "escrow" };
     let price = 0n;
+    let domain: NcnDomain | undefined;
     if (mode === "session") {
-      const sessionId = this.#sessionId;
-      const account = this.#account;
-      if (!sessionId || !account)
+      if (!this.#sessionId || !this.#account)
         throw new BaseError("BAD_REQUEST", "session payment needs an account and a session");
       const q = await this.quote(opts.subnet, model);
       price = BigInt(q.price);
-      let outstanding = this.#spent + price;
-      for (const p of this.#inflight.values()) outstanding += p;
-      while (this.#signed.has(outstanding)) outstanding += 1n;
-      this.#signed.add(outstanding);
-      // Count this request in flight before yielding, so that concurrent requests sign
-      // vouchers that cover each other.
-      this.#inflight.set(requestId, price);
-      const domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
-      try {
-        const signature = await account.signTypedData(
-          typedData(domain, "Voucher", { sessionId, cumulativeAmount: outstanding }),
-        );
-        payment = { mode: "session", sessionId, cumulativeAmount: outstanding.toString(), signature };
-      } catch (e) {
-        this.#inflight.delete(requestId);
-        throw e;
-      }
+      domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
     }
     // An escrow is spent only by its client: the request carries the client's claim to it.
     const headers = mode === "escrow" ? await this.accessHeaders(requestId) : {};
     const stop = opts.onProgress ? this.#follow(requestId, opts.onProgress, opts.signal) : undefined;
+    // Count this request in flight before yielding, so that concurrent requests sign
+    // vouchers that cover each other.
+    if (mode === "session") this.#inflight.set(requestId, price);
     try {
-      const raw = await this.#json(path, {
-        method: "POST",
-        headers,
-        body: JSON.stringify({
-          ...body,
-          subnet: opts.subnet,
-          requestId,
-          payment,
-          ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
-        }),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
-      const response = v.parse(InferenceResponse, raw);
-      if (mode === "session" && response.state === "returned") {
-        this.#spent += price;
-        // Amounts at or below what is spent are never computed again.
-        for (const a of this.#signed) if (a <= this.#spent) this.#signed.delete(a);
+      let floor = 0n;
+      for (let attempt = 0; ; attempt++) {
+        const payment = domain ? await this.#voucher(domain, floor) : { mode: "escrow" };
+        try {
+          const raw = await this.#json(path, {
+            method: "POST",
+            headers,
+            body: JSON.stringify({
+              ...body,
+              subnet: opts.subnet,
+              requestId,
+              payment,
+              ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+            }),
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          });
+          const response = v.parse(InferenceResponse, raw);
+          if (mode === "session" && response.state === "returned") {
+            this.#spent += price;
+            // Amounts at or below what is spent are never computed again.
+            for (const a of this.#signed) if (a <= this.#spent) this.#signed.delete(a);
+          }
+          return response;
+        } catch (e) {
+          // Another client of this session (or an earlier run) used that voucher amount: the
+          // gateway names the next free one, and this request is sent once more with it.
+          const next = voucherUsedNext(e);
+          if (attempt > 0 || next === undefined) throw e;
+          floor = next;
+        }
       }
-      return response;
     } finally {
       this.#inflight.delete(requestId);
       stop?.abort();
     }
+  }
+
+  /**
+   * Signs a voucher for everything this client owes, including the requests in flight, at
+   * an amount never signed before (the gateway takes each voucher for one request) and not
+   * below `floor`.
+   */
+  async #voucher(domain: NcnDomain, floor: bigint) {
+    const sessionId = this.#sessionId as `0x${string}`;
+    const account = this.#account as LocalAccount;
+    let outstanding = this.#spent;
+    for (const p of this.#inflight.values()) outstanding += p;
+    if (outstanding < floor) outstanding = floor;
+    while (this.#signed.has(outstanding)) outstanding += 1n;
+    this.#signed.add(outstanding);
+    const signature = await account.signTypedData(
+      typedData(domain, "Voucher", { sessionId, cumulativeAmount: outstanding }),
+    );
+    return { mode: "session", sessionId, cumulativeAmount: outstanding.toString(), signature };
   }
 
   #follow(requestId: string, onProgress: (e: ProgressEvent) => void, outer?: AbortSignal): AbortController {
@@ -387,4 +403,14 @@ export class NcnClient {
     if (!res.ok) throw errorFromBody(body, res.status);
     return body;
   }
+}
+
+/** The gateway's next free voucher amount, when `e` refused a voucher as already used. */
+function voucherUsedNext(e: unknown): bigint | undefined {
+  if (!(e instanceof BaseError) || e.code !== "PAYMENT_REQUIRED") return undefined;
+  const parsed = v.safeParse(
+    v.object({ reason: v.literal("voucher_used"), nextFree: v.pipe(v.string(), v.regex(/^\d+$/)) }),
+    e.details,
+  );
+  return parsed.success ? BigInt(parsed.output.nextFree) : undefined;
 }

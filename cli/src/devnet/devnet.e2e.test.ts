@@ -184,10 +184,40 @@ describe("devnet end to end", () => {
       amount: BigInt(q.price),
       expiresInSeconds: 3600,
     });
+    // The escrow's id is public once mined: a stranger who sends a request under it is refused
+    // and the escrow stays the client's.
+    const read0 = createNcnReadClient({
+      rpcUrl: devnet.file.chain.rpcUrl,
+      chainId: devnet.file.chain.chainId,
+    });
+    for (const thief of [
+      new NcnClient({ gatewayUrl: devnet.file.gateway.url }),
+      new NcnClient({
+        gatewayUrl: devnet.file.gateway.url,
+        account: privateKeyToAccount(generatePrivateKey()),
+      }),
+    ]) {
+      const stolen = await thief
+        .infer({
+          subnet: "default",
+          model: "tiny-mlp",
+          requestId,
+          payment: "escrow",
+          inputs: { x: { dtype: "float32", dims: [1, 4], data: new Float32Array([9, 9, 9, 9]) } },
+        })
+        .then(
+          () => "ran",
+          (e: { code?: string }) => e.code,
+        );
+      expect(stolen).toBe("PAYMENT_REQUIRED");
+    }
+    expect((await readEscrow(read0, devnet.chain.contracts, idToBytes32(requestId))).status).toBe(1); // Pending
     const escrowClient = new NcnClient({
       gatewayUrl: devnet.file.gateway.url,
+      account: client,
       validatorSet: chainValidatorSet(chainConfig()),
     });
+    // The refused attempts used the id: the client sends the escrowed request under it again, as its payer.
     const { response } = await escrowClient.infer({
       subnet: "default",
       model: "tiny-mlp",

@@ -57,6 +57,13 @@ export function voucherUsed(l: SessionLedger, amount: bigint): boolean {
   );
 }
 
+/** The smallest voucher amount at or above `from` that was never used (what a client signs next). */
+export function nextFreeVoucher(l: SessionLedger, from: bigint): bigint {
+  let amount = from;
+  while (voucherUsed(l, amount)) amount += 1n;
+  return amount;
+}
+
 /**
  * Reserves `price` for `requestId` against a voucher of `voucherAmount`. Only the payer
  * spends: the voucher must be one the gateway has never seen (each voucher pays for one
@@ -77,15 +84,18 @@ export function authorize(
     });
   }
   if (voucherUsed(l, voucherAmount)) {
+    const required = l.charged + reservedTotal(l) + price;
     throw new BaseError(
       "PAYMENT_REQUIRED",
       "this voucher was already used: sign a new one above what is charged (each voucher pays for one request)",
       {
         details: {
+          reason: "voucher_used",
           voucher: voucherAmount.toString(),
           charged: l.charged.toString(),
           reserved: reservedTotal(l).toString(),
-          required: (l.charged + reservedTotal(l) + price).toString(),
+          required: required.toString(),
+          nextFree: nextFreeVoucher(l, required).toString(),
         },
       },
     );

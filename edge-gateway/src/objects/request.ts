@@ -120,7 +120,14 @@ export class RequestObject extends DurableObject<Env> {
   }
 
   async #submit(input: SubmitInput, caller: string | undefined): Promise<InferenceResponse> {
-    const existing = await this.#load();
+    let existing = await this.#load();
+    // A submission whose payment was refused claimed nothing: the id stays free for its payer
+    // (otherwise anyone who sees an escrow's id could lock its client out of it).
+    if (existing && existing.payer === undefined && isTerminal(existing.state)) {
+      await this.ctx.storage.delete(["request", "input", "result"]);
+      this.#req = undefined;
+      existing = undefined;
+    }
     if (existing) {
       // Whoever else knows the id gets nothing back: not the state, not the result.
       if (
@@ -172,7 +179,7 @@ export class RequestObject extends DurableObject<Env> {
       const err =
         e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
       await this.#fail(err.code, err.shortMessage);
-      return this.#response(req);
+      throw err; // with its details (what is required, the next free voucher amount)
     }
     this.ctx.waitUntil(this.#advance());
     return this.#response(req);

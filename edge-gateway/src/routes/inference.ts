@@ -86,26 +86,30 @@ async function submit(
   const { descriptor, price } = priceOf(catalog, subnet, input.model);
   const pipeline = input.kind === "ocr" ? ocrStages(catalog, input.model) : [];
   const requestId = body.requestId ?? crypto.randomUUID();
-  if (!body.payment) {
+  const payment = body.payment;
+  if (!payment) {
     throw new BaseError("PAYMENT_REQUIRED", "this request needs a payment (session voucher or escrow)", {
       details: await paymentInfo(c, subnet, input.model, price, requestId),
     });
   }
   const stub = c.env.REQUEST.get(c.env.REQUEST.idFromName(requestId));
+  const caller = await callerOf(c, requestId);
   const timeoutMs = Math.min(body.timeoutMs ?? DEFAULT_TIMEOUT_MS, 600_000);
-  const created = unwrap(
-    await stub.submit(
-      {
-        requestId,
-        subnet,
-        input,
-        payment: body.payment,
-        price: price.toString(),
-        descriptor,
-        pipeline,
-        timeoutMs,
-      },
-      await callerOf(c, requestId),
+  const created = await submitted(c, subnet, input.model, price, requestId, async () =>
+    unwrap(
+      await stub.submit(
+        {
+          requestId,
+          subnet,
+          input,
+          payment,
+          price: price.toString(),
+          descriptor,
+          pipeline,
+          timeoutMs,
+        },
+        caller,
+      ),
     ),
   );
   const asyncMode =
@@ -115,11 +119,33 @@ async function submit(
   }
   const done = created.state === "failed" ? created : ((await stub.wait(timeoutMs + 1000)) ?? created);
   if (done.state === "failed" && done.error) {
-    const payment = ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED"].includes(done.error.code)
+    const details = PAYMENT_CODES.includes(done.error.code)
       ? await paymentInfo(c, subnet, input.model, price, requestId)
       : { requestId };
-    const err = new BaseError(done.error.code, done.error.message, { details: payment });
+    const err = new BaseError(done.error.code, done.error.message, { details });
     return c.json({ ...err.toBody(), request: done }, err.status);
   }
   return c.json(done, done.state === "returned" ? 200 : 202);
+}
+
+const PAYMENT_CODES: readonly string[] = ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED"];
+
+/** Runs a submission; a refused payment answers with its own details plus how to pay. */
+async function submitted<T>(
+  c: AppContext,
+  subnet: string,
+  model: string,
+  price: bigint,
+  requestId: string,
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (!(e instanceof BaseError) || !PAYMENT_CODES.includes(e.code)) throw e;
+    const own = typeof e.details === "object" && e.details !== null ? e.details : {};
+    throw new BaseError(e.code, e.shortMessage, {
+      details: { ...(await paymentInfo(c, subnet, model, price, requestId)), ...own },
+    });
+  }
 }
