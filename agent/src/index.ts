@@ -29,9 +29,9 @@ export { DEFAULT_MAX_MODEL_BYTES, ModelStore, type ModelStoreOptions } from "./s
 export { createProgressReporter, type DownloadProgress } from "./store/progress.ts";
 export {
   checkSource,
-  STRICT_SOURCE_POLICY,
   SOURCE_RULES,
   type SourcePolicy,
   type SourceRule,
+  STRICT_SOURCE_POLICY,
 } from "./store/source-policy.ts";
 export { AGENT_VERSION } from "./version.ts";

@@ -314,9 +314,12 @@ export class ModelStore {
       allowed.kind === "npm"
         ? resolveNpmSource(allowed.source, this.#o.npmSearchFrom)
         : await localFile(allowed);
-    if (!path) throw new AgentError("MODEL_NOT_FOUND", `source ${index + 1} is not installed`);
-    const file = Bun.file(path);
-    if (!(await file.exists())) throw new AgentError("MODEL_NOT_FOUND", `source ${index + 1} does not exist`);
+    const file = path ? Bun.file(path) : null;
+    if (!file || !(await file.exists()))
+      throw new AgentError(
+        "MODEL_NOT_FOUND",
+        `source ${index + 1} ${allowed.kind === "npm" ? "is not installed" : "does not exist"}`,
+      );
     if (file.size !== model.size)
       throw new AgentError(
         "MODEL_HASH_MISMATCH",
