@@ -198,6 +198,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
           NCN_PRIVATE_KEY: agentKeys[i],
           NCN_SUBNETS: DEVNET_SUBNETS.join(","),
           NCN_MAX_CONCURRENCY: "64",
+          NCN_MODEL_DIRS: modelsDir,
         },
       });
       pipeLog(child, join(dir, "logs", `agent-${i}.log`));
