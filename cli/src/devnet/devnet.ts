@@ -128,6 +128,9 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         contracts.registry,
         "--trusted-gateway",
         gatewayAddress,
+        // Spot checks re-run the devnet's models from the folder they are published from.
+        "--model-dir",
+        join(dir, "models"),
       ];
       const boot = registries[0];
       if (boot) {
