@@ -28,7 +28,7 @@ import { logger } from "../log.ts";
 import { canTransition, isTerminal } from "../logic/request-machine.ts";
 import { shardOf } from "../logic/scheduler.ts";
 import { type Rpc, rpc, unwrap } from "../rpc.ts";
-import { gatherAttestations } from "../validators/client.ts";
+import { gatherAttestations, refusedForTheAgent } from "../validators/client.ts";
 
 const log = logger("gateway:request");
 /** Longest pause between two asks for a free agent. */
@@ -527,6 +527,12 @@ export class RequestObject extends DurableObject<Env> {
   #startPreprocess(req: StoredRequest): Promise<void> {
     return this.#runPreprocess(req).catch(async (e: unknown) => {
       const err = e instanceof BaseError ? e : new BaseError("VALIDATOR_UNAVAILABLE", String(e));
+      if (refusedForTheAgent(refusalsOf(err))) {
+        // The validators refused this agent, not the request: another agent may serve it.
+        this.#preprocessRun = undefined;
+        await this.#retryOrFail(err.code, err.shortMessage);
+        return;
+      }
       await this.#fail(err.code, err.shortMessage);
     });
   }
@@ -739,4 +745,14 @@ function sse(event: string, data: unknown): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The per-validator refusals a quorum error carries. */
+function refusalsOf(err: BaseError): { reason?: string }[] {
+  const d = err.details;
+  if (typeof d !== "object" || d === null || !("refusals" in d) || !Array.isArray(d.refusals)) return [];
+  return d.refusals.filter(
+    (r): r is { reason?: string } =>
+      typeof r === "object" && r !== null && (!("reason" in r) || typeof r.reason === "string"),
+  );
 }
