@@ -31,7 +31,10 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
     uint128 private _protocolPool;
     mapping(bytes32 requestId => Escrow) private _escrows;
     mapping(bytes32 sessionId => Session) private _sessions;
+    /// @dev Spent batch ids, settled or abandoned: the one bitmap `settleBatch` reads.
     mapping(address gateway => mapping(uint256 word => uint256 bits)) private _settledBatches;
+    /// @dev The subset of spent ids that were abandoned; kept apart so settling never touches it.
+    mapping(address gateway => mapping(uint256 word => uint256 bits)) private _abandonedBatches;
     mapping(address account => uint256) private _credits;
 
     /// @param token_ NCN token.
@@ -240,6 +243,13 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
         emit BatchSettled(batchId, gateway, batch.receiptsRoot, total);
     }
 
+    /// @inheritdoc IInferencePayment
+    function abandonBatch(bytes32 batchId) external {
+        _spendBatchId(msg.sender, batchId);
+        _abandonedBatches[msg.sender][uint256(batchId) >> 8] |= 1 << (uint256(batchId) & 0xff);
+        emit BatchAbandoned(batchId, msg.sender);
+    }
+
     /// @dev Permit2-style bitmap: the upper 248 bits of the id pick a word, the low 8 bits a bit.
     function _spendBatchId(address gateway, bytes32 batchId) private {
         uint256 word = uint256(batchId) >> 8;
@@ -404,6 +414,11 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
     /// @inheritdoc IInferencePayment
     function isBatchSettled(address gateway, bytes32 batchId) external view returns (bool settled) {
         return _settledBatches[gateway][uint256(batchId) >> 8] & (1 << (uint256(batchId) & 0xff)) != 0;
+    }
+
+    /// @inheritdoc IInferencePayment
+    function batchAbandoned(address gateway, bytes32 batchId) external view returns (bool abandoned) {
+        return _abandonedBatches[gateway][uint256(batchId) >> 8] & (1 << (uint256(batchId) & 0xff)) != 0;
     }
 
     /// @inheritdoc IInferencePayment
