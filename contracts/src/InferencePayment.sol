@@ -106,6 +106,9 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
         bytes32 requestId = receipt.requestId;
         Escrow storage e = _escrows[requestId];
         if (e.status != EscrowStatus.Pending) revert RequestNotPending(requestId);
+        // Request ids travel in the clear: only the gateway the client chose may say which receipt
+        // paid for its request, or anyone who learns the id could pay a receipt of their own.
+        if (msg.sender != e.gateway) revert NotEscrowGateway(requestId, msg.sender);
         if (block.timestamp > e.expiry) revert RequestExpired(requestId, e.expiry);
         if (receipt.subnetId != e.subnetId) revert SubnetMismatch(e.subnetId, receipt.subnetId);
         if (receipt.agent == address(0)) revert ZeroAddress();

@@ -124,6 +124,8 @@ interface IInferencePayment {
     error RequestAlreadyExists(bytes32 requestId);
     /// @notice The request is not pending (unknown, completed or refunded).
     error RequestNotPending(bytes32 requestId);
+    /// @notice Only the escrow's gateway may complete it.
+    error NotEscrowGateway(bytes32 requestId, address caller);
     /// @notice The request expired at `expiry`; it can only be refunded.
     error RequestExpired(bytes32 requestId, uint64 expiry);
     /// @notice The request is not expired before `expiry`.
@@ -201,7 +203,9 @@ interface IInferencePayment {
     /// @notice Pays an escrowed request from its receipt, given M-of-N validator signatures over the
     /// completion `Attestation` {requestId, phase: 1, subject: struct hash of the receipt, outputHash}.
     /// The price is split between receipt.agent, the gateway and the validator and protocol fee pools;
-    /// the unused escrow returns to the client. Anyone may submit.
+    /// the unused escrow returns to the client. Only the escrow's gateway may submit ({NotEscrowGateway}
+    /// otherwise): the attestation proves a receipt is valid, the gateway says it is the one the client's
+    /// request produced.
     /// @param receipt The agent's receipt.
     /// @param validatorSignatures Validator signatures over the completion attestation digest.
     function completeInferenceRequest(NcnTypes.InferenceReceipt calldata receipt, bytes[] calldata validatorSignatures)

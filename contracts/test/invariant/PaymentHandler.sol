@@ -105,6 +105,7 @@ contract PaymentHandler is Test {
             finishedAt: uint64(block.timestamp)
         });
         (bytes[] memory sigs, uint256 distinct) = _signatures(payment.completionDigest(r), signerSeed);
+        vm.prank(e.gateway);
         try payment.completeInferenceRequest(r, sigs) {
             if (e.status != IInferencePayment.EscrowStatus.Pending) ++replaySuccesses;
             if (distinct < registry.threshold()) ++underSignedSuccesses;
@@ -132,6 +133,7 @@ contract PaymentHandler is Test {
         NcnTypes.InferenceReceipt memory r = completedReceipts[requestId];
         if (r.requestId == bytes32(0)) return;
         (bytes[] memory sigs,) = _signatures(payment.completionDigest(r), 0);
+        vm.prank(payment.getEscrow(requestId).gateway);
         try payment.completeInferenceRequest(r, sigs) {
             ++replaySuccesses;
         } catch {}
