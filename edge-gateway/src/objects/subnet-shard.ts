@@ -30,6 +30,10 @@ const POOL_VIEW_MS = 100;
 const REPUTATION_REFRESH_MS = 10_000;
 /** How often the registry's list of live agents is read again for admission. */
 const ADMISSION_REFRESH_MS = 5_000;
+/** Read sooner while a connected agent waits for admission. */
+const ADMISSION_RETRY_MS = 500;
+/** How long after its hello a connected, not yet admitted agent is worth waiting for. */
+const ADMISSION_GRACE_MS = 15_000;
 const ReputationListing = v.object({ agents: v.array(v.object({ agent: v.string(), score: v.number() })) });
 
 /** What survives hibernation on each socket (kept small: ids and the auth nonce). */
@@ -78,6 +82,8 @@ export class SubnetShard extends DurableObject<Env> {
   #admitted = new Map<string, number>();
   #admissionAt = 0;
   #admitting: Promise<void> | undefined;
+  /** When each agent said hello (ms): one that just connected may be registering right now. */
+  readonly #helloAt = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -237,15 +243,18 @@ export class SubnetShard extends DurableObject<Env> {
       this.#reputationAt = Date.now();
       this.ctx.waitUntil(this.#refreshReputation());
     }
-    const { views, sockets } = this.#agentViews();
+    const { views, sockets, pending } = this.#agentViews();
     const now = Date.now();
     const excluded = new Set(exclude);
     const chosen = pickAgent(views, { ...needs, exclude: excluded });
     if (!chosen) {
-      const busy = views.filter(
-        (a) =>
-          !excluded.has(a.address) && a.runtimes.includes(needs.runtime) && a.running >= a.maxConcurrency,
-      ).length;
+      // Agents waiting for admission count as busy: the request waits for them a while.
+      const busy =
+        pending +
+        views.filter(
+          (a) =>
+            !excluded.has(a.address) && a.runtimes.includes(needs.runtime) && a.running >= a.maxConcurrency,
+        ).length;
       return { agent: null, busy };
     }
     const ws = sockets.get(chosen.address);
@@ -279,14 +288,24 @@ export class SubnetShard extends DurableObject<Env> {
   }
 
   /** Connected, fresh agents; running counts include the session streams' tasks unless asked not to. */
-  #agentViews(withStreams = true): { views: AgentView[]; sockets: Map<string, WebSocket> } {
+  #agentViews(withStreams = true): {
+    views: AgentView[];
+    sockets: Map<string, WebSocket>;
+    /** Connected agents that said hello moments ago and are not admitted yet. */
+    pending: number;
+  } {
     const sockets = this.#readySockets();
     const views: AgentView[] = [];
     const now = Date.now();
-    this.#maybeRefreshAdmission(now);
+    let pending = 0;
+    let unadmitted = 0;
     for (const row of this.#sql.exec<AgentRow>(`SELECT * FROM agents WHERE connected = 1`)) {
       if (!sockets.has(row.address) || now - row.last_seen > STALE_AGENT_MS) continue;
-      if ((this.#admitted.get(row.address) ?? 0) <= now) continue;
+      if ((this.#admitted.get(row.address) ?? 0) <= now) {
+        unadmitted++;
+        if (now - (this.#helloAt.get(row.address) ?? 0) < ADMISSION_GRACE_MS) pending++;
+        continue;
+      }
       views.push({
         address: row.address,
         runtimes: row.runtimes.split(","),
@@ -297,12 +316,16 @@ export class SubnetShard extends DurableObject<Env> {
         latencyMs: row.latency ?? undefined,
       });
     }
-    return { views, sockets };
+    this.#maybeRefreshAdmission(
+      now,
+      pending > 0 || unadmitted > 0 ? ADMISSION_RETRY_MS : ADMISSION_REFRESH_MS,
+    );
+    return { views, sockets, pending };
   }
 
   /** Reads admissions again when they are old (in the background: the request path never waits on it). */
-  #maybeRefreshAdmission(now: number): void {
-    if (this.#admitting || now - this.#admissionAt < ADMISSION_REFRESH_MS) return;
+  #maybeRefreshAdmission(now: number, every = ADMISSION_REFRESH_MS): void {
+    if (this.#admitting || now - this.#admissionAt < every) return;
     this.#admissionAt = now;
     this.#admitting = this.#refreshAdmission().finally(() => {
       this.#admitting = undefined;
@@ -476,6 +499,7 @@ export class SubnetShard extends DurableObject<Env> {
     });
     this.#pool = undefined;
     // A newly connected agent is admitted as soon as the registry lists it.
+    this.#helloAt.set(frame.agent, Date.now());
     this.#admissionAt = 0;
     this.#maybeRefreshAdmission(Date.now());
     this.#hub.wake();
