@@ -15,6 +15,7 @@ import {
   type ResultFrame,
   receiptDigest,
   receiptMessage,
+  receiptMismatch,
   type SignedReceipt,
   type TaskFrame,
   type TaskInput,
@@ -592,14 +593,17 @@ export class RequestObject extends DurableObject<Env> {
 
   async #checkReceipt(req: StoredRequest, agent: string, frame: ResultFrame): Promise<string | undefined> {
     const r = frame.receipt.receipt;
-    if (r.agent !== agent.toLowerCase()) return "receipt names another agent";
-    if (r.requestId !== idToBytes32(req.requestId)) return "receipt is for another request";
-    if (r.subnetId !== idToBytes32(req.subnet)) return "receipt is for another subnet";
-    if (r.modelId !== idToBytes32(req.descriptor.id)) return "receipt is for another model";
-    if (r.modelHash !== req.descriptor.sha256) return "receipt names another model hash";
-    if (r.inputHash !== req.inputHash) return "receipt input hash does not match the input";
-    if (r.price !== req.price) return "receipt price does not match";
-    if (r.outputHash !== hashTaskResult(frame.result)) return "receipt output hash does not match the result";
+    const mismatch = receiptMismatch(r, {
+      agent,
+      requestId: idToBytes32(req.requestId),
+      subnetId: idToBytes32(req.subnet),
+      modelId: idToBytes32(req.descriptor.id),
+      modelHash: req.descriptor.sha256,
+      inputHash: req.inputHash,
+      price: req.price,
+      outputHash: hashTaskResult(frame.result),
+    });
+    if (mismatch) return mismatch.message;
     if (frame.result.kind !== req.input.kind) return "result kind does not match the task";
     const domain = this.#domain();
     try {

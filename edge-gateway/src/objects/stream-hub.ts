@@ -11,6 +11,7 @@ import {
   ncnDomain,
   type ResultBatchFrame,
   receiptDigest,
+  receiptMismatch,
   STREAM_MAX_IN_FLIGHT,
   STREAM_PROTOCOL_VERSION,
   StreamClientFrame,
@@ -937,12 +938,14 @@ export class StreamHub {
  * the ids, and refuse a receipt that does not match; the request then goes to another agent).
  */
 function checkItem(job: Job, agent: string, item: BatchedResult): string | undefined {
-  const r = item.receipt;
-  if (r.agent !== agent.toLowerCase()) return "receipt names another agent";
-  if (r.subnetId !== idOf(job.stream.subnet)) return "receipt is for another subnet";
-  if (r.modelId !== idOf(job.descriptor.id)) return "receipt is for another model";
-  if (r.modelHash !== job.descriptor.sha256) return "receipt names another model hash";
-  if (r.price !== job.price.toString()) return "receipt price does not match";
+  const mismatch = receiptMismatch(item.receipt, {
+    agent,
+    subnetId: idOf(job.stream.subnet),
+    modelId: idOf(job.descriptor.id),
+    modelHash: job.descriptor.sha256,
+    price: job.price.toString(),
+  });
+  if (mismatch) return mismatch.message;
   if (item.result.kind !== "tensor") return "result kind does not match the task";
   return undefined;
 }
