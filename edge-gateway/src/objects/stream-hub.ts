@@ -192,9 +192,14 @@ export class StreamHub {
         this.#send(stream, { type: "error", code: "INTERNAL", message: "the gateway failed on this frame" });
       }
     });
-    const closed = () => this.#onClose(stream);
-    server.addEventListener("close", closed);
-    server.addEventListener("error", closed);
+    server.addEventListener("close", () => {
+      // Answer the client's close frame, or its socket waits ~30 s and ends with 1006.
+      try {
+        server.close(1000, "closed");
+      } catch {}
+      this.#onClose(stream);
+    });
+    server.addEventListener("error", () => this.#onClose(stream));
     this.#send(stream, { type: "challenge", v: STREAM_PROTOCOL_VERSION, nonce: stream.nonce as never });
     return new Response(null, { status: 101, webSocket: client });
   }
