@@ -26,8 +26,15 @@ import { loadCatalog, priceOf } from "../catalog.ts";
 import { type Config, configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { type AgentView, pickAgent } from "../logic/scheduler.ts";
+import { quorumLostError } from "../logic/validator-quorum.ts";
 import { unwrap } from "../rpc.ts";
-import { gatherStreamValidation, streamQuorumError, ValidatorSockets } from "../validators/stream.ts";
+import { knownQuorum, ValidatorQuorumWatch } from "../validators/health.ts";
+import {
+  gatherStreamValidation,
+  type StreamAnswer,
+  streamQuorumError,
+  ValidatorSockets,
+} from "../validators/stream.ts";
 import type { StreamStanding } from "./session.ts";
 
 const log = logger("gateway:stream");
@@ -99,6 +106,8 @@ interface Validated {
   digest: `0x${string}`;
   batch: AgentReceiptBatch;
   proof: `0x${string}`[];
+  /** Validators (URLs) that attested it: settlement asks them to sign for it. */
+  attesters: string[];
 }
 
 interface SessionQueue {
@@ -128,6 +137,7 @@ export class StreamHub {
   #seq = 0;
   #pumpQueued = false;
   readonly #validators = new ValidatorSockets();
+  readonly #quorum = new ValidatorQuorumWatch();
   #sweepAt: number | undefined;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -288,6 +298,8 @@ export class StreamHub {
       );
     }
     stream.ids.add(frame.id);
+    // Without a quorum the work would be computed and then refused: do not start it.
+    await this.#quorum.require(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
     const catalog = await loadCatalog(config.REGISTRY_URLS);
     const { descriptor, price } = priceOf(catalog, stream.subnet, frame.model);
     if (descriptor.runtime !== "onnx") {
@@ -386,6 +398,15 @@ export class StreamHub {
     if (this.#queue.length === 0) return;
     const out = new Map<WebSocket, TaskFrame[]>();
     const config = configOf(this.#env);
+    const quorum = knownQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
+    if (quorum && !quorum.ok) {
+      const err = quorumLostError(quorum);
+      for (const job of this.#queue.splice(0)) {
+        if (job.stream.closed) this.#release(job);
+        else this.#failJob(job, err);
+      }
+      return;
+    }
     const pool = this.#pool.agents();
     const sockets = pool.sockets;
     const views = pool.views.map((a) => ({ ...a, running: a.running + this.running(a.address) }));
@@ -581,6 +602,7 @@ export class StreamHub {
         digest: digests[i] as `0x${string}`,
         batch,
         proof: (tree as ReturnType<typeof merkleBatch>).proof(i),
+        attesters: [],
       });
       touched.add(job.stream.sessionId);
     });
@@ -639,7 +661,7 @@ export class StreamHub {
       }
     }
     const charged = BigInt(first.job.stream.standing.charged) + inflightBefore;
-    const { answers, refusals } = await gatherStreamValidation(
+    const { answers, refusals, rest } = await gatherStreamValidation(
       config.REGISTRY_URLS,
       config.VALIDATION_THRESHOLD,
       {
@@ -681,6 +703,8 @@ export class StreamHub {
       return;
     }
     const response = (answers[0] as (typeof answers)[number]).response;
+    for (const [i, it] of items.entries()) it.attesters = attestersOf(answers, i);
+    void rest.then((late) => this.#lateAttesters(items, late)).catch(() => undefined);
     for (const r of response.rejected) {
       const it = items[r.index];
       if (it) this.#afterRefusal(it.job, new BaseError(codeOf(r.code), r.message, { details: r.details }));
@@ -759,6 +783,7 @@ export class StreamHub {
             price: it.job.price.toString(),
             agent: it.item.receipt.agent,
             receiptDigest: it.digest,
+            attesters: it.attesters,
           })),
         ),
       );
@@ -772,6 +797,19 @@ export class StreamHub {
         requests: list.length,
       });
     }
+  }
+
+  /**
+   * Validators that answered after the quorum attested these items too; settlement may ask
+   * them to sign for the receipts (told by request id: the charge may not be recorded yet).
+   */
+  async #lateAttesters(items: readonly Validated[], late: readonly StreamAnswer[]): Promise<void> {
+    if (late.length === 0) return;
+    const entries = items
+      .map((it, i) => ({ requestId: it.job.requestId, urls: attestersOf(late, i) }))
+      .filter((e) => e.urls.length > 0);
+    if (entries.length === 0) return;
+    await this.#env.SETTLEMENT.get(this.#env.SETTLEMENT.idFromName("main")).attested(entries);
   }
 
   /** A validator refused a request: another agent if it was the agent's fault, else fail it. */
@@ -874,6 +912,11 @@ function idOf(id: string): `0x${string}` {
     ids.set(id, h);
   }
   return h;
+}
+
+/** The validators (URLs) among `answers` that accepted item `i` of the validated batch. */
+function attestersOf(answers: readonly StreamAnswer[], i: number): string[] {
+  return answers.filter((a) => a.response.accepted.includes(i)).map((a) => a.url);
 }
 
 function asError(e: unknown): BaseError {

@@ -7,9 +7,14 @@ import {
   type PreprocessRequest,
 } from "@ncn/protocol";
 import * as v from "valibot";
+import { validatorFailed } from "./health.ts";
 
 export interface QuorumResult {
   attestations: AttestationSig[];
+  /** The validators (URLs) whose attestations are in `attestations`. */
+  attesters: string[];
+  /** Every validator (URL) that attested, once all have answered or timed out. */
+  all: Promise<string[]>;
   /** Typed refusals, per validator URL, when the quorum was not reached. */
   refusals: { url: string; code: string; message: string }[];
 }
@@ -29,16 +34,22 @@ export async function gatherAttestations(
 ): Promise<QuorumResult> {
   const payload = JSON.stringify(body);
   const attestations: AttestationSig[] = [];
+  const attesters: string[] = [];
   const refusals: QuorumResult["refusals"] = [];
   const seen = new Set<string>();
+  let allAnswered: (urls: string[]) => void = () => undefined;
+  const all = new Promise<string[]>((resolve) => {
+    allAnswered = resolve;
+  });
   return await new Promise<QuorumResult>((resolve, reject) => {
     let pending = urls.length;
     let done = false;
     const settle = () => {
+      if (pending === 0) allAnswered([...attesters]);
       if (done) return;
       if (attestations.length >= threshold) {
         done = true;
-        resolve({ attestations, refusals });
+        resolve({ attestations: [...attestations], attesters: [...attesters], all, refusals });
       } else if (pending === 0 || attestations.length + pending < threshold) {
         done = true;
         reject(quorumError(path, threshold, attestations.length, refusals));
@@ -78,8 +89,10 @@ export async function gatherAttestations(
           if (seen.has(a.validator)) return;
           seen.add(a.validator);
           attestations.push(a);
+          attesters.push(url);
         })
         .catch((e: unknown) => {
+          validatorFailed(url);
           refusals.push({
             url,
             code: "VALIDATOR_UNAVAILABLE",
@@ -109,9 +122,22 @@ function quorumError(
       ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED"].includes(top)
       ? (top as "PAYMENT_REQUIRED")
       : code,
-    `${phase} validation: ${got} of ${threshold} attestations (${top}: ${reason})`,
-    { details: { refusals } },
+    `${phase} validation: ${got} of ${threshold} attestations (${top}: ${reason}; ${whoRefused(refusals)}); nothing was charged`,
+    {
+      details: {
+        refusals,
+        charged: false,
+        retryable: refusals.every((r) => r.code === "VALIDATOR_UNAVAILABLE"),
+      },
+    },
   );
+}
+
+/** Each refusing validator with its code, for messages that must name who refused. */
+export function whoRefused(refusals: readonly { url: string; code: string }[]): string {
+  return refusals.length === 0
+    ? "no validator answered"
+    : refusals.map((r) => `${r.url} ${r.code}`).join(", ");
 }
 
 /** The refusal code most validators gave, with one of its messages (what a failed quorum reports). */
