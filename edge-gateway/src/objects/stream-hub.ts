@@ -916,7 +916,21 @@ function idOf(id: string): `0x${string}` {
 
 /** The validators (URLs) among `answers` that accepted item `i` of the validated batch. */
 function attestersOf(answers: readonly StreamAnswer[], i: number): string[] {
-  return answers.filter((a) => a.response.accepted.includes(i)).map((a) => a.url);
+  const out: string[] = [];
+  for (const a of answers) if (acceptedSet(a).has(i)) out.push(a.url);
+  return out;
+}
+
+const accepted = new WeakMap<StreamAnswer, Set<number>>();
+
+/** An answer's accepted indexes as a set, made once per answer (a batch has hundreds of items). */
+function acceptedSet(a: StreamAnswer): Set<number> {
+  let set = accepted.get(a);
+  if (!set) {
+    set = new Set(a.response.accepted);
+    accepted.set(a, set);
+  }
+  return set;
 }
 
 function asError(e: unknown): BaseError {
