@@ -28,7 +28,9 @@ import { logger } from "../log.ts";
 import { canTransition, isTerminal } from "../logic/request-machine.ts";
 import { shardOf } from "../logic/scheduler.ts";
 import { type Rpc, rpc, unwrap } from "../rpc.ts";
+import { quorumLostError } from "../logic/validator-quorum.ts";
 import { gatherAttestations } from "../validators/client.ts";
+import { knownQuorum } from "../validators/health.ts";
 
 const log = logger("gateway:request");
 /** Longest pause between two asks for a free agent. */
@@ -377,6 +379,9 @@ export class RequestObject extends DurableObject<Env> {
   /** Reserves an agent on some shard and sends the task; waits a little for one to free up. */
   async #dispatch(req: StoredRequest): Promise<void> {
     const config = configOf(this.env);
+    // Known to have no validator quorum (a retry after the loss, say): the work would be refused.
+    const quorum = knownQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
+    if (quorum && !quorum.ok) throw quorumLostError(quorum);
     const shards = config.SUBNET_SHARDS;
     // No capable agent at all: fail fast. Capable agents that are all busy: queue until the deadline.
     const noAgentUntil = Math.min(req.deadline, Date.now() + config.NO_AGENT_WAIT_MS);

@@ -26,6 +26,11 @@ const MAX_BATCH = 1000;
 const MAX_NEW_BATCHES = 8;
 /** Session objects are told of releases in groups of at most this many (storage batch limits). */
 const RELEASE_CHUNK = 100;
+/**
+ * Rounds a batch may wait for signatures that validators cannot give yet (busy, or a receipt
+ * claimed by a batch they have not seen abandoned) before it is abandoned and planned again.
+ */
+const MAX_SIGNING_ROUNDS = 10;
 /** Notes of late attesters whose charge never came are dropped after this long. */
 const LATE_ATTESTERS_TTL_MS = 10 * 60_000;
 
@@ -363,10 +368,11 @@ export class SettlementObject extends DurableObject<Env> {
     const problem = `batch ${short(b.batchId)} (${b.requests} receipts): ${verdict.signatures.length} of ${
       config.VALIDATION_THRESHOLD
     } signatures${describeAnswers(answers, config.REGISTRY_URLS, available)}`;
+    const giveUp = verdict.next === "abandon" || b.attempts + 1 >= MAX_SIGNING_ROUNDS;
     this.#store.updateBatch(
       b.batchId,
       {
-        ...(verdict.next === "abandon" ? { state: "abandoning" as const } : {}),
+        ...(giveUp ? { state: "abandoning" as const } : {}),
         signatures: verdict.signatures,
         error: problem,
         attempt: true,
