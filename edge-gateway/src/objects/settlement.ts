@@ -63,6 +63,8 @@ export class SettlementObject extends DurableObject<Env> {
   #flushing: Promise<void> | undefined;
   #lastError: string | null = null;
   #lastFlushAt = 0;
+  /** Charges added since the last attempt began: SETTLE_EVERY of them start one. */
+  #added = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -76,11 +78,14 @@ export class SettlementObject extends DurableObject<Env> {
   /** Queues charges in order (a stream's validated batch arrives as one call). */
   async addMany(entries: ChargeEntry[]): Promise<void> {
     this.#store.addCharges(entries, Date.now());
+    this.#added += entries.length;
     const config = configOf(this.env);
     // A full batch settles now, unless one is being settled or was tried a moment ago (its
     // charges may still wait for the client's voucher): then the alarm comes back for it.
+    // Charges still waiting (for a validator, say) do not count: they would start attempts
+    // that cannot settle them.
     if (
-      this.#store.pendingCount() >= config.SETTLE_EVERY &&
+      this.#added >= config.SETTLE_EVERY &&
       !this.#flushing &&
       Date.now() - this.#lastFlushAt >= MIN_FLUSH_GAP_MS
     ) {
@@ -143,6 +148,7 @@ export class SettlementObject extends DurableObject<Env> {
 
   async #flushOnce(): Promise<void> {
     this.#lastFlushAt = Date.now();
+    this.#added = 0;
     const config = configOf(this.env);
     const chain = chainOf(config);
     const errors: string[] = [];
