@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { combinations, type PendingCharge, planBatches, type SessionVouchers } from "./batch.ts";
+import { combinations, type PendingCharge, planBatches, type SessionVouchers, signableNow } from "./batch.ts";
 
 const s1 = `0x${"01".repeat(32)}` as const;
 const s2 = `0x${"02".repeat(32)}` as const;
@@ -187,6 +187,12 @@ describe("planBatches: sizes and fairness", () => {
     expect(
       planBatches([charge(s1, 1)], new Map([[s1, steps(0n, 10n, 10n)]]), { ...opts, available: [A] }),
     ).toEqual([]);
+  });
+
+  test("signableNow: some quorum of the validators answering now attested it and did not refuse it", () => {
+    expect(signableNow(charge(s1, 1, { attesters: [A, B] }), [A, B], 2)).toBe(true);
+    expect(signableNow(charge(s1, 1, { attesters: [A, B] }), [A, C], 2)).toBe(false);
+    expect(signableNow(charge(s1, 1, { refusedBy: [B] }), [A, B], 2)).toBe(false);
   });
 
   test("combinations", () => {

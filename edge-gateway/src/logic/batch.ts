@@ -202,6 +202,11 @@ export function voucherRun(
   return list.slice(0, best);
 }
 
+/** Whether some quorum of the `available` validators can sign for this charge's receipt now. */
+export function signableNow(c: PendingCharge, available: readonly string[], threshold: number): boolean {
+  return combinations([...available], threshold).some((q) => canSign(c, q));
+}
+
 /** Whether every validator of `quorum` can sign for this charge's receipt. */
 export function canSign(c: PendingCharge, quorum: readonly string[]): boolean {
   return quorum.every((v) => (c.attesters === null || c.attesters.includes(v)) && !c.refusedBy.includes(v));

@@ -79,6 +79,16 @@ describe("judgeAnswers", () => {
     expect(v.next).toBe("abandon");
   });
 
+  test("a refusal of the caller (its token or address) is waited out, not blamed on the batch", () => {
+    const v = judgeAnswers(
+      [signed(A, 1), refused(B, "FORBIDDEN", "gateway_not_caller", "gateway"), refused(C, "UNAUTHORIZED")],
+      [],
+      all,
+    );
+    expect(v.next).toBe("retry");
+    expect(v.whole).toEqual([]);
+  });
+
   test("one validator answering is not enough, whatever it says", () => {
     const v = judgeAnswers([signed(A, 1), down(B), down(C)], [], { ...all, available: new Set([A]) });
     expect(v.next).toBe("abandon");

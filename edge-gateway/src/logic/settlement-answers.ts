@@ -56,6 +56,9 @@ export function isPassing(a: SettlementAnswer): boolean {
   if (a.kind === "unavailable") return true;
   if (a.kind !== "refused") return false;
   if (PASSING_CODES.has(a.code)) return true;
+  // Refusing the caller (its token, its address) says nothing about the batch: splitting or
+  // abandoning it would not help; the gateway's configuration must change.
+  if (a.code === "FORBIDDEN" && !(a.field ?? "").startsWith("sessions[")) return true;
   const reason = a.reason ?? "";
   return reason.includes("claimed") || reason === "batch_already_settled";
 }

@@ -27,8 +27,8 @@ import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { canTransition, isTerminal } from "../logic/request-machine.ts";
 import { shardOf } from "../logic/scheduler.ts";
-import { type Rpc, rpc, unwrap } from "../rpc.ts";
 import { quorumLostError } from "../logic/validator-quorum.ts";
+import { type Rpc, rpc, unwrap } from "../rpc.ts";
 import { gatherAttestations } from "../validators/client.ts";
 import { knownQuorum } from "../validators/health.ts";
 

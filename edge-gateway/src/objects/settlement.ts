@@ -4,7 +4,7 @@ import { type ChainPort, ChainRevertedError } from "../chain/port.ts";
 import { chainOf } from "../chain/viem-chain.ts";
 import { type Config, configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
-import { planBatches, type SessionVouchers } from "../logic/batch.ts";
+import { type PendingCharge, planBatches, type SessionVouchers, signableNow } from "../logic/batch.ts";
 import { judgeAnswers, type SettlementAnswer } from "../logic/settlement-answers.ts";
 import { chargesToRelease } from "../logic/settlement-release.ts";
 import { unwrap } from "../rpc.ts";
@@ -242,11 +242,9 @@ export class SettlementObject extends DurableObject<Env> {
       maxReceipts: MAX_BATCH,
       maxBatches: MAX_NEW_BATCHES,
     });
-    if (drafts.length === 0 && plannable.length > 0 && available.length >= config.VALIDATION_THRESHOLD) {
-      errors.push(
-        `${plannable.length} charges wait: none is matched by a client voucher and attested by ${config.VALIDATION_THRESHOLD} validators that answer now`,
-      );
-    }
+    const planned = new Set(drafts.flatMap((d) => d.charges.map((c) => c.requestId)));
+    const waiting = plannable.filter((c) => !planned.has(c.requestId));
+    if (waiting.length > 0) errors.push(describeWaiting(waiting, available, config.VALIDATION_THRESHOLD));
     for (const d of drafts) {
       const digests = d.charges.map((c) => c.receiptDigest);
       const batch = this.#store.saveBatch(
@@ -447,6 +445,28 @@ export class SettlementObject extends DurableObject<Env> {
       }
     }
   }
+}
+
+/** Why charges were not planned: their attesters do not answer, or no voucher adds up to them. */
+function describeWaiting(
+  waiting: readonly PendingCharge[],
+  available: readonly string[],
+  threshold: number,
+): string {
+  const onValidators = waiting.filter((c) => !signableNow(c, available, threshold));
+  const attesters = new Set(
+    onValidators.flatMap((c) => (c.attesters ?? []).filter((v) => !available.includes(v))),
+  );
+  const parts: string[] = [];
+  if (onValidators.length > 0)
+    parts.push(
+      `${onValidators.length} charges wait for validators that attested them to answer${
+        attesters.size > 0 ? ` (${[...attesters].join(", ")})` : ""
+      }`,
+    );
+  const onVouchers = waiting.length - onValidators.length;
+  if (onVouchers > 0) parts.push(`${onVouchers} charges wait for a client voucher that adds up to them`);
+  return parts.join("; ");
 }
 
 /** Who refused a batch and why, and who could not be asked, for people reading the status. */
