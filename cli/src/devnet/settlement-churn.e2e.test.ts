@@ -138,7 +138,7 @@ test("every charged receipt settles or is released despite validator churn: 0 lo
   await devnet.stopRegistry(2);
   await sleep(3_000); // receipts attested by 0 and 1
   await devnet.stopRegistry(1);
-  await sleep(1_500); // no quorum: new work is refused, nothing charged
+  await sleep(2_500); // no quorum: new work is refused, nothing charged
   const degraded = await health();
   await devnet.startRegistry(2);
   await sleep(3_000); // receipts attested by 0 and 2

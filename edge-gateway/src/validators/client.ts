@@ -7,7 +7,7 @@ import {
   type PreprocessRequest,
 } from "@ncn/protocol";
 import * as v from "valibot";
-import { validatorFailed } from "./health.ts";
+import { validatorAnswered, validatorFailed } from "./health.ts";
 
 export interface QuorumResult {
   attestations: AttestationSig[];
@@ -85,6 +85,7 @@ export async function gatherAttestations(
             refusals.push({ url, code: "VALIDATOR_UNAVAILABLE", message: "malformed attestation response" });
             return;
           }
+          validatorAnswered(url);
           const a = parsed.output.attestation;
           if (seen.has(a.validator)) return;
           seen.add(a.validator);

@@ -12,7 +12,9 @@ const HealthBody = v.object({
 
 /** How long a look at the validators stays good for dispatch decisions. */
 const MAX_AGE_MS = 1_000;
-const PROBE_TIMEOUT_MS = 1_000;
+const PROBE_TIMEOUT_MS = 2_000;
+/** A validator that attested this recently counts as answering even if its `/health` was slow. */
+const ANSWERED_WITHIN_MS = 2_000;
 
 /** Asks one validator's `/health`; any answer other than a 2xx counts as down. */
 export async function probeValidator(
@@ -43,12 +45,22 @@ export function probeValidators(
 // Per isolate, the last look. Values only, never a promise: a promise made while serving one
 // request must not be awaited by another in a Worker.
 let last: { key: string; view: QuorumView } | undefined;
+const answeredAt = new Map<string, number>();
+
+/** A validator just answered a validation call: it is up, whatever a busy `/health` says. */
+export function validatorAnswered(url: string): void {
+  answeredAt.set(url, Date.now());
+}
 
 /** Whether enough validators answer, looked at again when the last look is over a second old. */
 export async function validatorQuorum(urls: readonly string[], threshold: number): Promise<QuorumView> {
   const key = `${threshold}|${urls.join(",")}`;
   if (last?.key === key && Date.now() - last.view.at < MAX_AGE_MS) return last.view;
-  const view = quorumOf(await probeValidators(urls), threshold);
+  const now = Date.now();
+  const probes = (await probeValidators(urls)).map((p) =>
+    p.up || now - (answeredAt.get(p.url) ?? 0) > ANSWERED_WITHIN_MS ? p : { ...p, up: true, error: null },
+  );
+  const view = quorumOf(probes, threshold);
   last = { key, view };
   return view;
 }
@@ -61,6 +73,7 @@ export function knownQuorum(urls: readonly string[], threshold: number): QuorumV
 
 /** A validation call could not reach `url`: if it was thought up, look again before the next dispatch. */
 export function validatorFailed(url: string): void {
+  answeredAt.delete(url);
   if (last?.view.answering.includes(url)) last = undefined;
 }
 

@@ -1,7 +1,7 @@
 import { BaseError, BatchCompletionResponse, errorFromBody, type StreamBatchRequest } from "@ncn/protocol";
 import * as v from "valibot";
 import { mostCommonRefusal, whoRefused } from "./client.ts";
-import { validatorFailed } from "./health.ts";
+import { validatorAnswered, validatorFailed } from "./health.ts";
 
 export interface StreamAnswer {
   url: string;
@@ -55,6 +55,7 @@ export async function gatherStreamValidation(
   let pending = 0;
   const asks: Promise<unknown>[] = [];
   const keep = (r: StreamAnswer) => {
+    validatorAnswered(r.url);
     const validator = r.response.attestation.validator.toLowerCase();
     if (!seen.has(validator)) {
       seen.add(validator);
