@@ -22,6 +22,7 @@ export interface Env {
   SUBNET_SHARDS?: string;
   SETTLE_EVERY?: string;
   SETTLE_INTERVAL_MS?: string;
+  SETTLE_RELEASE_AFTER_MS?: string;
   MAX_BODY_BYTES?: string;
   RATE_LIMIT_PER_MINUTE?: string;
   TASK_TIMEOUT_MS?: string;
@@ -64,6 +65,9 @@ const ConfigSchema = v.object({
   SUBNET_SHARDS: v.optional(intString(1, 1024), "1"),
   SETTLE_EVERY: v.optional(intString(1, 10_000), "100"),
   SETTLE_INTERVAL_MS: v.optional(intString(100, 3_600_000), "5000"),
+  // How long the validators that attested a charge may stay unreachable (or a voucher gap
+  // left by a release stay open) before the charge is released: the client is not charged.
+  SETTLE_RELEASE_AFTER_MS: v.optional(intString(1_000, 7 * 24 * 3_600_000), "300000"),
   MAX_BODY_BYTES: v.optional(intString(1024, 100 * 1024 * 1024), String(16 * 1024 * 1024)),
   RATE_LIMIT_PER_MINUTE: v.optional(intString(1, 10_000_000), "600000"),
   TASK_TIMEOUT_MS: v.optional(intString(100, 600_000), "30000"),

@@ -78,7 +78,14 @@ describe("wrangler (Node, as operators run it)", () => {
       } catch {}
       await new Promise((r) => setTimeout(r, 300));
     }
-    expect(body).toEqual({ ok: true, service: "ncn-gateway" });
+    // No validator runs at the configured URLs: the gateway is up but degraded, naming them.
+    expect(body).toMatchObject({ ok: true, status: "degraded", service: "ncn-gateway" });
+    const missing = (body as { validators: { missing: { url: string }[] } }).validators.missing;
+    expect(missing.map((m) => m.url)).toEqual([
+      "http://127.0.0.1:7001",
+      "http://127.0.0.1:7002",
+      "http://127.0.0.1:7003",
+    ]);
     const nf = await fetch(`http://127.0.0.1:${port}/v1/nope`);
     expect(nf.status).toBe(404);
   }, 120_000);

@@ -30,6 +30,8 @@ export interface DevnetOptions {
   agents?: number;
   /** Progress lines go here. */
   onStep?: (label: string, detail?: string) => void;
+  /** Gateway variables to set on top of the devnet's (SETTLE_RELEASE_AFTER_MS, say). */
+  gatewayVars?: Record<string, string>;
 }
 
 export interface Devnet {
@@ -46,6 +48,10 @@ export interface Devnet {
   stop(): Promise<void>;
   /** Stops the gateway's workerd and starts it again on the same port and state (every Durable Object evicted). */
   restartGateway(): Promise<void>;
+  /** Stops validator `i` (its registry node process); its state stays on disk. */
+  stopRegistry(i: number): Promise<void>;
+  /** Starts validator `i` again on the same port and data (what it attested is kept). */
+  startRegistry(i: number): Promise<void>;
 }
 
 const ReadyLine = v.object({
@@ -105,23 +111,23 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       },
     });
     const contracts = chain.contracts;
+    const localChain = chain;
     step("chain", `anvil ${chain.anvil.url}, contracts deployed, ${nRegistries} validators staked`);
 
     const registries: Devnet["registries"] = [];
-    for (let i = 0; i < nRegistries; i++) {
-      const port = await freePort();
+    const spawnRegistry = async (i: number, port: number, bootstrap: string | undefined) => {
       const args = [
         join(ROOT, "registry", "src", "main.ts"),
         "--data-dir",
         join(dir, `registry-${i}`),
         "--validator-key",
-        chain.validatorKeys[i] as string,
+        localChain.validatorKeys[i] as string,
         "--http-port",
         String(port),
         "--listen",
         "/ip4/127.0.0.1/tcp/0",
         "--rpc-url",
-        chain.anvil.url,
+        localChain.anvil.url,
         "--payment-contract",
         contracts.payment,
         "--validator-registry",
@@ -132,17 +138,18 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         "--model-dir",
         join(dir, "models"),
       ];
-      const boot = registries[0];
-      if (boot) {
-        const first = await readyOf(boot.child);
-        args.push("--bootstrap", first.multiaddrs[0] as string);
-      }
+      if (bootstrap) args.push("--bootstrap", bootstrap);
       const child = supervisor.spawn(`registry-${i}`, BUN, args, {
         logFile: join(dir, "logs", `registry-${i}.log`),
       });
       pipeLog(child, join(dir, "logs", `registry-${i}.log`));
       const ready = await readyOf(child);
-      registries.push({ child, url: ready.url, peerId: ready.peerId });
+      return { child, url: ready.url, peerId: ready.peerId };
+    };
+    for (let i = 0; i < nRegistries; i++) {
+      const boot = registries[0];
+      const bootstrap = boot ? (await readyOf(boot.child)).multiaddrs[0] : undefined;
+      registries.push(await spawnRegistry(i, await freePort(), bootstrap));
     }
     step("validators", registries.map((r) => r.url).join(" "));
 
@@ -187,6 +194,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       GATEWAY_PRIVATE_KEY: gatewayKey,
       SETTLE_EVERY: "100",
       SETTLE_INTERVAL_MS: "2000",
+      ...opts.gatewayVars,
     };
     const gatewayOpts = { persistDir: join(dir, "gateway-state"), logFile: join(dir, "logs", "gateway.log") };
     gateway = await startGateway(gatewayVars, { ...gatewayOpts, port });
@@ -274,6 +282,22 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
           }
         }
         devnet.gateway = gateway;
+      },
+      async stopRegistry(i) {
+        const r = registries[i];
+        if (!r) throw new BaseError("NOT_FOUND", `no registry ${i}`);
+        await supervisor.stopChild(r.child);
+      },
+      async startRegistry(i) {
+        const r = registries[i];
+        if (!r) throw new BaseError("NOT_FOUND", `no registry ${i}`);
+        if (r.child.proc.exitCode === null && r.child.proc.signalCode === null) return;
+        // Any other node that runs is a bootstrap peer.
+        const peer = registries.find(
+          (o) => o !== r && o.child.proc.exitCode === null && o.child.proc.signalCode === null,
+        );
+        const bootstrap = peer ? (await readyOf(peer.child)).multiaddrs[0] : undefined;
+        registries[i] = await spawnRegistry(i, Number(new URL(r.url).port), bootstrap);
       },
     };
     return devnet;

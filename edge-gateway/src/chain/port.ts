@@ -1,4 +1,4 @@
-import type { ReceiptJson } from "@ncn/protocol";
+import { BaseError, type ReceiptJson } from "@ncn/protocol";
 import type { OnChainSession } from "../logic/session-ledger.ts";
 
 export interface EscrowInfo {
@@ -26,6 +26,17 @@ export interface BatchSettlement {
   validatorSignatures: `0x${string}`[];
 }
 
+/** Where a batch id stands on chain: spent by a settlement, spent by abandoning it, or free. */
+export type BatchStatus = "settled" | "abandoned" | "open";
+
+/**
+ * A transaction the contract refused (it will be refused again as it is), as opposed to a
+ * node or network failure, after which sending the same again may work.
+ */
+export class ChainRevertedError extends BaseError<"CHAIN_ERROR"> {
+  override name = "ChainRevertedError";
+}
+
 /** What the gateway needs from the chain; implemented over viem in chain/viem-chain.ts. */
 export interface ChainPort {
   readonly gateway: `0x${string}`;
@@ -35,4 +46,7 @@ export interface ChainPort {
   readEscrow(requestKey: `0x${string}`): Promise<EscrowInfo | null>;
   completeEscrow(receipt: ReceiptJson, validatorSignatures: `0x${string}`[]): Promise<`0x${string}`>;
   settleBatch(batch: BatchSettlement): Promise<`0x${string}`>;
+  batchStatus(batchId: `0x${string}`): Promise<BatchStatus>;
+  /** Spends this gateway's batch id without settling, so the batch provably never lands. */
+  abandonBatch(batchId: `0x${string}`): Promise<`0x${string}`>;
 }

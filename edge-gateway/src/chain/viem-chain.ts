@@ -4,16 +4,24 @@ import { type ReceiptJson, receiptMessage } from "@ncn/protocol";
 import {
   type Account,
   type Chain,
+  ContractFunctionRevertedError,
   createPublicClient,
   createWalletClient,
   http,
   type PublicClient,
   type Transport,
+  BaseError as ViemBaseError,
   type WalletClient,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Config } from "../env.ts";
-import type { BatchSettlement, ChainPort, EscrowInfo } from "./port.ts";
+import {
+  type BatchSettlement,
+  type BatchStatus,
+  type ChainPort,
+  ChainRevertedError,
+  type EscrowInfo,
+} from "./port.ts";
 
 const ZERO = "0x0000000000000000000000000000000000000000";
 /** EscrowStatus.Pending in InferencePayment. */
@@ -129,12 +137,57 @@ class ViemChain implements ChainPort {
     });
   }
 
-  async #mined(hash: `0x${string}`): Promise<void> {
-    const r = await this.#public.waitForTransactionReceipt({ hash, pollingInterval: 50, timeout: 60_000 });
-    if (r.status !== "success") throw new Error(`transaction ${hash} reverted`);
+  async batchStatus(batchId: `0x${string}`): Promise<BatchStatus> {
+    const [spent, abandoned] = await Promise.all([
+      this.#public.readContract({
+        address: this.#payment,
+        abi: inferencePaymentAbi,
+        functionName: "isBatchSettled",
+        args: [this.gateway, batchId],
+      }),
+      this.#public.readContract({
+        address: this.#payment,
+        abi: inferencePaymentAbi,
+        functionName: "batchAbandoned",
+        args: [this.gateway, batchId],
+      }),
+    ]);
+    return abandoned ? "abandoned" : spent ? "settled" : "open";
   }
 
-  #send<T>(fn: () => Promise<T>): Promise<T> {
+  async abandonBatch(batchId: `0x${string}`): Promise<`0x${string}`> {
+    return await this.#send(async () => {
+      const hash = await this.#wallet.writeContract({
+        address: this.#payment,
+        abi: inferencePaymentAbi,
+        functionName: "abandonBatch",
+        args: [batchId],
+      });
+      await this.#mined(hash);
+      return hash;
+    });
+  }
+
+  async #mined(hash: `0x${string}`): Promise<void> {
+    const r = await this.#public.waitForTransactionReceipt({ hash, pollingInterval: 50, timeout: 60_000 });
+    if (r.status !== "success") throw new ChainRevertedError("CHAIN_ERROR", `transaction ${hash} reverted`);
+  }
+
+  /** One transaction at a time; a contract's refusal comes back as a ChainRevertedError. */
+  #send<T>(body: () => Promise<T>): Promise<T> {
+    const fn = () =>
+      body().catch((e: unknown) => {
+        const reverted =
+          e instanceof ViemBaseError ? e.walk((x) => x instanceof ContractFunctionRevertedError) : null;
+        if (reverted instanceof ContractFunctionRevertedError) {
+          throw new ChainRevertedError(
+            "CHAIN_ERROR",
+            `the contract refused: ${reverted.data?.errorName ?? reverted.reason ?? reverted.shortMessage}`,
+            { details: { error: reverted.data?.errorName ?? null } },
+          );
+        }
+        throw e;
+      });
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => undefined);
     return run;

@@ -1,7 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { BaseError, REQUEST_STATES } from "@ncn/protocol";
 import { ADMISSION_TTL_MS, admittedAgents } from "./admission.ts";
-import { planBatch } from "./batch.ts";
 import { takeToken } from "./rate-limit.ts";
 import { canTransition, isTerminal } from "./request-machine.ts";
 import { type AgentView, ewma, pickAgent, shardOf } from "./scheduler.ts";
@@ -15,6 +14,7 @@ import {
   newLedger,
   pruneVouchers,
   release,
+  releaseCharged,
   reservedTotal,
   returnLease,
   voucherUsed,
@@ -190,72 +190,26 @@ describe("session ledger", () => {
   });
 });
 
-describe("batch planning", () => {
-  const s1 = `0x${"01".repeat(32)}` as const;
-  const s2 = `0x${"02".repeat(32)}` as const;
-  const charge = (sessionId: `0x${string}`, agent: `0x${string}`, price: string, i: number) => ({
-    requestId: `r${i}`,
-    sessionId,
-    agent,
-    price,
-    receiptDigest: `0x${i.toString(16).padStart(64, "0")}` as `0x${string}`,
-    addedAt: i,
+describe("released charges", () => {
+  const session = { client: "0xc", gateway: "0xg", deposit: 100n, settled: 0n, expiry: 2_000 };
+  test("a release lowers what is charged, so the client's vouchers cover that much more", () => {
+    let l = newLedger(session);
+    l = authorize(l, "r1", 10n, 10n, 1000);
+    l = authorize(l, "r2", 10n, 20n, 1000);
+    l = commit(commit(l, "r1"), "r2");
+    expect(() => authorize(l, "r3", 10n, 20n, 1000)).toThrow(BaseError);
+    l = releaseCharged(l, 10n); // r1 can never be settled
+    expect(l.charged).toBe(10n);
+    // The voucher for 20 the client signed now covers r2 and r3: it pays for 20 of delivered work.
+    expect(authorize(l, "r3", 10n, 20n, 1000).reserved.r3).toBe("10");
   });
-  const sig = (n: number) => `0x${n.toString(16).padStart(2, "0")}` as `0x${string}`;
-  test("each session settles to a voucher its charges reach exactly; payouts balance", () => {
-    const plan = planBatch(
-      [charge(s1, "0xaa", "5", 1), charge(s1, "0xbb", "7", 2), charge(s2, "0xaa", "3", 3)],
-      new Map([
-        [
-          s1,
-          {
-            settled: 10n,
-            vouchers: [
-              { amount: 15n, signature: sig(1) },
-              { amount: 22n, signature: sig(2) },
-              { amount: 40n, signature: sig(3) },
-            ],
-          },
-        ],
-        [s2, { settled: 0n, vouchers: [{ amount: 3n, signature: sig(4) }] }],
-      ]),
-    );
-    expect(plan.total).toBe("15");
-    expect(plan.sessions.map((s) => [s.voucherAmount, s.voucherSignature])).toEqual([
-      ["22", sig(2)],
-      ["3", sig(4)],
-    ]);
-    expect(plan.payouts).toEqual([
-      { node: "0xaa", amount: "8" },
-      { node: "0xbb", amount: "7" },
-    ]);
-  });
-  test("a failed request's voucher is never used to charge more than what was validated", () => {
-    // r1 (price 10) failed and was never charged; r2's voucher (20) covered r1 + r2.
-    const plan = planBatch(
-      [charge(s1, "0xaa", "10", 2)],
-      new Map([
-        [
-          s1,
-          {
-            settled: 0n,
-            vouchers: [
-              { amount: 10n, signature: sig(1) },
-              { amount: 20n, signature: sig(2) },
-            ],
-          },
-        ],
-      ]),
-    );
-    expect(plan.sessions[0]?.voucherAmount).toBe("10");
-    expect(plan.total).toBe("10");
-    // No voucher matches: nothing of that session is settled yet.
-    const none = planBatch(
-      [charge(s1, "0xaa", "10", 2)],
-      new Map([[s1, { settled: 0n, vouchers: [{ amount: 20n, signature: sig(2) }] }]]),
-    );
-    expect(none.included).toEqual([]);
-    expect(none.total).toBe("0");
+  test("never below what is settled on chain", () => {
+    let l = newLedger({ ...session, settled: 10n });
+    l = authorize(l, "r1", 10n, 20n, 1000);
+    l = commit(l, "r1");
+    expect(() => releaseCharged(l, 11n)).toThrow("less charged than settled");
+    expect(releaseCharged(l, 10n).charged).toBe(10n);
+    expect(() => releaseCharged(l, -1n)).toThrow(BaseError);
   });
 });
 

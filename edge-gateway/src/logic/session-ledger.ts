@@ -239,3 +239,26 @@ export function returnLease(l: SessionLedger, streamKey: string, amount?: bigint
   const { [key]: _, ...rest } = l.reserved;
   return { ...l, reserved: left > 0n ? { ...rest, [key]: left.toString() } : rest };
 }
+
+// ---- released charges ---------------------------------------------------------------
+// A charge the network can never settle (its attesters gone, its session closed) is
+// released: the client is not charged for it. Its price leaves the charged total, so later
+// vouchers authorise that much more and settlement never collects it.
+
+/**
+ * Takes `amount` of released charges off what the session is charged. Throws when that
+ * would drop the charged total below what is settled on chain: a charge that may have been
+ * settled is never released.
+ */
+export function releaseCharged(l: SessionLedger, amount: bigint): SessionLedger {
+  if (amount < 0n || l.charged - amount < l.session.settled) {
+    throw new BaseError("INTERNAL", "releasing these charges would leave less charged than settled", {
+      details: {
+        charged: l.charged.toString(),
+        settled: l.session.settled.toString(),
+        amount: amount.toString(),
+      },
+    });
+  }
+  return { ...l, charged: l.charged - amount };
+}

@@ -28,8 +28,10 @@ import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { canTransition, isTerminal } from "../logic/request-machine.ts";
 import { shardOf } from "../logic/scheduler.ts";
+import { quorumLostError } from "../logic/validator-quorum.ts";
 import { type Rpc, rpc, unwrap } from "../rpc.ts";
 import { gatherAttestations, refusedForTheAgent } from "../validators/client.ts";
+import { knownQuorum } from "../validators/health.ts";
 
 const log = logger("gateway:request");
 /** Longest pause between two asks for a free agent. */
@@ -64,6 +66,8 @@ interface StoredRequest extends SubmitInput {
   result: TaskResult | undefined;
   receipt: SignedReceipt | undefined;
   completion: AttestationSig[] | undefined;
+  /** Validators (URLs) whose completion attestations are in `completion`. */
+  completionAttesters?: string[] | undefined;
   error: { code: ErrorCode; message: string } | undefined;
   /** Why the previous attempt failed: the reason reported if no agent is left to retry on. */
   lastFailure: { code: ErrorCode; message: string } | undefined;
@@ -83,6 +87,8 @@ export class RequestObject extends DurableObject<Env> {
   #streams = new Set<WritableStreamDefaultWriter<Uint8Array>>();
   #running = false;
   #preprocessRun: Promise<void> | undefined;
+  /** Every validator that attested the completion, once all answered (settlement asks them). */
+  #lateAttesters: Promise<string[]> | undefined;
 
   // The input and the result are written once under keys of their own: the state that
   // changes at every step stays small however large the tensors or the image are.
@@ -430,6 +436,9 @@ export class RequestObject extends DurableObject<Env> {
   /** Reserves an agent on some shard and sends the task; waits a little for one to free up. */
   async #dispatch(req: StoredRequest): Promise<void> {
     const config = configOf(this.env);
+    // Known to have no validator quorum (a retry after the loss, say): the work would be refused.
+    const quorum = knownQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
+    if (quorum && !quorum.ok) throw quorumLostError(quorum);
     const shards = config.SUBNET_SHARDS;
     // No capable agent at all: fail fast. Capable agents that are all busy: queue until the deadline.
     const noAgentUntil = Math.min(req.deadline, Date.now() + config.NO_AGENT_WAIT_MS);
@@ -553,7 +562,7 @@ export class RequestObject extends DurableObject<Env> {
     if (req.completion) return;
     const config = configOf(this.env);
     if (!req.receipt || !req.result || !req.task) throw new BaseError("INTERNAL", "no result to validate");
-    const { attestations } = await gatherAttestations(
+    const { attestations, attesters, all } = await gatherAttestations(
       config.REGISTRY_URLS,
       "/v1/validate/completion",
       {
@@ -570,6 +579,8 @@ export class RequestObject extends DurableObject<Env> {
       Math.max(1000, req.deadline - Date.now()),
     );
     req.completion = attestations;
+    req.completionAttesters = attesters;
+    this.#lateAttesters = all;
   }
 
   async #settle(req: StoredRequest): Promise<void> {
@@ -580,14 +591,32 @@ export class RequestObject extends DurableObject<Env> {
         await session.commit(req.payment.sessionId, req.requestId, {
           agent: req.receipt.receipt.agent,
           receiptDigest: receiptDigest(this.#domain(), req.receipt.receipt),
+          attesters: req.completionAttesters,
         }),
       );
+      this.#reportLateAttesters(req.requestId, req.completionAttesters ?? []);
       return;
     }
     const chain = chainOf(configOf(this.env));
     await chain.completeEscrow(
       req.receipt.receipt,
       req.completion.map((a) => a.signature),
+    );
+  }
+
+  /** Validators that attested after the quorum was reached can sign the settlement too: say so. */
+  #reportLateAttesters(requestId: string, known: readonly string[]): void {
+    const all = this.#lateAttesters;
+    if (!all) return;
+    this.ctx.waitUntil(
+      all
+        .then(async (urls) => {
+          if (urls.every((u) => known.includes(u))) return;
+          await this.env.SETTLEMENT.get(this.env.SETTLEMENT.idFromName("main")).attested([
+            { requestId, urls },
+          ]);
+        })
+        .catch(() => undefined),
     );
   }
 

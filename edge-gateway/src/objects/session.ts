@@ -13,6 +13,7 @@ import {
   newLedger,
   pruneVouchers,
   release,
+  releaseCharged,
   returnLease,
   type SessionLedger,
 } from "../logic/session-ledger.ts";
@@ -25,6 +26,16 @@ const NEGATIVE_CACHE_MS = 10_000;
 export interface ChargedRequest {
   agent: `0x${string}`;
   receiptDigest: `0x${string}`;
+  /** Validators (URLs) that attested the receipt: settlement asks them to sign for it (absent: not known). */
+  attesters?: string[] | undefined;
+}
+
+/** A charge settlement gave up on: the client is not charged for it. */
+export interface ReleasedCharge {
+  requestId: string;
+  price: string;
+  reason: string;
+  at: number;
 }
 
 /** A session as a stream sees it: highest voucher, charged total, deposit (base units). */
@@ -37,6 +48,8 @@ export interface StreamStanding {
 export interface SessionSnapshot {
   sessionId: string;
   charged: string;
+  /** Charges released unsettled (not charged to the client), in total. */
+  released: string;
   settled: string;
   vouchers: { amount: string; signature: `0x${string}` }[];
 }
@@ -255,6 +268,7 @@ export class SessionObject extends DurableObject<Env> {
           agent: c.agent,
           price: c.price,
           receiptDigest: c.receiptDigest,
+          attesters: c.attesters,
         })),
       );
       return this.#standing(ledger);
@@ -296,6 +310,7 @@ export class SessionObject extends DurableObject<Env> {
       agent: entry.agent,
       price,
       receiptDigest: entry.receiptDigest,
+      attesters: entry.attesters,
     });
   }
 
@@ -328,12 +343,40 @@ export class SessionObject extends DurableObject<Env> {
     return {
       sessionId: (await this.ctx.storage.get<string>("sessionId")) ?? "",
       charged: l.charged.toString(),
+      released: ((await this.ctx.storage.get<bigint>("releasedTotal")) ?? 0n).toString(),
       settled: l.session.settled.toString(),
       vouchers: Object.entries(l.vouchers).map(([amount, signature]) => ({
         amount,
         signature: signature as `0x${string}`,
       })),
     };
+  }
+
+  /**
+   * Takes charges that can never be settled off what the client is charged, once per request
+   * id (settlement may tell again after a failure), keeping a record of each and why.
+   */
+  releaseCharges(
+    sessionId: `0x${string}`,
+    charges: { requestId: string; price: string; reason: string }[],
+  ): Promise<Rpc<{ released: string; charged: string }>> {
+    return rpc(async () => {
+      await this.#bind(sessionId);
+      const keys = charges.map((c) => `released:${c.requestId}`);
+      const known = await this.ctx.storage.get<ReleasedCharge>(keys);
+      const fresh = charges.filter((c) => !known.has(`released:${c.requestId}`));
+      // Read what is settled now: the release must not undercut it.
+      let ledger = await this.#load(sessionId, true);
+      const amount = fresh.reduce((t, c) => t + BigInt(c.price), 0n);
+      ledger = releaseCharged(ledger, amount);
+      const total = ((await this.ctx.storage.get<bigint>("releasedTotal")) ?? 0n) + amount;
+      const at = Date.now();
+      const records: Record<string, unknown> = { ledger, releasedTotal: total };
+      for (const c of fresh) records[`released:${c.requestId}`] = { ...c, at } satisfies ReleasedCharge;
+      await this.ctx.storage.put(records);
+      this.#ledger = ledger;
+      return { released: amount.toString(), charged: ledger.charged.toString() };
+    });
   }
 
   /** Marks a settlement of this session as mined. */

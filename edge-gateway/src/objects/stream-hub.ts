@@ -28,8 +28,15 @@ import { type Config, configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { type Bucket, takeToken } from "../logic/rate-limit.ts";
 import { type AgentView, pickAgent } from "../logic/scheduler.ts";
+import { quorumLostError } from "../logic/validator-quorum.ts";
 import { unwrap } from "../rpc.ts";
-import { gatherStreamValidation, streamQuorumError, ValidatorSockets } from "../validators/stream.ts";
+import { knownQuorum, ValidatorQuorumWatch } from "../validators/health.ts";
+import {
+  gatherStreamValidation,
+  type StreamAnswer,
+  streamQuorumError,
+  ValidatorSockets,
+} from "../validators/stream.ts";
 import type { StreamStanding } from "./session.ts";
 
 const log = logger("gateway:stream");
@@ -116,6 +123,8 @@ interface Validated {
   digest: `0x${string}`;
   batch: AgentReceiptBatch;
   proof: `0x${string}`[];
+  /** Validators (URLs) that attested it: settlement asks them to sign for it. */
+  attesters: string[];
 }
 
 interface SessionQueue {
@@ -145,6 +154,7 @@ export class StreamHub {
   #seq = 0;
   #pumpQueued = false;
   readonly #validators = new ValidatorSockets();
+  readonly #quorum = new ValidatorQuorumWatch();
   #sweepAt: number | undefined;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -378,6 +388,8 @@ export class StreamHub {
       );
     }
     stream.ids.add(frame.id);
+    // Without a quorum the work would be computed and then refused: do not start it.
+    await this.#quorum.require(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
     const catalog = await loadCatalog(config.REGISTRY_URLS);
     const { descriptor, price } = priceOf(catalog, stream.subnet, frame.model);
     if (descriptor.runtime !== "onnx") {
@@ -476,6 +488,15 @@ export class StreamHub {
     if (this.#queue.length === 0) return;
     const out = new Map<WebSocket, TaskFrame[]>();
     const config = configOf(this.#env);
+    const quorum = knownQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
+    if (quorum && !quorum.ok) {
+      const err = quorumLostError(quorum);
+      for (const job of this.#queue.splice(0)) {
+        if (job.stream.closed) this.#release(job);
+        else this.#failJob(job, err);
+      }
+      return;
+    }
     const pool = this.#pool.agents();
     const sockets = pool.sockets;
     const views = pool.views.map((a) => ({ ...a, running: a.running + this.running(a.address) }));
@@ -671,6 +692,7 @@ export class StreamHub {
         digest: digests[i] as `0x${string}`,
         batch,
         proof: (tree as ReturnType<typeof merkleBatch>).proof(i),
+        attesters: [],
       });
       touched.add(job.stream.sessionId);
     });
@@ -729,7 +751,7 @@ export class StreamHub {
       }
     }
     const charged = BigInt(first.job.stream.standing.charged) + inflightBefore;
-    const { answers, refusals } = await gatherStreamValidation(
+    const { answers, refusals, rest } = await gatherStreamValidation(
       config.REGISTRY_URLS,
       config.VALIDATION_THRESHOLD,
       {
@@ -771,6 +793,8 @@ export class StreamHub {
       return;
     }
     const response = (answers[0] as (typeof answers)[number]).response;
+    for (const [i, it] of items.entries()) it.attesters = attestersOf(answers, i);
+    void rest.then((late) => this.#lateAttesters(items, late)).catch(() => undefined);
     for (const r of response.rejected) {
       const it = items[r.index];
       if (it) this.#afterRefusal(it.job, new BaseError(codeOf(r.code), r.message, { details: r.details }));
@@ -849,6 +873,7 @@ export class StreamHub {
             price: it.job.price.toString(),
             agent: it.item.receipt.agent,
             receiptDigest: it.digest,
+            attesters: it.attesters,
           })),
         ),
       );
@@ -862,6 +887,19 @@ export class StreamHub {
         requests: list.length,
       });
     }
+  }
+
+  /**
+   * Validators that answered after the quorum attested these items too; settlement may ask
+   * them to sign for the receipts (told by request id: the charge may not be recorded yet).
+   */
+  async #lateAttesters(items: readonly Validated[], late: readonly StreamAnswer[]): Promise<void> {
+    if (late.length === 0) return;
+    const entries = items
+      .map((it, i) => ({ requestId: it.job.requestId, urls: attestersOf(late, i) }))
+      .filter((e) => e.urls.length > 0);
+    if (entries.length === 0) return;
+    await this.#env.SETTLEMENT.get(this.#env.SETTLEMENT.idFromName("main")).attested(entries);
   }
 
   /** A validator refused a request: another agent if it was the agent's fault, else fail it. */
@@ -966,6 +1004,25 @@ function idOf(id: string): `0x${string}` {
     ids.set(id, h);
   }
   return h;
+}
+
+/** The validators (URLs) among `answers` that accepted item `i` of the validated batch. */
+function attestersOf(answers: readonly StreamAnswer[], i: number): string[] {
+  const out: string[] = [];
+  for (const a of answers) if (acceptedSet(a).has(i)) out.push(a.url);
+  return out;
+}
+
+const accepted = new WeakMap<StreamAnswer, Set<number>>();
+
+/** An answer's accepted indexes as a set, made once per answer (a batch has hundreds of items). */
+function acceptedSet(a: StreamAnswer): Set<number> {
+  let set = accepted.get(a);
+  if (!set) {
+    set = new Set(a.response.accepted);
+    accepted.set(a, set);
+  }
+  return set;
 }
 
 function asError(e: unknown): BaseError {

@@ -13,6 +13,7 @@ import { loadCatalog, ocrStages, priceOf } from "../catalog.ts";
 import { configOf } from "../env.ts";
 import { type AppContext, type AppEnv, jsonBody } from "../http.ts";
 import { unwrap } from "../rpc.ts";
+import { requireValidatorQuorum } from "../validators/health.ts";
 import { paymentInfo } from "./quote.ts";
 
 /** Default OCR pipeline when the client names none. */
@@ -92,6 +93,8 @@ async function submit(
       details: await paymentInfo(c, subnet, input.model, price, requestId),
     });
   }
+  // Without a quorum the work would be computed and then refused: do not start it.
+  await requireValidatorQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
   const stub = c.env.REQUEST.get(c.env.REQUEST.idFromName(requestId));
   const caller = await callerOf(c, requestId);
   const timeoutMs = Math.min(body.timeoutMs ?? DEFAULT_TIMEOUT_MS, 600_000);

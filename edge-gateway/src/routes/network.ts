@@ -3,25 +3,37 @@ import { loadCatalog } from "../catalog.ts";
 import { configOf } from "../env.ts";
 import type { AppEnv } from "../http.ts";
 import type { AgentSummary } from "../objects/subnet-shard.ts";
+import { validatorQuorum } from "../validators/health.ts";
 
 export const networkRoutes = new Hono<AppEnv>();
 
-networkRoutes.get("/health", (c) => {
-  let configured = true;
-  let problem: string | undefined;
+/**
+ * Liveness: `ok` says the gateway runs with a valid configuration; `status` is `degraded`
+ * while fewer than VALIDATION_THRESHOLD validators answer (new work is refused meanwhile).
+ */
+networkRoutes.get("/health", async (c) => {
+  let config: ReturnType<typeof configOf>;
   try {
-    configOf(c.env);
+    config = configOf(c.env);
   } catch (e) {
-    configured = false;
-    problem = e instanceof Error ? e.message : String(e);
+    const problem = e instanceof Error ? e.message : String(e);
+    return c.json({ ok: false, status: "misconfigured", service: "ncn-gateway", problem }, 503);
   }
-  return c.json(
-    { ok: configured, service: "ncn-gateway", ...(problem ? { problem } : {}) },
-    configured ? 200 : 503,
-  );
+  const quorum = await validatorQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
+  return c.json({
+    ok: true,
+    status: quorum.ok ? "ok" : "degraded",
+    service: "ncn-gateway",
+    validators: {
+      configured: config.REGISTRY_URLS.length,
+      threshold: config.VALIDATION_THRESHOLD,
+      answering: quorum.answering,
+      missing: quorum.missing,
+    },
+  });
 });
 
-/** Network status: agents and load per subnet, settlement progress. */
+/** Network status: agents and load per subnet, validators, settlement progress. */
 networkRoutes.get("/v1/network", async (c) => {
   const config = configOf(c.env);
   const catalog = await loadCatalog(config.REGISTRY_URLS);
@@ -39,11 +51,15 @@ networkRoutes.get("/v1/network", async (c) => {
       capacity: live.reduce((s, a) => s + a.maxConcurrency, 0),
     });
   }
-  const settlement = await c.env.SETTLEMENT.get(c.env.SETTLEMENT.idFromName("main")).status();
+  const [settlement, quorum] = await Promise.all([
+    c.env.SETTLEMENT.get(c.env.SETTLEMENT.idFromName("main")).status(),
+    validatorQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD),
+  ]);
   return c.json({
     subnets,
     settlement,
     validators: config.REGISTRY_URLS.length,
     threshold: config.VALIDATION_THRESHOLD,
+    quorum: { ok: quorum.ok, answering: quorum.answering, missing: quorum.missing },
   });
 });

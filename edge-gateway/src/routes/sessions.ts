@@ -42,6 +42,8 @@ sessionRoutes.post("/v1/sessions", async (c) => {
       deposit: s.deposit.toString(),
       settled: s.settled.toString(),
       charged: snap?.charged ?? s.settled.toString(),
+      // Charges given up unsettled (their validators gone): never charged to the client.
+      released: snap?.released ?? "0",
       expiry: s.expiry,
     },
     201,

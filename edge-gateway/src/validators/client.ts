@@ -7,9 +7,14 @@ import {
   type PreprocessRequest,
 } from "@ncn/protocol";
 import * as v from "valibot";
+import { validatorAnswered, validatorFailed } from "./health.ts";
 
 export interface QuorumResult {
   attestations: AttestationSig[];
+  /** The validators (URLs) whose attestations are in `attestations`. */
+  attesters: string[];
+  /** Every validator (URL) that attested, once all have answered or timed out. */
+  all: Promise<string[]>;
   /** Typed refusals, per validator URL (with the validator's `details.reason`, when given). */
   refusals: { url: string; code: string; message: string; reason?: string }[];
 }
@@ -29,16 +34,22 @@ export async function gatherAttestations(
 ): Promise<QuorumResult> {
   const payload = JSON.stringify(body);
   const attestations: AttestationSig[] = [];
+  const attesters: string[] = [];
   const refusals: QuorumResult["refusals"] = [];
   const seen = new Set<string>();
+  let allAnswered: (urls: string[]) => void = () => undefined;
+  const all = new Promise<string[]>((resolve) => {
+    allAnswered = resolve;
+  });
   return await new Promise<QuorumResult>((resolve, reject) => {
     let pending = urls.length;
     let done = false;
     const settle = () => {
+      if (pending === 0) allAnswered([...attesters]);
       if (done) return;
       if (attestations.length >= threshold) {
         done = true;
-        resolve({ attestations, refusals });
+        resolve({ attestations: [...attestations], attesters: [...attesters], all, refusals });
       } else if (pending === 0 || attestations.length + pending < threshold) {
         done = true;
         reject(quorumError(path, threshold, attestations.length, refusals));
@@ -84,12 +95,15 @@ export async function gatherAttestations(
             refusals.push({ url, code: "VALIDATOR_UNAVAILABLE", message: "malformed attestation response" });
             return;
           }
+          validatorAnswered(url);
           const a = parsed.output.attestation;
           if (seen.has(a.validator)) return;
           seen.add(a.validator);
           attestations.push(a);
+          attesters.push(url);
         })
         .catch((e: unknown) => {
+          validatorFailed(url);
           refusals.push({
             url,
             code: "VALIDATOR_UNAVAILABLE",
@@ -119,8 +133,14 @@ function quorumError(
       ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED"].includes(top)
       ? (top as "PAYMENT_REQUIRED")
       : code,
-    `${phase} validation: ${got} of ${threshold} attestations (${top}: ${reason})`,
-    { details: { refusals } },
+    `${phase} validation: ${got} of ${threshold} attestations (${top}: ${reason}; ${whoRefused(refusals)}); nothing was charged`,
+    {
+      details: {
+        refusals,
+        charged: false,
+        retryable: refusals.every((r) => r.code === "VALIDATOR_UNAVAILABLE"),
+      },
+    },
   );
 }
 
@@ -131,6 +151,13 @@ function quorumError(
 export function refusedForTheAgent(refusals: readonly { reason?: string }[]): boolean {
   const agent = refusals.filter((r) => r.reason?.startsWith("agent_")).length;
   return agent > 0 && agent * 2 >= refusals.length;
+}
+
+/** Each refusing validator with its code, for messages that must name who refused. */
+export function whoRefused(refusals: readonly { url: string; code: string }[]): string {
+  return refusals.length === 0
+    ? "no validator answered"
+    : refusals.map((r) => `${r.url} ${r.code}`).join(", ");
 }
 
 /** The refusal code most validators gave, with one of its messages (what a failed quorum reports). */

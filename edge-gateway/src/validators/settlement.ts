@@ -1,43 +1,51 @@
-import { BaseError, errorFromBody, type SettlementRequest, SettlementSignature } from "@ncn/protocol";
+import { errorFromBody, type SettlementRequest, SettlementSignature } from "@ncn/protocol";
 import * as v from "valibot";
+import type { SettlementAnswer } from "../logic/settlement-answers.ts";
 
-/** Asks every validator to sign a settlement batch; returns `threshold` distinct signatures. */
-export async function gatherSettlementSignatures(
+const RefusalDetails = v.object({ reason: v.optional(v.string()), field: v.optional(v.string()) });
+
+/** Asks each of `urls` to sign a settlement batch; one typed answer per validator, never a throw. */
+export async function askSettlementSignatures(
   urls: readonly string[],
-  threshold: number,
   body: v.InferInput<typeof SettlementRequest>,
+  timeoutMs = 15_000,
   fetcher: typeof fetch = fetch,
-): Promise<`0x${string}`[]> {
+): Promise<SettlementAnswer[]> {
   const payload = JSON.stringify(body);
-  const results = await Promise.allSettled(
-    urls.map(async (url) => {
-      const res = await fetcher(`${url.replace(/\/$/, "")}/v1/validate/settlement`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: payload,
-        signal: AbortSignal.timeout(15_000),
-      });
+  return await Promise.all(
+    urls.map(async (url): Promise<SettlementAnswer> => {
+      let res: Response;
+      try {
+        res = await fetcher(`${url.replace(/\/$/, "")}/v1/validate/settlement`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: payload,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (e) {
+        return { url, kind: "unavailable", message: e instanceof Error ? e.message : String(e) };
+      }
       const json: unknown = await res.json().catch(() => undefined);
-      if (!res.ok) throw errorFromBody(json, res.status);
-      return v.parse(SettlementSignature, json);
+      if (!res.ok) {
+        const err = errorFromBody(json, res.status);
+        const details = v.safeParse(RefusalDetails, err.details);
+        return {
+          url,
+          kind: "refused",
+          code: err.code,
+          reason: details.success ? details.output.reason : undefined,
+          field: details.success ? details.output.field : undefined,
+          message: err.shortMessage,
+        };
+      }
+      const parsed = v.safeParse(SettlementSignature, json);
+      if (!parsed.success) return { url, kind: "unavailable", message: "malformed settlement signature" };
+      return {
+        url,
+        kind: "signed",
+        validator: parsed.output.validator.toLowerCase() as `0x${string}`,
+        signature: parsed.output.signature,
+      };
     }),
   );
-  const byValidator = new Map<string, `0x${string}`>();
-  const errors: string[] = [];
-  for (const r of results) {
-    if (r.status === "fulfilled") byValidator.set(r.value.validator, r.value.signature);
-    else errors.push(r.reason instanceof Error ? r.reason.message : String(r.reason));
-  }
-  // The contract counts distinct validators; order signatures by signer for determinism.
-  const sigs = [...byValidator.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, s]) => s);
-  if (sigs.length < threshold) {
-    throw new BaseError(
-      "VALIDATOR_UNAVAILABLE",
-      `settlement: ${sigs.length} of ${threshold} validator signatures${errors[0] ? ` (${errors[0]})` : ""}`,
-      {
-        details: { errors },
-      },
-    );
-  }
-  return sigs.slice(0, threshold);
 }

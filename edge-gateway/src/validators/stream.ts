@@ -1,6 +1,7 @@
 import { BaseError, BatchCompletionResponse, errorFromBody, type StreamBatchRequest } from "@ncn/protocol";
 import * as v from "valibot";
-import { mostCommonRefusal } from "./client.ts";
+import { mostCommonRefusal, whoRefused } from "./client.ts";
+import { validatorAnswered, validatorFailed } from "./health.ts";
 
 export interface StreamAnswer {
   url: string;
@@ -32,7 +33,12 @@ export async function gatherStreamValidation(
   timeoutMs: number,
   sockets?: ValidatorSockets,
   fetcher: typeof fetch = fetch,
-): Promise<{ answers: StreamAnswer[]; refusals: StreamRefusal[] }> {
+): Promise<{
+  answers: StreamAnswer[];
+  refusals: StreamRefusal[];
+  /** Answers that came after the quorum (the other validators): they attested too. */
+  rest: Promise<StreamAnswer[]>;
+}> {
   if (urls.length < threshold) {
     throw new BaseError(
       "VALIDATOR_UNAVAILABLE",
@@ -47,6 +53,15 @@ export async function gatherStreamValidation(
   const seen = new Set<string>();
   let next = 0;
   let pending = 0;
+  const asks: Promise<unknown>[] = [];
+  const keep = (r: StreamAnswer) => {
+    validatorAnswered(r.url);
+    const validator = r.response.attestation.validator.toLowerCase();
+    if (!seen.has(validator)) {
+      seen.add(validator);
+      answers.push(r);
+    }
+  };
   return await new Promise((resolve) => {
     let resolved = false;
     const finish = () => {
@@ -54,21 +69,25 @@ export async function gatherStreamValidation(
       if (answers.length >= threshold || (pending === 0 && next >= order.length)) {
         resolved = true;
         // The rest still validate (and keep) the batch, off the request's path.
-        while (next < order.length) void ask(order[next++] as string);
-        resolve({ answers: [...answers], refusals });
+        while (next < order.length) {
+          asks.push(
+            ask(order[next++] as string).then((r) => {
+              if ("response" in r) keep(r);
+            }),
+          );
+        }
+        const counted = answers.length;
+        const rest = Promise.allSettled(asks).then(() => answers.slice(counted));
+        resolve({ answers: [...answers], refusals, rest });
       }
     };
     const launch = () => {
       const url = order[next++] as string;
       pending++;
-      ask(url)
+      const asked = ask(url)
         .then((r) => {
           if ("response" in r) {
-            const validator = r.response.attestation.validator.toLowerCase();
-            if (!seen.has(validator)) {
-              seen.add(validator);
-              answers.push(r);
-            }
+            keep(r);
           } else {
             refusals.push(r);
             // One of the first asked failed: ask the next one now, in its place.
@@ -79,6 +98,7 @@ export async function gatherStreamValidation(
           pending--;
           finish();
         });
+      asks.push(asked);
     };
     for (let i = 0; i < threshold; i++) launch();
   });
@@ -119,6 +139,7 @@ export async function gatherStreamValidation(
       }
       return { url, response: parsed.output };
     } catch (e) {
+      validatorFailed(url);
       return { url, code: "VALIDATOR_UNAVAILABLE", message: e instanceof Error ? e.message : String(e) };
     }
   }
@@ -133,9 +154,17 @@ export function streamQuorumError(
   const { code: top, message: reason } = mostCommonRefusal(refusals);
   const passThrough = ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED", "VALIDATION_REFUSED"];
   const code = passThrough.includes(top) ? (top as "PAYMENT_REQUIRED") : "VALIDATOR_UNAVAILABLE";
-  return new BaseError(code, `validation: ${got} of ${threshold} validators attested (${top}: ${reason})`, {
-    details: { refusals },
-  });
+  return new BaseError(
+    code,
+    `validation: ${got} of ${threshold} validators attested (${top}: ${reason}; ${whoRefused(refusals)}); nothing was charged`,
+    {
+      details: {
+        refusals,
+        charged: false,
+        retryable: refusals.every((r) => r.code === "VALIDATOR_UNAVAILABLE"),
+      },
+    },
+  );
 }
 
 const SocketAnswer = v.object({

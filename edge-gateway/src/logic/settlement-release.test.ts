@@ -1,0 +1,93 @@
+import { describe, expect, test } from "bun:test";
+import type { PendingCharge } from "./batch.ts";
+import { chargesToRelease, type ReleaseInput, uncovered } from "./settlement-release.ts";
+
+const s1 = `0x${"01".repeat(32)}` as const;
+const s2 = `0x${"02".repeat(32)}` as const;
+const [A, B, C] = ["http://a", "http://b", "http://c"] as const;
+const MIN = 60_000;
+
+function charge(sessionId: `0x${string}`, seq: number, over: Partial<PendingCharge> = {}): PendingCharge {
+  return {
+    requestId: `r${seq}`,
+    seq,
+    sessionId,
+    agent: "0xaa",
+    price: "10",
+    receiptDigest: `0x${seq.toString(16).padStart(64, "0")}`,
+    addedAt: 0,
+    attesters: [A, B, C],
+    refusedBy: [],
+    strikes: 0,
+    ...over,
+  };
+}
+
+function amounts(...xs: number[]): Set<bigint> {
+  return new Set(xs.map(BigInt));
+}
+
+function input(over: Partial<ReleaseInput>): ReleaseInput {
+  return {
+    charges: [],
+    validators: [A, B, C],
+    threshold: 2,
+    downSince: new Map(),
+    now: 10 * MIN,
+    releaseAfterMs: 5 * MIN,
+    sessions: new Map([[s1, { settled: 0n, amounts: amounts(10, 20, 30, 40), closed: false }]]),
+    lastReleaseAt: new Map(),
+    ...over,
+  };
+}
+
+describe("chargesToRelease", () => {
+  test("an attester down for less than the bound holds its charges; past it, they are released", () => {
+    const charges = [charge(s1, 1, { attesters: [A, B] }), charge(s1, 2)];
+    const shortOutage = input({ charges, downSince: new Map([[B, 6 * MIN]]) });
+    expect(chargesToRelease(shortOutage)).toEqual([]);
+    const longOutage = input({ charges, downSince: new Map([[B, 4 * MIN]]) });
+    const released = chargesToRelease(longOutage);
+    // r2 was attested by all three: A and C still sign for it.
+    expect(released.map((r) => [r.charge.requestId, r.reason])).toEqual([["r1", "quorum_lost"]]);
+    expect(released[0]?.detail).toContain("unreachable too long: http://b");
+  });
+
+  test("refusals count at once: a receipt two validators say they never attested cannot settle", () => {
+    const charges = [charge(s1, 1, { refusedBy: [B, C] }), charge(s1, 2, { refusedBy: [C] })];
+    expect(chargesToRelease(input({ charges })).map((r) => r.charge.requestId)).toEqual(["r1"]);
+  });
+
+  test("a closed session's charges are released: nothing more can be settled from it", () => {
+    const charges = [charge(s2, 1)];
+    const sessions = new Map([[s2, { settled: 0n, amounts: amounts(10), closed: true }]]);
+    expect(chargesToRelease(input({ charges, sessions })).map((r) => r.reason)).toEqual(["session_closed"]);
+  });
+
+  test("after a release, later charges no voucher adds up to are released once the gap outlasts the bound", () => {
+    // The client signed 10, 20, 30, 45 (its last request cost 15); the second charge (10) was
+    // released, so the rest add up to 10, 20, 35: 35 was never signed.
+    const charges = [charge(s1, 1), charge(s1, 3), charge(s1, 4, { price: "15" })];
+    const sessions = new Map([[s1, { settled: 0n, amounts: amounts(10, 20, 30, 45), closed: false }]]);
+    const soon = input({ charges, sessions, lastReleaseAt: new Map([[s1, 8 * MIN]]) });
+    expect(chargesToRelease(soon)).toEqual([]);
+    const late = input({ charges, sessions, lastReleaseAt: new Map([[s1, 4 * MIN]]) });
+    expect(chargesToRelease(late).map((r) => [r.charge.requestId, r.reason])).toEqual([
+      ["r4", "voucher_gap"],
+    ]);
+    // Without an earlier release an uncovered charge just waits for the client's voucher.
+    expect(chargesToRelease(input({ charges, sessions }))).toEqual([]);
+  });
+
+  test("with one price per session the client's earlier vouchers cover the shifted totals", () => {
+    const charges = [charge(s1, 1), charge(s1, 3), charge(s1, 4)];
+    const late = input({ charges, lastReleaseAt: new Map([[s1, 0]]) });
+    expect(chargesToRelease(late)).toEqual([]);
+  });
+
+  test("uncovered: charges past the last voucher the running total meets", () => {
+    const list = [charge(s1, 1), charge(s1, 2), charge(s1, 3)];
+    expect(uncovered(list, 5n, amounts(15, 25)).map((c) => c.requestId)).toEqual(["r3"]);
+    expect(uncovered(list, 0n, amounts()).map((c) => c.requestId)).toEqual(["r1", "r2", "r3"]);
+  });
+});
