@@ -62,3 +62,11 @@ export const MODEL_CACHE_BYTES = 4 * 1024 ** 3;
 export const MODEL_CACHE_TTL_MS = 7 * 24 * 3600_000;
 
 export const ZERO_BYTES32 = `0x${"0".repeat(64)}` as const;
+
+/**
+ * Tolerance of an OCR spot check. Detection and recognition run in float: across hardware a
+ * box corner may move by a pixel or two and a confidence by a little, but the text read and
+ * the number of lines found must be the same.
+ */
+export const OCR_SPOT_CHECK_BOX_PX = 3;
+export const OCR_SPOT_CHECK_SCORE = 0.05;

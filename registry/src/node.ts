@@ -19,7 +19,13 @@ import { mempoolHandler } from "./gossip/handlers/mempool.ts";
 import { recordsHandler } from "./gossip/handlers/records.ts";
 import { reputationHandler } from "./gossip/handlers/reputation.ts";
 import { createApp } from "./http/app.ts";
-import { VALIDATE_SOCKET_PATH, validationSocketHandlers } from "./http/validate-socket.ts";
+import { GatewayAuthenticator } from "./http/gateway-auth.ts";
+import {
+  upgradeValidationSocket,
+  VALIDATE_SOCKET_PATH,
+  type ValidationSocketData,
+  validationSocketHandlers,
+} from "./http/validate-socket.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { MempoolService } from "./mempool/mempool-service.ts";
 import { convergeOnJoin } from "./p2p/converge.ts";
@@ -33,7 +39,9 @@ import type { Reexecutor } from "./reexec/reexecutor.ts";
 import { ReputationBook } from "./reputation/reputation-book.ts";
 import { ReputationService } from "./reputation/reputation-service.ts";
 import { AttestationStore } from "./store/attestation-store.ts";
+import { CompletionStore } from "./store/completion-store.ts";
 import { openDatabase, SCHEMA_VERSION } from "./store/database.ts";
+import { PreattestationStore } from "./store/preattestation-store.ts";
 import { ReceiptStore } from "./store/receipt-store.ts";
 import { type AttestationSigner, attestationSigner } from "./validation/attestation-signer.ts";
 import { ValidationService } from "./validation/validation-service.ts";
@@ -98,6 +106,9 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
   const book = new ReputationBook(db);
   const attestations = new AttestationStore(db);
   const receipts = new ReceiptStore(db);
+  const preattested = new PreattestationStore(db);
+  const completions = new CompletionStore(db);
+  const gatewayAuth = new GatewayAuthenticator(config.trustedGateways);
   const { key } = await loadOrCreatePeerKey(config.peerKeyFile ?? join(config.dataDir, "peer.key"));
   const signer = config.validatorKey ? attestationSigner(config.validatorKey) : undefined;
 
@@ -158,6 +169,8 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     reputation: book,
     attestations,
     receipts,
+    preattested,
+    completions,
     signer,
     payments,
     reexecutor,
@@ -178,6 +191,8 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     validation,
     attestations,
     domain: payments?.domain,
+    validatorSet,
+    gatewayAuth,
     log: log.child("mempool"),
   });
   gossip.register(heartbeatHandler(index));
@@ -205,6 +220,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     gossip,
     reputation,
     validation,
+    gatewayAuth,
     mempool: mp,
     attestations,
     validatorSet,
@@ -221,19 +237,18 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
       mempool: mp.list().length,
     }),
   });
-  let server: Server<undefined>;
+  let server: Server<ValidationSocketData>;
   try {
-    server = Bun.serve({
+    server = Bun.serve<ValidationSocketData>({
       hostname: config.httpHost,
       port: config.httpPort,
       fetch(req, srv) {
         // Gateways keep a validation socket open (see validate-socket.ts); all else is the API.
         if (
           req.headers.get("upgrade")?.toLowerCase() === "websocket" &&
-          new URL(req.url).pathname === VALIDATE_SOCKET_PATH &&
-          srv.upgrade(req, { data: undefined })
+          new URL(req.url).pathname === VALIDATE_SOCKET_PATH
         ) {
-          return undefined;
+          return upgradeValidationSocket(req, srv, gatewayAuth);
         }
         return app.fetch(req);
       },

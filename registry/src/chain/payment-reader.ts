@@ -34,6 +34,8 @@ export interface PaymentReader {
   session(sessionId: `0x${string}`): Promise<SessionState | null>;
   /** Whether a gateway already used a settlement batch id. */
   batchSettled(gateway: `0x${string}`, batchId: `0x${string}`): Promise<boolean>;
+  /** Whether a gateway abandoned a settlement batch id on chain (it can never settle). */
+  batchAbandoned(gateway: `0x${string}`, batchId: `0x${string}`): Promise<boolean>;
   /** Chain time in unix seconds (the contract compares expiries with block time). */
   now(): Promise<bigint>;
 }

@@ -56,6 +56,41 @@ const MIGRATIONS: readonly string[] = [
      price TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  // 3: what this validator checked, so that it attests only that: the terms each request was
+  // pre-attested with (per agent: a request retried on another agent is pre-attested again),
+  // the one completion each request id gets, the session each receipt was charged to, and
+  // the settlement batch that claimed it.
+  `CREATE TABLE preattested (
+     request_id TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     subnet TEXT NOT NULL,
+     model TEXT NOT NULL,
+     price TEXT NOT NULL,
+     session_id TEXT,
+     deadline INTEGER NOT NULL,
+     gateway TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (request_id, agent)
+   );
+   CREATE TABLE completions (
+     request_id TEXT PRIMARY KEY,
+     digest TEXT NOT NULL,
+     receipts_root TEXT,
+     attestation TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   ALTER TABLE attested_receipts ADD COLUMN session_id TEXT;
+   ALTER TABLE attested_receipts ADD COLUMN claim_gateway TEXT;
+   ALTER TABLE attested_receipts ADD COLUMN claim_batch TEXT;
+   ALTER TABLE attested_receipts ADD COLUMN settled INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX attested_receipts_claim ON attested_receipts (claim_gateway, claim_batch);
+   CREATE TABLE settlement_batches (
+     gateway TEXT NOT NULL,
+     batch_id TEXT NOT NULL,
+     content TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (gateway, batch_id)
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

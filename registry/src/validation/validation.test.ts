@@ -38,6 +38,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import type { RegistryNode } from "../node.ts";
 import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";
 import { floatInput, floatResult, signedCompletion } from "../test-support/completions.ts";
+import { postAsGateway } from "../test-support/gateway.ts";
 import { agentRecord, fakeModel, modelRecord, newAccount, subnetRecord } from "../test-support/records.ts";
 
 let chain: LocalChain;
@@ -50,7 +51,8 @@ const cheat = newAccount();
 const owner = newAccount();
 const model = fakeModel("tiny-mlp");
 const gatewayKey = devKey("gateway");
-const gateway = privateKeyToAccount(gatewayKey).address.toLowerCase() as `0x${string}`;
+const gatewayAccount = privateKeyToAccount(gatewayKey);
+const gateway = gatewayAccount.address.toLowerCase() as `0x${string}`;
 const clientKey = devKey("client");
 const clientAddress = privateKeyToAccount(clientKey).address;
 
@@ -71,6 +73,7 @@ beforeAll(async () => {
     paymentContract: chain.contracts.payment,
     validatorRegistry: chain.contracts.registry,
     spotCheckFraction: 0,
+    trustedGateways: [gateway],
   };
   a = await startTestNode(join(dir.path, "a"), {
     config: { ...chainConfig, validatorKey: chain.validatorKeys[0] },
@@ -118,9 +121,9 @@ const realModel = () =>
 const domain = () => paymentDomain(chain.deployment.chainId, chain.contracts.payment);
 const nowSec = () => BigInt(Math.floor(Date.now() / 1000));
 
-async function post(node: RegistryNode, path: string, body: unknown) {
-  const res = await fetch(`${node.url}${path}`, { method: "POST", body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+/** POSTs as the gateway every node here serves. */
+function post(node: RegistryNode, path: string, body: unknown) {
+  return postAsGateway(gatewayAccount, `${node.url}${path}`, body);
 }
 
 function refusal(body: Record<string, unknown>) {
@@ -151,6 +154,33 @@ async function escrow(requestId: string, amount: bigint, expiry = nowSec() + 360
     amount,
     expiry,
   });
+}
+
+/**
+ * Has `nodes` pre-attest a request for `who` (escrow-paid unless a payment is given), as a
+ * gateway does before dispatch; returns the deadline its completion must carry.
+ */
+async function preattest(
+  nodes: RegistryNode[],
+  requestId: string,
+  o: {
+    who?: ReturnType<typeof newAccount>;
+    model?: string;
+    payment?: PreprocessRequest["payment"];
+    escrowAmount?: bigint;
+  } = {},
+): Promise<number> {
+  if (!o.payment) await escrow(requestId, o.escrowAmount ?? 100n);
+  const req = {
+    ...preprocess(requestId, o.payment ?? ({ mode: "escrow" } as PreprocessRequest["payment"])),
+    agent: (o.who ?? agent).address.toLowerCase(),
+    model: o.model ?? "tiny-mlp",
+  } as PreprocessRequest;
+  for (const node of nodes) {
+    const res = await post(node, "/v1/validate/preprocess", req);
+    expect([requestId, res.status]).toEqual([requestId, 200]);
+  }
+  return req.deadline;
 }
 
 describe("preprocess against anvil", () => {
@@ -270,6 +300,8 @@ describe("preprocess against anvil", () => {
       [{ model: "other-model" } as never, 404, "MODEL_NOT_FOUND"],
       [{ agent: newAccount().address.toLowerCase() } as never, 404, "NOT_FOUND"],
       [{ price: "10" }, 422, "VALIDATION_REFUSED"],
+      // 25 times the subnet's price: the gateway may not name its own.
+      [{ price: "2500" }, 422, "VALIDATION_REFUSED"],
       [{ deadline: Date.now() - 1 }, 504, "DEADLINE_EXCEEDED"],
     ];
     for (const [change, status, code] of cases) {
@@ -284,12 +316,13 @@ describe("completion against anvil", () => {
   const result = floatResult([0.5, 0, 1.25]);
 
   test("a valid receipt gets the completion attestation that pays the escrow on chain", async () => {
-    await escrow("done-1", 100n);
+    const deadline = await preattest([a], "done-1");
     const req = await signedCompletion(agent, domain(), {
       requestId: "done-1",
       modelHash: model.sha256,
       input,
       result,
+      deadline,
     });
     const res = await post(a, "/v1/validate/completion", req);
     expect(res.status).toBe(200);
@@ -321,6 +354,7 @@ describe("completion against anvil", () => {
       input,
       result,
       signer: newAccount(),
+      deadline: await preattest([a], "bad-sig"),
     });
     const r1 = await post(a, "/v1/validate/completion", forged);
     expect([r1.status, refusal(r1.body).code, refusal(r1.body).details?.field]).toEqual([
@@ -334,6 +368,7 @@ describe("completion against anvil", () => {
       modelHash: model.sha256,
       input,
       result,
+      deadline: await preattest([a], "tampered"),
     });
     const tampered = { ...honest, result: floatResult([9, 9, 9]) };
     const r2 = await post(a, "/v1/validate/completion", tampered);
@@ -348,18 +383,20 @@ describe("completion against anvil", () => {
       modelHash: `0x${"cd".repeat(32)}`,
       input,
       result,
+      deadline: await preattest([a], "other-hash"),
     });
     const r4 = await post(a, "/v1/validate/completion", otherModel);
     expect([r4.status, refusal(r4.body).code]).toEqual([422, "MODEL_HASH_MISMATCH"]);
 
+    const lateDeadline = await preattest([a], "late");
     const late = await signedCompletion(agent, domain(), {
       requestId: "late",
       modelHash: model.sha256,
       input,
       result,
-      deadline: Date.now() - 1_000,
-      startedAt: Date.now() - 500,
-      finishedAt: Date.now() - 100,
+      deadline: lateDeadline,
+      startedAt: lateDeadline - 100,
+      finishedAt: lateDeadline + 100,
     });
     const r5 = await post(a, "/v1/validate/completion", late);
     expect([r5.status, refusal(r5.body).code]).toEqual([504, "DEADLINE_EXCEEDED"]);
@@ -372,17 +409,37 @@ describe("completion against anvil", () => {
       amount: 1_000n,
       expiry: nowSec() + 86_400n,
     });
-    const items = await Promise.all(
-      ["batch-1", "batch-2", "batch-3"].map((requestId) =>
-        signedCompletion(agent, domain(), { requestId, modelHash: model.sha256, input, result }),
-      ),
-    );
+    const voucherAmount = 300n;
+    const voucherSignature = await signVoucher(client, domain(), {
+      sessionId,
+      cumulativeAmount: voucherAmount,
+    });
+    const payment = {
+      mode: "session",
+      sessionId,
+      cumulativeAmount: voucherAmount.toString(),
+      signature: voucherSignature,
+    } as PreprocessRequest["payment"];
+    const items = [];
+    for (const requestId of ["batch-1", "batch-2", "batch-3"]) {
+      const deadline = await preattest([a], requestId, { payment });
+      items.push(
+        await signedCompletion(agent, domain(), {
+          requestId,
+          modelHash: model.sha256,
+          input,
+          result,
+          deadline,
+        }),
+      );
+    }
     const bad = await signedCompletion(agent, domain(), {
       requestId: "batch-bad",
       modelHash: model.sha256,
       input,
       result,
       signer: newAccount(),
+      deadline: await preattest([a], "batch-bad", { payment }),
     });
     const res = await post(a, "/v1/validate/completion/batch", { items: [...items, bad] });
     expect(res.status).toBe(200);
@@ -405,11 +462,6 @@ describe("completion against anvil", () => {
     });
     expect<string | undefined>(signer.toLowerCase()).toBe(a.signer?.address);
 
-    const voucherAmount = 300n;
-    const voucherSignature = await signVoucher(client, domain(), {
-      sessionId,
-      cumulativeAmount: voucherAmount,
-    });
     const batchId = `0x${"00".repeat(31)}07` as `0x${string}`;
     const settlement = {
       batchId,
@@ -450,6 +502,7 @@ describe("completion against anvil", () => {
     const x = [0.5, -1, 2, 0.25, 1, 1, 1, 1];
     const honest = await signedCompletion(cheat, domain(), {
       requestId: "spot-honest",
+      deadline: await preattest([b], "spot-honest", { who: cheat, model: "tiny-real" }),
       model: "tiny-real",
       modelHash: realModel().sha256,
       input: floatInput("tiny-real", x),
@@ -465,6 +518,7 @@ describe("completion against anvil", () => {
     const wrong = Array.from(tinyModelReference(new Float32Array(x)), (y, i) => (i === 4 ? y + 0.5 : y));
     const lie = await signedCompletion(cheat, domain(), {
       requestId: "spot-lie",
+      deadline: await preattest([b], "spot-lie", { who: cheat, model: "tiny-real" }),
       model: "tiny-real",
       modelHash: realModel().sha256,
       input: floatInput("tiny-real", x),
