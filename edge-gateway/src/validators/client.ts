@@ -7,6 +7,7 @@ import {
   type PreprocessRequest,
 } from "@ncn/protocol";
 import * as v from "valibot";
+import { validatorAuthorization } from "./auth.ts";
 
 export interface QuorumResult {
   attestations: AttestationSig[];
@@ -28,6 +29,7 @@ export async function gatherAttestations(
   fetcher: typeof fetch = fetch,
 ): Promise<QuorumResult> {
   const payload = JSON.stringify(body);
+  const authorization = await validatorAuthorization();
   const attestations: AttestationSig[] = [];
   const refusals: QuorumResult["refusals"] = [];
   const seen = new Set<string>();
@@ -58,7 +60,7 @@ export async function gatherAttestations(
       const signal = AbortSignal.timeout(timeoutMs);
       fetcher(`${url.replace(/\/$/, "")}${path}`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization },
         body: payload,
         signal,
       })

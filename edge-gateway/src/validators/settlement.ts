@@ -1,5 +1,6 @@
 import { BaseError, errorFromBody, type SettlementRequest, SettlementSignature } from "@ncn/protocol";
 import * as v from "valibot";
+import { validatorAuthorization } from "./auth.ts";
 
 /** Asks every validator to sign a settlement batch; returns `threshold` distinct signatures. */
 export async function gatherSettlementSignatures(
@@ -9,11 +10,12 @@ export async function gatherSettlementSignatures(
   fetcher: typeof fetch = fetch,
 ): Promise<`0x${string}`[]> {
   const payload = JSON.stringify(body);
+  const authorization = await validatorAuthorization();
   const results = await Promise.allSettled(
     urls.map(async (url) => {
       const res = await fetcher(`${url.replace(/\/$/, "")}/v1/validate/settlement`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization },
         body: payload,
         signal: AbortSignal.timeout(15_000),
       });
