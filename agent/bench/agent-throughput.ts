@@ -204,7 +204,13 @@ async function drive(g: TestGateway, mode: Mode, n: number, inflight: number, fi
 const g = new TestGateway({ heartbeatMs: 5000 });
 // Per-task log lines are formatted as in production (level info) but not printed.
 const log = createLogger("agent", { level: "info", sink: () => {} });
-const flags: Record<string, string> = { gateway: g.url, subnets: "bench", dataDir: join(dir, "agent") };
+// The model is a local file: the folder it is in is the one file: sources may name.
+const flags: Record<string, string> = {
+  gateway: g.url,
+  subnets: "bench",
+  dataDir: join(dir, "agent"),
+  modelDirs: dir,
+};
 if (args["max-concurrency"]) flags.maxConcurrency = args["max-concurrency"];
 const agent = await Agent.create(loadConfig(flags, {}), { log });
 agent.start();

@@ -25,6 +25,7 @@ import { recoverTypedDataAddress } from "viem";
 import { Agent, type AgentOptions } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
 import { ppocrV4Task } from "./ocr/builtin-models.ts";
+import { sha256Hex } from "./runtimes/onnx/sha256.ts";
 import { characterErrorRate, renderText } from "./testing/render-text.ts";
 import { TestGateway } from "./testing/test-gateway.ts";
 import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "./testing/tiny-model.ts";
@@ -79,8 +80,19 @@ async function agent(
   dataDir = temp(),
   options: AgentOptions = {},
 ): Promise<Agent> {
+  // The local-development source settings: models come from a test folder and a loopback server.
   const config = loadConfig(
-    { gateway: g.url, subnets: "ocr", dataDir, maxConcurrency: "2", logLevel: "error", ...over },
+    {
+      gateway: g.url,
+      subnets: "ocr",
+      dataDir,
+      maxConcurrency: "2",
+      logLevel: "error",
+      modelDirs: modelDir,
+      allowHttpSources: "true",
+      allowPrivateSources: "true",
+      ...over,
+    },
     {},
   );
   const a = await Agent.create(config, { backoff: { baseMs: 20, maxMs: 200 }, ...options });
@@ -294,6 +306,40 @@ describe("gateway link", () => {
     const wrong = { ...t, model: { ...t.model, sha256: `0x${"11".repeat(32)}` } } as TaskFrame;
     g.send(wrong);
     expect((await g.waitFor("error", (e) => e.taskId === t.taskId)).code).toBe("MODEL_HASH_MISMATCH");
+  });
+
+  test("a task naming a file outside the model folder, or a private host, fails and the gateway learns nothing of it", async () => {
+    const g = gateway();
+    // The operator's production settings: no http, no private hosts, one model folder.
+    await agent(g, { allowHttpSources: "false", allowPrivateSources: "false" });
+    const secretDir = temp();
+    const key = join(secretDir, "agent.key");
+    const secret = new TextEncoder().encode("0x".padEnd(66, "5"));
+    writeFileSync(key, secret);
+    const t = tensorTask();
+    const stealing = {
+      ...t,
+      model: {
+        ...t.model,
+        sha256: sha256Hex(secret),
+        size: secret.byteLength,
+        sources: [`file:${key}`, `https://127.0.0.1:${modelServer.port}/tiny.onnx`, `file:${modelDir}/../x`],
+      },
+    } as TaskFrame;
+    g.send(stealing);
+    const err = await g.waitFor("error", (e) => e.taskId === t.taskId);
+    expect(err.code).toBe("FORBIDDEN");
+    expect(err.message).toContain("file_off");
+    expect(err.message).toContain("private_host");
+    for (const leak of [
+      key,
+      secretDir,
+      modelDir,
+      String(secret.byteLength),
+      sha256Hex(secret).slice(2),
+      "5555",
+    ])
+      expect(err.message).not.toContain(leak);
   });
 });
 

@@ -122,6 +122,8 @@ export class Agent {
       dir: paths.models,
       maxBytes: config.cacheMaxBytes,
       ttlMs: config.cacheTtlMs,
+      sources: config.sources,
+      maxModelBytes: config.maxModelBytes,
       log,
       ...(options.onDownloadProgress ? { onProgress: options.onDownloadProgress } : {}),
     });

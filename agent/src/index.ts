@@ -5,7 +5,7 @@
 export { Agent, type AgentOptions, dataPaths } from "./agent.ts";
 export { type AgentConfig, loadConfig, type RawSettings, SETTINGS } from "./config/config.ts";
 export { type DoctorCheck, type DoctorReport, formatDoctor, runDoctor } from "./doctor/doctor.ts";
-export { AgentError, ConfigError, describeError } from "./errors.ts";
+export { AgentError, ConfigError, describeError, ModelSourceError } from "./errors.ts";
 export { type ExecuteOptions, TaskExecutor, type TaskOutcome, type TaskWork } from "./executor.ts";
 export { type Identity, loadIdentity, peekIdentity } from "./identity/identity.ts";
 export { backoffDelay } from "./link/backoff.ts";
@@ -25,6 +25,13 @@ export {
   signReceiptBatch,
 } from "./receipt/receipt-batch.ts";
 export { buildReceipt, type ReceiptFields, signReceipt } from "./receipt/sign-receipt.ts";
-export { ModelStore, type ModelStoreOptions } from "./store/model-store.ts";
+export { DEFAULT_MAX_MODEL_BYTES, ModelStore, type ModelStoreOptions } from "./store/model-store.ts";
 export { createProgressReporter, type DownloadProgress } from "./store/progress.ts";
+export {
+  checkSource,
+  SOURCE_RULES,
+  type SourcePolicy,
+  type SourceRule,
+  STRICT_SOURCE_POLICY,
+} from "./store/source-policy.ts";
 export { AGENT_VERSION } from "./version.ts";

@@ -53,6 +53,22 @@ export const eip712Types = {
     { name: "payoutsHash", type: "bytes32" },
     { name: "total", type: "uint256" },
   ],
+  /**
+   * A session's client answering a stream's challenge: binds the socket to the client, so a
+   * voucher seen elsewhere (validators see them, settlements publish them) opens nothing.
+   */
+  StreamAuth: [
+    { name: "sessionId", type: "bytes32" },
+    { name: "nonce", type: "bytes32" },
+  ],
+  /**
+   * The payer of a request claiming it: needed to submit against an escrow, to read a
+   * request's result or events, to cancel it, or to submit its id again.
+   */
+  RequestAccess: [
+    { name: "requestId", type: "bytes32" },
+    { name: "gateway", type: "address" },
+  ],
   /** An agent's one signature over the Merkle root of many receipts (stream mode). */
   ReceiptBatch: [
     { name: "agent", type: "address" },
@@ -108,12 +124,25 @@ export interface ReceiptBatchMessage {
   count: number;
 }
 
+export interface StreamAuthMessage {
+  sessionId: `0x${string}`;
+  nonce: `0x${string}`;
+}
+
+export interface RequestAccessMessage {
+  /** `idToBytes32` of the request id. */
+  requestId: `0x${string}`;
+  gateway: `0x${string}`;
+}
+
 export interface MessageOf {
   InferenceReceipt: ReceiptMessage;
   Attestation: AttestationMessage;
   Voucher: VoucherMessage;
   SettlementBatch: SettlementBatchMessage;
   ReceiptBatch: ReceiptBatchMessage;
+  StreamAuth: StreamAuthMessage;
+  RequestAccess: RequestAccessMessage;
 }
 
 /** Typed-data payload ready for `signTypedData` / `recoverTypedDataAddress`. */

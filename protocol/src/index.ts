@@ -13,6 +13,7 @@ export * from "./primitives.ts";
 export * from "./receipt.ts";
 export * from "./records.ts";
 export * from "./reputation.ts";
+export * from "./request-access.ts";
 export * from "./settlement.ts";
 export * from "./stream.ts";
 export * from "./tensor.ts";

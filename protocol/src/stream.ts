@@ -8,16 +8,23 @@ import { AgentReceiptBatch } from "./validation.ts";
 /**
  * The session stream (`GET /v1/sessions/:sessionId/stream?subnet=...`, WebSocket): the
  * high-throughput, low-latency way to buy inference with a prepaid session. One socket
- * carries many requests at once; the client authorises spending with vouchers sent on the
- * same socket (the first one also proves the socket belongs to the session's client); the
+ * carries many requests at once; the gateway opens with a fresh challenge that the session's
+ * client signs (`StreamAuth`), which binds the socket to the client; the client then
+ * authorises spending with vouchers sent on the same socket; the
  * gateway returns each result once M-of-N validators have attested it, with everything
  * needed to verify it offline; and after each validated batch it reports the session's
  * charged total, which the client acknowledges with a voucher of exactly that amount (the
  * voucher settlement uses).
  */
-export const STREAM_PROTOCOL_VERSION = 1;
+export const STREAM_PROTOCOL_VERSION = 2;
 /** Requests one stream may have in flight at once. */
 export const STREAM_MAX_IN_FLIGHT = 1024;
+
+/** Client -> gateway, first: the EIP-712 `StreamAuth` {sessionId, nonce} signed by the session's client. */
+export const StreamAuthFrame = v.object({
+  type: v.literal("auth"),
+  signature: Signature,
+});
 
 /** Client -> gateway: a cumulative voucher (EIP-712 `Voucher`), authorising up to `amount`. */
 export const StreamVoucherFrame = v.object({
@@ -43,13 +50,21 @@ export const StreamInferManyFrame = v.object({
 });
 
 export const StreamClientFrame = v.variant("type", [
+  StreamAuthFrame,
   StreamVoucherFrame,
   StreamInferFrame,
   StreamInferManyFrame,
 ]);
 export type StreamClientFrame = v.InferOutput<typeof StreamClientFrame>;
 
-/** Gateway -> client, once the first voucher checked out. */
+/** Gateway -> client, as soon as the socket opens: sign `StreamAuth` {sessionId, nonce} and answer with `auth`. */
+export const StreamChallengeFrame = v.object({
+  type: v.literal("challenge"),
+  v: v.literal(STREAM_PROTOCOL_VERSION),
+  nonce: Bytes32,
+});
+
+/** Gateway -> client, once the challenge was answered by the session's client. */
 export const StreamReadyFrame = v.object({
   type: v.literal("ready"),
   v: v.literal(STREAM_PROTOCOL_VERSION),
@@ -133,6 +148,7 @@ export const StreamErrorFrame = v.object({
 export type StreamErrorFrame = v.InferOutput<typeof StreamErrorFrame>;
 
 export const StreamServerFrame = v.variant("type", [
+  StreamChallengeFrame,
   StreamReadyFrame,
   StreamResultFrame,
   StreamResultsFrame,

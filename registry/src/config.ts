@@ -49,6 +49,11 @@ export const RegistryConfig = v.pipe(
     spotCheckFraction: v.optional(Fraction, 0.05),
     spotCheckAtol: v.optional(v.pipe(v.number(), v.minValue(0)), DEFAULT_SPOT_CHECK_ATOL),
     spotCheckRtol: v.optional(v.pipe(v.number(), v.minValue(0)), DEFAULT_SPOT_CHECK_RTOL),
+    /**
+     * Folders whose `file:` model sources this node's spot checks may read (the agents' own
+     * rule: every other `file:` source is refused). Empty in production.
+     */
+    modelDirs: v.optional(v.array(v.pipe(v.string(), v.minLength(1))), []),
     /** Gateways whose signed reputation reports this node accepts. */
     trustedGateways: v.optional(v.array(Address), []),
     logLevel: v.optional(v.picklist(LOG_LEVELS), "info"),
@@ -81,6 +86,7 @@ const SETTINGS = {
   "spot-check-fraction": { field: "spotCheckFraction", env: "NCN_SPOT_CHECK_FRACTION", kind: "number" },
   "spot-check-atol": { field: "spotCheckAtol", env: "NCN_SPOT_CHECK_ATOL", kind: "number" },
   "spot-check-rtol": { field: "spotCheckRtol", env: "NCN_SPOT_CHECK_RTOL", kind: "number" },
+  "model-dir": { field: "modelDirs", env: "NCN_MODEL_DIRS", kind: "list" },
   "trusted-gateway": { field: "trustedGateways", env: "NCN_TRUSTED_GATEWAYS", kind: "list" },
   "log-level": { field: "logLevel", env: "NCN_LOG_LEVEL", kind: "string" },
 } as const;

@@ -1,5 +1,5 @@
 import type { Database } from "bun:sqlite";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { recordSigningText, type SignedRecord, type UnsignedRecord } from "@ncn/protocol";
 import type { Server } from "bun";
 import { contractsPaymentReader } from "./chain/contracts-payment-reader.ts";
@@ -131,7 +131,16 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
 
   const ownReexecutor =
     options.reexecutor === undefined && signer && config.spotCheckFraction > 0
-      ? lazyOnnxReexecutor(join(config.dataDir, "models"))
+      ? lazyOnnxReexecutor(
+          join(config.dataDir, "models"),
+          config.modelDirs.length > 0
+            ? {
+                allowHttp: false,
+                allowPrivateHosts: false,
+                localDirs: config.modelDirs.map((d) => resolve(d)),
+              }
+            : undefined,
+        )
       : undefined;
   const reexecutor = options.reexecutor ?? ownReexecutor;
 

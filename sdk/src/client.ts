@@ -6,6 +6,8 @@ import {
   type NcnDomain,
   ncnDomain,
   ProgressEvent,
+  REQUEST_ACCESS_HEADER,
+  requestAccessData,
   type StreamResultFrame,
   type Tensor,
   tensorMapFromJson,
@@ -36,6 +38,15 @@ export const Quote = v.object({
   modes: v.unknown(),
 });
 export type Quote = v.InferOutput<typeof Quote>;
+
+/** What `/v1/gateway` answers: the gateway's chain identity. */
+export const GatewayInfo = v.object({
+  chainId: v.number(),
+  paymentContract: v.pipe(v.string(), v.regex(/^0x[0-9a-fA-F]{40}$/)),
+  token: v.string(),
+  gateway: v.pipe(v.string(), v.regex(/^0x[0-9a-fA-F]{40}$/)),
+});
+export type GatewayInfo = v.InferOutput<typeof GatewayInfo>;
 
 export const SessionInfo = v.object({
   sessionId: v.string(),
@@ -94,7 +105,15 @@ export class NcnClient {
   #spent = 0n;
   /** Prices of requests in flight, by request id. */
   #inflight = new Map<string, bigint>();
+  /**
+   * Voucher amounts already signed on this session: the gateway takes each voucher for one
+   * request only, so after a failed request the next one signs a fresh amount.
+   */
+  #signed = new Set<bigint>();
   #quotes = new Map<string, Quote>();
+  #gatewayInfo: Promise<GatewayInfo> | undefined;
+  /** RequestAccess signatures by request id (a request's payer signs once per request). */
+  #access = new Map<string, Promise<`0x${string}`>>();
 
   constructor(opts: NcnClientOptions) {
     this.gatewayUrl = opts.gatewayUrl.replace(/\/$/, "");
@@ -106,6 +125,7 @@ export class NcnClient {
 
   /** Pays future requests from `sessionId`; `spent` is what it already owes (from the gateway). */
   useSession(sessionId: `0x${string}`, spent = 0n): void {
+    if (sessionId !== this.#sessionId) this.#signed.clear();
     this.#sessionId = sessionId;
     this.#spent = spent;
   }
@@ -153,14 +173,56 @@ export class NcnClient {
     return await this.#submit("/v1/ocr", opts, model, { model, image: bytesToBase64(opts.image) });
   }
 
+  /** The gateway's chain identity (chain id, payment contract, its own address); cached. */
+  gateway(): Promise<GatewayInfo> {
+    this.#gatewayInfo ??= this.#json("/v1/gateway").then((r) => v.parse(GatewayInfo, r));
+    this.#gatewayInfo.catch(() => {
+      this.#gatewayInfo = undefined;
+    });
+    return this.#gatewayInfo;
+  }
+
+  /**
+   * The headers that prove this client paid for `requestId` (its EIP-712 `RequestAccess`
+   * signature): a request's state, events and cancel belong to its payer.
+   */
+  async accessHeaders(requestId: string): Promise<Record<string, string>> {
+    const account = this.#account;
+    if (!account) return {};
+    let signature = this.#access.get(requestId);
+    if (!signature) {
+      signature = this.gateway().then((g) =>
+        account.signTypedData(
+          requestAccessData(
+            ncnDomain(g.chainId, g.paymentContract as `0x${string}`),
+            requestId,
+            g.gateway as `0x${string}`,
+          ),
+        ),
+      );
+      if (this.#access.size >= 1024) this.#access.delete(this.#access.keys().next().value as string);
+      this.#access.set(requestId, signature);
+      signature.catch(() => this.#access.delete(requestId));
+    }
+    return { [REQUEST_ACCESS_HEADER]: await signature };
+  }
+
   async status(requestId: string): Promise<InferenceResponse> {
-    return v.parse(InferenceResponse, await this.#json(`/v1/inference/${encodeURIComponent(requestId)}`));
+    return v.parse(
+      InferenceResponse,
+      await this.#json(`/v1/inference/${encodeURIComponent(requestId)}`, {
+        headers: await this.accessHeaders(requestId),
+      }),
+    );
   }
 
   async cancel(requestId: string): Promise<InferenceResponse> {
     return v.parse(
       InferenceResponse,
-      await this.#json(`/v1/inference/${encodeURIComponent(requestId)}`, { method: "DELETE" }),
+      await this.#json(`/v1/inference/${encodeURIComponent(requestId)}`, {
+        method: "DELETE",
+        headers: await this.accessHeaders(requestId),
+      }),
     );
   }
 
@@ -170,6 +232,7 @@ export class NcnClient {
     signal?: AbortSignal,
   ): AsyncGenerator<ProgressEvent | { final: InferenceResponse }> {
     const res = await this.#fetch(`${this.gatewayUrl}/v1/inference/${encodeURIComponent(requestId)}/events`, {
+      headers: await this.accessHeaders(requestId),
       ...(signal ? { signal } : {}),
     });
     if (!res.ok || !res.body) throw errorFromBody(await res.json().catch(() => undefined), res.status);
@@ -239,51 +302,76 @@ export class NcnClient {
   ): Promise<InferenceResponse> {
     const requestId = opts.requestId ?? crypto.randomUUID();
     const mode = opts.payment ?? (this.#sessionId ? "session" : "escrow");
-    let payment: Record<string, unknown> = { mode: "escrow" };
     let price = 0n;
+    let domain: NcnDomain | undefined;
     if (mode === "session") {
-      const sessionId = this.#sessionId;
-      const account = this.#account;
-      if (!sessionId || !account)
+      if (!this.#sessionId || !this.#account)
         throw new BaseError("BAD_REQUEST", "session payment needs an account and a session");
       const q = await this.quote(opts.subnet, model);
       price = BigInt(q.price);
-      let outstanding = this.#spent + price;
-      for (const p of this.#inflight.values()) outstanding += p;
-      // Count this request in flight before yielding, so that concurrent requests sign
-      // vouchers that cover each other.
-      this.#inflight.set(requestId, price);
-      const domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
-      try {
-        const signature = await account.signTypedData(
-          typedData(domain, "Voucher", { sessionId, cumulativeAmount: outstanding }),
-        );
-        payment = { mode: "session", sessionId, cumulativeAmount: outstanding.toString(), signature };
-      } catch (e) {
-        this.#inflight.delete(requestId);
-        throw e;
-      }
+      domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
     }
+    // An escrow is spent only by its client: the request carries the client's claim to it.
+    const headers = mode === "escrow" ? await this.accessHeaders(requestId) : {};
     const stop = opts.onProgress ? this.#follow(requestId, opts.onProgress, opts.signal) : undefined;
+    // Count this request in flight before yielding, so that concurrent requests sign
+    // vouchers that cover each other.
+    if (mode === "session") this.#inflight.set(requestId, price);
     try {
-      const raw = await this.#json(path, {
-        method: "POST",
-        body: JSON.stringify({
-          ...body,
-          subnet: opts.subnet,
-          requestId,
-          payment,
-          ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
-        }),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
-      const response = v.parse(InferenceResponse, raw);
-      if (mode === "session" && response.state === "returned") this.#spent += price;
-      return response;
+      let floor = 0n;
+      for (let attempt = 0; ; attempt++) {
+        const payment = domain ? await this.#voucher(domain, floor) : { mode: "escrow" };
+        try {
+          const raw = await this.#json(path, {
+            method: "POST",
+            headers,
+            body: JSON.stringify({
+              ...body,
+              subnet: opts.subnet,
+              requestId,
+              payment,
+              ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+            }),
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          });
+          const response = v.parse(InferenceResponse, raw);
+          if (mode === "session" && response.state === "returned") {
+            this.#spent += price;
+            // Amounts at or below what is spent are never computed again.
+            for (const a of this.#signed) if (a <= this.#spent) this.#signed.delete(a);
+          }
+          return response;
+        } catch (e) {
+          // Another client of this session (or an earlier run) used that voucher amount: the
+          // gateway names the next free one, and this request is sent once more with it.
+          const next = voucherUsedNext(e);
+          if (attempt > 0 || next === undefined) throw e;
+          floor = next;
+        }
+      }
     } finally {
       this.#inflight.delete(requestId);
       stop?.abort();
     }
+  }
+
+  /**
+   * Signs a voucher for everything this client owes, including the requests in flight, at
+   * an amount never signed before (the gateway takes each voucher for one request) and not
+   * below `floor`.
+   */
+  async #voucher(domain: NcnDomain, floor: bigint) {
+    const sessionId = this.#sessionId as `0x${string}`;
+    const account = this.#account as LocalAccount;
+    let outstanding = this.#spent;
+    for (const p of this.#inflight.values()) outstanding += p;
+    if (outstanding < floor) outstanding = floor;
+    while (this.#signed.has(outstanding)) outstanding += 1n;
+    this.#signed.add(outstanding);
+    const signature = await account.signTypedData(
+      typedData(domain, "Voucher", { sessionId, cumulativeAmount: outstanding }),
+    );
+    return { mode: "session", sessionId, cumulativeAmount: outstanding.toString(), signature };
   }
 
   #follow(requestId: string, onProgress: (e: ProgressEvent) => void, outer?: AbortSignal): AbortController {
@@ -315,4 +403,14 @@ export class NcnClient {
     if (!res.ok) throw errorFromBody(body, res.status);
     return body;
   }
+}
+
+/** The gateway's next free voucher amount, when `e` refused a voucher as already used. */
+function voucherUsedNext(e: unknown): bigint | undefined {
+  if (!(e instanceof BaseError) || e.code !== "PAYMENT_REQUIRED") return undefined;
+  const parsed = v.safeParse(
+    v.object({ reason: v.literal("voucher_used"), nextFree: v.pipe(v.string(), v.regex(/^\d+$/)) }),
+    e.details,
+  );
+  return parsed.success ? BigInt(parsed.output.nextFree) : undefined;
 }

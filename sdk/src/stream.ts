@@ -84,6 +84,11 @@ export class NcnStream {
   #seq = 0;
   #authorised = 0n;
   #charged = 0n;
+  /**
+   * The charged total when the stream opened plus the prices of results this client received:
+   * the most it ever acknowledges, whatever the gateway reports as charged.
+   */
+  #receivedTotal = 0n;
   #billed = 0n;
   #billTimer: ReturnType<typeof setTimeout> | undefined;
   #signing: Promise<void> = Promise.resolve();
@@ -95,7 +100,10 @@ export class NcnStream {
     this.#opts = opts;
   }
 
-  /** Connects, proves the session's client with a first voucher and waits until the gateway is ready. */
+  /**
+   * Connects, answers the gateway's challenge with a `StreamAuth` signature (proving the
+   * session's client), authorises a first window and waits until the gateway is ready.
+   */
   static async open(options: StreamOptions): Promise<NcnStream> {
     const opts = { window: 10n ** 18n, billEveryMs: 250, ...options };
     if (opts.window <= 0n) throw new BaseError("INVALID_INPUT", "window must be positive");
@@ -205,8 +213,18 @@ export class NcnStream {
         { once: true },
       );
     });
-    this.#sendVoucher(this.#opts.window);
     await ready;
+  }
+
+  /** Signs the challenge, then the first window voucher, in that order on the socket. */
+  #answerChallenge(nonce: `0x${string}`): void {
+    const { account, domain, sessionId } = this.#opts;
+    this.#signing = this.#signing.then(async () => {
+      const signature = await account.signTypedData(typedData(domain, "StreamAuth", { sessionId, nonce }));
+      if (this.#ws.readyState === 1) this.#ws.send(JSON.stringify({ type: "auth", signature }));
+    });
+    this.#authorised = this.#opts.window;
+    this.#sendVoucher(this.#opts.window);
   }
 
   #onMessage(data: unknown): void {
@@ -218,9 +236,13 @@ export class NcnStream {
       return;
     }
     switch (frame.type) {
+      case "challenge":
+        this.#answerChallenge(frame.nonce);
+        return;
       case "ready":
-        this.#authorised = BigInt(frame.authorised);
+        if (BigInt(frame.authorised) > this.#authorised) this.#authorised = BigInt(frame.authorised);
         this.#charged = BigInt(frame.charged);
+        this.#receivedTotal = this.#charged;
         this.#billed = this.#charged;
         this.#topUp();
         this.#onReady?.();
@@ -229,6 +251,7 @@ export class NcnStream {
         const w = this.#waiters.get(frame.id);
         this.#delivered += 1;
         if (!w) return;
+        this.#receivedTotal += BigInt(frame.price);
         this.#waiters.delete(frame.id);
         w.resolve({
           requestId: frame.requestId,
@@ -243,6 +266,7 @@ export class NcnStream {
         for (const r of frame.results) {
           const w = this.#waiters.get(r.id);
           if (!w) continue;
+          this.#receivedTotal += BigInt(r.price);
           this.#waiters.delete(r.id);
           const { proof, ...rest } = r;
           w.resolve({
@@ -259,7 +283,9 @@ export class NcnStream {
         return;
       }
       case "charged": {
-        const total = BigInt(frame.total);
+        // Never acknowledge more than the prices of results actually received.
+        const reported = BigInt(frame.total);
+        const total = reported < this.#receivedTotal ? reported : this.#receivedTotal;
         if (total > this.#charged) this.#charged = total;
         this.#chargedResults += frame.requests;
         this.#bill(false);

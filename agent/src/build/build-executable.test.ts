@@ -101,7 +101,20 @@ describe("single executable", () => {
     const g = new TestGateway({ heartbeatMs: 200 });
     writeFileSync(join(dir, "model.onnx"), tinyModelBytes());
     const p = Bun.spawn(
-      [exe, "run", "--gateway", g.url, "--subnet", "ocr", "--python", "off", "--log-level", "warn"],
+      [
+        exe,
+        "run",
+        "--gateway",
+        g.url,
+        "--subnet",
+        "ocr",
+        "--python",
+        "off",
+        "--log-level",
+        "warn",
+        "--model-dir",
+        dir,
+      ],
       {
         cwd: dir,
         env,

@@ -33,6 +33,8 @@ export const ocrCommand = defineCommand({
         dir: paths.models,
         maxBytes: config.cacheMaxBytes,
         ttlMs: config.cacheTtlMs,
+        sources: config.sources,
+        maxModelBytes: config.maxModelBytes,
         log,
         onProgress: createProgressReporter({ log }),
       });

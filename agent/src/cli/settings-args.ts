@@ -9,6 +9,11 @@ const HELP: Record<SettingName, string> = {
   maxConcurrency: "tasks in flight at once (env NCN_MAX_CONCURRENCY, default 64)",
   cacheMaxMb: "model cache budget in MB (env NCN_CACHE_MAX_MB, default 10240)",
   cacheTtlHours: "evict models unused this long (env NCN_CACHE_TTL_HOURS, default 168)",
+  maxModelMb: "refuse models declaring more MB than this (env NCN_MAX_MODEL_MB, default 4096)",
+  modelDirs: "folder whose files file: model sources may name, repeatable (env NCN_MODEL_DIRS)",
+  allowHttpSources: "fetch plain http:// model sources: true | false (env NCN_ALLOW_HTTP_SOURCES)",
+  allowPrivateSources:
+    "local development only: fetch models from loopback/private hosts (env NCN_ALLOW_PRIVATE_SOURCES)",
   executionProvider: "auto | cpu | cuda (env NCN_EXECUTION_PROVIDER, default auto)",
   threads: "onnxruntime intra-op threads, 0 = default (env NCN_THREADS)",
   graphOpt: "graph optimisation: disabled | basic | extended | all (env NCN_GRAPH_OPT)",

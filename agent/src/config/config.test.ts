@@ -62,6 +62,30 @@ describe("loadConfig", () => {
     expect(text).not.toContain("0x1234");
   });
 
+  test("model sources: production defaults, and the operator's local-development switches", () => {
+    const strict = loadConfig({}, {});
+    expect(strict.sources).toEqual({ allowHttp: false, allowPrivateHosts: false, localDirs: [] });
+    expect(strict.maxModelBytes).toBe(4096 * 1024 * 1024);
+    const dev = loadConfig(
+      { modelDirs: "/srv/models, ./rel" },
+      { NCN_ALLOW_HTTP_SOURCES: "true", NCN_ALLOW_PRIVATE_SOURCES: "1", NCN_MAX_MODEL_MB: "64" },
+    );
+    expect(dev.sources).toEqual({
+      allowHttp: true,
+      allowPrivateHosts: true,
+      localDirs: ["/srv/models", `${process.cwd()}/rel`],
+    });
+    expect(dev.maxModelBytes).toBe(64 * 1024 * 1024);
+    const problems = problemsOf(() =>
+      loadConfig(
+        { allowPrivateSources: "maybe" },
+        { NCN_MAX_MODEL_MB: "0", NCN_ALLOW_HTTP_SOURCES: "yes please" },
+      ),
+    ).join("\n");
+    for (const name of ["--allow-private-sources", "NCN_MAX_MODEL_MB", "NCN_ALLOW_HTTP_SOURCES"])
+      expect(problems).toContain(name);
+  });
+
   test("required settings are named when missing", () => {
     const problems = problemsOf(() => loadConfig({}, {}, { require: ["gateway", "subnets"] }));
     expect(problems).toEqual(["--gateway (NCN_GATEWAY) is required", "--subnet (NCN_SUBNETS) is required"]);

@@ -6,6 +6,7 @@ import { ConfigError } from "../errors.ts";
 import { PrivateKey } from "../identity/identity.ts";
 import type { LogLevel } from "../log/logger.ts";
 import type { GraphOptimization } from "../runtimes/onnx/onnx-runtime.ts";
+import type { SourcePolicy } from "../store/source-policy.ts";
 
 /** Every setting: its command-line flag and its environment variable. */
 export const SETTINGS = {
@@ -16,6 +17,10 @@ export const SETTINGS = {
   maxConcurrency: { flag: "max-concurrency", env: "NCN_MAX_CONCURRENCY" },
   cacheMaxMb: { flag: "cache-max-mb", env: "NCN_CACHE_MAX_MB" },
   cacheTtlHours: { flag: "cache-ttl-hours", env: "NCN_CACHE_TTL_HOURS" },
+  maxModelMb: { flag: "max-model-mb", env: "NCN_MAX_MODEL_MB" },
+  modelDirs: { flag: "model-dir", env: "NCN_MODEL_DIRS" },
+  allowHttpSources: { flag: "allow-http-sources", env: "NCN_ALLOW_HTTP_SOURCES" },
+  allowPrivateSources: { flag: "allow-private-sources", env: "NCN_ALLOW_PRIVATE_SOURCES" },
   executionProvider: { flag: "execution-provider", env: "NCN_EXECUTION_PROVIDER" },
   threads: { flag: "threads", env: "NCN_THREADS" },
   graphOpt: { flag: "graph-opt", env: "NCN_GRAPH_OPT" },
@@ -55,6 +60,27 @@ const GatewayUrl = v.pipe(
   }),
 );
 
+const Flag = v.pipe(
+  v.string(),
+  v.trim(),
+  v.toLowerCase(),
+  v.picklist(["true", "false", "1", "0", "yes", "no", "on", "off"], "must be true or false"),
+  v.transform((s) => ["true", "1", "yes", "on"].includes(s)),
+);
+
+/** Comma-separated folders, made absolute against the working folder at start-up. */
+const FolderList = v.pipe(
+  v.string(),
+  v.transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter((x) => x !== ""),
+  ),
+  v.maxLength(16, "at most 16 folders"),
+  v.transform((dirs) => dirs.map((d) => resolve(d))),
+);
+
 const SubnetList = v.pipe(
   v.string(),
   v.transform((s) =>
@@ -84,6 +110,10 @@ const ConfigSchema = v.object({
   maxConcurrency: v.optional(int(1, 1024), "64"),
   cacheMaxMb: v.optional(int(16, 16 * 1024 * 1024), "10240"),
   cacheTtlHours: v.optional(int(1, 24 * 365), "168"),
+  maxModelMb: v.optional(int(1, 16 * 1024), "4096"),
+  modelDirs: v.optional(FolderList, ""),
+  allowHttpSources: v.optional(Flag, "false"),
+  allowPrivateSources: v.optional(Flag, "false"),
   executionProvider: v.optional(oneOf(["auto", "cpu", "cuda"]), "auto"),
   threads: v.optional(int(0, 256), "0"),
   graphOpt: v.optional(oneOf(["disabled", "basic", "extended", "all"]), "all"),
@@ -101,6 +131,10 @@ export interface AgentConfig {
   maxConcurrency: number;
   cacheMaxBytes: number;
   cacheTtlMs: number;
+  /** Largest declared model size the agent downloads. */
+  maxModelBytes: number;
+  /** Which model sources may be fetched: the operator's choice, never the gateway's. */
+  sources: SourcePolicy;
   executionProvider: "auto" | "cpu" | "cuda";
   threads: number;
   graphOptimization: GraphOptimization;
@@ -173,6 +207,12 @@ export function loadConfig(
     maxConcurrency: c.maxConcurrency,
     cacheMaxBytes: c.cacheMaxMb * 1024 * 1024,
     cacheTtlMs: c.cacheTtlHours * 3_600_000,
+    maxModelBytes: c.maxModelMb * 1024 * 1024,
+    sources: {
+      allowHttp: c.allowHttpSources,
+      allowPrivateHosts: c.allowPrivateSources,
+      localDirs: c.modelDirs,
+    },
     executionProvider: c.executionProvider,
     threads: c.threads,
     graphOptimization: c.graphOpt,

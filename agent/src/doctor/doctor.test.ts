@@ -20,7 +20,17 @@ describe("doctor", () => {
     expect(statusOf(r, "image decoding")).toBe("ok");
     expect(statusOf(r, "built-in OCR models")).toBe("ok");
     expect(statusOf(r, "connectivity")).toBe("info");
+    expect(statusOf(r, "model sources")).toBe("ok");
     expect(formatDoctor(r)).toContain("can serve");
+  });
+
+  test("says which model sources the agent fetches, and warns when private hosts are allowed", async () => {
+    const dev = loadConfig({ dataDir: dir, allowPrivateSources: "true", modelDirs: "/srv/models" }, {});
+    const r = await runDoctor(dev, { skipSandbox: true });
+    const check = r.checks.find((c) => c.name === "model sources");
+    expect(check?.status).toBe("warn");
+    expect(check?.detail).toContain("file: in /srv/models");
+    expect(check?.detail).toContain("local development only");
   });
 
   test("reaches a configured gateway, and fails with the reason when it cannot", async () => {

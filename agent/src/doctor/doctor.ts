@@ -118,6 +118,8 @@ export async function runDoctor(
         dir: paths.models,
         maxBytes: config.cacheMaxBytes,
         ttlMs: config.cacheTtlMs,
+        sources: config.sources,
+        maxModelBytes: config.maxModelBytes,
       });
       add(
         "storage",
@@ -211,6 +213,18 @@ export async function runDoctor(
     missing.length === 0
       ? `${BUILTIN_MODELS.map((x) => x.id).join(", ")} present and verified${isCompiled() ? " (embedded)" : ""}`
       : `OCR unavailable: ${missing.join("; ")}`,
+  );
+
+  const sources = config.sources;
+  const kinds = ["https:", "npm:", ...(sources.allowHttp ? ["http:"] : [])];
+  if (sources.localDirs.length > 0) kinds.push(`file: in ${sources.localDirs.join(", ")}`);
+  add(
+    "models",
+    "model sources",
+    sources.allowPrivateHosts ? "warn" : "ok",
+    `${kinds.join(", ")}; models up to ${Math.round(config.maxModelBytes / MB)} MB${
+      sources.allowPrivateHosts ? "; loopback and private hosts allowed (local development only)" : ""
+    }`,
   );
 
   if (options.skipSandbox || config.python === "off") {

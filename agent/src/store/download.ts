@@ -1,15 +1,23 @@
 import { open, rm, stat } from "node:fs/promises";
 import * as v from "valibot";
-import { AgentError } from "../errors.ts";
+import { AgentError, ModelSourceError } from "../errors.ts";
 import { chunksOf } from "../system/stream.ts";
+import { guardedFetch, type Resolver } from "./guarded-fetch.ts";
+import type { AllowedSource, SourcePolicy } from "./source-policy.ts";
 
 const PartMeta = v.object({ url: v.string(), validator: v.optional(v.string()) });
 
 export interface DownloadOptions {
-  url: string;
+  /** The source, as the policy allowed it. */
+  source: Extract<AllowedSource, { kind: "http" }>;
+  policy: SourcePolicy;
+  /** Which model and which of its sources: what errors name (never the URL or a body). */
+  model: string;
+  sourceIndex: number;
   /** File the bytes accumulate in; kept across failures so the next try resumes. */
   partPath: string;
   expectedSize: number;
+  resolve?: Resolver;
   fetch?: typeof fetch;
   signal?: AbortSignal;
   onBytes?: (received: number) => void;
@@ -39,15 +47,16 @@ export async function discardPart(partPath: string): Promise<void> {
 }
 
 /**
- * Downloads `url` into `partPath`, resuming with a Range request when a partial file
+ * Downloads an allowed http(s) source into `partPath`, resuming with a Range request when a partial file
  * from the same URL exists (If-Range guards against the file having changed; a server
  * answering 200 restarts from zero). Stops early when more bytes arrive than the model
  * declares. Throws on network errors, leaving the partial file for the next try.
  */
 export async function downloadHttp(o: DownloadOptions): Promise<void> {
-  const doFetch = o.fetch ?? fetch;
+  const url = o.source.url.href;
+  const name = `source ${o.sourceIndex + 1}`;
   const meta = await readMeta(o.partPath);
-  let have = meta?.url === o.url ? await sizeOf(o.partPath) : 0;
+  let have = meta?.url === url ? await sizeOf(o.partPath) : 0;
   if (have === 0 || have > o.expectedSize) {
     await discardPart(o.partPath);
     have = 0;
@@ -58,35 +67,47 @@ export async function downloadHttp(o: DownloadOptions): Promise<void> {
     headers.range = `bytes=${have}-`;
     if (meta?.validator) headers["if-range"] = meta.validator;
   }
-  const res = await doFetch(o.url, { headers, ...(o.signal ? { signal: o.signal } : {}) });
-  if (res.status === 404 || res.status === 410) {
-    throw new AgentError("MODEL_NOT_FOUND", `${o.url} answered ${res.status}`);
-  }
+  const res = await guardedFetch(o.source, {
+    policy: o.policy,
+    model: o.model,
+    sourceIndex: o.sourceIndex,
+    headers,
+    ...(o.resolve ? { resolve: o.resolve } : {}),
+    ...(o.fetch ? { fetch: o.fetch } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  // Only the status is reported: an error page's body is the server's, not ours to relay.
   if (res.status !== 200 && res.status !== 206) {
-    throw new AgentError("UNAVAILABLE", `${o.url} answered ${res.status}`);
+    await res.body?.cancel().catch(() => {});
+    const code = res.status === 404 || res.status === 410 ? "MODEL_NOT_FOUND" : "UNAVAILABLE";
+    throw new AgentError(code, `${name} answered HTTP ${res.status}`);
   }
   let offset = 0;
   if (res.status === 206) {
     const start = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1];
-    if (Number(start) !== have) throw new AgentError("UNAVAILABLE", `${o.url} resumed at the wrong offset`);
+    if (Number(start) !== have) {
+      await res.body?.cancel().catch(() => {});
+      throw new AgentError("UNAVAILABLE", `${name} resumed at the wrong offset`);
+    }
     offset = have;
   }
+  const tooMany = () => new ModelSourceError("MODEL_HASH_MISMATCH", "size_exceeded", o);
+  const announced = Number(res.headers.get("content-length") ?? Number.NaN);
+  if (Number.isFinite(announced) && offset + announced > o.expectedSize) {
+    await res.body?.cancel().catch(() => {});
+    throw tooMany();
+  }
   const validator = res.headers.get("etag") ?? res.headers.get("last-modified") ?? undefined;
-  await Bun.write(`${o.partPath}.json`, JSON.stringify({ url: o.url, ...(validator ? { validator } : {}) }));
+  await Bun.write(`${o.partPath}.json`, JSON.stringify({ url, ...(validator ? { validator } : {}) }));
   const fh = await open(o.partPath, offset === 0 ? "w" : "r+");
   let received = offset;
+  let overflow = false;
   try {
-    if (!res.body) throw new AgentError("UNAVAILABLE", `${o.url} sent no body`);
+    if (!res.body) throw new AgentError("UNAVAILABLE", `${name} sent no body`);
     for await (const chunk of chunksOf(res.body)) {
       if (received + chunk.byteLength > o.expectedSize) {
-        await res.body.cancel().catch(() => {});
-        throw new AgentError(
-          "MODEL_HASH_MISMATCH",
-          `${o.url} sent more bytes than the model's declared size`,
-          {
-            details: { expectedSize: o.expectedSize },
-          },
-        );
+        overflow = true;
+        break;
       }
       await fh.write(chunk, 0, chunk.byteLength, received);
       received += chunk.byteLength;
@@ -95,7 +116,10 @@ export async function downloadHttp(o: DownloadOptions): Promise<void> {
   } finally {
     await fh.close();
   }
-  if (received !== o.expectedSize) {
-    throw new AgentError("UNAVAILABLE", `${o.url} ended after ${received} of ${o.expectedSize} bytes`);
+  if (overflow) {
+    // Cancelled once the loop has released the reader: the connection is dropped, not drained.
+    await res.body?.cancel().catch(() => {});
+    throw tooMany();
   }
+  if (received !== o.expectedSize) throw new AgentError("UNAVAILABLE", `${name} ended early`);
 }

@@ -7,6 +7,7 @@ import { AgentError } from "../errors.ts";
 import { sha256Hex } from "../runtimes/onnx/sha256.ts";
 import { ModelStore, type ModelStoreOptions } from "./model-store.ts";
 import type { DownloadProgress } from "./progress.ts";
+import type { SourcePolicy } from "./source-policy.ts";
 
 const MB = 1024 * 1024;
 
@@ -100,8 +101,17 @@ function tempDir(): string {
   return d;
 }
 
+/** Loopback servers and temp folders: the local-development source settings. */
+const localDev = (): SourcePolicy => ({ allowHttp: true, allowPrivateHosts: true, localDirs: [tmpdir()] });
+
 async function openStore(over: Partial<ModelStoreOptions> = {}): Promise<ModelStore> {
-  return ModelStore.open({ dir: tempDir(), maxBytes: 64 * MB, ttlMs: 3_600_000, ...over });
+  return ModelStore.open({
+    dir: tempDir(),
+    maxBytes: 64 * MB,
+    ttlMs: 3_600_000,
+    sources: localDev(),
+    ...over,
+  });
 }
 
 async function failure(p: Promise<unknown>): Promise<AgentError> {
@@ -253,7 +263,7 @@ describe("ModelStore sources and integrity", () => {
     const src = tempDir();
     const a = blob(1000, 13);
     writeFileSync(join(src, "a"), a);
-    const s1 = await ModelStore.open({ dir, maxBytes: MB, ttlMs: 60_000 });
+    const s1 = await ModelStore.open({ dir, maxBytes: MB, ttlMs: 60_000, sources: localDev() });
     const d = descriptor("a", a, [`file:${join(src, "a")}`]);
     await s1.ensure(d);
     await s1.close();

@@ -1,15 +1,19 @@
 import { mkdirSync } from "node:fs";
-import { readdir, rename, rm, stat } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readdir, realpath, rename, rm, stat } from "node:fs/promises";
+import { isAbsolute, join, relative, sep } from "node:path";
 import type { ModelDescriptor, Sha256 } from "@ncn/protocol";
-import { AgentError } from "../errors.ts";
+import { AgentError, describeError, ModelSourceError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log/logger.ts";
 import { chunksOf } from "../system/stream.ts";
 import { type CacheEntry, readCacheIndex, writeCacheIndex } from "./cache-index.ts";
 import { discardPart, downloadHttp } from "./download.ts";
+import type { Resolver } from "./guarded-fetch.ts";
 import { resolveNpmSource } from "./npm-source.ts";
 import type { ProgressListener } from "./progress.ts";
+import { type AllowedSource, checkSource, type SourcePolicy, STRICT_SOURCE_POLICY } from "./source-policy.ts";
+
+/** Default cap on a model's declared size: larger models are refused before any download. */
+export const DEFAULT_MAX_MODEL_BYTES = 4 * 1024 ** 3;
 
 export interface ModelStoreOptions {
   /** Folder of the cache: `blobs/<sha256>`, `partial/`, `index.json`. */
@@ -18,9 +22,15 @@ export interface ModelStoreOptions {
   maxBytes: number;
   /** Models unused for longer than this are evicted. */
   ttlMs: number;
+  /** Which sources may be fetched (default: `https:` to public hosts and `npm:`). */
+  sources?: SourcePolicy;
+  /** Largest declared model size accepted (default `DEFAULT_MAX_MODEL_BYTES`). */
+  maxModelBytes?: number;
   log?: Logger;
   onProgress?: ProgressListener;
   fetch?: typeof fetch;
+  /** Host name resolver (default: the system's); every address it returns is checked. */
+  resolve?: Resolver;
   now?: () => number;
   /** Tries per HTTP source before moving to the next one (each try resumes). */
   attemptsPerSource?: number;
@@ -50,9 +60,11 @@ async function sha256File(path: string): Promise<string> {
 
 /**
  * Content-addressed model cache. A model is stored under its sha256 only after its
- * bytes hashed to it; sources are tried in order (`file:`, `http(s):`, `npm:`);
- * unused models expire after a TTL and the least recently used go first when the
- * cache outgrows its budget.
+ * bytes hashed to it; sources are tried in order, each first checked against the source
+ * policy (`https:` to public hosts and `npm:` by default; `http:`, private hosts and
+ * `file:` in configured folders only when the operator allows them) and the declared
+ * size against its cap; unused models expire after a TTL and the least recently used go
+ * first when the cache outgrows its budget.
  *
  * @example
  * const store = await ModelStore.open({ dir, maxBytes: 2 ** 30, ttlMs: 7 * 86_400_000 });
@@ -160,12 +172,11 @@ export class ModelStore {
     const actual = h.digest("hex");
     if (actual !== hexOf(model.sha256)) {
       await this.remove(model.sha256);
+      this.#log.warn("cached model changed on disk", { model: model.id, sha256: model.sha256 });
       throw new AgentError(
         "MODEL_HASH_MISMATCH",
         `cached bytes of model ${model.id} no longer match its sha256`,
-        {
-          details: { model: model.id, expected: model.sha256, actual: `0x${actual}` },
-        },
+        { details: { model: model.id } },
       );
     }
     return bytes;
@@ -174,20 +185,34 @@ export class ModelStore {
   async #fetch(model: ModelRef, options: EnsureOptions): Promise<string> {
     const hex = hexOf(model.sha256);
     const part = join(this.dir, "partial", hex);
+    const maxModelBytes = this.#o.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES;
+    if (model.size > maxModelBytes) {
+      this.#log.warn("model refused", {
+        model: model.id,
+        rule: "declared_size",
+        size: model.size,
+        maxModelBytes,
+      });
+      throw new ModelSourceError("PAYLOAD_TOO_LARGE", "declared_size", { model: model.id });
+    }
     const errors: AgentError[] = [];
-    for (const source of model.sources) {
+    for (const [index, source] of model.sources.entries()) {
       if (options.signal?.aborted)
         throw new AgentError("CANCELLED", `fetching model ${model.id} was cancelled`);
       try {
-        await this.#fetchSource(model, source, part, options);
+        const verdict = checkSource(source, this.#o.sources ?? STRICT_SOURCE_POLICY);
+        if (!verdict.ok)
+          throw new ModelSourceError("FORBIDDEN", verdict.rule, { model: model.id, sourceIndex: index });
+        await this.#fetchSource(model, verdict, index, part, options);
         const actual = await sha256File(part);
         if (actual !== hex) {
           await discardPart(part);
+          this.#log.warn("model bytes do not match", { model: model.id, source, actual: `0x${actual}` });
           throw new AgentError(
             "MODEL_HASH_MISMATCH",
-            `model ${model.id} from ${source} does not match its sha256`,
+            `source ${index + 1} does not match the model's sha256`,
             {
-              details: { model: model.id, source, expected: model.sha256, actual: `0x${actual}` },
+              details: { model: model.id, source: index + 1 },
             },
           );
         }
@@ -200,19 +225,16 @@ export class ModelStore {
         await this.#save();
         return this.pathOf(hex);
       } catch (e) {
-        const err =
-          e instanceof AgentError
-            ? e
-            : new AgentError("UNAVAILABLE", `fetching ${source} failed: ${(e as Error).message}`, {
-                cause: e,
-              });
+        const err = e instanceof AgentError ? e : unreachable(index, e);
         if (err.code === "CANCELLED") throw err;
         if (err.code === "MODEL_HASH_MISMATCH") await discardPart(part);
+        // The local log may name the source; what goes back to the gateway does not.
         this.#log.warn("model source failed", {
           model: model.id,
           source,
           code: err.code,
           error: err.message,
+          ...(e === err ? {} : { cause: describeError(e).message }),
         });
         errors.push(err);
       }
@@ -224,25 +246,48 @@ export class ModelStore {
       errors[0];
     throw new AgentError(
       worst?.code ?? "MODEL_NOT_FOUND",
-      `model ${model.id} could not be fetched: ${worst?.shortMessage ?? "no source"}`,
+      `model ${model.id} could not be fetched: ${errors.map((e) => e.shortMessage).join("; ") || "no source"}`,
       {
-        details: { model: model.id, errors: errors.map((e) => ({ code: e.code, message: e.shortMessage })) },
+        details: {
+          model: model.id,
+          errors: errors.map((e) => ({
+            code: e.code,
+            message: e.shortMessage,
+            ...(e instanceof ModelSourceError ? { rule: e.rule } : {}),
+          })),
+        },
         cause: worst,
       },
     );
   }
 
-  async #fetchSource(model: ModelRef, source: string, part: string, options: EnsureOptions): Promise<void> {
+  async #fetchSource(
+    model: ModelRef,
+    allowed: AllowedSource,
+    index: number,
+    part: string,
+    options: EnsureOptions,
+  ): Promise<void> {
     const report = (received: number, done: boolean) =>
-      this.#o.onProgress?.({ model: model.id, source, received, total: model.size, done });
-    if (source.startsWith("http://") || source.startsWith("https://")) {
+      this.#o.onProgress?.({
+        model: model.id,
+        source: model.sources[index] ?? "",
+        received,
+        total: model.size,
+        done,
+      });
+    if (allowed.kind === "http") {
       const attempts = this.#o.attemptsPerSource ?? 3;
       for (let attempt = 1; ; attempt++) {
         try {
           await downloadHttp({
-            url: source,
+            source: allowed,
+            policy: this.#o.sources ?? STRICT_SOURCE_POLICY,
+            model: model.id,
+            sourceIndex: index,
             partPath: part,
             expectedSize: model.size,
+            ...(this.#o.resolve ? { resolve: this.#o.resolve } : {}),
             ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}),
             ...(options.signal ? { signal: options.signal } : {}),
             onBytes: (n) => report(n, false),
@@ -252,11 +297,12 @@ export class ModelStore {
         } catch (e) {
           if (options.signal?.aborted)
             throw new AgentError("CANCELLED", `download of ${model.id} was cancelled`);
-          const code = e instanceof AgentError ? e.code : "UNAVAILABLE";
-          if (code === "MODEL_HASH_MISMATCH" || code === "MODEL_NOT_FOUND" || attempt >= attempts) throw e;
+          const err = e instanceof AgentError ? e : unreachable(index, e);
+          // Only a connection that broke is worth another try; refusals and answers are final.
+          if (err.code !== "UNAVAILABLE" || attempt >= attempts) throw err;
           this.#log.warn("download interrupted, resuming", {
             model: model.id,
-            source,
+            source: model.sources[index],
             attempt,
             error: (e as Error).message,
           });
@@ -264,18 +310,21 @@ export class ModelStore {
         }
       }
     }
-    const path = source.startsWith("npm:")
-      ? resolveNpmSource(source, this.#o.npmSearchFrom)
-      : filePathOf(source);
-    if (!path) throw new AgentError("MODEL_NOT_FOUND", `${source} is not installed`);
-    const file = Bun.file(path);
-    if (!(await file.exists())) throw new AgentError("MODEL_NOT_FOUND", `${source} does not exist`);
-    if (file.size !== model.size) {
+    const path =
+      allowed.kind === "npm"
+        ? resolveNpmSource(allowed.source, this.#o.npmSearchFrom)
+        : await localFile(allowed);
+    const file = path ? Bun.file(path) : null;
+    if (!file || !(await file.exists()))
+      throw new AgentError(
+        "MODEL_NOT_FOUND",
+        `source ${index + 1} ${allowed.kind === "npm" ? "is not installed" : "does not exist"}`,
+      );
+    if (file.size !== model.size)
       throw new AgentError(
         "MODEL_HASH_MISMATCH",
-        `${source} has ${file.size} bytes, model ${model.id} declares ${model.size}`,
+        `source ${index + 1} does not have the model's declared size`,
       );
-    }
     await discardPart(part);
     await Bun.write(part, file);
     report(model.size, true);
@@ -376,8 +425,23 @@ export class ModelStore {
   }
 }
 
-function filePathOf(source: string): string {
-  if (source.startsWith("file://")) return fileURLToPath(source);
-  const p = decodeURIComponent(source.slice("file:".length));
-  return isAbsolute(p) ? p : resolve(p);
+/** A source that failed with a bare runtime error: named by its place, never by its URL. */
+function unreachable(index: number, e: unknown): AgentError {
+  const code = (e as { code?: unknown } | null)?.code;
+  const why = typeof code === "string" && /^[A-Za-z_]{1,40}$/.test(code) ? ` (${code})` : "";
+  return new AgentError("UNAVAILABLE", `source ${index + 1} is unreachable${why}`, { cause: e });
+}
+
+/**
+ * The real path of a `file:` source inside its configured folder, or null when it is
+ * missing or a symbolic link leads out of the folder.
+ */
+async function localFile(allowed: Extract<AllowedSource, { kind: "file" }>): Promise<string | null> {
+  try {
+    const [dir, path] = await Promise.all([realpath(allowed.dir), realpath(allowed.path)]);
+    const rel = relative(dir, path);
+    return rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? null : path;
+  } catch {
+    return null;
+  }
 }

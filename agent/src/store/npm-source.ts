@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync, realpathSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { embeddedAssets } from "../embedded.ts";
 import { AgentError } from "../errors.ts";
 
@@ -21,7 +21,9 @@ export function parseNpmSource(source: string): { pkg: string; path: string } {
 /**
  * Finds the file an `npm:` source names: first among the files embedded in the
  * executable, then in the `node_modules` folders above the working directory and
- * above this module. Returns null when the package or file is not installed.
+ * above this module. Returns null when the package or file is not installed, or when a
+ * symbolic link inside the package leads out of it (an `npm:` source names a package's
+ * own files, nothing else on the disk).
  */
 export function resolveNpmSource(source: string, searchFrom: readonly string[] = []): string | null {
   const { pkg, path } = parseNpmSource(source);
@@ -31,8 +33,9 @@ export function resolveNpmSource(source: string, searchFrom: readonly string[] =
   for (const start of starts) {
     let dir = resolve(start);
     for (;;) {
-      const candidate = join(dir, "node_modules", pkg, path);
-      if (existsSync(join(dir, "node_modules", pkg, "package.json")) && existsSync(candidate))
+      const root = join(dir, "node_modules", pkg);
+      const candidate = join(root, path);
+      if (existsSync(join(root, "package.json")) && existsSync(candidate) && staysInside(root, candidate))
         return candidate;
       const up = dirname(dir);
       if (up === dir) break;
@@ -40,4 +43,9 @@ export function resolveNpmSource(source: string, searchFrom: readonly string[] =
     }
   }
   return null;
+}
+
+function staysInside(root: string, file: string): boolean {
+  const rel = relative(realpathSync(root), realpathSync(file));
+  return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !rel.startsWith(sep);
 }

@@ -115,7 +115,15 @@ export async function benchAgent(quick = false): Promise<AgentFigures> {
   const dir = mkdtempSync(join(tmpdir(), "ncn-bench-agent-"));
   const g = new TestGateway({ heartbeatMs: 5000 });
   const config = loadConfig(
-    { gateway: g.url, subnets: "bench", dataDir: join(dir, "agent"), maxConcurrency: "1", logLevel: "error" },
+    {
+      gateway: g.url,
+      subnets: "bench",
+      dataDir: join(dir, "agent"),
+      maxConcurrency: "1",
+      logLevel: "error",
+      // The bench serves its models as file: sources from its own folder.
+      modelDirs: dir,
+    },
     {},
   );
   const agent = await Agent.create(config);

@@ -184,10 +184,40 @@ describe("devnet end to end", () => {
       amount: BigInt(q.price),
       expiresInSeconds: 3600,
     });
+    // The escrow's id is public once mined: a stranger who sends a request under it is refused
+    // and the escrow stays the client's.
+    const read0 = createNcnReadClient({
+      rpcUrl: devnet.file.chain.rpcUrl,
+      chainId: devnet.file.chain.chainId,
+    });
+    for (const thief of [
+      new NcnClient({ gatewayUrl: devnet.file.gateway.url }),
+      new NcnClient({
+        gatewayUrl: devnet.file.gateway.url,
+        account: privateKeyToAccount(generatePrivateKey()),
+      }),
+    ]) {
+      const stolen = await thief
+        .infer({
+          subnet: "default",
+          model: "tiny-mlp",
+          requestId,
+          payment: "escrow",
+          inputs: { x: { dtype: "float32", dims: [1, 4], data: new Float32Array([9, 9, 9, 9]) } },
+        })
+        .then(
+          () => "ran",
+          (e: { code?: string }) => e.code,
+        );
+      expect(stolen).toBe("PAYMENT_REQUIRED");
+    }
+    expect((await readEscrow(read0, devnet.chain.contracts, idToBytes32(requestId))).status).toBe(1); // Pending
     const escrowClient = new NcnClient({
       gatewayUrl: devnet.file.gateway.url,
+      account: client,
       validatorSet: chainValidatorSet(chainConfig()),
     });
+    // The refused attempts used the id: the client sends the escrowed request under it again, as its payer.
     const { response } = await escrowClient.infer({
       subnet: "default",
       model: "tiny-mlp",
@@ -287,6 +317,7 @@ describe("devnet end to end", () => {
         results?: { id: string }[];
       }[] = [];
       ws.addEventListener("message", (e) => frames.push(JSON.parse(String(e.data))));
+      ws.addEventListener("close", (e) => frames.push({ type: "closed", code: String(e.code) }));
       await new Promise((r, j) => {
         ws.addEventListener("open", r, { once: true });
         ws.addEventListener("error", j, { once: true });
@@ -308,26 +339,20 @@ describe("devnet end to end", () => {
       data: Buffer.from(new Float32Array(4).buffer).toString("base64"),
     };
 
-    // A stranger's voucher: refused, and the socket closed.
-    const stranger = privateKeyToAccount(generatePrivateKey());
-    const a = await open();
-    const sig = await stranger.signTypedData({
-      domain,
-      types: {
-        Voucher: [
-          { name: "sessionId", type: "bytes32" },
-          { name: "cumulativeAmount", type: "uint256" },
-        ],
-      },
-      primaryType: "Voucher",
-      message: { sessionId, cumulativeAmount: 10n ** 18n },
-    });
-    a.ws.send(JSON.stringify({ type: "voucher", amount: (10n ** 18n).toString(), signature: sig }));
-    expect((await a.next((f) => f.type === "error")).code).toBe("PAYMENT_REQUIRED");
-
-    // The client's own voucher, for no more than is already charged (nothing): ready, but nothing to spend.
-    const sign = (amount: bigint) =>
-      client.signTypedData({
+    const signAuth = (account: typeof client, nonce: `0x${string}`) =>
+      account.signTypedData({
+        domain,
+        types: {
+          StreamAuth: [
+            { name: "sessionId", type: "bytes32" },
+            { name: "nonce", type: "bytes32" },
+          ],
+        },
+        primaryType: "StreamAuth",
+        message: { sessionId, nonce },
+      });
+    const sign = (amount: bigint, account = client) =>
+      account.signTypedData({
         domain,
         types: {
           Voucher: [
@@ -338,7 +363,34 @@ describe("devnet end to end", () => {
         primaryType: "Voucher",
         message: { sessionId, cumulativeAmount: amount },
       });
+
+    // A stranger answering the challenge: refused, and the socket closed.
+    const stranger = privateKeyToAccount(generatePrivateKey());
+    const a = await open();
+    const challengeA = (await a.next((f) => f.type === "challenge")) as { nonce?: `0x${string}` };
+    a.ws.send(
+      JSON.stringify({ type: "auth", signature: await signAuth(stranger, challengeA.nonce ?? "0x") }),
+    );
+    expect((await a.next((f) => f.type === "error")).code).toBe("PAYMENT_REQUIRED");
+
+    // The client's own voucher sent without answering the challenge opens nothing (a voucher
+    // is seen by validators and published by settlements: it proves nothing about the sender).
+    const replay = await open();
+    await replay.next((f) => f.type === "challenge");
+    replay.ws.send(JSON.stringify({ type: "voucher", amount: "1000", signature: await sign(1000n) }));
+    expect((await replay.next((f) => f.type === "error")).code).toBe("PAYMENT_REQUIRED");
+    expect((await replay.next((f) => f.type === "closed")).code).toBe("4003");
+
+    // A challenge signed for another stream's nonce is refused too.
+    const c = await open();
+    await c.next((f) => f.type === "challenge");
+    c.ws.send(JSON.stringify({ type: "auth", signature: await signAuth(client, challengeA.nonce ?? "0x") }));
+    expect((await c.next((f) => f.type === "error")).code).toBe("PAYMENT_REQUIRED");
+
+    // The client's own answer, and a voucher for no more than is already charged (nothing): ready, but nothing to spend.
     const b = await open();
+    const challengeB = (await b.next((f) => f.type === "challenge")) as { nonce?: `0x${string}` };
+    b.ws.send(JSON.stringify({ type: "auth", signature: await signAuth(client, challengeB.nonce ?? "0x") }));
     const charged = 0n;
     b.ws.send(
       JSON.stringify({ type: "voucher", amount: charged.toString(), signature: await sign(charged) }),
@@ -379,6 +431,8 @@ describe("devnet end to end", () => {
     expect((await b.next((f) => f.type === "charged")).total).toBe((charged + DEVNET_PRICES.tiny).toString());
     b.ws.close();
     a.ws.close();
+    replay.ws.close();
+    c.ws.close();
     const after = await new NcnClient({ gatewayUrl: devnet.file.gateway.url }).registerSession(sessionId);
     expect(BigInt(after.charged)).toBe(DEVNET_PRICES.tiny);
   }, 60_000);

@@ -128,6 +128,9 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         contracts.registry,
         "--trusted-gateway",
         gatewayAddress,
+        // Spot checks re-run the devnet's models from the folder they are published from.
+        "--model-dir",
+        join(dir, "models"),
       ];
       const boot = registries[0];
       if (boot) {
@@ -198,6 +201,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
           NCN_PRIVATE_KEY: agentKeys[i],
           NCN_SUBNETS: DEVNET_SUBNETS.join(","),
           NCN_MAX_CONCURRENCY: "64",
+          NCN_MODEL_DIRS: modelsDir,
         },
       });
       pipeLog(child, join(dir, "logs", `agent-${i}.log`));

@@ -10,11 +10,13 @@ import {
   commit,
   grantLease,
   keepVoucher,
+  MAX_VOUCHERS,
   newLedger,
   pruneVouchers,
   release,
   reservedTotal,
   returnLease,
+  voucherUsed,
 } from "./session-ledger.ts";
 
 const agent = (address: string, over: Partial<AgentView> = {}): AgentView => ({
@@ -103,6 +105,37 @@ describe("session ledger", () => {
     l = authorize(l, "r3", 10n, 30n, 1000);
     expect(reservedTotal(l)).toBe(10n);
   });
+  test("only the payer spends: a voucher already shown or already settled pays for nothing", () => {
+    let l = keepVoucher(authorize(newLedger(session), "r1", 10n, 10n, 1000), 10n, "0xa");
+    l = keepVoucher(authorize(l, "r2", 10n, 20n, 1000), 20n, "0xb");
+    l = release(l, "r2"); // r2 failed: its voucher stays spent, a stranger cannot reuse it
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return `${(e as BaseError).code}:${(e as BaseError).shortMessage.includes("already used")}`;
+      }
+      return "none";
+    };
+    expect(code(() => authorize(l, "stranger", 10n, 20n, 1000))).toBe("PAYMENT_REQUIRED:true");
+    expect(code(() => authorize(l, "stranger", 5n, 10n, 1000))).toBe("PAYMENT_REQUIRED:true");
+    // A voucher of a settled amount (as read from a mined settlement) is refused too.
+    const settled = pruneVouchers(l, 10n);
+    expect(code(() => authorize(settled, "stranger", 1n, 10n, 1000))).toBe("PAYMENT_REQUIRED:true");
+    // The client's own fresh voucher (one wei above the spent one) works.
+    expect(reservedTotal(authorize(l, "r3", 10n, 21n, 1000))).toBe(20n);
+    // The request that presented a voucher may retry with it (idempotent by request id).
+    expect(authorize(l, "r1", 10n, 10n, 1000)).toBe(l);
+  });
+  test("vouchers dropped past MAX_VOUCHERS still count as used", () => {
+    let l = newLedger({ ...session, deposit: 10n ** 9n });
+    for (let i = 1; i <= MAX_VOUCHERS; i++) l.vouchers[String(i)] = `0x${i}`;
+    l = keepVoucher(keepVoucher(l, BigInt(MAX_VOUCHERS + 1), "0xa"), BigInt(MAX_VOUCHERS + 2), "0xb");
+    expect(Object.keys(l.vouchers).length).toBe(MAX_VOUCHERS);
+    expect(voucherUsed(l, 1n)).toBe(true);
+    expect(voucherUsed(l, 2n)).toBe(true);
+    expect(voucherUsed(l, BigInt(MAX_VOUCHERS + 3))).toBe(false);
+  });
   test("requests in flight: a lower voucher arriving after a higher one is covered by the higher", () => {
     let l = newLedger(session);
     // B was signed second (covers A and B) but arrives first.
@@ -126,8 +159,8 @@ describe("session ledger", () => {
     expect(code(() => authorize(l, "r", 5n, 4n, 1000))).toBe("PAYMENT_REQUIRED");
   });
   test("stream leases: granted up to the highest voucher, charged in batches, given back unused", () => {
-    let l = keepVoucher(newLedger(session), 50n, "0xa");
-    l = authorize(l, "r1", 10n, 50n, 1000); // a per-request reservation shares the same vouchers
+    let l = keepVoucher(newLedger(session), 40n, "0xa");
+    l = keepVoucher(authorize(l, "r1", 10n, 50n, 1000), 50n, "0xb"); // a per-request reservation shares the same vouchers
     const a = grantLease(l, "s1", 30n, 1000);
     expect(a.granted).toBe(30n);
     const b = grantLease(a.ledger, "s2", 30n, 1000);

@@ -24,6 +24,11 @@ export interface SessionLedger {
   reserved: Record<string, string>;
   /** Voucher signatures by cumulative amount (decimal string), above what is settled. */
   vouchers: Record<string, string>;
+  /**
+   * Vouchers at or below this amount were seen and dropped (the oldest past MAX_VOUCHERS):
+   * they count as used, like those kept in `vouchers`. Absent in ledgers stored before it existed.
+   */
+  usedFloor?: string;
 }
 
 /** Most vouchers kept per session; the oldest (smallest) go first. */
@@ -40,8 +45,30 @@ export function reservedTotal(l: SessionLedger): bigint {
 }
 
 /**
- * Reserves `price` for `requestId` against a voucher of `voucherAmount`. Throws a typed
- * 402 error when the voucher or the deposit does not cover everything outstanding.
+ * Whether a voucher of `amount` was already presented (kept for settlement, or dropped as
+ * one of the oldest) or is at or below what is settled: such a voucher proves nothing about
+ * who sends it, since validators, settlement transactions and earlier requests have shown it.
+ */
+export function voucherUsed(l: SessionLedger, amount: bigint): boolean {
+  return (
+    amount <= l.session.settled ||
+    amount <= BigInt(l.usedFloor ?? "0") ||
+    l.vouchers[amount.toString()] !== undefined
+  );
+}
+
+/** The smallest voucher amount at or above `from` that was never used (what a client signs next). */
+export function nextFreeVoucher(l: SessionLedger, from: bigint): bigint {
+  let amount = from;
+  while (voucherUsed(l, amount)) amount += 1n;
+  return amount;
+}
+
+/**
+ * Reserves `price` for `requestId` against a voucher of `voucherAmount`. Only the payer
+ * spends: the voucher must be one the gateway has never seen (each voucher pays for one
+ * request; a replayed or already-settled one is refused), and the vouchers signed so far
+ * must cover everything outstanding. Throws a typed 402 error otherwise.
  */
 export function authorize(
   l: SessionLedger,
@@ -56,13 +83,35 @@ export function authorize(
       details: { expiry: l.session.expiry },
     });
   }
+  if (voucherUsed(l, voucherAmount)) {
+    const required = l.charged + reservedTotal(l) + price;
+    throw new BaseError(
+      "PAYMENT_REQUIRED",
+      "this voucher was already used: sign a new one above what is charged (each voucher pays for one request)",
+      {
+        details: {
+          reason: "voucher_used",
+          voucher: voucherAmount.toString(),
+          charged: l.charged.toString(),
+          reserved: reservedTotal(l).toString(),
+          required: required.toString(),
+          nextFree: nextFreeVoucher(l, required).toString(),
+        },
+      },
+    );
+  }
   const needed = l.charged + reservedTotal(l) + price;
   // Vouchers are cumulative authorisations: the highest one signed so far covers requests
   // whose own (lower) voucher arrives after a later one, as happens with requests in flight.
   const authorised = bigMax(voucherAmount, highestVoucher(l));
   if (authorised < needed) {
     throw new BaseError("PAYMENT_REQUIRED", "the voucher does not cover this request", {
-      details: { required: needed.toString(), voucher: voucherAmount.toString() },
+      details: {
+        required: needed.toString(),
+        voucher: voucherAmount.toString(),
+        charged: l.charged.toString(),
+        price: price.toString(),
+      },
     });
   }
   if (voucherAmount > l.session.deposit) {
@@ -96,11 +145,15 @@ export function keepVoucher(l: SessionLedger, amount: bigint, signature: string)
   if (amount <= l.session.settled) return l;
   const vouchers = { ...l.vouchers, [amount.toString()]: signature };
   const amounts = Object.keys(vouchers);
+  let usedFloor = l.usedFloor;
   if (amounts.length > MAX_VOUCHERS) {
     amounts.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
-    for (const a of amounts.slice(0, amounts.length - MAX_VOUCHERS)) delete vouchers[a];
+    const dropped = amounts.slice(0, amounts.length - MAX_VOUCHERS);
+    for (const a of dropped) delete vouchers[a];
+    const top = dropped[dropped.length - 1];
+    if (top !== undefined && BigInt(top) > BigInt(usedFloor ?? "0")) usedFloor = top;
   }
-  return { ...l, vouchers };
+  return usedFloor === undefined ? { ...l, vouchers } : { ...l, vouchers, usedFloor };
 }
 
 /** After a settlement to `settled`, drop the vouchers it made useless. */

@@ -49,6 +49,8 @@ export interface SubmitInput {
 }
 
 interface StoredRequest extends SubmitInput {
+  /** Who paid (session client or escrow client), lowercased: the only one who may read or cancel. */
+  payer: string | undefined;
   state: RequestState;
   createdAt: number;
   updatedAt: number;
@@ -103,22 +105,50 @@ export class RequestObject extends DurableObject<Env> {
     }
   }
 
-  /** Creates the request (or returns the existing one: idempotent by id) and starts it. */
-  submit(input: SubmitInput): Promise<Rpc<InferenceResponse>> {
-    return rpc(() => this.#submit(input));
+  /**
+   * Creates the request and checks its payment before answering (or returns the existing one
+   * to its payer: idempotent by id), then runs it. `caller` is the signer of the request's
+   * `RequestAccess`, when one was sent: an escrowed request needs the escrow's client.
+   */
+  submit(input: SubmitInput, caller: string | undefined): Promise<Rpc<InferenceResponse>> {
+    return rpc(() => this.#submit(input, caller));
   }
 
-  async #submit(input: SubmitInput): Promise<InferenceResponse> {
-    const existing = await this.#load();
+  /** The request's payer (undefined while there is no such request or its payment was refused). */
+  async payer(): Promise<string | undefined> {
+    return (await this.#load())?.payer;
+  }
+
+  async #submit(input: SubmitInput, caller: string | undefined): Promise<InferenceResponse> {
+    let existing = await this.#load();
+    // A submission whose payment was refused claimed nothing: the id stays free for its payer
+    // (otherwise anyone who sees an escrow's id could lock its client out of it).
+    if (existing && existing.payer === undefined && isTerminal(existing.state)) {
+      await this.ctx.storage.delete(["request", "input", "result"]);
+      this.#req = undefined;
+      existing = undefined;
+    }
     if (existing) {
-      if (existing.subnet !== input.subnet || existing.descriptor.id !== input.descriptor.id) {
-        throw new BaseError("CONFLICT", `request id ${input.requestId} is already used for another request`);
+      // Whoever else knows the id gets nothing back: not the state, not the result.
+      if (
+        existing.subnet !== input.subnet ||
+        existing.descriptor.id !== input.descriptor.id ||
+        existing.payer === undefined ||
+        caller !== existing.payer
+      ) {
+        throw new BaseError("CONFLICT", `request id ${input.requestId} is already used`, {
+          details: {
+            requestId: input.requestId,
+            hint: "use a fresh request id; the payer reads an existing request with its RequestAccess signature",
+          },
+        });
       }
       return this.#response(existing);
     }
     const now = Date.now();
     this.#req = {
       ...input,
+      payer: undefined,
       state: "received",
       createdAt: now,
       updatedAt: now,
@@ -139,8 +169,20 @@ export class RequestObject extends DurableObject<Env> {
     await this.ctx.storage.put("input", this.#req.input);
     await this.#save();
     await this.ctx.storage.setAlarm(this.#req.deadline);
+    const req = this.#req;
+    // The payment is checked before answering: the payer is known from the first answer on.
+    try {
+      req.payer = await this.#checkPayment(req, caller);
+      this.#transition("payment_checked");
+      await this.#save();
+    } catch (e) {
+      const err =
+        e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
+      await this.#fail(err.code, err.shortMessage);
+      throw err; // with its details (what is required, the next free voucher amount)
+    }
     this.ctx.waitUntil(this.#advance());
-    return this.#response(this.#req);
+    return this.#response(req);
   }
 
   /** Resolves when the request is terminal or `timeoutMs` passed. */
@@ -219,8 +261,14 @@ export class RequestObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const req = await this.#load();
     if (!req || isTerminal(req.state)) return;
-    if (Date.now() >= req.deadline) {
+    // A validated result is delivered and charged even when its settlement step runs past the
+    // deadline: failing it then would withhold a result whose charge may already be committed.
+    if (Date.now() >= req.deadline && req.state !== "completion_validated" && req.state !== "settled") {
       await this.#fail("DEADLINE_EXCEEDED", "the request did not finish before its deadline");
+      return;
+    }
+    if (Date.now() >= req.deadline) {
+      await this.#advance();
       return;
     }
     // Woken after an eviction: pick up where the stored state left off.
@@ -289,10 +337,9 @@ export class RequestObject extends DurableObject<Env> {
   async #step(req: StoredRequest): Promise<void> {
     switch (req.state) {
       case "received":
-        await this.#checkPayment(req);
-        this.#transition("payment_checked");
-        await this.#save();
-        return;
+        // Only after an eviction between storing the request and checking its payment:
+        // nobody claimed it yet, so there is no payer to check a signature against.
+        throw new BaseError("PAYMENT_REQUIRED", "the request's payment was never checked; submit it again");
       case "payment_checked":
         await this.#dispatch(req);
         return;
@@ -324,12 +371,13 @@ export class RequestObject extends DurableObject<Env> {
     }
   }
 
-  async #checkPayment(req: StoredRequest): Promise<void> {
+  /** Checks the payment; returns the payer (lowercased). */
+  async #checkPayment(req: StoredRequest, caller: string | undefined): Promise<string> {
     const config = configOf(this.env);
     const price = BigInt(req.price);
     if (req.payment.mode === "session") {
       const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
-      unwrap(
+      return unwrap(
         await session.authorize(
           req.payment.sessionId,
           req.requestId,
@@ -338,7 +386,6 @@ export class RequestObject extends DurableObject<Env> {
           req.payment.signature,
         ),
       );
-      return;
     }
     const chain = chainOf(config);
     const escrow = await chain.readEscrow(idToBytes32(req.requestId));
@@ -368,6 +415,15 @@ export class RequestObject extends DurableObject<Env> {
         details: payTo,
       });
     }
+    // The escrow's id is public once the escrow is mined: only its client may spend it.
+    if (caller !== escrow.client.toLowerCase()) {
+      throw new BaseError(
+        "PAYMENT_REQUIRED",
+        "an escrowed request must be sent by the escrow's client: sign RequestAccess {requestId, gateway} and send it in the ncn-access header",
+        { details: payTo },
+      );
+    }
+    return caller;
   }
 
   /** Reserves an agent on some shard and sends the task; waits a little for one to free up. */

@@ -69,14 +69,17 @@ export class SessionObject extends DurableObject<Env> {
     return this.#ledger;
   }
 
-  /** Reserves `price` for a request against the client's voucher; typed 402 errors otherwise. */
+  /**
+   * Reserves `price` for a request against the client's voucher; typed 402 errors otherwise.
+   * Answers the session's client: the request's payer.
+   */
   authorize(
     sessionId: `0x${string}`,
     requestId: string,
     price: string,
     cumulativeAmount: string,
     signature: `0x${string}`,
-  ): Promise<Rpc<void>> {
+  ): Promise<Rpc<string>> {
     return rpc(() => this.#authorize(sessionId, requestId, price, cumulativeAmount, signature));
   }
 
@@ -86,14 +89,16 @@ export class SessionObject extends DurableObject<Env> {
     price: string,
     cumulativeAmount: string,
     signature: `0x${string}`,
-  ): Promise<void> {
+  ): Promise<string> {
     await this.#bind(sessionId);
     const amount = BigInt(cumulativeAmount);
     let ledger = await this.#checkVoucher(sessionId, amount, signature);
+    if (ledger.reserved[requestId] !== undefined) return ledger.session.client.toLowerCase(); // a retry
     ledger = authorize(ledger, requestId, BigInt(price), amount, Math.floor(Date.now() / 1000));
     ledger = keepVoucher(ledger, amount, signature);
     this.#ledger = ledger;
     await this.ctx.storage.put("ledger", ledger);
+    return ledger.session.client.toLowerCase();
   }
 
   /**
@@ -127,8 +132,49 @@ export class SessionObject extends DurableObject<Env> {
   // ---- session streams ---------------------------------------------------------------
 
   /**
-   * A voucher sent on a session stream: checked and kept (it authorises spending and, when
-   * it equals a charged total, is what settlement uses). Answers the session's standing.
+   * Checks a stream's answer to its challenge: the EIP-712 `StreamAuth` {sessionId, nonce}
+   * must be signed by the session's client. Answers the session's standing.
+   */
+  streamAuth(
+    sessionId: `0x${string}`,
+    nonce: `0x${string}`,
+    signature: `0x${string}`,
+  ): Promise<Rpc<StreamStanding>> {
+    return rpc(async () => {
+      await this.#bind(sessionId);
+      const ledger = await this.#load(sessionId);
+      const config = configOf(this.env);
+      let signer: string;
+      try {
+        signer = await recoverTypedDataAddress({
+          ...typedData(ncnDomain(config.CHAIN_ID, config.PAYMENT_CONTRACT), "StreamAuth", {
+            sessionId,
+            nonce,
+          }),
+          signature,
+        });
+      } catch {
+        throw new BaseError("PAYMENT_REQUIRED", "the stream's challenge signature cannot be recovered");
+      }
+      if (signer.toLowerCase() !== ledger.session.client.toLowerCase()) {
+        throw new BaseError(
+          "PAYMENT_REQUIRED",
+          "the stream's challenge is not signed by the session's client",
+        );
+      }
+      if (Date.now() / 1000 >= ledger.session.expiry) {
+        throw new BaseError("PAYMENT_EXPIRED", "the session has expired; open a new one", {
+          details: { expiry: ledger.session.expiry },
+        });
+      }
+      return this.#standing(ledger);
+    });
+  }
+
+  /**
+   * A voucher sent on a session stream whose challenge the client answered: checked and kept
+   * (it authorises spending and, when it equals a charged total, is what settlement uses).
+   * Answers the session's standing.
    */
   streamVoucher(
     sessionId: `0x${string}`,

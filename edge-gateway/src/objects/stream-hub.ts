@@ -58,6 +58,8 @@ interface Stream {
   ws: WebSocket;
   sessionId: `0x${string}`;
   subnet: string;
+  /** The challenge sent on open; the client's signature over it makes the stream ready. */
+  nonce: `0x${string}`;
   ready: boolean;
   closed: boolean;
   /** Credit leased from the Session object and not yet spent on a request. */
@@ -70,6 +72,7 @@ interface Stream {
   standing: StreamStanding;
   /** The highest voucher this stream has shown: what validators are asked to check. */
   top: { amount: bigint; signature: `0x${string}` } | undefined;
+  /** The challenge answer and then each voucher, checked in the order they arrived. */
   vouchers: Promise<void>;
   /** Delivered results not yet charged (see `#queueCharges`). */
   charges: Validated[];
@@ -151,6 +154,7 @@ export class StreamHub {
       ws: server,
       sessionId,
       subnet,
+      nonce: randomBytes32(),
       ready: false,
       closed: false,
       lease: 0n,
@@ -175,6 +179,7 @@ export class StreamHub {
     const closed = () => this.#onClose(stream);
     server.addEventListener("close", closed);
     server.addEventListener("error", closed);
+    this.#send(stream, { type: "challenge", v: STREAM_PROTOCOL_VERSION, nonce: stream.nonce as never });
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -218,6 +223,10 @@ export class StreamHub {
       return;
     }
     const frame = parsed.output;
+    if (frame.type === "auth") {
+      stream.vouchers = stream.vouchers.then(() => this.#onAuth(stream, frame.signature));
+      return;
+    }
     if (frame.type === "voucher") {
       const amount = BigInt(frame.amount);
       stream.vouchers = stream.vouchers.then(() => this.#onVoucher(stream, amount, frame.signature));
@@ -232,7 +241,7 @@ export class StreamHub {
 
   #onRequest(stream: Stream, frame: StreamInferFrame, config: Config): void {
     if (!stream.ready) {
-      // A voucher being checked may make the stream ready: requests sent right behind it wait for it.
+      // The challenge's answer being checked may make the stream ready: requests sent right behind it wait for it.
       void stream.vouchers.then(() => {
         if (stream.ready) {
           void this.#onInfer(stream, frame, config).catch((e: unknown) => this.#fail(stream, frame.id, e));
@@ -241,7 +250,7 @@ export class StreamHub {
             type: "error",
             id: frame.id,
             code: "PAYMENT_REQUIRED",
-            message: "send a voucher signed by the session's client first",
+            message: "answer the stream's challenge (StreamAuth signed by the session's client) first",
           });
         }
       });
@@ -250,31 +259,66 @@ export class StreamHub {
     void this.#onInfer(stream, frame, config).catch((e: unknown) => this.#fail(stream, frame.id, e));
   }
 
+  /** The client's answer to the challenge: the only way a stream becomes ready. */
+  async #onAuth(stream: Stream, signature: `0x${string}`): Promise<void> {
+    if (stream.ready || stream.closed) return;
+    try {
+      stream.standing = unwrap(
+        await this.#session(stream.sessionId).streamAuth(stream.sessionId, stream.nonce, signature),
+      );
+    } catch (e) {
+      this.#refuseStream(stream, asError(e));
+      return;
+    }
+    stream.ready = true;
+    this.#send(stream, {
+      type: "ready",
+      v: STREAM_PROTOCOL_VERSION,
+      sessionId: stream.sessionId as never,
+      subnet: stream.subnet as never,
+      authorised: stream.standing.authorised as never,
+      charged: stream.standing.charged as never,
+      maxInFlight: STREAM_MAX_IN_FLIGHT,
+    });
+  }
+
   async #onVoucher(stream: Stream, amount: bigint, signature: `0x${string}`): Promise<void> {
+    if (stream.closed) return;
+    if (!stream.ready) {
+      this.#refuseStream(
+        stream,
+        new BaseError(
+          "PAYMENT_REQUIRED",
+          "answer the stream's challenge (StreamAuth signed by the session's client) before sending vouchers",
+        ),
+      );
+      return;
+    }
     const session = this.#session(stream.sessionId);
     try {
       stream.standing = unwrap(await session.streamVoucher(stream.sessionId, amount.toString(), signature));
     } catch (e) {
       const err = asError(e);
-      this.#send(stream, { type: "error", code: err.code, message: err.shortMessage, details: err.details });
-      if (!stream.ready) stream.ws.close(4003, "voucher refused");
+      // A voucher the client did not sign ends the stream: nobody else may send vouchers on it.
+      if (err.code === "PAYMENT_REQUIRED") this.#refuseStream(stream, err);
+      else
+        this.#send(stream, {
+          type: "error",
+          code: err.code,
+          message: err.shortMessage,
+          details: err.details,
+        });
       return;
     }
     if (!stream.top || amount > stream.top.amount) stream.top = { amount, signature };
-    if (!stream.ready) {
-      stream.ready = true;
-      this.#send(stream, {
-        type: "ready",
-        v: STREAM_PROTOCOL_VERSION,
-        sessionId: stream.sessionId as never,
-        subnet: stream.subnet as never,
-        authorised: stream.standing.authorised as never,
-        charged: stream.standing.charged as never,
-        maxInFlight: STREAM_MAX_IN_FLIGHT,
-      });
-    }
     const next = stream.waiting[0];
     if (next) this.#refill(stream, next.price);
+  }
+
+  /** Tells the client why and closes the socket (policy violation). */
+  #refuseStream(stream: Stream, err: BaseError): void {
+    this.#send(stream, { type: "error", code: err.code, message: err.shortMessage, details: err.details });
+    stream.ws.close(4003, err.code === "PAYMENT_EXPIRED" ? "session expired" : "not the session's client");
   }
 
   async #onInfer(stream: Stream, frame: StreamInferFrame, config: Config): Promise<void> {
@@ -882,4 +926,12 @@ function asError(e: unknown): BaseError {
 
 function codeOf(code: string | undefined): ErrorCode {
   return (code ?? "VALIDATION_REFUSED") as ErrorCode;
+}
+
+/** 32 random bytes as hex: a stream's challenge. */
+function randomBytes32(): `0x${string}` {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  let hex = "0x";
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  return hex as `0x${string}`;
 }

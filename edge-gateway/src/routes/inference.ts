@@ -8,6 +8,7 @@ import {
 } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
+import { assertPayer, callerOf } from "../access.ts";
 import { loadCatalog, ocrStages, priceOf } from "../catalog.ts";
 import { configOf } from "../env.ts";
 import { type AppContext, type AppEnv, jsonBody } from "../http.ts";
@@ -32,9 +33,8 @@ inferenceRoutes.post("/v1/ocr", async (c) => {
 });
 
 inferenceRoutes.get("/v1/inference/:id", async (c) => {
-  const id = parseId(c.req.param("id"));
+  const { id, stub } = await payersRequest(c);
   const waitMs = Number(c.req.query("wait") ?? "0");
-  const stub = c.env.REQUEST.get(c.env.REQUEST.idFromName(id));
   const r =
     Number.isFinite(waitMs) && waitMs > 0 ? await stub.wait(Math.min(waitMs, 60_000)) : await stub.status();
   if (!r) throw new BaseError("REQUEST_NOT_FOUND", `no request ${id}`);
@@ -42,24 +42,32 @@ inferenceRoutes.get("/v1/inference/:id", async (c) => {
 });
 
 inferenceRoutes.get("/v1/inference/:id/events", async (c) => {
-  const id = parseId(c.req.param("id"));
-  return c.env.REQUEST.get(c.env.REQUEST.idFromName(id)).fetch(c.req.raw);
+  const { stub } = await payersRequest(c);
+  return stub.fetch(c.req.raw);
 });
 
 inferenceRoutes.get("/v1/inference/:id/ws", async (c) => {
-  const id = parseId(c.req.param("id"));
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
     throw new BaseError("BAD_REQUEST", "this path expects a WebSocket upgrade");
   }
-  return c.env.REQUEST.get(c.env.REQUEST.idFromName(id)).fetch(c.req.raw);
+  const { stub } = await payersRequest(c);
+  return stub.fetch(c.req.raw);
 });
 
 inferenceRoutes.delete("/v1/inference/:id", async (c) => {
-  const id = parseId(c.req.param("id"));
-  const r = await c.env.REQUEST.get(c.env.REQUEST.idFromName(id)).cancel();
+  const { id, stub } = await payersRequest(c);
+  const r = await stub.cancel();
   if (!r) throw new BaseError("REQUEST_NOT_FOUND", `no request ${id}`);
   return c.json(r);
 });
+
+/** The request named in the path, once its payer's RequestAccess signature checked out. */
+async function payersRequest(c: AppContext) {
+  const id = parseId(c.req.param("id") ?? "");
+  const stub = c.env.REQUEST.get(c.env.REQUEST.idFromName(id));
+  assertPayer(id, await stub.payer(), await callerOf(c, id));
+  return { id, stub };
+}
 
 function parseId(raw: string): string {
   const r = v.safeParse(RequestId, raw);
@@ -78,37 +86,66 @@ async function submit(
   const { descriptor, price } = priceOf(catalog, subnet, input.model);
   const pipeline = input.kind === "ocr" ? ocrStages(catalog, input.model) : [];
   const requestId = body.requestId ?? crypto.randomUUID();
-  if (!body.payment) {
+  const payment = body.payment;
+  if (!payment) {
     throw new BaseError("PAYMENT_REQUIRED", "this request needs a payment (session voucher or escrow)", {
       details: await paymentInfo(c, subnet, input.model, price, requestId),
     });
   }
   const stub = c.env.REQUEST.get(c.env.REQUEST.idFromName(requestId));
+  const caller = await callerOf(c, requestId);
   const timeoutMs = Math.min(body.timeoutMs ?? DEFAULT_TIMEOUT_MS, 600_000);
-  const created = unwrap(
-    await stub.submit({
-      requestId,
-      subnet,
-      input,
-      payment: body.payment,
-      price: price.toString(),
-      descriptor,
-      pipeline,
-      timeoutMs,
-    }),
+  const created = await submitted(c, subnet, input.model, price, requestId, async () =>
+    unwrap(
+      await stub.submit(
+        {
+          requestId,
+          subnet,
+          input,
+          payment,
+          price: price.toString(),
+          descriptor,
+          pipeline,
+          timeoutMs,
+        },
+        caller,
+      ),
+    ),
   );
   const asyncMode =
     (c.req.header("prefer") ?? "").includes("respond-async") || c.req.query("wait") === "false";
-  if (asyncMode) {
+  if (asyncMode && created.state !== "failed") {
     return c.json(created, 202, { location: `/v1/inference/${requestId}` });
   }
-  const done = (await stub.wait(timeoutMs + 1000)) ?? created;
+  const done = created.state === "failed" ? created : ((await stub.wait(timeoutMs + 1000)) ?? created);
   if (done.state === "failed" && done.error) {
-    const payment = ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED"].includes(done.error.code)
+    const details = PAYMENT_CODES.includes(done.error.code)
       ? await paymentInfo(c, subnet, input.model, price, requestId)
       : { requestId };
-    const err = new BaseError(done.error.code, done.error.message, { details: payment });
+    const err = new BaseError(done.error.code, done.error.message, { details });
     return c.json({ ...err.toBody(), request: done }, err.status);
   }
   return c.json(done, done.state === "returned" ? 200 : 202);
+}
+
+const PAYMENT_CODES: readonly string[] = ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED"];
+
+/** Runs a submission; a refused payment answers with its own details plus how to pay. */
+async function submitted<T>(
+  c: AppContext,
+  subnet: string,
+  model: string,
+  price: bigint,
+  requestId: string,
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (!(e instanceof BaseError) || !PAYMENT_CODES.includes(e.code)) throw e;
+    const own = typeof e.details === "object" && e.details !== null ? e.details : {};
+    throw new BaseError(e.code, e.shortMessage, {
+      details: { ...(await paymentInfo(c, subnet, model, price, requestId)), ...own },
+    });
+  }
 }

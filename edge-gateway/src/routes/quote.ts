@@ -17,6 +17,20 @@ quoteRoutes.get("/v1/quote", async (c) => {
   return c.json(await paymentInfo(c, q.subnet, q.model, price, q.requestId));
 });
 
+/**
+ * Who this gateway is on chain: the domain clients sign vouchers, stream challenges and
+ * RequestAccess claims in, and the gateway address sessions and escrows name.
+ */
+quoteRoutes.get("/v1/gateway", (c) => {
+  const config = configOf(c.env);
+  return c.json({
+    chainId: config.CHAIN_ID,
+    paymentContract: config.PAYMENT_CONTRACT,
+    token: config.TOKEN_CONTRACT,
+    gateway: chainOf(config).gateway,
+  });
+});
+
 /** The price of a request and how to pay it: what a 402 carries and `/v1/quote` returns. */
 export async function paymentInfo(
   c: AppContext,
@@ -42,7 +56,7 @@ export async function paymentInfo(
         voucherTypes: "Voucher(bytes32 sessionId,uint256 cumulativeAmount)",
       },
       escrow: {
-        how: "approve NCN and call InferencePayment.initiateInferenceRequest(requestKey, subnetId, gateway, amount, expiry), then send the request with payment {mode: 'escrow'}",
+        how: "approve NCN and call InferencePayment.initiateInferenceRequest(requestKey, subnetId, gateway, amount, expiry), then send the request with payment {mode: 'escrow'} and the escrow client's EIP-712 RequestAccess {requestId: requestKey, gateway} signature in the ncn-access header",
         ...(requestId ? { requestId, requestKey: idToBytes32(requestId) } : {}),
         subnetId: idToBytes32(subnet),
       },

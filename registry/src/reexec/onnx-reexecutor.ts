@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { SourcePolicy } from "@ncn/agent";
 import type { ModelDescriptor, OcrLine, Tensor } from "@ncn/protocol";
 import { MODEL_CACHE_BYTES, MODEL_CACHE_TTL_MS } from "../constants.ts";
 import type { Reexecutor } from "./reexecutor.ts";
@@ -11,11 +12,13 @@ export interface OnnxReexecutor extends Reexecutor {
  * Re-executes models with the compute agent's own code: its content-addressed model store
  * (fetch by source, sha256 check), its onnxruntime session pool and its task executor (the
  * OCR pipeline), so a validator runs a model exactly the way agents do. Loaded on first
- * use: nodes that never spot-check do not load onnxruntime.
+ * use: nodes that never spot-check do not load onnxruntime. Model sources are fetched
+ * under the agent's source policy, strict unless `sources` says otherwise (tests serving
+ * models from a local folder).
  *
  * @example const rx = lazyOnnxReexecutor(join(dataDir, "models")); await rx.run(model, inputs);
  */
-export function lazyOnnxReexecutor(cacheDir: string): OnnxReexecutor {
+export function lazyOnnxReexecutor(cacheDir: string, sources?: SourcePolicy): OnnxReexecutor {
   let ready:
     | Promise<{
         run: (model: ModelDescriptor, inputs: Record<string, Tensor>) => Promise<Record<string, Tensor>>;
@@ -37,6 +40,7 @@ export function lazyOnnxReexecutor(cacheDir: string): OnnxReexecutor {
         dir: join(cacheDir),
         maxBytes: MODEL_CACHE_BYTES,
         ttlMs: MODEL_CACHE_TTL_MS,
+        ...(sources ? { sources } : {}),
       });
       const runtime = await OnnxRuntime.create({ executionProvider: "auto", poolSize: 4 });
       // One page at a time: spot checks share the validator's CPU with validation itself.

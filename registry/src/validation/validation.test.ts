@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { STRICT_SOURCE_POLICY } from "@ncn/agent";
 import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "@ncn/agent/testing";
 import {
   completeEscrow,
@@ -36,6 +37,7 @@ import * as v from "valibot";
 import { recoverTypedDataAddress } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { RegistryNode } from "../node.ts";
+import { lazyOnnxReexecutor, type OnnxReexecutor } from "../reexec/onnx-reexecutor.ts";
 import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";
 import { floatInput, floatResult, signedCompletion } from "../test-support/completions.ts";
 import { postAsGateway } from "../test-support/gateway.ts";
@@ -45,6 +47,7 @@ let chain: LocalChain;
 let dir: ReturnType<typeof tempDir>;
 let a: RegistryNode;
 let b: RegistryNode;
+let reexecutor: OnnxReexecutor | undefined;
 const agent = newAccount();
 /** Serves the real tiny model; one of its results is wrong. */
 const cheat = newAccount();
@@ -78,8 +81,14 @@ beforeAll(async () => {
   a = await startTestNode(join(dir.path, "a"), {
     config: { ...chainConfig, validatorKey: chain.validatorKeys[0] },
   });
-  // b re-executes every completion it validates, with the agent's ONNX runtime.
+  // b re-executes every completion it validates, with the agent's ONNX runtime; the
+  // model is a file in the test folder, which b's store is told it may read.
+  reexecutor = lazyOnnxReexecutor(join(dir.path, "b-models"), {
+    ...STRICT_SOURCE_POLICY,
+    localDirs: [dir.path],
+  });
   b = await startTestNode(join(dir.path, "b"), {
+    reexecutor,
     config: {
       ...chainConfig,
       validatorKey: chain.validatorKeys[1],
@@ -112,6 +121,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
+  await reexecutor?.close();
   await chain?.stop();
   dir?.cleanup();
 });
