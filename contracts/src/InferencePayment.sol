@@ -31,7 +31,10 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
     uint128 private _protocolPool;
     mapping(bytes32 requestId => Escrow) private _escrows;
     mapping(bytes32 sessionId => Session) private _sessions;
+    /// @dev Spent batch ids, settled or abandoned: the one bitmap `settleBatch` reads.
     mapping(address gateway => mapping(uint256 word => uint256 bits)) private _settledBatches;
+    /// @dev The subset of spent ids that were abandoned; kept apart so settling never touches it.
+    mapping(address gateway => mapping(uint256 word => uint256 bits)) private _abandonedBatches;
     mapping(address account => uint256) private _credits;
 
     /// @param token_ NCN token.
@@ -103,6 +106,9 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
         bytes32 requestId = receipt.requestId;
         Escrow storage e = _escrows[requestId];
         if (e.status != EscrowStatus.Pending) revert RequestNotPending(requestId);
+        // Request ids travel in the clear: only the gateway the client chose may say which receipt
+        // paid for its request, or anyone who learns the id could pay a receipt of their own.
+        if (msg.sender != e.gateway) revert NotEscrowGateway(requestId, msg.sender);
         if (block.timestamp > e.expiry) revert RequestExpired(requestId, e.expiry);
         if (receipt.subnetId != e.subnetId) revert SubnetMismatch(e.subnetId, receipt.subnetId);
         if (receipt.agent == address(0)) revert ZeroAddress();
@@ -238,6 +244,13 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
         registry.requireAttestations(_settlementDigest(batch, total), validatorSignatures);
         _payFees(c, total, nodesPaid, gateway);
         emit BatchSettled(batchId, gateway, batch.receiptsRoot, total);
+    }
+
+    /// @inheritdoc IInferencePayment
+    function abandonBatch(bytes32 batchId) external {
+        _spendBatchId(msg.sender, batchId);
+        _abandonedBatches[msg.sender][uint256(batchId) >> 8] |= 1 << (uint256(batchId) & 0xff);
+        emit BatchAbandoned(batchId, msg.sender);
     }
 
     /// @dev Permit2-style bitmap: the upper 248 bits of the id pick a word, the low 8 bits a bit.
@@ -404,6 +417,11 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
     /// @inheritdoc IInferencePayment
     function isBatchSettled(address gateway, bytes32 batchId) external view returns (bool settled) {
         return _settledBatches[gateway][uint256(batchId) >> 8] & (1 << (uint256(batchId) & 0xff)) != 0;
+    }
+
+    /// @inheritdoc IInferencePayment
+    function batchAbandoned(address gateway, bytes32 batchId) external view returns (bool abandoned) {
+        return _abandonedBatches[gateway][uint256(batchId) >> 8] & (1 << (uint256(batchId) & 0xff)) != 0;
     }
 
     /// @inheritdoc IInferencePayment

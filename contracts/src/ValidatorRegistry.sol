@@ -18,8 +18,9 @@ interface IEip712DomainSource {
 
 /// @title ValidatorRegistry
 /// @notice Validators stake NCN to join an active set of at most `maxValidators` keys; a digest is
-/// attested when `threshold` distinct active validators signed it. Stake leaves only after an
-/// unbonding delay, during which it stays slashable.
+/// attested when a majority of the active set, and at least `threshold`, distinct active validators
+/// signed it (see {requiredAttestations}). Stake leaves only after an unbonding delay, during which it
+/// stays slashable.
 /// @dev Each validator is one storage slot and carries its index in the active set, so attestation
 /// checks cost one ecrecover and one SLOAD per signature, and duplicates are caught with a bitmap.
 contract ValidatorRegistry is IValidatorRegistry, AccessControl {
@@ -55,6 +56,9 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
     uint16 public threshold;
     /// @notice Maximum size of the active set (N).
     uint16 public maxValidators;
+    /// @dev `_active.length`, kept beside `threshold` so the majority rule costs attestation checks no
+    /// extra cold storage read.
+    uint16 private _activeCount;
     /// @notice Receives slashed stake not paid to reporters.
     address public treasury;
     /// @notice InferencePayment, whose EIP-712 domain attestations are signed under.
@@ -113,7 +117,7 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
         if (v.jailed) revert ValidatorJailed(msg.sender);
         if (amount < minStake) revert StakeBelowMinimum(amount, minStake);
         if (amount > type(uint96).max) revert StakeTooLarge(amount);
-        if (_active.length >= maxValidators) revert ActiveSetFull(maxValidators);
+        if (_activeCount >= maxValidators) revert ActiveSetFull(maxValidators);
         // amount <= type(uint96).max was checked above
         // forge-lint: disable-next-line(unsafe-typecast)
         v.stake = uint96(amount);
@@ -174,7 +178,8 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
     ) external returns (uint256 slashed) {
         address payment = paymentContract;
         if (payment == address(0)) revert PaymentContractNotSet();
-        if (a.outputHash == b.outputHash) revert SameOutputHash();
+        // One signed attestation offered twice (even with another signature encoding) proves nothing.
+        if (a.subject == b.subject && a.outputHash == b.outputHash) revert SameAttestation();
         if (_doubleSignReported[validator][requestId]) revert AlreadyReported(validator, requestId);
         bytes32 domain = IEip712DomainSource(payment).DOMAIN_SEPARATOR();
         _checkEvidence(domain, validator, requestId, a);
@@ -183,6 +188,9 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
         return _slash(validator, Offence.DoubleSign, msg.sender, REPORTER_REWARD_BPS, requestId);
     }
 
+    /// @dev Evidence is always checked as a completion attestation: a preprocess attestation (phase 0)
+    /// does not verify here, so it can never be paired with a completion, nor with another preprocess
+    /// attestation (an honest validator signs one again when a request is retried on another agent).
     function _checkEvidence(bytes32 domain, address validator, bytes32 requestId, AttestationEvidence calldata e)
         private
         pure
@@ -240,7 +248,7 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
     /// @inheritdoc IValidatorRegistry
     function verifyAttestations(bytes32 digest, bytes[] calldata signatures) external view returns (bool ok) {
         (uint256 count,) = _attestors(digest, signatures, false);
-        return count >= threshold;
+        return count >= requiredAttestations();
     }
 
     /// @inheritdoc IValidatorRegistry
@@ -250,8 +258,18 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
 
     /// @inheritdoc IValidatorRegistry
     function requireAttestations(bytes32 digest, bytes[] calldata signatures) external view returns (uint256 count) {
+        uint256 required = requiredAttestations();
         (count,) = _attestors(digest, signatures, false);
-        if (count < threshold) revert InsufficientAttestations(count, threshold);
+        if (count < required) revert InsufficientAttestations(count, required);
+    }
+
+    /// @inheritdoc IValidatorRegistry
+    /// @dev A fixed M alone lets whoever fills the free seats of a growing set with minimum stakes reach
+    /// it without one honest signature; a majority of the active set cannot be reached that way.
+    function requiredAttestations() public view returns (uint256 required) {
+        uint256 majority = uint256(_activeCount) / 2 + 1;
+        uint256 configured = threshold;
+        return configured > majority ? configured : majority;
     }
 
     /// @inheritdoc IValidatorRegistry
@@ -299,7 +317,7 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
     /// @notice Number of active validators (N).
     /// @return n Size of the active set.
     function activeCount() external view returns (uint256 n) {
-        return _active.length;
+        return _activeCount;
     }
 
     /// @inheritdoc IValidatorRegistry
@@ -333,7 +351,7 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
     /// @notice Sets the maximum active set size N (threshold <= N <= 256, and not below the current set).
     /// @param maxValidators_ New maximum.
     function setMaxValidators(uint16 maxValidators_) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (maxValidators_ > MAX_ACTIVE_SET || maxValidators_ < threshold || maxValidators_ < _active.length) {
+        if (maxValidators_ > MAX_ACTIVE_SET || maxValidators_ < threshold || maxValidators_ < _activeCount) {
             revert InvalidMaxValidators(maxValidators_);
         }
         maxValidators = maxValidators_;
@@ -384,7 +402,7 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
     // ---------------------------------------------------------------- active set
 
     function _tryActivate(address validator, Validator storage v) private {
-        if (!v.jailed && v.stake >= minStake && _active.length < maxValidators) _activate(validator, v);
+        if (!v.jailed && v.stake >= minStake && _activeCount < maxValidators) _activate(validator, v);
     }
 
     function _activate(address validator, Validator storage v) private {
@@ -393,6 +411,7 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
         // forge-lint: disable-next-line(unsafe-typecast)
         v.index = uint8(_active.length);
         _active.push(validator);
+        ++_activeCount;
         emit ValidatorActivated(validator);
     }
 
@@ -408,6 +427,7 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
             _validators[moved].index = uint8(index);
         }
         _active.pop();
+        --_activeCount;
         v.index = 0;
         v.status = Status.Inactive;
         emit ValidatorDeactivated(validator);

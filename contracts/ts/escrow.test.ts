@@ -20,6 +20,7 @@ const WAD = 10n ** 18n;
 const clientKey = devKey("escrow-client");
 const gatewayKey = devKey("escrow-gateway");
 const agentKey = devKey("escrow-agent");
+const strangerKey = devKey("escrow-stranger");
 const addr = (key: Hex): Address => privateKeyToAccount(key).address;
 const subnet = idToBytes32("ocr");
 
@@ -32,6 +33,7 @@ beforeAll(async () => {
       fund: [
         { address: addr(clientKey), tokens: 100n * WAD, ether: WAD },
         { address: addr(gatewayKey), ether: WAD },
+        { address: addr(strangerKey), ether: WAD },
       ],
     },
   });
@@ -157,6 +159,36 @@ describe("per-request escrow", () => {
       validatorSignatures: signatures,
     }).catch((e: unknown) => e);
     expect(revertOf(err)).toEqual({ errorName: "InsufficientAttestations", args: [0n, 3n] });
+  });
+
+  test("a stranger who learns the request id cannot complete the escrow with a forged receipt; its gateway can", async () => {
+    const client = chain.client(clientKey);
+    const requestId = idToBytes32("req-stolen-id");
+    await initiateEscrow(client, chain.contracts, {
+      requestId,
+      subnetId: subnet,
+      gateway: addr(gatewayKey),
+      amount: 10n * WAD,
+      expiry: now + 600n,
+    });
+    // The thief's receipt pays itself the whole escrow, attested by a full quorum.
+    const forged = { ...receiptFor(requestId, 10n * WAD), agent: addr(strangerKey) };
+    const err = await completeEscrow(chain.client(strangerKey), chain.contracts, {
+      receipt: forged,
+      validatorSignatures: await attest(forged, chain.validatorKeys.slice(0, 5)),
+    }).catch((e: unknown) => e);
+    expect(revertOf(err)).toEqual({ errorName: "NotEscrowGateway", args: [requestId, addr(strangerKey)] });
+    expect((await readEscrow(client, chain.contracts, requestId)).status).toBe(EscrowStatus.Pending);
+    expect(await creditOf(client, chain.contracts, addr(strangerKey))).toBe(0n);
+
+    const before = await tokenBalance(client, chain.contracts, addr(clientKey));
+    const honest = receiptFor(requestId, 3n * WAD);
+    await completeEscrow(chain.client(gatewayKey), chain.contracts, {
+      receipt: honest,
+      validatorSignatures: await attest(honest, chain.validatorKeys.slice(0, 3)),
+    });
+    expect((await readEscrow(client, chain.contracts, requestId)).status).toBe(EscrowStatus.Completed);
+    expect(await tokenBalance(client, chain.contracts, addr(clientKey))).toBe(before + 7n * WAD);
   });
 
   test("after expiry anyone refunds the client, exactly once", async () => {

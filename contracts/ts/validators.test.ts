@@ -75,7 +75,7 @@ describe("validator registry bindings", () => {
     expect(await check([])).toEqual({ ok: false, count: 0, threshold: 3 });
   });
 
-  test("registers newcomers with approve and with a permit; governance raises the threshold", async () => {
+  test("registers newcomers with approve and with a permit; the bar grows to a majority; governance raises the threshold", async () => {
     const [a, b] = newcomers as [Hex, Hex];
     await registerValidator(chain.client(a), chain.contracts, { stake: 1_000n * WAD });
     await registerValidator(chain.client(b), chain.contracts, { stake: 1_500n * WAD, approval: "permit" });
@@ -87,8 +87,14 @@ describe("validator registry bindings", () => {
       index: 6,
       jailed: false,
     });
-    await setThreshold(reader, chain.contracts, 4);
+    // Seven active validators: three signatures (the configured M) are no longer a majority.
     expect((await readValidatorSet(reader, chain.contracts)).threshold).toBe(4);
+    const three = await Promise.all(chain.validatorKeys.slice(0, 3).map((k) => sign(k)));
+    expect(
+      await verifyAttestations(reader, chain.contracts, { digest: attestationDigest(), signatures: three }),
+    ).toEqual({ ok: false, count: 3, threshold: 4 });
+    await setThreshold(reader, chain.contracts, 5);
+    expect((await readValidatorSet(reader, chain.contracts)).threshold).toBe(5);
     const notAdmin = await setThreshold(chain.client(a), chain.contracts, 1).catch((e: unknown) => e);
     expect(revertOf(notAdmin)?.errorName).toBe("AccessControlUnauthorizedAccount");
     await setThreshold(reader, chain.contracts, 3);

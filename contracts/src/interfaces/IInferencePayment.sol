@@ -95,6 +95,8 @@ interface IInferencePayment {
     event SessionClosed(bytes32 indexed sessionId, address indexed client, uint256 refund);
     /// @notice A batch was settled: `total` moved from sessions to node and gateway credits and the fee pools.
     event BatchSettled(bytes32 indexed batchId, address indexed gateway, bytes32 receiptsRoot, uint256 total);
+    /// @notice `gateway` gave up `batchId`: that id is spent and can never settle.
+    event BatchAbandoned(bytes32 indexed batchId, address indexed gateway);
     /// @notice `amount` was credited to `account` (withdrawable).
     event Credited(address indexed account, uint256 amount);
     /// @notice The validator fee pool paid `amountEach` to each of `validators` active validators.
@@ -122,6 +124,8 @@ interface IInferencePayment {
     error RequestAlreadyExists(bytes32 requestId);
     /// @notice The request is not pending (unknown, completed or refunded).
     error RequestNotPending(bytes32 requestId);
+    /// @notice Only the escrow's gateway may complete it.
+    error NotEscrowGateway(bytes32 requestId, address caller);
     /// @notice The request expired at `expiry`; it can only be refunded.
     error RequestExpired(bytes32 requestId, uint64 expiry);
     /// @notice The request is not expired before `expiry`.
@@ -142,7 +146,7 @@ interface IInferencePayment {
     error SessionNotClosable(bytes32 sessionId, uint256 closableAt);
     /// @notice A top-up must add funds or move the expiry later, never earlier.
     error InvalidTopUp(bytes32 sessionId);
-    /// @notice The gateway already settled this batch id.
+    /// @notice The gateway already spent this batch id (settled or abandoned).
     error BatchAlreadySettled(address gateway, bytes32 batchId);
     /// @notice A batch needs at least one voucher and one payout.
     error EmptyBatch();
@@ -199,7 +203,9 @@ interface IInferencePayment {
     /// @notice Pays an escrowed request from its receipt, given M-of-N validator signatures over the
     /// completion `Attestation` {requestId, phase: 1, subject: struct hash of the receipt, outputHash}.
     /// The price is split between receipt.agent, the gateway and the validator and protocol fee pools;
-    /// the unused escrow returns to the client. Anyone may submit.
+    /// the unused escrow returns to the client. Only the escrow's gateway may submit ({NotEscrowGateway}
+    /// otherwise): the attestation proves a receipt is valid, the gateway says it is the one the client's
+    /// request produced.
     /// @param receipt The agent's receipt.
     /// @param validatorSignatures Validator signatures over the completion attestation digest.
     function completeInferenceRequest(NcnTypes.InferenceReceipt calldata receipt, bytes[] calldata validatorSignatures)
@@ -264,6 +270,14 @@ interface IInferencePayment {
         external
         returns (uint256 total);
 
+    /// @notice Spends one of the caller's own batch ids without settling anything, so that the batch
+    /// provably never lands: validators that signed it may then release its receipts for a new batch.
+    /// Only the gateway itself can abandon its ids (batch ids are spent per gateway, keyed by the caller).
+    /// @dev Reverts {BatchAlreadySettled} when the id is already spent, settled or abandoned; a settled
+    /// batch can therefore never be abandoned, and an abandoned one never settles.
+    /// @param batchId The caller's batch id.
+    function abandonBatch(bytes32 batchId) external;
+
     /// @notice Withdraws the caller's credit to the caller, minus 1 wei that stays credited so the
     /// account's storage slot stays warm-priced for its next payout.
     /// @return amount Amount withdrawn.
@@ -303,11 +317,18 @@ interface IInferencePayment {
     /// @return protocolFees Protocol pool.
     function feePools() external view returns (uint256 validatorFees, uint256 protocolFees);
 
-    /// @notice Whether `gateway` already settled `batchId`.
+    /// @notice Whether `gateway` already spent `batchId`, by settling it or by abandoning it
+    /// (see {batchAbandoned} to tell them apart). A spent id can never settle again.
     /// @param gateway Gateway.
     /// @param batchId Batch id.
-    /// @return settled True once settled.
+    /// @return settled True once settled or abandoned.
     function isBatchSettled(address gateway, bytes32 batchId) external view returns (bool settled);
+
+    /// @notice Whether `gateway` abandoned `batchId` (it is spent and moved no funds).
+    /// @param gateway Gateway.
+    /// @param batchId Batch id.
+    /// @return abandoned True once abandoned.
+    function batchAbandoned(address gateway, bytes32 batchId) external view returns (bool abandoned);
 
     /// @notice Session id of (client, gateway, salt): keccak256(abi.encode(client, gateway, salt)).
     /// @param client Client.

@@ -30,7 +30,7 @@ interface IValidatorRegistry {
         bool jailed;
     }
 
-    /// @notice One completion attestation submitted as double-sign evidence.
+    /// @notice One completion attestation (phase 1) submitted as double-sign evidence.
     struct AttestationEvidence {
         bytes32 subject;
         bytes32 outputHash;
@@ -100,14 +100,14 @@ interface IValidatorRegistry {
     error InvalidThreshold(uint256 threshold, uint256 maxValidators);
     /// @notice Maximum set size must be between max(1, active count, threshold) and 256.
     error InvalidMaxValidators(uint256 maxValidators);
-    /// @notice Fewer distinct active validators signed than the threshold requires.
+    /// @notice Fewer distinct active validators signed than {requiredAttestations} demands.
     error InsufficientAttestations(uint256 count, uint256 threshold);
     /// @notice The payment contract was already set (it can be set once).
     error PaymentContractAlreadySet();
     /// @notice Double-sign evidence needs the payment contract's EIP-712 domain.
     error PaymentContractNotSet();
-    /// @notice Both attestations carry the same output hash: no double sign.
-    error SameOutputHash();
+    /// @notice Both pieces of evidence are the same attestation (same subject and output hash): no double sign.
+    error SameAttestation();
     /// @notice An evidence signature was not made by the accused validator.
     error EvidenceSignerMismatch(address recovered, address validator);
     /// @notice This double sign was already reported and slashed.
@@ -138,8 +138,11 @@ interface IValidatorRegistry {
     /// @return amount Stake returned.
     function withdrawStake() external returns (uint256 amount);
 
-    /// @notice Slashes `validator` for a provable double sign: two completion attestations for the
-    /// same request with different output hashes. Anyone may report; the reporter earns a share.
+    /// @notice Slashes `validator` for a provable double sign: two different completion attestations
+    /// (phase 1; differing in subject or output hash) signed for the same request id. An honest validator
+    /// signs one completion per request id, ever, so it can never be reported. Preprocess attestations
+    /// (phase 0) are not evidence: one is signed again when a request is retried on another agent.
+    /// Anyone may report; the reporter earns a share. One slash per (validator, request id).
     /// @param validator The accused key.
     /// @param requestId Request both attestations are about.
     /// @param a First attestation.
@@ -159,7 +162,7 @@ interface IValidatorRegistry {
     /// @return slashed Stake taken from the validator.
     function slash(address validator, Offence offence, bytes32 evidence) external returns (uint256 slashed);
 
-    /// @notice True when at least `threshold()` distinct active validators signed `digest`.
+    /// @notice True when at least {requiredAttestations} distinct active validators signed `digest`.
     /// Unrecoverable signatures, non-validators and repeated signers are ignored.
     /// @param digest EIP-712 digest that was signed.
     /// @param signatures 65-byte signatures.
@@ -172,11 +175,16 @@ interface IValidatorRegistry {
     /// @return count Distinct active signers.
     function countAttestations(bytes32 digest, bytes[] calldata signatures) external view returns (uint256 count);
 
-    /// @notice Like {countAttestations}, but reverts with InsufficientAttestations below the threshold.
+    /// @notice Like {countAttestations}, but reverts with InsufficientAttestations below {requiredAttestations}.
     /// @param digest EIP-712 digest that was signed.
     /// @param signatures 65-byte signatures.
-    /// @return count Distinct active signers (at least the threshold).
+    /// @return count Distinct active signers (at least {requiredAttestations}).
     function requireAttestations(bytes32 digest, bytes[] calldata signatures) external view returns (uint256 count);
+
+    /// @notice Distinct active signatures an attestation needs now: max(threshold, floor(N/2) + 1) for an
+    /// active set of N, so the bar stays a majority as the set grows.
+    /// @return required Signatures needed.
+    function requiredAttestations() external view returns (uint256 required);
 
     /// @notice The distinct active validators among the signers of `digest`, in signature order.
     /// @param digest EIP-712 digest that was signed.
@@ -187,7 +195,7 @@ interface IValidatorRegistry {
         view
         returns (address[] memory signers);
 
-    /// @notice Attestation threshold M.
+    /// @notice Configured attestation threshold M, the floor of {requiredAttestations}.
     /// @return M.
     function threshold() external view returns (uint16);
 

@@ -145,6 +145,7 @@ contract InferencePaymentEscrowTest is NcnTestBase {
         NcnTypes.InferenceReceipt memory r = _receipt(REQUEST, SUBNET, agent, 1);
         bytes[] memory sigs = _validatorSigs(payment.completionDigest(r), 3);
         vm.expectRevert(abi.encodeWithSelector(IInferencePayment.RequestNotPending.selector, REQUEST));
+        vm.prank(gateway);
         payment.completeInferenceRequest(r, sigs);
     }
 
@@ -154,6 +155,7 @@ contract InferencePaymentEscrowTest is NcnTestBase {
         _complete(r, 3);
         bytes[] memory sigs = _validatorSigs(payment.completionDigest(r), 3);
         vm.expectRevert(abi.encodeWithSelector(IInferencePayment.RequestNotPending.selector, REQUEST));
+        vm.prank(gateway);
         payment.completeInferenceRequest(r, sigs);
     }
 
@@ -163,6 +165,7 @@ contract InferencePaymentEscrowTest is NcnTestBase {
         bytes[] memory sigs = _validatorSigs(payment.completionDigest(r), 3);
         vm.warp(expiry + 1);
         vm.expectRevert(abi.encodeWithSelector(IInferencePayment.RequestExpired.selector, REQUEST, expiry));
+        vm.prank(gateway);
         payment.completeInferenceRequest(r, sigs);
     }
 
@@ -171,6 +174,7 @@ contract InferencePaymentEscrowTest is NcnTestBase {
         NcnTypes.InferenceReceipt memory r = _receipt(REQUEST, keccak256("other"), agent, 1e18);
         bytes[] memory sigs = _validatorSigs(payment.completionDigest(r), 3);
         vm.expectRevert(abi.encodeWithSelector(IInferencePayment.SubnetMismatch.selector, SUBNET, keccak256("other")));
+        vm.prank(gateway);
         payment.completeInferenceRequest(r, sigs);
     }
 
@@ -179,6 +183,7 @@ contract InferencePaymentEscrowTest is NcnTestBase {
         NcnTypes.InferenceReceipt memory r = _receipt(REQUEST, SUBNET, address(0), 1e18);
         bytes[] memory sigs = _validatorSigs(payment.completionDigest(r), 3);
         vm.expectRevert(IInferencePayment.ZeroAddress.selector);
+        vm.prank(gateway);
         payment.completeInferenceRequest(r, sigs);
     }
 
@@ -187,6 +192,7 @@ contract InferencePaymentEscrowTest is NcnTestBase {
         NcnTypes.InferenceReceipt memory r = _receipt(REQUEST, SUBNET, agent, 1e18 + 1);
         bytes[] memory sigs = _validatorSigs(payment.completionDigest(r), 3);
         vm.expectRevert(abi.encodeWithSelector(IInferencePayment.PriceExceedsEscrow.selector, 1e18 + 1, 1e18));
+        vm.prank(gateway);
         payment.completeInferenceRequest(r, sigs);
     }
 
@@ -195,6 +201,7 @@ contract InferencePaymentEscrowTest is NcnTestBase {
         NcnTypes.InferenceReceipt memory r = _receipt(REQUEST, SUBNET, agent, 1e18);
         bytes[] memory sigs = _validatorSigs(payment.completionDigest(r), 2);
         vm.expectRevert(abi.encodeWithSelector(IValidatorRegistry.InsufficientAttestations.selector, 2, 3));
+        vm.prank(gateway);
         payment.completeInferenceRequest(r, sigs);
     }
 
@@ -210,6 +217,7 @@ contract InferencePaymentEscrowTest is NcnTestBase {
         sigs[3] = _sign(outsider, d);
         sigs[4] = _sign(validatorKeys[1], d);
         vm.expectRevert(abi.encodeWithSelector(IValidatorRegistry.InsufficientAttestations.selector, 2, 3));
+        vm.prank(gateway);
         payment.completeInferenceRequest(r, sigs);
     }
 
@@ -220,7 +228,47 @@ contract InferencePaymentEscrowTest is NcnTestBase {
         NcnTypes.InferenceReceipt memory inflated = honest;
         inflated.price = 10e18;
         vm.expectRevert(abi.encodeWithSelector(IValidatorRegistry.InsufficientAttestations.selector, 0, 3));
+        vm.prank(gateway);
         payment.completeInferenceRequest(inflated, sigs);
+    }
+
+    /// @dev Issue 21, attack 3: whoever learns a request id (validators see it in the clear) forges a
+    /// receipt paying themselves the whole escrow and gets it attested. Only the gateway may complete.
+    function test_RevertWhen_StrangerCompletesWithForgedReceipt() public {
+        _initiate(REQUEST, 10e18);
+        address thief = makeAddr("thief");
+        NcnTypes.InferenceReceipt memory forged = _receipt(REQUEST, SUBNET, thief, 10e18);
+        bytes[] memory sigs = _validatorSigs(payment.completionDigest(forged), 5);
+        vm.expectRevert(abi.encodeWithSelector(IInferencePayment.NotEscrowGateway.selector, REQUEST, thief));
+        vm.prank(thief);
+        payment.completeInferenceRequest(forged, sigs);
+        assertEq(payment.creditOf(thief), 0);
+        assertEq(uint8(payment.getEscrow(REQUEST).status), uint8(IInferencePayment.EscrowStatus.Pending));
+        assertEq(token.balanceOf(address(payment)), 10e18);
+
+        // The real request still completes, through its gateway, at its real price.
+        _complete(_receipt(REQUEST, SUBNET, agent, 2e18), 3);
+        assertEq(payment.creditOf(agent), 1.8e18);
+        assertEq(token.balanceOf(client), 98e18);
+    }
+
+    function test_RevertWhen_ClientCompletesOwnEscrow() public {
+        _initiate(REQUEST, 10e18);
+        NcnTypes.InferenceReceipt memory r = _receipt(REQUEST, SUBNET, agent, 0);
+        bytes[] memory sigs = _validatorSigs(payment.completionDigest(r), 3);
+        vm.expectRevert(abi.encodeWithSelector(IInferencePayment.NotEscrowGateway.selector, REQUEST, client));
+        vm.prank(client);
+        payment.completeInferenceRequest(r, sigs);
+    }
+
+    function testFuzz_RevertWhen_CompleteByAnyoneButItsGateway(address caller) public {
+        vm.assume(caller != gateway);
+        _initiate(REQUEST, 10e18);
+        NcnTypes.InferenceReceipt memory r = _receipt(REQUEST, SUBNET, agent, 10e18);
+        bytes[] memory sigs = _validatorSigs(payment.completionDigest(r), 3);
+        vm.expectRevert(abi.encodeWithSelector(IInferencePayment.NotEscrowGateway.selector, REQUEST, caller));
+        vm.prank(caller);
+        payment.completeInferenceRequest(r, sigs);
     }
 
     function testFuzz_CompleteConservesEscrow(uint96 amount, uint96 price, uint16 gw, uint16 val, uint16 proto)

@@ -8,8 +8,9 @@ import {NcnTypes} from "../../src/libraries/NcnTypes.sol";
 import {NCNToken} from "../../src/NCNToken.sol";
 import {ValidatorRegistry} from "../../src/ValidatorRegistry.sol";
 
-/// @dev Drives InferencePayment through random escrows, sessions, settlements, replays, closes and
-/// withdrawals, and records in ghost variables what the invariants compare against.
+/// @dev Drives InferencePayment through random escrows, sessions, settlements, replays, abandoned
+/// batches, strangers' attempts, closes and withdrawals, and records in ghost variables what the
+/// invariants compare against.
 contract PaymentHandler is Test {
     NCNToken internal immutable token;
     InferencePayment internal immutable payment;
@@ -28,6 +29,10 @@ contract PaymentHandler is Test {
         address gateway;
         uint256 deposited;
         uint256 lastSettledVoucher;
+        /// @dev Highest cumulative amount the client ever signed for this session.
+        uint256 maxSigned;
+        /// @dev Sum of what accepted settlements took out of this session.
+        uint256 paidOut;
     }
 
     struct BatchGhost {
@@ -37,6 +42,11 @@ contract PaymentHandler is Test {
 
     bytes32[] public requestIds;
     mapping(bytes32 => NcnTypes.InferenceReceipt) internal completedReceipts;
+    /// @dev Completions and refunds that succeeded, per escrow.
+    mapping(bytes32 requestId => uint256) public escrowPayouts;
+    /// @dev Who sent the completion that succeeded.
+    mapping(bytes32 requestId => address) public completedBy;
+    BatchGhost[] internal abandoned;
     SessionGhost[] internal sessions;
     BatchGhost[] internal batches;
     uint256 internal nextRequest;
@@ -49,6 +59,15 @@ contract PaymentHandler is Test {
     uint256 public replaySuccesses;
     /// @dev Must stay zero: a settlement was accepted with fewer distinct active validator signatures than M.
     uint256 public underSignedSuccesses;
+    /// @dev Must stay zero: an escrow was completed by someone other than its gateway.
+    uint256 public strangerCompletions;
+    /// @dev Must stay zero: a voucher signed by another key than the session's client was settled.
+    uint256 public forgedVoucherSuccesses;
+    /// @dev Must stay zero: an abandoned batch id settled, or a settled one was abandoned.
+    uint256 public abandonedSettlements;
+    uint256 public settledAbandonments;
+
+    uint256 public abandonedBatches;
 
     uint256 public settledBatches;
     uint256 public completedRequests;
@@ -88,7 +107,8 @@ contract PaymentHandler is Test {
         requestIds.push(requestId);
     }
 
-    function complete(uint256 indexSeed, uint256 priceSeed, uint256 signerSeed) external {
+    /// @dev One call in four comes from someone other than the escrow's gateway.
+    function complete(uint256 indexSeed, uint256 priceSeed, uint256 signerSeed, uint256 callerSeed) external {
         if (requestIds.length == 0) return;
         bytes32 requestId = requestIds[indexSeed % requestIds.length];
         IInferencePayment.Escrow memory e = payment.getEscrow(requestId);
@@ -105,10 +125,15 @@ contract PaymentHandler is Test {
             finishedAt: uint64(block.timestamp)
         });
         (bytes[] memory sigs, uint256 distinct) = _signatures(payment.completionDigest(r), signerSeed);
+        address caller = callerSeed % 4 == 0 ? _accounts()[callerSeed / 4 % 8] : e.gateway;
+        vm.prank(caller);
         try payment.completeInferenceRequest(r, sigs) {
             if (e.status != IInferencePayment.EscrowStatus.Pending) ++replaySuccesses;
-            if (distinct < registry.threshold()) ++underSignedSuccesses;
+            if (distinct < registry.requiredAttestations()) ++underSignedSuccesses;
+            if (caller != e.gateway) ++strangerCompletions;
             completedReceipts[requestId] = r;
+            completedBy[requestId] = caller;
+            ++escrowPayouts[requestId];
             ++completedRequests;
         } catch {}
     }
@@ -120,6 +145,7 @@ contract PaymentHandler is Test {
         bool due = e.status == IInferencePayment.EscrowStatus.Pending && block.timestamp > e.expiry;
         try payment.handleExpiredRequest(requestId) {
             if (!due) ++replaySuccesses;
+            ++escrowPayouts[requestId];
             ++refundedRequests;
         } catch {
             if (due) ++refundFailures;
@@ -132,8 +158,10 @@ contract PaymentHandler is Test {
         NcnTypes.InferenceReceipt memory r = completedReceipts[requestId];
         if (r.requestId == bytes32(0)) return;
         (bytes[] memory sigs,) = _signatures(payment.completionDigest(r), 0);
+        vm.prank(payment.getEscrow(requestId).gateway);
         try payment.completeInferenceRequest(r, sigs) {
             ++replaySuccesses;
+            ++escrowPayouts[requestId];
         } catch {}
     }
 
@@ -148,7 +176,7 @@ contract PaymentHandler is Test {
         _fund(client, amount);
         vm.prank(client);
         bytes32 id = payment.openSession(gateway, salt, amount, uint64(block.timestamp + bound(ttl, 1, 1 days)));
-        sessions.push(SessionGhost(id, salt, key, gateway, amount, 0));
+        sessions.push(SessionGhost(id, salt, key, gateway, amount, 0, 0, 0));
     }
 
     function topUp(uint256 indexSeed, uint256 amount) external {
@@ -166,29 +194,98 @@ contract PaymentHandler is Test {
     /// @dev Settles the latest vouchers of up to three sessions of one gateway; vouchers may exceed deposits.
     function settle(uint256 sessionSeed, uint256 amountSeed, uint256 signerSeed) external {
         if (sessions.length == 0) return;
+        _settle(bytes32(nextBatch++), sessionSeed, amountSeed, signerSeed);
+    }
+
+    /// @dev Tries to settle, with valid vouchers and a full quorum, a batch id its gateway abandoned.
+    function settleAbandoned(uint256 abandonedSeed, uint256 sessionSeed, uint256 amountSeed) external {
+        if (abandoned.length == 0 || sessions.length == 0) return;
+        BatchGhost memory a = abandoned[abandonedSeed % abandoned.length];
+        (bool found, uint256 index) = _sessionOf(a.gateway, sessionSeed);
+        // Ids a stranger abandoned are the stranger's own: no session settles through it.
+        if (!found) return;
+        if (_settle(a.id, index, amountSeed, 0)) ++abandonedSettlements;
+    }
+
+    /// @dev A gateway (or, one call in four, someone else) abandons a fresh id or, one call in three, an id
+    /// already settled by a gateway.
+    function abandon(uint256 gatewaySeed, uint256 batchSeed, uint256 callerSeed) external {
+        address gateway = gateways[gatewaySeed % 2];
+        bool settledOne = batchSeed % 3 == 0 && batches.length != 0;
+        bytes32 id;
+        if (settledOne) {
+            BatchGhost memory b = batches[batchSeed / 3 % batches.length];
+            (id, gateway) = (b.id, b.gateway);
+        } else {
+            id = bytes32(nextBatch++);
+        }
+        address caller = callerSeed % 4 == 0 ? _accounts()[callerSeed / 4 % 8] : gateway;
+        bool wasSpent = payment.isBatchSettled(caller, id);
+        bool wasSettled = wasSpent && !payment.batchAbandoned(caller, id);
+        vm.prank(caller);
+        try payment.abandonBatch(id) {
+            if (wasSettled) ++settledAbandonments;
+            if (wasSpent) ++replaySuccesses;
+            abandoned.push(BatchGhost(id, caller));
+            ++abandonedBatches;
+        } catch {}
+    }
+
+    /// @dev A stranger signs a voucher for someone's session; even with a full quorum over the batch it
+    /// must not settle.
+    function settleForgedVoucher(uint256 sessionSeed, uint256 amountSeed, uint256 strangerSeed) external {
+        if (sessions.length == 0) return;
+        SessionGhost memory g = sessions[sessionSeed % sessions.length];
+        IInferencePayment.Session memory s = payment.getSession(g.id);
+        if (s.closed || s.settled >= s.deposit) return;
+        uint256 cumulative = bound(amountSeed, s.settled + 1, s.deposit);
+        uint256 strangerKey = strangerSeed % 2 == 0
+            ? clientKeys[(strangerSeed / 2) % 3] // another client, possibly of the same gateway
+            : uint256(keccak256(abi.encode("stranger", strangerSeed)));
+        if (strangerKey == g.clientKey) return;
+        IInferencePayment.SettlementBatch memory b = _emptyBatch(bytes32(nextBatch++), g.gateway, 1);
+        b.sessionIds[0] = g.id;
+        b.salts[0] = g.salt;
+        b.cumulativeAmounts[0] = cumulative;
+        b.voucherSignatures[0] = _sign(strangerKey, payment.voucherDigest(g.id, cumulative));
+        b.amounts[0] = cumulative - s.settled;
+        (bytes32 digest,) = payment.settlementDigest(b);
+        (bytes[] memory sigs,) = _signatures(digest, 0);
+        try payment.settleBatch(b, sigs) {
+            ++forgedVoucherSuccesses;
+        } catch {}
+    }
+
+    function _settle(bytes32 batchId, uint256 sessionSeed, uint256 amountSeed, uint256 signerSeed)
+        internal
+        returns (bool ok)
+    {
         SessionGhost storage first = sessions[sessionSeed % sessions.length];
         address gateway = first.gateway;
         uint256[] memory picked = new uint256[](3);
+        uint256[] memory before = new uint256[](3);
         uint256 n;
         for (uint256 k; k < 3; ++k) {
-            uint256 i = uint256(keccak256(abi.encode(sessionSeed, k))) % sessions.length;
+            uint256 i = k == 0 ? sessionSeed % sessions.length : uint256(keccak256(abi.encode(sessionSeed, k))) % sessions.length;
             bool dup;
             for (uint256 j; j < n; ++j) {
                 dup = dup || picked[j] == i;
             }
             if (!dup && sessions[i].gateway == gateway) picked[n++] = i;
         }
-        IInferencePayment.SettlementBatch memory b = _emptyBatch(bytes32(nextBatch++), gateway, n);
+        IInferencePayment.SettlementBatch memory b = _emptyBatch(batchId, gateway, n);
         uint256 total;
         for (uint256 k; k < n; ++k) {
             SessionGhost storage g = sessions[picked[k]];
             uint256 settled = payment.getSession(g.id).settled;
+            before[k] = settled;
             // Mostly within the deposit, sometimes above it.
             uint256 cumulative = settled + bound(uint256(keccak256(abi.encode(amountSeed, k))), 1, g.deposited / 2 + 2);
             b.sessionIds[k] = g.id;
             b.salts[k] = g.salt;
             b.cumulativeAmounts[k] = cumulative;
             b.voucherSignatures[k] = _sign(g.clientKey, payment.voucherDigest(g.id, cumulative));
+            if (cumulative > g.maxSigned) g.maxSigned = cumulative;
             total += cumulative - settled;
         }
         b.amounts[0] = total / 2;
@@ -196,13 +293,24 @@ contract PaymentHandler is Test {
         (bytes32 digest,) = payment.settlementDigest(b);
         (bytes[] memory sigs, uint256 distinct) = _signatures(digest, signerSeed);
         try payment.settleBatch(b, sigs) {
-            if (distinct < registry.threshold()) ++underSignedSuccesses;
+            if (distinct < registry.requiredAttestations()) ++underSignedSuccesses;
             batches.push(BatchGhost(b.batchId, gateway));
             for (uint256 k; k < n; ++k) {
-                sessions[picked[k]].lastSettledVoucher = b.cumulativeAmounts[k];
+                SessionGhost storage g = sessions[picked[k]];
+                g.lastSettledVoucher = b.cumulativeAmounts[k];
+                g.paidOut += payment.getSession(g.id).settled - before[k];
             }
             ++settledBatches;
+            return true;
         } catch {}
+    }
+
+    /// @dev Index of a session of `gateway` near `seed`, if it has one.
+    function _sessionOf(address gateway, uint256 seed) internal view returns (bool found, uint256 index) {
+        for (uint256 k; k < sessions.length; ++k) {
+            index = (seed % sessions.length + k) % sessions.length;
+            if (sessions[index].gateway == gateway) return (true, index);
+        }
     }
 
     /// @dev Re-submits a settled batch id with fresh, otherwise valid vouchers: must always fail.
@@ -218,6 +326,8 @@ contract PaymentHandler is Test {
         b.salts[0] = g.salt;
         b.cumulativeAmounts[0] = s.settled + 1;
         b.voucherSignatures[0] = _sign(g.clientKey, payment.voucherDigest(g.id, s.settled + 1));
+        SessionGhost storage signedFor = sessions[sessionSeed % sessions.length];
+        if (s.settled + 1 > signedFor.maxSigned) signedFor.maxSigned = s.settled + 1;
         b.amounts[0] = 1;
         (bytes32 digest,) = payment.settlementDigest(b);
         (bytes[] memory sigs,) = _signatures(digest, 0);
@@ -260,6 +370,22 @@ contract PaymentHandler is Test {
 
     function requestCount() external view returns (uint256) {
         return requestIds.length;
+    }
+
+    function batchCount() external view returns (uint256) {
+        return batches.length;
+    }
+
+    function batchAt(uint256 i) external view returns (BatchGhost memory) {
+        return batches[i];
+    }
+
+    function abandonedCount() external view returns (uint256) {
+        return abandoned.length;
+    }
+
+    function abandonedAt(uint256 i) external view returns (BatchGhost memory) {
+        return abandoned[i];
     }
 
     /// @dev Every address that can hold NCN or credit in this campaign.

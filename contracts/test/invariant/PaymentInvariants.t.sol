@@ -66,6 +66,52 @@ contract PaymentInvariantsTest is NcnTestBase {
         }
     }
 
+    /// @dev What settlements took out of a session is its settled amount, and never more than the highest
+    /// cumulative amount its client signed; a voucher signed by anyone else never settles.
+    function invariant_SessionPaysAtMostWhatItsClientSigned() public view {
+        assertEq(handler.forgedVoucherSuccesses(), 0, "a stranger's voucher settled");
+        for (uint256 i; i < handler.sessionCount(); ++i) {
+            PaymentHandler.SessionGhost memory g = handler.sessionAt(i);
+            IInferencePayment.Session memory s = payment.getSession(g.id);
+            assertEq(g.paidOut, s.settled, "paid out != settled");
+            assertLe(g.paidOut, g.maxSigned, "paid out above the client's highest voucher");
+        }
+    }
+
+    /// @dev An escrow pays out (completion or refund) at most once, and a completion only through the
+    /// escrow's gateway.
+    function invariant_EscrowPaidOnceOnlyByItsGateway() public view {
+        assertEq(handler.strangerCompletions(), 0, "an escrow was completed by someone else than its gateway");
+        for (uint256 i; i < handler.requestCount(); ++i) {
+            bytes32 id = handler.requestIds(i);
+            IInferencePayment.Escrow memory e = payment.getEscrow(id);
+            uint256 payouts = handler.escrowPayouts(id);
+            assertLe(payouts, 1, "escrow paid twice");
+            if (e.status == IInferencePayment.EscrowStatus.Pending) assertEq(payouts, 0, "pending escrow paid");
+            else assertEq(payouts, 1, "finished escrow without its payout");
+            if (e.status == IInferencePayment.EscrowStatus.Completed) {
+                assertEq(handler.completedBy(id), e.gateway, "completed by someone else");
+            }
+        }
+    }
+
+    /// @dev An abandoned batch id reads as spent and abandoned and never settles; a settled one is never
+    /// abandoned.
+    function invariant_AbandonedNeverSettlesSettledNeverAbandoned() public view {
+        assertEq(handler.abandonedSettlements(), 0, "an abandoned batch id settled");
+        assertEq(handler.settledAbandonments(), 0, "a settled batch id was abandoned");
+        for (uint256 i; i < handler.abandonedCount(); ++i) {
+            PaymentHandler.BatchGhost memory b = handler.abandonedAt(i);
+            assertTrue(payment.isBatchSettled(b.gateway, b.id), "abandoned id not spent");
+            assertTrue(payment.batchAbandoned(b.gateway, b.id), "abandoned id not recorded");
+        }
+        for (uint256 i; i < handler.batchCount(); ++i) {
+            PaymentHandler.BatchGhost memory b = handler.batchAt(i);
+            assertTrue(payment.isBatchSettled(b.gateway, b.id), "settled id not spent");
+            assertFalse(payment.batchAbandoned(b.gateway, b.id), "settled id reads as abandoned");
+        }
+    }
+
     function invariant_NoSecondSettlement() public view {
         assertEq(handler.replaySuccesses(), 0);
     }

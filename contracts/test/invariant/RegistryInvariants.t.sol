@@ -25,7 +25,7 @@ contract RegistryInvariantsTest is Test {
     /// @dev Non-validators, inactive validators and repeated signers never count toward M.
     function invariant_OnlyDistinctActiveValidatorsCount() public view {
         assertEq(handler.countMismatches(), 0, "count differs from distinct active signers");
-        assertEq(handler.verifyMismatches(), 0, "verification differs from count >= threshold");
+        assertEq(handler.verifyMismatches(), 0, "verification differs from count >= max(threshold, majority)");
     }
 
     /// @dev The active list, the stored statuses and the stored indexes describe the same set.
@@ -41,6 +41,7 @@ contract RegistryInvariantsTest is Test {
             assertFalse(v.jailed, "jailed validator is active");
         }
         assertEq(active, set.length, "active statuses != active list");
+        assertEq(registry.activeCount(), set.length, "active count != active list");
     }
 
     /// @dev The registry holds exactly the stakes it records.

@@ -81,7 +81,10 @@ export async function readEscrow(
   };
 }
 
-/** Pays an escrowed request from its receipt and M-of-N validator signatures over its completion attestation. */
+/**
+ * Pays an escrowed request from its receipt and M-of-N validator signatures over its completion
+ * attestation. Only the escrow's gateway may send it (`NotEscrowGateway` otherwise).
+ */
 export async function completeEscrow(
   client: WriteClient,
   contracts: Pick<NcnContracts, "payment">,

@@ -95,7 +95,7 @@ export async function settleBatch(
   return { total: log.args.total, receipt };
 }
 
-/** Whether `gateway` already settled `batchId`. */
+/** Whether `gateway` already spent `batchId`: settled, or abandoned (see {@link readBatchAbandoned}). */
 export function isBatchSettled(
   client: ReadClient,
   contracts: Pick<NcnContracts, "payment">,
@@ -105,6 +105,50 @@ export function isBatchSettled(
     address: contracts.payment,
     abi: inferencePaymentAbi,
     functionName: "isBatchSettled",
+    args: [params.gateway, params.batchId],
+  });
+}
+
+/**
+ * Spends one of the sending gateway's own batch ids without settling anything, so that the batch
+ * provably never lands and validators may release its receipts. Reverts `BatchAlreadySettled` when
+ * the id is already spent (settled or abandoned): then check {@link readBatchAbandoned}.
+ *
+ * @example
+ * await abandonBatch(gatewayClient, contracts, { batchId: batchIdOf(7) });
+ */
+export async function abandonBatch(
+  client: WriteClient,
+  contracts: Pick<NcnContracts, "payment">,
+  params: { batchId: Hex },
+): Promise<{ receipt: TransactionReceipt }> {
+  const receipt = await writeAndConfirm(client, {
+    address: contracts.payment,
+    abi: inferencePaymentAbi,
+    functionName: "abandonBatch",
+    args: [params.batchId],
+  });
+  const [log] = parseEventLogs({ abi: inferencePaymentAbi, eventName: "BatchAbandoned", logs: receipt.logs });
+  if (!log)
+    throw new ContractsError("EVENT_NOT_FOUND", "BatchAbandoned not emitted", {
+      details: { hash: receipt.transactionHash },
+    });
+  return { receipt };
+}
+
+/**
+ * Whether `gateway` abandoned `batchId`. An abandoned id also reads as spent in {@link isBatchSettled};
+ * spent and not abandoned means settled.
+ */
+export function readBatchAbandoned(
+  client: ReadClient,
+  contracts: Pick<NcnContracts, "payment">,
+  params: { gateway: Address; batchId: Hex },
+): Promise<boolean> {
+  return readContract(client, {
+    address: contracts.payment,
+    abi: inferencePaymentAbi,
+    functionName: "batchAbandoned",
     args: [params.gateway, params.batchId],
   });
 }

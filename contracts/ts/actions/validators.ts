@@ -30,7 +30,10 @@ export interface ValidatorState {
 export interface ValidatorSet {
   /** Active validator keys (N = length). */
   validators: Address[];
-  /** M: distinct active signatures an attestation needs. */
+  /**
+   * Distinct active signatures an attestation needs now: max(configured M, floor(N/2) + 1), so it
+   * grows with the set (the contract's `requiredAttestations`).
+   */
   threshold: number;
   maxValidators: number;
   minStake: bigint;
@@ -63,20 +66,20 @@ export async function registerValidator(
       });
 }
 
-/** Active set, threshold M, maximum N and minimum stake, read with parallel calls. */
+/** Active set, the attestations needed, maximum N and minimum stake, read with parallel calls. */
 export async function readValidatorSet(
   client: ReadClient,
   contracts: Pick<NcnContracts, "registry">,
 ): Promise<ValidatorSet> {
   const address = contracts.registry;
   const abi = validatorRegistryAbi;
-  const [validators, threshold, maxValidators, minStake] = await Promise.all([
+  const [validators, required, maxValidators, minStake] = await Promise.all([
     readContract(client, { address, abi, functionName: "activeValidators" }),
-    readContract(client, { address, abi, functionName: "threshold" }),
+    readContract(client, { address, abi, functionName: "requiredAttestations" }),
     readContract(client, { address, abi, functionName: "maxValidators" }),
     readContract(client, { address, abi, functionName: "minStake" }),
   ]);
-  return { validators: [...validators], threshold, maxValidators, minStake };
+  return { validators: [...validators], threshold: Number(required), maxValidators, minStake };
 }
 
 /** State of one validator key. */
@@ -109,7 +112,7 @@ export async function verifyAttestations(
   contracts: Pick<NcnContracts, "registry">,
   params: { digest: Hex; signatures: readonly Hex[] },
 ): Promise<{ ok: boolean; count: number; threshold: number }> {
-  const [count, threshold] = await Promise.all([
+  const [count, required] = await Promise.all([
     readContract(client, {
       address: contracts.registry,
       abi: validatorRegistryAbi,
@@ -119,13 +122,13 @@ export async function verifyAttestations(
     readContract(client, {
       address: contracts.registry,
       abi: validatorRegistryAbi,
-      functionName: "threshold",
+      functionName: "requiredAttestations",
     }),
   ]);
-  return { ok: count >= BigInt(threshold), count: Number(count), threshold };
+  return { ok: count >= required, count: Number(count), threshold: Number(required) };
 }
 
-/** Sets the threshold M (governance). */
+/** Sets the configured threshold M (governance); a majority of the active set is needed whatever M is. */
 export async function setThreshold(
   client: WriteClient,
   contracts: Pick<NcnContracts, "registry">,
@@ -163,14 +166,17 @@ export async function withdrawStake(
   });
 }
 
-/** One completion attestation offered as double-sign evidence. */
+/** One completion attestation (phase 1) offered as double-sign evidence. */
 export interface AttestationEvidence {
   subject: Hex;
   outputHash: Hex;
   signature: Hex;
 }
 
-/** Reports two conflicting completion attestations of one validator for one request; the sender earns a reward. */
+/**
+ * Reports two different completion attestations (subject or output hash differ) of one validator for
+ * one request id; the sender earns a reward. Preprocess attestations are never evidence.
+ */
 export async function reportDoubleSign(
   client: WriteClient,
   contracts: Pick<NcnContracts, "registry">,

@@ -3,10 +3,10 @@ pragma solidity ^0.8.24;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IValidatorRegistry} from "../src/interfaces/IValidatorRegistry.sol";
-import {NcnTypes} from "../src/libraries/NcnTypes.sol";
-import {ValidatorRegistry} from "../src/ValidatorRegistry.sol";
-import {NcnTestBase} from "./utils/NcnTestBase.sol";
+import {IValidatorRegistry} from "../../src/interfaces/IValidatorRegistry.sol";
+import {NcnTypes} from "../../src/libraries/NcnTypes.sol";
+import {ValidatorRegistry} from "../../src/ValidatorRegistry.sol";
+import {NcnTestBase} from "../utils/NcnTestBase.sol";
 
 contract ValidatorRegistryTest is NcnTestBase {
     bytes32 internal constant DIGEST = keccak256("digest");
@@ -403,9 +403,9 @@ contract ValidatorRegistryTest is NcnTestBase {
         assertEq(uint8(registry.getValidator(validators[2]).status), uint8(IValidatorRegistry.Status.Unbonding));
     }
 
-    function test_RevertWhen_DoubleSignWithSameOutput() public {
+    function test_RevertWhen_DoubleSignWithSameAttestation() public {
         (IValidatorRegistry.AttestationEvidence memory a,) = _doubleSign(validatorKeys[2], REQUEST);
-        vm.expectRevert(IValidatorRegistry.SameOutputHash.selector);
+        vm.expectRevert(IValidatorRegistry.SameAttestation.selector);
         registry.reportDoubleSign(validators[2], REQUEST, a, a);
     }
 
