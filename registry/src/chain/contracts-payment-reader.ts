@@ -4,26 +4,14 @@ import {
   isBatchSettled,
   paymentDomain,
   type ReadClient,
+  readBatchAbandoned,
   readEscrow,
   readSession,
 } from "@ncn/contracts";
 import { createPublicClient, http } from "viem";
-import { getBlock, getChainId, readContract } from "viem/actions";
+import { getBlock, getChainId } from "viem/actions";
 import { ChainReadError } from "../errors.ts";
 import type { EscrowState, PaymentReader } from "./payment-reader.ts";
-
-const BATCH_ABANDONED_ABI = [
-  {
-    type: "function",
-    name: "batchAbandoned",
-    stateMutability: "view",
-    inputs: [
-      { name: "gateway", type: "address" },
-      { name: "batchId", type: "bytes32" },
-    ],
-    outputs: [{ name: "", type: "bool" }],
-  },
-] as const;
 
 const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
 
@@ -85,14 +73,7 @@ export async function contractsPaymentReader(init: ContractsPaymentReaderInit): 
     batchSettled: (gateway, batchId) =>
       read("a settled batch", () => isBatchSettled(client, contracts, { gateway, batchId })),
     batchAbandoned: (gateway, batchId) =>
-      read("an abandoned batch", () =>
-        readContract(client, {
-          address: init.paymentContract,
-          abi: BATCH_ABANDONED_ABI,
-          functionName: "batchAbandoned",
-          args: [gateway, batchId],
-        }),
-      ),
+      read("an abandoned batch", () => readBatchAbandoned(client, contracts, { gateway, batchId })),
     async now() {
       const block = await read("the latest block", () => getBlock(client, { blockTag: "latest" }));
       return block.timestamp;

@@ -58,7 +58,9 @@ export function memoryPaymentReader(domain: NcnDomain): MemoryPaymentReader {
     },
     async batchSettled(gateway, batchId) {
       reader.reads++;
-      return reader.settledBatches.has(`${gateway.toLowerCase()}:${batchId.toLowerCase()}`);
+      const key = `${gateway.toLowerCase()}:${batchId.toLowerCase()}`;
+      // As the contract answers: an abandoned id is spent too.
+      return reader.settledBatches.has(key) || reader.abandonedBatches.has(key);
     },
     async batchAbandoned(gateway, batchId) {
       reader.reads++;

@@ -44,7 +44,7 @@ export async function validateSettlement(
     });
   }
   if (await payments.batchSettled(req.gateway, req.batchId)) {
-    throw refuse("CONFLICT", "batch_already_settled", "this batch id was already settled", {
+    throw refuse("CONFLICT", "batch_already_settled", "this batch id was already settled or abandoned", {
       field: "batchId",
     });
   }
@@ -180,6 +180,11 @@ async function releaseDeadClaims(
     }
   }
   for (const { claim, index } of others.values()) {
+    if (await deps.payments.batchAbandoned(claim.gateway, claim.batchId)) {
+      deps.receipts.release(claim);
+      continue;
+    }
+    // Spent and not abandoned: settled.
     if (await deps.payments.batchSettled(claim.gateway, claim.batchId)) {
       deps.receipts.markSettled(claim);
       throw refuse("CONFLICT", "receipt_already_settled", "this receipt was already paid", {
@@ -187,10 +192,7 @@ async function releaseDeadClaims(
         batchId: claim.batchId,
       });
     }
-    if (!(await deps.payments.batchAbandoned(claim.gateway, claim.batchId))) {
-      throw claimedElsewhere(index, claim);
-    }
-    deps.receipts.release(claim);
+    throw claimedElsewhere(index, claim);
   }
 }
 

@@ -214,10 +214,18 @@ describe("preprocess against anvil", () => {
       signature: attestation.signature,
     });
     expect<string | undefined>(signer.toLowerCase()).toBe(a.signer?.address);
+    // The registry wants a majority of its two validators: b attests the same terms.
+    const fromB = v.parse(AttestationResponse, (await post(b, "/v1/validate/preprocess", req)).body);
     const reader = createNcnReadClient({ rpcUrl: chain.anvil.url, chainId: chain.deployment.chainId });
-    const onChain = await verifyAttestations(reader, chain.contracts, {
-      digest: digestOf(domain(), "Attestation", message),
+    const digest = digestOf(domain(), "Attestation", message);
+    const alone = await verifyAttestations(reader, chain.contracts, {
+      digest,
       signatures: [attestation.signature],
+    });
+    expect(alone.ok).toBe(false);
+    const onChain = await verifyAttestations(reader, chain.contracts, {
+      digest,
+      signatures: [attestation.signature, fromB.attestation.signature],
     });
     expect(onChain.ok).toBe(true);
   });
@@ -326,7 +334,7 @@ describe("completion against anvil", () => {
   const result = floatResult([0.5, 0, 1.25]);
 
   test("a valid receipt gets the completion attestation that pays the escrow on chain", async () => {
-    const deadline = await preattest([a], "done-1");
+    const deadline = await preattest([a, b], "done-1");
     const req = await signedCompletion(agent, domain(), {
       requestId: "done-1",
       modelHash: model.sha256,
@@ -337,6 +345,7 @@ describe("completion against anvil", () => {
     const res = await post(a, "/v1/validate/completion", req);
     expect(res.status).toBe(200);
     const { attestation } = v.parse(AttestationResponse, res.body);
+    const fromB = v.parse(AttestationResponse, (await post(b, "/v1/validate/completion", req)).body);
     expect(attestation.phase).toBe(1);
     expect<string>(attestation.subject).toBe(receiptStructHash(req.receipt.receipt));
     expect(attestation.outputHash).toBe(req.receipt.receipt.outputHash);
@@ -345,7 +354,7 @@ describe("completion against anvil", () => {
     expect(completionAttestation(receipt).subject).toBe(attestation.subject);
     await completeEscrow(chain.client(gatewayKey), chain.contracts, {
       receipt,
-      validatorSignatures: [attestation.signature],
+      validatorSignatures: [attestation.signature, fromB.attestation.signature],
     });
     const reader = createNcnReadClient({ rpcUrl: chain.anvil.url, chainId: chain.deployment.chainId });
     expect((await readEscrow(reader, chain.contracts, idToBytes32("done-1"))).status).toBe(2);
@@ -432,7 +441,7 @@ describe("completion against anvil", () => {
     } as PreprocessRequest["payment"];
     const items = [];
     for (const requestId of ["batch-1", "batch-2", "batch-3"]) {
-      const deadline = await preattest([a], requestId, { payment });
+      const deadline = await preattest([a, b], requestId, { payment });
       items.push(
         await signedCompletion(agent, domain(), {
           requestId,
@@ -449,7 +458,7 @@ describe("completion against anvil", () => {
       input,
       result,
       signer: newAccount(),
-      deadline: await preattest([a], "batch-bad", { payment }),
+      deadline: await preattest([a, b], "batch-bad", { payment }),
     });
     const res = await post(a, "/v1/validate/completion/batch", { items: [...items, bad] });
     expect(res.status).toBe(200);
@@ -493,6 +502,11 @@ describe("completion against anvil", () => {
     expect(signed.status).toBe(200);
     const sig = v.parse(SettlementSignature, signed.body);
     expect(sig.total).toBe("300");
+    // Once b attested them too, it signs: the registry wants a majority of its two validators.
+    expect((await post(b, "/v1/validate/completion/batch", { items })).status).toBe(200);
+    const signedByB = await post(b, "/v1/validate/settlement", settlement);
+    expect(signedByB.status).toBe(200);
+    const sigB = v.parse(SettlementSignature, signedByB.body);
     const { total } = await settleBatch(chain.client(gatewayKey), chain.contracts, {
       batch: {
         batchId,
@@ -501,7 +515,7 @@ describe("completion against anvil", () => {
         vouchers: [{ sessionId, salt, cumulativeAmount: voucherAmount, signature: voucherSignature }],
         payouts: [{ node: agent.address, amount: 300n }],
       },
-      validatorSignatures: [sig.signature],
+      validatorSignatures: [sig.signature, sigB.signature],
     });
     expect(total).toBe(300n);
     const again = await post(a, "/v1/validate/settlement", settlement);
