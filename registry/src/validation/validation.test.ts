@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { STRICT_SOURCE_POLICY } from "@ncn/agent";
+import { BUILTIN_MODELS, ModelStore, ppocrV4Task, STRICT_SOURCE_POLICY, TaskExecutor } from "@ncn/agent";
+import { OnnxRuntime } from "@ncn/agent/onnx";
 import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "@ncn/agent/testing";
+import { renderText } from "@ncn/agent/testing/render-text";
 import {
   completeEscrow,
   completionAttestation,
@@ -30,6 +32,8 @@ import {
   receiptMessage,
   receiptStructHash,
   SettlementSignature,
+  TaskInput,
+  type TaskResult,
   typedData,
   verifyMerkleProof,
 } from "@ncn/protocol";
@@ -156,10 +160,10 @@ function preprocess(
   } as PreprocessRequest;
 }
 
-async function escrow(requestId: string, amount: bigint, expiry = nowSec() + 3600n) {
+async function escrow(requestId: string, amount: bigint, expiry = nowSec() + 3600n, subnet = "vision") {
   await initiateEscrow(chain.client(clientKey), chain.contracts, {
     requestId: idToBytes32(requestId),
-    subnetId: idToBytes32("vision"),
+    subnetId: idToBytes32(subnet),
     gateway,
     amount,
     expiry,
@@ -176,13 +180,16 @@ async function preattest(
   o: {
     who?: ReturnType<typeof newAccount>;
     model?: string;
+    subnet?: string;
+    price?: string;
     payment?: PreprocessRequest["payment"];
-    escrowAmount?: bigint;
   } = {},
 ): Promise<number> {
-  if (!o.payment) await escrow(requestId, o.escrowAmount ?? 100n);
+  const price = o.price ?? "100";
+  if (!o.payment) await escrow(requestId, BigInt(price), undefined, o.subnet);
   const req = {
-    ...preprocess(requestId, o.payment ?? ({ mode: "escrow" } as PreprocessRequest["payment"])),
+    ...preprocess(requestId, o.payment ?? ({ mode: "escrow" } as PreprocessRequest["payment"]), price),
+    subnet: o.subnet ?? "vision",
     agent: (o.who ?? agent).address.toLowerCase(),
     model: o.model ?? "tiny-mlp",
   } as PreprocessRequest;
@@ -572,6 +579,68 @@ describe("completion against anvil", () => {
     });
     expect([next.status, refusal(next.body).details?.reason]).toEqual([422, "agent_reputation"]);
   });
+
+  test("OCR results are spot-checked too: a page read again agrees, a changed line is caught", async () => {
+    const reader = newAccount();
+    for (const record of [
+      ...(await Promise.all(BUILTIN_MODELS.map((m) => modelRecord(owner, m)))),
+      await subnetRecord(owner, { id: "ocr", models: [{ id: "ppocr-v4", price: "1000" }] }),
+      await agentRecord(reader, { subnets: ["ocr"], models: ["ppocr-v4"] }),
+    ]) {
+      await a.records.publish(record);
+    }
+    await waitFor(() => b.index.get("agent", reader.address.toLowerCase()), 5_000, "OCR records on b");
+    // The page as an agent reads it, with the agent's own executor.
+    const store = await ModelStore.open({
+      dir: join(dir.path, "agent-models"),
+      maxBytes: 2 ** 30,
+      ttlMs: 3_600_000,
+    });
+    const runtime = await OnnxRuntime.create({ executionProvider: "cpu", poolSize: 1 });
+    try {
+      const image = Buffer.from(renderText({ lines: ["spot check"], size: 32 })).toString("base64");
+      const { model: pipelineModel, pipeline } = ppocrV4Task();
+      const outcome = await new TaskExecutor({ store, runtime }).execute({
+        kind: "ocr",
+        model: pipelineModel,
+        image,
+        pipeline,
+      });
+      const ocrInput = v.parse(TaskInput, { kind: "ocr", model: "ppocr-v4", image });
+      const complete = async (requestId: string, result: TaskResult) =>
+        signedCompletion(reader, domain(), {
+          requestId,
+          subnet: "ocr",
+          model: "ppocr-v4",
+          modelHash: pipelineModel.sha256,
+          price: "1000",
+          input: ocrInput,
+          result,
+          deadline: await preattest([b], requestId, {
+            who: reader,
+            model: "ppocr-v4",
+            subnet: "ocr",
+            price: "1000",
+          }),
+        });
+      const before = b.validation.stats.spotChecksPassed;
+      const ok = await post(b, "/v1/validate/completion", await complete("ocr-honest", outcome.result));
+      expect(ok.status).toBe(200);
+      expect(v.parse(AttestationResponse, ok.body).spotChecked).toBe(true);
+      expect(b.validation.stats.spotChecksPassed).toBe(before + 1);
+      if (outcome.result.kind !== "ocr") throw new Error("expected OCR lines");
+      const lines = outcome.result.lines.map((l, i) => (i === 0 ? { ...l, text: `${l.text}!` } : l));
+      const lie = await post(b, "/v1/validate/completion", await complete("ocr-lie", { kind: "ocr", lines }));
+      expect([lie.status, refusal(lie.body).details?.reason, refusal(lie.body).details?.field]).toEqual([
+        422,
+        "spot_check_failed",
+        "result.lines",
+      ]);
+      expect(b.reputation.get(reader.address).failedSpotChecks).toBe(1);
+    } finally {
+      await runtime.close();
+    }
+  }, 60_000);
 
   test("work posted to one node's mempool is attested by every validator and collected from any node", async () => {
     await escrow("pool-paid", 100n);
