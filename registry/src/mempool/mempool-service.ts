@@ -198,7 +198,7 @@ export class MempoolService {
   /** The active validator keys, read at most every few seconds. */
   private activeValidators(now = Date.now()): Promise<ReadonlySet<string>> {
     const set = this.init.validatorSet;
-    if (!set) return Promise.resolve(new Set());
+    if (!set) return Promise.resolve(new Set<string>());
     if (!this.validators || now - this.validators.at > VALIDATOR_SET_CACHE_MS) {
       const keys = set.active().then((list) => new Set(list.map((k) => k.toLowerCase())));
       // A failed read is not kept: the next attestation reads again.
@@ -216,7 +216,7 @@ export class MempoolService {
    */
   private async acceptAttestation(requestId: `0x${string}`, a: AttestationSig): Promise<HandleResult> {
     const domain = this.init.domain;
-    if (!domain) return "ignore";
+    if (!domain || !this.init.validatorSet) return "ignore";
     if (!(await this.activeValidators()).has(a.validator.toLowerCase())) {
       throw new RegistryError("FORBIDDEN", `${a.validator} is not an active validator`);
     }
