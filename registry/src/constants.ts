@@ -37,6 +37,8 @@ export const CONVERGE_WARMUP_MS = 60_000;
 export const DHT_QUERY_SELF_INTERVAL_MS = 60_000;
 /** How often expired agent records and stale mempool items are pruned. */
 export const PRUNE_INTERVAL_MS = 15_000;
+/** Pre-attested terms are kept this long past their request's deadline (a completion may arrive late). */
+export const PREATTESTED_KEEP_MS = 10 * 60_000;
 /** How often a node re-publishes its own records into the DHT. */
 export const REPUBLISH_INTERVAL_MS = 10 * 60_000;
 

@@ -9,6 +9,7 @@ import { staticValidatorSet, type ValidatorSetReader } from "./chain/validator-s
 import { type RegistryConfig, type RegistryConfigInput, resolveConfig } from "./config.ts";
 import {
   CONVERGE_WARMUP_MS,
+  PREATTESTED_KEEP_MS,
   PRUNE_INTERVAL_MS,
   REPUBLISH_INTERVAL_MS,
   TOPIC_REPUTATION,
@@ -292,6 +293,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     setInterval(() => {
       const removed = index.prune();
       mp.prune();
+      preattested.prune(Date.now() - PREATTESTED_KEEP_MS);
       if (removed > 0) log.debug("pruned records", { removed });
     }, PRUNE_INTERVAL_MS),
     setInterval(() => void records.republishOwn(lifetime.signal), REPUBLISH_INTERVAL_MS),

@@ -76,4 +76,12 @@ export class PreattestationStore {
         }
       : undefined;
   }
+
+  /**
+   * Forgets terms whose deadline passed before `before`: no completion can be attested for
+   * them any more (a receipt must finish by its deadline). Returns how many went.
+   */
+  prune(before: number): number {
+    return this.db.query("DELETE FROM preattested WHERE deadline < ?1").run(before).changes;
+  }
 }
