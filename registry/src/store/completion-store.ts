@@ -9,21 +9,40 @@ export interface AttestedCompletion {
   digest: `0x${string}`;
   /** The batch root the receipt was attested under; null when it was attested alone. */
   receiptsRoot: `0x${string}` | null;
-  /** The attestation given: over the receipt, or over `receiptsRoot`. */
-  attestation: AttestationSig;
+  /**
+   * The attestation given: over the receipt, or over `receiptsRoot`; null for a receipt
+   * attested before this node kept its attestations.
+   */
+  attestation: AttestationSig | null;
 }
 
 interface Row {
   request_id: string;
   digest: string;
   receipts_root: string | null;
-  attestation: string;
+  attestation: string | null;
+}
+
+const SELECT = `SELECT r.request_id, r.digest, r.receipts_root, COALESCE(r.attestation, b.attestation) AS attestation
+  FROM attested_receipts r LEFT JOIN batch_attestations b ON b.receipts_root = r.receipts_root`;
+
+function fromRow(row: Row): AttestedCompletion {
+  return {
+    requestId: row.request_id as `0x${string}`,
+    digest: row.digest as `0x${string}`,
+    receiptsRoot: row.receipts_root as `0x${string}` | null,
+    attestation:
+      row.attestation === null
+        ? null
+        : parseOrThrow(AttestationSig, parseJson(row.attestation, "attestation"), "attestation"),
+  };
 }
 
 /**
  * One completion attestation per request id, ever: a validator that signed two different
  * completions for one request id can be slashed (`ValidatorRegistry.reportDoubleSign`).
- * Kept in SQLite; requests being validated right now are also held in memory, so that two
+ * What was attested is read from the attested receipts (one per request id, by a unique
+ * index); requests being validated right now are also held in memory, so that two
  * concurrent calls with different receipts for one request cannot both pass the check
  * before either is stored.
  */
@@ -38,34 +57,19 @@ export class CompletionStore {
 
   get(requestId: string): AttestedCompletion | undefined {
     const row = this.db
-      .query<Row, [string]>(
-        "SELECT request_id, digest, receipts_root, attestation FROM completions WHERE request_id = ?1",
-      )
+      .query<Row, [string]>(`${SELECT} WHERE r.request_id = ?1`)
       .get(requestId.toLowerCase());
-    return row
-      ? {
-          requestId: row.request_id as `0x${string}`,
-          digest: row.digest as `0x${string}`,
-          receiptsRoot: row.receipts_root as `0x${string}` | null,
-          attestation: parseOrThrow(AttestationSig, parseJson(row.attestation, "attestation"), "attestation"),
-        }
-      : undefined;
+    return row ? fromRow(row) : undefined;
   }
 
-  /** Stores the first completion of a request id; a later one for the same id is ignored. */
-  add(c: AttestedCompletion, now = Date.now()): void {
-    this.db
-      .query(
-        `INSERT OR IGNORE INTO completions (request_id, digest, receipts_root, attestation, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)`,
-      )
-      .run(
-        c.requestId.toLowerCase(),
-        c.digest.toLowerCase(),
-        c.receiptsRoot?.toLowerCase() ?? null,
-        JSON.stringify(c.attestation),
-        now,
-      );
+  /** `get` for many request ids in one query (a batch looks its items up at once). */
+  getMany(requestIds: readonly string[]): Map<string, AttestedCompletion> {
+    const rows = this.db
+      .query<Row, [string]>(`${SELECT} WHERE r.request_id IN (SELECT value FROM json_each(?1))`)
+      .all(JSON.stringify(requestIds.map((id) => id.toLowerCase())));
+    const out = new Map<string, AttestedCompletion>();
+    for (const row of rows) out.set(row.request_id, fromRow(row));
+    return out;
   }
 
   /**

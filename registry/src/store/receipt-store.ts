@@ -1,4 +1,5 @@
 import type { Database } from "bun:sqlite";
+import type { AttestationSig } from "@ncn/protocol";
 
 export interface AttestedReceipt {
   /** EIP-712 digest of the receipt (its leaf in a settlement batch). */
@@ -9,6 +10,11 @@ export interface AttestedReceipt {
   /** The session the request was charged to; null when an escrow paid it (never in a settlement batch). */
   sessionId: `0x${string}` | null;
 }
+
+/** How a receipt was attested: by itself (with that attestation), or under a batch root. */
+export type AttestedAs =
+  | { receiptsRoot: null; attestation: AttestationSig }
+  | { receiptsRoot: `0x${string}` };
 
 /** A settlement batch, as a gateway names it on chain. */
 export interface BatchKey {
@@ -36,8 +42,9 @@ interface Row {
 }
 
 /**
- * Receipts whose completion this validator attested: the only ones it will settle, each
- * for the session it was charged to, and each in one settlement batch at a time.
+ * Receipts whose completion this validator attested: one per request id (a unique index),
+ * the only ones it will settle, each for the session it was charged to, and each in one
+ * settlement batch at a time.
  */
 export class ReceiptStore {
   private readonly db: Database;
@@ -45,12 +52,16 @@ export class ReceiptStore {
     this.db = db;
   }
 
-  /** Records an attested receipt; one already known keeps its first record. */
-  add(r: AttestedReceipt, now = Date.now()): void {
+  /**
+   * Records an attested receipt and how it was attested; a receipt, or a request id, already
+   * known keeps its first record.
+   */
+  add(r: AttestedReceipt, as: AttestedAs, now = Date.now()): void {
     this.db
       .query(
-        `INSERT OR IGNORE INTO attested_receipts (digest, request_id, agent, price, session_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
+        `INSERT OR IGNORE INTO attested_receipts
+           (digest, request_id, agent, price, session_id, receipts_root, attestation, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
       )
       .run(
         r.digest.toLowerCase(),
@@ -58,8 +69,17 @@ export class ReceiptStore {
         r.agent.toLowerCase(),
         r.price.toString(),
         r.sessionId?.toLowerCase() ?? null,
+        as.receiptsRoot?.toLowerCase() ?? null,
+        as.receiptsRoot === null ? JSON.stringify(as.attestation) : null,
         now,
       );
+  }
+
+  /** Keeps the attestation signed over a batch root (once for all its receipts). */
+  addBatchAttestation(receiptsRoot: string, attestation: AttestationSig): void {
+    this.db
+      .query("INSERT OR IGNORE INTO batch_attestations (receipts_root, attestation) VALUES (?1, ?2)")
+      .run(receiptsRoot.toLowerCase(), JSON.stringify(attestation));
   }
 
   get(digest: string): StoredReceipt | undefined {

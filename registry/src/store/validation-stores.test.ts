@@ -1,5 +1,9 @@
+import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
-import { idToBytes32 } from "@ncn/protocol";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type AttestationSig, idToBytes32 } from "@ncn/protocol";
 import { CompletionStore } from "./completion-store.ts";
 import { openDatabase } from "./database.ts";
 import { PreattestationStore } from "./preattestation-store.ts";
@@ -33,6 +37,32 @@ describe("what a validator keeps of what it checked", () => {
     expect(store.get(requestId, agentB)?.deadline).toBe(5_000);
   });
 
+  test("the completion of a request id is read back with its attestation, alone or under a batch root", () => {
+    const d = db();
+    const receipts = new ReceiptStore(d);
+    const completions = new CompletionStore(d);
+    const attestation = {
+      validator: agentA,
+      phase: 1,
+      subject: `0x${"05".repeat(32)}`,
+      outputHash: `0x${"06".repeat(32)}`,
+      signature: `0x${"07".repeat(65)}`,
+    } as AttestationSig;
+    const alone = { digest: `0x${"08".repeat(32)}`, requestId: idToBytes32("alone") } as const;
+    const batched = { digest: `0x${"09".repeat(32)}`, requestId: idToBytes32("batched") } as const;
+    const root = `0x${"0a".repeat(32)}` as const;
+    receipts.add(
+      { ...alone, agent: agentA, price: 1n, sessionId: null },
+      { receiptsRoot: null, attestation },
+    );
+    receipts.addBatchAttestation(root, { ...attestation, subject: root as AttestationSig["subject"] });
+    receipts.add({ ...batched, agent: agentA, price: 1n, sessionId: session }, { receiptsRoot: root });
+    expect(completions.get(alone.requestId)).toEqual({ ...alone, receiptsRoot: null, attestation });
+    const many = completions.getMany([alone.requestId, batched.requestId, idToBytes32("never")]);
+    expect([...many.keys()].sort()).toEqual([alone.requestId, batched.requestId].sort());
+    expect(many.get(batched.requestId)?.attestation?.subject).toBe(root as AttestationSig["subject"]);
+  });
+
   test("a request id held for one receipt cannot be held for another until released", () => {
     const store = new CompletionStore(db());
     const requestId = idToBytes32("r-2");
@@ -49,10 +79,21 @@ describe("what a validator keeps of what it checked", () => {
   test("receipts keep their session; a batch claims them until it is released, or settles them for good", () => {
     const store = new ReceiptStore(db());
     const digest = `0x${"03".repeat(32)}` as const;
-    store.add({ digest, requestId: idToBytes32("r-3"), agent: agentA, price: 100n, sessionId: session });
-    // A second record of the same receipt keeps the first (its session cannot be changed).
-    store.add({ digest, requestId: idToBytes32("r-3"), agent: agentA, price: 100n, sessionId: null });
+    const root = { receiptsRoot: `0x${"0f".repeat(32)}` as const };
+    store.add(
+      { digest, requestId: idToBytes32("r-3"), agent: agentA, price: 100n, sessionId: session },
+      root,
+    );
+    // A second record of the same receipt keeps the first (its session cannot be changed)...
+    store.add({ digest, requestId: idToBytes32("r-3"), agent: agentA, price: 100n, sessionId: null }, root);
     expect(store.get(digest)?.sessionId).toBe(session);
+    // ...and another receipt for the same request id is not recorded at all.
+    const other = `0x${"04".repeat(32)}` as const;
+    store.add(
+      { digest: other, requestId: idToBytes32("r-3"), agent: agentB, price: 100n, sessionId: session },
+      root,
+    );
+    expect(store.get(other)).toBeUndefined();
     const b1 = { gateway, batchId: `0x${"b1".repeat(32)}` as const };
     const b2 = { gateway, batchId: `0x${"b2".repeat(32)}` as const };
     store.claim(b1, "content-1", [digest]);
@@ -64,5 +105,34 @@ describe("what a validator keeps of what it checked", () => {
     store.markSettled(b2);
     store.release(b2);
     expect(store.get(digest)).toMatchObject({ claim: b2, settled: true });
+  });
+
+  test("a node's receipts from before the one-completion rule keep the first per request id, with no attestation to replay", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ncn-migrate-"));
+    try {
+      const path = join(dir, "registry.sqlite");
+      const old = new Database(path, { create: true, strict: true });
+      old.run("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+      old.run("INSERT INTO meta (key, value) VALUES ('schema_version', '2')");
+      old.run(`CREATE TABLE attested_receipts (digest TEXT PRIMARY KEY, request_id TEXT NOT NULL, agent TEXT NOT NULL,
+        price TEXT NOT NULL, created_at INTEGER NOT NULL)`);
+      const requestId = idToBytes32("twice");
+      for (const digest of [`0x${"11".repeat(32)}`, `0x${"12".repeat(32)}`]) {
+        old.run("INSERT INTO attested_receipts VALUES (?1, ?2, ?3, '100', 1)", [digest, requestId, agentA]);
+      }
+      old.close();
+      const migrated = openDatabase(path);
+      dbs.push(migrated);
+      const first = new CompletionStore(migrated).get(requestId);
+      expect(first).toEqual({
+        requestId,
+        digest: `0x${"11".repeat(32)}`,
+        receiptsRoot: null,
+        attestation: null,
+      });
+      expect(new ReceiptStore(migrated).get(`0x${"12".repeat(32)}`)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -9,7 +9,7 @@ import {
   type ReputationEvent,
 } from "@ncn/protocol";
 import { ZERO_BYTES32 } from "../constants.ts";
-import type { CompletionStore } from "../store/completion-store.ts";
+import type { AttestedCompletion, CompletionStore } from "../store/completion-store.ts";
 import { type CompletionDeps, checkCompletion, receiptLeaf } from "./completion.ts";
 import { type CompletionHold, holdCompletion } from "./one-completion.ts";
 import { checkPreattested } from "./preattested.ts";
@@ -51,17 +51,9 @@ export function acceptReceipts(
   now: number,
 ): void {
   const run = () => {
+    deps.receipts.addBatchAttestation(signed.receiptsRoot, signed.attestation);
     for (const item of items) {
       const { receipt } = item;
-      deps.completions.add(
-        {
-          requestId: receipt.requestId,
-          digest: item.digest,
-          receiptsRoot: signed.receiptsRoot,
-          attestation: signed.attestation,
-        },
-        now,
-      );
       deps.receipts.add(
         {
           digest: item.digest,
@@ -70,6 +62,7 @@ export function acceptReceipts(
           price: BigInt(receipt.price),
           sessionId: item.sessionId,
         },
+        { receiptsRoot: signed.receiptsRoot },
         now,
       );
       deps.onReputationEvent?.({
@@ -123,11 +116,14 @@ export async function signBatch(
 /** Holds taken by a batch's items, given back together once the batch is stored (or refused). */
 export class BatchHolds {
   private readonly store: CompletionStore;
+  /** What was attested before for the batch's request ids, read in one query. */
+  private readonly known: ReadonlyMap<string, AttestedCompletion>;
   private readonly releases: (() => void)[] = [];
   private readonly ids = new Set<string>();
 
-  constructor(store: CompletionStore) {
+  constructor(store: CompletionStore, requestIds: readonly string[]) {
     this.store = store;
+    this.known = store.getMany(requestIds);
   }
 
   /**
@@ -142,7 +138,7 @@ export class BatchHolds {
       });
     }
     this.ids.add(requestId);
-    const hold = holdCompletion(this.store, requestId, digest, field);
+    const hold = holdCompletion(this.store, requestId, digest, field, { first: this.known.get(requestId) });
     if ("release" in hold) this.releases.push(hold.release);
     return hold;
   }
@@ -169,12 +165,13 @@ export async function validateBatch(
   const leaves: `0x${string}`[] = [];
   const kept: AcceptedReceipt[] = [];
   const now = deps.now?.() ?? Date.now();
-  const holds = new BatchHolds(deps.completions);
+  const requestIds = req.items.map((item) => idToBytes32(item.requestId));
+  const holds = new BatchHolds(deps.completions, requestIds);
   try {
     for (const [index, item] of req.items.entries()) {
       try {
         const digest = receiptLeaf(deps.domain, item);
-        const requestId = idToBytes32(item.requestId);
+        const requestId = requestIds[index] as `0x${string}`;
         const hold = holds.take(requestId, digest, `items[${index}].receipt`);
         let sessionId: `0x${string}` | null;
         if ("first" in hold) {

@@ -219,9 +219,9 @@ export async function validateCompletion(
     });
     const store = () => {
       deps.attestations.save(requestId, attestation, now);
-      deps.completions.add({ requestId, digest, receiptsRoot: null, attestation }, now);
       deps.receipts.add(
         { digest, requestId, agent: receipt.agent, price: BigInt(receipt.price), sessionId: facts.sessionId },
+        { receiptsRoot: null, attestation },
         now,
       );
     };

@@ -97,7 +97,10 @@ export async function validateStream(
   const rejected: Rejection[] = [];
   const leaves: `0x${string}`[] = [];
   const kept: AcceptedReceipt[] = [];
-  const holds = new BatchHolds(deps.completions);
+  const holds = new BatchHolds(
+    deps.completions,
+    req.items.map((item) => hashId(item.requestId)),
+  );
   try {
     for (const [index, item] of req.items.entries()) {
       try {
