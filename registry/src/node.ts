@@ -224,6 +224,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
   });
 
   const mp = mempool;
+  const socketStats = { opened: 0, refused: 0 };
   const app = createApp({
     index,
     records,
@@ -245,6 +246,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
       dht: { rejected: dhtCounters.rejected },
       indexSync: libp2p.services.indexSync.stats,
       mempool: mp.list().length,
+      validationSockets: socketStats,
     }),
   });
   let server: Server<ValidationSocketData>;
@@ -258,7 +260,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
           req.headers.get("upgrade")?.toLowerCase() === "websocket" &&
           new URL(req.url).pathname === VALIDATE_SOCKET_PATH
         ) {
-          return upgradeValidationSocket(req, srv, gatewayAuth);
+          return upgradeValidationSocket(req, srv, gatewayAuth, socketStats);
         }
         return app.fetch(req);
       },

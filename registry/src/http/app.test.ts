@@ -285,5 +285,7 @@ describe("the validation API is for trusted gateways only", () => {
       ws.addEventListener("error", reject, { once: true });
     });
     ws.close();
+    const health = (await call("/health")).json as { validationSockets: { opened: number; refused: number } };
+    expect(health.validationSockets).toEqual({ opened: 1, refused: 2 });
   });
 });

@@ -20,6 +20,12 @@ const SocketRequest = v.object({
   body: v.unknown(),
 });
 
+/** Validation sockets opened, and upgrades refused (for `/health`). */
+export interface ValidationSocketStats {
+  opened: number;
+  refused: number;
+}
+
 /**
  * Upgrades a gateway's request to a validation socket once its `Authorization` header
  * proves a trusted gateway; otherwise answers with the typed 401/403. The socket stays
@@ -29,15 +35,20 @@ export async function upgradeValidationSocket(
   req: Request,
   server: Server<ValidationSocketData>,
   auth: GatewayAuthenticator,
+  stats: ValidationSocketStats,
 ): Promise<Response | undefined> {
   let gateway: `0x${string}`;
   try {
     gateway = await auth.authenticate(req.headers.get("authorization"));
   } catch (e) {
+    stats.refused++;
     const err = e instanceof BaseError ? e : new BaseError("UNAUTHORIZED", "cannot authenticate the gateway");
     return Response.json(err.toBody(), { status: err.status });
   }
-  if (server.upgrade(req, { data: { gateway } })) return undefined;
+  if (server.upgrade(req, { data: { gateway } })) {
+    stats.opened++;
+    return undefined;
+  }
   return Response.json(errorBody("BAD_REQUEST", "expected a WebSocket upgrade"), { status: 400 });
 }
 
