@@ -19,7 +19,9 @@ app.use("/v1/*", async (c, next) => {
   if (c.req.path === "/v1/agents/connect") return next();
   const perMinute = configOf(c.env).RATE_LIMIT_PER_MINUTE;
   if (limiter?.capacity !== perMinute) limiter = new RateLimiter(perMinute, perMinute / 60);
-  const client = c.req.header("cf-connecting-ip") ?? c.req.header("x-forwarded-for") ?? "local";
+  // Keyed on the address Cloudflare saw (a client cannot set it); `x-forwarded-for` is
+  // whatever the client wrote, so it would give every request a fresh bucket.
+  const client = c.req.header("cf-connecting-ip") ?? "local";
   const r = limiter.check(client);
   if (!r.allowed) {
     c.header("retry-after", String(Math.ceil(r.retryAfterMs / 1000)));

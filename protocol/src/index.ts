@@ -11,6 +11,7 @@ export * from "./model.ts";
 export * from "./parse.ts";
 export * from "./primitives.ts";
 export * from "./receipt.ts";
+export * from "./receipt-check.ts";
 export * from "./records.ts";
 export * from "./reputation.ts";
 export * from "./request-access.ts";

@@ -24,6 +24,9 @@ export const AgentRecordBody = v.object({
 
 export const ModelRecordBody = ModelDescriptor;
 
+/** Minimum reputation score an agent needs in a subnet whose record sets no `minReputation`. */
+export const DEFAULT_MIN_REPUTATION = -10;
+
 export const SubnetRecordBody = v.object({
   id: SubnetId,
   name: v.pipe(v.string(), v.minLength(1), v.maxLength(80)),

@@ -42,8 +42,8 @@ export const PREATTESTED_KEEP_MS = 10 * 60_000;
 /** How often a node re-publishes its own records into the DHT. */
 export const REPUBLISH_INTERVAL_MS = 10 * 60_000;
 
-/** Minimum score an agent needs when its subnet sets no `minReputation`. */
-export const DEFAULT_MIN_REPUTATION = -10;
+/** Minimum score an agent needs when its subnet sets no `minReputation` (shared with gateways). */
+export { DEFAULT_MIN_REPUTATION } from "@ncn/protocol";
 /** Weight of the newest sample in the latency moving average. */
 export const LATENCY_EWMA_ALPHA = 0.2;
 /** How old a signed reputation report may be. */

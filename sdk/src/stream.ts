@@ -93,6 +93,11 @@ export class NcnStream {
   #billTimer: ReturnType<typeof setTimeout> | undefined;
   #signing: Promise<void> = Promise.resolve();
   #closed: BaseError | undefined;
+  #socketClosed: (how: { code: number; reason: string }) => void = () => undefined;
+  /** Resolves with the socket's close code and reason once it is closed (1000 after `close()`). */
+  readonly socketClosed: Promise<{ code: number; reason: string }> = new Promise((resolve) => {
+    this.#socketClosed = resolve;
+  });
   #onReady: ((e?: BaseError) => void) | undefined;
 
   private constructor(ws: WebSocket, opts: ResolvedOptions) {
@@ -195,6 +200,7 @@ export class NcnStream {
     });
     this.#ws.addEventListener("message", (e) => this.#onMessage(e.data));
     this.#ws.addEventListener("close", (e) => {
+      this.#socketClosed({ code: e.code, reason: e.reason });
       const err = new BaseError(
         "UNAVAILABLE",
         `the stream closed (${e.code}${e.reason ? `: ${e.reason}` : ""})`,

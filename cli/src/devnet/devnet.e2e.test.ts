@@ -266,6 +266,14 @@ describe("devnet end to end", () => {
       }),
     );
     await stream.close();
+    // The gateway answers the close: the socket ends cleanly at once, not ~30 s later with 1006.
+    const t0 = Date.now();
+    const how = await Promise.race([
+      stream.socketClosed,
+      new Promise<null>((r) => setTimeout(() => r(null), 5000)),
+    ]);
+    expect(how?.code).toBe(1000);
+    expect(Date.now() - t0).toBeLessThan(5000);
     for (const { r, x } of results) {
       const y = Array.from(r.outputs.y?.data as Float32Array);
       for (const [i, v] of expectedTiny(x).entries()) expect(y[i]).toBeCloseTo(v, 5);

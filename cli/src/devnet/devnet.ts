@@ -263,7 +263,16 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       async restartGateway() {
         const samePort = Number(new URL(devnet.gateway.url).port);
         await devnet.gateway.stop();
-        gateway = await startGateway(gatewayVars, { ...gatewayOpts, port: samePort });
+        // The old runtime may hold the port a moment after it stopped (slow under load): retry.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            gateway = await startGateway(gatewayVars, { ...gatewayOpts, port: samePort });
+            break;
+          } catch (e) {
+            if (attempt >= 5) throw e;
+            await new Promise((r) => setTimeout(r, 500 * attempt));
+          }
+        }
         devnet.gateway = gateway;
       },
     };

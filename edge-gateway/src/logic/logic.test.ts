@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { BaseError, REQUEST_STATES } from "@ncn/protocol";
+import { ADMISSION_TTL_MS, admittedAgents } from "./admission.ts";
 import { planBatch } from "./batch.ts";
 import { takeToken } from "./rate-limit.ts";
 import { canTransition, isTerminal } from "./request-machine.ts";
@@ -267,5 +268,37 @@ describe("rate limit", () => {
     expect(r.allowed).toBe(false);
     expect(r.retryAfterMs).toBe(1000);
     expect(takeToken(r.bucket, 1000, 2, 1).allowed).toBe(true);
+  });
+});
+
+describe("agent admission", () => {
+  const listing = (agents: { address: string; aliveUntil: number; score: number }[]) => ({
+    agents: agents.map((a) => ({
+      address: a.address,
+      aliveUntil: a.aliveUntil,
+      reputation: { score: a.score },
+    })),
+  });
+  test("admits listed, alive agents at or above the subnet's minimum, for a bounded time", () => {
+    const now = 1_000_000;
+    const a = `0x${"aa".repeat(20)}`;
+    const b = `0x${"bb".repeat(20)}`;
+    const c = `0x${"CC".repeat(20)}`;
+    const admitted = admittedAgents(
+      listing([
+        { address: a, aliveUntil: now + 5_000, score: 0 },
+        { address: b, aliveUntil: now - 1, score: 50 }, // not alive
+        { address: c, aliveUntil: now + 10 * ADMISSION_TTL_MS, score: -10 }, // at the default minimum
+      ]),
+      undefined,
+      now,
+    );
+    expect(admitted.get(a)).toBe(now + 5_000);
+    expect(admitted.has(b)).toBe(false);
+    expect(admitted.get(c.toLowerCase())).toBe(now + ADMISSION_TTL_MS);
+    // A subnet that asks for more reputation admits fewer.
+    expect([
+      ...admittedAgents(listing([{ address: a, aliveUntil: now + 5_000, score: 0 }]), 1, now).keys(),
+    ]).toEqual([]);
   });
 });

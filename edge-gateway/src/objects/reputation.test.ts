@@ -9,15 +9,27 @@ const bad = privateKeyToAccount(generatePrivateKey());
 const registry = Bun.serve({
   hostname: "127.0.0.1",
   port: 0,
-  fetch: (req) =>
-    new URL(req.url).pathname === "/v1/reputation"
-      ? Response.json({
-          agents: [
-            { agent: good.address.toLowerCase(), score: 40 },
-            { agent: bad.address.toLowerCase(), score: -60 },
-          ],
-        })
-      : new Response("not found", { status: 404 }),
+  fetch: (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/v1/reputation") {
+      return Response.json({
+        agents: [
+          { agent: good.address.toLowerCase(), score: 40 },
+          { agent: bad.address.toLowerCase(), score: -5 },
+        ],
+      });
+    }
+    // Both are alive and above the default minimum (-10): admitted, ranked by score.
+    if (path === "/v1/agents") {
+      return Response.json({
+        agents: [
+          { address: good.address, aliveUntil: Date.now() + 60_000, reputation: { score: 40 } },
+          { address: bad.address, aliveUntil: Date.now() + 60_000, reputation: { score: -5 } },
+        ],
+      });
+    }
+    return new Response("not found", { status: 404 });
+  },
 });
 let gw: GatewayHandle;
 
@@ -69,8 +81,13 @@ test("scheduling prefers the agent the validators rate higher", async () => {
     inputs: {},
   });
   const needs = { runtime: "onnx", modelHashes: [] };
-  // The first dispatch starts the background refresh of the reputation snapshot.
-  const first = await shard.dispatch(task("warm"), needs, []);
+  // The first dispatch starts the background refresh of the reputation snapshot (admission
+  // was read when the agents said hello).
+  let first = await shard.dispatch(task("warm"), needs, []);
+  for (let i = 0; i < 50 && !first.agent; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    first = await shard.dispatch(task("warm"), needs, []);
+  }
   await shard.cancel("warm:1", "test");
   const deadline = Date.now() + 5000;
   while ((await shard.agents()).every((a) => a.reputation === 0) && Date.now() < deadline) {
@@ -79,7 +96,7 @@ test("scheduling prefers the agent the validators rate higher", async () => {
   expect(first.agent).not.toBeNull();
   const scores = Object.fromEntries((await shard.agents()).map((a) => [a.address, a.reputation]));
   expect(scores[good.address.toLowerCase()]).toBe(40);
-  expect(scores[bad.address.toLowerCase()]).toBe(-60);
+  expect(scores[bad.address.toLowerCase()]).toBe(-5);
   const picked = await shard.dispatch(task("r1"), needs, []);
   expect(picked.agent).toBe(good.address.toLowerCase());
   for (const p of peers) p.close();

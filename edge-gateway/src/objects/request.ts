@@ -15,6 +15,7 @@ import {
   type ResultFrame,
   receiptDigest,
   receiptMessage,
+  receiptMismatch,
   type SignedReceipt,
   type TaskFrame,
   type TaskInput,
@@ -28,7 +29,7 @@ import { logger } from "../log.ts";
 import { canTransition, isTerminal } from "../logic/request-machine.ts";
 import { shardOf } from "../logic/scheduler.ts";
 import { type Rpc, rpc, unwrap } from "../rpc.ts";
-import { gatherAttestations } from "../validators/client.ts";
+import { gatherAttestations, refusedForTheAgent } from "../validators/client.ts";
 
 const log = logger("gateway:request");
 /** Longest pause between two asks for a free agent. */
@@ -529,6 +530,12 @@ export class RequestObject extends DurableObject<Env> {
   #startPreprocess(req: StoredRequest): Promise<void> {
     return this.#runPreprocess(req).catch(async (e: unknown) => {
       const err = e instanceof BaseError ? e : new BaseError("VALIDATOR_UNAVAILABLE", String(e));
+      if (refusedForTheAgent(refusalsOf(err))) {
+        // The validators refused this agent, not the request: another agent may serve it.
+        this.#preprocessRun = undefined;
+        await this.#retryOrFail(err.code, err.shortMessage);
+        return;
+      }
       await this.#fail(err.code, err.shortMessage);
     });
   }
@@ -588,14 +595,17 @@ export class RequestObject extends DurableObject<Env> {
 
   async #checkReceipt(req: StoredRequest, agent: string, frame: ResultFrame): Promise<string | undefined> {
     const r = frame.receipt.receipt;
-    if (r.agent !== agent.toLowerCase()) return "receipt names another agent";
-    if (r.requestId !== idToBytes32(req.requestId)) return "receipt is for another request";
-    if (r.subnetId !== idToBytes32(req.subnet)) return "receipt is for another subnet";
-    if (r.modelId !== idToBytes32(req.descriptor.id)) return "receipt is for another model";
-    if (r.modelHash !== req.descriptor.sha256) return "receipt names another model hash";
-    if (r.inputHash !== req.inputHash) return "receipt input hash does not match the input";
-    if (r.price !== req.price) return "receipt price does not match";
-    if (r.outputHash !== hashTaskResult(frame.result)) return "receipt output hash does not match the result";
+    const mismatch = receiptMismatch(r, {
+      agent,
+      requestId: idToBytes32(req.requestId),
+      subnetId: idToBytes32(req.subnet),
+      modelId: idToBytes32(req.descriptor.id),
+      modelHash: req.descriptor.sha256,
+      inputHash: req.inputHash,
+      price: req.price,
+      outputHash: hashTaskResult(frame.result),
+    });
+    if (mismatch) return mismatch.message;
     if (frame.result.kind !== req.input.kind) return "result kind does not match the task";
     const domain = this.#domain();
     try {
@@ -744,4 +754,14 @@ function sse(event: string, data: unknown): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The per-validator refusals a quorum error carries. */
+function refusalsOf(err: BaseError): { reason?: string }[] {
+  const d = err.details;
+  if (typeof d !== "object" || d === null || !("refusals" in d) || !Array.isArray(d.refusals)) return [];
+  return d.refusals.filter(
+    (r): r is { reason?: string } =>
+      typeof r === "object" && r !== null && (!("reason" in r) || typeof r.reason === "string"),
+  );
 }

@@ -18,6 +18,9 @@ import {
 } from "../logic/session-ledger.ts";
 import { type Rpc, rpc } from "../rpc.ts";
 
+/** How long "no such session" is remembered before the chain is read again. */
+const NEGATIVE_CACHE_MS = 10_000;
+
 /** Entry the Settlement object batches once a request of this session was charged. */
 export interface ChargedRequest {
   agent: `0x${string}`;
@@ -45,15 +48,22 @@ export interface SessionSnapshot {
  */
 export class SessionObject extends DurableObject<Env> {
   #ledger: SessionLedger | undefined;
+  /** Until when this session is known not to exist on chain (ms). */
+  #unknownUntil = 0;
 
   async #load(sessionId: `0x${string}`, refresh = false): Promise<SessionLedger> {
     this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
     if (this.#ledger && !refresh) return this.#ledger;
-    const session = await chainOf(configOf(this.env)).readSession(sessionId);
-    if (!session) {
-      throw new BaseError("PAYMENT_REQUIRED", "no such session on chain; open one first", {
+    const missing = () =>
+      new BaseError("PAYMENT_REQUIRED", "no such session on chain; open one first", {
         details: { sessionId },
       });
+    // A session that does not exist costs one chain read per NEGATIVE_CACHE_MS, however often it is named.
+    if (!this.#ledger && Date.now() < this.#unknownUntil) throw missing();
+    const session = await chainOf(configOf(this.env)).readSession(sessionId);
+    if (!session) {
+      this.#unknownUntil = Date.now() + NEGATIVE_CACHE_MS;
+      throw missing();
     }
     const chain = chainOf(configOf(this.env));
     if (session.gateway.toLowerCase() !== chain.gateway.toLowerCase()) {

@@ -11,6 +11,7 @@ import {
   ncnDomain,
   type ResultBatchFrame,
   receiptDigest,
+  receiptMismatch,
   STREAM_MAX_IN_FLIGHT,
   STREAM_PROTOCOL_VERSION,
   StreamClientFrame,
@@ -25,6 +26,7 @@ import * as v from "valibot";
 import { loadCatalog, priceOf } from "../catalog.ts";
 import { type Config, configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
+import { type Bucket, takeToken } from "../logic/rate-limit.ts";
 import { type AgentView, pickAgent } from "../logic/scheduler.ts";
 import { unwrap } from "../rpc.ts";
 import { gatherStreamValidation, streamQuorumError, ValidatorSockets } from "../validators/stream.ts";
@@ -42,6 +44,15 @@ const VALIDATION_TIMEOUT_MS = 10_000;
 /** Longest a delivered result waits to be charged together with others. */
 const COMMIT_DELAY_MS = 100;
 const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
+/**
+ * Vouchers and challenge answers a stream may send: each costs a signature recovery and a
+ * Session call, so a flood is refused (the SDK sends a few per second at most).
+ */
+const VOUCHERS_BURST = 64;
+const VOUCHERS_PER_SECOND = 32;
+/** Frames of any kind a stream may send (a frame may carry up to STREAM_MAX_IN_FLIGHT requests). */
+const FRAMES_BURST = 4096;
+const FRAMES_PER_SECOND = 2048;
 
 /** What the hub needs of the Subnet shard that hosts it: its agents. */
 export interface AgentPool {
@@ -74,6 +85,9 @@ interface Stream {
   top: { amount: bigint; signature: `0x${string}` } | undefined;
   /** The challenge answer and then each voucher, checked in the order they arrived. */
   vouchers: Promise<void>;
+  /** Token buckets of the frame limits. */
+  frameBucket: Bucket | undefined;
+  voucherBucket: Bucket | undefined;
   /** Delivered results not yet charged (see `#queueCharges`). */
   charges: Validated[];
   chargeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -164,6 +178,8 @@ export class StreamHub {
       standing: { authorised: "0", charged: "0", deposit: "0" },
       top: undefined,
       vouchers: Promise.resolve(),
+      frameBucket: undefined,
+      voucherBucket: undefined,
       charges: [],
       chargeTimer: undefined,
       committing: false,
@@ -176,9 +192,14 @@ export class StreamHub {
         this.#send(stream, { type: "error", code: "INTERNAL", message: "the gateway failed on this frame" });
       }
     });
-    const closed = () => this.#onClose(stream);
-    server.addEventListener("close", closed);
-    server.addEventListener("error", closed);
+    server.addEventListener("close", () => {
+      // Answer the client's close frame, or its socket waits ~30 s and ends with 1006.
+      try {
+        server.close(1000, "closed");
+      } catch {}
+      this.#onClose(stream);
+    });
+    server.addEventListener("error", () => this.#onClose(stream));
     this.#send(stream, { type: "challenge", v: STREAM_PROTOCOL_VERSION, nonce: stream.nonce as never });
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -223,6 +244,24 @@ export class StreamHub {
       return;
     }
     const frame = parsed.output;
+    const now = Date.now();
+    const frames = takeToken(stream.frameBucket, now, FRAMES_BURST, FRAMES_PER_SECOND);
+    stream.frameBucket = frames.bucket;
+    let allowed = frames.allowed;
+    if (allowed && (frame.type === "auth" || frame.type === "voucher")) {
+      const vouchers = takeToken(stream.voucherBucket, now, VOUCHERS_BURST, VOUCHERS_PER_SECOND);
+      stream.voucherBucket = vouchers.bucket;
+      allowed = vouchers.allowed;
+    }
+    if (!allowed) {
+      this.#refuseStream(
+        stream,
+        new BaseError("RATE_LIMITED", "this stream sends frames faster than allowed; it is closed", {
+          details: { framesPerSecond: FRAMES_PER_SECOND, vouchersPerSecond: VOUCHERS_PER_SECOND },
+        }),
+      );
+      return;
+    }
     if (frame.type === "auth") {
       stream.vouchers = stream.vouchers.then(() => this.#onAuth(stream, frame.signature));
       return;
@@ -318,7 +357,14 @@ export class StreamHub {
   /** Tells the client why and closes the socket (policy violation). */
   #refuseStream(stream: Stream, err: BaseError): void {
     this.#send(stream, { type: "error", code: err.code, message: err.shortMessage, details: err.details });
-    stream.ws.close(4003, err.code === "PAYMENT_EXPIRED" ? "session expired" : "not the session's client");
+    const reason =
+      err.code === "PAYMENT_EXPIRED"
+        ? "session expired"
+        : err.code === "RATE_LIMITED"
+          ? "too many frames"
+          : "not the session's client";
+    stream.ws.close(err.code === "RATE_LIMITED" ? 4008 : 4003, reason);
+    this.#onClose(stream); // nothing more is read from it; its lease goes back now
   }
 
   async #onInfer(stream: Stream, frame: StreamInferFrame, config: Config): Promise<void> {
@@ -897,12 +943,14 @@ export class StreamHub {
  * the ids, and refuse a receipt that does not match; the request then goes to another agent).
  */
 function checkItem(job: Job, agent: string, item: BatchedResult): string | undefined {
-  const r = item.receipt;
-  if (r.agent !== agent.toLowerCase()) return "receipt names another agent";
-  if (r.subnetId !== idOf(job.stream.subnet)) return "receipt is for another subnet";
-  if (r.modelId !== idOf(job.descriptor.id)) return "receipt is for another model";
-  if (r.modelHash !== job.descriptor.sha256) return "receipt names another model hash";
-  if (r.price !== job.price.toString()) return "receipt price does not match";
+  const mismatch = receiptMismatch(item.receipt, {
+    agent,
+    subnetId: idOf(job.stream.subnet),
+    modelId: idOf(job.descriptor.id),
+    modelHash: job.descriptor.sha256,
+    price: job.price.toString(),
+  });
+  if (mismatch) return mismatch.message;
   if (item.result.kind !== "tensor") return "result kind does not match the task";
   return undefined;
 }

@@ -3,13 +3,30 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { type GatewayHandle, startGateway } from "../local.ts";
 import { TestAgentPeer } from "../testing/agent-client.ts";
 
+/** Agents the registry stand-in lists as alive (what a registry node answers on `/v1/agents`). */
+const listed = new Set<string>();
+const registry = Bun.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  fetch: (req) =>
+    new URL(req.url).pathname === "/v1/agents"
+      ? Response.json({
+          agents: [...listed].map((address) => ({
+            address,
+            aliveUntil: Date.now() + 60_000,
+            reputation: { score: 0 },
+          })),
+        })
+      : new Response("not found", { status: 404 }),
+});
+
 const VARS = {
   CHAIN_ID: "31337",
   RPC_URL: "http://127.0.0.1:9",
   PAYMENT_CONTRACT: `0x${"11".repeat(20)}`,
   VALIDATOR_REGISTRY: `0x${"12".repeat(20)}`,
   TOKEN_CONTRACT: `0x${"13".repeat(20)}`,
-  REGISTRY_URLS: "http://127.0.0.1:9",
+  REGISTRY_URLS: `http://127.0.0.1:${registry.port}`,
   GATEWAY_PRIVATE_KEY: `0x${"22".repeat(32)}`,
 };
 
@@ -19,7 +36,28 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await gw.stop();
+  registry.stop(true);
 });
+
+/** A connected peer, listed by the registry (admitted) or not. */
+async function agentPeer(subnet: string, admitted: boolean): Promise<TestAgentPeer> {
+  const peer = new TestAgentPeer(privateKeyToAccount(generatePrivateKey()));
+  if (admitted) listed.add(peer.account.address.toLowerCase());
+  await peer.connect(gw.url, subnet);
+  await peer.waitFor((f) => f.type === "welcome");
+  return peer;
+}
+
+/** Dispatches until an agent takes the task or `ms` passed (admission is read in the background). */
+async function dispatchWithin(subnet: string, requestId: string, ms: number): Promise<string | null> {
+  const s = await shard(subnet);
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const r = await s.dispatch(task(requestId), { runtime: "onnx", modelHashes: [] }, []);
+    if (r.agent || Date.now() > deadline) return r.agent;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
 
 async function shard(subnet: string) {
   const ns = await gw.mf.getDurableObjectNamespace("SUBNET");
@@ -98,12 +136,21 @@ describe("agent hub (Subnet shard in workerd)", () => {
     peer.close();
   });
 
+  test("an agent the registry does not list gets no work, however free it says it is", async () => {
+    const stranger = await agentPeer("admit", false);
+    expect(await dispatchWithin("admit", "adm-1", 1500)).toBeNull();
+    expect(stranger.frames.some((f) => f.type === "task")).toBe(false);
+    // Once the registry lists it (alive, in the subnet, reputation high enough), it is admitted.
+    listed.add(stranger.account.address.toLowerCase());
+    expect(await dispatchWithin("admit", "adm-2", 8000)).toBe(stranger.account.address.toLowerCase());
+    await stranger.waitFor((f) => f.type === "task");
+    stranger.close();
+  }, 20_000);
+
   test("dispatch sends the task to a connected agent; a disconnect frees the reservation", async () => {
-    const peer = new TestAgentPeer(privateKeyToAccount(generatePrivateKey()));
-    await peer.connect(gw.url, "solo");
-    await peer.waitFor((f) => f.type === "welcome");
+    const peer = await agentPeer("solo", true);
     const s = await shard("solo");
-    const r = await s.dispatch(task("req-1"), { runtime: "onnx", modelHashes: [] }, []);
+    const r = { agent: await dispatchWithin("solo", "req-1", 3000) };
     expect(r.agent).toBe(peer.account.address.toLowerCase());
     const got = await peer.waitFor((f) => f.type === "task");
     expect(got.taskId).toBe("req-1:1");

@@ -11,8 +11,10 @@ import {
 } from "@ncn/protocol";
 import * as v from "valibot";
 import { recoverMessageAddress } from "viem";
+import { loadCatalog } from "../catalog.ts";
 import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
+import { AgentListing, admittedAgents } from "../logic/admission.ts";
 import { type AgentView, ewma, pickAgent, type TaskNeeds } from "../logic/scheduler.ts";
 import { StreamHub } from "./stream-hub.ts";
 
@@ -26,6 +28,12 @@ const HELLO_TIMEOUT_MS = 10_000;
 const POOL_VIEW_MS = 100;
 /** How stale the registry's reputation snapshot may get before a background refresh. */
 const REPUTATION_REFRESH_MS = 10_000;
+/** How often the registry's list of live agents is read again for admission. */
+const ADMISSION_REFRESH_MS = 5_000;
+/** Read sooner while a connected agent waits for admission. */
+const ADMISSION_RETRY_MS = 500;
+/** How long after its hello a connected, not yet admitted agent is worth waiting for. */
+const ADMISSION_GRACE_MS = 15_000;
 const ReputationListing = v.object({ agents: v.array(v.object({ agent: v.string(), score: v.number() })) });
 
 /** What survives hibernation on each socket (kept small: ids and the auth nonce). */
@@ -70,6 +78,12 @@ export class SubnetShard extends DurableObject<Env> {
   readonly #hub: StreamHub;
   #pool: { at: number; views: AgentView[]; sockets: Map<string, WebSocket> } | undefined;
   readonly #attachments = new WeakMap<WebSocket, Attachment>();
+  /** Agents the registry lists as alive and eligible in this subnet, with until when (ms). */
+  #admitted = new Map<string, number>();
+  #admissionAt = 0;
+  #admitting: Promise<void> | undefined;
+  /** When each agent said hello (ms): one that just connected may be registering right now. */
+  readonly #helloAt = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -229,15 +243,18 @@ export class SubnetShard extends DurableObject<Env> {
       this.#reputationAt = Date.now();
       this.ctx.waitUntil(this.#refreshReputation());
     }
-    const { views, sockets } = this.#agentViews();
+    const { views, sockets, pending } = this.#agentViews();
     const now = Date.now();
     const excluded = new Set(exclude);
     const chosen = pickAgent(views, { ...needs, exclude: excluded });
     if (!chosen) {
-      const busy = views.filter(
-        (a) =>
-          !excluded.has(a.address) && a.runtimes.includes(needs.runtime) && a.running >= a.maxConcurrency,
-      ).length;
+      // Agents waiting for admission count as busy: the request waits for them a while.
+      const busy =
+        pending +
+        views.filter(
+          (a) =>
+            !excluded.has(a.address) && a.runtimes.includes(needs.runtime) && a.running >= a.maxConcurrency,
+        ).length;
       return { agent: null, busy };
     }
     const ws = sockets.get(chosen.address);
@@ -271,12 +288,24 @@ export class SubnetShard extends DurableObject<Env> {
   }
 
   /** Connected, fresh agents; running counts include the session streams' tasks unless asked not to. */
-  #agentViews(withStreams = true): { views: AgentView[]; sockets: Map<string, WebSocket> } {
+  #agentViews(withStreams = true): {
+    views: AgentView[];
+    sockets: Map<string, WebSocket>;
+    /** Connected agents that said hello moments ago and are not admitted yet. */
+    pending: number;
+  } {
     const sockets = this.#readySockets();
     const views: AgentView[] = [];
     const now = Date.now();
+    let pending = 0;
+    let unadmitted = 0;
     for (const row of this.#sql.exec<AgentRow>(`SELECT * FROM agents WHERE connected = 1`)) {
       if (!sockets.has(row.address) || now - row.last_seen > STALE_AGENT_MS) continue;
+      if ((this.#admitted.get(row.address) ?? 0) <= now) {
+        unadmitted++;
+        if (now - (this.#helloAt.get(row.address) ?? 0) < ADMISSION_GRACE_MS) pending++;
+        continue;
+      }
       views.push({
         address: row.address,
         runtimes: row.runtimes.split(","),
@@ -287,7 +316,59 @@ export class SubnetShard extends DurableObject<Env> {
         latencyMs: row.latency ?? undefined,
       });
     }
-    return { views, sockets };
+    this.#maybeRefreshAdmission(
+      now,
+      pending > 0 || unadmitted > 0 ? ADMISSION_RETRY_MS : ADMISSION_REFRESH_MS,
+    );
+    return { views, sockets, pending };
+  }
+
+  /** Reads admissions again when they are old (in the background: the request path never waits on it). */
+  #maybeRefreshAdmission(now: number, every = ADMISSION_REFRESH_MS): void {
+    if (this.#admitting || now - this.#admissionAt < every) return;
+    this.#admissionAt = now;
+    this.#admitting = this.#refreshAdmission().finally(() => {
+      this.#admitting = undefined;
+    });
+    this.ctx.waitUntil(this.#admitting);
+  }
+
+  /**
+   * Admits the agents the registry lists as alive in this subnet with enough reputation
+   * (see `admittedAgents`); the first registry node that answers decides. When none answers,
+   * admissions already granted run out on their own.
+   */
+  async #refreshAdmission(): Promise<void> {
+    const subnet = this.#subnet();
+    if (subnet === undefined) return;
+    const config = configOf(this.env);
+    const min = await loadCatalog(config.REGISTRY_URLS)
+      .then((c) => c.subnets.get(subnet)?.minReputation)
+      .catch(() => undefined);
+    for (const url of config.REGISTRY_URLS) {
+      try {
+        const res = await fetch(`${url.replace(/\/$/, "")}/v1/agents?subnet=${encodeURIComponent(subnet)}`, {
+          signal: AbortSignal.timeout(3_000),
+        });
+        const parsed = v.safeParse(AgentListing, await res.json());
+        if (!parsed.success) continue;
+        this.#admitted = admittedAgents(parsed.output, min, Date.now());
+        this.#pool = undefined;
+        this.#hub.wake();
+        return;
+      } catch (e) {
+        log.warn("admission refresh failed", { url, error: String(e) });
+      }
+    }
+  }
+
+  /** The subnet this shard serves, from its sockets' attachments. */
+  #subnet(): string | undefined {
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = this.#attachment(ws);
+      if (att && att.subnet !== "") return att.subnet;
+    }
+    return undefined;
   }
 
   /** Withdraws a task from its agent (cancel, or a retry elsewhere). */
@@ -417,6 +498,10 @@ export class SubnetShard extends DurableObject<Env> {
       registries: configOf(this.env).REGISTRY_URLS,
     });
     this.#pool = undefined;
+    // A newly connected agent is admitted as soon as the registry lists it.
+    this.#helloAt.set(frame.agent, Date.now());
+    this.#admissionAt = 0;
+    this.#maybeRefreshAdmission(Date.now());
     this.#hub.wake();
     log.info("agent connected", {
       agent: frame.agent,

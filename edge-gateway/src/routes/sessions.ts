@@ -10,13 +10,24 @@ import { shardOf } from "../logic/scheduler.ts";
 export const sessionRoutes = new Hono<AppEnv>();
 
 const RegisterSession = v.object({ sessionId: Bytes32 });
+/** Session ids known not to exist on chain, until when (per isolate, bounded). */
+const unknownSessions = new Map<string, number>();
+const NEGATIVE_CACHE_MS = 10_000;
 
 /** Registers a session opened on chain: checks it names this gateway and reports its balance. */
 sessionRoutes.post("/v1/sessions", async (c) => {
   const { sessionId } = await jsonBody(c, RegisterSession);
   const chain = chainOf(configOf(c.env));
+  const key = sessionId.toLowerCase();
+  const missing = () => new BaseError("NOT_FOUND", "no such session on chain", { details: { sessionId } });
+  // Unknown ids are remembered a while, so naming made-up sessions costs no chain read each time.
+  if ((unknownSessions.get(key) ?? 0) > Date.now()) throw missing();
   const s = await chain.readSession(sessionId);
-  if (!s) throw new BaseError("NOT_FOUND", "no such session on chain", { details: { sessionId } });
+  if (!s) {
+    unknownSessions.set(key, Date.now() + NEGATIVE_CACHE_MS);
+    if (unknownSessions.size > 10_000) unknownSessions.delete(unknownSessions.keys().next().value as string);
+    throw missing();
+  }
   if (s.gateway.toLowerCase() !== chain.gateway.toLowerCase()) {
     throw new BaseError("FORBIDDEN", "the session is opened for another gateway", {
       details: { sessionId, gateway: chain.gateway },

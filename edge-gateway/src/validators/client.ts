@@ -11,8 +11,8 @@ import { validatorAuthorization } from "./auth.ts";
 
 export interface QuorumResult {
   attestations: AttestationSig[];
-  /** Typed refusals, per validator URL, when the quorum was not reached. */
-  refusals: { url: string; code: string; message: string }[];
+  /** Typed refusals, per validator URL (with the validator's `details.reason`, when given). */
+  refusals: { url: string; code: string; message: string; reason?: string }[];
 }
 
 /**
@@ -68,7 +68,17 @@ export async function gatherAttestations(
           const json: unknown = await res.json().catch(() => undefined);
           if (!res.ok) {
             const err = errorFromBody(json, res.status);
-            refusals.push({ url, code: err.code, message: err.message });
+            const details = err.details;
+            const reason =
+              typeof details === "object" && details !== null && "reason" in details
+                ? details.reason
+                : undefined;
+            refusals.push({
+              url,
+              code: err.code,
+              message: err.message,
+              ...(typeof reason === "string" ? { reason } : {}),
+            });
             return;
           }
           const parsed = v.safeParse(AttestationResponse, json);
@@ -114,6 +124,15 @@ function quorumError(
     `${phase} validation: ${got} of ${threshold} attestations (${top}: ${reason})`,
     { details: { refusals } },
   );
+}
+
+/**
+ * Whether most validators that refused did so because of the agent (unknown, offline, not
+ * in the subnet, lacking the model, below the subnet's reputation): another agent may pass.
+ */
+export function refusedForTheAgent(refusals: readonly { reason?: string }[]): boolean {
+  const agent = refusals.filter((r) => r.reason?.startsWith("agent_")).length;
+  return agent > 0 && agent * 2 >= refusals.length;
 }
 
 /** The refusal code most validators gave, with one of its messages (what a failed quorum reports). */
