@@ -9,6 +9,7 @@ import {
   type ReceiptJson,
   type ReputationEvent,
   receiptDigest,
+  receiptMismatch,
   receiptStructHash,
   type TaskInput,
   type TaskResult,
@@ -84,8 +85,8 @@ export type IdHasher = (id: string) => `0x${string}`;
 /**
  * Every check of a completion except who signed the receipt: the receipt is for this
  * request, subnet, model and price, the model hash is the registered one, the input and
- * output hash to what the receipt says, and the agent finished before the deadline.
- * Returns the model.
+ * output hash to what the receipt says (protocol's `receiptMismatch`, the check gateways
+ * make too), and the agent finished before the deadline. Returns the model.
  */
 export function checkReceiptFields(
   req: ReceiptSubject,
@@ -93,38 +94,30 @@ export function checkReceiptFields(
   index: RecordIndex,
   hashId: IdHasher = idToBytes32,
 ): ModelRecord {
-  const fields: [keyof typeof receipt, string, string][] = [
-    ["requestId", idToBytes32(req.requestId), "request id"],
-    ["subnetId", hashId(req.subnet), "subnet"],
-    ["modelId", hashId(req.input.model), "model"],
-  ];
-  for (const [field, expected, what] of fields) {
-    if (receipt[field] !== expected) {
-      throw refuse(
-        "VALIDATION_REFUSED",
-        `${field.replace(/Id$/, "")}_mismatch`,
-        `the receipt is for another ${what}`,
-        {
-          field: `receipt.${field}`,
-        },
-      );
-    }
-  }
-  if (receipt.price !== req.price) {
-    throw refuse("VALIDATION_REFUSED", "price_mismatch", "the receipt's price differs from the request's", {
-      field: "receipt.price",
-    });
-  }
   const model = index.get("model", req.input.model)?.record;
   if (!model) {
     throw refuse("MODEL_NOT_FOUND", "model_unknown", `model ${req.input.model} is not registered`, {
       field: "input.model",
     });
   }
-  if (receipt.modelHash !== model.body.sha256) {
+  if (req.result.kind !== req.input.kind) {
+    throw refuse("VALIDATION_REFUSED", "result_kind_mismatch", "the result is not of the task's kind", {
+      field: "result.kind",
+    });
+  }
+  const mismatch = receiptMismatch(receipt, {
+    requestId: idToBytes32(req.requestId),
+    subnetId: hashId(req.subnet),
+    modelId: hashId(req.input.model),
+    modelHash: model.body.sha256,
+    price: req.price,
+    inputHash: hashTaskInput(req.input),
+    outputHash: hashTaskResult(req.result),
+  });
+  if (mismatch?.field === "modelHash") {
     throw refuse(
       "MODEL_HASH_MISMATCH",
-      "model_hash_mismatch",
+      mismatch.reason,
       "the receipt's model hash is not the registered one",
       {
         field: "receipt.modelHash",
@@ -132,30 +125,10 @@ export function checkReceiptFields(
       },
     );
   }
-  if (req.result.kind !== req.input.kind) {
-    throw refuse("VALIDATION_REFUSED", "result_kind_mismatch", "the result is not of the task's kind", {
-      field: "result.kind",
+  if (mismatch) {
+    throw refuse("VALIDATION_REFUSED", mismatch.reason, mismatch.message, {
+      field: `receipt.${mismatch.field}`,
     });
-  }
-  if (hashTaskInput(req.input) !== receipt.inputHash) {
-    throw refuse(
-      "VALIDATION_REFUSED",
-      "input_hash_mismatch",
-      "the input does not hash to the receipt's inputHash",
-      {
-        field: "receipt.inputHash",
-      },
-    );
-  }
-  if (hashTaskResult(req.result) !== receipt.outputHash) {
-    throw refuse(
-      "VALIDATION_REFUSED",
-      "output_hash_mismatch",
-      "the output does not hash to the receipt's outputHash",
-      {
-        field: "receipt.outputHash",
-      },
-    );
   }
   if (receipt.startedAt > receipt.finishedAt) {
     throw refuse("VALIDATION_REFUSED", "times_inverted", "the receipt finished before it started", {
