@@ -1,6 +1,7 @@
 export * from "./eip712.ts";
 export * from "./errors.ts";
 export * from "./frames.ts";
+export * from "./gateway-auth.ts";
 export * from "./hashing.ts";
 export * from "./heartbeat.ts";
 export * from "./inference.ts";

@@ -54,7 +54,10 @@ export const RegistryConfig = v.pipe(
      * rule: every other `file:` source is refused). Empty in production.
      */
     modelDirs: v.optional(v.array(v.pipe(v.string(), v.minLength(1))), []),
-    /** Gateways whose signed reputation reports this node accepts. */
+    /**
+     * Gateways this node serves: the only callers of its validation API and mempool (by
+     * their signed token), and the reporters whose signed reputation reports it accepts.
+     */
     trustedGateways: v.optional(v.array(Address), []),
     logLevel: v.optional(v.picklist(LOG_LEVELS), "info"),
   }),

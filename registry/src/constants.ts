@@ -37,6 +37,8 @@ export const CONVERGE_WARMUP_MS = 60_000;
 export const DHT_QUERY_SELF_INTERVAL_MS = 60_000;
 /** How often expired agent records and stale mempool items are pruned. */
 export const PRUNE_INTERVAL_MS = 15_000;
+/** Pre-attested terms are kept this long past their request's deadline (a completion may arrive late). */
+export const PREATTESTED_KEEP_MS = 10 * 60_000;
 /** How often a node re-publishes its own records into the DHT. */
 export const REPUBLISH_INTERVAL_MS = 10 * 60_000;
 
@@ -62,3 +64,11 @@ export const MODEL_CACHE_BYTES = 4 * 1024 ** 3;
 export const MODEL_CACHE_TTL_MS = 7 * 24 * 3600_000;
 
 export const ZERO_BYTES32 = `0x${"0".repeat(64)}` as const;
+
+/**
+ * Tolerance of an OCR spot check. Detection and recognition run in float: across hardware a
+ * box corner may move by a pixel or two and a confidence by a little, but the text read and
+ * the number of lines found must be the same.
+ */
+export const OCR_SPOT_CHECK_BOX_PX = 3;
+export const OCR_SPOT_CHECK_SCORE = 0.05;

@@ -9,6 +9,7 @@ import { staticValidatorSet, type ValidatorSetReader } from "./chain/validator-s
 import { type RegistryConfig, type RegistryConfigInput, resolveConfig } from "./config.ts";
 import {
   CONVERGE_WARMUP_MS,
+  PREATTESTED_KEEP_MS,
   PRUNE_INTERVAL_MS,
   REPUBLISH_INTERVAL_MS,
   TOPIC_REPUTATION,
@@ -19,7 +20,13 @@ import { mempoolHandler } from "./gossip/handlers/mempool.ts";
 import { recordsHandler } from "./gossip/handlers/records.ts";
 import { reputationHandler } from "./gossip/handlers/reputation.ts";
 import { createApp } from "./http/app.ts";
-import { VALIDATE_SOCKET_PATH, validationSocketHandlers } from "./http/validate-socket.ts";
+import { GatewayAuthenticator } from "./http/gateway-auth.ts";
+import {
+  upgradeValidationSocket,
+  VALIDATE_SOCKET_PATH,
+  type ValidationSocketData,
+  validationSocketHandlers,
+} from "./http/validate-socket.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { MempoolService } from "./mempool/mempool-service.ts";
 import { convergeOnJoin } from "./p2p/converge.ts";
@@ -33,7 +40,9 @@ import type { Reexecutor } from "./reexec/reexecutor.ts";
 import { ReputationBook } from "./reputation/reputation-book.ts";
 import { ReputationService } from "./reputation/reputation-service.ts";
 import { AttestationStore } from "./store/attestation-store.ts";
+import { CompletionStore } from "./store/completion-store.ts";
 import { openDatabase, SCHEMA_VERSION } from "./store/database.ts";
+import { PreattestationStore } from "./store/preattestation-store.ts";
 import { ReceiptStore } from "./store/receipt-store.ts";
 import { type AttestationSigner, attestationSigner } from "./validation/attestation-signer.ts";
 import { ValidationService } from "./validation/validation-service.ts";
@@ -98,6 +107,9 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
   const book = new ReputationBook(db);
   const attestations = new AttestationStore(db);
   const receipts = new ReceiptStore(db);
+  const preattested = new PreattestationStore(db);
+  const completions = new CompletionStore(db);
+  const gatewayAuth = new GatewayAuthenticator(config.trustedGateways);
   const { key } = await loadOrCreatePeerKey(config.peerKeyFile ?? join(config.dataDir, "peer.key"));
   const signer = config.validatorKey ? attestationSigner(config.validatorKey) : undefined;
 
@@ -167,6 +179,8 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     reputation: book,
     attestations,
     receipts,
+    preattested,
+    completions,
     signer,
     payments,
     reexecutor,
@@ -187,6 +201,8 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     validation,
     attestations,
     domain: payments?.domain,
+    validatorSet,
+    gatewayAuth,
     log: log.child("mempool"),
   });
   gossip.register(heartbeatHandler(index));
@@ -208,12 +224,14 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
   });
 
   const mp = mempool;
+  const socketStats = { opened: 0, refused: 0 };
   const app = createApp({
     index,
     records,
     gossip,
     reputation,
     validation,
+    gatewayAuth,
     mempool: mp,
     attestations,
     validatorSet,
@@ -228,21 +246,21 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
       dht: { rejected: dhtCounters.rejected },
       indexSync: libp2p.services.indexSync.stats,
       mempool: mp.list().length,
+      validationSockets: socketStats,
     }),
   });
-  let server: Server<undefined>;
+  let server: Server<ValidationSocketData>;
   try {
-    server = Bun.serve({
+    server = Bun.serve<ValidationSocketData>({
       hostname: config.httpHost,
       port: config.httpPort,
       fetch(req, srv) {
         // Gateways keep a validation socket open (see validate-socket.ts); all else is the API.
         if (
           req.headers.get("upgrade")?.toLowerCase() === "websocket" &&
-          new URL(req.url).pathname === VALIDATE_SOCKET_PATH &&
-          srv.upgrade(req, { data: undefined })
+          new URL(req.url).pathname === VALIDATE_SOCKET_PATH
         ) {
-          return undefined;
+          return upgradeValidationSocket(req, srv, gatewayAuth, socketStats);
         }
         return app.fetch(req);
       },
@@ -277,6 +295,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     setInterval(() => {
       const removed = index.prune();
       mp.prune();
+      preattested.prune(Date.now() - PREATTESTED_KEEP_MS);
       if (removed > 0) log.debug("pruned records", { removed });
     }, PRUNE_INTERVAL_MS),
     setInterval(() => void records.republishOwn(lifetime.signal), REPUBLISH_INTERVAL_MS),

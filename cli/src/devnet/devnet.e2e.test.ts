@@ -302,6 +302,17 @@ describe("devnet end to end", () => {
     const after = await devnet.client.registerSession(sessionId);
     expect(BigInt(after.charged) - BigInt(before.charged)).toBe(BigInt(n) * DEVNET_PRICES.tiny);
     expect(await settledOnChain(sessionId, BigInt(after.charged))).toBe(BigInt(after.charged));
+    // The gateway's validation sockets were let in by its token, not refused for HTTP.
+    for (const { url } of devnet.file.registries) {
+      const health = (await (await fetch(`${url}/health`)).json()) as {
+        validationSockets: { opened: number; refused: number };
+      };
+      expect([url, health.validationSockets.opened > 0, health.validationSockets.refused]).toEqual([
+        url,
+        true,
+        0,
+      ]);
+    }
   }, 90_000);
 
   test("session stream: bad frames get typed errors, a stranger's voucher is refused, and requests past the authorised window get 402 and cost nothing", async () => {

@@ -528,6 +528,8 @@ export class RequestObject extends DurableObject<Env> {
       config.VALIDATION_THRESHOLD,
       Math.max(1000, req.deadline - Date.now()),
     );
+    // Pre-attested for an agent that has since been replaced: the new one's run counts.
+    if (req.task?.agent !== agent) return;
     req.preprocess = attestations;
     this.#event("preprocess_validated");
     await this.#save();
@@ -658,6 +660,9 @@ export class RequestObject extends DurableObject<Env> {
     const config = configOf(this.env);
     const previous = req.task;
     req.task = undefined;
+    // Validators attest a completion only from the agent they pre-attested: the next agent is pre-attested anew.
+    req.preprocess = undefined;
+    this.#preprocessRun = undefined;
     if (previous) {
       const stub = this.env.SUBNET.get(this.env.SUBNET.idFromName(`${req.subnet}:${previous.shard}`));
       await stub.cancel(previous.taskId, "reassigned").catch(() => undefined);

@@ -7,6 +7,7 @@ import {
   type PreprocessRequest,
 } from "@ncn/protocol";
 import * as v from "valibot";
+import { validatorAuthorization } from "./auth.ts";
 import { validatorAnswered, validatorFailed } from "./health.ts";
 
 export interface QuorumResult {
@@ -33,6 +34,7 @@ export async function gatherAttestations(
   fetcher: typeof fetch = fetch,
 ): Promise<QuorumResult> {
   const payload = JSON.stringify(body);
+  const authorization = await validatorAuthorization();
   const attestations: AttestationSig[] = [];
   const attesters: string[] = [];
   const refusals: QuorumResult["refusals"] = [];
@@ -69,7 +71,7 @@ export async function gatherAttestations(
       const signal = AbortSignal.timeout(timeoutMs);
       fetcher(`${url.replace(/\/$/, "")}${path}`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization },
         body: payload,
         signal,
       })

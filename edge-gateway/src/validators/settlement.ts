@@ -1,6 +1,7 @@
 import { errorFromBody, type SettlementRequest, SettlementSignature } from "@ncn/protocol";
 import * as v from "valibot";
 import type { SettlementAnswer } from "../logic/settlement-answers.ts";
+import { validatorAuthorization } from "./auth.ts";
 
 const RefusalDetails = v.object({ reason: v.optional(v.string()), field: v.optional(v.string()) });
 
@@ -12,13 +13,14 @@ export async function askSettlementSignatures(
   fetcher: typeof fetch = fetch,
 ): Promise<SettlementAnswer[]> {
   const payload = JSON.stringify(body);
+  const authorization = await validatorAuthorization();
   return await Promise.all(
     urls.map(async (url): Promise<SettlementAnswer> => {
       let res: Response;
       try {
         res = await fetcher(`${url.replace(/\/$/, "")}/v1/validate/settlement`, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: { "content-type": "application/json", authorization },
           body: payload,
           signal: AbortSignal.timeout(timeoutMs),
         });

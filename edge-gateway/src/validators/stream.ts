@@ -1,5 +1,6 @@
 import { BaseError, BatchCompletionResponse, errorFromBody, type StreamBatchRequest } from "@ncn/protocol";
 import * as v from "valibot";
+import { validatorAuthorization } from "./auth.ts";
 import { mostCommonRefusal, whoRefused } from "./client.ts";
 import { validatorAnswered, validatorFailed } from "./health.ts";
 
@@ -124,7 +125,7 @@ export async function gatherStreamValidation(
     try {
       const res = await fetcher(`${url.replace(/\/$/, "")}/v1/validate/stream`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization: await validatorAuthorization() },
         body: payload,
         signal: AbortSignal.timeout(timeoutMs),
       });
@@ -240,7 +241,9 @@ class ValidatorSocket {
     this.#connecting ??= (async () => {
       try {
         const url = new URL("/v1/validate/ws", this.#url);
-        const res = await fetch(url.toString(), { headers: { upgrade: "websocket" } });
+        const res = await fetch(url.toString(), {
+          headers: { upgrade: "websocket", authorization: await validatorAuthorization() },
+        });
         const ws = res.webSocket;
         if (!ws) throw new Error(`the validator refused the socket (${res.status})`);
         ws.accept();

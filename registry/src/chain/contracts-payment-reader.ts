@@ -4,6 +4,7 @@ import {
   isBatchSettled,
   paymentDomain,
   type ReadClient,
+  readBatchAbandoned,
   readEscrow,
   readSession,
 } from "@ncn/contracts";
@@ -71,6 +72,8 @@ export async function contractsPaymentReader(init: ContractsPaymentReaderInit): 
     },
     batchSettled: (gateway, batchId) =>
       read("a settled batch", () => isBatchSettled(client, contracts, { gateway, batchId })),
+    batchAbandoned: (gateway, batchId) =>
+      read("an abandoned batch", () => readBatchAbandoned(client, contracts, { gateway, batchId })),
     async now() {
       const block = await read("the latest block", () => getBlock(client, { blockTag: "latest" }));
       return block.timestamp;

@@ -32,8 +32,10 @@ export interface PaymentReader {
   escrow(requestId: `0x${string}`): Promise<EscrowState | null>;
   /** The session `sessionId`, or null when unknown. */
   session(sessionId: `0x${string}`): Promise<SessionState | null>;
-  /** Whether a gateway already used a settlement batch id. */
+  /** Whether a gateway already spent a settlement batch id: settled it, or abandoned it. */
   batchSettled(gateway: `0x${string}`, batchId: `0x${string}`): Promise<boolean>;
+  /** Whether a gateway abandoned a settlement batch id on chain (it can never settle). */
+  batchAbandoned(gateway: `0x${string}`, batchId: `0x${string}`): Promise<boolean>;
   /** Chain time in unix seconds (the contract compares expiries with block time). */
   now(): Promise<bigint>;
 }

@@ -7,6 +7,8 @@ const WorkCommon = {
   id: Bytes32,
   postedAt: TimestampMs,
   expiresAt: TimestampMs,
+  /** The posting gateway's token: every node checks it is a gateway it serves before validating. */
+  auth: v.pipe(v.string(), v.maxLength(256)),
 };
 
 /** Pending validation work, or an attestation some validator signed. */

@@ -7,6 +7,7 @@ import type { RecordService } from "../records/record-service.ts";
 import type { ReputationService } from "../reputation/reputation-service.ts";
 import type { AttestationStore } from "../store/attestation-store.ts";
 import type { ValidationService } from "../validation/validation-service.ts";
+import type { GatewayAuthenticator } from "./gateway-auth.ts";
 
 /** Everything the HTTP API reads or drives. */
 export interface ApiDeps {
@@ -15,6 +16,8 @@ export interface ApiDeps {
   gossip: GossipService;
   reputation: ReputationService;
   validation: ValidationService;
+  /** Who may call the validation API and post validation work. */
+  gatewayAuth: GatewayAuthenticator;
   mempool: MempoolService;
   attestations: AttestationStore;
   validatorSet?: ValidatorSetReader | undefined;

@@ -1,9 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ErrorBody, type ReputationEvent, reputationReportSigningText } from "@ncn/protocol";
+import {
+  ErrorBody,
+  gatewayAuthorization,
+  makeGatewayToken,
+  type ReputationEvent,
+  reputationReportSigningText,
+} from "@ncn/protocol";
 import * as v from "valibot";
 import { MAX_HTTP_BODY_BYTES } from "../constants.ts";
 import type { RegistryNode } from "../node.ts";
 import { startTestNode, tempDir } from "../test-support/cluster.ts";
+import { gatewayHeader, validationSocket } from "../test-support/gateway.ts";
 import { addressOf, agentRecord, newAccount, signHeartbeat } from "../test-support/records.ts";
 
 const gatewayAccount = newAccount();
@@ -19,8 +26,13 @@ afterAll(async () => {
   dir?.cleanup();
 });
 
+/** Calls the API; the validation API and the mempool as the trusted gateway. */
 async function call(path: string, init: RequestInit = {}) {
-  const res = await fetch(`${node.url}${path}`, init);
+  const asGateway = path.startsWith("/v1/validate/") || path === "/v1/mempool";
+  const headers = new Headers(init.headers);
+  if (asGateway && !headers.has("authorization"))
+    headers.set("authorization", await gatewayHeader(gatewayAccount));
+  const res = await fetch(`${node.url}${path}`, { ...init, headers });
   const text = await res.text();
   let json: unknown;
   try {
@@ -207,5 +219,73 @@ describe("reputation reports", () => {
     const sl = await call("/v1/reputation/reports", { method: "POST", body: JSON.stringify(slash) });
     expect([sl.status, errorOf(sl.json).code]).toEqual([403, "FORBIDDEN"]);
     expect(((await call(`/v1/reputation/${agent}`)).json as { score: number }).score).toBe(0);
+  });
+});
+
+describe("the validation API is for trusted gateways only", () => {
+  const routes = [
+    "/v1/validate/preprocess",
+    "/v1/validate/completion",
+    "/v1/validate/completion/batch",
+    "/v1/validate/stream",
+    "/v1/validate/settlement",
+    "/v1/mempool",
+  ];
+
+  test("no token, another scheme, an expired or forged token: 401; an untrusted gateway: 403; nothing runs", async () => {
+    const stranger = newAccount();
+    const now = Date.now();
+    const expired = (await makeGatewayToken(gatewayAccount, now - 400_000)).token;
+    const genuine = (await makeGatewayToken(gatewayAccount, now)).token;
+    const [addr, expiry] = genuine.split(".");
+    const forged = `${addr}.${expiry}.${(await makeGatewayToken(stranger, now)).token.split(".")[2]}`;
+    const cases: [string | undefined, number, string][] = [
+      [undefined, 401, "token_missing"],
+      [`Bearer ${genuine}`, 401, "token_scheme"],
+      [gatewayAuthorization(expired), 401, "token_expired"],
+      [gatewayAuthorization(forged), 401, "token_signer"],
+      [await gatewayHeader(stranger), 403, "gateway_not_trusted"],
+    ];
+    const before = node.validation.stats.refused;
+    for (const path of routes) {
+      for (const [authorization, status, reason] of cases) {
+        const res = await fetch(`${node.url}${path}`, {
+          method: "POST",
+          headers: authorization ? { authorization } : {},
+          body: "{}",
+        });
+        const err = errorOf(await res.json());
+        expect([path, res.status, (err.details as { reason?: string }).reason]).toEqual([
+          path,
+          status,
+          reason,
+        ]);
+      }
+    }
+    // Refused at the door: no validation ran, nothing was queued.
+    expect(node.validation.stats.refused).toBe(before);
+    expect(node.mempool.list()).toEqual([]);
+  });
+
+  test("the validation socket opens only for a trusted gateway's token", async () => {
+    const url = `${node.url}/v1/validate/ws`;
+    const refused = await fetch(url, { headers: { upgrade: "websocket", connection: "upgrade" } });
+    expect(refused.status).toBe(401);
+    const stranger = await fetch(url, {
+      headers: {
+        upgrade: "websocket",
+        connection: "upgrade",
+        authorization: await gatewayHeader(newAccount()),
+      },
+    });
+    expect(stranger.status).toBe(403);
+    const ws = await validationSocket(gatewayAccount, node.url);
+    await new Promise((resolve, reject) => {
+      ws.addEventListener("open", resolve, { once: true });
+      ws.addEventListener("error", reject, { once: true });
+    });
+    ws.close();
+    const health = (await call("/health")).json as { validationSockets: { opened: number; refused: number } };
+    expect(health.validationSockets).toEqual({ opened: 1, refused: 2 });
   });
 });

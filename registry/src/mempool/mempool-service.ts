@@ -9,10 +9,12 @@ import {
   typedData,
 } from "@ncn/protocol";
 import { recoverTypedDataAddress } from "viem";
+import type { ValidatorSetReader } from "../chain/validator-set.ts";
 import { MEMPOOL_CONCURRENCY, MEMPOOL_MAX_ITEMS, MEMPOOL_TTL_MS, TOPIC_MEMPOOL } from "../constants.ts";
 import { RegistryError } from "../errors.ts";
 import type { GossipService, HandleResult } from "../gossip/gossip-service.ts";
 import type { MempoolMessage, MempoolWork } from "../gossip/mempool-message.ts";
+import type { GatewayAuthenticator } from "../http/gateway-auth.ts";
 import type { Logger } from "../logger.ts";
 import type { AttestationStore } from "../store/attestation-store.ts";
 import type { ValidationService } from "../validation/validation-service.ts";
@@ -34,8 +36,15 @@ export interface MempoolServiceInit {
   attestations: AttestationStore;
   /** Needed to check gossiped attestations; without it they are ignored. */
   domain?: NcnDomain | undefined;
+  /** Gossiped attestations are kept only from its active validators; without it they are ignored. */
+  validatorSet?: ValidatorSetReader | undefined;
+  /** Who may post work: gossiped work carries its gateway's token. */
+  gatewayAuth: GatewayAuthenticator;
   log: Logger;
 }
+
+/** How long the active validator set is reused between gossiped attestations. */
+const VALIDATOR_SET_CACHE_MS = 10_000;
 
 /**
  * The mempool of pending validation work: a gateway posts a request to one node, every
@@ -45,7 +54,8 @@ export interface MempoolServiceInit {
 export class MempoolService {
   private readonly init: MempoolServiceInit;
   private readonly entries = new Map<string, MempoolEntry>();
-  private readonly queue: MempoolWork[] = [];
+  private readonly queue: { work: MempoolWork; gateway: `0x${string}` }[] = [];
+  private validators: { at: number; keys: Promise<ReadonlySet<string>> } | undefined;
   private running = 0;
   private stopped = false;
 
@@ -53,9 +63,13 @@ export class MempoolService {
     this.init = init;
   }
 
-  /** Posts work (from HTTP): processed here and gossiped to the other nodes. */
+  /**
+   * Posts work from an authenticated gateway (HTTP): processed here and gossiped, with the
+   * gateway's token, to the other nodes.
+   */
   async submit(
     work: { phase: 0; request: PreprocessRequest } | { phase: 1; request: CompletionRequest },
+    auth: { token: string; gateway: `0x${string}` },
     now = Date.now(),
   ): Promise<{ id: `0x${string}`; gossipPeers: number; entry: MempoolEntry }> {
     const id = hashCanonical({ phase: work.phase, request: work.request });
@@ -67,8 +81,9 @@ export class MempoolService {
       request: work.request,
       postedAt: now,
       expiresAt: Math.min(deadline, now + MEMPOOL_TTL_MS),
+      auth: auth.token,
     } as MempoolWork;
-    this.add(message);
+    this.add(message, auth.gateway);
     let gossipPeers = 0;
     try {
       gossipPeers = await this.init.gossip.publish(TOPIC_MEMPOOL, message);
@@ -82,14 +97,20 @@ export class MempoolService {
     return { id, gossipPeers, entry };
   }
 
-  /** Gossip handler of `/ncn/mempool/1`. */
-  async handle(message: MempoolMessage): Promise<HandleResult> {
+  /**
+   * Gossip handler of `/ncn/mempool/1`. Work is taken only from a gateway this node serves
+   * (its token verifies), with its expiry clamped as `submit` sets it: a peer cannot make
+   * work live longer than its deadline or the mempool's TTL.
+   */
+  async handle(message: MempoolMessage, now = Date.now()): Promise<HandleResult> {
     if (message.type === "attestation") return this.acceptAttestation(message.requestId, message.attestation);
     if (message.id !== hashCanonical({ phase: message.phase, request: message.request })) {
       throw new RegistryError("INVALID_INPUT", "mempool work id does not match its content");
     }
-    if (message.expiresAt <= Date.now() || this.entries.has(message.id)) return "ignore";
-    return this.add(message) ? "accept" : "ignore";
+    const gateway = await this.init.gatewayAuth.authenticateToken(message.auth);
+    const expiresAt = Math.min(message.expiresAt, message.request.deadline, now + MEMPOOL_TTL_MS);
+    if (expiresAt <= now || this.entries.has(message.id)) return "ignore";
+    return this.add({ ...message, expiresAt }, gateway) ? "accept" : "ignore";
   }
 
   /** Announces an attestation this node signed. */
@@ -123,7 +144,7 @@ export class MempoolService {
     this.queue.length = 0;
   }
 
-  private add(work: MempoolWork): boolean {
+  private add(work: MempoolWork, gateway: `0x${string}`): boolean {
     if (this.entries.has(work.id)) return false;
     if (this.entries.size >= MEMPOOL_MAX_ITEMS) this.prune();
     if (this.entries.size >= MEMPOOL_MAX_ITEMS) return false;
@@ -137,7 +158,7 @@ export class MempoolService {
     };
     this.entries.set(work.id, entry);
     if (this.init.validation.enabled) {
-      this.queue.push(work);
+      this.queue.push({ work, gateway });
       this.pump();
     }
     return true;
@@ -145,27 +166,24 @@ export class MempoolService {
 
   private pump(): void {
     while (!this.stopped && this.running < MEMPOOL_CONCURRENCY && this.queue.length > 0) {
-      const work = this.queue.shift();
-      if (!work) break;
+      const next = this.queue.shift();
+      if (!next) break;
       this.running++;
-      void this.process(work).finally(() => {
+      void this.process(next.work, next.gateway).finally(() => {
         this.running--;
         this.pump();
       });
     }
   }
 
-  private async process(work: MempoolWork): Promise<void> {
+  private async process(work: MempoolWork, gateway: `0x${string}`): Promise<void> {
     const entry = this.entries.get(work.id);
     if (!entry || work.expiresAt <= Date.now()) return;
     try {
-      const res =
-        work.phase === 0
-          ? await this.init.validation.preprocess(work.request)
-          : await this.init.validation.completion(work.request);
+      // validation.onAttestation announces what is signed.
+      if (work.phase === 0) await this.init.validation.preprocess(work.request, gateway);
+      else await this.init.validation.completion(work.request, gateway);
       entry.status = "attested";
-      // validation.onAttestation already announced it.
-      void res;
     } catch (e) {
       entry.status = "refused";
       entry.refusal =
@@ -177,9 +195,31 @@ export class MempoolService {
     }
   }
 
+  /** The active validator keys, read at most every few seconds. */
+  private activeValidators(now = Date.now()): Promise<ReadonlySet<string>> {
+    const set = this.init.validatorSet;
+    if (!set) return Promise.resolve(new Set<string>());
+    if (!this.validators || now - this.validators.at > VALIDATOR_SET_CACHE_MS) {
+      const keys = set.active().then((list) => new Set(list.map((k) => k.toLowerCase())));
+      // A failed read is not kept: the next attestation reads again.
+      keys.catch(() => {
+        if (this.validators?.keys === keys) this.validators = undefined;
+      });
+      this.validators = { at: now, keys };
+    }
+    return this.validators.keys;
+  }
+
+  /**
+   * Keeps a gossiped attestation only when it is signed by the validator it names and that
+   * validator is in the active set: what a gateway collects from any node counts toward M.
+   */
   private async acceptAttestation(requestId: `0x${string}`, a: AttestationSig): Promise<HandleResult> {
     const domain = this.init.domain;
-    if (!domain) return "ignore";
+    if (!domain || !this.init.validatorSet) return "ignore";
+    if (!(await this.activeValidators()).has(a.validator.toLowerCase())) {
+      throw new RegistryError("FORBIDDEN", `${a.validator} is not an active validator`);
+    }
     let signer: string;
     try {
       signer = await recoverTypedDataAddress({

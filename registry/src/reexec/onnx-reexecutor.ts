@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { SourcePolicy } from "@ncn/agent";
-import type { ModelDescriptor, Tensor } from "@ncn/protocol";
+import type { ModelDescriptor, OcrLine, Tensor } from "@ncn/protocol";
 import { MODEL_CACHE_BYTES, MODEL_CACHE_TTL_MS } from "../constants.ts";
 import type { Reexecutor } from "./reexecutor.ts";
 
@@ -10,10 +10,11 @@ export interface OnnxReexecutor extends Reexecutor {
 
 /**
  * Re-executes models with the compute agent's own code: its content-addressed model store
- * (fetch by source, sha256 check) and its onnxruntime session pool, so a validator runs a
- * model exactly the way agents do. Loaded on first use: nodes that never spot-check do not
- * load onnxruntime. Model sources are fetched under the agent's source policy, strict
- * unless `sources` says otherwise (tests serving models from a local folder).
+ * (fetch by source, sha256 check), its onnxruntime session pool and its task executor (the
+ * OCR pipeline), so a validator runs a model exactly the way agents do. Loaded on first
+ * use: nodes that never spot-check do not load onnxruntime. Model sources are fetched
+ * under the agent's source policy, strict unless `sources` says otherwise (tests serving
+ * models from a local folder).
  *
  * @example const rx = lazyOnnxReexecutor(join(dataDir, "models")); await rx.run(model, inputs);
  */
@@ -21,12 +22,17 @@ export function lazyOnnxReexecutor(cacheDir: string, sources?: SourcePolicy): On
   let ready:
     | Promise<{
         run: (model: ModelDescriptor, inputs: Record<string, Tensor>) => Promise<Record<string, Tensor>>;
+        ocr: (
+          model: ModelDescriptor,
+          pipeline: readonly ModelDescriptor[],
+          image: string,
+        ) => Promise<OcrLine[]>;
         close: () => Promise<void>;
       }>
     | undefined;
   const load = () => {
     ready ??= (async () => {
-      const [{ ModelStore }, { OnnxRuntime }] = await Promise.all([
+      const [{ ModelStore, TaskExecutor }, { OnnxRuntime }] = await Promise.all([
         import("@ncn/agent"),
         import("@ncn/agent/onnx"),
       ]);
@@ -37,9 +43,16 @@ export function lazyOnnxReexecutor(cacheDir: string, sources?: SourcePolicy): On
         ...(sources ? { sources } : {}),
       });
       const runtime = await OnnxRuntime.create({ executionProvider: "auto", poolSize: 4 });
+      // One page at a time: spot checks share the validator's CPU with validation itself.
+      const executor = new TaskExecutor({ store, runtime, ocrConcurrency: 1 });
       return {
         run: (model: ModelDescriptor, inputs: Record<string, Tensor>) =>
           runtime.run(model, () => store.load(model), inputs),
+        async ocr(model: ModelDescriptor, pipeline: readonly ModelDescriptor[], image: string) {
+          const outcome = await executor.execute({ kind: "ocr", model, image, pipeline: [...pipeline] });
+          if (outcome.result.kind !== "ocr") throw new Error("the OCR pipeline returned no lines");
+          return outcome.result.lines;
+        },
         close: () => runtime.close(),
       };
     })();
@@ -47,6 +60,7 @@ export function lazyOnnxReexecutor(cacheDir: string, sources?: SourcePolicy): On
   };
   return {
     run: async (model, inputs) => (await load()).run(model, inputs),
+    ocr: async (model, pipeline, image) => (await load()).ocr(model, pipeline, image),
     close: async () => {
       if (ready) await (await ready).close();
     },

@@ -56,6 +56,47 @@ const MIGRATIONS: readonly string[] = [
      price TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  // 3: what this validator checked, so that it attests only that: the terms each request was
+  // pre-attested with (per agent: a request retried on another agent is pre-attested again),
+  // one completion per request id (the attested receipt: by itself with its attestation, or
+  // under a batch root), the session each receipt was charged to, and the settlement batch
+  // that claimed it. Receipts attested twice for one request id before this rule existed
+  // keep the first.
+  `CREATE TABLE preattested (
+     request_id TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     subnet TEXT NOT NULL,
+     model TEXT NOT NULL,
+     price TEXT NOT NULL,
+     session_id TEXT,
+     deadline INTEGER NOT NULL,
+     gateway TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (request_id, agent)
+   );
+   CREATE INDEX preattested_deadline ON preattested (deadline);
+   DELETE FROM attested_receipts
+     WHERE rowid NOT IN (SELECT MIN(rowid) FROM attested_receipts GROUP BY request_id);
+   ALTER TABLE attested_receipts ADD COLUMN session_id TEXT;
+   ALTER TABLE attested_receipts ADD COLUMN receipts_root TEXT;
+   ALTER TABLE attested_receipts ADD COLUMN attestation TEXT;
+   ALTER TABLE attested_receipts ADD COLUMN claim_gateway TEXT;
+   ALTER TABLE attested_receipts ADD COLUMN claim_batch TEXT;
+   ALTER TABLE attested_receipts ADD COLUMN settled INTEGER NOT NULL DEFAULT 0;
+   CREATE UNIQUE INDEX attested_receipts_request ON attested_receipts (request_id);
+   CREATE INDEX attested_receipts_claim ON attested_receipts (claim_gateway, claim_batch)
+     WHERE claim_batch IS NOT NULL;
+   CREATE TABLE batch_attestations (
+     receipts_root TEXT PRIMARY KEY,
+     attestation TEXT NOT NULL
+   );
+   CREATE TABLE settlement_batches (
+     gateway TEXT NOT NULL,
+     batch_id TEXT NOT NULL,
+     content TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (gateway, batch_id)
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -17,11 +17,13 @@ import { RecordIndex } from "../records/record-index.ts";
 import type { Reexecutor } from "../reexec/reexecutor.ts";
 import { ReputationBook } from "../reputation/reputation-book.ts";
 import { AttestationStore } from "../store/attestation-store.ts";
+import { CompletionStore } from "../store/completion-store.ts";
 import { openDatabase } from "../store/database.ts";
+import { PreattestationStore } from "../store/preattestation-store.ts";
 import { ReceiptStore } from "../store/receipt-store.ts";
 import { type AttestationSigner, attestationSigner } from "../validation/attestation-signer.ts";
-import type { SpotCheckPolicy } from "../validation/completion.ts";
 import { SignerCache } from "../validation/signer-cache.ts";
+import type { SpotCheckPolicy } from "../validation/spot-check.ts";
 import type { StreamDeps } from "../validation/stream.ts";
 import { completionReceipt } from "./completions.ts";
 import { agentRecord, fakeModel, modelRecord, newAccount, subnetRecord } from "./records.ts";
@@ -29,7 +31,9 @@ import { agentRecord, fakeModel, modelRecord, newAccount, subnetRecord } from ".
 /** A payment contract held in memory: sessions by id, chain time set by the test. */
 export interface MemoryPaymentReader extends PaymentReader {
   readonly sessions: Map<string, SessionState>;
+  /** `${gateway}:${batchId}` of batches settled, and of batches abandoned, on chain. */
   readonly settledBatches: Set<string>;
+  readonly abandonedBatches: Set<string>;
   /** Unix seconds returned by `now()`. */
   chainNow: bigint;
   /** How many reads were made (sessions, escrows, batches, time). */
@@ -41,6 +45,7 @@ export function memoryPaymentReader(domain: NcnDomain): MemoryPaymentReader {
     domain,
     sessions: new Map(),
     settledBatches: new Set(),
+    abandonedBatches: new Set(),
     chainNow: BigInt(Math.floor(Date.now() / 1000)),
     reads: 0,
     async escrow() {
@@ -53,7 +58,13 @@ export function memoryPaymentReader(domain: NcnDomain): MemoryPaymentReader {
     },
     async batchSettled(gateway, batchId) {
       reader.reads++;
-      return reader.settledBatches.has(`${gateway.toLowerCase()}:${batchId.toLowerCase()}`);
+      const key = `${gateway.toLowerCase()}:${batchId.toLowerCase()}`;
+      // As the contract answers: an abandoned id is spent too.
+      return reader.settledBatches.has(key) || reader.abandonedBatches.has(key);
+    },
+    async batchAbandoned(gateway, batchId) {
+      reader.reads++;
+      return reader.abandonedBatches.has(`${gateway.toLowerCase()}:${batchId.toLowerCase()}`);
     },
     async now() {
       reader.reads++;
@@ -80,6 +91,7 @@ export interface StreamFixture {
   reputation: ReputationBook;
   attestations: AttestationStore;
   receipts: ReceiptStore;
+  completions: CompletionStore;
   signer: AttestationSigner;
   payments: MemoryPaymentReader;
   deps: StreamDeps;
@@ -115,6 +127,7 @@ export async function streamFixture(options: StreamFixtureOptions): Promise<Stre
   const reputation = new ReputationBook(db);
   const attestations = new AttestationStore(db);
   const receipts = new ReceiptStore(db);
+  const completions = new CompletionStore(db);
   const signer = attestationSigner(generatePrivateKey());
   const payments = memoryPaymentReader(domain);
   const owner = newAccount();
@@ -141,6 +154,8 @@ export async function streamFixture(options: StreamFixtureOptions): Promise<Stre
     signer,
     attestations,
     receipts,
+    completions,
+    preattested: new PreattestationStore(db),
     reexecutor: options.reexecutor,
     spotCheck: options.spotCheck ?? { fraction: 0, atol: 1e-4, rtol: 1e-3 },
     onReputationEvent: (e) => reputation.apply(e, signer.address),
@@ -157,6 +172,7 @@ export async function streamFixture(options: StreamFixtureOptions): Promise<Stre
     reputation,
     attestations,
     receipts,
+    completions,
     signer,
     payments,
     deps,

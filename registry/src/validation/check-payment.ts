@@ -11,6 +11,8 @@ export interface CheckPaymentInput {
   /** Unix ms by which the request finishes; an escrow must outlive it. */
   deadline: number;
   payment: Payment;
+  /** The gateway asking: the escrow or session must be opened for it (only it can be paid from them). */
+  gateway: `0x${string}`;
 }
 
 /** Request fields a voucher refusal names. */
@@ -100,9 +102,10 @@ export async function checkVoucher(
 }
 
 /**
- * Throws a typed refusal unless the request is paid on chain: an open escrow under its id
- * holding at least the price and outliving the deadline, or a session voucher signed by
- * the session's client that the deposit covers and that leaves at least the price unsettled.
+ * Throws a typed refusal unless the request is paid on chain, to the asking gateway: an open
+ * escrow under its id holding at least the price and outliving the deadline, or a session
+ * voucher signed by the session's client that the deposit covers and that leaves at least
+ * the price unsettled.
  */
 export async function checkPayment(reader: PaymentReader, input: CheckPaymentInput): Promise<void> {
   const chainNow = await reader.now();
@@ -116,6 +119,11 @@ export async function checkPayment(reader: PaymentReader, input: CheckPaymentInp
     }
     if (escrow.status !== "pending") {
       throw refuse("PAYMENT_REQUIRED", `escrow_${escrow.status}`, `the escrow was already ${escrow.status}`, {
+        field: "payment",
+      });
+    }
+    if (escrow.gateway !== input.gateway) {
+      throw refuse("FORBIDDEN", "escrow_gateway_mismatch", "the escrow was opened for another gateway", {
         field: "payment",
       });
     }
@@ -151,6 +159,11 @@ export async function checkPayment(reader: PaymentReader, input: CheckPaymentInp
     return;
   }
   const session = checkSessionOpen(await reader.session(payment.sessionId), chainNow);
+  if (session.gateway !== input.gateway) {
+    throw refuse("FORBIDDEN", "session_gateway_mismatch", "the session belongs to another gateway", {
+      field: "payment.sessionId",
+    });
+  }
   const cumulative = await checkVoucher(reader.domain, session, payment);
   if (cumulative - session.settled < input.price) {
     throw refuse(

@@ -1,4 +1,3 @@
-import { tensorsClose } from "@ncn/agent/onnx";
 import {
   AttestationPhase,
   type AttestationResponse,
@@ -10,57 +9,33 @@ import {
   type ReceiptJson,
   type ReputationEvent,
   receiptDigest,
-  receiptMessage,
+  receiptMismatch,
   receiptStructHash,
   type TaskInput,
   type TaskResult,
-  type Tensor,
-  tensorMapFromJson,
-  typedData,
 } from "@ncn/protocol";
 import { recoverDigest } from "@ncn/protocol/secp256k1";
-import type { Logger } from "../logger.ts";
 import type { ModelRecord, RecordIndex } from "../records/record-index.ts";
-import type { Reexecutor } from "../reexec/reexecutor.ts";
 import type { AttestationStore } from "../store/attestation-store.ts";
+import type { CompletionStore } from "../store/completion-store.ts";
 import type { ReceiptStore } from "../store/receipt-store.ts";
 import type { AttestationSigner } from "./attestation-signer.ts";
+import { holdCompletion } from "./one-completion.ts";
+import { checkPreattested, type PreattestedDeps } from "./preattested.ts";
 import { refuse } from "./refuse.ts";
+import { type SpotCheckDeps, spotCheck } from "./spot-check.ts";
 
-export interface SpotCheckPolicy {
-  /** Absolute tolerance of an element. */
-  atol: number;
-  /** Relative tolerance, times |expected|. */
-  rtol: number;
-  /** Share of completions re-executed, 0..1. */
-  fraction: number;
-  /** Source of randomness in [0, 1) for sampling. */
-  random?: () => number;
-}
-
-export interface CompletionDeps {
-  index: RecordIndex;
+export interface CompletionDeps extends SpotCheckDeps, PreattestedDeps {
   domain: NcnDomain;
   signer: AttestationSigner;
   attestations: AttestationStore;
   /** Receipts this validator attested (what it later agrees to settle). */
   receipts: ReceiptStore;
-  reexecutor?: Reexecutor | undefined;
-  spotCheck: SpotCheckPolicy;
-  /** Every re-execution's outcome (for counters). */
-  onSpotCheck?: (passed: boolean) => void;
-  /** Reputation-affecting outcomes (success, failed spot check) go here. */
-  onReputationEvent?: (event: ReputationEvent) => void;
-  log?: Logger;
-  now?: () => number;
+  /** The one completion attested per request id. */
+  completions: CompletionStore;
   /** Runs store writes as one transaction (one commit for a whole batch); by default each write commits. */
   transaction?: <T>(run: () => T) => T;
 }
-
-export type SpotCheckOutcome = "passed" | "skipped" | "unavailable";
-
-/** What a spot check reads of a request (the agent is who a failure is reported against). */
-export type SpotCheckSubject = Pick<CompletionRequest, "requestId" | "agent" | "input" | "result">;
 
 /**
  * The checks of a completion that need no signing: the receipt is signed by the agent and
@@ -110,8 +85,8 @@ export type IdHasher = (id: string) => `0x${string}`;
 /**
  * Every check of a completion except who signed the receipt: the receipt is for this
  * request, subnet, model and price, the model hash is the registered one, the input and
- * output hash to what the receipt says, and the agent finished before the deadline.
- * Returns the model.
+ * output hash to what the receipt says (protocol's `receiptMismatch`, the check gateways
+ * make too), and the agent finished before the deadline. Returns the model.
  */
 export function checkReceiptFields(
   req: ReceiptSubject,
@@ -119,38 +94,30 @@ export function checkReceiptFields(
   index: RecordIndex,
   hashId: IdHasher = idToBytes32,
 ): ModelRecord {
-  const fields: [keyof typeof receipt, string, string][] = [
-    ["requestId", idToBytes32(req.requestId), "request id"],
-    ["subnetId", hashId(req.subnet), "subnet"],
-    ["modelId", hashId(req.input.model), "model"],
-  ];
-  for (const [field, expected, what] of fields) {
-    if (receipt[field] !== expected) {
-      throw refuse(
-        "VALIDATION_REFUSED",
-        `${field.replace(/Id$/, "")}_mismatch`,
-        `the receipt is for another ${what}`,
-        {
-          field: `receipt.${field}`,
-        },
-      );
-    }
-  }
-  if (receipt.price !== req.price) {
-    throw refuse("VALIDATION_REFUSED", "price_mismatch", "the receipt's price differs from the request's", {
-      field: "receipt.price",
-    });
-  }
   const model = index.get("model", req.input.model)?.record;
   if (!model) {
     throw refuse("MODEL_NOT_FOUND", "model_unknown", `model ${req.input.model} is not registered`, {
       field: "input.model",
     });
   }
-  if (receipt.modelHash !== model.body.sha256) {
+  if (req.result.kind !== req.input.kind) {
+    throw refuse("VALIDATION_REFUSED", "result_kind_mismatch", "the result is not of the task's kind", {
+      field: "result.kind",
+    });
+  }
+  const mismatch = receiptMismatch(receipt, {
+    requestId: idToBytes32(req.requestId),
+    subnetId: hashId(req.subnet),
+    modelId: hashId(req.input.model),
+    modelHash: model.body.sha256,
+    price: req.price,
+    inputHash: hashTaskInput(req.input),
+    outputHash: hashTaskResult(req.result),
+  });
+  if (mismatch?.field === "modelHash") {
     throw refuse(
       "MODEL_HASH_MISMATCH",
-      "model_hash_mismatch",
+      mismatch.reason,
       "the receipt's model hash is not the registered one",
       {
         field: "receipt.modelHash",
@@ -158,30 +125,10 @@ export function checkReceiptFields(
       },
     );
   }
-  if (req.result.kind !== req.input.kind) {
-    throw refuse("VALIDATION_REFUSED", "result_kind_mismatch", "the result is not of the task's kind", {
-      field: "result.kind",
+  if (mismatch) {
+    throw refuse("VALIDATION_REFUSED", mismatch.reason, mismatch.message, {
+      field: `receipt.${mismatch.field}`,
     });
-  }
-  if (hashTaskInput(req.input) !== receipt.inputHash) {
-    throw refuse(
-      "VALIDATION_REFUSED",
-      "input_hash_mismatch",
-      "the input does not hash to the receipt's inputHash",
-      {
-        field: "receipt.inputHash",
-      },
-    );
-  }
-  if (hashTaskResult(req.result) !== receipt.outputHash) {
-    throw refuse(
-      "VALIDATION_REFUSED",
-      "output_hash_mismatch",
-      "the output does not hash to the receipt's outputHash",
-      {
-        field: "receipt.outputHash",
-      },
-    );
   }
   if (receipt.startedAt > receipt.finishedAt) {
     throw refuse("VALIDATION_REFUSED", "times_inverted", "the receipt finished before it started", {
@@ -198,90 +145,73 @@ export function checkReceiptFields(
 }
 
 /**
- * Re-executes a sampled share of tensor completions and compares the outputs within the
- * tolerance. A mismatch is a slashing offence for the agent (reported, then refused).
- */
-export async function spotCheck(
-  req: SpotCheckSubject,
-  model: ModelRecord,
-  deps: CompletionDeps,
-): Promise<SpotCheckOutcome> {
-  const random = deps.spotCheck.random ?? Math.random;
-  if (deps.spotCheck.fraction <= 0 || random() >= deps.spotCheck.fraction) return "skipped";
-  if (req.input.kind !== "tensor" || req.result.kind !== "tensor" || model.body.runtime !== "onnx")
-    return "skipped";
-  if (!deps.reexecutor) return "unavailable";
-  let expected: Record<string, Tensor>;
-  try {
-    expected = await deps.reexecutor.run(model.body, tensorMapFromJson(req.input.inputs));
-  } catch (e) {
-    deps.log?.warn("spot check could not re-execute", { requestId: req.requestId, model: model.key, err: e });
-    return "unavailable";
-  }
-  const cmp = tensorsClose(expected, tensorMapFromJson(req.result.outputs), {
-    atol: deps.spotCheck.atol,
-    rtol: deps.spotCheck.rtol,
-  });
-  deps.onSpotCheck?.(cmp.equal);
-  if (cmp.equal) return "passed";
-  const reason = cmp.reason ?? "outputs differ";
-  deps.onReputationEvent?.({
-    id: `${req.requestId}:spot_check_failed`,
-    agent: req.agent,
-    kind: "spot_check_failed",
-    requestId: req.requestId,
-    reason: reason.slice(0, 200),
-    at: deps.now?.() ?? Date.now(),
-  } as ReputationEvent);
-  throw refuse(
-    "VALIDATION_REFUSED",
-    "spot_check_failed",
-    `re-execution disagrees with the agent: ${reason}`,
-    { field: "result.outputs", maxAbsDiff: cmp.maxAbsDiff },
-  );
-}
-
-/**
- * Validates a completion (checks, then a sampled re-execution) and signs the phase 1
- * `Attestation` {requestId, subject: receipt struct hash, outputHash: receipt.outputHash}.
+ * Validates a completion and signs the phase 1 `Attestation` {requestId, subject: receipt
+ * struct hash, outputHash: receipt.outputHash}: only for a request this validator
+ * pre-attested for this agent with the same terms, while the agent may still serve it,
+ * after every receipt check and a sampled re-execution. One completion per request id,
+ * ever: the same one again returns the stored attestation, another one is refused.
  */
 export async function validateCompletion(
   req: CompletionRequest,
   deps: CompletionDeps,
+  caller: `0x${string}`,
 ): Promise<AttestationResponse> {
-  const model = await checkCompletion(req, deps);
-  const outcome = await spotCheck(req, model, deps);
-  const { receipt } = req.receipt;
-  const attestation = await deps.signer.attest(deps.domain, {
-    requestId: receipt.requestId,
-    phase: AttestationPhase.Completion,
-    subject: receiptStructHash(receipt),
-    outputHash: receipt.outputHash,
-  });
   const now = deps.now?.() ?? Date.now();
-  deps.attestations.save(receipt.requestId, attestation, now);
-  deps.receipts.add(
-    {
-      digest: receiptLeaf(deps.domain, req),
-      requestId: receipt.requestId,
-      agent: receipt.agent,
-      price: BigInt(receipt.price),
-    },
-    now,
-  );
-  deps.onReputationEvent?.({
-    id: `${req.requestId}:success`,
-    agent: req.agent,
-    kind: "success",
-    requestId: req.requestId,
-    latencyMs: Math.max(0, receipt.finishedAt - receipt.startedAt),
-    at: now,
-  } as ReputationEvent);
-  return {
-    requestId: receipt.requestId,
-    attestation,
-    ...(outcome === "passed" ? { spotChecked: true } : {}),
-  };
+  const { receipt } = req.receipt;
+  const requestId = idToBytes32(req.requestId) as AttestationResponse["requestId"];
+  const digest = receiptDigest(deps.domain, receipt);
+  const hold = holdCompletion(deps.completions, requestId, digest, "receipt");
+  if ("first" in hold) {
+    if (hold.first.receiptsRoot === null) return { requestId, attestation: hold.first.attestation };
+    throw refuse("CONFLICT", "completion_in_batch", "this receipt was attested as part of a batch", {
+      field: "receipt",
+      first: hold.first,
+    });
+  }
+  try {
+    const facts = checkPreattested(
+      deps,
+      {
+        gateway: caller,
+        requestId: req.requestId,
+        agent: req.agent,
+        subnet: req.subnet,
+        model: req.input.model,
+        price: req.price,
+        deadline: req.deadline,
+      },
+      now,
+    );
+    const model = await checkCompletion(req, deps);
+    const outcome = await spotCheck(req, model, deps);
+    const attestation = await deps.signer.attest(deps.domain, {
+      requestId,
+      phase: AttestationPhase.Completion,
+      subject: receiptStructHash(receipt),
+      outputHash: receipt.outputHash,
+    });
+    const store = () => {
+      deps.attestations.save(requestId, attestation, now);
+      deps.receipts.add(
+        { digest, requestId, agent: receipt.agent, price: BigInt(receipt.price), sessionId: facts.sessionId },
+        { receiptsRoot: null, attestation },
+        now,
+      );
+    };
+    if (deps.transaction) deps.transaction(store);
+    else store();
+    deps.onReputationEvent?.({
+      id: `${req.requestId}:success`,
+      agent: req.agent,
+      kind: "success",
+      requestId: req.requestId,
+      latencyMs: Math.max(0, receipt.finishedAt - receipt.startedAt),
+      at: now,
+    } as ReputationEvent);
+    return { requestId, attestation, ...(outcome === "passed" ? { spotChecked: true } : {}) };
+  } finally {
+    hold.release();
+  }
 }
 
 /** Leaf of a receipt in a settlement batch: its EIP-712 digest. */

@@ -10,6 +10,7 @@ import { ZERO_BYTES32 } from "../constants.ts";
 import type { RecordIndex } from "../records/record-index.ts";
 import type { ReputationBook } from "../reputation/reputation-book.ts";
 import type { AttestationStore } from "../store/attestation-store.ts";
+import type { PreattestationStore } from "../store/preattestation-store.ts";
 import { assertAgentEligible } from "./agent-eligibility.ts";
 import type { AttestationSigner } from "./attestation-signer.ts";
 import { checkPayment } from "./check-payment.ts";
@@ -21,17 +22,21 @@ export interface PreprocessDeps {
   payments: PaymentReader;
   signer: AttestationSigner;
   attestations: AttestationStore;
+  /** Where the attested terms are kept, for the completion to match. */
+  preattested: PreattestationStore;
   now?: () => number;
 }
 
 /**
- * Pre-validates a request before dispatch: the subnet and model exist and agree on the
- * price, the agent is eligible, and the payment holds on chain; then signs the phase 0
- * `Attestation` over `preprocessSubject(request)`.
+ * Pre-validates a request before dispatch for the gateway that asks: the subnet and model
+ * exist and the price is the subnet's price for the model, the agent is eligible, and the
+ * payment holds on chain for that gateway; then signs the phase 0 `Attestation` over
+ * `preprocessSubject(request)` and keeps the terms, which the completion must match.
  */
 export async function validatePreprocess(
   req: PreprocessRequest,
   deps: PreprocessDeps,
+  caller: `0x${string}`,
 ): Promise<AttestationResponse> {
   const now = deps.now?.() ?? Date.now();
   if (req.deadline <= now) {
@@ -61,10 +66,10 @@ export async function validatePreprocess(
     });
   }
   const price = BigInt(req.price);
-  if (price < BigInt(priced.price)) {
-    throw refuse("VALIDATION_REFUSED", "price_below_subnet_price", "the price is below the subnet's price", {
+  if (price !== BigInt(priced.price)) {
+    throw refuse("VALIDATION_REFUSED", "price_not_subnet_price", "the price is not the subnet's price", {
       field: "price",
-      min: priced.price,
+      price: priced.price,
     });
   }
   assertAgentEligible(deps.index, deps.reputation, req.agent, subnet, req.model, now);
@@ -75,6 +80,7 @@ export async function validatePreprocess(
     price,
     deadline: req.deadline,
     payment: req.payment,
+    gateway: caller,
   });
   const attestation = await deps.signer.attest(deps.payments.domain, {
     requestId,
@@ -83,5 +89,18 @@ export async function validatePreprocess(
     outputHash: ZERO_BYTES32,
   });
   deps.attestations.save(requestId, attestation, now);
+  deps.preattested.save(
+    {
+      requestId,
+      agent: req.agent,
+      subnet: req.subnet,
+      model: req.model,
+      price,
+      sessionId: req.payment.mode === "session" ? req.payment.sessionId : null,
+      deadline: req.deadline,
+      gateway: caller,
+    },
+    now,
+  );
   return { requestId: requestId as AttestationResponse["requestId"], attestation };
 }

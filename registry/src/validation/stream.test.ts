@@ -23,6 +23,7 @@ import { ZERO_BYTES32 } from "../constants.ts";
 import type { RegistryNode } from "../node.ts";
 import { startTestNode, tempDir } from "../test-support/cluster.ts";
 import { floatInput, floatResult } from "../test-support/completions.ts";
+import { postAsGateway, validationSocket } from "../test-support/gateway.ts";
 import {
   addressOf,
   agentRecord,
@@ -107,7 +108,7 @@ describe("stream validation", () => {
       { agent: alice, tasks: tasks(3) },
       { agent: bob, tasks: tasks(2) },
     ]);
-    const res = v.parse(BatchCompletionResponse, await validateStream(req, f.deps));
+    const res = v.parse(BatchCompletionResponse, await validateStream(req, f.deps, f.gateway));
     expect(res.accepted).toEqual([0, 1, 2, 3, 4]);
     expect(res.rejected).toEqual([]);
     const digests = req.items.map((i) => receiptDigest(f.domain, i.receipt));
@@ -151,14 +152,14 @@ describe("stream validation", () => {
     const f = await fixture();
     const groups = [{ agent: alice, tasks: tasks(2) }];
     const first = await request(f, groups, { amount: 1_000n });
-    await validateStream(first, f.deps);
+    await validateStream(first, f.deps, f.gateway);
     expect(f.deps.signers.recoveries).toBe(2);
     const second = await request(f, [{ agent: alice, tasks: tasks(2) }], {
       amount: 1_000n,
       chargedBefore: 200n,
     });
     expect(second.session.signature).toBe(first.session.signature);
-    const res = await validateStream(second, f.deps);
+    const res = await validateStream(second, f.deps, f.gateway);
     expect(res.accepted).toEqual([0, 1]);
     expect(f.deps.signers.recoveries).toBe(3);
   });
@@ -169,7 +170,7 @@ describe("stream validation", () => {
       { agent: alice, tasks: tasks(2) },
       { agent: bob, tasks: tasks(2), signer: newAccount() },
     ]);
-    const res = await validateStream(req, f.deps);
+    const res = await validateStream(req, f.deps, f.gateway);
     expect(res.accepted).toEqual([0, 1]);
     expect(reasonsOf(res)).toEqual([
       [2, "SIGNATURE_INVALID", "agent_batch_signer"],
@@ -203,7 +204,7 @@ describe("stream validation", () => {
     items[4] = { ...at(4), agentBatch: 0 };
     // 6: request 2 again.
     items.push(at(2));
-    const res = await validateStream({ ...req, items } as StreamBatchRequest, f.deps);
+    const res = await validateStream({ ...req, items } as StreamBatchRequest, f.deps, f.gateway);
     expect(res.accepted).toEqual([2, 3, 5]);
     expect(reasonsOf(res)).toEqual([
       [0, "SIGNATURE_INVALID", "receipt_not_in_batch"],
@@ -222,7 +223,7 @@ describe("stream validation", () => {
       [{ amount: 20_000n, chargedBefore: 19_000n }, "INSUFFICIENT_FUNDS", "voucher_exceeds_deposit"],
     ];
     for (const [extra, code, reason] of cases) {
-      expect(await refusalOf(validateStream(await request(f, groups, extra), f.deps))).toEqual({
+      expect(await refusalOf(validateStream(await request(f, groups, extra), f.deps, f.gateway))).toEqual({
         code,
         reason,
       });
@@ -233,7 +234,7 @@ describe("stream validation", () => {
       voucherSigner: newAccount(),
       modelHash: f.modelHash,
     });
-    expect(await refusalOf(validateStream(forged, f.deps))).toEqual({
+    expect(await refusalOf(validateStream(forged, f.deps, f.gateway))).toEqual({
       code: "SIGNATURE_INVALID",
       reason: "voucher_signer",
     });
@@ -243,7 +244,7 @@ describe("stream validation", () => {
     session.settled = 1_000n;
     expect(
       await refusalOf(
-        validateStream(await request(f, groups, { chargedBefore: 100n, amount: 399n }), f.deps),
+        validateStream(await request(f, groups, { chargedBefore: 100n, amount: 399n }), f.deps, f.gateway),
       ),
     ).toEqual({
       code: "INSUFFICIENT_FUNDS",
@@ -252,21 +253,28 @@ describe("stream validation", () => {
     const covered = await validateStream(
       await request(f, groups, { chargedBefore: 100n, amount: 400n }),
       f.deps,
+      f.gateway,
     );
     expect(covered.accepted).toEqual([0, 1, 2]);
     session.closed = true;
-    expect(await refusalOf(validateStream(await request(f, groups, { amount: 1_300n }), f.deps))).toEqual({
+    expect(
+      await refusalOf(validateStream(await request(f, groups, { amount: 1_300n }), f.deps, f.gateway)),
+    ).toEqual({
       code: "PAYMENT_EXPIRED",
       reason: "session_closed",
     });
     session.closed = false;
     session.expiry = f.payments.chainNow;
-    expect(await refusalOf(validateStream(await request(f, groups, { amount: 1_300n }), f.deps))).toEqual({
+    expect(
+      await refusalOf(validateStream(await request(f, groups, { amount: 1_300n }), f.deps, f.gateway)),
+    ).toEqual({
       code: "PAYMENT_EXPIRED",
       reason: "session_expired",
     });
     f.payments.sessions.clear();
-    expect(await refusalOf(validateStream(await request(f, groups, { amount: 1_300n }), f.deps))).toEqual({
+    expect(
+      await refusalOf(validateStream(await request(f, groups, { amount: 1_300n }), f.deps, f.gateway)),
+    ).toEqual({
       code: "PAYMENT_REQUIRED",
       reason: "session_unknown",
     });
@@ -276,19 +284,22 @@ describe("stream validation", () => {
 
   test("chain reads are reused for a moment between calls, then read again", async () => {
     const f = await fixture({ deposit: 10_000n, chainViewMs: 300 });
-    const groups = [{ agent: alice, tasks: tasks(3) }];
+    // Fresh requests each call: a request id gets one completion.
+    const groups = () => [{ agent: alice, tasks: tasks(3) }];
     let reads = 0;
     const read = f.payments.session.bind(f.payments);
     f.payments.session = async (id) => {
       reads++;
       return read(id);
     };
-    await validateStream(await request(f, groups, { amount: 1_300n }), f.deps);
-    await validateStream(await request(f, groups, { amount: 1_300n }), f.deps);
+    await validateStream(await request(f, groups(), { amount: 1_300n }), f.deps, f.gateway);
+    await validateStream(await request(f, groups(), { amount: 1_300n }), f.deps, f.gateway);
     expect(reads).toBe(1);
     await new Promise((r) => setTimeout(r, 350));
     f.payments.sessions.clear(); // gone on chain: seen once the reuse ran out
-    expect(await refusalOf(validateStream(await request(f, groups, { amount: 1_300n }), f.deps))).toEqual({
+    expect(
+      await refusalOf(validateStream(await request(f, groups(), { amount: 1_300n }), f.deps, f.gateway)),
+    ).toEqual({
       code: "PAYMENT_REQUIRED",
       reason: "session_unknown",
     });
@@ -299,20 +310,23 @@ describe("stream validation", () => {
     const f = await fixture();
     const stranger = newAccount();
     const cheap = tasks(1).map((t) => ({ ...t, price: "99" }));
+    // 25 times the subnet's price: a gateway may not charge what it likes.
+    const dear = tasks(1).map((t) => ({ ...t, price: "2500" }));
     const req = await request(f, [
-      { agent: alice, tasks: [...tasks(1), ...cheap] },
+      { agent: alice, tasks: [...tasks(1), ...cheap, ...dear] },
       { agent: stranger, tasks: tasks(2) },
     ]);
-    const res = await validateStream(req, f.deps);
+    const res = await validateStream(req, f.deps, f.gateway);
     expect(res.accepted).toEqual([0]);
     expect(reasonsOf(res)).toEqual([
-      [1, "VALIDATION_REFUSED", "price_below_subnet_price"],
-      [2, "NOT_FOUND", "agent_unknown"],
+      [1, "VALIDATION_REFUSED", "price_not_subnet_price"],
+      [2, "VALIDATION_REFUSED", "price_not_subnet_price"],
       [3, "NOT_FOUND", "agent_unknown"],
+      [4, "NOT_FOUND", "agent_unknown"],
     ]);
     const other = tasks(1).map((t) => ({ ...t, input: floatInput("other-model", [1, 2, 3, 4]) }));
     const none = await request(f, [{ agent: alice, tasks: other }]);
-    expect(await refusalOf(validateStream(none, f.deps))).toEqual({
+    expect(await refusalOf(validateStream(none, f.deps, f.gateway))).toEqual({
       code: "VALIDATION_REFUSED",
       reason: "batch_empty",
     });
@@ -335,7 +349,11 @@ describe("stream validation", () => {
     const liar = { ...(tasks(1)[0] ?? never()) };
     const x = tensorMapFromJson(liar.input.kind === "tensor" ? liar.input.inputs : never()).x ?? never();
     liar.result = floatResult([Number(x.data[0]) + 1, 0, 0]);
-    const res = await validateStream(await request(f, [{ agent: alice, tasks: [...honest, liar] }]), f.deps);
+    const res = await validateStream(
+      await request(f, [{ agent: alice, tasks: [...honest, liar] }]),
+      f.deps,
+      f.gateway,
+    );
     expect(runs.length).toBe(3);
     expect(res.accepted).toEqual([0, 1]);
     expect(reasonsOf(res)).toEqual([[2, "VALIDATION_REFUSED", "spot_check_failed"]]);
@@ -348,7 +366,7 @@ describe("stream validation", () => {
       { agent: alice, tasks: tasks(3) },
       { agent: bob, tasks: tasks(1) },
     ]);
-    const res = await validateStream(req, f.deps);
+    const res = await validateStream(req, f.deps, f.gateway);
     expect(res.accepted.length).toBe(4);
     const batchId = keccak256(stringToHex(`batch:${res.receiptsRoot}`));
     const payouts = [
@@ -370,7 +388,7 @@ describe("stream validation", () => {
       payouts,
     });
     const deps = { payments: f.payments, signer: f.signer, receipts: f.receipts };
-    const signed = await validateSettlement(settlement, deps);
+    const signed = await validateSettlement(settlement, deps, f.gateway);
     expect(signed.total).toBe("400");
     const signer = await recoverTypedDataAddress({
       ...typedData(f.domain, "SettlementBatch", {
@@ -391,16 +409,18 @@ describe("stream validation", () => {
     const forged = await request(f, [{ agent: alice, tasks: tasks(1), signer: newAccount() }], {
       amount: 500n,
     });
-    await refusalOf(validateStream(forged, f.deps));
+    await refusalOf(validateStream(forged, f.deps, f.gateway));
     const unpaid = await refusalOf(
       validateSettlement(
         {
           ...settlement,
+          batchId: keccak256(stringToHex("another batch")) as SettlementRequest["batchId"],
           receiptDigests: [
             receiptDigest(f.domain, forged.items[0]?.receipt ?? never()),
           ] as SettlementRequest["receiptDigests"],
         },
         deps,
+        f.gateway,
       ),
     );
     expect(unpaid).toEqual({ code: "VALIDATION_REFUSED", reason: "receipt_not_attested" });
@@ -411,6 +431,7 @@ describe("POST /v1/validate/stream", () => {
   let node: RegistryNode;
   let dir: ReturnType<typeof tempDir>;
   const client = newAccount();
+  const gateway = newAccount();
   const sessionId = keccak256(stringToHex("http-session"));
   const payments = memoryPaymentReader(ncnDomain(31337, "0x5fbdb2315678afecb367f032d93f642f64180aa3"));
 
@@ -418,14 +439,18 @@ describe("POST /v1/validate/stream", () => {
     dir = tempDir();
     payments.sessions.set(sessionId, {
       client: addressOf(client),
-      gateway: addressOf(newAccount()),
+      gateway: addressOf(gateway),
       deposit: 10n ** 18n,
       settled: 0n,
       expiry: payments.chainNow + 3_600n,
       closed: false,
     });
     node = await startTestNode(dir.path, {
-      config: { validatorKey: generatePrivateKey(), spotCheckFraction: 0 },
+      config: {
+        validatorKey: generatePrivateKey(),
+        spotCheckFraction: 0,
+        trustedGateways: [addressOf(gateway)],
+      },
       payments,
     });
     const owner = newAccount();
@@ -443,9 +468,9 @@ describe("POST /v1/validate/stream", () => {
     dir?.cleanup();
   });
 
-  async function post(body: string) {
-    const res = await fetch(`${node.url}/v1/validate/stream`, { method: "POST", body });
-    return { status: res.status, json: (await res.json()) as unknown };
+  async function post(body: string, as = gateway) {
+    const { status, body: json } = await postAsGateway(as, `${node.url}/v1/validate/stream`, body);
+    return { status, json: json as unknown };
   }
 
   test("a good batch is attested by the node's key; a bad body or voucher gets a typed error", async () => {
@@ -503,7 +528,7 @@ describe("POST /v1/validate/stream", () => {
   });
 
   test("the validation socket gives the same answers as the HTTP route, matched by id", async () => {
-    const ws = new WebSocket(`${node.url.replace(/^http/, "ws")}/v1/validate/ws`);
+    const ws = await validationSocket(gateway, node.url);
     const answers = new Map<number, { ok: boolean; body?: unknown; error?: { code: string } }>();
     ws.addEventListener("message", (e) => {
       const m = JSON.parse(String(e.data)) as { id: number; ok: boolean };

@@ -11,17 +11,23 @@ import {
 import { recoverDigest } from "@ncn/protocol/secp256k1";
 import type { PaymentReader } from "../chain/payment-reader.ts";
 import type { SubnetRecord } from "../records/record-index.ts";
-import type { ReputationBook } from "../reputation/reputation-book.ts";
 import { assertAgentEligible } from "./agent-eligibility.ts";
-import { type AcceptedReceipt, acceptReceipts, type Rejection, rejection, signBatch } from "./batch.ts";
+import {
+  type AcceptedReceipt,
+  acceptReceipts,
+  BatchHolds,
+  type Rejection,
+  rejection,
+  signBatch,
+} from "./batch.ts";
 import { checkSessionOpen, checkVoucherSigner, type VoucherFields } from "./check-payment.ts";
-import { type CompletionDeps, checkReceiptFields, spotCheck } from "./completion.ts";
+import { type CompletionDeps, checkReceiptFields } from "./completion.ts";
 import { refuse } from "./refuse.ts";
 import type { SignerCache } from "./signer-cache.ts";
 import { SortedMerkle } from "./sorted-merkle.ts";
+import { spotCheck } from "./spot-check.ts";
 
 export interface StreamDeps extends CompletionDeps {
-  reputation: ReputationBook;
   payments: PaymentReader;
   /** Voucher and agent batch signers already recovered, shared across calls. */
   signers: SignerCache;
@@ -34,19 +40,21 @@ const VOUCHER_FIELDS: VoucherFields = { signature: "session.signature", amount: 
 /**
  * Stream mode's one validation step for many requests of one session.
  *
- * Once per call: the subnet is registered, and the session's voucher is its client's, within
- * the deposit and covers what was charged before
- * plus every item's price; otherwise the whole call is refused. Once per agent batch: its
+ * Once per call: the subnet is registered, and the session is the calling gateway's, its
+ * voucher is its client's, within the deposit and covers what was charged before plus every
+ * item's price; otherwise the whole call is refused. Once per agent batch: its
  * `ReceiptBatch` signature recovers to its agent (a bad one rejects that batch's items
  * only). Per item, hashing only: the receipt is its batch agent's and lies under the batch's
- * root, the subnet offers the model at no more than the item's price, the agent may serve it,
- * the receipt matches the request (every completion check but the receipt signature), and
- * a sampled share is re-executed. The accepted receipts are kept and attested as
- * `validateBatch` does: one completion attestation over the root of their digests.
+ * root, the item is priced at the subnet's price for the model, the agent may serve it,
+ * the receipt matches the request (every completion check but the receipt signature), the
+ * request id has no other completion (the same receipt again is accepted as it was), and a
+ * sampled share is re-executed. The accepted receipts are kept, charged to the session, and
+ * attested as `validateBatch` does: one completion attestation over the root of their digests.
  */
 export async function validateStream(
   req: StreamBatchRequest,
   deps: StreamDeps,
+  caller: `0x${string}`,
 ): Promise<BatchCompletionResponse> {
   const now = deps.now?.() ?? Date.now();
   const subnet = deps.index.get("subnet", req.subnet)?.record;
@@ -62,7 +70,7 @@ export async function validateStream(
   for (const item of req.items) used.add(item.agentBatch);
   // The chain reads wait on I/O while the agent batch signatures are recovered.
   const [, batchErrors] = await Promise.all([
-    checkStreamPayment(req, total, deps),
+    checkStreamPayment(req, total, deps, caller),
     Promise.all(
       req.agentBatches.map((batch, i) =>
         used.has(i) ? checkAgentBatch(batch, i, deps) : Promise.resolve(undefined),
@@ -82,67 +90,102 @@ export async function validateStream(
   const prices = new Map<string, bigint>();
   for (const m of subnet.body.models) prices.set(m.id, BigInt(m.price));
   const eligibility = new Map<string, BaseError | undefined>();
-  const seen = new Set<string>();
   const merkle = new SortedMerkle();
+  const sessionId = req.session.sessionId;
 
   const accepted: number[] = [];
   const rejected: Rejection[] = [];
   const leaves: `0x${string}`[] = [];
   const kept: AcceptedReceipt[] = [];
-  for (const [index, item] of req.items.entries()) {
-    try {
-      if (seen.has(item.requestId)) {
-        throw refuse("CONFLICT", "duplicate_request", "this request id appears earlier in the batch", {
-          field: `items[${index}].requestId`,
-        });
-      }
-      seen.add(item.requestId);
-      const batch = req.agentBatches[item.agentBatch];
-      if (!batch) {
-        throw refuse("INVALID_INPUT", "agent_batch_unknown", "no agent batch at this index", {
-          field: `items[${index}].agentBatch`,
-        });
-      }
-      const batchError = batchErrors[item.agentBatch];
-      if (batchError) throw batchError;
-      const digest = checkItemReceipt(item, index, batch, merkle, deps);
-      checkItemTerms(item, index, batch, subnet, prices, eligibility, deps, now);
-      const model = checkReceiptFields(
-        {
+  const holds = new BatchHolds(
+    deps.completions,
+    req.items.map((item) => hashId(item.requestId)),
+  );
+  try {
+    for (const [index, item] of req.items.entries()) {
+      try {
+        const batch = req.agentBatches[item.agentBatch];
+        if (!batch) {
+          throw refuse("INVALID_INPUT", "agent_batch_unknown", "no agent batch at this index", {
+            field: `items[${index}].agentBatch`,
+          });
+        }
+        const batchError = batchErrors[item.agentBatch];
+        if (batchError) throw batchError;
+        const digest = checkItemReceipt(item, index, batch, merkle, deps);
+        const hold = holds.take(hashId(item.requestId), digest, `items[${index}].receipt`);
+        if ("first" in hold) {
+          // The same receipt validated before (a retried batch): accepted as it was, for the same session.
+          checkSameSession(deps, digest, sessionId, index);
+        } else {
+          checkItemTerms(item, index, batch, subnet, prices, eligibility, deps, now);
+          const model = checkReceiptFields(
+            {
+              requestId: item.requestId,
+              subnet: req.subnet,
+              price: item.price,
+              deadline: item.deadline,
+              input: item.input,
+              result: item.result,
+            },
+            item.receipt,
+            deps.index,
+            hashId,
+          );
+          await spotCheck(
+            { requestId: item.requestId, agent: batch.agent, input: item.input, result: item.result },
+            model,
+            deps,
+          );
+        }
+        accepted.push(index);
+        leaves.push(digest);
+        kept.push({
           requestId: item.requestId,
-          subnet: req.subnet,
-          price: item.price,
-          deadline: item.deadline,
-          input: item.input,
-          result: item.result,
-        },
-        item.receipt,
-        deps.index,
-        hashId,
-      );
-      await spotCheck(
-        { requestId: item.requestId, agent: batch.agent, input: item.input, result: item.result },
-        model,
-        deps,
-      );
-      accepted.push(index);
-      leaves.push(digest);
-      kept.push({ requestId: item.requestId, agent: batch.agent, receipt: item.receipt, digest });
-    } catch (e) {
-      if (!(e instanceof BaseError)) throw e;
-      rejected.push(rejection(index, e));
+          agent: batch.agent,
+          receipt: item.receipt,
+          digest,
+          sessionId,
+        });
+      } catch (e) {
+        if (!(e instanceof BaseError)) throw e;
+        rejected.push(rejection(index, e));
+      }
     }
+    const res = await signBatch(deps, leaves, accepted, rejected, now);
+    acceptReceipts(deps, kept, res, now);
+    return res;
+  } finally {
+    holds.releaseAll();
   }
-  acceptReceipts(deps, kept, now);
-  return signBatch(deps, leaves, accepted, rejected, now);
+}
+
+/** A receipt attested before stays charged to the session it was first charged to. */
+function checkSameSession(
+  deps: StreamDeps,
+  digest: `0x${string}`,
+  sessionId: `0x${string}`,
+  index: number,
+): void {
+  const known = deps.receipts.get(digest);
+  if (known && known.sessionId !== sessionId.toLowerCase()) {
+    throw refuse("CONFLICT", "receipt_charged_elsewhere", "this receipt was charged to another session", {
+      field: `items[${index}].receipt`,
+    });
+  }
 }
 
 /**
  * What preprocess checks of a session payment, once for the whole batch: the session is
- * open, the voucher is its client's (recovered once, then cached), within the deposit, and
+ * open and the caller's, the voucher is its client's (recovered once, then cached), within the deposit, and
  * covers `chargedBefore + total`.
  */
-async function checkStreamPayment(req: StreamBatchRequest, total: bigint, deps: StreamDeps): Promise<void> {
+async function checkStreamPayment(
+  req: StreamBatchRequest,
+  total: bigint,
+  deps: StreamDeps,
+  caller: `0x${string}`,
+): Promise<void> {
   const { payments } = deps;
   const [state, chainNow] = await chainView(
     payments,
@@ -150,6 +193,11 @@ async function checkStreamPayment(req: StreamBatchRequest, total: bigint, deps: 
     deps.chainViewMs ?? CHAIN_VIEW_MS,
   );
   const session = checkSessionOpen(state, chainNow, "session.sessionId");
+  if (session.gateway !== caller) {
+    throw refuse("FORBIDDEN", "session_gateway_mismatch", "the session belongs to another gateway", {
+      field: "session.sessionId",
+    });
+  }
   await checkVoucherSigner(payments.domain, session, req.session, VOUCHER_FIELDS, deps.signers);
   const cumulative = BigInt(req.session.cumulativeAmount);
   if (cumulative > session.deposit) {
@@ -281,8 +329,8 @@ function checkItemReceipt(
 }
 
 /**
- * What preprocess checks of a request's terms: the subnet offers the model, the price is at
- * least the subnet's, and the agent may serve the model (checked once per agent and model).
+ * What preprocess checks of a request's terms: the subnet offers the model, the price is
+ * the subnet's, and the agent may serve the model (checked once per agent and model).
  */
 function checkItemTerms(
   item: StreamBatchItem,
@@ -306,10 +354,10 @@ function checkItemTerms(
       },
     );
   }
-  if (BigInt(item.price) < min) {
-    throw refuse("VALIDATION_REFUSED", "price_below_subnet_price", "the price is below the subnet's price", {
+  if (BigInt(item.price) !== min) {
+    throw refuse("VALIDATION_REFUSED", "price_not_subnet_price", "the price is not the subnet's price", {
       field: `items[${index}].price`,
-      min: min.toString(),
+      price: min.toString(),
     });
   }
   const key = `${batch.agent}:${model}`;

@@ -16,13 +16,16 @@ import type { RecordIndex } from "../records/record-index.ts";
 import type { Reexecutor } from "../reexec/reexecutor.ts";
 import type { ReputationBook } from "../reputation/reputation-book.ts";
 import type { AttestationStore } from "../store/attestation-store.ts";
+import type { CompletionStore } from "../store/completion-store.ts";
+import type { PreattestationStore } from "../store/preattestation-store.ts";
 import type { ReceiptStore } from "../store/receipt-store.ts";
 import type { AttestationSigner } from "./attestation-signer.ts";
 import { validateBatch } from "./batch.ts";
-import { type CompletionDeps, type SpotCheckPolicy, validateCompletion } from "./completion.ts";
+import { type CompletionDeps, validateCompletion } from "./completion.ts";
 import { validatePreprocess } from "./preprocess.ts";
 import { validateSettlement } from "./settlement.ts";
 import { SignerCache } from "./signer-cache.ts";
+import type { SpotCheckPolicy } from "./spot-check.ts";
 import { validateStream } from "./stream.ts";
 
 export interface ValidationServiceInit {
@@ -30,6 +33,8 @@ export interface ValidationServiceInit {
   reputation: ReputationBook;
   attestations: AttestationStore;
   receipts: ReceiptStore;
+  preattested: PreattestationStore;
+  completions: CompletionStore;
   signer?: AttestationSigner | undefined;
   payments?: PaymentReader | undefined;
   reexecutor?: Reexecutor | undefined;
@@ -48,7 +53,10 @@ export interface ValidationServiceInit {
   log: Logger;
 }
 
-/** The validator role of a node: preprocess, completion, batch and stream attestations. */
+/**
+ * The validator role of a node: preprocess, completion, batch, stream and settlement
+ * attestations. Every call names the authenticated gateway that asked (`caller`).
+ */
 export class ValidationService {
   private readonly init: ValidationServiceInit;
   /** Vouchers and agent batches already recovered (a stream's voucher recurs on every call). */
@@ -62,6 +70,8 @@ export class ValidationService {
     refused: 0,
     spotChecksPassed: 0,
     spotChecksFailed: 0,
+    /** Sampled for a spot check but not re-executable here (runtime, task kind, or a failed run). */
+    spotChecksUnchecked: 0,
   };
 
   constructor(init: ValidationServiceInit) {
@@ -90,12 +100,16 @@ export class ValidationService {
       signer,
       attestations: this.init.attestations,
       receipts: this.init.receipts,
+      completions: this.init.completions,
+      preattested: this.init.preattested,
+      reputation: this.init.reputation,
       reexecutor: this.init.reexecutor,
       spotCheck: this.init.spotCheck,
       log: this.init.log,
-      onSpotCheck: (passed) => {
-        if (passed) this.stats.spotChecksPassed++;
-        else this.stats.spotChecksFailed++;
+      onSpotCheck: (outcome) => {
+        if (outcome === "passed") this.stats.spotChecksPassed++;
+        else if (outcome === "failed") this.stats.spotChecksFailed++;
+        else this.stats.spotChecksUnchecked++;
       },
       onReputationEvent: (e) => this.init.onReputationEvent?.(e),
       ...(this.init.transaction ? { transaction: this.init.transaction } : {}),
@@ -116,58 +130,66 @@ export class ValidationService {
     }
   }
 
-  preprocess(req: PreprocessRequest): Promise<AttestationResponse> {
+  preprocess(req: PreprocessRequest, caller: `0x${string}`): Promise<AttestationResponse> {
     return this.counted("preprocess", async () => {
       const { signer, payments } = this.ready();
-      const res = await validatePreprocess(req, {
-        index: this.init.index,
-        reputation: this.init.reputation,
-        payments,
-        signer,
-        attestations: this.init.attestations,
-      });
+      const res = await validatePreprocess(
+        req,
+        {
+          index: this.init.index,
+          reputation: this.init.reputation,
+          payments,
+          signer,
+          attestations: this.init.attestations,
+          preattested: this.init.preattested,
+        },
+        caller,
+      );
       this.init.onAttestation?.(res);
       return res;
     });
   }
 
-  completion(req: CompletionRequest): Promise<AttestationResponse> {
+  completion(req: CompletionRequest, caller: `0x${string}`): Promise<AttestationResponse> {
     return this.counted("completion", async () => {
       const { signer, payments } = this.ready();
-      const res = await validateCompletion(req, this.completionDeps(signer, payments));
+      const res = await validateCompletion(req, this.completionDeps(signer, payments), caller);
       this.init.onAttestation?.(res);
       return res;
     });
   }
 
-  batch(req: BatchCompletionRequest): Promise<BatchCompletionResponse> {
+  batch(req: BatchCompletionRequest, caller: `0x${string}`): Promise<BatchCompletionResponse> {
     return this.counted("batch", async () => {
       const { signer, payments } = this.ready();
-      return validateBatch(req, this.completionDeps(signer, payments));
+      return validateBatch(req, this.completionDeps(signer, payments), caller);
     });
   }
 
   /** Stream mode: one session's batch of requests, payment and completion checked in one step. */
-  stream(req: StreamBatchRequest): Promise<BatchCompletionResponse> {
+  stream(req: StreamBatchRequest, caller: `0x${string}`): Promise<BatchCompletionResponse> {
     return this.counted("stream", async () => {
       const { signer, payments } = this.ready();
-      return validateStream(req, {
-        ...this.completionDeps(signer, payments),
-        onReputationEvent: (e) =>
-          e.kind === "success" && this.init.onLocalReputationEvent
-            ? this.init.onLocalReputationEvent(e)
-            : this.init.onReputationEvent?.(e),
-        reputation: this.init.reputation,
-        payments,
-        signers: this.signers,
-      });
+      return validateStream(
+        req,
+        {
+          ...this.completionDeps(signer, payments),
+          onReputationEvent: (e) =>
+            e.kind === "success" && this.init.onLocalReputationEvent
+              ? this.init.onLocalReputationEvent(e)
+              : this.init.onReputationEvent?.(e),
+          payments,
+          signers: this.signers,
+        },
+        caller,
+      );
     });
   }
 
-  settlement(req: SettlementRequest): Promise<SettlementSignature> {
+  settlement(req: SettlementRequest, caller: `0x${string}`): Promise<SettlementSignature> {
     return this.counted("settlement", async () => {
       const { signer, payments } = this.ready();
-      return validateSettlement(req, { payments, signer, receipts: this.init.receipts });
+      return validateSettlement(req, { payments, signer, receipts: this.init.receipts }, caller);
     });
   }
 }

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { STRICT_SOURCE_POLICY } from "@ncn/agent";
+import { BUILTIN_MODELS, ModelStore, ppocrV4Task, STRICT_SOURCE_POLICY, TaskExecutor } from "@ncn/agent";
+import { OnnxRuntime } from "@ncn/agent/onnx";
 import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "@ncn/agent/testing";
+import { renderText } from "@ncn/agent/testing/render-text";
 import {
   completeEscrow,
   completionAttestation,
@@ -30,6 +32,8 @@ import {
   receiptMessage,
   receiptStructHash,
   SettlementSignature,
+  TaskInput,
+  type TaskResult,
   typedData,
   verifyMerkleProof,
 } from "@ncn/protocol";
@@ -40,6 +44,7 @@ import type { RegistryNode } from "../node.ts";
 import { lazyOnnxReexecutor, type OnnxReexecutor } from "../reexec/onnx-reexecutor.ts";
 import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";
 import { floatInput, floatResult, signedCompletion } from "../test-support/completions.ts";
+import { postAsGateway } from "../test-support/gateway.ts";
 import { agentRecord, fakeModel, modelRecord, newAccount, subnetRecord } from "../test-support/records.ts";
 
 let chain: LocalChain;
@@ -53,7 +58,8 @@ const cheat = newAccount();
 const owner = newAccount();
 const model = fakeModel("tiny-mlp");
 const gatewayKey = devKey("gateway");
-const gateway = privateKeyToAccount(gatewayKey).address.toLowerCase() as `0x${string}`;
+const gatewayAccount = privateKeyToAccount(gatewayKey);
+const gateway = gatewayAccount.address.toLowerCase() as `0x${string}`;
 const clientKey = devKey("client");
 const clientAddress = privateKeyToAccount(clientKey).address;
 
@@ -74,6 +80,7 @@ beforeAll(async () => {
     paymentContract: chain.contracts.payment,
     validatorRegistry: chain.contracts.registry,
     spotCheckFraction: 0,
+    trustedGateways: [gateway],
   };
   a = await startTestNode(join(dir.path, "a"), {
     config: { ...chainConfig, validatorKey: chain.validatorKeys[0] },
@@ -128,9 +135,9 @@ const realModel = () =>
 const domain = () => paymentDomain(chain.deployment.chainId, chain.contracts.payment);
 const nowSec = () => BigInt(Math.floor(Date.now() / 1000));
 
-async function post(node: RegistryNode, path: string, body: unknown) {
-  const res = await fetch(`${node.url}${path}`, { method: "POST", body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+/** POSTs as the gateway every node here serves. */
+function post(node: RegistryNode, path: string, body: unknown) {
+  return postAsGateway(gatewayAccount, `${node.url}${path}`, body);
 }
 
 function refusal(body: Record<string, unknown>) {
@@ -153,14 +160,44 @@ function preprocess(
   } as PreprocessRequest;
 }
 
-async function escrow(requestId: string, amount: bigint, expiry = nowSec() + 3600n) {
+async function escrow(requestId: string, amount: bigint, expiry = nowSec() + 3600n, subnet = "vision") {
   await initiateEscrow(chain.client(clientKey), chain.contracts, {
     requestId: idToBytes32(requestId),
-    subnetId: idToBytes32("vision"),
+    subnetId: idToBytes32(subnet),
     gateway,
     amount,
     expiry,
   });
+}
+
+/**
+ * Has `nodes` pre-attest a request for `who` (escrow-paid unless a payment is given), as a
+ * gateway does before dispatch; returns the deadline its completion must carry.
+ */
+async function preattest(
+  nodes: RegistryNode[],
+  requestId: string,
+  o: {
+    who?: ReturnType<typeof newAccount>;
+    model?: string;
+    subnet?: string;
+    price?: string;
+    payment?: PreprocessRequest["payment"];
+  } = {},
+): Promise<number> {
+  const price = o.price ?? "100";
+  if (!o.payment) await escrow(requestId, BigInt(price), undefined, o.subnet);
+  const req = {
+    ...preprocess(requestId, o.payment ?? ({ mode: "escrow" } as PreprocessRequest["payment"]), price),
+    subnet: o.subnet ?? "vision",
+    agent: (o.who ?? agent).address.toLowerCase(),
+    model: o.model ?? "tiny-mlp",
+  } as PreprocessRequest;
+  for (const node of nodes) {
+    const res = await post(node, "/v1/validate/preprocess", req);
+    expect([requestId, res.status]).toEqual([requestId, 200]);
+  }
+  return req.deadline;
 }
 
 describe("preprocess against anvil", () => {
@@ -184,10 +221,18 @@ describe("preprocess against anvil", () => {
       signature: attestation.signature,
     });
     expect<string | undefined>(signer.toLowerCase()).toBe(a.signer?.address);
+    // The registry wants a majority of its two validators: b attests the same terms.
+    const fromB = v.parse(AttestationResponse, (await post(b, "/v1/validate/preprocess", req)).body);
     const reader = createNcnReadClient({ rpcUrl: chain.anvil.url, chainId: chain.deployment.chainId });
-    const onChain = await verifyAttestations(reader, chain.contracts, {
-      digest: digestOf(domain(), "Attestation", message),
+    const digest = digestOf(domain(), "Attestation", message);
+    const alone = await verifyAttestations(reader, chain.contracts, {
+      digest,
       signatures: [attestation.signature],
+    });
+    expect(alone.ok).toBe(false);
+    const onChain = await verifyAttestations(reader, chain.contracts, {
+      digest,
+      signatures: [attestation.signature, fromB.attestation.signature],
     });
     expect(onChain.ok).toBe(true);
   });
@@ -280,6 +325,8 @@ describe("preprocess against anvil", () => {
       [{ model: "other-model" } as never, 404, "MODEL_NOT_FOUND"],
       [{ agent: newAccount().address.toLowerCase() } as never, 404, "NOT_FOUND"],
       [{ price: "10" }, 422, "VALIDATION_REFUSED"],
+      // 25 times the subnet's price: the gateway may not name its own.
+      [{ price: "2500" }, 422, "VALIDATION_REFUSED"],
       [{ deadline: Date.now() - 1 }, 504, "DEADLINE_EXCEEDED"],
     ];
     for (const [change, status, code] of cases) {
@@ -294,16 +341,18 @@ describe("completion against anvil", () => {
   const result = floatResult([0.5, 0, 1.25]);
 
   test("a valid receipt gets the completion attestation that pays the escrow on chain", async () => {
-    await escrow("done-1", 100n);
+    const deadline = await preattest([a, b], "done-1");
     const req = await signedCompletion(agent, domain(), {
       requestId: "done-1",
       modelHash: model.sha256,
       input,
       result,
+      deadline,
     });
     const res = await post(a, "/v1/validate/completion", req);
     expect(res.status).toBe(200);
     const { attestation } = v.parse(AttestationResponse, res.body);
+    const fromB = v.parse(AttestationResponse, (await post(b, "/v1/validate/completion", req)).body);
     expect(attestation.phase).toBe(1);
     expect<string>(attestation.subject).toBe(receiptStructHash(req.receipt.receipt));
     expect(attestation.outputHash).toBe(req.receipt.receipt.outputHash);
@@ -312,7 +361,7 @@ describe("completion against anvil", () => {
     expect(completionAttestation(receipt).subject).toBe(attestation.subject);
     await completeEscrow(chain.client(gatewayKey), chain.contracts, {
       receipt,
-      validatorSignatures: [attestation.signature],
+      validatorSignatures: [attestation.signature, fromB.attestation.signature],
     });
     const reader = createNcnReadClient({ rpcUrl: chain.anvil.url, chainId: chain.deployment.chainId });
     expect((await readEscrow(reader, chain.contracts, idToBytes32("done-1"))).status).toBe(2);
@@ -331,6 +380,7 @@ describe("completion against anvil", () => {
       input,
       result,
       signer: newAccount(),
+      deadline: await preattest([a], "bad-sig"),
     });
     const r1 = await post(a, "/v1/validate/completion", forged);
     expect([r1.status, refusal(r1.body).code, refusal(r1.body).details?.field]).toEqual([
@@ -344,6 +394,7 @@ describe("completion against anvil", () => {
       modelHash: model.sha256,
       input,
       result,
+      deadline: await preattest([a], "tampered"),
     });
     const tampered = { ...honest, result: floatResult([9, 9, 9]) };
     const r2 = await post(a, "/v1/validate/completion", tampered);
@@ -358,18 +409,20 @@ describe("completion against anvil", () => {
       modelHash: `0x${"cd".repeat(32)}`,
       input,
       result,
+      deadline: await preattest([a], "other-hash"),
     });
     const r4 = await post(a, "/v1/validate/completion", otherModel);
     expect([r4.status, refusal(r4.body).code]).toEqual([422, "MODEL_HASH_MISMATCH"]);
 
+    const lateDeadline = await preattest([a], "late");
     const late = await signedCompletion(agent, domain(), {
       requestId: "late",
       modelHash: model.sha256,
       input,
       result,
-      deadline: Date.now() - 1_000,
-      startedAt: Date.now() - 500,
-      finishedAt: Date.now() - 100,
+      deadline: lateDeadline,
+      startedAt: lateDeadline - 100,
+      finishedAt: lateDeadline + 100,
     });
     const r5 = await post(a, "/v1/validate/completion", late);
     expect([r5.status, refusal(r5.body).code]).toEqual([504, "DEADLINE_EXCEEDED"]);
@@ -382,17 +435,37 @@ describe("completion against anvil", () => {
       amount: 1_000n,
       expiry: nowSec() + 86_400n,
     });
-    const items = await Promise.all(
-      ["batch-1", "batch-2", "batch-3"].map((requestId) =>
-        signedCompletion(agent, domain(), { requestId, modelHash: model.sha256, input, result }),
-      ),
-    );
+    const voucherAmount = 300n;
+    const voucherSignature = await signVoucher(client, domain(), {
+      sessionId,
+      cumulativeAmount: voucherAmount,
+    });
+    const payment = {
+      mode: "session",
+      sessionId,
+      cumulativeAmount: voucherAmount.toString(),
+      signature: voucherSignature,
+    } as PreprocessRequest["payment"];
+    const items = [];
+    for (const requestId of ["batch-1", "batch-2", "batch-3"]) {
+      const deadline = await preattest([a, b], requestId, { payment });
+      items.push(
+        await signedCompletion(agent, domain(), {
+          requestId,
+          modelHash: model.sha256,
+          input,
+          result,
+          deadline,
+        }),
+      );
+    }
     const bad = await signedCompletion(agent, domain(), {
       requestId: "batch-bad",
       modelHash: model.sha256,
       input,
       result,
       signer: newAccount(),
+      deadline: await preattest([a, b], "batch-bad", { payment }),
     });
     const res = await post(a, "/v1/validate/completion/batch", { items: [...items, bad] });
     expect(res.status).toBe(200);
@@ -415,11 +488,6 @@ describe("completion against anvil", () => {
     });
     expect<string | undefined>(signer.toLowerCase()).toBe(a.signer?.address);
 
-    const voucherAmount = 300n;
-    const voucherSignature = await signVoucher(client, domain(), {
-      sessionId,
-      cumulativeAmount: voucherAmount,
-    });
     const batchId = `0x${"00".repeat(31)}07` as `0x${string}`;
     const settlement = {
       batchId,
@@ -441,6 +509,11 @@ describe("completion against anvil", () => {
     expect(signed.status).toBe(200);
     const sig = v.parse(SettlementSignature, signed.body);
     expect(sig.total).toBe("300");
+    // Once b attested them too, it signs: the registry wants a majority of its two validators.
+    expect((await post(b, "/v1/validate/completion/batch", { items })).status).toBe(200);
+    const signedByB = await post(b, "/v1/validate/settlement", settlement);
+    expect(signedByB.status).toBe(200);
+    const sigB = v.parse(SettlementSignature, signedByB.body);
     const { total } = await settleBatch(chain.client(gatewayKey), chain.contracts, {
       batch: {
         batchId,
@@ -449,7 +522,7 @@ describe("completion against anvil", () => {
         vouchers: [{ sessionId, salt, cumulativeAmount: voucherAmount, signature: voucherSignature }],
         payouts: [{ node: agent.address, amount: 300n }],
       },
-      validatorSignatures: [sig.signature],
+      validatorSignatures: [sig.signature, sigB.signature],
     });
     expect(total).toBe(300n);
     const again = await post(a, "/v1/validate/settlement", settlement);
@@ -460,6 +533,7 @@ describe("completion against anvil", () => {
     const x = [0.5, -1, 2, 0.25, 1, 1, 1, 1];
     const honest = await signedCompletion(cheat, domain(), {
       requestId: "spot-honest",
+      deadline: await preattest([b], "spot-honest", { who: cheat, model: "tiny-real" }),
       model: "tiny-real",
       modelHash: realModel().sha256,
       input: floatInput("tiny-real", x),
@@ -475,6 +549,7 @@ describe("completion against anvil", () => {
     const wrong = Array.from(tinyModelReference(new Float32Array(x)), (y, i) => (i === 4 ? y + 0.5 : y));
     const lie = await signedCompletion(cheat, domain(), {
       requestId: "spot-lie",
+      deadline: await preattest([b], "spot-lie", { who: cheat, model: "tiny-real" }),
       model: "tiny-real",
       modelHash: realModel().sha256,
       input: floatInput("tiny-real", x),
@@ -504,6 +579,68 @@ describe("completion against anvil", () => {
     });
     expect([next.status, refusal(next.body).details?.reason]).toEqual([422, "agent_reputation"]);
   });
+
+  test("OCR results are spot-checked too: a page read again agrees, a changed line is caught", async () => {
+    const reader = newAccount();
+    for (const record of [
+      ...(await Promise.all(BUILTIN_MODELS.map((m) => modelRecord(owner, m)))),
+      await subnetRecord(owner, { id: "ocr", models: [{ id: "ppocr-v4", price: "1000" }] }),
+      await agentRecord(reader, { subnets: ["ocr"], models: ["ppocr-v4"] }),
+    ]) {
+      await a.records.publish(record);
+    }
+    await waitFor(() => b.index.get("agent", reader.address.toLowerCase()), 5_000, "OCR records on b");
+    // The page as an agent reads it, with the agent's own executor.
+    const store = await ModelStore.open({
+      dir: join(dir.path, "agent-models"),
+      maxBytes: 2 ** 30,
+      ttlMs: 3_600_000,
+    });
+    const runtime = await OnnxRuntime.create({ executionProvider: "cpu", poolSize: 1 });
+    try {
+      const image = Buffer.from(renderText({ lines: ["spot check"], size: 32 })).toString("base64");
+      const { model: pipelineModel, pipeline } = ppocrV4Task();
+      const outcome = await new TaskExecutor({ store, runtime }).execute({
+        kind: "ocr",
+        model: pipelineModel,
+        image,
+        pipeline,
+      });
+      const ocrInput = v.parse(TaskInput, { kind: "ocr", model: "ppocr-v4", image });
+      const complete = async (requestId: string, result: TaskResult) =>
+        signedCompletion(reader, domain(), {
+          requestId,
+          subnet: "ocr",
+          model: "ppocr-v4",
+          modelHash: pipelineModel.sha256,
+          price: "1000",
+          input: ocrInput,
+          result,
+          deadline: await preattest([b], requestId, {
+            who: reader,
+            model: "ppocr-v4",
+            subnet: "ocr",
+            price: "1000",
+          }),
+        });
+      const before = b.validation.stats.spotChecksPassed;
+      const ok = await post(b, "/v1/validate/completion", await complete("ocr-honest", outcome.result));
+      expect(ok.status).toBe(200);
+      expect(v.parse(AttestationResponse, ok.body).spotChecked).toBe(true);
+      expect(b.validation.stats.spotChecksPassed).toBe(before + 1);
+      if (outcome.result.kind !== "ocr") throw new Error("expected OCR lines");
+      const lines = outcome.result.lines.map((l, i) => (i === 0 ? { ...l, text: `${l.text}!` } : l));
+      const lie = await post(b, "/v1/validate/completion", await complete("ocr-lie", { kind: "ocr", lines }));
+      expect([lie.status, refusal(lie.body).details?.reason, refusal(lie.body).details?.field]).toEqual([
+        422,
+        "spot_check_failed",
+        "result.lines",
+      ]);
+      expect(b.reputation.get(reader.address).failedSpotChecks).toBe(1);
+    } finally {
+      await runtime.close();
+    }
+  }, 60_000);
 
   test("work posted to one node's mempool is attested by every validator and collected from any node", async () => {
     await escrow("pool-paid", 100n);

@@ -1,4 +1,11 @@
-import { Bytes32, CompletionRequest, idToBytes32, PreprocessRequest, RequestId } from "@ncn/protocol";
+import {
+  Bytes32,
+  CompletionRequest,
+  idToBytes32,
+  PreprocessRequest,
+  RequestId,
+  tokenOfAuthorization,
+} from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { RegistryError } from "../../errors.ts";
@@ -11,14 +18,17 @@ const MempoolSubmission = v.variant("phase", [
 ]);
 
 /**
- * The mempool: post validation work once and let every validator attest it; collect the
- * attestations (from any node) under the request id.
+ * The mempool: an authenticated gateway posts validation work once and every validator
+ * attests it; the attestations are collected (from any node) under the request id.
  */
 export function mempoolRoutes(deps: ApiDeps) {
   return new Hono()
     .post("/v1/mempool", async (c) => {
+      const header = c.req.header("authorization");
+      const gateway = await deps.gatewayAuth.authenticate(header);
       const work = await readBody(c, MempoolSubmission);
-      const { id, gossipPeers, entry } = await deps.mempool.submit(work);
+      const token = tokenOfAuthorization(header);
+      const { id, gossipPeers, entry } = await deps.mempool.submit(work, { token, gateway });
       return c.json({ id, gossipPeers, status: entry.status }, 202);
     })
     .get("/v1/mempool", (c) => c.json({ items: deps.mempool.list() }))

@@ -1,0 +1,138 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import {
+  AttestationPhase,
+  BaseError,
+  hashCanonical,
+  idToBytes32,
+  makeGatewayToken,
+  ncnDomain,
+  type PreprocessRequest,
+} from "@ncn/protocol";
+import { generatePrivateKey } from "viem/accounts";
+import { staticValidatorSet } from "../chain/validator-set.ts";
+import { MEMPOOL_TTL_MS } from "../constants.ts";
+import type { GossipService } from "../gossip/gossip-service.ts";
+import type { MempoolMessage } from "../gossip/mempool-message.ts";
+import { GatewayAuthenticator } from "../http/gateway-auth.ts";
+import { RecordIndex } from "../records/record-index.ts";
+import { ReputationBook } from "../reputation/reputation-book.ts";
+import { AttestationStore } from "../store/attestation-store.ts";
+import { CompletionStore } from "../store/completion-store.ts";
+import { openDatabase } from "../store/database.ts";
+import { PreattestationStore } from "../store/preattestation-store.ts";
+import { ReceiptStore } from "../store/receipt-store.ts";
+import { quietLogger } from "../test-support/cluster.ts";
+import { addressOf, newAccount } from "../test-support/records.ts";
+import { attestationSigner } from "../validation/attestation-signer.ts";
+import { ValidationService } from "../validation/validation-service.ts";
+import { MempoolService } from "./mempool-service.ts";
+
+const domain = ncnDomain(31337, "0x5fbdb2315678afecb367f032d93f642f64180aa3");
+const gateway = newAccount();
+const validator = attestationSigner(generatePrivateKey());
+const dbs: ReturnType<typeof openDatabase>[] = [];
+afterEach(() => {
+  for (const db of dbs.splice(0)) db.close();
+});
+
+/** A node's mempool as gossip drives it (this node validates nothing: work is only listed). */
+function mempool() {
+  const db = openDatabase(":memory:");
+  dbs.push(db);
+  const attestations = new AttestationStore(db);
+  const validation = new ValidationService({
+    index: new RecordIndex(db),
+    reputation: new ReputationBook(db),
+    attestations,
+    receipts: new ReceiptStore(db),
+    preattested: new PreattestationStore(db),
+    completions: new CompletionStore(db),
+    spotCheck: { fraction: 0, atol: 0, rtol: 0 },
+    log: quietLogger(),
+  });
+  const service = new MempoolService({
+    gossip: {} as GossipService,
+    validation,
+    attestations,
+    domain,
+    validatorSet: staticValidatorSet([validator.address]),
+    gatewayAuth: new GatewayAuthenticator([addressOf(gateway)]),
+    log: quietLogger(),
+  });
+  return { service, attestations };
+}
+
+async function work(
+  signer = gateway,
+  expiresAt = Date.now() + 86_400_000,
+): Promise<Extract<MempoolMessage, { type: "work" }>> {
+  const request = {
+    requestId: `pool-${Math.random().toString(36).slice(2)}`,
+    subnet: "vision",
+    model: "tiny-mlp",
+    agent: addressOf(newAccount()),
+    price: "100",
+    payment: { mode: "escrow" },
+    deadline: Date.now() + 3_600_000,
+  } as PreprocessRequest;
+  return {
+    type: "work",
+    id: hashCanonical({ phase: 0, request }),
+    phase: 0,
+    request,
+    postedAt: Date.now(),
+    expiresAt,
+    auth: (await makeGatewayToken(signer)).token,
+  } as Extract<MempoolMessage, { type: "work" }>;
+}
+
+async function codeOf(run: Promise<unknown>): Promise<string> {
+  try {
+    await run;
+  } catch (e) {
+    if (e instanceof BaseError) return e.code;
+    throw e;
+  }
+  return "accepted";
+}
+
+describe("gossiped mempool messages", () => {
+  test("work is taken only from a gateway this node serves, its expiry clamped to the deadline and the TTL", async () => {
+    const { service } = mempool();
+    expect(await codeOf(service.handle(await work(newAccount())))).toBe("FORBIDDEN");
+    expect(await codeOf(service.handle({ ...(await work()), auth: "0x12.34.56" }))).toBe("UNAUTHORIZED");
+    expect(service.list()).toEqual([]);
+    const now = Date.now();
+    const good = await work(gateway, now + 86_400_000);
+    expect(await service.handle(good, now)).toBe("accept");
+    // The message asked for a day; the node keeps it for the mempool's TTL at most.
+    expect(service.get(good.id)?.expiresAt).toBe(Math.min(good.request.deadline, now + MEMPOOL_TTL_MS));
+  });
+
+  test("attestations are kept only from active validators, signed by the key they name", async () => {
+    const { service, attestations } = mempool();
+    const requestId = idToBytes32("pool-attested");
+    const message = {
+      requestId,
+      phase: AttestationPhase.Preprocess,
+      subject: idToBytes32("subject"),
+      outputHash: `0x${"0".repeat(64)}` as `0x${string}`,
+    };
+    const outsider = attestationSigner(generatePrivateKey());
+    const theirs = await outsider.attest(domain, message);
+    expect(
+      await codeOf(service.handle({ type: "attestation", requestId, attestation: theirs } as MempoolMessage)),
+    ).toBe("FORBIDDEN");
+    expect(attestations.list(requestId)).toEqual([]);
+    const genuine = await validator.attest(domain, message);
+    // Another key's signature under the validator's name.
+    const forged = { ...genuine, signature: theirs.signature };
+    expect(
+      await codeOf(service.handle({ type: "attestation", requestId, attestation: forged } as MempoolMessage)),
+    ).toBe("SIGNATURE_INVALID");
+    expect(
+      await service.handle({ type: "attestation", requestId, attestation: genuine } as MempoolMessage),
+    ).toBe("accept");
+    expect(attestations.list(requestId)).toEqual([genuine]);
+  });
+});
