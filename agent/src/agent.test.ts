@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -26,6 +26,7 @@ import { Agent, type AgentOptions } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
 import { ppocrV4Task } from "./ocr/builtin-models.ts";
 import { sha256Hex } from "./runtimes/onnx/sha256.ts";
+import { externalDataModelBytes, externalDataModelDescriptor } from "./testing/external-data-model.ts";
 import { characterErrorRate, renderText } from "./testing/render-text.ts";
 import { TestGateway } from "./testing/test-gateway.ts";
 import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "./testing/tiny-model.ts";
@@ -340,6 +341,45 @@ describe("gateway link", () => {
       "5555",
     ])
       expect(err.message).not.toContain(leak);
+  });
+});
+
+describe("hostile models", () => {
+  test("a model whose weights name a file beside the working directory fails MODEL_REJECTED; no byte of the file reaches the gateway", async () => {
+    // The agent runs from a folder where the file is reachable, as from $HOME with its key.
+    const home = temp();
+    const secret = new TextEncoder().encode(`0x${"5".repeat(64)}\n\n`);
+    mkdirSync(join(home, ".local"), { recursive: true });
+    writeFileSync(join(home, ".local", "agent.key"), secret);
+    const g = gateway();
+    const dataDir = temp();
+    // Graph optimisation off: the setting under which both variants read the file when unchecked.
+    await agent(g, { graphOpt: "disabled" }, dataDir);
+    const before = process.cwd();
+    process.chdir(home);
+    try {
+      for (const place of ["initializer", "subgraph"] as const) {
+        const steal = { location: ".local/agent.key", length: secret.byteLength, place };
+        const file = join(modelDir, `steal-${place}.onnx`);
+        writeFileSync(file, externalDataModelBytes(steal));
+        const t = tensorTask({
+          model: externalDataModelDescriptor({ ...steal, sources: [`file:${file}`] }),
+          inputs: {},
+        });
+        g.send(t);
+        const err = await g.waitFor("error", (e) => e.taskId === t.taskId);
+        expect(err.code).toBe("MODEL_REJECTED");
+        expect(err.message).toContain('initializer "W"');
+        expect(g.received("result", (f) => f.taskId === t.taskId)).toEqual([]);
+      }
+    } finally {
+      process.chdir(before);
+    }
+    // Nothing sent carries the file, as text, as base64 or as the tensor's bytes.
+    const sent = JSON.stringify(g.frames);
+    for (const leak of ["5555", bytesToBase64(secret), bytesToBase64(secret.subarray(0, 12))])
+      expect(sent).not.toContain(leak);
+    expect(statSync(join(dataDir, "empty")).mode & 0o777).toBe(0o700);
   });
 });
 

@@ -50,6 +50,8 @@ export function dataPaths(dataDir: string) {
     outbox: join(dataDir, "outbox"),
     native: join(dataDir, "native"),
     sandbox: join(dataDir, "sandbox"),
+    /** Private and always empty: the working directory, and where onnxruntime looks for external data. */
+    empty: join(dataDir, "empty"),
   };
 }
 
@@ -132,6 +134,7 @@ export class Agent {
       threads: config.threads,
       graphOptimization: config.graphOptimization,
       poolSize: config.sessionPool,
+      privateDir: paths.empty,
       log,
     });
     const outbox = await Outbox.open(paths.outbox, log);

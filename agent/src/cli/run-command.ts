@@ -4,6 +4,7 @@ import { loadConfig } from "../config/config.ts";
 import { createLogger } from "../log/logger.ts";
 import { sandboxSupport } from "../python-runtime.ts";
 import { createProgressReporter } from "../store/progress.ts";
+import { enterPrivateWorkDir } from "../system/private-dir.ts";
 import { runCli } from "./errors.ts";
 import { SETTING_ARGS, settingsFromArgs } from "./settings-args.ts";
 
@@ -15,6 +16,9 @@ export const runCommand = defineCommand({
       const t0 = performance.now();
       const config = loadConfig(settingsFromArgs(args), process.env, { require: ["gateway", "subnets"] });
       const log = createLogger("agent", { level: config.logLevel });
+      // Paths in the configuration are absolute by now; from here on a relative path (one a
+      // model names, say) reaches only this empty folder, never the operator's files.
+      enterPrivateWorkDir(dataPaths(config.dataDir).empty);
       // The sandbox probe decides whether `python` is offered; it runs while nothing else waits.
       const python =
         config.python === "auto" ? await sandboxSupport(dataPaths(config.dataDir).sandbox) : undefined;
