@@ -38,8 +38,8 @@ async function fromHome<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-const places: ExternalDataModelOptions["place"][] = ["initializer", "subgraph"];
-const steal = (place: ExternalDataModelOptions["place"]): ExternalDataModelOptions => ({
+const places = ["initializer", "subgraph"] as const;
+const steal = (place: (typeof places)[number]): ExternalDataModelOptions => ({
   location: ".local/canary.bin",
   length: CANARY.byteLength,
   place,
