@@ -40,3 +40,17 @@ test("a configured key wins; a key file readable by others is tightened; garbage
   writeFileSync(keyFilePath(dir), "not a key\n");
   expect(() => loadIdentity(dir, undefined)).toThrow(ConfigError);
 });
+
+test("a key file named in the settings is used (tightened to 0600), never generated, and nothing lands in the data folder", () => {
+  const dir = temp();
+  const file = join(dir, "..", "operator.key");
+  const key = `0x${"42".repeat(32)}` as const;
+  writeFileSync(file, `${key}\n`, { mode: 0o644 });
+  const id = loadIdentity(dir, undefined, undefined, file);
+  expect(id.source).toBe("file");
+  expect(id.account.address).toBe(loadIdentity(temp(), key).account.address);
+  expect(statSync(file).mode & 0o777).toBe(0o600);
+  expect(peekIdentity(dir, undefined, file)).toBe(id.account.address);
+  expect(peekIdentity(dir, undefined)).toBeNull();
+  expect(() => loadIdentity(dir, undefined, undefined, join(dir, "..", "missing.key"))).toThrow(ConfigError);
+});
