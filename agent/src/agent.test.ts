@@ -21,10 +21,10 @@ import {
   typedData,
 } from "@ncn/protocol";
 import * as v from "valibot";
-import { recoverTypedDataAddress } from "viem";
+import { keccak256, recoverTypedDataAddress, stringToHex } from "viem";
 import { Agent, type AgentOptions } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
-import { AgentError } from "./errors.ts";
+import { AgentError, ConfigError } from "./errors.ts";
 import { ppocrV4Task } from "./ocr/builtin-models.ts";
 import { sha256Hex } from "./runtimes/onnx/sha256.ts";
 import { externalDataModelBytes, externalDataModelDescriptor } from "./testing/external-data-model.ts";
@@ -458,6 +458,31 @@ describe("bounds and pinned signing domain", () => {
       signature: res.receipt.signature,
     });
     expect(signer.toLowerCase()).toBe(String(right.received("hello")[0]?.agent));
+  });
+
+  test("a published development key is refused with a gateway not on this machine, accepted on loopback", async () => {
+    const devKey = keccak256(stringToHex("ncn-dev:agent-0"));
+    const remote = loadConfig(
+      {
+        gateway: "wss://gw.example",
+        subnets: "ocr",
+        dataDir: temp(),
+        chainId: "8453",
+        paymentContract: `0x${"ab".repeat(20)}`,
+      },
+      { NCN_PRIVATE_KEY: devKey },
+    );
+    let err: unknown;
+    try {
+      agents.push(await Agent.create(remote));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toContain("published development key");
+    expect((err as ConfigError).message).not.toContain(devKey.slice(2));
+    const g = gateway();
+    await agent(g, { privateKey: devKey });
   });
 
   test("every state file and folder in the data folder is private to the agent's user", async () => {

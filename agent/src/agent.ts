@@ -10,9 +10,10 @@ import type {
   TaskFrame,
 } from "@ncn/protocol";
 import type { PrivateKeyAccount } from "viem/accounts";
-import type { AgentConfig } from "./config/config.ts";
-import { AgentError, describeError } from "./errors.ts";
+import { type AgentConfig, isLoopbackHost } from "./config/config.ts";
+import { AgentError, ConfigError, describeError } from "./errors.ts";
 import { TaskExecutor } from "./executor.ts";
+import { isPublishedDevKey } from "./identity/devnet-keys.ts";
 import { loadIdentity } from "./identity/identity.ts";
 import { admitTask } from "./link/admission.ts";
 import type { BackoffOptions } from "./link/backoff.ts";
@@ -138,6 +139,15 @@ export class Agent {
     privateDataDir(config.dataDir, log);
     setNativeLibDir(paths.native);
     const identity = loadIdentity(config.dataDir, config.privateKey, log, config.privateKeyFile);
+    if (
+      config.gateway &&
+      !isLoopbackHost(new URL(config.gateway).hostname) &&
+      isPublishedDevKey(identity.account.address)
+    ) {
+      throw new ConfigError([
+        `the agent key (${identity.account.address}) is a published development key; use your own key with a gateway that is not on this machine`,
+      ]);
+    }
     const store = await ModelStore.open({
       dir: paths.models,
       maxBytes: config.cacheMaxBytes,
