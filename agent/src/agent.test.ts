@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -21,11 +21,13 @@ import {
   typedData,
 } from "@ncn/protocol";
 import * as v from "valibot";
-import { recoverTypedDataAddress } from "viem";
+import { keccak256, recoverTypedDataAddress, stringToHex } from "viem";
 import { Agent, type AgentOptions } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
+import { AgentError, ConfigError } from "./errors.ts";
 import { ppocrV4Task } from "./ocr/builtin-models.ts";
 import { sha256Hex } from "./runtimes/onnx/sha256.ts";
+import { externalDataModelBytes, externalDataModelDescriptor } from "./testing/external-data-model.ts";
 import { characterErrorRate, renderText } from "./testing/render-text.ts";
 import { TestGateway } from "./testing/test-gateway.ts";
 import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "./testing/tiny-model.ts";
@@ -340,6 +342,167 @@ describe("gateway link", () => {
       "5555",
     ])
       expect(err.message).not.toContain(leak);
+  });
+});
+
+describe("hostile models", () => {
+  test("a model whose weights name a file beside the working directory fails MODEL_REJECTED; no byte of the file reaches the gateway", async () => {
+    // The agent runs from a folder where the file is reachable, as from $HOME with its key.
+    const home = temp();
+    const secret = new TextEncoder().encode(`0x${"5".repeat(64)}\n\n`);
+    mkdirSync(join(home, ".local"), { recursive: true });
+    writeFileSync(join(home, ".local", "agent.key"), secret);
+    const g = gateway();
+    const dataDir = temp();
+    // Graph optimisation off: the setting under which both variants read the file when unchecked.
+    await agent(g, { graphOpt: "disabled" }, dataDir);
+    const before = process.cwd();
+    process.chdir(home);
+    try {
+      for (const place of ["initializer", "subgraph"] as const) {
+        const steal = { location: ".local/agent.key", length: secret.byteLength, place };
+        const file = join(modelDir, `steal-${place}.onnx`);
+        writeFileSync(file, externalDataModelBytes(steal));
+        const t = tensorTask({
+          model: externalDataModelDescriptor({ ...steal, sources: [`file:${file}`] }),
+          inputs: {},
+        });
+        g.send(t);
+        const err = await g.waitFor("error", (e) => e.taskId === t.taskId);
+        expect(err.code).toBe("MODEL_REJECTED");
+        expect(err.message).toContain('initializer "W"');
+        expect(g.received("result", (f) => f.taskId === t.taskId)).toEqual([]);
+      }
+    } finally {
+      process.chdir(before);
+    }
+    // Nothing sent carries the file, as text, as base64 or as the tensor's bytes.
+    const sent = JSON.stringify(g.frames);
+    for (const leak of ["5555", bytesToBase64(secret), bytesToBase64(secret.subarray(0, 12))])
+      expect(sent).not.toContain(leak);
+    expect(statSync(join(dataDir, "empty")).mode & 0o777).toBe(0o700);
+  });
+});
+
+describe("bounds and pinned signing domain", () => {
+  test("past the queue limit a task is refused UNAVAILABLE at once; the accepted ones finish", async () => {
+    const g = gateway();
+    await agent(g, { maxConcurrency: "1", maxQueued: "1" });
+    modelDelayMs = 800;
+    const slow = tensorTask({}, `http://127.0.0.1:${modelServer.port}/tiny.onnx`);
+    const queued = tensorTask({}, `http://127.0.0.1:${modelServer.port}/tiny.onnx`);
+    const extra = tensorTask({}, `http://127.0.0.1:${modelServer.port}/tiny.onnx`);
+    g.send({ type: "tasks", tasks: [slow, queued, extra] });
+    const refused = await g.waitFor("error", (e) => e.taskId === extra.taskId);
+    expect(refused.code).toBe("UNAVAILABLE");
+    expect(g.received("result")).toEqual([]);
+    await g.waitFor("result", (f) => f.taskId === slow.taskId);
+    await g.waitFor("result", (f) => f.taskId === queued.taskId);
+    expect(g.received("error", (e) => e.taskId !== extra.taskId)).toEqual([]);
+  });
+
+  test("a gateway that never acknowledges fills the outbox: new tasks are refused until it acks", async () => {
+    const g = gateway({ autoAck: false });
+    const a = await agent(g, {}, temp(), { outboxMaxBytes: 1 });
+    const first = tensorTask();
+    g.send(first);
+    await g.waitFor("result", (f) => f.taskId === first.taskId);
+    expect(a.outbox.bytes).toBeGreaterThan(0);
+    const second = tensorTask();
+    g.send(second);
+    const refused = await g.waitFor("error", (e) => e.taskId === second.taskId);
+    expect(refused.code).toBe("UNAVAILABLE");
+    expect(refused.message).toContain("acknowledgement");
+    g.send({ type: "ack", taskId: first.taskId });
+    await g.until(() => a.outbox.bytes === 0);
+    const third = tensorTask();
+    g.send(third);
+    await g.waitFor("result", (f) => f.taskId === third.taskId);
+  });
+
+  test("a gateway whose challenge names another chain or contract than the pinned ones gets no hello; the pinned one is served", async () => {
+    const pin = { chainId: "8453", paymentContract: `0x${"ab".repeat(20)}` };
+    const wrongChain = gateway({ verifyingContract: `0x${"ab".repeat(20)}` });
+    const wrongContract = gateway({ chainId: 8453 });
+    for (const g of [wrongChain, wrongContract]) {
+      const config = loadConfig(
+        { gateway: g.url, subnets: "ocr", dataDir: temp(), logLevel: "error", ...pin },
+        {},
+      );
+      const a = await Agent.create(config, { backoff: { baseMs: 20, maxMs: 100 } });
+      agents.push(a);
+      a.start();
+      let err: unknown;
+      try {
+        // Several challenges: every reconnect is refused the same way.
+        await Bun.sleep(300);
+        await a.waitReady(2000);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(AgentError);
+      expect((err as AgentError).code).toBe("FORBIDDEN");
+      expect(g.received("hello")).toEqual([]);
+    }
+    const right = gateway({ chainId: 8453, verifyingContract: `0x${"ab".repeat(20)}` });
+    await agent(right, pin);
+    const t = tensorTask();
+    right.send(t);
+    const res = await right.waitFor("result", (f) => f.taskId === t.taskId);
+    const signer = await recoverTypedDataAddress({
+      ...typedData(
+        ncnDomain(8453, `0x${"ab".repeat(20)}`),
+        "InferenceReceipt",
+        receiptMessage(res.receipt.receipt),
+      ),
+      signature: res.receipt.signature,
+    });
+    expect(signer.toLowerCase()).toBe(String(right.received("hello")[0]?.agent));
+  });
+
+  test("a published development key is refused with a gateway not on this machine, accepted on loopback", async () => {
+    const devKey = keccak256(stringToHex("ncn-dev:agent-0"));
+    const remote = loadConfig(
+      {
+        gateway: "wss://gw.example",
+        subnets: "ocr",
+        dataDir: temp(),
+        chainId: "8453",
+        paymentContract: `0x${"ab".repeat(20)}`,
+      },
+      { NCN_PRIVATE_KEY: devKey },
+    );
+    let err: unknown;
+    try {
+      agents.push(await Agent.create(remote));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toContain("published development key");
+    expect((err as ConfigError).message).not.toContain(devKey.slice(2));
+    const g = gateway();
+    await agent(g, { privateKey: devKey });
+  });
+
+  test("every state file and folder in the data folder is private to the agent's user", async () => {
+    const dataDir = temp();
+    chmodSync(dataDir, 0o755);
+    const g = gateway({ autoAck: false });
+    await agent(g, {}, dataDir);
+    for (const t of [tensorTask(), tensorTask({}, `http://127.0.0.1:${modelServer.port}/tiny.onnx`)]) {
+      g.send(t);
+      await g.waitFor("result", (f) => f.taskId === t.taskId);
+    }
+    const open: string[] = [];
+    const walk = (path: string) => {
+      const st = statSync(path);
+      if (st.mode & 0o077) open.push(`${path} ${(st.mode & 0o777).toString(8)}`);
+      if (st.isDirectory()) for (const name of readdirSync(path)) walk(join(path, name));
+    };
+    walk(dataDir);
+    expect(open).toEqual([]);
+    expect(readdirSync(dataDir).sort()).toEqual(["agent.key", "empty", "models", "outbox"]);
   });
 });
 

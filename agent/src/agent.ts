@@ -1,3 +1,4 @@
+import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type {
   Capabilities,
@@ -9,10 +10,12 @@ import type {
   TaskFrame,
 } from "@ncn/protocol";
 import type { PrivateKeyAccount } from "viem/accounts";
-import type { AgentConfig } from "./config/config.ts";
-import { AgentError, describeError } from "./errors.ts";
+import { type AgentConfig, isLoopbackHost } from "./config/config.ts";
+import { AgentError, ConfigError, describeError } from "./errors.ts";
 import { TaskExecutor } from "./executor.ts";
+import { isPublishedDevKey } from "./identity/devnet-keys.ts";
 import { loadIdentity } from "./identity/identity.ts";
+import { admitTask } from "./link/admission.ts";
 import type { BackoffOptions } from "./link/backoff.ts";
 import { GatewayLink } from "./link/gateway-link.ts";
 import { Outbox } from "./link/outbox.ts";
@@ -41,6 +44,8 @@ export interface AgentOptions {
   batchMaxItems?: number;
   /** Batch-mode receipts: flush this long after the first waiting result (ms, default 5). */
   batchMaxWaitMs?: number;
+  /** Overrides `config.outboxMaxBytes` (tests that fill the outbox with a few results). */
+  outboxMaxBytes?: number;
 }
 
 /** Paths inside the data folder. */
@@ -50,7 +55,22 @@ export function dataPaths(dataDir: string) {
     outbox: join(dataDir, "outbox"),
     native: join(dataDir, "native"),
     sandbox: join(dataDir, "sandbox"),
+    /** Private and always empty: the working directory, and where onnxruntime looks for external data. */
+    empty: join(dataDir, "empty"),
   };
+}
+
+/**
+ * Creates the data folder mode 0700, or tightens it: the key, the results waiting for the
+ * gateway and the libraries the executable loads live there.
+ */
+function privateDataDir(dataDir: string, log: Logger): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const mode = statSync(dataDir).mode & 0o777;
+  if (mode & 0o077) {
+    chmodSync(dataDir, 0o700);
+    log.warn("data folder was open to others; mode set to 0700", { path: dataDir, mode: mode.toString(8) });
+  }
 }
 
 /**
@@ -116,8 +136,18 @@ export class Agent {
   static async create(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {
     const log = options.log ?? silentLogger;
     const paths = dataPaths(config.dataDir);
+    privateDataDir(config.dataDir, log);
     setNativeLibDir(paths.native);
-    const identity = loadIdentity(config.dataDir, config.privateKey, log);
+    const identity = loadIdentity(config.dataDir, config.privateKey, log, config.privateKeyFile);
+    if (
+      config.gateway &&
+      !isLoopbackHost(new URL(config.gateway).hostname) &&
+      isPublishedDevKey(identity.account.address)
+    ) {
+      throw new ConfigError([
+        `the agent key (${identity.account.address}) is a published development key; use your own key with a gateway that is not on this machine`,
+      ]);
+    }
     const store = await ModelStore.open({
       dir: paths.models,
       maxBytes: config.cacheMaxBytes,
@@ -132,6 +162,7 @@ export class Agent {
       threads: config.threads,
       graphOptimization: config.graphOptimization,
       poolSize: config.sessionPool,
+      privateDir: paths.empty,
       log,
     });
     const outbox = await Outbox.open(paths.outbox, log);
@@ -191,6 +222,7 @@ export class Agent {
         account: this.account,
         log: this.#log,
         ...(this.#o.backoff ? { backoff: this.#o.backoff } : {}),
+        ...(this.config.pinnedDomain ? { pinnedDomain: this.config.pinnedDomain } : {}),
         handlers: {
           capabilities: () => this.capabilities(),
           heartbeat: () => ({ load: this.load(), cachedModels: this.store.cachedHashes() }),
@@ -270,6 +302,19 @@ export class Agent {
     }
     if (this.runner.has(task.taskId) || this.batcher.has(task.taskId)) {
       this.#log.debug("task already running; duplicate ignored", { taskId: task.taskId });
+      return;
+    }
+    const refusal = admitTask({
+      running: this.runner.running,
+      concurrency: this.runner.concurrency,
+      queued: this.runner.queued,
+      maxQueued: this.config.maxQueued,
+      outboxBytes: this.outbox.bytes,
+      outboxMaxBytes: this.#o.outboxMaxBytes ?? this.config.outboxMaxBytes,
+    });
+    if (refusal) {
+      this.#log.warn("task refused", { taskId: task.taskId, error: refusal.message });
+      link.send({ type: "error", taskId: task.taskId, ...refusal });
       return;
     }
     const domain = link.domain;

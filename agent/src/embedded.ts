@@ -10,8 +10,10 @@ export interface EmbeddedNativeLib {
   path: string;
   /** A symbol to resolve when opening it, proving the library loaded. */
   symbol: string;
-  /** Size in bytes, used to tell a complete extracted copy from a stale or partial one. */
+  /** Size in bytes. */
   size: number;
+  /** Hex sha256 (no 0x) computed at build time: an extracted copy is opened only when it matches. */
+  sha256: string;
 }
 
 export interface EmbeddedAssets {

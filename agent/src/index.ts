@@ -34,4 +34,5 @@ export {
   type SourceRule,
   STRICT_SOURCE_POLICY,
 } from "./store/source-policy.ts";
+export { ensurePrivateEmptyDir, enterPrivateWorkDir } from "./system/private-dir.ts";
 export { AGENT_VERSION } from "./version.ts";

@@ -3,8 +3,6 @@
  * doctor's sandbox section, `ncn-agent sandbox run`, and whether `python` is offered
  * in the agent's capabilities.
  */
-import { mkdirSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { embeddedAssets } from "./embedded.ts";
 import {
   type LayerReport,
@@ -18,14 +16,9 @@ import {
 export async function pythonRuntimeOptions(cacheDir: string): Promise<PythonRuntimeOptions> {
   const embedded = embeddedAssets().sandboxShim;
   if (!embedded) return { cacheDir };
-  // The embedded file lives in the executable's virtual file system, which plain file
-  // copies cannot read: stage it on disk first, then let the runtime install it.
-  const stageDir = `${cacheDir}.stage`;
-  mkdirSync(stageDir, { recursive: true, mode: 0o700 });
-  const staged = join(stageDir, "ncn-sandbox");
-  const size = Bun.file(embedded).size;
-  if (statSync(staged, { throwIfNoEntry: false })?.size !== size) await Bun.write(staged, Bun.file(embedded));
-  return { cacheDir, shimPath: await materializeShim(staged, cacheDir) };
+  // Read straight from the executable: a copy staged on disk and reused by its size could be
+  // swapped for another program of the same size.
+  return { cacheDir, shimPath: await materializeShim(embedded, cacheDir) };
 }
 
 export interface SandboxSupport {

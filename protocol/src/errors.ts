@@ -24,6 +24,8 @@ export const ERROR_STATUS = {
   STALE_RECORD: 409,
   PAYLOAD_TOO_LARGE: 413,
   MODEL_HASH_MISMATCH: 422,
+  /** The model is well-formed but asks for something the network never does (external data). */
+  MODEL_REJECTED: 422,
   VALIDATION_REFUSED: 422,
   SANDBOX_REFUSED: 422,
   SANDBOX_EXIT: 422,

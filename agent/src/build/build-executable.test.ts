@@ -1,10 +1,28 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ncnDomain, receiptMessage, type TaskFrame, tensorToJson, typedData } from "@ncn/protocol";
+import {
+  bytesToBase64,
+  ncnDomain,
+  receiptMessage,
+  type TaskFrame,
+  tensorToJson,
+  typedData,
+} from "@ncn/protocol";
 import * as v from "valibot";
 import { recoverTypedDataAddress } from "viem";
+import { externalDataModelBytes, externalDataModelDescriptor } from "../testing/external-data-model.ts";
 import { characterErrorRate, renderText } from "../testing/render-text.ts";
 import { TestGateway } from "../testing/test-gateway.ts";
 import { tinyModelBytes, tinyModelDescriptor } from "../testing/tiny-model.ts";
@@ -25,6 +43,8 @@ beforeAll(async () => {
   rmSync(buildDir, { recursive: true, force: true });
   env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, NCN_DATA_DIR: join(dir, "data") };
 }, 240_000);
+
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -150,6 +170,92 @@ describe("single executable", () => {
       expect(await p.exited).toBe(0);
     } finally {
       p.kill("SIGKILL");
+      await g.stop();
+    }
+  }, 60_000);
+
+  test("a planted library of the same size in the data folder is replaced before it is opened", async () => {
+    // The copy the earlier runs extracted, and what it must hold.
+    const native = join(dir, "data", "native");
+    const folder = readdirSync(native).find((d) => existsSync(join(native, d, "libonnxruntime.so.1")));
+    if (!folder) throw new Error("no extracted onnxruntime library");
+    const target = join(native, folder, "libonnxruntime.so.1");
+    const original = sha256(readFileSync(target));
+    const size = statSync(target).size;
+    // Another local user's library: its constructor leaves a marker when anything loads it.
+    const marker = join(dir, "planted-code-ran");
+    const c = join(dir, "evil.c");
+    writeFileSync(
+      c,
+      `#include <stdio.h>\nvoid *OrtGetApiBase(void) { return 0; }\n__attribute__((constructor)) static void run(void) { FILE *f = fopen(${JSON.stringify(marker)}, "w"); if (f) fclose(f); }\n`,
+    );
+    const so = join(dir, "evil.so");
+    expect(Bun.spawnSync(["cc", "-shared", "-fPIC", "-o", so, c]).exitCode).toBe(0);
+    const planted = new Uint8Array(size);
+    planted.set(readFileSync(so));
+    writeFileSync(target, planted);
+    const d = await run(["doctor", "--json", "--skip-sandbox"]);
+    expect(d.code).toBe(0);
+    expect(existsSync(marker)).toBe(false);
+    expect(sha256(readFileSync(target))).toBe(original);
+  }, 60_000);
+
+  test("started from / with the default data folder, a model naming the agent's own key gets MODEL_REJECTED and no byte of it", async () => {
+    const g = new TestGateway({ heartbeatMs: 200 });
+    // No NCN_DATA_DIR: the key goes to $HOME/.local/share/ncn-agent/agent.key.
+    const p = Bun.spawn(
+      [
+        exe,
+        "run",
+        "--gateway",
+        g.url,
+        "--subnet",
+        "ocr",
+        "--python",
+        "off",
+        "--log-level",
+        "warn",
+        "--model-dir",
+        dir,
+      ],
+      { cwd: "/", env: { PATH: env.PATH ?? "/usr/bin:/bin", HOME: dir }, stdout: "pipe", stderr: "pipe" },
+    );
+    try {
+      await g.waitFor("hello", () => true, 30_000);
+      const keyFile = join(dir, ".local", "share", "ncn-agent", "agent.key");
+      const key = readFileSync(keyFile);
+      let seq = 0;
+      for (const place of ["initializer", "subgraph"] as const) {
+        // Relative to "/", where the agent was started: the whole file system is in reach.
+        const steal = { location: keyFile.slice(1), length: 64, place };
+        const file = join(dir, `steal-${place}.onnx`);
+        writeFileSync(file, externalDataModelBytes(steal));
+        const taskId = `exe-steal-${++seq}:1`;
+        g.send({
+          type: "task",
+          taskId,
+          requestId: `exe-steal-${seq}` as never,
+          subnet: "ocr" as never,
+          model: externalDataModelDescriptor({ ...steal, sources: [`file:${file}`] }),
+          price: "7",
+          deadline: Date.now() + 30_000,
+          kind: "tensor",
+          inputs: {},
+        });
+        const err = await g.waitFor("error", (f) => f.taskId === taskId, 30_000);
+        expect(err.code).toBe("MODEL_REJECTED");
+      }
+      const sent = JSON.stringify(g.frames);
+      const hex = key.toString("utf8").trim().slice(2);
+      for (const leak of [
+        hex.slice(0, 16),
+        bytesToBase64(key.subarray(0, 12)),
+        bytesToBase64(key.subarray(0, 64)),
+      ])
+        expect(sent).not.toContain(leak);
+    } finally {
+      p.kill("SIGKILL");
+      await p.exited;
       await g.stop();
     }
   }, 60_000);

@@ -3,12 +3,13 @@
  *   npm run build:agent            (or: npx bun agent/src/build/build-executable.ts [--outfile PATH])
  *
  * The executable embeds, as file assets: onnxruntime's and libvips' shared libraries
- * (written to the data folder and opened before the addons load), the built-in OCR
+ * with their sha256 (written to the data folder, checked, and opened before the addons load), the built-in OCR
  * models and their manifest (served to the model store for their `npm:` sources), and
  * a statically linked sandbox helper when a C compiler is available at build time. The
  * inference thread is bundled as a second entry point.
  */
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { BUILTIN_MODELS } from "../ocr/builtin-models.ts";
@@ -52,6 +53,10 @@ function nativeLibs(): { soname: string; path: string; symbol: string }[] {
     { soname: "libonnxruntime.so.1", path: ort, symbol: "OrtGetApiBase" },
     { soname: vips, path: join(vipsDir, vips), symbol: "vips_init" },
   ];
+}
+
+function fileSha256(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
 export async function buildExecutable(options: BuildOptions = {}): Promise<BuildResult> {
@@ -105,7 +110,7 @@ export async function buildExecutable(options: BuildOptions = {}): Promise<Build
   lines.push(`import { registerEmbeddedAssets } from ${q(join(AGENT_ROOT, "src", "embedded.ts"))};`);
   lines.push("registerEmbeddedAssets({");
   lines.push(
-    `  nativeLibs: [${libs.map((l, i) => `{ soname: ${q(l.soname)}, path: lib${i}, symbol: ${q(l.symbol)}, size: ${statSync(l.path).size} }`).join(", ")}],`,
+    `  nativeLibs: [${libs.map((l, i) => `{ soname: ${q(l.soname)}, path: lib${i}, symbol: ${q(l.symbol)}, size: ${statSync(l.path).size}, sha256: ${q(fileSha256(l.path))} }`).join(", ")}],`,
   );
   lines.push(`  npmFiles: { ${npmFiles.map((f, i) => `${q(f.key)}: npm${i}`).join(", ")} },`);
   if (shim) lines.push("  sandboxShim: shim,");

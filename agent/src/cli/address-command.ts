@@ -10,7 +10,7 @@ export const addressCommand = defineCommand({
   run: ({ args }) =>
     runCli(async () => {
       const config = loadConfig(settingsFromArgs(args), process.env);
-      const id = loadIdentity(config.dataDir, config.privateKey);
+      const id = loadIdentity(config.dataDir, config.privateKey, undefined, config.privateKeyFile);
       process.stdout.write(`${id.account.address}\n`);
       return 0;
     }),

@@ -1,9 +1,11 @@
 import { defineCommand } from "citty";
 import { Agent, dataPaths } from "../agent.ts";
 import { loadConfig } from "../config/config.ts";
+import { AgentError, describeError } from "../errors.ts";
 import { createLogger } from "../log/logger.ts";
 import { sandboxSupport } from "../python-runtime.ts";
 import { createProgressReporter } from "../store/progress.ts";
+import { enterPrivateWorkDir } from "../system/private-dir.ts";
 import { runCli } from "./errors.ts";
 import { SETTING_ARGS, settingsFromArgs } from "./settings-args.ts";
 
@@ -13,8 +15,17 @@ export const runCommand = defineCommand({
   run: ({ args }) =>
     runCli(async () => {
       const t0 = performance.now();
-      const config = loadConfig(settingsFromArgs(args), process.env, { require: ["gateway", "subnets"] });
+      const flags = settingsFromArgs(args);
+      const config = loadConfig(flags, process.env, { require: ["gateway", "subnets"] });
       const log = createLogger("agent", { level: config.logLevel });
+      if (flags.privateKey !== undefined) {
+        log.warn(
+          "--private-key shows the key to every local user in the process list; use NCN_PRIVATE_KEY, --private-key-file or the key file in the data folder",
+        );
+      }
+      // Paths in the configuration are absolute by now; from here on a relative path (one a
+      // model names, say) reaches only this empty folder, never the operator's files.
+      enterPrivateWorkDir(dataPaths(config.dataDir).empty);
       // The sandbox probe decides whether `python` is offered; it runs while nothing else waits.
       const python =
         config.python === "auto" ? await sandboxSupport(dataPaths(config.dataDir).sandbox) : undefined;
@@ -34,7 +45,11 @@ export const runCommand = defineCommand({
       void agent
         .waitReady(60_000)
         .then(() => log.info("agent ready", { ms: Math.round(performance.now() - t0) }))
-        .catch(() => log.warn("gateway not reachable yet; retrying in the background"));
+        .catch((e: unknown) =>
+          e instanceof AgentError
+            ? log.error("gateway refused; retrying in the background", { error: describeError(e).message })
+            : log.warn("gateway not reachable yet; retrying in the background"),
+        );
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           log.info("stopping", { signal });

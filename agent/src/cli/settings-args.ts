@@ -4,7 +4,16 @@ import { type RawSettings, SETTINGS, type SettingName } from "../config/config.t
 const HELP: Record<SettingName, string> = {
   gateway: "gateway URL, e.g. wss://gateway.example (env NCN_GATEWAY)",
   dataDir: "folder for the key, model cache and outbox (env NCN_DATA_DIR)",
-  privateKey: "agent private key, 0x + 64 hex (env NCN_PRIVATE_KEY; default: generated into the data folder)",
+  privateKey:
+    "agent private key, 0x + 64 hex: prefer NCN_PRIVATE_KEY or --private-key-file, a flag shows in the process list (default: generated into the data folder)",
+  privateKeyFile: "file holding the agent private key, mode 0600 (env NCN_PRIVATE_KEY_FILE)",
+  chainId: "chain id receipts are signed for; the gateway's challenge must name it (env NCN_CHAIN_ID)",
+  paymentContract:
+    "payment contract receipts are signed for; the gateway's challenge must name it (env NCN_PAYMENT_CONTRACT)",
+  maxQueued:
+    "tasks accepted beyond those running; more are refused as UNAVAILABLE (env NCN_MAX_QUEUED, default 256)",
+  outboxMaxMb:
+    "unacknowledged results kept, in MB; past it new tasks are refused (env NCN_OUTBOX_MAX_MB, default 512)",
   subnets: "subnet(s) to serve, comma-separated (env NCN_SUBNETS)",
   maxConcurrency: "tasks in flight at once (env NCN_MAX_CONCURRENCY, default 64)",
   cacheMaxMb: "model cache budget in MB (env NCN_CACHE_MAX_MB, default 10240)",

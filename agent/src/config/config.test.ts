@@ -16,6 +16,8 @@ describe("loadConfig", () => {
   test("defaults, env values and flags overriding env", () => {
     const c = loadConfig({ maxConcurrency: "4", subnet: undefined } as never, {
       NCN_GATEWAY: "https://gw.example/base/",
+      NCN_CHAIN_ID: "8453",
+      NCN_PAYMENT_CONTRACT: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
       NCN_SUBNETS: "ocr, vision",
       NCN_MAX_CONCURRENCY: "9",
       NCN_EXECUTION_PROVIDER: "CPU",
@@ -29,6 +31,12 @@ describe("loadConfig", () => {
     expect(c.dataDir).toBe("/xdg/ncn-agent");
     expect(c.graphOptimization).toBe("all");
     expect(c.cacheMaxBytes).toBe(10240 * 1024 * 1024);
+    expect(c.pinnedDomain).toEqual({
+      chainId: 8453,
+      verifyingContract: "0x5fbdb2315678afecb367f032d93f642f64180aa3",
+    });
+    expect(c.maxQueued).toBe(256);
+    expect(c.outboxMaxBytes).toBe(512 * 1024 * 1024);
     expect(loadConfig({ gateway: "http://127.0.0.1:8787" }, {}).gateway).toBe("ws://127.0.0.1:8787");
   });
 
@@ -89,5 +97,43 @@ describe("loadConfig", () => {
   test("required settings are named when missing", () => {
     const problems = problemsOf(() => loadConfig({}, {}, { require: ["gateway", "subnets"] }));
     expect(problems).toEqual(["--gateway (NCN_GATEWAY) is required", "--subnet (NCN_SUBNETS) is required"]);
+  });
+
+  test("plain ws:// only to this machine; a remote gateway needs the signing domain pinned", () => {
+    for (const local of ["ws://127.0.0.1:8787", "http://localhost:8787", "ws://[::1]:8787", "ws://127.8.0.1"])
+      expect(loadConfig({ gateway: local }, {}).gateway).toStartWith("ws://");
+    for (const remote of [
+      "ws://gw.example",
+      "http://10.0.0.5:8787",
+      "ws://127.0.0.1.nip.io",
+      "ws://localhost.evil.example",
+    ]) {
+      const problems = problemsOf(() =>
+        loadConfig({ gateway: remote, chainId: "1", paymentContract: `0x${"ab".repeat(20)}` }, {}),
+      );
+      expect(problems.join("\n")).toContain("must use wss://");
+    }
+    const unpinned = problemsOf(() => loadConfig({ gateway: "wss://gw.example" }, {})).join("\n");
+    expect(unpinned).toContain("required for a gateway that is not on this machine");
+    const half = problemsOf(() => loadConfig({ gateway: "ws://127.0.0.1:1", chainId: "1" }, {})).join("\n");
+    expect(half).toContain("go together");
+    const badContract = problemsOf(() =>
+      loadConfig({ gateway: "wss://gw.example", chainId: "1", paymentContract: "0x12" }, {}),
+    ).join("\n");
+    expect(badContract).toContain("--payment-contract");
+    // Loopback gateways (the devnet, tests) may leave the domain to the gateway.
+    expect(loadConfig({ gateway: "ws://127.0.0.1:1" }, {}).pinnedDomain).toBeUndefined();
+  });
+
+  test("a key file, or a key, never both; queue and outbox limits are parsed", () => {
+    const c = loadConfig({ privateKeyFile: "keys/agent.key", maxQueued: "0", outboxMaxMb: "2" }, {});
+    expect(c.privateKeyFile).toBe(`${process.cwd()}/keys/agent.key`);
+    expect(c.maxQueued).toBe(0);
+    expect(c.outboxMaxBytes).toBe(2 * 1024 * 1024);
+    const both = problemsOf(() =>
+      loadConfig({ privateKeyFile: "/k" }, { NCN_PRIVATE_KEY: `0x${"11".repeat(32)}` }),
+    ).join("\n");
+    expect(both).toContain("cannot both be given");
+    expect(both).not.toContain("1111");
   });
 });

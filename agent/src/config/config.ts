@@ -6,6 +6,7 @@ import { ConfigError } from "../errors.ts";
 import { PrivateKey } from "../identity/identity.ts";
 import type { LogLevel } from "../log/logger.ts";
 import type { GraphOptimization } from "../runtimes/onnx/onnx-runtime.ts";
+import { parseIpLiteral } from "../store/ip-address.ts";
 import type { SourcePolicy } from "../store/source-policy.ts";
 
 /** Every setting: its command-line flag and its environment variable. */
@@ -13,8 +14,13 @@ export const SETTINGS = {
   gateway: { flag: "gateway", env: "NCN_GATEWAY" },
   dataDir: { flag: "data-dir", env: "NCN_DATA_DIR" },
   privateKey: { flag: "private-key", env: "NCN_PRIVATE_KEY" },
+  privateKeyFile: { flag: "private-key-file", env: "NCN_PRIVATE_KEY_FILE" },
+  chainId: { flag: "chain-id", env: "NCN_CHAIN_ID" },
+  paymentContract: { flag: "payment-contract", env: "NCN_PAYMENT_CONTRACT" },
   subnets: { flag: "subnet", env: "NCN_SUBNETS" },
   maxConcurrency: { flag: "max-concurrency", env: "NCN_MAX_CONCURRENCY" },
+  maxQueued: { flag: "max-queued", env: "NCN_MAX_QUEUED" },
+  outboxMaxMb: { flag: "outbox-max-mb", env: "NCN_OUTBOX_MAX_MB" },
   cacheMaxMb: { flag: "cache-max-mb", env: "NCN_CACHE_MAX_MB" },
   cacheTtlHours: { flag: "cache-ttl-hours", env: "NCN_CACHE_TTL_HOURS" },
   maxModelMb: { flag: "max-model-mb", env: "NCN_MAX_MODEL_MB" },
@@ -44,7 +50,21 @@ const int = (min: number, max: number) =>
 const oneOf = <const T extends readonly [string, ...string[]]>(options: T) =>
   v.pipe(v.string(), v.trim(), v.toLowerCase(), v.picklist(options, `must be one of ${options.join(", ")}`));
 
-/** A gateway base URL; http(s) is turned into ws(s), the path is kept. */
+/** Whether a URL's host is this machine: `localhost`, 127.0.0.0/8 or ::1. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  if (host === "localhost") return true;
+  const ip = parseIpLiteral(host);
+  if (!ip) return false;
+  if (ip.family === 4) return ip.bytes[0] === 127;
+  return ip.bytes.every((b, i) => b === (i === 15 ? 1 : 0));
+}
+
+/**
+ * A gateway base URL; http(s) is turned into ws(s), the path is kept. Plain ws:// only to
+ * this machine: on any other path the link (and the receipts signed over it) could be read
+ * and rewritten.
+ */
 const GatewayUrl = v.pipe(
   v.string(),
   v.trim(),
@@ -53,6 +73,10 @@ const GatewayUrl = v.pipe(
   v.check(
     (u) => ["ws:", "wss:", "http:", "https:"].includes(u.protocol),
     "must use ws://, wss://, http:// or https://",
+  ),
+  v.check(
+    (u) => u.protocol === "wss:" || u.protocol === "https:" || isLoopbackHost(u.hostname),
+    "must use wss:// (or https://) for a gateway that is not on this machine",
   ),
   v.transform((u) => {
     const scheme = u.protocol === "https:" || u.protocol === "wss:" ? "wss:" : "ws:";
@@ -104,10 +128,31 @@ const ConfigSchema = v.object({
     ),
   ),
   privateKey: v.optional(PrivateKey),
+  privateKeyFile: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.minLength(1, "must not be empty"),
+      v.transform((s) => resolve(s)),
+    ),
+  ),
+  chainId: v.optional(int(1, Number.MAX_SAFE_INTEGER)),
+  paymentContract: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address"),
+      v.transform((s) => s.toLowerCase() as `0x${string}`),
+    ),
+  ),
   subnets: v.optional(SubnetList, ""),
   // Tasks a gateway may keep in flight here: enough to pipeline small tasks through the
   // inference thread; OCR pipelines also take one of a few per-core slots in the executor.
   maxConcurrency: v.optional(int(1, 1024), "64"),
+  // Tasks accepted beyond those running; past it (or a full outbox) a task is answered
+  // UNAVAILABLE at once, and the gateway gives it to another agent.
+  maxQueued: v.optional(int(0, 65536), "256"),
+  outboxMaxMb: v.optional(int(1, 1024 * 1024), "512"),
   cacheMaxMb: v.optional(int(16, 16 * 1024 * 1024), "10240"),
   cacheTtlHours: v.optional(int(1, 24 * 365), "168"),
   maxModelMb: v.optional(int(1, 16 * 1024), "4096"),
@@ -127,8 +172,18 @@ export interface AgentConfig {
   gateway: string | undefined;
   dataDir: string;
   privateKey: `0x${string}` | undefined;
+  /** A file holding the key (instead of `<dataDir>/agent.key`). */
+  privateKeyFile: string | undefined;
+  /**
+   * The signing domain receipts are signed for: a gateway whose challenge names another
+   * chain or payment contract is refused. Required for a gateway not on this machine.
+   */
+  pinnedDomain: { chainId: number; verifyingContract: `0x${string}` } | undefined;
   subnets: string[];
   maxConcurrency: number;
+  maxQueued: number;
+  /** Unacknowledged results kept (bytes) before new tasks are refused. */
+  outboxMaxBytes: number;
   cacheMaxBytes: number;
   cacheTtlMs: number;
   /** Largest declared model size the agent downloads. */
@@ -189,6 +244,19 @@ export function loadConfig(
       problems.push(s ? `${origin[key] ?? `--${s.flag}`}: ${issue.message}, got ${shown}` : issue.message);
     }
   }
+  const c0 = parsed.success ? parsed.output : undefined;
+  if (c0 && (c0.chainId === undefined) !== (c0.paymentContract === undefined)) {
+    problems.push("--chain-id (NCN_CHAIN_ID) and --payment-contract (NCN_PAYMENT_CONTRACT) go together");
+  }
+  if (c0?.gateway && !isLoopbackHost(new URL(c0.gateway).hostname) && c0.chainId === undefined) {
+    // A remote gateway must not choose the chain and contract the agent signs receipts for.
+    problems.push(
+      "--chain-id (NCN_CHAIN_ID) and --payment-contract (NCN_PAYMENT_CONTRACT) are required for a gateway that is not on this machine",
+    );
+  }
+  if (c0?.privateKey && c0.privateKeyFile) {
+    problems.push("--private-key-file (NCN_PRIVATE_KEY_FILE) and a private key cannot both be given");
+  }
   for (const name of options.require ?? []) {
     const present =
       name === "subnets" ? (parsed.output as { subnets?: string[] }).subnets?.length : raw[name];
@@ -203,8 +271,15 @@ export function loadConfig(
     gateway: c.gateway,
     dataDir: c.dataDir ?? defaultDataDir(env),
     privateKey: c.privateKey,
+    privateKeyFile: c.privateKeyFile,
+    pinnedDomain:
+      c.chainId !== undefined && c.paymentContract !== undefined
+        ? { chainId: c.chainId, verifyingContract: c.paymentContract }
+        : undefined,
     subnets: c.subnets,
     maxConcurrency: c.maxConcurrency,
+    maxQueued: c.maxQueued,
+    outboxMaxBytes: c.outboxMaxMb * 1024 * 1024,
     cacheMaxBytes: c.cacheMaxMb * 1024 * 1024,
     cacheTtlMs: c.cacheTtlHours * 3_600_000,
     maxModelBytes: c.maxModelMb * 1024 * 1024,

@@ -130,7 +130,7 @@ export async function runDoctor(
     } catch (e) {
       add("storage", "model cache", "fail", (e as Error).message);
     }
-    const address = peekIdentity(config.dataDir, config.privateKey);
+    const address = peekIdentity(config.dataDir, config.privateKey, config.privateKeyFile);
     add(
       "identity",
       "agent key",

@@ -28,23 +28,23 @@ export function keyFilePath(dataDir: string): string {
 }
 
 /**
- * The agent's signing key: the configured one, else the key file in the data folder,
- * else a new key written there readable by its owner only (mode 0600).
+ * The agent's signing key: the configured one, else the key file named by `keyFile`
+ * (`--private-key-file`), else the key file in the data folder, else a new key written there
+ * readable by its owner only (mode 0600).
  */
-export function loadIdentity(dataDir: string, configured: `0x${string}` | undefined, log?: Logger): Identity {
+export function loadIdentity(
+  dataDir: string,
+  configured: `0x${string}` | undefined,
+  log?: Logger,
+  keyFile?: string,
+): Identity {
   if (configured) return { account: signingAccount(configured), source: "configured" };
-  const path = keyFilePath(dataDir);
-  if (existsSync(path)) {
-    const mode = statSync(path).mode & 0o777;
-    if (mode & 0o077) {
-      // Tighten rather than refuse: the key is the agent's identity, keep it private.
-      chmodSync(path, 0o600);
-      log?.warn("key file was readable by others; mode set to 0600", { path, mode: mode.toString(8) });
-    }
-    const r = v.safeParse(PrivateKey, readFileSync(path, "utf8"));
-    if (!r.success) throw new ConfigError([`${path}: ${r.issues[0]?.message ?? "not a private key"}`]);
-    return { account: signingAccount(r.output), source: "file", path };
+  if (keyFile) {
+    if (!existsSync(keyFile)) throw new ConfigError([`--private-key-file: ${keyFile} does not exist`]);
+    return { account: signingAccount(readKeyFile(keyFile, log)), source: "file", path: keyFile };
   }
+  const path = keyFilePath(dataDir);
+  if (existsSync(path)) return { account: signingAccount(readKeyFile(path, log)), source: "file", path };
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const key = generatePrivateKey();
   writeFileSync(path, `${key}\n`, { mode: 0o600, flag: "wx" });
@@ -52,6 +52,18 @@ export function loadIdentity(dataDir: string, configured: `0x${string}` | undefi
   const account = signingAccount(key);
   log?.info("generated a new agent key", { path, address: account.address });
   return { account, source: "generated", path };
+}
+
+function readKeyFile(path: string, log: Logger | undefined): `0x${string}` {
+  const mode = statSync(path).mode & 0o777;
+  if (mode & 0o077) {
+    // Tighten rather than refuse: the key is the agent's identity, keep it private.
+    chmodSync(path, 0o600);
+    log?.warn("key file was readable by others; mode set to 0600", { path, mode: mode.toString(8) });
+  }
+  const r = v.safeParse(PrivateKey, readFileSync(path, "utf8"));
+  if (!r.success) throw new ConfigError([`${path}: ${r.issues[0]?.message ?? "not a private key"}`]);
+  return r.output;
 }
 
 /**
@@ -64,10 +76,14 @@ export function signingAccount(key: `0x${string}`): PrivateKeyAccount {
 }
 
 /** The address of the key in the data folder, without creating one. */
-export function peekIdentity(dataDir: string, configured: `0x${string}` | undefined): `0x${string}` | null {
+export function peekIdentity(
+  dataDir: string,
+  configured: `0x${string}` | undefined,
+  keyFile?: string,
+): `0x${string}` | null {
   if (configured) return privateKeyToAccount(configured).address;
   try {
-    const r = v.safeParse(PrivateKey, readFileSync(keyFilePath(dataDir), "utf8"));
+    const r = v.safeParse(PrivateKey, readFileSync(keyFile ?? keyFilePath(dataDir), "utf8"));
     return r.success ? privateKeyToAccount(r.output).address : null;
   } catch {
     return null;

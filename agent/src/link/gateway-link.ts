@@ -15,6 +15,7 @@ import {
 } from "@ncn/protocol";
 import * as v from "valibot";
 import type { LocalAccount } from "viem";
+import { AgentError } from "../errors.ts";
 import { type Logger, silentLogger } from "../log/logger.ts";
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./backoff.ts";
 
@@ -42,6 +43,11 @@ export interface GatewayLinkOptions {
   backoff?: BackoffOptions;
   /** Longest wait from socket open to `welcome` before starting over (ms). */
   handshakeTimeoutMs?: number;
+  /**
+   * The only signing domain this agent signs receipts for: a challenge naming another chain
+   * or payment contract is not answered (the link closes and retries with backoff).
+   */
+  pinnedDomain?: { chainId: number; verifyingContract: `0x${string}` };
 }
 
 export type LinkState = "idle" | "connecting" | "authenticating" | "ready" | "stopped";
@@ -65,7 +71,8 @@ export class GatewayLink {
   #connects = 0;
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
-  #readyWaiters: (() => void)[] = [];
+  #readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  #refusal: AgentError | undefined;
   readonly #o: GatewayLinkOptions;
   readonly #log: Logger;
 
@@ -100,17 +107,29 @@ export class GatewayLink {
     this.#connect();
   }
 
-  /** Resolves once the link is authenticated. */
+  /** Why the gateway was last refused (its challenge named another signing domain), if it was. */
+  get refusal(): AgentError | undefined {
+    return this.#refusal;
+  }
+
+  /** Resolves once the link is authenticated; rejects at once while the gateway is refused. */
   waitReady(timeoutMs = 10_000): Promise<void> {
     if (this.ready) return Promise.resolve();
+    if (this.#refusal) return Promise.reject(this.#refusal);
     return new Promise((resolve, reject) => {
       const t = setTimeout(
         () => reject(new Error(`gateway link not ready within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      this.#readyWaiters.push(() => {
-        clearTimeout(t);
-        resolve();
+      this.#readyWaiters.push({
+        resolve: () => {
+          clearTimeout(t);
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
       });
     });
   }
@@ -285,6 +304,24 @@ export class GatewayLink {
       this.#ws?.close(4003, "challenge for another gateway");
       return;
     }
+    const pinned = this.#o.pinnedDomain;
+    if (
+      pinned &&
+      (c.chainId !== pinned.chainId || c.verifyingContract.toLowerCase() !== pinned.verifyingContract)
+    ) {
+      // Receipts signed for another chain or contract are worth nothing here, or could be
+      // spent somewhere the operator never agreed to: refuse before signing anything.
+      this.#refusal = new AgentError(
+        "FORBIDDEN",
+        `gateway asks for receipts on chain ${c.chainId}, contract ${c.verifyingContract}; this agent signs only for chain ${pinned.chainId}, contract ${pinned.verifyingContract}`,
+        { details: { chainId: c.chainId, verifyingContract: c.verifyingContract, pinned } },
+      );
+      this.#domain = undefined;
+      this.#log.error("gateway names another signing domain; not signing", { error: this.#refusal });
+      for (const w of this.#readyWaiters.splice(0)) w.reject(this.#refusal);
+      this.#ws?.close(4003, "signing domain not the configured one");
+      return;
+    }
     this.#domain = ncnDomain(c.chainId, c.verifyingContract);
     const signature = await this.#o.account.signMessage({ message: authMessage(c.nonce, c.gateway) });
     const pending = this.#o.handlers.pending(this.subnet).slice(0, 1000);
@@ -310,6 +347,7 @@ export class GatewayLink {
       return;
     }
     this.#state = "ready";
+    this.#refusal = undefined;
     this.registries = w.registries ?? [];
     this.#attempt = 0;
     this.#connects++;
@@ -322,7 +360,7 @@ export class GatewayLink {
         ...(hb.cachedModels ? { cachedModels: hb.cachedModels } : {}),
       });
     }, w.heartbeatMs);
-    for (const r of this.#readyWaiters.splice(0)) r();
+    for (const r of this.#readyWaiters.splice(0)) r.resolve();
     this.#o.handlers.onReady(this);
   }
 }

@@ -6,6 +6,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { join } from "node:path";
 import { ResultBatchFrame, ResultFrame } from "@ncn/protocol";
 import * as v from "valibot";
 import type { AgentError } from "../errors.ts";
+import { admitTask } from "./admission.ts";
 import { backoffDelay } from "./backoff.ts";
 import { Outbox } from "./outbox.ts";
 import { TaskRunner } from "./task-runner.ts";
@@ -205,5 +207,42 @@ describe("Outbox journal", () => {
     const again = await Outbox.open(dir);
     expect(again.pending()).toEqual(["old:1", "new:1"]);
     expect(readdirSync(dir)).toContain("journal.ndjson.corrupt");
+  });
+
+  test("counts the bytes waiting for an ack, the same after reopen, and the set-aside file is 0600", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ncn-outbox-"));
+    dirs.push(dir);
+    const box = await Outbox.open(dir);
+    expect(box.bytes).toBe(0);
+    await box.put("ocr", frame("a:1"));
+    const one = box.bytes;
+    expect(one).toBeGreaterThan(100);
+    await box.put("ocr", frame("a:1")); // the same result stored again counts once
+    await box.putBatch("ocr", batch(1, ["b:1", "b:2"]));
+    const both = box.bytes;
+    expect(both).toBeGreaterThan(one);
+    box.close();
+    const again = await Outbox.open(dir);
+    expect(again.bytes).toBe(both);
+    await again.ack("a:1");
+    await again.ackBatch(`0x${"1".padStart(64, "0")}`);
+    expect(again.bytes).toBe(0);
+    again.close();
+    appendFileSync(join(dir, "journal.ndjson"), "not json\n");
+    await Outbox.open(dir);
+    expect(statSync(join(dir, "journal.ndjson.corrupt")).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, "journal.ndjson")).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe("admitTask", () => {
+  const idle = { running: 0, concurrency: 2, queued: 0, maxQueued: 1, outboxBytes: 0, outboxMaxBytes: 100 };
+  test("takes a task while a slot is free or the queue has room; refuses UNAVAILABLE past either limit", () => {
+    expect(admitTask(idle)).toBeNull();
+    expect(admitTask({ ...idle, running: 2 })).toBeNull();
+    expect(admitTask({ ...idle, running: 2, queued: 1 })?.code).toBe("UNAVAILABLE");
+    expect(admitTask({ ...idle, running: 1, queued: 0, maxQueued: 0 })).toBeNull();
+    expect(admitTask({ ...idle, running: 2, maxQueued: 0 })?.message).toContain("wait for a free slot");
+    expect(admitTask({ ...idle, outboxBytes: 100 })?.message).toContain("acknowledgement");
   });
 });

@@ -1,4 +1,13 @@
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { ResultBatchFrame, ResultFrame, SubnetId } from "@ncn/protocol";
@@ -58,6 +67,9 @@ export class Outbox {
   readonly #batches = new Map<string, OutboxBatchEntry>();
   /** Task id -> the entry holding its result, whichever kind. */
   readonly #byTask = new Map<string, StoredEntry>();
+  /** Size of each live entry's journal line: what it costs in memory and on disk. */
+  readonly #sizes = new WeakMap<StoredEntry, number>();
+  #bytes = 0;
   readonly #log: Logger;
   #fd: number | undefined;
   #lines = 0;
@@ -77,7 +89,8 @@ export class Outbox {
       if (!name.endsWith(".json")) continue;
       const path = join(dir, name);
       try {
-        box.#index(v.parse(StoredEntry, await Bun.file(path).json()));
+        const entry = v.parse(StoredEntry, await Bun.file(path).json());
+        box.#index(entry, JSON.stringify({ put: entry }).length + 1);
         legacy.push(path);
       } catch (e) {
         await rename(path, `${path}.corrupt`).catch(() => {});
@@ -96,13 +109,13 @@ export class Outbox {
           bad.push(line);
           continue;
         }
-        if ("put" in parsed) box.#index(parsed.put);
+        if ("put" in parsed) box.#index(parsed.put, line.length + 1);
         else if ("ack" in parsed) box.#forgetSingle(parsed.ack);
         else box.#forgetBatch(parsed.acks);
       }
       if (bad.length > 0) {
         const path = join(dir, `${JOURNAL}.corrupt`);
-        await Bun.write(path, `${bad.join("\n")}\n`);
+        writeFileSync(path, `${bad.join("\n")}\n`, { mode: 0o600 });
         box.#log.warn("unreadable outbox journal lines set aside", { path, lines: bad.length });
       }
     }
@@ -114,6 +127,11 @@ export class Outbox {
   /** Results waiting for an acknowledgement (each result of a batch counts). */
   get size(): number {
     return this.#byTask.size;
+  }
+
+  /** Bytes of the results waiting for an acknowledgement (their journal lines). */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** The stored single result of a task (not one inside a batch). */
@@ -169,17 +187,20 @@ export class Outbox {
   }
 
   #store(entry: StoredEntry): void {
-    this.#append({ put: entry });
-    this.#index(entry);
+    const size = this.#append({ put: entry });
+    this.#index(entry, size);
   }
 
-  #append(line: JournalLine): void {
+  /** Appends a line to the journal; returns its size in bytes. */
+  #append(line: JournalLine): number {
     // A result finished after `close` (a task outliving the agent's drain) still lands.
     this.#fd ??= openSync(join(this.dir, JOURNAL), "a", 0o600);
-    writeAll(this.#fd, Buffer.from(`${JSON.stringify(line)}\n`));
+    const bytes = Buffer.from(`${JSON.stringify(line)}\n`);
+    writeAll(this.#fd, bytes);
     this.#lines++;
     const live = this.#singles.size + this.#batches.size;
     if (this.#lines >= COMPACT_MIN_LINES && this.#lines > COMPACT_RATIO * Math.max(1, live)) this.#compact();
+    return bytes.length;
   }
 
   /** Rewrites the journal with the live entries only (written aside, then renamed over it). */
@@ -199,7 +220,13 @@ export class Outbox {
     this.#lines = entries.length;
   }
 
-  #index(entry: StoredEntry): void {
+  #index(entry: StoredEntry, size: number): void {
+    const replaced = isSingle(entry)
+      ? this.#singles.get(entry.frame.taskId)
+      : this.#batches.get(entry.frame.receiptsRoot.toLowerCase());
+    if (replaced) this.#bytes -= this.#sizes.get(replaced) ?? 0;
+    this.#sizes.set(entry, size);
+    this.#bytes += size;
     if (isSingle(entry)) {
       this.#singles.set(entry.frame.taskId, entry);
       this.#byTask.set(entry.frame.taskId, entry);
@@ -213,6 +240,7 @@ export class Outbox {
     const entry = this.#singles.get(taskId);
     if (!entry) return false;
     this.#singles.delete(taskId);
+    this.#bytes -= this.#sizes.get(entry) ?? 0;
     if (this.#byTask.get(taskId) === entry) this.#byTask.delete(taskId);
     return true;
   }
@@ -222,6 +250,7 @@ export class Outbox {
     const entry = this.#batches.get(key);
     if (!entry) return false;
     this.#batches.delete(key);
+    this.#bytes -= this.#sizes.get(entry) ?? 0;
     for (const item of entry.frame.items) {
       if (this.#byTask.get(item.taskId) === entry) this.#byTask.delete(item.taskId);
     }

@@ -1,4 +1,4 @@
-import { rename } from "node:fs/promises";
+import { rename, writeFile } from "node:fs/promises";
 import * as v from "valibot";
 
 export const CacheEntry = v.object({
@@ -30,6 +30,6 @@ export async function readCacheIndex(path: string): Promise<Map<string, CacheEnt
 /** Writes the index atomically (temp file then rename). */
 export async function writeCacheIndex(path: string, entries: Map<string, CacheEntry>): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
-  await Bun.write(tmp, JSON.stringify({ version: 1, entries: Object.fromEntries(entries) }));
+  await writeFile(tmp, JSON.stringify({ version: 1, entries: Object.fromEntries(entries) }), { mode: 0o600 });
   await rename(tmp, path);
 }

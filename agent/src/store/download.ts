@@ -1,4 +1,4 @@
-import { open, rm, stat } from "node:fs/promises";
+import { open, rm, stat, writeFile } from "node:fs/promises";
 import * as v from "valibot";
 import { AgentError, ModelSourceError } from "../errors.ts";
 import { chunksOf } from "../system/stream.ts";
@@ -98,8 +98,10 @@ export async function downloadHttp(o: DownloadOptions): Promise<void> {
     throw tooMany();
   }
   const validator = res.headers.get("etag") ?? res.headers.get("last-modified") ?? undefined;
-  await Bun.write(`${o.partPath}.json`, JSON.stringify({ url, ...(validator ? { validator } : {}) }));
-  const fh = await open(o.partPath, offset === 0 ? "w" : "r+");
+  await writeFile(`${o.partPath}.json`, JSON.stringify({ url, ...(validator ? { validator } : {}) }), {
+    mode: 0o600,
+  });
+  const fh = await open(o.partPath, offset === 0 ? "w" : "r+", 0o600);
   let received = offset;
   let overflow = false;
   try {

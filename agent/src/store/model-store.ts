@@ -87,7 +87,8 @@ export class ModelStore {
   }
 
   static async open(options: ModelStoreOptions): Promise<ModelStore> {
-    for (const sub of ["blobs", "partial"]) mkdirSync(join(options.dir, sub), { recursive: true });
+    for (const sub of ["blobs", "partial"])
+      mkdirSync(join(options.dir, sub), { recursive: true, mode: 0o700 });
     const entries = await readCacheIndex(join(options.dir, "index.json"));
     const store = new ModelStore(options, entries);
     await store.#reconcile();
@@ -326,7 +327,7 @@ export class ModelStore {
         `source ${index + 1} does not have the model's declared size`,
       );
     await discardPart(part);
-    await Bun.write(part, file);
+    await Bun.write(part, file, { mode: 0o600 });
     report(model.size, true);
   }
 

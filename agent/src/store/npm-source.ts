@@ -2,6 +2,7 @@ import { existsSync, realpathSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { embeddedAssets } from "../embedded.ts";
 import { AgentError } from "../errors.ts";
+import { startDir } from "../system/private-dir.ts";
 
 /** Splits `npm:<package>/<path>` into the package name (scoped or not) and the file path. */
 export function parseNpmSource(source: string): { pkg: string; path: string } {
@@ -20,7 +21,7 @@ export function parseNpmSource(source: string): { pkg: string; path: string } {
 
 /**
  * Finds the file an `npm:` source names: first among the files embedded in the
- * executable, then in the `node_modules` folders above the working directory and
+ * executable, then in the `node_modules` folders above the directory the agent started in and
  * above this module. Returns null when the package or file is not installed, or when a
  * symbolic link inside the package leads out of it (an `npm:` source names a package's
  * own files, nothing else on the disk).
@@ -29,7 +30,7 @@ export function resolveNpmSource(source: string, searchFrom: readonly string[] =
   const { pkg, path } = parseNpmSource(source);
   const embedded = embeddedAssets().npmFiles[`${pkg}/${path}`];
   if (embedded) return embedded;
-  const starts = [...searchFrom, process.cwd(), import.meta.dir];
+  const starts = [...searchFrom, startDir(), import.meta.dir];
   for (const start of starts) {
     let dir = resolve(start);
     for (;;) {

@@ -1,8 +1,8 @@
 import { dlopen } from "bun:ffi";
-import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { embeddedAssets } from "../embedded.ts";
+import { dirname, join } from "node:path";
+import { type EmbeddedNativeLib, embeddedAssets } from "../embedded.ts";
 import { AgentError } from "../errors.ts";
+import { installVerified } from "./verified-file.ts";
 
 let loaded: Promise<string[]> | undefined;
 let libDir: string | undefined;
@@ -18,27 +18,44 @@ export function setNativeLibDir(dir: string): void {
  * dependencies already in the process. A no-op when running from source.
  */
 export function ensureNativeLibs(): Promise<string[]> {
-  loaded ??= load();
+  loaded ??= (async () => {
+    const libs = embeddedAssets().nativeLibs;
+    if (libs.length === 0) return [];
+    if (!libDir) throw new AgentError("INTERNAL", "native library folder not set before loading runtimes");
+    return await openNativeLibs(libs, libDir);
+  })();
   return loaded;
 }
 
-async function load(): Promise<string[]> {
-  const libs = embeddedAssets().nativeLibs;
-  if (libs.length === 0) return [];
-  const dir = libDir;
-  if (!dir) throw new AgentError("INTERNAL", "native library folder not set before loading runtimes");
-  mkdirSync(dir, { recursive: true });
+/** Opens a library and resolves `symbol` in it, proving it loaded. */
+export type LibraryOpener = (path: string, symbol: string) => void;
+
+const openWithFfi: LibraryOpener = (path, symbol) => {
+  dlopen(path, { [symbol]: { args: [], returns: "ptr" } });
+};
+
+/**
+ * Extracts each library into `dir` (under a folder named by its sha256) and opens it. A copy
+ * already there is opened only when it is exactly the one embedded (sha256 recorded at build
+ * time), owned by this user and writable by nobody else, in folders likewise (the data
+ * folder included); otherwise it is replaced first: another local user who can plant a file
+ * there must never get it loaded.
+ *
+ * @example await openNativeLibs(embeddedAssets().nativeLibs, join(dataDir, "native"))
+ */
+export async function openNativeLibs(
+  libs: readonly EmbeddedNativeLib[],
+  dir: string,
+  open: LibraryOpener = openWithFfi,
+): Promise<string[]> {
   const opened: string[] = [];
   for (const lib of libs) {
-    const target = join(dir, `${lib.size}`, lib.soname);
-    if (!existsSync(target) || statSync(target).size !== lib.size) {
-      mkdirSync(join(dir, `${lib.size}`), { recursive: true });
-      const tmp = `${target}.${process.pid}.tmp`;
-      await Bun.write(tmp, Bun.file(lib.path));
-      renameSync(tmp, target);
-    }
+    const target = join(dir, lib.sha256.slice(0, 16), lib.soname);
+    await installVerified(dirname(dir), target, { sha256: lib.sha256, size: lib.size }, () =>
+      Bun.file(lib.path).bytes(),
+    );
     try {
-      dlopen(target, { [lib.symbol]: { args: [], returns: "ptr" } });
+      open(target, lib.symbol);
     } catch (e) {
       throw new AgentError("UNAVAILABLE", `cannot load ${lib.soname}: ${(e as Error).message}`, {
         cause: e,

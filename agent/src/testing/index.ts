@@ -1,8 +1,14 @@
 /**
  * Test helpers other workspaces reuse: a tiny real ONNX model with its descriptor and
- * reference output, and a loopback gateway that speaks the agent link protocol.
+ * reference output, a hostile model whose weight names a file (external data), and a
+ * loopback gateway that speaks the agent link protocol.
  * (Text rendering for OCR tests is `@ncn/agent/testing/render-text`.)
  */
+export {
+  type ExternalDataModelOptions,
+  externalDataModelBytes,
+  externalDataModelDescriptor,
+} from "./external-data-model.ts";
 export { type ReceivedFrame, TestGateway, type TestGatewayOptions } from "./test-gateway.ts";
 export {
   TINY_WEIGHTS,

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { assertSelfContained } from "@ncn/agent/external-data";
 import {
   BaseError,
   ModelDescriptor,
@@ -184,6 +185,10 @@ const model = defineCommand({
         const json = Boolean(args.json);
         try {
           const path = resolve(args.file);
+          const runtime = args.runtime ?? "onnx";
+          // Refused here as agents and validators would refuse it: a model that keeps tensor
+          // data outside itself would have them read files a path in it names.
+          if (runtime === "onnx") assertSelfContained(await Bun.file(path).bytes(), args.id);
           const { sha256, size } = await hashFile(path, !json);
           const specs = v.array(TensorSpec);
           const descriptor = parseOrThrow(
@@ -192,7 +197,7 @@ const model = defineCommand({
               id: args.id,
               sha256,
               size,
-              runtime: args.runtime ?? "onnx",
+              runtime,
               sources: [args.source ?? `file:${path}`],
               inputs: args.inputs ? parseOrThrow(specs, parseJson(args.inputs, "--inputs"), "--inputs") : [],
               outputs: args.outputs

@@ -46,10 +46,11 @@ export async function describeModel(
   bytes: Uint8Array,
   sources: [string, ...string[]],
 ): Promise<ModelDescriptor> {
-  let session: Awaited<ReturnType<typeof runtime.ort.InferenceSession.create>>;
+  let session: Awaited<ReturnType<typeof runtime.openSession>>;
   try {
-    session = await runtime.ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
+    session = await runtime.openSession(bytes, id);
   } catch (e) {
+    if (e instanceof AgentError) throw e;
     throw new AgentError("INVALID_INPUT", `not a loadable ONNX model: ${(e as Error).message}`, { cause: e });
   }
   try {

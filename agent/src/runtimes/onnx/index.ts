@@ -11,6 +11,12 @@ export {
   type ExecutionProviderPreference,
 } from "./execution-provider.ts";
 export {
+  assertSelfContained,
+  type ExternalTensor,
+  findExternalData,
+  MalformedModelError,
+} from "./external-data.ts";
+export {
   type GraphOptimization,
   type ModelBytesLoader,
   OnnxRuntime,
@@ -19,6 +25,7 @@ export {
 } from "./onnx-runtime.ts";
 export { loadOrt, type Ort, type OrtSession, type OrtTensor } from "./ort.ts";
 export { PROBE_INPUT, PROBE_OUTPUT, probeModelBytes } from "./probe-model.ts";
+export { EXTERNAL_INITIALIZERS_FOLDER, guardSessionOptions } from "./session-guard.ts";
 export { SessionPool } from "./session-pool.ts";
 export { sha256Hex } from "./sha256.ts";
 export { checkInputs, checkOutputs } from "./signature.ts";

@@ -5,6 +5,7 @@
  */
 import { hashTensors, useFastKeccak } from "@ncn/protocol";
 import type { InferenceSession, Tensor as OrtTensorT } from "onnxruntime-node";
+import { isGuarded } from "./session-guard.ts";
 import type { WireTensor, WorkerReply, WorkerRequest } from "./worker-protocol.ts";
 
 declare const self: Worker;
@@ -23,6 +24,8 @@ async function handle(req: WorkerRequest): Promise<void> {
   try {
     const ort = await ortReady;
     if (req.op === "load") {
+      // Every session reads external data only from the runtime's private folder.
+      if (!isGuarded(req.options)) throw new Error("session options do not pin the external data folder");
       if (!sessions.has(req.key)) {
         sessions.set(
           req.key,

@@ -1,14 +1,20 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { hashTensors, type ModelDescriptor, type Tensor } from "@ncn/protocol";
 import { AgentError } from "../../errors.ts";
 import { type Logger, silentLogger } from "../../log/logger.ts";
 import { type GpuProbe, probeGpu } from "../../system/gpu.ts";
+import { ensurePrivateEmptyDir } from "../../system/private-dir.ts";
 import {
   chooseExecutionProvider,
   type ExecutionProviderChoice,
   type ExecutionProviderPreference,
 } from "./execution-provider.ts";
+import { assertSelfContained } from "./external-data.ts";
 import { loadOrt, type Ort, type OrtSession } from "./ort.ts";
 import { probeModelBytes } from "./probe-model.ts";
+import { guardSessionOptions } from "./session-guard.ts";
 import { SessionPool } from "./session-pool.ts";
 import { sha256Hex } from "./sha256.ts";
 import { checkInputs, checkOutputs } from "./signature.ts";
@@ -32,6 +38,12 @@ export interface OnnxRuntimeOptions {
    * microseconds costs less than the hop to the inference thread and back.
    */
   inlineTinyModels?: boolean;
+  /**
+   * The folder onnxruntime reads external initializers from: private to this user and kept
+   * empty, so the external data a model names is never found. Default: a new temporary
+   * folder, removed by `close`.
+   */
+  privateDir?: string;
 }
 
 /** A run this short on the inference thread (ms) costs less than the thread hop around it. */
@@ -61,6 +73,8 @@ function inputBytes(feeds: Record<string, Tensor>): number {
   for (const t of Object.values(feeds)) n += t.data.byteLength;
   return n;
 }
+
+type SessionOptions = import("onnxruntime-node").InferenceSession.SessionOptions;
 
 /** Where a model's bytes come from when its session is not warm. */
 export type ModelBytesLoader = () => Promise<Uint8Array>;
@@ -95,9 +109,16 @@ export class OnnxRuntime {
   readonly #log: Logger;
   readonly #inlineTiny: boolean;
   readonly #speed = new Map<string, ModelSpeed>();
+  readonly #privateDir: { path: string; owned: boolean };
 
-  private constructor(ort: Ort, choice: ExecutionProviderChoice, options: OnnxRuntimeOptions) {
+  private constructor(
+    ort: Ort,
+    choice: ExecutionProviderChoice,
+    options: OnnxRuntimeOptions,
+    privateDir: { path: string; owned: boolean },
+  ) {
     this.#ort = ort;
+    this.#privateDir = privateDir;
     this.choice = choice;
     this.threads = options.threads ?? 0;
     this.graphOptimization = options.graphOptimization ?? "all";
@@ -115,11 +136,28 @@ export class OnnxRuntime {
 
   static async create(options: OnnxRuntimeOptions = {}): Promise<OnnxRuntime> {
     const ort = await loadOrt();
+    const privateDir = options.privateDir
+      ? { path: options.privateDir, owned: false }
+      : { path: mkdtempSync(join(tmpdir(), "ncn-onnx-")), owned: true };
+    try {
+      ensurePrivateEmptyDir(privateDir.path);
+      return await OnnxRuntime.#create(ort, options, privateDir);
+    } catch (e) {
+      if (privateDir.owned) rmSync(privateDir.path, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  static async #create(
+    ort: Ort,
+    options: OnnxRuntimeOptions,
+    privateDir: { path: string; owned: boolean },
+  ): Promise<OnnxRuntime> {
     const preference = options.executionProvider ?? "auto";
     let choice = chooseExecutionProvider(preference, options.gpuProbe ?? probeGpu());
     if (choice.provider === "cuda") {
       // The library being present does not prove the driver and CUDA libraries load.
-      const failure = await probeCuda(ort);
+      const failure = await probeCuda(ort, privateDir.path);
       if (failure) {
         if (preference === "cuda") {
           throw new AgentError("UNAVAILABLE", `CUDA execution provider does not start: ${failure}`);
@@ -131,7 +169,7 @@ export class OnnxRuntime {
         };
       }
     }
-    const rt = new OnnxRuntime(ort, choice, options);
+    const rt = new OnnxRuntime(ort, choice, options, privateDir);
     rt.#log.info("execution provider chosen", {
       provider: choice.provider,
       reason: choice.reason,
@@ -159,13 +197,31 @@ export class OnnxRuntime {
     return [...this.#speed].filter(([, s]) => s.session).map(([k]) => k);
   }
 
-  sessionOptions(): import("onnxruntime-node").InferenceSession.SessionOptions {
-    return {
-      executionProviders: this.choice.provider === "cuda" ? [{ name: "cuda", deviceId: 0 }, "cpu"] : ["cpu"],
-      graphOptimizationLevel: this.graphOptimization,
-      logSeverityLevel: 3,
-      ...(this.threads > 0 ? { intraOpNumThreads: this.threads, interOpNumThreads: 1 } : {}),
-    };
+  /** The options of the sessions on the inference thread (guarded: see `openSession`). */
+  sessionOptions(): SessionOptions {
+    return guardSessionOptions(
+      {
+        executionProviders:
+          this.choice.provider === "cuda" ? [{ name: "cuda", deviceId: 0 }, "cpu"] : ["cpu"],
+        graphOptimizationLevel: this.graphOptimization,
+        logSeverityLevel: 3,
+        ...(this.threads > 0 ? { intraOpNumThreads: this.threads, interOpNumThreads: 1 } : {}),
+      },
+      this.#privateDir.path,
+    );
+  }
+
+  /**
+   * Opens a session on the calling thread, the only way the runtime's users should: a
+   * model that keeps tensor data outside itself is refused (`MODEL_REJECTED`) before
+   * onnxruntime sees it, and the session reads external data only from the private folder.
+   */
+  async openSession(bytes: Uint8Array, modelId: string, options: SessionOptions = {}): Promise<OrtSession> {
+    assertSelfContained(bytes, modelId);
+    return await this.#ort.InferenceSession.create(
+      bytes,
+      guardSessionOptions({ logSeverityLevel: 3, ...options }, this.#privateDir.path),
+    );
   }
 
   /**
@@ -277,10 +333,9 @@ export class OnnxRuntime {
     const s = speed;
     s.inline = (async () => {
       const bytes = await this.#verifiedBytes(model, load);
-      return await this.#ort.InferenceSession.create(bytes, {
+      return await this.openSession(bytes, model.id, {
         executionProviders: ["cpu"],
         graphOptimizationLevel: this.graphOptimization,
-        logSeverityLevel: 3,
         intraOpNumThreads: 1,
         interOpNumThreads: 1,
       });
@@ -303,6 +358,10 @@ export class OnnxRuntime {
     await session?.release();
   }
 
+  /**
+   * The model's bytes, checked against its hash and refused (`MODEL_REJECTED`) when they keep
+   * tensor data outside the model: before any session is built from them.
+   */
   async #verifiedBytes(model: Pick<ModelDescriptor, "id" | "sha256">, load: ModelBytesLoader) {
     const bytes = await load();
     const actual = sha256Hex(bytes);
@@ -311,6 +370,7 @@ export class OnnxRuntime {
         details: { model: model.id, expected: model.sha256, actual },
       });
     }
+    assertSelfContained(bytes, model.id);
     return bytes;
   }
 
@@ -366,10 +426,16 @@ export class OnnxRuntime {
 
   readonly #outputNamesCache = new Map<string, string[]>();
 
-  async #outputNames(model: Pick<ModelDescriptor, "sha256">, load: ModelBytesLoader): Promise<string[]> {
+  async #outputNames(
+    model: Pick<ModelDescriptor, "id" | "sha256">,
+    load: ModelBytesLoader,
+  ): Promise<string[]> {
     let names = this.#outputNamesCache.get(model.sha256);
     if (!names) {
-      const s = await this.#ort.InferenceSession.create(await load(), { logSeverityLevel: 3 });
+      const s = await this.#ort.InferenceSession.create(
+        await this.#verifiedBytes(model, load),
+        guardSessionOptions({ logSeverityLevel: 3 }, this.#privateDir.path),
+      );
       names = [...s.outputNames];
       await s.release();
       this.#outputNamesCache.set(model.sha256, names);
@@ -382,6 +448,7 @@ export class OnnxRuntime {
     await this.#pool.clear();
     for (const key of [...this.#speed.keys()]) await this.#dropInline(key);
     this.#worker.terminate();
+    if (this.#privateDir.owned) rmSync(this.#privateDir.path, { recursive: true, force: true });
   }
 }
 
@@ -413,12 +480,15 @@ async function runInline(
   return result;
 }
 
-async function probeCuda(ort: Ort): Promise<string | null> {
+async function probeCuda(ort: Ort, privateDir: string): Promise<string | null> {
   try {
-    const s = await ort.InferenceSession.create(probeModelBytes(), {
-      executionProviders: [{ name: "cuda", deviceId: 0 }],
-      logSeverityLevel: 3,
-    });
+    const s = await ort.InferenceSession.create(
+      probeModelBytes(),
+      guardSessionOptions(
+        { executionProviders: [{ name: "cuda", deviceId: 0 }], logSeverityLevel: 3 },
+        privateDir,
+      ),
+    );
     await s.release();
     return null;
   } catch (e) {

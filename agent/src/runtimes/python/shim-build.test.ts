@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmod, copyFile, mkdir, mkdtemp, rm, stat } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SandboxInternalError } from "./errors.ts";
@@ -62,6 +62,12 @@ describe("shim build", () => {
     expect((await stat(path)).mode & 0o777).toBe(0o755);
     expect(await Bun.file(path).bytes()).toEqual(await Bun.file(embedded).bytes());
     expect(await materializeShim(embedded, cacheDir)).toBe(path);
+    // Another program of the same size planted under that name is replaced, not run.
+    const size = (await stat(path)).size;
+    await rm(path);
+    await writeFile(path, new Uint8Array(size).fill(0x90), { mode: 0o755 });
+    expect(await materializeShim(embedded, cacheDir)).toBe(path);
+    expect(await Bun.file(path).bytes()).toEqual(await Bun.file(embedded).bytes());
   });
 
   test("a compiler failure is an internal error with the compiler's output", async () => {

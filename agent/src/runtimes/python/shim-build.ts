@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
-import { chmod, copyFile, mkdir, mkdtemp, rename, rm, stat, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { chmod, lstat, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { SandboxInternalError } from "./errors.ts";
@@ -163,21 +163,26 @@ export function resolveShim(options: ResolveShimOptions): Promise<string> {
  * Copies a prebuilt shim that ships inside the agent's executable (a file
  * asset, e.g. `import shim from "./ncn-sandbox.bin" with { type: "file" }`)
  * into the private cache directory, named by its content hash, and returns
- * the path to pass as `shimPath`.
+ * the path to pass as `shimPath`. A file already there is reused only when it is a
+ * regular file holding exactly those bytes; anything else (planted, truncated, a link)
+ * is replaced atomically before it can run.
  */
 export async function materializeShim(embeddedPath: string, cacheDir: string): Promise<string> {
   const bytes = await Bun.file(embeddedPath).bytes();
-  const name = `ncn-sandbox-bin-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}`;
-  const outPath = join(cacheDir, name);
+  const sha256 = createHash("sha256").update(bytes).digest("hex");
+  const outPath = join(cacheDir, `ncn-sandbox-bin-${sha256.slice(0, 16)}`);
   await mkdir(cacheDir, { recursive: true, mode: 0o700 });
   await assertPrivate(cacheDir, "shim cache directory");
-  const exists = await stat(outPath).then(
-    () => true,
-    () => false,
-  );
-  if (!exists) {
-    const tmp = `${outPath}.${process.pid}.tmp`;
-    await copyFile(embeddedPath, tmp);
+  const st = await lstat(outPath).catch(() => undefined);
+  const intact =
+    st?.isFile() &&
+    st.size === bytes.byteLength &&
+    createHash("sha256")
+      .update(await readFile(outPath))
+      .digest("hex") === sha256;
+  if (!intact) {
+    const tmp = `${outPath}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+    await writeFile(tmp, bytes, { flag: "wx", mode: 0o755 });
     await chmod(tmp, 0o755);
     await rename(tmp, outPath);
   }
