@@ -7,7 +7,8 @@
  * creates; nothing here writes to a system file.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdir } from "node:fs/promises";
+import { readdir, readFile, readlink } from "node:fs/promises";
+import { constants } from "node:os";
 import { join } from "node:path";
 import type { Socket, TCPSocketListener, UnixSocketListener, udp } from "bun";
 import {
@@ -316,6 +317,103 @@ report({p: attempt(os.listdir, p) for p in ["/root", "/home", "/var", "/run", "/
     for (const outcome of Object.values(result as Record<string, string>)) expect(outcome).toBe("ENOENT");
   });
 
+  test("listing /, /root, /home, /var/lib and the agent's folder shows nothing of the host", async () => {
+    const paths = ["/", "/root", "/home", "/var/lib", process.cwd(), import.meta.dir, guard.canary.dir];
+    const { result } = await hostile(
+      `seen, walked = {}, []
+for p in INPUT["paths"]:
+    seen[p] = attempt(os.listdir, p)
+    if seen[p] == "ok":
+        seen[p] = sorted(os.listdir(p))
+    for top, dirs, files in os.walk(p):
+        walked.extend(os.path.join(top, n) for n in dirs + files)
+print(json.dumps(seen))
+report({"seen": seen, "walked": walked})`,
+      { paths },
+    );
+    // "/" is the sandbox's own tmpfs root, and Landlock handles READ_DIR with no
+    // rule on "/", so even that cannot be listed; the rest is not in view at all.
+    expect(result).toEqual({
+      seen: Object.fromEntries(paths.map((p) => [p, p === "/" ? "EACCES" : "ENOENT"])),
+      walked: [],
+    });
+  });
+
+  test("/proc/1/root, /proc/1/cwd and the parent's root lead nowhere", async () => {
+    const { result } = await hostile(
+      `report({"list": attempt(os.listdir, "/proc/1/root"), "link": attempt(os.readlink, "/proc/1/root"),
+        "passwd": attempt(open, "/proc/1/root/etc/passwd"), "canary": attempt(open, "/proc/1/root" + INPUT["file"]),
+        "cwd": attempt(os.listdir, "/proc/1/cwd"), "fd": attempt(os.listdir, "/proc/1/fd"),
+        "parent": attempt(os.listdir, f"/proc/{os.getppid()}/root")})`,
+      { file: guard.canary.file },
+    );
+    // init is invisible to the program (hidepid), and the parent has no pid here.
+    expect(result).toEqual({
+      list: "ENOENT",
+      link: "ENOENT",
+      passwd: "ENOENT",
+      canary: "ENOENT",
+      cwd: "ENOENT",
+      fd: "ENOENT",
+      parent: "ENOENT",
+    });
+  });
+
+  test("the host's mounts are detached: every sandbox process, supervisor and init too, sees only the new root", async () => {
+    // Seen from the host: the program waits (a SIGUSR1 handler installed) while the test
+    // reads the mount table of every process in the sandbox's user namespace, then releases it.
+    const ownUserNs = await readlink("/proc/self/ns/user");
+    const running = hostile(`released = []
+signal.signal(signal.SIGUSR1, lambda *_: released.append(True))
+deadline = time.monotonic() + 6
+while not released and time.monotonic() < deadline:
+    time.sleep(0.01)
+report({"released": bool(released)})`);
+    const procsFile = join(guard.cgroupDirs[0] ?? "", "cgroup.procs");
+    const text = (path: string) => readFile(path, "utf8").catch(() => "");
+    const views = new Map<string, string[]>();
+    let program: string | undefined;
+    for (let tries = 0; tries < 500 && program === undefined; tries++) {
+      await Bun.sleep(10);
+      for (const pid of (await text(procsFile)).split("\n").filter((l) => l !== "")) {
+        const userNs = await readlink(`/proc/${pid}/ns/user`).catch(() => ownUserNs);
+        const cmdline = await text(`/proc/${pid}/cmdline`);
+        const caught = BigInt(
+          `0x${/SigCgt:\s*([0-9a-f]+)/.exec(await text(`/proc/${pid}/status`))?.[1] ?? "0"}`,
+        );
+        const ready = (caught & (1n << BigInt(constants.signals.SIGUSR1 - 1))) !== 0n;
+        if (userNs !== ownUserNs && cmdline.startsWith("/usr/bin/python3") && ready) program = pid;
+      }
+    }
+    expect(program).toBeDefined();
+    for (const pid of (await text(procsFile)).split("\n").filter((l) => l !== "")) {
+      if ((await readlink(`/proc/${pid}/ns/user`).catch(() => ownUserNs)) === ownUserNs) continue;
+      const mounts = (await text(`/proc/${pid}/mountinfo`)).split("\n").filter((l) => l !== "");
+      views.set(
+        pid,
+        mounts.map((l) => `${l.split(" ")[4]} ${l.split(" - ")[1]?.split(" ")[0]}`),
+      );
+    }
+    process.kill(Number(program), "SIGUSR1");
+    expect((await running).result).toEqual({ released: true });
+
+    // Only the sandbox's own mounts: its tmpfs root, /dev and its five nodes, /proc,
+    // /work, and the read-only binds of system paths (their host filesystem type).
+    const sandboxMount = (point: string) =>
+      ["/", "/dev", "/proc", "/work"].includes(point) ||
+      /^\/dev\/(null|zero|full|random|urandom)$/.test(point) ||
+      /^\/(etc|usr|bin|sbin|lib\w*)(\/|$)/.test(point);
+    // Supervisor, init and the program.
+    expect(views.size).toBe(3);
+    for (const [pid, view] of views) {
+      expect(`${pid}: ${view.filter((m) => m.startsWith("/ ")).join(", ")}`).toBe(`${pid}: / tmpfs`);
+      expect(`${pid}: ${view.filter((m) => !sandboxMount(m.split(" ")[0] ?? "")).join(", ")}`).toBe(
+        `${pid}: `,
+      );
+      expect(view).toEqual(expect.arrayContaining(["/proc proc", "/work tmpfs"]));
+    }
+  });
+
   test("the agent's files (source tree, shim, its cache) are not there", async () => {
     const paths = [
       import.meta.dir,
@@ -377,7 +475,7 @@ os.symlink("../../../../../../../etc/shadow", "dotdot")
 os.symlink("/proc/self/cwd/../../../root", "via-cwd")
 report({"canary": attempt(open, "to-canary"), "init": attempt(open, "via-init"),
         "dotdot": attempt(open, "dotdot"), "cwd": attempt(os.listdir, "via-cwd"),
-        "selfRoot": sorted(os.listdir("/proc/self/root")) == sorted(os.listdir("/"))})`,
+        "selfRoot": [os.readlink("/proc/self/root"), attempt(os.listdir, "/proc/self/root")]})`,
       { file: guard.canary.file },
     );
     expect(result).toEqual({
@@ -385,7 +483,8 @@ report({"canary": attempt(open, "to-canary"), "init": attempt(open, "via-init"),
       init: "ENOENT",
       dotdot: "ENOENT",
       cwd: "ENOENT",
-      selfRoot: true,
+      // The program's own root is the sandbox's, which Landlock does not let it list.
+      selfRoot: ["/", "EACCES"],
     });
   });
 

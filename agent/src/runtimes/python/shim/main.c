@@ -578,6 +578,14 @@ static int run_main(struct config *cfg) {
     return report_failure_only(&f);
   }
 
+  /* The worker's pivot_root moves every root and cwd that is the old root to
+   * the new one: standing at "/", the supervisor and init keep nothing of the
+   * host's mounts alive once the worker detaches them. */
+  if (chdir("/") != 0) {
+    fail(&f, STEP_MOUNTNS, errno);
+    return report_failure_only(&f);
+  }
+
   /* SIGCHLD arrives on a descriptor; children restore their own mask. */
   sigset_t chld;
   sigemptyset(&chld);
