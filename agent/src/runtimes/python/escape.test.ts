@@ -18,7 +18,7 @@ import {
   TaskOutputTooLargeError,
   TaskTimeoutError,
 } from "./errors.ts";
-import { CANARY_FD, createOuterGuard, type OuterGuard } from "./escape-guard.ts";
+import { CANARY_FDS, createOuterGuard, type OuterGuard } from "./escape-guard.ts";
 import type { PythonResult } from "./interpret-run.ts";
 import { DEFAULT_MAXIMA } from "./limits.ts";
 import { runPythonTask } from "./run-python-task.ts";
@@ -826,21 +826,62 @@ report({"env": dict(os.environ), "found": found})`,
     });
   });
 
-  test("inherited descriptors are closed: the program has exactly 0-3", async () => {
-    const control = Bun.spawn([...guard.launcher(["/bin/sh", "-c", `cat <&${CANARY_FD}`]).argv], {
-      env: { ...guard.launcher([]).env },
-      stdout: "pipe",
-    });
-    expect(await new Response(control.stdout).text()).toContain(guard.canary.secret);
+  test("descriptors the shim inherits (file, socket, pipe) are closed: the program has 0-3 only", async () => {
+    // Control: each launch really inherits the three canaries, each with the secret in it.
+    const before = guard.socketConnections();
+    const { file, socket, pipe } = CANARY_FDS;
+    const control = Bun.spawn(
+      [
+        ...guard.launcher(["/bin/sh", "-c", `cat <&${file}; head -n 1 <&${socket}; head -n 1 <&${pipe}`])
+          .argv,
+      ],
+      { env: { ...guard.launcher([]).env }, stdout: "pipe" },
+    );
+    const controlOut = await new Response(control.stdout).text();
     await control.exited;
+    expect(controlOut.split("\n").filter((l) => l !== "")).toEqual([
+      guard.canary.secret,
+      guard.canary.secret,
+      guard.canary.secret,
+    ]);
+    expect(guard.socketConnections()).toBe(before + 1);
 
-    const { result } = await hostile(`
-open_fds = [fd for fd in range(1024) if attempt(os.fstat, fd) == "ok"]
-report({"fds": open_fds, "stdin": os.readlink("/proc/self/fd/0"), "canary": attempt(os.fstat, ${CANARY_FD})})`);
-    const r = result as { fds: number[]; stdin: string; canary: string };
+    const { result } = await hostile(
+      `
+# The listing holds one descriptor of its own while it reads, gone afterwards.
+listed = sorted(int(n) for n in os.listdir("/proc/self/fd"))
+names = [fd for fd in listed if attempt(os.fstat, fd) == "ok"]
+def read_fd(fd):
+    os.set_blocking(fd, False)
+    return os.read(fd, 4096).decode(errors="replace")
+report({"fds": names, "listed": len(listed), "probed": [fd for fd in range(4096) if attempt(os.fstat, fd) == "ok"],
+        "links": {str(fd): os.readlink(f"/proc/self/fd/{fd}") for fd in names},
+        "byNumber": {str(fd): attempt(read_fd, fd) for fd in INPUT["canaries"]},
+        "byProc": {str(fd): attempt(open, f"/proc/self/fd/{fd}") for fd in INPUT["canaries"]},
+        "dup": {str(fd): attempt(os.dup, fd) for fd in INPUT["canaries"]}})`,
+      { canaries: Object.values(CANARY_FDS) },
+    );
+    // The shim connected to the canary listener again: the socket was there to inherit.
+    expect(guard.socketConnections()).toBe(before + 2);
+    const r = result as {
+      fds: number[];
+      listed: number;
+      probed: number[];
+      links: Record<string, string>;
+      byNumber: Record<string, string>;
+      byProc: Record<string, string>;
+      dup: Record<string, string>;
+    };
     expect(r.fds).toEqual([0, 1, 2, 3]);
-    expect(r.stdin.startsWith("/memfd:ncn-input")).toBe(true);
-    expect(r.canary).toBe("EBADF");
+    expect(r.listed).toBe(5);
+    expect(r.probed).toEqual([0, 1, 2, 3]);
+    // 0 is the sealed input, 1-2 the output pipes, 3 the result channel (a pipe to the supervisor).
+    expect(r.links["0"]?.startsWith("/memfd:ncn-input")).toBe(true);
+    for (const fd of ["1", "2", "3"]) expect(r.links[fd]).toMatch(/^pipe:\[\d+\]$/);
+    const closed = Object.fromEntries(Object.values(CANARY_FDS).map((fd) => [String(fd), "EBADF"]));
+    expect(r.byNumber).toEqual(closed);
+    expect(r.dup).toEqual(closed);
+    expect(r.byProc).toEqual(Object.fromEntries(Object.keys(closed).map((fd) => [fd, "ENOENT"])));
   });
 
   test("the clock cannot be set or slewed", async () => {
