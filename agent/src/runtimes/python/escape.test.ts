@@ -21,7 +21,7 @@ import {
 import { CANARY_FDS, createOuterGuard, type OuterGuard } from "./escape-guard.ts";
 import type { PythonResult } from "./interpret-run.ts";
 import { DEFAULT_MAXIMA } from "./limits.ts";
-import { runPythonTask } from "./run-python-task.ts";
+import { runPythonTask, type ShimLauncher } from "./run-python-task.ts";
 import type { TaskLimits } from "./schemas.ts";
 import { buildShim } from "./shim-build.ts";
 import { TEST_SHIM_CACHE } from "./test-support.ts";
@@ -111,12 +111,17 @@ function assertNoSecret(...texts: string[]) {
 }
 
 /** Runs a hostile program that is expected to finish; its result is what it observed. */
-async function hostile(source: string, input: unknown = {}, limits: TaskLimits = {}): Promise<PythonResult> {
+async function hostile(
+  source: string,
+  input: unknown = {},
+  limits: TaskLimits = {},
+  launcher: ShimLauncher = guard.launcher,
+): Promise<PythonResult> {
   try {
     const run = await runPythonTask(
       { source: PRELUDE + source, input, limits: { ...HOSTILE_LIMITS, ...limits } },
       DEFAULT_MAXIMA,
-      { cacheDir: TEST_SHIM_CACHE, launcher: guard.launcher },
+      { cacheDir: TEST_SHIM_CACHE, launcher },
     );
     assertNoSecret(run.stdout, run.stderr, JSON.stringify(run.result));
     return run;
@@ -882,6 +887,37 @@ report({"fds": names, "listed": len(listed), "probed": [fd for fd in range(4096)
     expect(r.byNumber).toEqual(closed);
     expect(r.dup).toEqual(closed);
     expect(r.byProc).toEqual(Object.fromEntries(Object.keys(closed).map((fd) => [fd, "ENOENT"])));
+  });
+
+  test("without close_range (kernels before 5.9) the fallback still closes every inherited descriptor", async () => {
+    // The shim starts under a seccomp filter that answers close_range with ENOSYS, as an
+    // old kernel would; the program inherits it and checks that it is really there.
+    const withoutCloseRange = `import ctypes, os, struct, sys
+NR_CLOSE_RANGE, ENOSYS = 436, 38
+code = [(0x20, 0, 0, 0), (0x15, 0, 1, NR_CLOSE_RANGE), (0x06, 0, 0, 0x00050000 | ENOSYS), (0x06, 0, 0, 0x7fff0000)]
+program = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *c) for c in code))
+fprog = struct.pack("HxxxxxxQ", len(code), ctypes.addressof(program))
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+assert libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) == 0, ctypes.get_errno()
+os.execv(sys.argv[1], sys.argv[1:])`;
+    const launcher: ShimLauncher = (argv) =>
+      guard.launcher(["/usr/bin/python3", "-S", "-c", withoutCloseRange, ...argv]);
+    const { result } = await hostile(
+      `CLOSE_RANGE = 436
+names = sorted(int(n) for n in os.listdir("/proc/self/fd"))
+report({"closeRange": raw(libc.syscall(CLOSE_RANGE, 1000, 1000, 0)),
+        "fds": [fd for fd in names if attempt(os.fstat, fd) == "ok"],
+        "canaries": {str(fd): attempt(os.fstat, fd) for fd in INPUT["canaries"]}})`,
+      { canaries: Object.values(CANARY_FDS) },
+      {},
+      launcher,
+    );
+    expect(result).toEqual({
+      closeRange: "ENOSYS",
+      fds: [0, 1, 2, 3],
+      canaries: Object.fromEntries(Object.values(CANARY_FDS).map((fd) => [String(fd), "EBADF"])),
+    });
   });
 
   test("the clock cannot be set or slewed", async () => {
