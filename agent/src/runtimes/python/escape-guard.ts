@@ -14,7 +14,10 @@ import type { ShimLauncher } from "./run-python-task.ts";
  *   --kill-child --mount-proc`), in a new session, so even a kill(-1) as root
  *   could reach nothing but the guard's own processes;
  * - canaries the tests look for: a secret file outside the work dir, a secret
- *   environment variable and an inherited descriptor (fd 7) on the secret file.
+ *   environment variable, and three descriptors every shim inherits, each
+ *   holding the secret: the secret file (fd 7), a TCP socket to a loopback
+ *   listener the guard runs, which sends the secret on connect (fd 8), and the
+ *   read end of a pipe with the secret in it (fd 9).
  */
 export interface OuterGuard {
   readonly launcher: ShimLauncher;
@@ -29,6 +32,8 @@ export interface OuterGuard {
     readonly dropDir: string;
   };
   readonly cgroupDirs: readonly string[];
+  /** Connections the canary socket listener has accepted (one per launch). */
+  readonly socketConnections: () => number;
   dispose(): Promise<void>;
 }
 
@@ -38,7 +43,8 @@ export interface OuterGuardOptions {
 }
 
 const CGROUP_ROOT = "/sys/fs/cgroup";
-export const CANARY_FD = 7;
+/** Descriptors each launch inherits, in the order file, socket, pipe. */
+export const CANARY_FDS = { file: 7, socket: 8, pipe: 9 } as const;
 
 async function controllersV2(): Promise<string[]> {
   try {
@@ -127,11 +133,31 @@ export async function createOuterGuard(options: OuterGuardOptions): Promise<Oute
     throw error;
   }
 
+  // Sends the secret to whoever connects, so the socket a launch inherits has it waiting.
+  let connections = 0;
+  const canarySocket = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(socket) {
+        connections++;
+        socket.write(`${secret}\n`);
+      },
+      data() {},
+    },
+  });
+
   const envName = "NCN_ESCAPE_CANARY";
+  const { file: fileFd, socket: socketFd, pipe: pipeFd } = CANARY_FDS;
   const enter = cgroupDirs.map((d) => `echo $$ > '${join(d, "cgroup.procs")}' || exit 97`).join("; ");
-  const script = `${enter}; exec ${CANARY_FD}<'${file}'; exec setsid unshare --pid --fork --kill-child --mount-proc -- "$@"`;
+  const canaries = [
+    `exec ${fileFd}<'${file}'`,
+    `exec ${socketFd}<>/dev/tcp/127.0.0.1/${canarySocket.port} || exit 98`,
+    `exec ${pipeFd}< <(printf '%s\\n' "$${envName}")`,
+  ].join("; ");
+  const script = `${enter}; ${canaries}; exec setsid unshare --pid --fork --kill-child --mount-proc -- "$@"`;
   const launcher: ShimLauncher = (argv) => ({
-    argv: ["/bin/sh", "-c", script, "ncn-guard", ...argv],
+    argv: ["/bin/bash", "-c", script, "ncn-guard", ...argv],
     env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", [envName]: secret },
   });
 
@@ -139,7 +165,9 @@ export async function createOuterGuard(options: OuterGuardOptions): Promise<Oute
     launcher,
     canary: { secret, envName, dir, file, dropDir },
     cgroupDirs,
+    socketConnections: () => connections,
     async dispose() {
+      canarySocket.stop(true);
       for (const d of cgroupDirs) await emptyAndRemove(d);
       await rm(dir, { recursive: true, force: true });
     },

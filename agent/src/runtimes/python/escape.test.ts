@@ -7,7 +7,8 @@
  * creates; nothing here writes to a system file.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdir } from "node:fs/promises";
+import { readdir, readFile, readlink } from "node:fs/promises";
+import { constants } from "node:os";
 import { join } from "node:path";
 import type { Socket, TCPSocketListener, UnixSocketListener, udp } from "bun";
 import {
@@ -17,10 +18,10 @@ import {
   TaskOutputTooLargeError,
   TaskTimeoutError,
 } from "./errors.ts";
-import { CANARY_FD, createOuterGuard, type OuterGuard } from "./escape-guard.ts";
+import { CANARY_FDS, createOuterGuard, type OuterGuard } from "./escape-guard.ts";
 import type { PythonResult } from "./interpret-run.ts";
 import { DEFAULT_MAXIMA } from "./limits.ts";
-import { runPythonTask } from "./run-python-task.ts";
+import { runPythonTask, type ShimLauncher } from "./run-python-task.ts";
 import type { TaskLimits } from "./schemas.ts";
 import { buildShim } from "./shim-build.ts";
 import { TEST_SHIM_CACHE } from "./test-support.ts";
@@ -110,12 +111,17 @@ function assertNoSecret(...texts: string[]) {
 }
 
 /** Runs a hostile program that is expected to finish; its result is what it observed. */
-async function hostile(source: string, input: unknown = {}, limits: TaskLimits = {}): Promise<PythonResult> {
+async function hostile(
+  source: string,
+  input: unknown = {},
+  limits: TaskLimits = {},
+  launcher: ShimLauncher = guard.launcher,
+): Promise<PythonResult> {
   try {
     const run = await runPythonTask(
       { source: PRELUDE + source, input, limits: { ...HOSTILE_LIMITS, ...limits } },
       DEFAULT_MAXIMA,
-      { cacheDir: TEST_SHIM_CACHE, launcher: guard.launcher },
+      { cacheDir: TEST_SHIM_CACHE, launcher },
     );
     assertNoSecret(run.stdout, run.stderr, JSON.stringify(run.result));
     return run;
@@ -316,6 +322,104 @@ report({p: attempt(os.listdir, p) for p in ["/root", "/home", "/var", "/run", "/
     for (const outcome of Object.values(result as Record<string, string>)) expect(outcome).toBe("ENOENT");
   });
 
+  test("listing /, /root, /home, /var/lib and the agent's folder shows nothing of the host", async () => {
+    const paths = ["/", "/root", "/home", "/var/lib", process.cwd(), import.meta.dir, guard.canary.dir];
+    const { result } = await hostile(
+      `seen, walked = {}, []
+for p in INPUT["paths"]:
+    seen[p] = attempt(os.listdir, p)
+    if seen[p] == "ok":
+        seen[p] = sorted(os.listdir(p))
+    for top, dirs, files in os.walk(p):
+        walked.extend(os.path.join(top, n) for n in dirs + files)
+print(json.dumps(seen))
+report({"seen": seen, "walked": walked})`,
+      { paths },
+    );
+    // "/" is the sandbox's own tmpfs root, and Landlock handles READ_DIR with no
+    // rule on "/", so even that cannot be listed; the rest is not in view at all.
+    expect(result).toEqual({
+      seen: Object.fromEntries(paths.map((p) => [p, p === "/" ? "EACCES" : "ENOENT"])),
+      walked: [],
+    });
+  });
+
+  test("/proc/1/root, /proc/1/cwd and the parent's root lead nowhere", async () => {
+    const { result } = await hostile(
+      `report({"list": attempt(os.listdir, "/proc/1/root"), "link": attempt(os.readlink, "/proc/1/root"),
+        "passwd": attempt(open, "/proc/1/root/etc/passwd"), "canary": attempt(open, "/proc/1/root" + INPUT["file"]),
+        "cwd": attempt(os.listdir, "/proc/1/cwd"), "fd": attempt(os.listdir, "/proc/1/fd"),
+        "parent": attempt(os.listdir, f"/proc/{os.getppid()}/root")})`,
+      { file: guard.canary.file },
+    );
+    // init is invisible to the program (hidepid), and the parent has no pid here.
+    expect(result).toEqual({
+      list: "ENOENT",
+      link: "ENOENT",
+      passwd: "ENOENT",
+      canary: "ENOENT",
+      cwd: "ENOENT",
+      fd: "ENOENT",
+      parent: "ENOENT",
+    });
+  });
+
+  test("the host's mounts are detached: every sandbox process, supervisor and init too, sees only the new root", async () => {
+    // Seen from the host: the program waits (a SIGUSR1 handler installed) while the test
+    // reads the mount table of every process in the sandbox's user namespace, then releases it.
+    const ownUserNs = await readlink("/proc/self/ns/user");
+    const running = hostile(`released = []
+signal.signal(signal.SIGUSR1, lambda *_: released.append(True))
+deadline = time.monotonic() + 6
+while not released and time.monotonic() < deadline:
+    time.sleep(0.01)
+report({"released": bool(released)})`);
+    const procsFile = join(guard.cgroupDirs[0] ?? "", "cgroup.procs");
+    const text = (path: string) => readFile(path, "utf8").catch(() => "");
+    const views = new Map<string, string[]>();
+    let program: string | undefined;
+    const giveUp = performance.now() + 5000;
+    while (program === undefined && performance.now() < giveUp) {
+      await Bun.sleep(10);
+      for (const pid of (await text(procsFile)).split("\n").filter((l) => l !== "")) {
+        const userNs = await readlink(`/proc/${pid}/ns/user`).catch(() => ownUserNs);
+        const cmdline = await text(`/proc/${pid}/cmdline`);
+        const caught = BigInt(
+          `0x${/SigCgt:\s*([0-9a-f]+)/.exec(await text(`/proc/${pid}/status`))?.[1] ?? "0"}`,
+        );
+        const ready = (caught & (1n << BigInt(constants.signals.SIGUSR1 - 1))) !== 0n;
+        if (userNs !== ownUserNs && cmdline.startsWith("/usr/bin/python3") && ready) program = pid;
+      }
+    }
+    expect(program).toBeDefined();
+    for (const pid of (await text(procsFile)).split("\n").filter((l) => l !== "")) {
+      if ((await readlink(`/proc/${pid}/ns/user`).catch(() => ownUserNs)) === ownUserNs) continue;
+      const mounts = (await text(`/proc/${pid}/mountinfo`)).split("\n").filter((l) => l !== "");
+      views.set(
+        pid,
+        mounts.map((l) => `${l.split(" ")[4]} ${l.split(" - ")[1]?.split(" ")[0]}`),
+      );
+    }
+    process.kill(Number(program), "SIGUSR1");
+    expect((await running).result).toEqual({ released: true });
+
+    // Only the sandbox's own mounts: its tmpfs root, /dev and its five nodes, /proc,
+    // /work, and the read-only binds of system paths (their host filesystem type).
+    const sandboxMount = (point: string) =>
+      ["/", "/dev", "/proc", "/work"].includes(point) ||
+      /^\/dev\/(null|zero|full|random|urandom)$/.test(point) ||
+      /^\/(etc|usr|bin|sbin|lib\w*)(\/|$)/.test(point);
+    // Supervisor, init and the program.
+    expect(views.size).toBe(3);
+    for (const [pid, view] of views) {
+      expect(`${pid}: ${view.filter((m) => m.startsWith("/ ")).join(", ")}`).toBe(`${pid}: / tmpfs`);
+      expect(`${pid}: ${view.filter((m) => !sandboxMount(m.split(" ")[0] ?? "")).join(", ")}`).toBe(
+        `${pid}: `,
+      );
+      expect(view).toEqual(expect.arrayContaining(["/proc proc", "/work tmpfs"]));
+    }
+  }, 15_000);
+
   test("the agent's files (source tree, shim, its cache) are not there", async () => {
     const paths = [
       import.meta.dir,
@@ -377,7 +481,7 @@ os.symlink("../../../../../../../etc/shadow", "dotdot")
 os.symlink("/proc/self/cwd/../../../root", "via-cwd")
 report({"canary": attempt(open, "to-canary"), "init": attempt(open, "via-init"),
         "dotdot": attempt(open, "dotdot"), "cwd": attempt(os.listdir, "via-cwd"),
-        "selfRoot": sorted(os.listdir("/proc/self/root")) == sorted(os.listdir("/"))})`,
+        "selfRoot": [os.readlink("/proc/self/root"), attempt(os.listdir, "/proc/self/root")]})`,
       { file: guard.canary.file },
     );
     expect(result).toEqual({
@@ -385,7 +489,8 @@ report({"canary": attempt(open, "to-canary"), "init": attempt(open, "via-init"),
       init: "ENOENT",
       dotdot: "ENOENT",
       cwd: "ENOENT",
-      selfRoot: true,
+      // The program's own root is the sandbox's, which Landlock does not let it list.
+      selfRoot: ["/", "EACCES"],
     });
   });
 
@@ -727,21 +832,93 @@ report({"env": dict(os.environ), "found": found})`,
     });
   });
 
-  test("inherited descriptors are closed: the program has exactly 0-3", async () => {
-    const control = Bun.spawn([...guard.launcher(["/bin/sh", "-c", `cat <&${CANARY_FD}`]).argv], {
-      env: { ...guard.launcher([]).env },
-      stdout: "pipe",
-    });
-    expect(await new Response(control.stdout).text()).toContain(guard.canary.secret);
+  test("descriptors the shim inherits (file, socket, pipe) are closed: the program has 0-3 only", async () => {
+    // Control: each launch really inherits the three canaries, each with the secret in it.
+    const before = guard.socketConnections();
+    const { file, socket, pipe } = CANARY_FDS;
+    const control = Bun.spawn(
+      [
+        ...guard.launcher(["/bin/sh", "-c", `cat <&${file}; head -n 1 <&${socket}; head -n 1 <&${pipe}`])
+          .argv,
+      ],
+      { env: { ...guard.launcher([]).env }, stdout: "pipe" },
+    );
+    const controlOut = await new Response(control.stdout).text();
     await control.exited;
+    expect(controlOut.split("\n").filter((l) => l !== "")).toEqual([
+      guard.canary.secret,
+      guard.canary.secret,
+      guard.canary.secret,
+    ]);
+    expect(guard.socketConnections()).toBe(before + 1);
 
-    const { result } = await hostile(`
-open_fds = [fd for fd in range(1024) if attempt(os.fstat, fd) == "ok"]
-report({"fds": open_fds, "stdin": os.readlink("/proc/self/fd/0"), "canary": attempt(os.fstat, ${CANARY_FD})})`);
-    const r = result as { fds: number[]; stdin: string; canary: string };
+    const { result } = await hostile(
+      `
+# The listing holds one descriptor of its own while it reads, gone afterwards.
+listed = sorted(int(n) for n in os.listdir("/proc/self/fd"))
+names = [fd for fd in listed if attempt(os.fstat, fd) == "ok"]
+def read_fd(fd):
+    os.set_blocking(fd, False)
+    return os.read(fd, 4096).decode(errors="replace")
+report({"fds": names, "listed": len(listed), "probed": [fd for fd in range(4096) if attempt(os.fstat, fd) == "ok"],
+        "links": {str(fd): os.readlink(f"/proc/self/fd/{fd}") for fd in names},
+        "byNumber": {str(fd): attempt(read_fd, fd) for fd in INPUT["canaries"]},
+        "byProc": {str(fd): attempt(open, f"/proc/self/fd/{fd}") for fd in INPUT["canaries"]},
+        "dup": {str(fd): attempt(os.dup, fd) for fd in INPUT["canaries"]}})`,
+      { canaries: Object.values(CANARY_FDS) },
+    );
+    // The shim connected to the canary listener again: the socket was there to inherit.
+    expect(guard.socketConnections()).toBe(before + 2);
+    const r = result as {
+      fds: number[];
+      listed: number;
+      probed: number[];
+      links: Record<string, string>;
+      byNumber: Record<string, string>;
+      byProc: Record<string, string>;
+      dup: Record<string, string>;
+    };
     expect(r.fds).toEqual([0, 1, 2, 3]);
-    expect(r.stdin.startsWith("/memfd:ncn-input")).toBe(true);
-    expect(r.canary).toBe("EBADF");
+    expect(r.listed).toBe(5);
+    expect(r.probed).toEqual([0, 1, 2, 3]);
+    // 0 is the sealed input, 1-2 the output pipes, 3 the result channel (a pipe to the supervisor).
+    expect(r.links["0"]?.startsWith("/memfd:ncn-input")).toBe(true);
+    for (const fd of ["1", "2", "3"]) expect(r.links[fd]).toMatch(/^pipe:\[\d+\]$/);
+    const closed = Object.fromEntries(Object.values(CANARY_FDS).map((fd) => [String(fd), "EBADF"]));
+    expect(r.byNumber).toEqual(closed);
+    expect(r.dup).toEqual(closed);
+    expect(r.byProc).toEqual(Object.fromEntries(Object.keys(closed).map((fd) => [fd, "ENOENT"])));
+  });
+
+  test("without close_range (kernels before 5.9) the fallback still closes every inherited descriptor", async () => {
+    // The shim starts under a seccomp filter that answers close_range with ENOSYS, as an
+    // old kernel would; the program inherits it and checks that it is really there.
+    const withoutCloseRange = `import ctypes, os, struct, sys
+NR_CLOSE_RANGE, ENOSYS = 436, 38
+code = [(0x20, 0, 0, 0), (0x15, 0, 1, NR_CLOSE_RANGE), (0x06, 0, 0, 0x00050000 | ENOSYS), (0x06, 0, 0, 0x7fff0000)]
+program = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *c) for c in code))
+fprog = struct.pack("HxxxxxxQ", len(code), ctypes.addressof(program))
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+assert libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) == 0, ctypes.get_errno()
+os.execv(sys.argv[1], sys.argv[1:])`;
+    const launcher: ShimLauncher = (argv) =>
+      guard.launcher(["/usr/bin/python3", "-S", "-c", withoutCloseRange, ...argv]);
+    const { result } = await hostile(
+      `CLOSE_RANGE = 436
+names = sorted(int(n) for n in os.listdir("/proc/self/fd"))
+report({"closeRange": raw(libc.syscall(CLOSE_RANGE, 1000, 1000, 0)),
+        "fds": [fd for fd in names if attempt(os.fstat, fd) == "ok"],
+        "canaries": {str(fd): attempt(os.fstat, fd) for fd in INPUT["canaries"]}})`,
+      { canaries: Object.values(CANARY_FDS) },
+      {},
+      launcher,
+    );
+    expect(result).toEqual({
+      closeRange: "ENOSYS",
+      fds: [0, 1, 2, 3],
+      canaries: Object.fromEntries(Object.values(CANARY_FDS).map((fd) => [String(fd), "EBADF"])),
+    });
   });
 
   test("the clock cannot be set or slewed", async () => {

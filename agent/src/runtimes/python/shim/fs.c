@@ -176,12 +176,11 @@ int fs_setup(const struct config *cfg, struct failure *f) {
     return fail(f, STEP_WORK_TMPFS, errno);
   if (symlink(WORK_DIR, STAGE "/tmp") != 0) return fail(f, STEP_WORK_TMPFS, errno);
 
-  /* Switch roots the way switch_root does: move the new root over "/" and
-   * chroot into it. The host's mounts stay underneath, unreachable by any
-   * path; only umount could uncover them, and the program can never umount
-   * (no capabilities, seccomp). Detaching them instead (pivot_root + umount)
-   * would cost an RCU grace period, the largest single item of start-up. */
-  if (chdir(STAGE) != 0 || mount(STAGE, "/", NULL, MS_MOVE, NULL) != 0 || chroot(".") != 0 || chdir("/") != 0)
+  /* pivot_root(".", ".") stacks the old root on top of the new one; detaching
+   * it leaves the mount namespace holding only the new root, so no path,
+   * descriptor or /proc/<pid>/root leads back to the host's mounts. */
+  if (chdir(STAGE) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 ||
+      chdir("/") != 0)
     return fail(f, STEP_SWITCH_ROOT, errno);
   if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
     return fail(f, STEP_ROOT_RO, errno);

@@ -69,8 +69,12 @@ int landlock_abi(void) {
   return abi < 0 ? -errno : (int)abi;
 }
 
+/* Every right the ABI knows is handled, READ_DIR included: a directory that
+ * no rule below names cannot be listed, even if the mount view were wrong. */
 static uint64_t handled_fs_for(int abi) {
-  uint64_t fs = (LL_FS_MAKE_SYM << 1) - 1; /* bits 0..12 */
+  uint64_t fs = LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE | LL_FS_READ_DIR | LL_FS_REMOVE_DIR |
+                LL_FS_REMOVE_FILE | LL_FS_MAKE_CHAR | LL_FS_MAKE_DIR | LL_FS_MAKE_REG | LL_FS_MAKE_SOCK |
+                LL_FS_MAKE_FIFO | LL_FS_MAKE_BLOCK | LL_FS_MAKE_SYM;
   if (abi >= 2) fs |= LL_FS_REFER;
   if (abi >= 3) fs |= LL_FS_TRUNCATE;
   if (abi >= 5) fs |= LL_FS_IOCTL_DEV;
@@ -145,7 +149,10 @@ int landlock_apply(unsigned int layers, struct failure *f) {
   static const char *const system_dirs[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
   static const char *const rw_devices[] = {"/dev/null", "/dev/zero", "/dev/full"};
   static const char *const ro_devices[] = {"/dev/random", "/dev/urandom"};
-  int rc = allow(ruleset, "/", LL_FS_READ_DIR, handled);
+  /* Rules reach everything beneath their path, so "/" gets no rule at all: a
+   * grant there would make every directory listable. Only the named system
+   * directories, /dev (its few nodes) and /work can be listed. */
+  int rc = allow(ruleset, "/dev", LL_FS_READ_DIR, handled);
   for (size_t k = 0; rc == 0 && k < sizeof system_dirs / sizeof system_dirs[0]; k++)
     rc = allow(ruleset, system_dirs[k], read_exec, handled);
   if (rc == 0) rc = allow(ruleset, "/etc", read_only, handled);

@@ -26,6 +26,7 @@
  */
 #include "shim.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -189,9 +190,38 @@ static int write_file(const char *path, const char *text) {
   return rc;
 }
 
+static int parse_u64(const char *s, unsigned long long *out) {
+  if (!s || !*s) return -1;
+  unsigned long long v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9') return -1;
+    if (v > (~0ULL - 9) / 10) return -1;
+    v = v * 10 + (unsigned long long)(*p - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+/* Closes every descriptor from `first` up. Kernels before 5.9 lack close_range:
+ * then the open ones are listed in /proc/self/fd, or, without /proc, every
+ * number up to the descriptor limit is closed. */
 static void close_from(unsigned int first) {
   if (syscall(SYS_close_range, first, ~0U, 0) == 0) return;
-  for (unsigned int fd = first; fd < 4096; fd++) close((int)fd);
+  DIR *dir = opendir("/proc/self/fd");
+  if (dir) {
+    int own = dirfd(dir);
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+      unsigned long long fd;
+      if (parse_u64(entry->d_name, &fd) == 0 && fd >= first && fd != (unsigned long long)own) close((int)fd);
+    }
+    closedir(dir);
+    return;
+  }
+  struct rlimit rl;
+  rlim_t last = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY ? rl.rlim_max : 1u << 20;
+  if (last > 1u << 20) last = 1u << 20;
+  for (rlim_t fd = first; fd < last; fd++) close((int)fd);
 }
 
 /* ---- identity and privileges ------------------------------------------ */
@@ -245,18 +275,6 @@ struct option_slot {
   unsigned long long *value;
   int seen;
 };
-
-static int parse_u64(const char *s, unsigned long long *out) {
-  if (!s || !*s) return -1;
-  unsigned long long v = 0;
-  for (const char *p = s; *p; p++) {
-    if (*p < '0' || *p > '9') return -1;
-    if (v > (~0ULL - 9) / 10) return -1;
-    v = v * 10 + (unsigned long long)(*p - '0');
-  }
-  *out = v;
-  return 0;
-}
 
 static int parse_args(int argc, char **argv, struct config *cfg, int want_exec) {
   unsigned long long layers = LAYER_ALL_OPTIONAL;
@@ -458,6 +476,9 @@ static void worker_main(const struct config *cfg, const char *src, size_t src_le
   if (seccomp_apply(&f) != 0) {
     if (cfg->layers & LAYER_SECCOMP) goto failed;
   }
+  /* Last sweep: whatever the set-up may have opened is gone too. The program
+   * gets 0-3 only; the control pipe (4) is close-on-exec. */
+  close_from(5);
   execve(cfg->exec_argv[0], cfg->exec_argv, SANDBOX_ENV);
   fail(&f, STEP_EXEC, errno);
 failed:
@@ -575,6 +596,14 @@ static int run_main(struct config *cfg) {
         return report_failure_only(&f);
       }
     fail(&f, STEP_MOUNTNS, err);
+    return report_failure_only(&f);
+  }
+
+  /* The worker's pivot_root moves every root and cwd that is the old root to
+   * the new one: standing at "/", the supervisor and init keep nothing of the
+   * host's mounts alive once the worker detaches them. */
+  if (chdir("/") != 0) {
+    fail(&f, STEP_MOUNTNS, errno);
     return report_failure_only(&f);
   }
 
