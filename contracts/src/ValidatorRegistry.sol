@@ -67,6 +67,7 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
     mapping(address validator => Validator) private _validators;
     address[] private _active;
     mapping(address validator => mapping(bytes32 requestId => bool)) private _doubleSignReported;
+    mapping(bytes32 nameId => address owner) private _nameOwners;
 
     /// @param token_ NCN token used for stake.
     /// @param admin Governance (DEFAULT_ADMIN_ROLE and SLASHER_ROLE).
@@ -165,6 +166,49 @@ contract ValidatorRegistry is IValidatorRegistry, AccessControl {
         _validators[msg.sender] = Validator({stake: 0, unbondingEnd: 0, status: Status.None, index: 0, jailed: v.jailed});
         emit StakeWithdrawn(msg.sender, amount);
         stakeToken.safeTransfer(msg.sender, amount);
+    }
+
+    // ---------------------------------------------------------------- names
+
+    /// @inheritdoc IValidatorRegistry
+    function claimName(NameKind kind, string calldata name) external returns (bytes32 nameId) {
+        _checkName(name);
+        nameId = _nameId(kind, name);
+        address owner = _nameOwners[nameId];
+        if (owner == msg.sender) return nameId;
+        if (owner != address(0)) revert NameTaken(nameId, owner);
+        _nameOwners[nameId] = msg.sender;
+        emit NameClaimed(nameId, kind, name, msg.sender);
+    }
+
+    /// @inheritdoc IValidatorRegistry
+    function transferName(NameKind kind, string calldata name, address to) external {
+        if (to == address(0)) revert ZeroAddress();
+        bytes32 nameId = _nameId(kind, name);
+        if (_nameOwners[nameId] != msg.sender) revert NotNameOwner(nameId, msg.sender);
+        _nameOwners[nameId] = to;
+        emit NameTransferred(nameId, msg.sender, to);
+    }
+
+    /// @inheritdoc IValidatorRegistry
+    function nameOwner(NameKind kind, string calldata name) external view returns (address owner) {
+        return _nameOwners[_nameId(kind, name)];
+    }
+
+    function _nameId(NameKind kind, string calldata name) private pure returns (bytes32) {
+        return keccak256(abi.encodePacked(uint8(kind), name));
+    }
+
+    /// @dev The protocol's id rule (protocol/src/primitives.ts `Slug`), so every claimable name is a
+    /// valid record key and one name has one spelling.
+    function _checkName(string calldata name) private pure {
+        bytes calldata b = bytes(name);
+        if (b.length == 0 || b.length > 64) revert InvalidName();
+        for (uint256 i; i < b.length; ++i) {
+            bytes1 c = b[i];
+            bool alnum = (c >= "a" && c <= "z") || (c >= "0" && c <= "9");
+            if (!alnum && (i == 0 || (c != "." && c != "_" && c != "-" && c != "/"))) revert InvalidName();
+        }
     }
 
     // ---------------------------------------------------------------- slashing

@@ -21,6 +21,12 @@ interface IValidatorRegistry {
         Downtime
     }
 
+    /// @notice Namespaces of registry record names (subnet ids, model ids) that can be claimed.
+    enum NameKind {
+        Subnet,
+        Model
+    }
+
     /// @notice Packed state of one validator (one storage slot).
     struct Validator {
         uint96 stake;
@@ -37,6 +43,10 @@ interface IValidatorRegistry {
         bytes signature;
     }
 
+    /// @notice `owner` claimed `name` of `kind`; registry nodes accept its records only from `owner`.
+    event NameClaimed(bytes32 indexed nameId, NameKind kind, string name, address indexed owner);
+    /// @notice The owner of a claimed name handed it to `to`.
+    event NameTransferred(bytes32 indexed nameId, address indexed from, address indexed to);
     /// @notice A key registered with `stake` and joined the active set.
     event ValidatorRegistered(address indexed validator, uint256 stake);
     /// @notice `amount` was added to a validator's stake, now `stake`.
@@ -114,6 +124,12 @@ interface IValidatorRegistry {
     error AlreadyReported(address validator, bytes32 requestId);
     /// @notice Nothing left to slash.
     error NothingToSlash(address validator);
+    /// @notice The name is already claimed by another owner.
+    error NameTaken(bytes32 nameId, address owner);
+    /// @notice The name is not 1-64 chars of a-z, 0-9, '.', '_', '-', '/' starting with a letter or digit.
+    error InvalidName();
+    /// @notice Only the owner of a claimed name may transfer it.
+    error NotNameOwner(bytes32 nameId, address caller);
 
     /// @notice Registers the caller's key with `amount` NCN of stake (pulled with transferFrom) and activates it.
     /// @param amount Stake, at least `minStake()`.
@@ -212,4 +228,24 @@ interface IValidatorRegistry {
     /// @param validator Key.
     /// @return info Stake, unbonding end, status, index in the active set, jailed flag.
     function getValidator(address validator) external view returns (Validator memory info);
+
+    /// @notice Claims a subnet or model name for the caller, for good: registry nodes accept that name's
+    /// records only from its owner, on every node and after any record expires. Claiming a name the
+    /// caller already owns is a no-op.
+    /// @param kind Subnet or model.
+    /// @param name The subnet or model id, as in its registry record.
+    /// @return nameId keccak256(abi.encodePacked(uint8(kind), name)).
+    function claimName(NameKind kind, string calldata name) external returns (bytes32 nameId);
+
+    /// @notice Hands a claimed name to `to` (a lost key is otherwise a name lost for good).
+    /// @param kind Subnet or model.
+    /// @param name The claimed name.
+    /// @param to New owner.
+    function transferName(NameKind kind, string calldata name, address to) external;
+
+    /// @notice Owner of a name.
+    /// @param kind Subnet or model.
+    /// @param name The name.
+    /// @return owner The owner, or address(0) when unclaimed.
+    function nameOwner(NameKind kind, string calldata name) external view returns (address owner);
 }
