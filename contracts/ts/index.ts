@@ -1,6 +1,7 @@
 export * from "./abi/index.ts";
 export * from "./actions/credits.ts";
 export * from "./actions/escrow.ts";
+export * from "./actions/names.ts";
 export * from "./actions/session.ts";
 export * from "./actions/settlement.ts";
 export * from "./actions/token.ts";

@@ -15,6 +15,8 @@ export const ERROR_STATUS = {
   INSUFFICIENT_FUNDS: 402,
   PAYMENT_EXPIRED: 402,
   FORBIDDEN: 403,
+  /** A subnet or model name that another key claimed first (on chain, or first seen). */
+  NAME_TAKEN: 403,
   NOT_FOUND: 404,
   MODEL_NOT_FOUND: 404,
   SUBNET_NOT_FOUND: 404,
