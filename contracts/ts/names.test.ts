@@ -6,7 +6,7 @@ import { devKey, type LocalChain, startLocalChain } from "./local-chain.ts";
 
 const alice = devKey("names-alice");
 const bob = devKey("names-bob");
-const addr = (key: `0x${string}`) => privateKeyToAccount(key).address.toLowerCase();
+const addr = (key: `0x${string}`) => privateKeyToAccount(key).address.toLowerCase() as `0x${string}`;
 
 let chain: LocalChain;
 beforeAll(async () => {

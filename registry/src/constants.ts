@@ -27,6 +27,15 @@ export const MAX_HTTP_BODY_BYTES = 32 * 1024 * 1024;
 export const VERIFIED_CACHE_SIZE = 8_192;
 /** How far a record's or heartbeat's clock may be ahead of ours. */
 export const CLOCK_SKEW_MS = 30_000;
+/**
+ * How long a name's owner read from the chain is trusted. Claims never lapse, so this only
+ * bounds how late a node sees a transfer; an unclaimed answer is kept briefly, so a claim that
+ * just landed is seen at once while a flood of unclaimed names costs one chain read a second each.
+ */
+export const NAME_OWNER_TTL_MS = 60_000;
+export const NAME_UNCLAIMED_TTL_MS = 1_000;
+/** Names whose owner is kept in memory (oldest dropped first). */
+export const NAME_OWNER_CACHE_SIZE = 8_192;
 /** How long a DHT put/get may take before it is abandoned. */
 export const DHT_TIMEOUT_MS = 10_000;
 /** How long a record submission waits for its DHT put before answering (the put goes on). */

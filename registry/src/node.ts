@@ -2,8 +2,10 @@ import type { Database } from "bun:sqlite";
 import { join, resolve } from "node:path";
 import { recordSigningText, type SignedRecord, type UnsignedRecord } from "@ncn/protocol";
 import type { Server } from "bun";
+import { contractsNameOwners } from "./chain/contracts-name-owners.ts";
 import { contractsPaymentReader } from "./chain/contracts-payment-reader.ts";
 import { contractsValidatorSet } from "./chain/contracts-validator-set.ts";
+import type { NameOwnerReader } from "./chain/name-owners.ts";
 import type { PaymentReader } from "./chain/payment-reader.ts";
 import { staticValidatorSet, type ValidatorSetReader } from "./chain/validator-set.ts";
 import { type RegistryConfig, type RegistryConfigInput, resolveConfig } from "./config.ts";
@@ -53,6 +55,12 @@ export interface StartRegistryNodeOptions {
   payments?: PaymentReader;
   /** By default read from `validatorRegistry`, else none. */
   validatorSet?: ValidatorSetReader;
+  /**
+   * Owners of subnet and model names; by default the claims in `validatorRegistry`. Without
+   * one (no chain), a node keeps the first owner it sees for a name, which does not outlive
+   * the record's expiry.
+   */
+  names?: NameOwnerReader;
   /** Spot-check re-execution; by default the agent's ONNX runtime, loaded on first use. */
   reexecutor?: Reexecutor;
   logger?: Logger;
@@ -130,6 +138,16 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
         ? staticValidatorSet([signer.address])
         : undefined);
 
+  const names =
+    options.names ??
+    (config.rpcUrl && config.validatorRegistry && payments
+      ? contractsNameOwners({
+          rpcUrl: config.rpcUrl,
+          chainId: payments.domain.chainId,
+          validatorRegistry: config.validatorRegistry,
+        })
+      : undefined);
+
   const ownReexecutor =
     options.reexecutor === undefined && signer && config.spotCheckFraction > 0
       ? lazyOnnxReexecutor(
@@ -152,17 +170,24 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     bootstrap: config.bootstrap,
     validate: dhtRecordValidator({
       index,
+      names,
       log: log.child("dht"),
       onValid: (record) => index.upsert(record),
       onRejected: () => dhtCounters.rejected++,
     }),
     select: dhtRecordSelector,
-    sync: { index, log: log.child("sync") },
+    sync: { index, log: log.child("sync"), names },
   });
   const peerId = libp2p.peerId.toString();
 
   const gossip = new GossipService(libp2p.services.pubsub, log.child("gossip"));
-  const records = new RecordService({ index, dht: libp2p.services.dht, gossip, log: log.child("records") });
+  const records = new RecordService({
+    index,
+    dht: libp2p.services.dht,
+    gossip,
+    log: log.child("records"),
+    names,
+  });
   const reputation = new ReputationService({
     book,
     trustedGateways: config.trustedGateways,
@@ -206,7 +231,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     log: log.child("mempool"),
   });
   gossip.register(heartbeatHandler(index));
-  gossip.register(recordsHandler(index));
+  gossip.register(recordsHandler(index, names));
   gossip.register(reputationHandler(reputation));
   gossip.register(mempoolHandler(mempool));
 

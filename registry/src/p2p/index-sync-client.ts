@@ -1,5 +1,6 @@
 import type { AbortOptions, Stream } from "@libp2p/interface";
 import { MAX_SYNC_LINE_BYTES } from "../constants.ts";
+import type { NameOwnerReader } from "../chain/name-owners.ts";
 import type { Logger } from "../logger.ts";
 import { checkRecord } from "../records/check-record.ts";
 import type { RecordIndex } from "../records/record-index.ts";
@@ -19,7 +20,7 @@ export interface SyncResult {
 export async function pullIndex(
   open: (options: AbortOptions) => Promise<Stream>,
   index: RecordIndex,
-  options: { log: Logger; peer: string; signal: AbortSignal },
+  options: { log: Logger; peer: string; signal: AbortSignal; names?: NameOwnerReader | undefined },
 ): Promise<SyncResult> {
   const { log, peer, signal } = options;
   const out: SyncResult = { received: 0, indexed: 0, refused: 0 };
@@ -29,7 +30,10 @@ export async function pullIndex(
     if (line.byteLength === 0) return;
     out.received++;
     try {
-      const record = await checkRecord(JSON.parse(decoder.decode(line)), { index });
+      const record = await checkRecord(JSON.parse(decoder.decode(line)), {
+        index,
+        ...(options.names ? { names: options.names } : {}),
+      });
       if (index.upsert(record) !== "unchanged") out.indexed++;
     } catch (e) {
       out.refused++;

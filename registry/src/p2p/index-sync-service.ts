@@ -1,5 +1,6 @@
 import type { AbortOptions, Connection, PeerId, Startable, Stream, Topology } from "@libp2p/interface";
 import { SYNC_PEERS, SYNC_PROTOCOL } from "../constants.ts";
+import type { NameOwnerReader } from "../chain/name-owners.ts";
 import type { Logger } from "../logger.ts";
 import type { RecordIndex } from "../records/record-index.ts";
 import { pullIndex } from "./index-sync-client.ts";
@@ -8,6 +9,8 @@ import { indexSyncHandler } from "./index-sync-handler.ts";
 export interface IndexSyncInit {
   index: RecordIndex;
   log: Logger;
+  /** Owners of subnet and model names (the chain), when the node reads one. */
+  names?: NameOwnerReader | undefined;
   /** Peers to pull from after start. */
   peers?: number;
 }
@@ -81,6 +84,7 @@ export class IndexSync implements Startable {
         log: this.init.log,
         peer: id,
         signal,
+        names: this.init.names,
       },
     )
       .then((r) => {

@@ -72,7 +72,7 @@ describe("checkRecord", () => {
     expect(await codeOf(checkRecord(fork, { index }))).toBe("CONFLICT");
     expect(await codeOf(checkRecord(v2, { index }))).toBeUndefined();
     const thief = newAccount();
-    expect(await codeOf(checkRecord(await subnetRecord(thief, { seq: 3 }), { index }))).toBe("FORBIDDEN");
+    expect(await codeOf(checkRecord(await subnetRecord(thief, { seq: 3 }), { index }))).toBe("NAME_TAKEN");
     expect(await codeOf(checkRecord(await subnetRecord(owner, { seq: 3 }), { index }))).toBeUndefined();
   });
 

@@ -9,6 +9,7 @@ import {
 } from "@ncn/protocol";
 import { CLOCK_SKEW_MS, VERIFIED_CACHE_SIZE } from "../constants.ts";
 import { RecordRejectedError } from "../errors.ts";
+import type { NameOwnerReader } from "../chain/name-owners.ts";
 import type { RecordIndex } from "./record-index.ts";
 
 export interface CheckRecordOptions {
@@ -17,6 +18,12 @@ export interface CheckRecordOptions {
   dhtKey?: string;
   /** When given, a record older than (or conflicting with) the indexed one is refused. */
   index?: RecordIndex;
+  /**
+   * When given, a subnet or model record is accepted only from the owner the chain names for
+   * its key; the index's first-seen owner then no longer decides (the chain does, past expiry
+   * and on nodes that never saw the name).
+   */
+  names?: NameOwnerReader;
 }
 
 /** Records whose signature was already checked, by canonical JSON (signature included). */
@@ -55,7 +62,7 @@ async function verifyCached(input: unknown, now: number): Promise<SignedRecord> 
 /**
  * Every check a record passes before this node stores, serves or forwards it: schema,
  * owner's signature and key rules (protocol `verifyRecord`), expiry, the agent TTL cap,
- * the DHT key, and no roll-back against the index.
+ * the DHT key, the owner of a subnet or model name, and no roll-back against the index.
  */
 export async function checkRecord(input: unknown, options: CheckRecordOptions = {}): Promise<SignedRecord> {
   const now = options.now ?? Date.now();
@@ -85,8 +92,39 @@ export async function checkRecord(input: unknown, options: CheckRecordOptions = 
       details: { dhtKey: options.dhtKey, expected: recordDhtKey(record.kind, record.key) },
     });
   }
-  options.index?.assertAcceptable(record);
+  if (options.names && (record.kind === "subnet" || record.kind === "model")) {
+    await assertNameOwner(options.names, record.kind, record.key, record.owner);
+  }
+  options.index?.assertAcceptable(record, { ownerChecked: options.names !== undefined });
   return record;
+}
+
+async function assertNameOwner(
+  names: NameOwnerReader,
+  kind: "subnet" | "model",
+  name: string,
+  publisher: string,
+): Promise<void> {
+  let owner: `0x${string}` | null;
+  try {
+    owner = await names.ownerOf(kind, name);
+  } catch (e) {
+    // Without the chain's answer nobody is known to own the name: refuse rather than guess.
+    throw new RecordRejectedError("UNAVAILABLE", `cannot check who owns ${kind} ${name}`, {
+      cause: e,
+      details: { kind, key: name },
+    });
+  }
+  if (owner === null) {
+    throw new RecordRejectedError("FORBIDDEN", `${kind} ${name} is not claimed on chain: claim it first`, {
+      details: { kind, key: name, reason: "unclaimed" },
+    });
+  }
+  if (owner !== publisher) {
+    throw new RecordRejectedError("NAME_TAKEN", `${kind} ${name} belongs to ${owner}`, {
+      details: { kind, key: name, owner },
+    });
+  }
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });

@@ -1,5 +1,6 @@
 import { SignedRecord } from "@ncn/protocol";
 import * as v from "valibot";
+import type { NameOwnerReader } from "../chain/name-owners.ts";
 import type { Logger } from "../logger.ts";
 import { checkRecord, decodeRecordValue } from "./check-record.ts";
 import type { RecordIndex } from "./record-index.ts";
@@ -9,6 +10,8 @@ const keyDecoder = new TextDecoder();
 export interface DhtRecordValidatorInit {
   index: RecordIndex;
   log: Logger;
+  /** Owners of subnet and model names (the chain), when the node reads one. */
+  names?: NameOwnerReader | undefined;
   /** Called with each record that passed, so records met in the DHT reach the index too. */
   onValid?: (record: SignedRecord) => void;
   /** Counts refused records, by error code. */
@@ -23,7 +26,11 @@ export function dhtRecordValidator(init: DhtRecordValidatorInit) {
   return async (key: Uint8Array, value: Uint8Array): Promise<void> => {
     const dhtKey = keyDecoder.decode(key);
     try {
-      const record = await checkRecord(decodeRecordValue(value), { dhtKey, index: init.index });
+      const record = await checkRecord(decodeRecordValue(value), {
+        dhtKey,
+        index: init.index,
+        ...(init.names ? { names: init.names } : {}),
+      });
       init.onValid?.(record);
     } catch (e) {
       const code = (e as { code?: unknown }).code;

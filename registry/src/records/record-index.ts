@@ -85,9 +85,10 @@ export class RecordIndex {
   /**
    * Throws unless `record` may replace what the index holds for its key: a lower seq is
    * stale, an equal seq must be the very same record, and a model or subnet keeps its
-   * first owner.
+   * first owner unless `ownerChecked` says the chain already named the rightful owner
+   * (who may be a new one after a transfer).
    */
-  assertAcceptable(record: SignedRecord): void {
+  assertAcceptable(record: SignedRecord, options: { ownerChecked?: boolean } = {}): void {
     const known = this.records.get(mapKey(record.kind, record.key))?.record;
     if (!known) return;
     if (record.seq < known.seq) {
@@ -100,8 +101,8 @@ export class RecordIndex {
         details: { kind: record.kind, key: record.key, seq: record.seq },
       });
     }
-    if (record.owner !== known.owner) {
-      throw new RecordRejectedError("FORBIDDEN", `${record.kind} ${record.key} belongs to ${known.owner}`, {
+    if (record.owner !== known.owner && options.ownerChecked !== true) {
+      throw new RecordRejectedError("NAME_TAKEN", `${record.kind} ${record.key} belongs to ${known.owner}`, {
         details: { kind: record.kind, key: record.key, owner: known.owner },
       });
     }

@@ -1,6 +1,7 @@
 import type { KadDHT } from "@libp2p/kad-dht";
 import { type RecordKind, recordDhtKey, type SignedRecord } from "@ncn/protocol";
 import { DHT_TIMEOUT_MS, PUBLISH_DHT_WAIT_MS, TOPIC_RECORDS } from "../constants.ts";
+import type { NameOwnerReader } from "../chain/name-owners.ts";
 import type { GossipService } from "../gossip/gossip-service.ts";
 import type { Logger } from "../logger.ts";
 import { checkRecord, decodeRecordValue, encodeRecord } from "./check-record.ts";
@@ -22,6 +23,8 @@ export interface RecordServiceInit {
   dht: KadDHT;
   gossip: GossipService;
   log: Logger;
+  /** Owners of subnet and model names (the chain); without it the first owner seen keeps a name. */
+  names?: NameOwnerReader | undefined;
 }
 
 /**
@@ -34,12 +37,16 @@ export class RecordService {
     this.init = init;
   }
 
+  private names(): { names?: NameOwnerReader } {
+    return this.init.names ? { names: this.init.names } : {};
+  }
+
   /** Checks a record, indexes it, stores it in the DHT and announces it. */
   async publish(
     input: unknown,
     options: { own?: boolean; signal?: AbortSignal } = {},
   ): Promise<PublishResult> {
-    const record = await checkRecord(input, { index: this.init.index });
+    const record = await checkRecord(input, { index: this.init.index, ...this.names() });
     const result = this.init.index.upsert(record, { own: options.own === true });
     const put = this.dhtPut(record, options.signal);
     const [dhtPeers, gossipPeers] = await Promise.all([
@@ -94,7 +101,7 @@ export class RecordService {
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       })) {
         if (event.name === "VALUE") {
-          const record = await checkRecord(decodeRecordValue(event.value), { dhtKey });
+          const record = await checkRecord(decodeRecordValue(event.value), { dhtKey, ...this.names() });
           if (!found || record.seq > found.seq) found = record;
         }
       }
@@ -119,7 +126,7 @@ export class RecordService {
     for (const record of this.init.index.ownRecords()) {
       if (signal?.aborted) break;
       try {
-        await checkRecord(record);
+        await checkRecord(record, this.names());
       } catch {
         continue;
       }
