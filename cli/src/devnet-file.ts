@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { Address, BaseError, parseJson, parseOrThrow } from "@ncn/protocol";
 import * as v from "valibot";
+import type { NameChain } from "./records.ts";
 
 /** `.ncn/devnet.json`: what `ncn devnet` started, for the other commands and for people. */
 export const DevnetFile = v.object({
@@ -24,6 +25,11 @@ export const DevnetFile = v.object({
   startedAt: v.optional(v.string()),
 });
 export type DevnetFile = v.InferOutput<typeof DevnetFile>;
+
+/** The devnet's chain, where its subnet and model names are claimed. */
+export function nameChainOf(file: DevnetFile): NameChain {
+  return { rpcUrl: file.chain.rpcUrl, chainId: file.chain.chainId, registry: file.chain.contracts.validatorRegistry };
+}
 
 /** Finds `.ncn/devnet.json` in this folder or a parent. */
 export function findDevnetFile(from = process.cwd()): string | undefined {

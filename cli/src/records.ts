@@ -1,3 +1,4 @@
+import { claimName, createNcnClient, type NameKind } from "@ncn/contracts";
 import {
   BaseError,
   errorFromBody,
@@ -18,6 +19,27 @@ export async function signRecord(
   const unsigned = { ...record, owner } as UnsignedRecord;
   const signature = await account.signMessage({ message: recordSigningText(unsigned) });
   return v.parse(SignedRecord, { ...unsigned, signature });
+}
+
+/** Where subnet and model names are claimed: the chain and its `ValidatorRegistry`. */
+export interface NameChain {
+  rpcUrl: string;
+  chainId: number;
+  registry: `0x${string}`;
+}
+
+/**
+ * Claims subnet or model names for `owner` on chain, before their records are published:
+ * registry nodes on that chain accept a name's records only from its owner. Names the owner
+ * holds already cost nothing; a name another key holds fails with `NAME_TAKEN`.
+ */
+export async function claimRecordNames(
+  chain: NameChain,
+  owner: LocalAccount,
+  names: readonly { kind: NameKind; name: string }[],
+): Promise<void> {
+  const client = createNcnClient({ rpcUrl: chain.rpcUrl, chainId: chain.chainId, account: owner });
+  for (const name of names) await claimName(client, { registry: chain.registry }, name);
 }
 
 /** Publishes a signed record through a registry node's HTTP API. */

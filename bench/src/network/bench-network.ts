@@ -5,7 +5,15 @@ import { PPOCR_V4_DET } from "@ncn/agent/builtin-models";
 import { resolveNpmSource } from "@ncn/agent/npm-source";
 import { tinyModelBytes } from "@ncn/agent/testing/tiny-model";
 import { DEVNET_PRICES, startDevnet } from "@ncn/cli/devnet";
-import { modelRecord, publishRecord, signRecord, subnetRecord, waitForCatalog } from "@ncn/cli/records";
+import { nameChainOf } from "@ncn/cli/devnet-file";
+import {
+  claimRecordNames,
+  modelRecord,
+  publishRecord,
+  signRecord,
+  subnetRecord,
+  waitForCatalog,
+} from "@ncn/cli/records";
 import type { Tensor } from "@ncn/protocol";
 import * as ort from "onnxruntime-node";
 import { privateKeyToAccount } from "viem/accounts";
@@ -60,6 +68,7 @@ export async function benchNetwork(
     // The detector offered as a tensor model in the default subnet, so the network runs exactly what the baseline runs.
     const owner = privateKeyToAccount(devnet.file.subnetOwner?.privateKey as `0x${string}`);
     const reg = devnet.file.registries.map((r) => r.url);
+    await claimRecordNames(nameChainOf(devnet.file), owner, [{ kind: "model", name: PPOCR_V4_DET.id }]);
     await publishRecord(reg[0] as string, await signRecord(owner, modelRecord(PPOCR_V4_DET, Date.now())));
     await publishRecord(
       reg[0] as string,

@@ -3,6 +3,7 @@ import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { assertSelfContained } from "@ncn/agent/external-data";
 import {
+  Address,
   BaseError,
   ModelDescriptor,
   ModelId,
@@ -16,14 +17,54 @@ import { defineCommand } from "citty";
 import cliProgress from "cli-progress";
 import * as v from "valibot";
 import { privateKeyToAccount } from "viem/accounts";
-import { findDevnetFile, loadDevnetFile } from "../devnet-file.ts";
+import { createPublicClient, http, type LocalAccount } from "viem";
+import { getChainId } from "viem/actions";
+import { findDevnetFile, loadDevnetFile, nameChainOf } from "../devnet-file.ts";
 import { fail, output } from "../output.ts";
-import { modelRecord, publishRecord, signRecord, subnetRecord } from "../records.ts";
+import { claimRecordNames, modelRecord, publishRecord, signRecord, subnetRecord } from "../records.ts";
 
 const target = {
   registry: { type: "string", description: "Registry node URL (default: the devnet's first)" },
   json: { type: "boolean", description: "Print JSON" },
 } as const;
+
+/** Where a publishing command claims its name first (registry nodes on a chain require the claim). */
+const claimTarget = {
+  "rpc-url": { type: "string", description: "Chain RPC URL (default: NCN_RPC_URL or the devnet's)" },
+  "validator-registry": {
+    type: "string",
+    description: "ValidatorRegistry address holding name claims (default: NCN_VALIDATOR_REGISTRY or the devnet's)",
+  },
+} as const;
+
+/**
+ * Claims the name on chain for `account` when a chain is known (flags, environment, or the
+ * devnet file); without one the record is published unclaimed, for networks without a chain.
+ */
+async function claimFirst(
+  args: { "rpc-url"?: string | undefined; "validator-registry"?: string | undefined },
+  account: LocalAccount,
+  name: { kind: "subnet" | "model"; name: string },
+): Promise<void> {
+  const rpcUrl = args["rpc-url"] ?? process.env.NCN_RPC_URL;
+  const registry = args["validator-registry"] ?? process.env.NCN_VALIDATOR_REGISTRY;
+  if (rpcUrl === undefined && registry === undefined) {
+    const file = findDevnetFile();
+    if (file) await claimRecordNames(nameChainOf(loadDevnetFile(file)), account, [name]);
+    return;
+  }
+  if (rpcUrl === undefined || registry === undefined) {
+    throw new BaseError("INVALID_INPUT", "--rpc-url and --validator-registry go together: give both or neither");
+  }
+  const address = parseOrThrow(Address, registry.toLowerCase(), "--validator-registry");
+  let chainId: number;
+  try {
+    chainId = await getChainId(createPublicClient({ transport: http(rpcUrl) }));
+  } catch (e) {
+    throw new BaseError("CHAIN_ERROR", `cannot reach the chain at ${rpcUrl}`, { cause: e });
+  }
+  await claimRecordNames({ rpcUrl, chainId, registry: address }, account, [name]);
+}
 
 function registryUrl(given: string | undefined): string {
   if (given) return given.replace(/\/$/, "");
@@ -77,6 +118,7 @@ const subnet = defineCommand({
         },
         key: { type: "string", description: "Owner's private key (default: NCN_OWNER_KEY or the devnet's)" },
         ...target,
+        ...claimTarget,
       },
       async run({ args }) {
         const json = Boolean(args.json);
@@ -90,6 +132,7 @@ const subnet = defineCommand({
             };
           });
           const account = privateKeyToAccount(ownerKey(args.key));
+          await claimFirst(args, account, { kind: "subnet", name: id });
           const record = await signRecord(
             account,
             subnetRecord(account.address, { id, name: args.name, models }, Date.now()),
@@ -180,6 +223,7 @@ const model = defineCommand({
         runtime: { type: "string", description: "onnx (default) or python" },
         key: { type: "string", description: "Owner's private key (default: NCN_OWNER_KEY or the devnet's)" },
         ...target,
+        ...claimTarget,
       },
       async run({ args }) {
         const json = Boolean(args.json);
@@ -207,6 +251,7 @@ const model = defineCommand({
             "model",
           );
           const account = privateKeyToAccount(ownerKey(args.key));
+          await claimFirst(args, account, { kind: "model", name: descriptor.id });
           const record = await signRecord(account, modelRecord(descriptor, Date.now()));
           await publishRecord(registryUrl(args.registry), record);
           output(

@@ -12,7 +12,15 @@ import { idToBytes32, ncnDomain } from "@ncn/protocol";
 import { chainValidatorSet, NcnClient, openPaymentSession, payEscrow } from "@ncn/sdk";
 import * as v from "valibot";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { modelRecord, publishRecord, publishSubnet, signRecord, waitForCatalog } from "../records.ts";
+import { nameChainOf } from "../devnet-file.ts";
+import {
+  claimRecordNames,
+  modelRecord,
+  publishRecord,
+  publishSubnet,
+  signRecord,
+  waitForCatalog,
+} from "../records.ts";
 import { DEVNET_PRICES, type Devnet, startDevnet } from "./devnet.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..", "..");
@@ -45,6 +53,10 @@ async function offerTinyModel(subnet: string, model: string): Promise<void> {
   const owner = privateKeyToAccount(devnet.file.subnetOwner?.privateKey as `0x${string}`);
   const tiny = tinyModelDescriptor({ id: model, sources: ["file:/nonexistent/tiny.onnx"] });
   const urls = devnet.file.registries.map((r) => r.url);
+  await claimRecordNames(nameChainOf(devnet.file), owner, [
+    { kind: "model", name: tiny.id },
+    { kind: "subnet", name: subnet },
+  ]);
   await publishRecord(urls[0] as string, await signRecord(owner, modelRecord(tiny, Date.now())));
   await publishSubnet(urls[0] as string, owner, {
     id: subnet,

@@ -11,7 +11,14 @@ import { chainValidatorSet, NcnClient, openPaymentSession, type ReceiptVerificat
 import * as v from "valibot";
 import { privateKeyToAccount } from "viem/accounts";
 import type { DevnetFile } from "../devnet-file.ts";
-import { modelRecord, publishRecord, publishSubnet, signRecord, waitForCatalog } from "../records.ts";
+import {
+  claimRecordNames,
+  modelRecord,
+  publishRecord,
+  publishSubnet,
+  signRecord,
+  waitForCatalog,
+} from "../records.ts";
 import { type Child, Supervisor } from "./supervisor.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..", "..");
@@ -161,8 +168,6 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     const tiny = tinyModelDescriptor({ sources: [`file:${tinyPath}`] });
     const seq = Date.now();
     const reg0 = registries[0]?.url as string;
-    for (const m of [...BUILTIN_MODELS, tiny])
-      await publishRecord(reg0, await signRecord(owner, modelRecord(m, seq)));
     const subnets = [
       { id: "ocr", name: "OCR", models: [{ id: "ppocr-v4", price: DEVNET_PRICES.ocr.toString() }] },
       {
@@ -171,6 +176,17 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         models: [{ id: tiny.id, price: DEVNET_PRICES.tiny.toString() }],
       },
     ];
+    // Registry nodes accept a subnet's or model's records only from the owner the chain names.
+    await claimRecordNames(
+      { rpcUrl: localChain.anvil.url, chainId: localChain.deployment.chainId, registry: contracts.registry },
+      owner,
+      [
+        ...[...BUILTIN_MODELS, tiny].map((m) => ({ kind: "model" as const, name: m.id })),
+        ...subnets.map((s) => ({ kind: "subnet" as const, name: s.id })),
+      ],
+    );
+    for (const m of [...BUILTIN_MODELS, tiny])
+      await publishRecord(reg0, await signRecord(owner, modelRecord(m, seq)));
     for (const subnet of subnets) await publishSubnet(reg0, owner, subnet, seq);
     await waitForCatalog(
       registries.map((r) => r.url),

@@ -28,6 +28,7 @@ import type { RegistryNode } from "../node.ts";
 import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";
 import { floatInput, floatResult, signedCompletion } from "../test-support/completions.ts";
 import { postAsGateway } from "../test-support/gateway.ts";
+import { claimNamesOf } from "../test-support/names.ts";
 import { agentRecord, fakeModel, modelRecord, newAccount, subnetRecord } from "../test-support/records.ts";
 import { type AgentGroup, signVoucher, streamRequest } from "../test-support/stream.ts";
 
@@ -82,9 +83,13 @@ beforeAll(async () => {
   await waitFor(
     () => a.gossip.subscribers("/ncn/records/1") > 0 && b.gossip.subscribers("/ncn/records/1") > 0,
   );
-  for (const record of [
+  const catalog = [
     await subnetRecord(owner, { models: [{ id: "tiny-mlp", price: "100" }] }),
     await modelRecord(owner, model),
+  ];
+  await claimNamesOf(chain, owner, catalog);
+  for (const record of [
+    ...catalog,
     await agentRecord(agent),
     await agentRecord(mallory),
   ]) {

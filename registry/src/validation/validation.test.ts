@@ -45,6 +45,7 @@ import { lazyOnnxReexecutor, type OnnxReexecutor } from "../reexec/onnx-reexecut
 import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";
 import { floatInput, floatResult, signedCompletion } from "../test-support/completions.ts";
 import { postAsGateway } from "../test-support/gateway.ts";
+import { claimNamesOf } from "../test-support/names.ts";
 import { agentRecord, fakeModel, modelRecord, newAccount, subnetRecord } from "../test-support/records.ts";
 
 let chain: LocalChain;
@@ -105,7 +106,7 @@ beforeAll(async () => {
     () => a.gossip.subscribers("/ncn/records/1") > 0 && b.gossip.subscribers("/ncn/records/1") > 0,
   );
   writeFileSync(join(dir.path, "tiny.onnx"), tinyModelBytes());
-  for (const record of [
+  const catalog = [
     await subnetRecord(owner, {
       models: [
         { id: "tiny-mlp", price: "100" },
@@ -114,6 +115,10 @@ beforeAll(async () => {
     }),
     await modelRecord(owner, model),
     await modelRecord(owner, realModel()),
+  ];
+  await claimNamesOf(chain, owner, catalog);
+  for (const record of [
+    ...catalog,
     await agentRecord(agent, { subnets: ["vision"], models: ["tiny-mlp"] }),
     await agentRecord(cheat, { subnets: ["vision"], models: ["tiny-real"] }),
   ]) {
@@ -582,11 +587,12 @@ describe("completion against anvil", () => {
 
   test("OCR results are spot-checked too: a page read again agrees, a changed line is caught", async () => {
     const reader = newAccount();
-    for (const record of [
+    const catalog = [
       ...(await Promise.all(BUILTIN_MODELS.map((m) => modelRecord(owner, m)))),
       await subnetRecord(owner, { id: "ocr", models: [{ id: "ppocr-v4", price: "1000" }] }),
-      await agentRecord(reader, { subnets: ["ocr"], models: ["ppocr-v4"] }),
-    ]) {
+    ];
+    await claimNamesOf(chain, owner, catalog);
+    for (const record of [...catalog, await agentRecord(reader, { subnets: ["ocr"], models: ["ppocr-v4"] })]) {
       await a.records.publish(record);
     }
     await waitFor(() => b.index.get("agent", reader.address.toLowerCase()), 5_000, "OCR records on b");
