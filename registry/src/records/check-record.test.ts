@@ -1,7 +1,15 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { AGENT_RECORD_TTL_MS, recordDhtKey } from "@ncn/protocol";
 import { openDatabase } from "../store/database.ts";
-import { agentRecord, fakeModel, modelRecord, newAccount, subnetRecord } from "../test-support/records.ts";
+import type { NameOwnerReader } from "../chain/name-owners.ts";
+import {
+  addressOf,
+  agentRecord,
+  fakeModel,
+  modelRecord,
+  newAccount,
+  subnetRecord,
+} from "../test-support/records.ts";
 import { checkRecord, decodeRecordValue, encodeRecord } from "./check-record.ts";
 import { dhtRecordSelector } from "./dht-record-validator.ts";
 import { RecordIndex } from "./record-index.ts";
@@ -74,6 +82,31 @@ describe("checkRecord", () => {
     const thief = newAccount();
     expect(await codeOf(checkRecord(await subnetRecord(thief, { seq: 3 }), { index }))).toBe("NAME_TAKEN");
     expect(await codeOf(checkRecord(await subnetRecord(owner, { seq: 3 }), { index }))).toBeUndefined();
+  });
+
+  test("with a name reader, the chain's owner decides: not the first owner seen, never an unclaimed name", async () => {
+    const index = memoryIndex();
+    const first = newAccount();
+    const heir = newAccount();
+    const owners = new Map<string, `0x${string}`>([["subnet:vision", addressOf(first)]]);
+    let chainDown = false;
+    const names: NameOwnerReader = {
+      async ownerOf(kind, name) {
+        if (chainDown) throw new Error("rpc down");
+        return owners.get(`${kind}:${name}`) ?? null;
+      },
+    };
+    index.upsert(await checkRecord(await subnetRecord(first, { seq: 1 }), { index, names }));
+    expect(await codeOf(checkRecord(await subnetRecord(heir, { seq: 2 }), { index, names }))).toBe("NAME_TAKEN");
+    // The name was handed over on chain: its new owner takes over, the old one is refused.
+    owners.set("subnet:vision", addressOf(heir));
+    expect(await codeOf(checkRecord(await subnetRecord(heir, { seq: 2 }), { index, names }))).toBeUndefined();
+    expect(await codeOf(checkRecord(await subnetRecord(first, { seq: 3 }), { index, names }))).toBe("NAME_TAKEN");
+    expect(await codeOf(checkRecord(await modelRecord(first, fakeModel("nobody-s")), { names }))).toBe("FORBIDDEN");
+    // Agent records are keyed by their owner's address and need no claim.
+    expect(await codeOf(checkRecord(await agentRecord(newAccount()), { names }))).toBeUndefined();
+    chainDown = true;
+    expect(await codeOf(checkRecord(await subnetRecord(heir, { seq: 4 }), { index, names }))).toBe("UNAVAILABLE");
   });
 
   test("the DHT selector picks the highest seq and skips garbage", async () => {
