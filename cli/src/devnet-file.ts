@@ -28,7 +28,11 @@ export type DevnetFile = v.InferOutput<typeof DevnetFile>;
 
 /** The devnet's chain, where its subnet and model names are claimed. */
 export function nameChainOf(file: DevnetFile): NameChain {
-  return { rpcUrl: file.chain.rpcUrl, chainId: file.chain.chainId, registry: file.chain.contracts.validatorRegistry };
+  return {
+    rpcUrl: file.chain.rpcUrl,
+    chainId: file.chain.chainId,
+    registry: file.chain.contracts.validatorRegistry,
+  };
 }
 
 /** Finds `.ncn/devnet.json` in this folder or a parent. */

@@ -35,21 +35,24 @@ describe("name claims", () => {
     expect((await claimName(chain.client(alice), chain.contracts, name)).receipt).toBeNull();
     // Subnet and model names are separate namespaces.
     await claimName(chain.client(bob), chain.contracts, { kind: "model", name: "names-ocr" });
-    expect(await readNameOwner(chain.client(bob), chain.contracts, { kind: "model", name: "names-ocr" })).toBe(
-      addr(bob),
-    );
+    expect(
+      await readNameOwner(chain.client(bob), chain.contracts, { kind: "model", name: "names-ocr" }),
+    ).toBe(addr(bob));
   });
 
   test("an invalid name is refused with INVALID_INPUT and claims nothing", async () => {
-    expect(await codeOf(claimName(chain.client(alice), chain.contracts, { kind: "model", name: "Bad Name" }))).toBe(
-      "INVALID_INPUT",
-    );
+    expect(
+      await codeOf(claimName(chain.client(alice), chain.contracts, { kind: "model", name: "Bad Name" })),
+    ).toBe("INVALID_INPUT");
   });
 
   test("the owner can hand a name over", async () => {
     const name = { kind: "model", name: "names-handover" } as const;
     await claimName(chain.client(alice), chain.contracts, name);
-    await transferName(chain.client(alice), chain.contracts, { ...name, to: privateKeyToAccount(bob).address });
+    await transferName(chain.client(alice), chain.contracts, {
+      ...name,
+      to: privateKeyToAccount(bob).address,
+    });
     expect(await readNameOwner(chain.client(alice), chain.contracts, name)).toBe(addr(bob));
     expect(await codeOf(claimName(chain.client(alice), chain.contracts, name))).toBe("NAME_TAKEN");
   });

@@ -16,8 +16,8 @@ import {
 import { defineCommand } from "citty";
 import cliProgress from "cli-progress";
 import * as v from "valibot";
-import { privateKeyToAccount } from "viem/accounts";
 import { createPublicClient, http, type LocalAccount } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { getChainId } from "viem/actions";
 import { findDevnetFile, loadDevnetFile, nameChainOf } from "../devnet-file.ts";
 import { fail, output } from "../output.ts";
@@ -33,7 +33,8 @@ const claimTarget = {
   "rpc-url": { type: "string", description: "Chain RPC URL (default: NCN_RPC_URL or the devnet's)" },
   "validator-registry": {
     type: "string",
-    description: "ValidatorRegistry address holding name claims (default: NCN_VALIDATOR_REGISTRY or the devnet's)",
+    description:
+      "ValidatorRegistry address holding name claims (default: NCN_VALIDATOR_REGISTRY or the devnet's)",
   },
 } as const;
 
@@ -54,7 +55,10 @@ async function claimFirst(
     return;
   }
   if (rpcUrl === undefined || registry === undefined) {
-    throw new BaseError("INVALID_INPUT", "--rpc-url and --validator-registry go together: give both or neither");
+    throw new BaseError(
+      "INVALID_INPUT",
+      "--rpc-url and --validator-registry go together: give both or neither",
+    );
   }
   const address = parseOrThrow(Address, registry.toLowerCase(), "--validator-registry");
   let chainId: number;

@@ -26,7 +26,10 @@ interface Entry {
  * and one chain read per check would make the chain the registry's ceiling. Reads of a name
  * already in flight are shared.
  */
-export function cachedNameOwners(read: NameOwnerReader, options: CachedNameOwnersOptions = {}): NameOwnerReader {
+export function cachedNameOwners(
+  read: NameOwnerReader,
+  options: CachedNameOwnersOptions = {},
+): NameOwnerReader {
   const ownerTtl = options.ownerTtlMs ?? NAME_OWNER_TTL_MS;
   const unclaimedTtl = options.unclaimedTtlMs ?? NAME_UNCLAIMED_TTL_MS;
   const maxEntries = options.maxEntries ?? NAME_OWNER_CACHE_SIZE;

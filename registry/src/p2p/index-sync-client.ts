@@ -1,6 +1,6 @@
 import type { AbortOptions, Stream } from "@libp2p/interface";
-import { MAX_SYNC_LINE_BYTES } from "../constants.ts";
 import type { NameOwnerReader } from "../chain/name-owners.ts";
+import { MAX_SYNC_LINE_BYTES } from "../constants.ts";
 import type { Logger } from "../logger.ts";
 import { checkRecord } from "../records/check-record.ts";
 import type { RecordIndex } from "../records/record-index.ts";

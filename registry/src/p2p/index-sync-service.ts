@@ -1,6 +1,6 @@
 import type { AbortOptions, Connection, PeerId, Startable, Stream, Topology } from "@libp2p/interface";
-import { SYNC_PEERS, SYNC_PROTOCOL } from "../constants.ts";
 import type { NameOwnerReader } from "../chain/name-owners.ts";
+import { SYNC_PEERS, SYNC_PROTOCOL } from "../constants.ts";
 import type { Logger } from "../logger.ts";
 import type { RecordIndex } from "../records/record-index.ts";
 import { pullIndex } from "./index-sync-client.ts";

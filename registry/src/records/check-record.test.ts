@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { AGENT_RECORD_TTL_MS, recordDhtKey } from "@ncn/protocol";
-import { openDatabase } from "../store/database.ts";
 import type { NameOwnerReader } from "../chain/name-owners.ts";
+import { openDatabase } from "../store/database.ts";
 import {
   addressOf,
   agentRecord,
@@ -97,16 +97,24 @@ describe("checkRecord", () => {
       },
     };
     index.upsert(await checkRecord(await subnetRecord(first, { seq: 1 }), { index, names }));
-    expect(await codeOf(checkRecord(await subnetRecord(heir, { seq: 2 }), { index, names }))).toBe("NAME_TAKEN");
+    expect(await codeOf(checkRecord(await subnetRecord(heir, { seq: 2 }), { index, names }))).toBe(
+      "NAME_TAKEN",
+    );
     // The name was handed over on chain: its new owner takes over, the old one is refused.
     owners.set("subnet:vision", addressOf(heir));
     expect(await codeOf(checkRecord(await subnetRecord(heir, { seq: 2 }), { index, names }))).toBeUndefined();
-    expect(await codeOf(checkRecord(await subnetRecord(first, { seq: 3 }), { index, names }))).toBe("NAME_TAKEN");
-    expect(await codeOf(checkRecord(await modelRecord(first, fakeModel("nobody-s")), { names }))).toBe("FORBIDDEN");
+    expect(await codeOf(checkRecord(await subnetRecord(first, { seq: 3 }), { index, names }))).toBe(
+      "NAME_TAKEN",
+    );
+    expect(await codeOf(checkRecord(await modelRecord(first, fakeModel("nobody-s")), { names }))).toBe(
+      "FORBIDDEN",
+    );
     // Agent records are keyed by their owner's address and need no claim.
     expect(await codeOf(checkRecord(await agentRecord(newAccount()), { names }))).toBeUndefined();
     chainDown = true;
-    expect(await codeOf(checkRecord(await subnetRecord(heir, { seq: 4 }), { index, names }))).toBe("UNAVAILABLE");
+    expect(await codeOf(checkRecord(await subnetRecord(heir, { seq: 4 }), { index, names }))).toBe(
+      "UNAVAILABLE",
+    );
   });
 
   test("the DHT selector picks the highest seq and skips garbage", async () => {

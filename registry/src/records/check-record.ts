@@ -7,9 +7,9 @@ import {
   type SignedRecord,
   verifyRecord,
 } from "@ncn/protocol";
+import type { NameOwnerReader } from "../chain/name-owners.ts";
 import { CLOCK_SKEW_MS, VERIFIED_CACHE_SIZE } from "../constants.ts";
 import { RecordRejectedError } from "../errors.ts";
-import type { NameOwnerReader } from "../chain/name-owners.ts";
 import type { RecordIndex } from "./record-index.ts";
 
 export interface CheckRecordOptions {

@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { type LocalChain, startLocalChain } from "@ncn/contracts";
 import type { SignedRecord } from "@ncn/protocol";
 import type { PrivateKeyAccount } from "viem/accounts";
-import { TOPIC_RECORDS } from "../constants.ts";
 import { contractsNameOwners } from "../chain/contracts-name-owners.ts";
 import type { NameOwnerReader } from "../chain/name-owners.ts";
+import { TOPIC_RECORDS } from "../constants.ts";
 import type { RegistryNode } from "../node.ts";
 import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";
 import { claimNamesOf } from "../test-support/names.ts";
@@ -46,7 +46,12 @@ function subnet(owner: PrivateKeyAccount, seq: number, expiresAt: number, id = S
     key: id,
     seq,
     expiresAt,
-    body: { id, name: `subnet ${id}`, owner: owner.address.toLowerCase(), models: [{ id: MODEL, price: "100" }] },
+    body: {
+      id,
+      name: `subnet ${id}`,
+      owner: owner.address.toLowerCase(),
+      models: [{ id: MODEL, price: "100" }],
+    },
   });
 }
 
@@ -64,7 +69,9 @@ function model(owner: PrivateKeyAccount, seq: number, expiresAt: number) {
 async function post(node: RegistryNode, record: SignedRecord): Promise<{ status: number; code?: string }> {
   const res = await fetch(`${node.url}/v1/records`, { method: "POST", body: JSON.stringify(record) });
   const body = (await res.json()) as { error?: { code?: string } };
-  return body.error?.code === undefined ? { status: res.status } : { status: res.status, code: body.error.code };
+  return body.error?.code === undefined
+    ? { status: res.status }
+    : { status: res.status, code: body.error.code };
 }
 
 const ownerOn = (node: RegistryNode, kind: "subnet" | "model", key: string) =>
@@ -79,7 +86,9 @@ beforeAll(async () => {
       config: { ...chainConfig(), bootstrap: nodes[0]?.multiaddrs() ?? [] },
     }),
   );
-  rogue = await startTestNode(join(dir.path, "rogue"), { config: { bootstrap: nodes[0]?.multiaddrs() ?? [] } });
+  rogue = await startTestNode(join(dir.path, "rogue"), {
+    config: { bootstrap: nodes[0]?.multiaddrs() ?? [] },
+  });
   const all = [...nodes, rogue];
   await waitFor(() => all.every((n) => n.routingTableSize() > 1), 20_000, "nodes connected");
   await waitFor(() => all.every((n) => n.gossip.subscribers(TOPIC_RECORDS) > 1), 10_000, "gossip");
@@ -103,8 +112,14 @@ afterAll(async () => {
 describe("subnet and model names keep their on-chain owner", () => {
   test("while A's records live, B's records under the same names are refused with NAME_TAKEN", async () => {
     for (const n of nodes) {
-      expect(await post(n, await subnet(bob, 5, Date.now() + 60_000))).toEqual({ status: 403, code: "NAME_TAKEN" });
-      expect(await post(n, await model(bob, 5, Date.now() + 60_000))).toEqual({ status: 403, code: "NAME_TAKEN" });
+      expect(await post(n, await subnet(bob, 5, Date.now() + 60_000))).toEqual({
+        status: 403,
+        code: "NAME_TAKEN",
+      });
+      expect(await post(n, await model(bob, 5, Date.now() + 60_000))).toEqual({
+        status: 403,
+        code: "NAME_TAKEN",
+      });
       expect(ownerOn(n, "subnet", SUBNET)).toBe(alice.address.toLowerCase());
     }
   });
@@ -123,7 +138,8 @@ describe("subnet and model names keep their on-chain owner", () => {
       expect(await post(n, bobModel)).toEqual({ status: 403, code: "NAME_TAKEN" });
     }
     // B's own node takes them (it reads no chain) and puts them in the DHT and on gossip.
-    for (const record of [bobSubnet, bobModel]) expect((await rogue.records.publish(record)).result).toBe("inserted");
+    for (const record of [bobSubnet, bobModel])
+      expect((await rogue.records.publish(record)).result).toBe("inserted");
     expect(ownerOn(rogue, "subnet", SUBNET)).toBe(bob.address.toLowerCase());
     await Bun.sleep(1_000);
     for (const n of nodes) {
@@ -184,7 +200,9 @@ describe("subnet and model names keep their on-chain owner", () => {
     await waitFor(() => late.gossip.subscribers(TOPIC_RECORDS) > 0, 10_000, "late node gossip");
     const renewed = await subnet(alice, 2, Date.now() + 60_000);
     expect((await post(late, renewed)).status).toBe(201);
-    expect((await post(nodes[1] as RegistryNode, await model(alice, 2, Date.now() + 60_000))).status).toBe(201);
+    expect((await post(nodes[1] as RegistryNode, await model(alice, 2, Date.now() + 60_000))).status).toBe(
+      201,
+    );
     for (const n of nodes) {
       await waitFor(() => n.index.get("subnet", SUBNET)?.record.seq === 2, 10_000, "renewed subnet");
       await waitFor(() => n.index.get("model", MODEL)?.record.seq === 2, 10_000, "renewed model");
@@ -198,7 +216,11 @@ describe("subnet and model names keep their on-chain owner", () => {
       body: JSON.stringify(await subnet(bob, 1, Date.now() + 60_000, "unclaimed-subnet")),
     });
     const body = (await res.json()) as { error: { code: string; details?: { reason?: string } } };
-    expect([res.status, body.error.code, body.error.details?.reason]).toEqual([403, "FORBIDDEN", "unclaimed"]);
+    expect([res.status, body.error.code, body.error.details?.reason]).toEqual([
+      403,
+      "FORBIDDEN",
+      "unclaimed",
+    ]);
     expect(nodes[0]?.index.get("subnet", "unclaimed-subnet")).toBeUndefined();
   });
 });

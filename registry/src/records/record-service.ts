@@ -1,7 +1,7 @@
 import type { KadDHT } from "@libp2p/kad-dht";
 import { type RecordKind, recordDhtKey, type SignedRecord } from "@ncn/protocol";
-import { DHT_TIMEOUT_MS, PUBLISH_DHT_WAIT_MS, TOPIC_RECORDS } from "../constants.ts";
 import type { NameOwnerReader } from "../chain/name-owners.ts";
+import { DHT_TIMEOUT_MS, PUBLISH_DHT_WAIT_MS, TOPIC_RECORDS } from "../constants.ts";
 import type { GossipService } from "../gossip/gossip-service.ts";
 import type { Logger } from "../logger.ts";
 import { checkRecord, decodeRecordValue, encodeRecord } from "./check-record.ts";

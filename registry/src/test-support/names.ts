@@ -12,7 +12,11 @@ export async function claimNamesOf(
   records: readonly SignedRecord[],
 ): Promise<void> {
   await chain.fundEther(owner.address);
-  const client = createNcnClient({ rpcUrl: chain.anvil.url, chainId: chain.deployment.chainId, account: owner });
+  const client = createNcnClient({
+    rpcUrl: chain.anvil.url,
+    chainId: chain.deployment.chainId,
+    account: owner,
+  });
   for (const record of records) {
     if (record.kind !== "subnet" && record.kind !== "model") continue;
     await claimName(client, chain.contracts, { kind: record.kind, name: record.key });

@@ -88,11 +88,7 @@ beforeAll(async () => {
     await modelRecord(owner, model),
   ];
   await claimNamesOf(chain, owner, catalog);
-  for (const record of [
-    ...catalog,
-    await agentRecord(agent),
-    await agentRecord(mallory),
-  ]) {
+  for (const record of [...catalog, await agentRecord(agent), await agentRecord(mallory)]) {
     await a.records.publish(record);
   }
   await waitFor(() => b.index.get("agent", mallory.address.toLowerCase()), 5_000, "records on b");

@@ -592,7 +592,10 @@ describe("completion against anvil", () => {
       await subnetRecord(owner, { id: "ocr", models: [{ id: "ppocr-v4", price: "1000" }] }),
     ];
     await claimNamesOf(chain, owner, catalog);
-    for (const record of [...catalog, await agentRecord(reader, { subnets: ["ocr"], models: ["ppocr-v4"] })]) {
+    for (const record of [
+      ...catalog,
+      await agentRecord(reader, { subnets: ["ocr"], models: ["ppocr-v4"] }),
+    ]) {
       await a.records.publish(record);
     }
     await waitFor(() => b.index.get("agent", reader.address.toLowerCase()), 5_000, "OCR records on b");
