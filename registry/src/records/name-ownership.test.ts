@@ -74,7 +74,7 @@ async function post(node: RegistryNode, record: SignedRecord): Promise<{ status:
     : { status: res.status, code: body.error.code };
 }
 
-const ownerOn = (node: RegistryNode, kind: "subnet" | "model", key: string) =>
+const ownerOn = (node: RegistryNode, kind: "subnet" | "model", key: string): string | undefined =>
   node.index.get(kind, key)?.record.owner;
 
 beforeAll(async () => {
