@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { externalDataModelBytes, tinyModelBytes } from "@ncn/agent/testing";
+import { devKey, readNameOwner, startLocalChain } from "@ncn/contracts";
+import { privateKeyToAccount } from "viem/accounts";
 
 const root = mkdtempSync(join(tmpdir(), "ncn-catalog-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -62,3 +64,64 @@ test("`model register` refuses a model whose weights name a file (MODEL_REJECTED
     registry.stop(true);
   }
 }, 30_000);
+
+/** A registry stand-in that records what it was sent. */
+function recordingRegistry() {
+  const published: unknown[] = [];
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      published.push(await req.json());
+      return Response.json({ ok: true });
+    },
+  });
+  return { published, url: `http://127.0.0.1:${server.port}`, stop: () => server.stop(true) };
+}
+
+test("`subnet create` claims the subnet name on chain first; another key gets NAME_TAKEN and publishes nothing", async () => {
+  const chain = await startLocalChain({ validators: 1, deploy: { threshold: 1 } });
+  const registry = recordingRegistry();
+  const owner = devKey("catalog-owner");
+  const taker = devKey("catalog-taker");
+  try {
+    for (const k of [owner, taker]) await chain.fundEther(privateKeyToAccount(k).address);
+    const create = async (key: string) => {
+      const proc = Bun.spawn(
+        [
+          process.execPath,
+          join(import.meta.dir, "..", "main.ts"),
+          "subnet",
+          "create",
+          "--id=claimed",
+          "--name=Claimed",
+          "--model=tiny-mlp=100",
+          `--registry=${registry.url}`,
+          `--rpc-url=${chain.anvil.url}`,
+          `--validator-registry=${chain.contracts.registry}`,
+          `--key=${key}`,
+          "--json",
+        ],
+        { cwd: root, env: { PATH: process.env.PATH ?? "" }, stdout: "pipe", stderr: "pipe" },
+      );
+      const [code, out] = await Promise.all([proc.exited, new Response(proc.stdout).text()]);
+      return { code, out };
+    };
+    expect((await create(owner)).code).toBe(0);
+    const read = chain.client(owner);
+    expect(await readNameOwner(read, chain.contracts, { kind: "subnet", name: "claimed" })).toBe(
+      privateKeyToAccount(owner).address.toLowerCase() as `0x${string}`,
+    );
+    expect(registry.published).toHaveLength(1);
+    const taken = await create(taker);
+    expect(taken.code).toBe(1);
+    expect(JSON.parse(taken.out).error.code).toBe("NAME_TAKEN");
+    expect(registry.published).toHaveLength(1);
+    // The owner publishes again (an update or a renewal) without a new claim.
+    expect((await create(owner)).code).toBe(0);
+    expect(registry.published).toHaveLength(2);
+  } finally {
+    registry.stop();
+    await chain.stop();
+  }
+}, 60_000);
