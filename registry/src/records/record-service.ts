@@ -100,10 +100,16 @@ export class RecordService {
       for await (const event of this.init.dht.get(encoder.encode(dhtKey), {
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       })) {
-        if (event.name === "VALUE") {
-          const record = await checkRecord(decodeRecordValue(event.value), { dhtKey, ...this.names() });
-          if (!found || record.seq > found.seq) found = record;
+        if (event.name !== "VALUE") continue;
+        // One peer's bad copy (a taker's record, a forgery) must not hide an honest peer's.
+        let record: SignedRecord;
+        try {
+          record = await checkRecord(decodeRecordValue(event.value), { dhtKey, ...this.names() });
+        } catch (e) {
+          this.init.log.debug("DHT value refused", { dhtKey, err: e });
+          continue;
         }
+        if (!found || record.seq > found.seq) found = record;
       }
     } catch (e) {
       this.init.log.debug("DHT get failed", { dhtKey, err: e });
