@@ -7,7 +7,7 @@
 //   git worktree add --detach ../base <commit> && (cd ../base && npm ci)
 //   node tools/bench-compare.mjs --base ../base [--rounds 3] [--only network] [--full]
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const argv = process.argv.slice(2);
@@ -38,8 +38,22 @@ if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) {
 const only = opt("only", "network");
 const quick = !argv.includes("--full");
 
+/** The bench writes its report into `bench/results`: what was there is put back after each run. */
+function keepResults(dir) {
+  const folder = join(dir, "bench", "results");
+  const kept = new Map();
+  if (existsSync(folder))
+    for (const name of readdirSync(folder)) kept.set(name, readFileSync(join(folder, name)));
+  return () => {
+    if (!existsSync(folder)) return;
+    for (const name of readdirSync(folder)) if (!kept.has(name)) rmSync(join(folder, name), { force: true });
+    for (const [name, bytes] of kept) writeFileSync(join(folder, name), bytes);
+  };
+}
+
 /** Runs one bench in `dir` and returns its `name  value` figures. */
 function benchOnce(dir, label, round) {
+  const restore = keepResults(dir);
   const bun = join(dir, "node_modules", "@oven", "bun-linux-x64", "bin", "bun");
   const args = ["bench/src/main.ts", `--only=${only}`, ...(quick ? ["--quick"] : [])];
   process.stderr.write(`round ${round}: ${label} (${dir})\n`);
@@ -53,6 +67,7 @@ function benchOnce(dir, label, round) {
       stdio: ["ignore", "pipe", "inherit"],
     },
   );
+  restore();
   if (r.status !== 0) {
     console.error(`bench failed in ${dir} (exit ${r.status})`);
     process.exit(1);

@@ -50,6 +50,8 @@ const MAX_VALIDATIONS_IN_FLIGHT = 2;
 const VALIDATION_TIMEOUT_MS = 10_000;
 /** Longest a delivered result waits to be charged together with others. */
 const COMMIT_DELAY_MS = 100;
+/** How often queued work looks again while agents wait for admission. */
+const PENDING_ADMISSION_POLL_MS = 250;
 const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
 /**
  * Vouchers and challenge answers a stream may send: each costs a signature recovery and a
@@ -65,9 +67,10 @@ const FRAMES_PER_SECOND = 2048;
 export interface AgentPool {
   /**
    * Connected, fresh agents with their sockets. `running` counts only the per-request
-   * path's tasks (the hub adds its own); may be cached for a moment.
+   * path's tasks (the hub adds its own); may be cached for a moment. `pending`: connected
+   * agents not admitted yet but worth waiting for (see the shard's admission).
    */
-  agents(): { views: readonly AgentView[]; sockets: Map<string, WebSocket> };
+  agents(): { views: readonly AgentView[]; sockets: Map<string, WebSocket>; pending: number };
   send(ws: WebSocket, frame: GatewayToAgentFrame): void;
 }
 
@@ -157,6 +160,7 @@ export class StreamHub {
   readonly #quorum = new ValidatorQuorumWatch();
   #sweepAt: number | undefined;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  #pumpTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(env: Env, pool: AgentPool) {
     this.#env = env;
@@ -528,6 +532,12 @@ export class StreamHub {
           (a) => !needs.exclude.has(a.address) && a.runtimes.includes(needs.runtime),
         );
         if (capable) break; // all busy: a finished task pumps again
+        if (pool.pending > 0) {
+          // Agents about to be admitted: an admission pumps again, and so does this timer
+          // (the queue's deadlines still hold while they wait).
+          this.#pumpLater(PENDING_ADMISSION_POLL_MS);
+          break;
+        }
         this.#queue.shift();
         this.#failJob(
           job,
@@ -570,6 +580,14 @@ export class StreamHub {
     for (const [ws, tasks] of out) {
       this.#pool.send(ws, tasks.length === 1 ? (tasks[0] as TaskFrame) : { type: "tasks", tasks });
     }
+  }
+
+  #pumpLater(ms: number): void {
+    if (this.#pumpTimer) return;
+    this.#pumpTimer = setTimeout(() => {
+      this.#pumpTimer = undefined;
+      this.#pump();
+    }, ms);
   }
 
   /** One timer for every task's deadline (not one per task): the earliest one due. */

@@ -1,23 +1,30 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { type GatewayHandle, startGateway } from "../local.ts";
 import { TestAgentPeer } from "../testing/agent-client.ts";
 
 /** Agents the registry stand-in lists as alive (what a registry node answers on `/v1/agents`). */
 const listed = new Set<string>();
+/** While false the registry stand-in answers 503 (a registry outage). */
+let registryUp = true;
 const registry = Bun.serve({
   hostname: "127.0.0.1",
   port: 0,
   fetch: (req) =>
-    new URL(req.url).pathname === "/v1/agents"
-      ? Response.json({
-          agents: [...listed].map((address) => ({
-            address,
-            aliveUntil: Date.now() + 60_000,
-            reputation: { score: 0 },
-          })),
-        })
-      : new Response("not found", { status: 404 }),
+    !registryUp
+      ? new Response("unavailable", { status: 503 })
+      : new URL(req.url).pathname === "/v1/agents"
+        ? Response.json({
+            agents: [...listed].map((address) => ({
+              address,
+              aliveUntil: Date.now() + 60_000,
+              reputation: { score: 0 },
+            })),
+          })
+        : new Response("not found", { status: 404 }),
 });
 
 const VARS = {
@@ -49,8 +56,18 @@ async function agentPeer(subnet: string, admitted: boolean): Promise<TestAgentPe
 }
 
 /** Dispatches until an agent takes the task or `ms` passed (admission is read in the background). */
-async function dispatchWithin(subnet: string, requestId: string, ms: number): Promise<string | null> {
-  const s = await shard(subnet);
+function dispatchWithin(subnet: string, requestId: string, ms: number): Promise<string | null> {
+  return dispatchOn(gw, subnet, requestId, ms);
+}
+
+/** `dispatchWithin` on a given gateway. */
+async function dispatchOn(
+  on: GatewayHandle,
+  subnet: string,
+  requestId: string,
+  ms: number,
+): Promise<string | null> {
+  const s = await shard(subnet, on);
   const deadline = Date.now() + ms;
   for (;;) {
     const r = await s.dispatch(task(requestId), { runtime: "onnx", modelHashes: [] }, []);
@@ -59,8 +76,8 @@ async function dispatchWithin(subnet: string, requestId: string, ms: number): Pr
   }
 }
 
-async function shard(subnet: string) {
-  const ns = await gw.mf.getDurableObjectNamespace("SUBNET");
+async function shard(subnet: string, on: GatewayHandle = gw) {
+  const ns = await on.mf.getDurableObjectNamespace("SUBNET");
   return ns.get(ns.idFromName(`${subnet}:0`)) as unknown as {
     agents(): Promise<{ address: string; connected: boolean; running: number }[]>;
     dispatch(task: unknown, needs: unknown, exclude: string[]): Promise<{ agent: string | null }>;
@@ -146,6 +163,38 @@ describe("agent hub (Subnet shard in workerd)", () => {
     await stranger.waitFor((f) => f.type === "task");
     stranger.close();
   }, 20_000);
+
+  test("admissions outlive the object: a restarted gateway admits the agents it admitted while the registry is down", async () => {
+    const persistDir = mkdtempSync(join(tmpdir(), "ncn-shard-admit-"));
+    const account = privateKeyToAccount(generatePrivateKey());
+    listed.add(account.address.toLowerCase());
+    let first: GatewayHandle | undefined = await startGateway(VARS, { persistDir });
+    let second: GatewayHandle | undefined;
+    try {
+      const peer = new TestAgentPeer(account);
+      await peer.connect(first.url, "restart");
+      await peer.waitFor((f) => f.type === "welcome");
+      const before = await dispatchOn(first, "restart", "rs-1", 8000);
+      expect(before).toBe(account.address.toLowerCase());
+      peer.close();
+      // Every object starts afresh (as after an eviction), and no registry node answers:
+      // only what the shard stored can admit the agent.
+      registryUp = false;
+      await first.stop();
+      first = undefined;
+      second = await startGateway(VARS, { persistDir });
+      const again = new TestAgentPeer(account);
+      await again.connect(second.url, "restart");
+      await again.waitFor((f) => f.type === "welcome");
+      expect(await dispatchOn(second, "restart", "rs-2", 1500)).toBe(account.address.toLowerCase());
+      again.close();
+    } finally {
+      registryUp = true;
+      await first?.stop();
+      await second?.stop();
+      rmSync(persistDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   test("dispatch sends the task to a connected agent; a disconnect frees the reservation", async () => {
     const peer = await agentPeer("solo", true);

@@ -76,11 +76,13 @@ export class SubnetShard extends DurableObject<Env> {
   #reputationAt = 0;
 
   readonly #hub: StreamHub;
-  #pool: { at: number; views: AgentView[]; sockets: Map<string, WebSocket> } | undefined;
+  #pool: { at: number; views: AgentView[]; sockets: Map<string, WebSocket>; pending: number } | undefined;
   readonly #attachments = new WeakMap<WebSocket, Attachment>();
   /** Agents the registry lists as alive and eligible in this subnet, with until when (ms). */
   #admitted = new Map<string, number>();
   #admissionAt = 0;
+  /** Whether a registry node answered an admission read since this instance started. */
+  #admissionHeard = false;
   #admitting: Promise<void> | undefined;
   /** When each agent said hello (ms): one that just connected may be registering right now. */
   readonly #helloAt = new Map<string, number>();
@@ -92,13 +94,16 @@ export class SubnetShard extends DurableObject<Env> {
       agents: () => this.#poolViews(),
       send: (ws, frame) => this.#send(ws, frame),
     });
-    ctx.blockConcurrencyWhile(async () => this.#migrate());
+    ctx.blockConcurrencyWhile(async () => {
+      this.#migrate();
+      this.#loadAdmissions();
+    });
   }
 
   #migrate(): void {
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)`);
     const row = this.#sql.exec<{ v: string }>(`SELECT v FROM meta WHERE k = 'schema'`).toArray()[0];
-    if (row?.v === "1") return;
+    if (row?.v === "2") return;
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS agents (
       address TEXT PRIMARY KEY, runtimes TEXT NOT NULL, cached TEXT NOT NULL, max_concurrency INTEGER NOT NULL,
       capabilities TEXT NOT NULL, running INTEGER NOT NULL DEFAULT 0,
@@ -107,7 +112,19 @@ export class SubnetShard extends DurableObject<Env> {
       task_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, agent TEXT NOT NULL,
       expires_at INTEGER NOT NULL, started_at INTEGER NOT NULL)`);
     this.#sql.exec(`CREATE INDEX IF NOT EXISTS reservations_agent ON reservations (agent)`);
-    this.#sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('schema', '1')`);
+    // Admissions outlive the object's eviction (about 10 s idle): without them the first
+    // requests after a quiet spell would find no admitted agent until the registry answers.
+    this.#sql.exec(
+      `CREATE TABLE IF NOT EXISTS admissions (address TEXT PRIMARY KEY, until INTEGER NOT NULL)`,
+    );
+    this.#sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('schema', '2')`);
+  }
+
+  #loadAdmissions(): void {
+    const now = Date.now();
+    for (const row of this.#sql.exec<{ address: string; until: number }>(`SELECT * FROM admissions`)) {
+      if (row.until > now) this.#admitted.set(row.address, row.until);
+    }
   }
 
   /** Agent WebSocket upgrade (or a client's session stream), routed here by the worker. */
@@ -278,11 +295,11 @@ export class SubnetShard extends DurableObject<Env> {
    * hub asks on every request; agents, their capabilities and the per-request path's load
    * change far more slowly), and at once after an agent connects or leaves.
    */
-  #poolViews(): { views: AgentView[]; sockets: Map<string, WebSocket> } {
+  #poolViews(): { views: AgentView[]; sockets: Map<string, WebSocket>; pending: number } {
     const now = Date.now();
     if (!this.#pool || now - this.#pool.at > POOL_VIEW_MS) {
-      const { views, sockets } = this.#agentViews(false);
-      this.#pool = { at: now, views, sockets };
+      const { views, sockets, pending } = this.#agentViews(false);
+      this.#pool = { at: now, views, sockets, pending };
     }
     return this.#pool;
   }
@@ -303,7 +320,10 @@ export class SubnetShard extends DurableObject<Env> {
       if (!sockets.has(row.address) || now - row.last_seen > STALE_AGENT_MS) continue;
       if ((this.#admitted.get(row.address) ?? 0) <= now) {
         unadmitted++;
-        if (now - (this.#helloAt.get(row.address) ?? 0) < ADMISSION_GRACE_MS) pending++;
+        // Worth waiting for: one that said hello moments ago (it may be registering now), and
+        // every one while this instance has not heard the registry yet (after an eviction).
+        if (!this.#admissionHeard || now - (this.#helloAt.get(row.address) ?? 0) < ADMISSION_GRACE_MS)
+          pending++;
         continue;
       }
       views.push({
@@ -353,12 +373,21 @@ export class SubnetShard extends DurableObject<Env> {
         const parsed = v.safeParse(AgentListing, await res.json());
         if (!parsed.success) continue;
         this.#admitted = admittedAgents(parsed.output, min, Date.now());
+        this.#admissionHeard = true;
+        this.#storeAdmissions();
         this.#pool = undefined;
         this.#hub.wake();
         return;
       } catch (e) {
         log.warn("admission refresh failed", { url, error: String(e) });
       }
+    }
+  }
+
+  #storeAdmissions(): void {
+    this.#sql.exec(`DELETE FROM admissions`);
+    for (const [address, until] of this.#admitted) {
+      this.#sql.exec(`INSERT INTO admissions (address, until) VALUES (?, ?)`, address, until);
     }
   }
 
