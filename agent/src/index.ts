@@ -34,5 +34,5 @@ export {
   type SourceRule,
   STRICT_SOURCE_POLICY,
 } from "./store/source-policy.ts";
-export { ensurePrivateEmptyDir, enterPrivateWorkDir } from "./system/private-dir.ts";
+export { ensurePrivateEmptyDir, enterPrivateWorkDir, PrivateDirError } from "@ncn/protocol/private-dir";
 export { AGENT_VERSION } from "./version.ts";

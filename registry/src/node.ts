@@ -1,5 +1,5 @@
 import type { Database } from "bun:sqlite";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { recordSigningText, type SignedRecord, type UnsignedRecord } from "@ncn/protocol";
 import type { Server } from "bun";
 import { contractsPaymentReader } from "./chain/contracts-payment-reader.ts";
@@ -138,7 +138,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
             ? {
                 allowHttp: false,
                 allowPrivateHosts: false,
-                localDirs: config.modelDirs.map((d) => resolve(d)),
+                localDirs: config.modelDirs,
               }
             : undefined,
         )

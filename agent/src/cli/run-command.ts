@@ -5,7 +5,7 @@ import { AgentError, describeError } from "../errors.ts";
 import { createLogger } from "../log/logger.ts";
 import { sandboxSupport } from "../python-runtime.ts";
 import { createProgressReporter } from "../store/progress.ts";
-import { enterPrivateWorkDir } from "../system/private-dir.ts";
+import { enterPrivateWorkDir } from "@ncn/protocol/private-dir";
 import { runCli } from "./errors.ts";
 import { SETTING_ARGS, settingsFromArgs } from "./settings-args.ts";
 

@@ -5,7 +5,7 @@ import { hashTensors, type ModelDescriptor, type Tensor } from "@ncn/protocol";
 import { AgentError } from "../../errors.ts";
 import { type Logger, silentLogger } from "../../log/logger.ts";
 import { type GpuProbe, probeGpu } from "../../system/gpu.ts";
-import { ensurePrivateEmptyDir } from "../../system/private-dir.ts";
+import { ensurePrivateEmptyDir } from "@ncn/protocol/private-dir";
 import {
   chooseExecutionProvider,
   type ExecutionProviderChoice,
