@@ -10,7 +10,9 @@ export class PrivateDirError extends BaseError<"INVALID_INPUT"> {
   readonly problems: readonly string[];
 
   constructor(problems: readonly string[]) {
-    super("INVALID_INPUT", `invalid working folder:\n  - ${problems.join("\n  - ")}`, { details: { problems } });
+    super("INVALID_INPUT", `invalid working folder:\n  - ${problems.join("\n  - ")}`, {
+      details: { problems },
+    });
     this.problems = problems;
   }
 }
