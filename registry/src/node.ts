@@ -21,10 +21,12 @@ import { recordsHandler } from "./gossip/handlers/records.ts";
 import { reputationHandler } from "./gossip/handlers/reputation.ts";
 import { createApp } from "./http/app.ts";
 import { GatewayAuthenticator } from "./http/gateway-auth.ts";
+import { DEFAULT_SOCKET_LIMITS, type SocketLimits, SocketSlots } from "./http/socket-limits.ts";
 import {
   upgradeValidationSocket,
   VALIDATE_SOCKET_PATH,
   type ValidationSocketData,
+  type ValidationSocketStats,
   validationSocketHandlers,
 } from "./http/validate-socket.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -58,6 +60,8 @@ export interface StartRegistryNodeOptions {
   logger?: Logger;
   /** Sampling source for spot checks (tests pin it). */
   random?: () => number;
+  /** Limits of the validation sockets; `DEFAULT_SOCKET_LIMITS` where not given. */
+  socketLimits?: Partial<SocketLimits>;
 }
 
 /** A running registry/validator node. */
@@ -224,7 +228,9 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
   });
 
   const mp = mempool;
-  const socketStats = { opened: 0, refused: 0 };
+  const socketStats: ValidationSocketStats = { opened: 0, refused: 0, closedByLimit: 0 };
+  const socketLimits = { ...DEFAULT_SOCKET_LIMITS, ...options.socketLimits };
+  const socketSlots = new SocketSlots(socketLimits);
   const app = createApp({
     index,
     records,
@@ -246,7 +252,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
       dht: { rejected: dhtCounters.rejected },
       indexSync: libp2p.services.indexSync.stats,
       mempool: mp.list().length,
-      validationSockets: socketStats,
+      validationSockets: { ...socketStats, open: socketSlots.open },
     }),
   });
   let server: Server<ValidationSocketData>;
@@ -260,11 +266,15 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
           req.headers.get("upgrade")?.toLowerCase() === "websocket" &&
           new URL(req.url).pathname === VALIDATE_SOCKET_PATH
         ) {
-          return upgradeValidationSocket(req, srv, gatewayAuth, socketStats);
+          return upgradeValidationSocket(req, srv, gatewayAuth, socketSlots, socketStats);
         }
         return app.fetch(req);
       },
-      websocket: validationSocketHandlers(validation),
+      websocket: validationSocketHandlers(validation, {
+        slots: socketSlots,
+        limits: socketLimits,
+        stats: socketStats,
+      }),
     });
   } catch (e) {
     await libp2p.stop();
