@@ -8,10 +8,16 @@ import type { PaymentReader } from "./chain/payment-reader.ts";
 import { staticValidatorSet, type ValidatorSetReader } from "./chain/validator-set.ts";
 import { type RegistryConfig, type RegistryConfigInput, resolveConfig } from "./config.ts";
 import {
+  ATTESTATION_KEEP_MS,
   CONVERGE_WARMUP_MS,
+  MAX_ATTESTATIONS,
+  MAX_PREATTESTED,
+  MAX_REPUTATION_EVENTS,
   PREATTESTED_KEEP_MS,
+  PREATTESTED_MAX_AGE_MS,
   PRUNE_INTERVAL_MS,
   REPUBLISH_INTERVAL_MS,
+  REPUTATION_EVENT_KEEP_MS,
   TOPIC_REPUTATION,
 } from "./constants.ts";
 import { GossipService } from "./gossip/gossip-service.ts";
@@ -303,10 +309,17 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
 
   const timers = [
     setInterval(() => {
-      const removed = index.prune();
-      mp.prune();
-      preattested.prune(Date.now() - PREATTESTED_KEEP_MS);
-      if (removed > 0) log.debug("pruned records", { removed });
+      const now = Date.now();
+      const removed = {
+        records: index.prune(now),
+        mempool: mp.prune(now),
+        preattested:
+          preattested.prune(now - PREATTESTED_KEEP_MS) +
+          preattested.pruneSaved(now - PREATTESTED_MAX_AGE_MS, MAX_PREATTESTED),
+        attestations: attestations.prune(now - ATTESTATION_KEEP_MS, MAX_ATTESTATIONS),
+        reputationEvents: book.pruneEvents(now - REPUTATION_EVENT_KEEP_MS, MAX_REPUTATION_EVENTS),
+      };
+      if (Object.values(removed).some((n) => n > 0)) log.debug("pruned", removed);
     }, PRUNE_INTERVAL_MS),
     setInterval(() => void records.republishOwn(lifetime.signal), REPUBLISH_INTERVAL_MS),
   ];
