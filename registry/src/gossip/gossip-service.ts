@@ -114,6 +114,15 @@ export class GossipService {
     return this.pubsub.getSubscribers(topic).length;
   }
 
+  /**
+   * This node's gossipsub score of a peer: negative once the topic validators rejected what
+   * it sent (see `p2p/gossip-scoring.ts`); 0 for a peer it does not know.
+   */
+  peerScore(peerId: string): number {
+    const scored = this.pubsub as GossipSub & { getScore?: (id: string) => number };
+    return scored.getScore?.(peerId) ?? 0;
+  }
+
   private async validate(
     handler: TopicHandler<unknown>,
     peer: PeerId,

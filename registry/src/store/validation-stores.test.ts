@@ -3,7 +3,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type AttestationSig, idToBytes32 } from "@ncn/protocol";
+import { type AttestationSig, idToBytes32, ReputationEvent } from "@ncn/protocol";
+import * as v from "valibot";
 import { ReputationBook } from "../reputation/reputation-book.ts";
 import { AttestationStore } from "./attestation-store.ts";
 import { CompletionStore } from "./completion-store.ts";
@@ -187,7 +188,8 @@ describe("stores an outsider can fill are pruned by age and capped", () => {
 
   test("reputation event ids are forgotten by arrival time and capped; the reputation they built stays", () => {
     const book = new ReputationBook(db());
-    const event = (i: number, at: number) => ({ id: `ev-${i}`, agent: agentA, kind: "success" as const, at });
+    const event = (i: number, at: number) =>
+      v.parse(ReputationEvent, { id: `ev-${i}`, agent: agentA, kind: "success", at });
     // An event written long ago by its reporter but received now is kept for the window.
     for (let i = 0; i < 20; i++) book.apply(event(i, 1), gateway, 1_000 + i);
     expect(book.pruneEvents(1_005, 1_000)).toBe(5);
