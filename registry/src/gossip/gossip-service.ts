@@ -27,6 +27,12 @@ export interface TopicCounters {
   published: number;
 }
 
+/** What gossipsub's implementation offers beyond its published interface. */
+type ScoredGossipSub = GossipSub & {
+  getScore?: (peerId: string) => number;
+  getMeshPeers?: (topic: string) => unknown[];
+};
+
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
@@ -119,8 +125,12 @@ export class GossipService {
    * it sent (see `p2p/gossip-scoring.ts`); 0 for a peer it does not know.
    */
   peerScore(peerId: string): number {
-    const scored = this.pubsub as GossipSub & { getScore?: (id: string) => number };
-    return scored.getScore?.(peerId) ?? 0;
+    return (this.pubsub as ScoredGossipSub).getScore?.(peerId) ?? 0;
+  }
+
+  /** The peers in this node's mesh of a topic (a peer scored below 0 is pruned from it). */
+  meshPeers(topic: Topic): string[] {
+    return ((this.pubsub as ScoredGossipSub).getMeshPeers?.(topic) ?? []).map(String);
   }
 
   private async validate(

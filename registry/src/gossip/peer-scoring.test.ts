@@ -80,6 +80,8 @@ describe("gossip peer scoring", () => {
       "both subscribed",
     );
 
+    await waitFor(() => honest.gossip.meshPeers(TOPIC_MEMPOOL).includes(hostileId), 20_000, "in the mesh");
+
     // Control: a genuine validator's attestation relayed by this peer is taken.
     const first = idToBytes32(`scored-${Date.now()}-first`);
     await send({ type: "attestation", requestId: first, attestation: await attestation(validator, first) });
@@ -96,8 +98,7 @@ describe("gossip peer scoring", () => {
     const graylist = GOSSIP_SCORE_THRESHOLDS.graylistThreshold ?? -80;
     await waitFor(() => honest.gossip.peerScore(hostileId) < graylist, 10_000, "a graylisted score");
     await waitFor(
-      () =>
-        !honest.libp2p.services.pubsub.getMeshPeers(TOPIC_MEMPOOL).some((p) => p.toString() === hostileId),
+      () => !honest.gossip.meshPeers(TOPIC_MEMPOOL).includes(hostileId),
       10_000,
       "pruned from the mesh",
     );
