@@ -121,6 +121,33 @@ describe("validation socket: limits", () => {
     expect(answers.length).toBeLessThanOrEqual(6);
   });
 
+  test("past its in-flight cap a socket answers RATE_LIMITED with the message's id, without validating it", async () => {
+    const busyDir = tempDir();
+    const busy = await startTestNode(busyDir.path, {
+      config: { trustedGateways: [addressOf(gateway)] },
+      socketLimits: { maxInFlight: 0 },
+    });
+    try {
+      const ws = await validationSocket(gateway, busy.url);
+      await opened(ws);
+      const answer = new Promise<unknown>((resolve) =>
+        ws.addEventListener("message", (e) => resolve(JSON.parse(String(e.data))), { once: true }),
+      );
+      const refusedBefore = busy.validation.stats.refused;
+      ws.send(`{"id":41,"op":"stream","body":{}}`);
+      expect(await answer).toMatchObject({
+        id: 41,
+        ok: false,
+        error: { code: "RATE_LIMITED", details: { reason: "too_many_in_flight" } },
+      });
+      expect(busy.validation.stats.refused).toBe(refusedBefore);
+      ws.close();
+    } finally {
+      await busy.stop();
+      busyDir.cleanup();
+    }
+  });
+
   test("a message over the limit closes the socket with 1009", async () => {
     const ws = await validationSocket(gateway, node.url);
     await opened(ws);
