@@ -2,6 +2,8 @@
  * The compute agent as a library. The command-line entry is `main.ts`; the ONNX
  * runtime alone is `@ncn/agent/onnx`, test helpers are `@ncn/agent/testing`.
  */
+
+export { ensurePrivateEmptyDir, enterPrivateWorkDir, PrivateDirError } from "@ncn/protocol/private-dir";
 export { Agent, type AgentOptions, dataPaths } from "./agent.ts";
 export { type AgentConfig, loadConfig, type RawSettings, SETTINGS } from "./config/config.ts";
 export { type DoctorCheck, type DoctorReport, formatDoctor, runDoctor } from "./doctor/doctor.ts";
@@ -34,5 +36,4 @@ export {
   type SourceRule,
   STRICT_SOURCE_POLICY,
 } from "./store/source-policy.ts";
-export { ensurePrivateEmptyDir, enterPrivateWorkDir } from "./system/private-dir.ts";
 export { AGENT_VERSION } from "./version.ts";

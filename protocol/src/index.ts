@@ -19,3 +19,4 @@ export * from "./settlement.ts";
 export * from "./stream.ts";
 export * from "./tensor.ts";
 export * from "./validation.ts";
+export * from "./validation-socket.ts";

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { multiaddr } from "@multiformats/multiaddr";
 import { Address, issuesOf } from "@ncn/protocol";
@@ -163,4 +164,21 @@ export function resolveConfig(input: RegistryConfigInput): RegistryConfig {
   const parsed = v.safeParse(RegistryConfig, input);
   if (!parsed.success) throw new ConfigError(issuesOf(parsed.issues).map((i) => `${i.path}: ${i.message}`));
   return parsed.output;
+}
+
+/**
+ * The config with every path made absolute against `base` (the folder the process was started
+ * in). Runs before the node enters its private working folder: after that, a relative path
+ * would resolve inside that empty folder, not where the operator meant.
+ *
+ * @example const config = withAbsolutePaths(loadConfig(argv, env), process.cwd())
+ */
+export function withAbsolutePaths(config: RegistryConfig, base: string): RegistryConfig {
+  const absolute = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  return {
+    ...config,
+    dataDir: absolute(config.dataDir),
+    ...(config.peerKeyFile === undefined ? {} : { peerKeyFile: absolute(config.peerKeyFile) }),
+    modelDirs: config.modelDirs.map(absolute),
+  };
 }

@@ -48,6 +48,17 @@ export const DHT_QUERY_SELF_INTERVAL_MS = 60_000;
 export const PRUNE_INTERVAL_MS = 15_000;
 /** Pre-attested terms are kept this long past their request's deadline (a completion may arrive late). */
 export const PREATTESTED_KEEP_MS = 10 * 60_000;
+/**
+ * Attestations (own and gossiped) are kept this long and at most this many: a gateway
+ * collects a request's attestations within its deadline.
+ */
+export const ATTESTATION_KEEP_MS = 24 * 3600_000;
+export const MAX_ATTESTATIONS = 200_000;
+/** Pre-attested terms are forgotten this long after they were saved, whatever their deadline, and capped. */
+export const PREATTESTED_MAX_AGE_MS = 24 * 3600_000;
+export const MAX_PREATTESTED = 200_000;
+/** Records a node's index holds at most (agents, models, subnets, validators together). */
+export const MAX_INDEXED_RECORDS = 100_000;
 /** How often a node re-publishes its own records into the DHT. */
 export const REPUBLISH_INTERVAL_MS = 10 * 60_000;
 
@@ -57,6 +68,12 @@ export { DEFAULT_MIN_REPUTATION } from "@ncn/protocol";
 export const LATENCY_EWMA_ALPHA = 0.2;
 /** How old a signed reputation report may be. */
 export const REPORT_MAX_AGE_MS = 5 * 60_000;
+/**
+ * Reputation event ids are remembered (against a replayed report) this long after they
+ * arrive, and at most this many: a report older than `REPORT_MAX_AGE_MS` is refused anyway.
+ */
+export const REPUTATION_EVENT_KEEP_MS = 2 * (REPORT_MAX_AGE_MS + CLOCK_SKEW_MS);
+export const MAX_REPUTATION_EVENTS = 200_000;
 
 /** Mempool items live this long unless they carry a shorter deadline. */
 export const MEMPOOL_TTL_MS = 2 * 60_000;

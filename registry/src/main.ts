@@ -1,5 +1,7 @@
+import { join } from "node:path";
 import { useFastKeccak } from "@ncn/protocol";
-import { CONFIG_USAGE, loadConfig, type RegistryConfig } from "./config.ts";
+import { enterPrivateWorkDir, PrivateDirError } from "@ncn/protocol/private-dir";
+import { CONFIG_USAGE, loadConfig, type RegistryConfig, withAbsolutePaths } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 import { createLogger } from "./logger.ts";
 import { startRegistryNode } from "./node.ts";
@@ -7,8 +9,15 @@ import { guardAbortedSockets } from "./p2p/aborted-socket-guard.ts";
 
 let config: RegistryConfig;
 try {
-  config = loadConfig(process.argv.slice(2), process.env);
+  config = withAbsolutePaths(loadConfig(process.argv.slice(2), process.env), process.cwd());
+  // From here on a relative path (one a model or a peer names) reaches only this empty
+  // folder, never the operator's files next to the peer key.
+  enterPrivateWorkDir(join(config.dataDir, "empty"));
 } catch (e) {
+  if (e instanceof PrivateDirError) {
+    process.stderr.write(`registry: ${e.message}\n`);
+    process.exit(2);
+  }
   if (e instanceof ConfigError) {
     process.stderr.write(
       `registry: invalid configuration\n${e.problems.map((p) => `  - ${p}`).join("\n")}\n\n${CONFIG_USAGE}\n`,

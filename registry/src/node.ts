@@ -1,5 +1,5 @@
 import type { Database } from "bun:sqlite";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { recordSigningText, type SignedRecord, type UnsignedRecord } from "@ncn/protocol";
 import type { Server } from "bun";
 import { contractsNameOwners } from "./chain/contracts-name-owners.ts";
@@ -10,10 +10,16 @@ import type { PaymentReader } from "./chain/payment-reader.ts";
 import { staticValidatorSet, type ValidatorSetReader } from "./chain/validator-set.ts";
 import { type RegistryConfig, type RegistryConfigInput, resolveConfig } from "./config.ts";
 import {
+  ATTESTATION_KEEP_MS,
   CONVERGE_WARMUP_MS,
+  MAX_ATTESTATIONS,
+  MAX_PREATTESTED,
+  MAX_REPUTATION_EVENTS,
   PREATTESTED_KEEP_MS,
+  PREATTESTED_MAX_AGE_MS,
   PRUNE_INTERVAL_MS,
   REPUBLISH_INTERVAL_MS,
+  REPUTATION_EVENT_KEEP_MS,
   TOPIC_REPUTATION,
 } from "./constants.ts";
 import { GossipService } from "./gossip/gossip-service.ts";
@@ -23,10 +29,12 @@ import { recordsHandler } from "./gossip/handlers/records.ts";
 import { reputationHandler } from "./gossip/handlers/reputation.ts";
 import { createApp } from "./http/app.ts";
 import { GatewayAuthenticator } from "./http/gateway-auth.ts";
+import { DEFAULT_SOCKET_LIMITS, type SocketLimits, SocketSlots } from "./http/socket-limits.ts";
 import {
   upgradeValidationSocket,
   VALIDATE_SOCKET_PATH,
   type ValidationSocketData,
+  type ValidationSocketStats,
   validationSocketHandlers,
 } from "./http/validate-socket.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -66,6 +74,8 @@ export interface StartRegistryNodeOptions {
   logger?: Logger;
   /** Sampling source for spot checks (tests pin it). */
   random?: () => number;
+  /** Limits of the validation sockets; `DEFAULT_SOCKET_LIMITS` where not given. */
+  socketLimits?: Partial<SocketLimits>;
 }
 
 /** A running registry/validator node. */
@@ -156,7 +166,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
             ? {
                 allowHttp: false,
                 allowPrivateHosts: false,
-                localDirs: config.modelDirs.map((d) => resolve(d)),
+                localDirs: config.modelDirs,
               }
             : undefined,
         )
@@ -249,7 +259,9 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
   });
 
   const mp = mempool;
-  const socketStats = { opened: 0, refused: 0 };
+  const socketStats: ValidationSocketStats = { opened: 0, refused: 0, closedByLimit: 0 };
+  const socketLimits = { ...DEFAULT_SOCKET_LIMITS, ...options.socketLimits };
+  const socketSlots = new SocketSlots(socketLimits);
   const app = createApp({
     index,
     records,
@@ -271,7 +283,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
       dht: { rejected: dhtCounters.rejected },
       indexSync: libp2p.services.indexSync.stats,
       mempool: mp.list().length,
-      validationSockets: socketStats,
+      validationSockets: { ...socketStats, open: socketSlots.open },
     }),
   });
   let server: Server<ValidationSocketData>;
@@ -285,11 +297,15 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
           req.headers.get("upgrade")?.toLowerCase() === "websocket" &&
           new URL(req.url).pathname === VALIDATE_SOCKET_PATH
         ) {
-          return upgradeValidationSocket(req, srv, gatewayAuth, socketStats);
+          return upgradeValidationSocket(req, srv, gatewayAuth, socketSlots, socketStats);
         }
         return app.fetch(req);
       },
-      websocket: validationSocketHandlers(validation),
+      websocket: validationSocketHandlers(validation, {
+        slots: socketSlots,
+        limits: socketLimits,
+        stats: socketStats,
+      }),
     });
   } catch (e) {
     await libp2p.stop();
@@ -318,10 +334,17 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
 
   const timers = [
     setInterval(() => {
-      const removed = index.prune();
-      mp.prune();
-      preattested.prune(Date.now() - PREATTESTED_KEEP_MS);
-      if (removed > 0) log.debug("pruned records", { removed });
+      const now = Date.now();
+      const removed = {
+        records: index.prune(now),
+        mempool: mp.prune(now),
+        preattested:
+          preattested.prune(now - PREATTESTED_KEEP_MS) +
+          preattested.pruneSaved(now - PREATTESTED_MAX_AGE_MS, MAX_PREATTESTED),
+        attestations: attestations.prune(now - ATTESTATION_KEEP_MS, MAX_ATTESTATIONS),
+        reputationEvents: book.pruneEvents(now - REPUTATION_EVENT_KEEP_MS, MAX_REPUTATION_EVENTS),
+      };
+      if (Object.values(removed).some((n) => n > 0)) log.debug("pruned", removed);
     }, PRUNE_INTERVAL_MS),
     setInterval(() => void records.republishOwn(lifetime.signal), REPUBLISH_INTERVAL_MS),
   ];

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { tempDir, waitFor } from "./test-support/cluster.ts";
@@ -15,10 +16,17 @@ interface Proc {
   multiaddrs: string[];
 }
 
-async function spawnNode(name: string, bootstrap: string[] = []): Promise<Proc> {
-  const args = [MAIN, "--data-dir", join(dir.path, name), "--http-port", "0", "--log-level", "warn"];
+async function spawnNode(name: string, bootstrap: string[] = [], fromDataDir = false): Promise<Proc> {
+  const dataDir = join(dir.path, name);
+  const args = [MAIN, "--data-dir", fromDataDir ? "." : dataDir, "--http-port", "0", "--log-level", "warn"];
   for (const b of bootstrap) args.push("--bootstrap", b);
-  const proc = Bun.spawn([process.execPath, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  if (fromDataDir) mkdirSync(dataDir, { recursive: true });
+  const proc = Bun.spawn([process.execPath, ...args], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    ...(fromDataDir ? { cwd: dataDir } : {}),
+  });
   live.add(proc);
   const reader = proc.stdout.getReader();
   let text = "";
@@ -106,4 +114,18 @@ describe("registry nodes as separate processes", () => {
 
     for (const n of [first, p2, back]) expect(await stopNode(n, "SIGTERM")).toBe(0);
   }, 60_000);
+
+  test("a node started from its data folder works from an empty 0700 folder, not next to its peer key", async () => {
+    const node = await spawnNode("from-data", [], true);
+    const dataDir = realpathSync(join(dir.path, "from-data"));
+    const cwd = readlinkSync(`/proc/${node.proc.pid}/cwd`);
+    expect(cwd).toBe(join(dataDir, "empty"));
+    expect(statSync(cwd).mode & 0o777).toBe(0o700);
+    expect(readdirSync(cwd)).toEqual([]);
+    // The relative --data-dir was read against the folder it started in, before it moved.
+    expect(readdirSync(dataDir)).toContain("peer.key");
+    expect(readdirSync(dataDir)).toContain("registry.sqlite");
+    expect((await getJson(`${node.url}/health`)).status).toBe(200);
+    expect(await stopNode(node, "SIGTERM")).toBe(0);
+  }, 30_000);
 });

@@ -1,4 +1,5 @@
 import { BaseError } from "@ncn/protocol";
+import { PrivateDirError } from "@ncn/protocol/private-dir";
 import { ConfigError } from "../errors.ts";
 
 /**
@@ -9,7 +10,7 @@ export async function runCli(body: () => Promise<number | undefined>): Promise<v
   try {
     process.exitCode = (await body()) ?? 0;
   } catch (e) {
-    if (e instanceof ConfigError) {
+    if (e instanceof ConfigError || e instanceof PrivateDirError) {
       process.stderr.write(
         `ncn-agent: invalid configuration:\n${e.problems.map((p) => `  - ${p}`).join("\n")}\n`,
       );

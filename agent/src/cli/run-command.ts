@@ -1,3 +1,4 @@
+import { enterPrivateWorkDir } from "@ncn/protocol/private-dir";
 import { defineCommand } from "citty";
 import { Agent, dataPaths } from "../agent.ts";
 import { loadConfig } from "../config/config.ts";
@@ -5,7 +6,6 @@ import { AgentError, describeError } from "../errors.ts";
 import { createLogger } from "../log/logger.ts";
 import { sandboxSupport } from "../python-runtime.ts";
 import { createProgressReporter } from "../store/progress.ts";
-import { enterPrivateWorkDir } from "../system/private-dir.ts";
 import { runCli } from "./errors.ts";
 import { SETTING_ARGS, settingsFromArgs } from "./settings-args.ts";
 

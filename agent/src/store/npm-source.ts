@@ -1,8 +1,8 @@
 import { existsSync, realpathSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
+import { startDir } from "@ncn/protocol/private-dir";
 import { embeddedAssets } from "../embedded.ts";
 import { AgentError } from "../errors.ts";
-import { startDir } from "../system/private-dir.ts";
 
 /** Splits `npm:<package>/<path>` into the package name (scoped or not) and the file path. */
 export function parseNpmSource(source: string): { pkg: string; path: string } {

@@ -1,4 +1,12 @@
-import { BaseError, BatchCompletionResponse, errorFromBody, type StreamBatchRequest } from "@ncn/protocol";
+import {
+  BaseError,
+  BatchCompletionResponse,
+  errorFromBody,
+  type StreamBatchRequest,
+  VALIDATE_SOCKET_PATH,
+  VALIDATION_SOCKET_CLOSE,
+  VALIDATION_SOCKET_MAX_MESSAGE_BYTES,
+} from "@ncn/protocol";
 import * as v from "valibot";
 import { validatorAuthorization } from "./auth.ts";
 import { mostCommonRefusal, whoRefused } from "./client.ts";
@@ -47,6 +55,8 @@ export async function gatherStreamValidation(
     );
   }
   const payload = JSON.stringify(body);
+  // Validators refuse a larger socket message outright; such a batch goes over HTTP.
+  const fitsSocket = socketMessageBytes(payload) <= VALIDATION_SOCKET_MAX_MESSAGE_BYTES;
   const start = rotation++ % urls.length;
   const order = urls.map((_, i) => urls[(start + i) % urls.length] as string);
   const answers: StreamAnswer[] = [];
@@ -106,7 +116,7 @@ export async function gatherStreamValidation(
 
   async function ask(url: string): Promise<StreamAnswer | StreamRefusal> {
     const socket = sockets?.of(url);
-    if (socket?.usable) {
+    if (socket?.usable && fitsSocket) {
       try {
         const raw = v.parse(SocketAnswer, await socket.request(payload, timeoutMs));
         if (!raw.ok) {
@@ -196,6 +206,15 @@ export class ValidatorSockets {
 }
 
 const RECONNECT_PAUSE_MS = 5_000;
+/** The envelope `request` wraps a payload in, at its longest (`{"id":<15 digits>,"op":"stream","body":}`). */
+const SOCKET_ENVELOPE_BYTES = 64;
+
+/** Bytes of the socket message that carries `payload` (UTF-8), counted only when it could matter. */
+function socketMessageBytes(payload: string): number {
+  const upper = payload.length * 3 + SOCKET_ENVELOPE_BYTES;
+  if (upper <= VALIDATION_SOCKET_MAX_MESSAGE_BYTES) return upper;
+  return new TextEncoder().encode(payload).byteLength + SOCKET_ENVELOPE_BYTES;
+}
 
 class ValidatorSocket {
   readonly #url: string;
@@ -240,7 +259,7 @@ class ValidatorSocket {
   #connect(): Promise<WebSocket> {
     this.#connecting ??= (async () => {
       try {
-        const url = new URL("/v1/validate/ws", this.#url);
+        const url = new URL(VALIDATE_SOCKET_PATH, this.#url);
         const res = await fetch(url.toString(), {
           headers: { upgrade: "websocket", authorization: await validatorAuthorization() },
         });
@@ -248,7 +267,9 @@ class ValidatorSocket {
         if (!ws) throw new Error(`the validator refused the socket (${res.status})`);
         ws.accept();
         ws.addEventListener("message", (e) => this.#onMessage(e.data));
-        ws.addEventListener("close", () => this.#drop(ws));
+        // A socket whose token expired reopens at once with the renewed token; any other
+        // close pauses the socket (HTTP meanwhile).
+        ws.addEventListener("close", (e) => this.#drop(ws, e.code !== VALIDATION_SOCKET_CLOSE.TOKEN_EXPIRED));
         ws.addEventListener("error", () => this.#drop(ws));
         this.#ws = ws;
         return ws;
@@ -279,10 +300,10 @@ class ValidatorSocket {
     p.resolve(msg);
   }
 
-  #drop(ws: WebSocket): void {
+  #drop(ws: WebSocket, failed = true): void {
     if (this.#ws !== ws) return;
     this.#ws = undefined;
-    this.#failedAt = Date.now();
+    if (failed) this.#failedAt = Date.now();
     for (const p of this.#pending.values()) {
       clearTimeout(p.timer);
       p.reject(new Error("the validation socket closed"));

@@ -27,6 +27,12 @@ export interface TopicCounters {
   published: number;
 }
 
+/** What gossipsub's implementation offers beyond its published interface. */
+type ScoredGossipSub = GossipSub & {
+  getScore?: (peerId: string) => number;
+  getMeshPeers?: (topic: string) => unknown[];
+};
+
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
@@ -112,6 +118,19 @@ export class GossipService {
 
   subscribers(topic: Topic): number {
     return this.pubsub.getSubscribers(topic).length;
+  }
+
+  /**
+   * This node's gossipsub score of a peer: negative once the topic validators rejected what
+   * it sent (see `p2p/gossip-scoring.ts`); 0 for a peer it does not know.
+   */
+  peerScore(peerId: string): number {
+    return (this.pubsub as ScoredGossipSub).getScore?.(peerId) ?? 0;
+  }
+
+  /** The peers in this node's mesh of a topic (a peer scored below 0 is pruned from it). */
+  meshPeers(topic: Topic): string[] {
+    return ((this.pubsub as ScoredGossipSub).getMeshPeers?.(topic) ?? []).map(String);
   }
 
   private async validate(

@@ -27,9 +27,23 @@ export class GatewayAuthenticator {
 
   /** The gateway a bare token proves (a token carried inside gossiped work). */
   async authenticateToken(token: string): Promise<`0x${string}`> {
+    return (await this.#verify(token)).gateway;
+  }
+
+  /**
+   * The gateway an `Authorization` header proves and when its token expires, for a
+   * connection that outlives one call (the validation socket closes at that time).
+   */
+  authenticateUntil(
+    header: string | null | undefined,
+  ): Promise<{ gateway: `0x${string}`; expiresAt: number }> {
+    return this.#verify(tokenOfAuthorization(header));
+  }
+
+  async #verify(token: string): Promise<{ gateway: `0x${string}`; expiresAt: number }> {
     const now = this.#now();
     const known = this.#verified.get(token);
-    if (known && known.expiresAt > now) return known.gateway;
+    if (known && known.expiresAt > now) return known;
     const { gateway, expiresAt } = await verifyGatewayToken(token, now);
     if (!this.#trusted.has(gateway)) {
       throw new RegistryError("FORBIDDEN", `gateway ${gateway} is not one this validator serves`, {
@@ -38,7 +52,7 @@ export class GatewayAuthenticator {
     }
     if (this.#verified.size >= MAX_CACHED_TOKENS) this.#verified.clear();
     this.#verified.set(token, { gateway, expiresAt });
-    return gateway;
+    return { gateway, expiresAt };
   }
 }
 

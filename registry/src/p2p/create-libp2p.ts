@@ -8,13 +8,8 @@ import { type Ping, ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
 import { yamux } from "@libp2p/yamux";
 import { createLibp2p, type Libp2p } from "libp2p";
-import {
-  DHT_NAMESPACE,
-  DHT_PROTOCOL,
-  DHT_QUERY_SELF_INTERVAL_MS,
-  GOSSIP_COLOCATION_WHITELIST,
-  MAX_GOSSIP_BYTES,
-} from "../constants.ts";
+import { DHT_NAMESPACE, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS, MAX_GOSSIP_BYTES } from "../constants.ts";
+import { GOSSIP_SCORE_THRESHOLDS, gossipScoreParams } from "./gossip-scoring.ts";
 import { type IndexSync, type IndexSyncInit, indexSync } from "./index-sync-service.ts";
 
 export type RegistryServices = {
@@ -69,9 +64,9 @@ export async function createRegistryLibp2p(init: CreateLibp2pInit): Promise<Regi
         allowPublishToZeroTopicPeers: true,
         emitSelf: false,
         maxInboundDataLength: MAX_GOSSIP_BYTES,
-        // Peer scoring penalises more than 10 peers behind one IP; every node of a devnet (and of
-        // these tests) shares loopback, which would push all peers below the publish threshold.
-        scoreParams: { IPColocationFactorWhitelist: new Set(GOSSIP_COLOCATION_WHITELIST) },
+        // Peers whose messages the topic validators reject lose score until they are graylisted.
+        scoreParams: gossipScoreParams(),
+        scoreThresholds: GOSSIP_SCORE_THRESHOLDS,
       }),
       indexSync: indexSync(init.sync),
     },

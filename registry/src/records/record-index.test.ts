@@ -69,6 +69,34 @@ describe("RecordIndex", () => {
     expect(index.livenessOf(record.key)).toBeUndefined();
   });
 
+  test("past its cap the index refuses new keys from elsewhere, keeps updating known ones and takes its own", async () => {
+    const db = openDatabase(":memory:");
+    cleanups.push(() => db.close());
+    const index = new RecordIndex(db, { maxRecords: 3 });
+    const owner = newAccount();
+    for (const id of ["s1", "s2", "s3"])
+      expect(index.upsert(await subnetRecord(owner, { id }))).toBe("inserted");
+    const flood = await subnetRecord(newAccount(), { id: "s4" });
+    expect(() => index.assertAcceptable(flood)).toThrow("its most");
+    expect(index.upsert(flood)).toBe("unchanged");
+    expect(index.size).toBe(3);
+    expect(index.get("subnet", "s4")).toBeUndefined();
+    // The records held first stay their owners' and keep updating.
+    expect(index.upsert(await subnetRecord(owner, { id: "s1", seq: 2 }))).toBe("updated");
+    expect(index.upsert(await subnetRecord(owner, { id: "mine" }), { own: true })).toBe("inserted");
+    expect(index.size).toBe(4);
+    // Dead agents pruned by age make room again.
+    const agent = newAccount();
+    const dbs = openDatabase(":memory:");
+    cleanups.push(() => dbs.close());
+    const small = new RecordIndex(dbs, { maxRecords: 1 });
+    const t0 = Date.now();
+    small.upsert(await agentRecord(agent, { expiresAt: t0 + 1_000 }));
+    expect(small.full).toBe(true);
+    expect(small.prune(t0 + 1_000 + AGENT_RECORD_TTL_MS)).toBe(1);
+    expect(small.upsert(await subnetRecord(owner, { id: "after" }))).toBe("inserted");
+  });
+
   test("refuses a database from a newer schema", () => {
     const dir = tempDir();
     cleanups.push(dir.cleanup);

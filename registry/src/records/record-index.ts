@@ -8,6 +8,7 @@ import {
   type RecordKind,
   SignedRecord,
 } from "@ncn/protocol";
+import { MAX_INDEXED_RECORDS } from "../constants.ts";
 import { RecordRejectedError } from "../errors.ts";
 
 export type AgentRecord = Extract<SignedRecord, { kind: "agent" }>;
@@ -53,9 +54,12 @@ export class RecordIndex {
   private readonly records = new Map<string, IndexedRecord>();
   private readonly liveness = new Map<string, AgentLiveness>();
   private readonly db: Database;
+  private readonly maxRecords: number;
 
-  constructor(db: Database) {
+  /** `maxRecords`: records held at most; past it a new key from elsewhere is refused (own ones always fit). */
+  constructor(db: Database, options: { maxRecords?: number } = {}) {
     this.db = db;
+    this.maxRecords = options.maxRecords ?? MAX_INDEXED_RECORDS;
     for (const row of db.query<RecordRow, []>("SELECT raw, own, received_at FROM records").all()) {
       const record = parseOrThrow(SignedRecord, parseJson(row.raw, "stored record"), "stored record");
       this.records.set(mapKey(record.kind, record.key), {
@@ -78,6 +82,11 @@ export class RecordIndex {
     return this.records.size;
   }
 
+  /** Whether a new key from elsewhere would pass the cap. */
+  get full(): boolean {
+    return this.records.size >= this.maxRecords;
+  }
+
   get<K extends RecordKind>(kind: K, key: string): IndexedRecord<RecordOf<K>> | undefined {
     return this.records.get(mapKey(kind, key)) as IndexedRecord<RecordOf<K>> | undefined;
   }
@@ -90,7 +99,14 @@ export class RecordIndex {
    */
   assertAcceptable(record: SignedRecord, options: { ownerChecked?: boolean } = {}): void {
     const known = this.records.get(mapKey(record.kind, record.key))?.record;
-    if (!known) return;
+    if (!known) {
+      if (this.full) {
+        throw new RecordRejectedError("UNAVAILABLE", `this node holds ${this.maxRecords} records, its most`, {
+          details: { kind: record.kind, key: record.key, reason: "index_full" },
+        });
+      }
+      return;
+    }
     if (record.seq < known.seq) {
       throw new RecordRejectedError("STALE_RECORD", `record seq ${record.seq} is older than ${known.seq}`, {
         details: { kind: record.kind, key: record.key, seq: record.seq, known: known.seq },
@@ -117,6 +133,10 @@ export class RecordIndex {
       if (own && !known.own) this.setOwn(record, known);
       return "unchanged";
     }
+    // Keys already held keep updating and this node's own records always fit; a flood of
+    // fresh keys (throw-away owners cost nothing) stops at the cap instead of displacing
+    // records held first, whose owners they stay.
+    if (!known && !own && this.full) return "unchanged";
     const receivedAt = options.now ?? Date.now();
     this.records.set(k, { record, receivedAt, own });
     this.db.run(

@@ -1,7 +1,8 @@
-import { join } from "node:path";
+import { isAbsolute } from "node:path";
 import type { SourcePolicy } from "@ncn/agent";
 import type { ModelDescriptor, OcrLine, Tensor } from "@ncn/protocol";
 import { MODEL_CACHE_BYTES, MODEL_CACHE_TTL_MS } from "../constants.ts";
+import { ConfigError } from "../errors.ts";
 import type { Reexecutor } from "./reexecutor.ts";
 
 export interface OnnxReexecutor extends Reexecutor {
@@ -14,11 +15,15 @@ export interface OnnxReexecutor extends Reexecutor {
  * OCR pipeline), so a validator runs a model exactly the way agents do. Loaded on first
  * use: nodes that never spot-check do not load onnxruntime. Model sources are fetched
  * under the agent's source policy, strict unless `sources` says otherwise (tests serving
- * models from a local folder).
+ * models from a local folder). Every folder it is given must be absolute: a model file is
+ * never looked up relative to the working directory.
  *
  * @example const rx = lazyOnnxReexecutor(join(dataDir, "models")); await rx.run(model, inputs);
  */
 export function lazyOnnxReexecutor(cacheDir: string, sources?: SourcePolicy): OnnxReexecutor {
+  const relative = [cacheDir, ...(sources?.localDirs ?? [])].filter((d) => !isAbsolute(d));
+  if (relative.length > 0)
+    throw new ConfigError(relative.map((d) => `re-executor folder ${d} must be an absolute path`));
   let ready:
     | Promise<{
         run: (model: ModelDescriptor, inputs: Record<string, Tensor>) => Promise<Record<string, Tensor>>;
@@ -37,7 +42,7 @@ export function lazyOnnxReexecutor(cacheDir: string, sources?: SourcePolicy): On
         import("@ncn/agent/onnx"),
       ]);
       const store = await ModelStore.open({
-        dir: join(cacheDir),
+        dir: cacheDir,
         maxBytes: MODEL_CACHE_BYTES,
         ttlMs: MODEL_CACHE_TTL_MS,
         ...(sources ? { sources } : {}),

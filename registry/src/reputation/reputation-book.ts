@@ -1,5 +1,6 @@
 import type { Database } from "bun:sqlite";
 import type { ReputationEvent } from "@ncn/protocol";
+import { pruneTable } from "../store/prune-table.ts";
 import { applyReputationEvent, emptyReputation, type Reputation } from "./score.ts";
 
 interface Row {
@@ -55,13 +56,13 @@ export class ReputationBook {
    * Atomic on its own; inside a caller's transaction it joins that one (a batch of events
    * commits once).
    */
-  apply(event: ReputationEvent, reporter: string): Reputation | null {
+  apply(event: ReputationEvent, reporter: string, now = Date.now()): Reputation | null {
     const run = (): Reputation | null => {
       const inserted = this.db
         .query(
-          "INSERT OR IGNORE INTO reputation_events (id, agent, kind, reporter, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+          "INSERT OR IGNORE INTO reputation_events (id, agent, kind, reporter, at, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
-        .run(event.id, event.agent, event.kind, reporter.toLowerCase(), event.at);
+        .run(event.id, event.agent, event.kind, reporter.toLowerCase(), event.at, now);
       if (inserted.changes === 0) return null;
       const next = applyReputationEvent(this.get(event.agent), event);
       this.db
@@ -85,5 +86,14 @@ export class ReputationBook {
       return next;
     };
     return this.db.inTransaction ? run() : this.db.transaction(run)();
+  }
+
+  /**
+   * Forgets event ids received before `before`, then the oldest past `maxRows`. An id is kept
+   * only against replays of the report that carried it, and a report older than
+   * `REPORT_MAX_AGE_MS` is refused anyway; the reputation the events built stays.
+   */
+  pruneEvents(before: number, maxRows: number): number {
+    return pruneTable(this.db, "reputation_events", before, maxRows);
   }
 }

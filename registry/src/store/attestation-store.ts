@@ -1,5 +1,6 @@
 import type { Database } from "bun:sqlite";
 import type { AttestationSig } from "@ncn/protocol";
+import { pruneTable } from "./prune-table.ts";
 
 interface Row {
   validator: string;
@@ -49,5 +50,13 @@ export class AttestationStore {
   count(): number {
     return (this.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM attestations").get()?.n ??
       0) as number;
+  }
+
+  /**
+   * Forgets attestations stored before `before`, then the oldest past `maxRows`: gossip from
+   * any validator lands here, and a gateway collects a request's attestations within minutes.
+   */
+  prune(before: number, maxRows: number): number {
+    return pruneTable(this.db, "attestations", before, maxRows);
   }
 }

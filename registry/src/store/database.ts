@@ -97,6 +97,13 @@ const MIGRATIONS: readonly string[] = [
      created_at INTEGER NOT NULL,
      PRIMARY KEY (gateway, batch_id)
    );`,
+  // 4: stores an outsider can fill are pruned by age and capped, oldest first: indexes on the
+  // time each is pruned by. A reputation event is remembered (against replays of its report)
+  // from when it arrived, not from the time its reporter wrote in it.
+  `CREATE INDEX attestations_created ON attestations (created_at);
+   CREATE INDEX preattested_created ON preattested (created_at);
+   ALTER TABLE reputation_events ADD COLUMN received_at INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX reputation_events_received ON reputation_events (received_at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

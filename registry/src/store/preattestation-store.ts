@@ -1,4 +1,5 @@
 import type { Database } from "bun:sqlite";
+import { pruneTable } from "./prune-table.ts";
 
 /** The terms a request was pre-attested with: what its completion must match. */
 export interface Preattestation {
@@ -83,5 +84,14 @@ export class PreattestationStore {
    */
   prune(before: number): number {
     return this.db.query("DELETE FROM preattested WHERE deadline < ?1").run(before).changes;
+  }
+
+  /**
+   * Forgets terms saved before `before` whatever their deadline (a gateway may name one far
+   * ahead), then the oldest past `maxRows`. A completion for forgotten terms is refused, never
+   * attested wrongly.
+   */
+  pruneSaved(before: number, maxRows: number): number {
+    return pruneTable(this.db, "preattested", before, maxRows);
   }
 }

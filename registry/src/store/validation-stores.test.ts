@@ -3,7 +3,10 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type AttestationSig, idToBytes32 } from "@ncn/protocol";
+import { type AttestationSig, idToBytes32, ReputationEvent } from "@ncn/protocol";
+import * as v from "valibot";
+import { ReputationBook } from "../reputation/reputation-book.ts";
+import { AttestationStore } from "./attestation-store.ts";
 import { CompletionStore } from "./completion-store.ts";
 import { openDatabase } from "./database.ts";
 import { PreattestationStore } from "./preattestation-store.ts";
@@ -116,6 +119,9 @@ describe("what a validator keeps of what it checked", () => {
       old.run("INSERT INTO meta (key, value) VALUES ('schema_version', '2')");
       old.run(`CREATE TABLE attested_receipts (digest TEXT PRIMARY KEY, request_id TEXT NOT NULL, agent TEXT NOT NULL,
         price TEXT NOT NULL, created_at INTEGER NOT NULL)`);
+      // Later migrations index these tables of schema 1.
+      old.run("CREATE TABLE attestations (request_id TEXT NOT NULL, created_at INTEGER NOT NULL)");
+      old.run("CREATE TABLE reputation_events (id TEXT PRIMARY KEY, at INTEGER NOT NULL)");
       const requestId = idToBytes32("twice");
       for (const digest of [`0x${"11".repeat(32)}`, `0x${"12".repeat(32)}`]) {
         old.run("INSERT INTO attested_receipts VALUES (?1, ?2, ?3, '100', 1)", [digest, requestId, agentA]);
@@ -134,5 +140,64 @@ describe("what a validator keeps of what it checked", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("stores an outsider can fill are pruned by age and capped", () => {
+  const attestation = (i: number) =>
+    ({
+      validator: agentA,
+      phase: 1,
+      subject: `0x${i.toString(16).padStart(64, "0")}`,
+      outputHash: `0x${"06".repeat(32)}`,
+      signature: `0x${"07".repeat(65)}`,
+    }) as AttestationSig;
+
+  test("attestations: old ones go, and past the cap the oldest go first", () => {
+    const store = new AttestationStore(db());
+    for (let i = 0; i < 50; i++) store.save(idToBytes32(`a-${i}`), attestation(i), 1_000 + i);
+    expect(store.prune(1_010, 1_000)).toBe(10);
+    expect(store.count()).toBe(40);
+    expect(store.list(idToBytes32("a-9"))).toEqual([]);
+    expect(store.prune(0, 25)).toBe(15);
+    expect(store.count()).toBe(25);
+    expect(store.list(idToBytes32("a-24"))).toEqual([]);
+    expect(store.list(idToBytes32("a-25")).length).toBe(1);
+    expect(store.list(idToBytes32("a-49")).length).toBe(1);
+    // Past the cap again: the count comes back to the cap on the next prune, newest kept.
+    for (let i = 50; i < 80; i++) store.save(idToBytes32(`a-${i}`), attestation(i), 1_000 + i);
+    store.prune(0, 25);
+    expect(store.count()).toBe(25);
+    expect(store.list(idToBytes32("a-79")).length).toBe(1);
+  });
+
+  test("pre-attested terms with a far deadline still go once saved long ago, and are capped", () => {
+    const store = new PreattestationStore(db());
+    const terms = { subnet: "vision", model: "m", price: 1n, sessionId: null, gateway, agent: agentA };
+    const farAway = Date.now() + 365 * 24 * 3600_000;
+    for (let i = 0; i < 30; i++)
+      store.save({ ...terms, requestId: idToBytes32(`p-${i}`), deadline: farAway }, 100 + i);
+    // The deadline rule alone keeps them all.
+    expect(store.prune(Date.now())).toBe(0);
+    expect(store.pruneSaved(110, 1_000)).toBe(10);
+    expect(store.get(idToBytes32("p-9"), agentA)).toBeUndefined();
+    expect(store.pruneSaved(0, 5)).toBe(15);
+    expect(store.get(idToBytes32("p-24"), agentA)).toBeUndefined();
+    expect(store.get(idToBytes32("p-25"), agentA)?.deadline).toBe(farAway);
+  });
+
+  test("reputation event ids are forgotten by arrival time and capped; the reputation they built stays", () => {
+    const book = new ReputationBook(db());
+    const event = (i: number, at: number) =>
+      v.parse(ReputationEvent, { id: `ev-${i}`, agent: agentA, kind: "success", at });
+    // An event written long ago by its reporter but received now is kept for the window.
+    for (let i = 0; i < 20; i++) book.apply(event(i, 1), gateway, 1_000 + i);
+    expect(book.pruneEvents(1_005, 1_000)).toBe(5);
+    expect(book.has("ev-4")).toBe(false);
+    expect(book.has("ev-5")).toBe(true);
+    expect(book.pruneEvents(0, 10)).toBe(5);
+    expect(book.has("ev-9")).toBe(false);
+    expect(book.has("ev-10")).toBe(true);
+    expect(book.get(agentA).successes).toBe(20);
   });
 });

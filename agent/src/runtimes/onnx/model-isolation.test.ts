@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ModelDescriptor } from "@ncn/protocol";
-import { AgentError, ConfigError } from "../../errors.ts";
+import { PrivateDirError } from "@ncn/protocol/private-dir";
+import { AgentError } from "../../errors.ts";
 import {
   type ExternalDataModelOptions,
   externalDataModelBytes,
@@ -141,7 +142,7 @@ describe("a model cannot read files through external data", () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).message).toContain("must be empty");
+    expect(err).toBeInstanceOf(PrivateDirError);
+    expect((err as PrivateDirError).message).toContain("must be empty");
   });
 });

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashTensors, type ModelDescriptor, type Tensor } from "@ncn/protocol";
+import { ensurePrivateEmptyDir } from "@ncn/protocol/private-dir";
 import { AgentError } from "../../errors.ts";
 import { type Logger, silentLogger } from "../../log/logger.ts";
 import { type GpuProbe, probeGpu } from "../../system/gpu.ts";
-import { ensurePrivateEmptyDir } from "../../system/private-dir.ts";
 import {
   chooseExecutionProvider,
   type ExecutionProviderChoice,

@@ -1,12 +1,29 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync, statSync } from "node:fs";
-import { ConfigError } from "../errors.ts";
+import { BaseError } from "./errors.ts";
+
+/**
+ * A working folder that is not private and empty: every problem is listed. Configuration
+ * errors to the processes that use it (agent, registry node).
+ */
+export class PrivateDirError extends BaseError<"INVALID_INPUT"> {
+  override name = "PrivateDirError";
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super("INVALID_INPUT", `invalid working folder:\n  - ${problems.join("\n  - ")}`, {
+      details: { problems },
+    });
+    this.problems = problems;
+  }
+}
 
 /**
  * Makes `path` a folder that only this user can enter, and checks that it is empty: a real
  * folder (not a link) owned by this user, mode 0700. onnxruntime resolves the external data
- * a model names against such a folder and the agent runs with it as its working directory,
- * so nothing a model names can be found. Anything in it is refused, not deleted: nothing
- * the agent does writes there.
+ * a model names against such a folder, and agents and registry nodes run with it as their
+ * working directory, so nothing a model names can be found. Anything in it is refused, not
+ * deleted: nothing the process does writes there. Node-only: imported as
+ * `@ncn/protocol/private-dir`, never from the package root the Worker loads.
  *
  * @example ensurePrivateEmptyDir(join(dataDir, "empty"))
  */
@@ -18,11 +35,11 @@ export function ensurePrivateEmptyDir(path: string): void {
   if (!st.isDirectory()) problems.push(`${path} must be a folder, not a link or a file`);
   else if (uid !== undefined && st.uid !== uid)
     problems.push(`${path} belongs to uid ${st.uid}, not to this user (${uid})`);
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new PrivateDirError(problems);
   if ((st.mode & 0o777) !== 0o700) chmodSync(path, 0o700);
   const entries = readdirSync(path);
   if (entries.length > 0)
-    throw new ConfigError([
+    throw new PrivateDirError([
       `${path} must be empty (it holds ${entries.length} entr${entries.length === 1 ? "y" : "ies"}); remove them`,
     ]);
 }
@@ -45,7 +62,7 @@ export function enterPrivateWorkDir(path: string): void {
   const here = statSync(".");
   if (here.dev !== expected.dev || here.ino !== expected.ino) {
     process.chdir(from);
-    throw new ConfigError([`${path} changed while it was being entered`]);
+    throw new PrivateDirError([`${path} changed while it was being entered`]);
   }
   launchDir ??= from;
 }

@@ -2,8 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError } from "../errors.ts";
-import { ensurePrivateEmptyDir, enterPrivateWorkDir, startDir } from "./private-dir.ts";
+import { ensurePrivateEmptyDir, enterPrivateWorkDir, PrivateDirError, startDir } from "./private-dir.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ncn-private-dir-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -12,10 +11,10 @@ function refusal(fn: () => void): string {
   try {
     fn();
   } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return (e as ConfigError).message;
+    expect(e).toBeInstanceOf(PrivateDirError);
+    return (e as PrivateDirError).message;
   }
-  throw new Error("expected a ConfigError");
+  throw new Error("expected a PrivateDirError");
 }
 
 describe("ensurePrivateEmptyDir", () => {
