@@ -136,12 +136,12 @@ export class TestGateway {
     return [...this.#sockets.values()].filter((s) => s.data.agent).map((s) => s.data.id);
   }
 
-  /** Sends a frame (or raw text) on the newest authenticated connection. */
-  send(frame: GatewayToAgentFrame | string, conn?: number): void {
+  /** Sends a frame (or raw text, or binary bytes) on the newest authenticated connection. */
+  send(frame: GatewayToAgentFrame | string | Uint8Array, conn?: number): void {
     const id = conn ?? this.authenticated().at(-1);
     const ws = id === undefined ? undefined : this.#sockets.get(id);
     if (!ws) throw new Error("no authenticated agent connection");
-    ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+    ws.send(typeof frame === "string" || frame instanceof Uint8Array ? frame : JSON.stringify(frame));
   }
 
   /** Closes every agent connection from the server side. */
