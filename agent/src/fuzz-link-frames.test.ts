@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, test } from "bun:test";
-import { FUZZ_RUNS, FUZZ_SEED, fuzzBodies, hexDigits, hostileValue, truncatedJson } from "@ncn/protocol/testing/fuzz";
+import {
+  FUZZ_RUNS,
+  FUZZ_SEED,
+  fuzzBodies,
+  hexDigits,
+  hostileValue,
+  truncatedJson,
+} from "@ncn/protocol/testing/fuzz";
 import fc from "fast-check";
 import { FrameFuzzHarness } from "./testing/frame-fuzz.ts";
 
@@ -24,7 +31,10 @@ describe("fuzzed link frames: typed errors or silence, the link holds", () => {
   for (const kind of ["cancel", "ack", "acks", "error", "challenge", "welcome"]) {
     test(`${kind} frames`, async () => {
       const base = h.linkFrames()[kind] as object;
-      await fc.assert(fc.asyncProperty(fuzzBodies(base), async (f) => h.deliver([f])), params);
+      await fc.assert(
+        fc.asyncProperty(fuzzBodies(base), async (f) => h.deliver([f])),
+        params,
+      );
       await h.servesAValidTask();
     }, 600_000);
   }

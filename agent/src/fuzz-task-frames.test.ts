@@ -22,13 +22,19 @@ afterAll(async () => {
 
 describe("fuzzed task frames: a result or a typed error, receipts only for well-formed tasks", () => {
   test("task frames", async () => {
-    await fc.assert(fc.asyncProperty(fuzzBodies(h.tensorTask()), async (f) => h.deliver([f])), params);
+    await fc.assert(
+      fc.asyncProperty(fuzzBodies(h.tensorTask()), async (f) => h.deliver([f])),
+      params,
+    );
     await h.servesAValidTask();
   }, 600_000);
 
   test("task frames with batched receipts", async () => {
     const base = h.tensorTask({ receipts: "batch" });
-    await fc.assert(fc.asyncProperty(fuzzBodies(base), async (f) => h.deliver([f])), params);
+    await fc.assert(
+      fc.asyncProperty(fuzzBodies(base), async (f) => h.deliver([f])),
+      params,
+    );
     await h.servesAValidTask();
   }, 600_000);
 
@@ -37,18 +43,30 @@ describe("fuzzed task frames: a result or a typed error, receipts only for well-
       minKeys: 1,
       maxKeys: 3,
     });
-    await fc.assert(fc.asyncProperty(inputs, async (i) => h.deliver([h.tensorTask({ inputs: i })])), params);
+    await fc.assert(
+      fc.asyncProperty(inputs, async (i) => h.deliver([h.tensorTask({ inputs: i })])),
+      params,
+    );
     await h.servesAValidTask();
   }, 600_000);
 
   test("OCR task frames whose image is not an image", async () => {
-    await fc.assert(fc.asyncProperty(fuzzBodies(h.ocrTask()), async (f) => h.deliver([f])), params);
+    await fc.assert(
+      fc.asyncProperty(fuzzBodies(h.ocrTask()), async (f) => h.deliver([f])),
+      params,
+    );
     await h.servesAValidTask();
   }, 600_000);
 
   test("tasks frames (several tasks in one message)", async () => {
-    const many = { type: "tasks", tasks: [h.tensorTask(), h.tensorTask({ taskId: "fz-task-b", receipts: "batch" })] };
-    await fc.assert(fc.asyncProperty(fuzzBodies(many), async (f) => h.deliver([f])), params);
+    const many = {
+      type: "tasks",
+      tasks: [h.tensorTask(), h.tensorTask({ taskId: "fz-task-b", receipts: "batch" })],
+    };
+    await fc.assert(
+      fc.asyncProperty(fuzzBodies(many), async (f) => h.deliver([f])),
+      params,
+    );
     await h.servesAValidTask();
   }, 600_000);
 
@@ -61,7 +79,10 @@ describe("fuzzed task frames: a result or a typed error, receipts only for well-
       // A price past uint256: the model ran, then signing failed with INTERNAL.
       [h.tensorTask({ price: (2n ** 256n).toString() }), "error FRAME_INVALID"],
       // An output named twice: the inference worker failed on a duplicate transfer.
-      [h.tensorTask({ model: { ...model, outputs: [...model.outputs, ...model.outputs] } }), "error FRAME_INVALID"],
+      [
+        h.tensorTask({ model: { ...model, outputs: [...model.outputs, ...model.outputs] } }),
+        "error FRAME_INVALID",
+      ],
       // A deadline past what a timer holds: the deadline timer fired every millisecond.
       [h.tensorTask({ deadline: 1e308 }), "result"],
       [h.tensorTask({ receipts: "batch", deadline: Date.now() + 2 ** 40 }), "result"],

@@ -45,7 +45,10 @@ export const UintString = v.pipe(
   v.string(),
   v.regex(/^(?:0|[1-9][0-9]{0,77})$/, "expected a non-negative integer as a decimal string"),
   // Runs even when the regex failed: only a 78-digit string needs (and can take) BigInt.
-  v.check((s) => !/^[0-9]{78}$/.test(s) || BigInt(s) <= MAX_UINT256, "expected at most 2^256 - 1 (a uint256)"),
+  v.check(
+    (s) => !/^[0-9]{78}$/.test(s) || BigInt(s) <= MAX_UINT256,
+    "expected at most 2^256 - 1 (a uint256)",
+  ),
 );
 export type UintString = v.InferOutput<typeof UintString>;
 

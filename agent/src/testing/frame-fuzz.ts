@@ -38,7 +38,18 @@ const PLACEHOLDER = "fz-task";
 /** Tensors: wrong dtypes, dims that do not match the data or the model, huge shapes. */
 export const hostileTensor = fc
   .tuple(
-    fc.constantFrom("float32", "float64", "int8", "int32", "int64", "uint8", "bool", "float16", "string", "cfloat"),
+    fc.constantFrom(
+      "float32",
+      "float64",
+      "int8",
+      "int32",
+      "int64",
+      "uint8",
+      "bool",
+      "float16",
+      "string",
+      "cfloat",
+    ),
     fc.oneof(
       fc.array(fc.integer({ min: 0, max: 8 }), { maxLength: 9 }),
       fc.constantFrom(
@@ -95,7 +106,14 @@ export class FrameFuzzHarness {
     writeFileSync(join(dir, "tiny.onnx"), tinyModelBytes());
     const gateway = new TestGateway({ heartbeatMs: 60_000 });
     const config = loadConfig(
-      { gateway: gateway.url, subnets: SUBNET, dataDir: join(dir, "data"), maxConcurrency: "2", logLevel: "error", modelDirs: dir },
+      {
+        gateway: gateway.url,
+        subnets: SUBNET,
+        dataDir: join(dir, "data"),
+        maxConcurrency: "2",
+        logLevel: "error",
+        modelDirs: dir,
+      },
       {},
     );
     const agent = await Agent.create(config, { backoff: { baseMs: 20, maxMs: 200 } });
@@ -194,16 +212,21 @@ export class FrameFuzzHarness {
       // A well-formed task (or tasks) frame must be answered: a result or a typed error.
       const parsed = v.safeParse(GatewayToAgentFrame, f);
       if (parsed.success && parsed.output.type === "task") tasks.push(parsed.output.taskId);
-      if (parsed.success && parsed.output.type === "tasks") tasks.push(...parsed.output.tasks.map((t) => t.taskId));
+      if (parsed.success && parsed.output.type === "tasks")
+        tasks.push(...parsed.output.tasks.map((t) => t.taskId));
       this.gateway.send(bodyText(f));
     }
     const probe = `probe-${n}`;
     this.gateway.send(JSON.stringify({ type: "probe", taskId: probe }));
     await this.#waitUntil(() => this.#answers.has(probe), `the agent to answer probe ${probe}`);
-    await this.#waitUntil(() => tasks.every((id) => this.#answers.has(id)), `answers to tasks ${tasks.join(",")}`);
+    await this.#waitUntil(
+      () => tasks.every((id) => this.#answers.has(id)),
+      `answers to tasks ${tasks.join(",")}`,
+    );
     await Promise.all(this.#checks.splice(0));
     if (this.#problems.length > 0) throw new Error(this.#problems.splice(0).join("\n"));
-    if (link?.connects !== connects || !link?.ready) throw new Error("the agent lost its link to the gateway");
+    if (link?.connects !== connects || !link?.ready)
+      throw new Error("the agent lost its link to the gateway");
   }
 
   /** Fails unless a valid task still runs and comes back with a correct receipt. */
@@ -243,13 +266,16 @@ export class FrameFuzzHarness {
     const fail = (e: unknown) => {
       this.#problems.push(String(e));
     };
-    if (f.type === "unparsed") this.#problems.push(`agent sent a frame that breaks the protocol: ${f.text.slice(0, 200)}`);
+    if (f.type === "unparsed")
+      this.#problems.push(`agent sent a frame that breaks the protocol: ${f.text.slice(0, 200)}`);
     else if (f.type === "error") {
       if (f.code === "INTERNAL") this.#problems.push(`agent answered INTERNAL: ${f.message}`);
       if (f.taskId) this.#answers.set(f.taskId, `error ${f.code}`);
     } else if (f.type === "result") {
       this.#answers.set(f.taskId, "result");
-      this.#checks.push(this.#checkReceipt(f.taskId, f.result, f.receipt.receipt, f.receipt.signature).catch(fail));
+      this.#checks.push(
+        this.#checkReceipt(f.taskId, f.result, f.receipt.receipt, f.receipt.signature).catch(fail),
+      );
     } else if (f.type === "results") {
       for (const item of f.items) this.#answers.set(item.taskId, "result");
       this.#checks.push(
@@ -279,7 +305,9 @@ export class FrameFuzzHarness {
       return parsed.success ? [parsed.output] : [];
     });
     if (wellFormed.length === 0)
-      throw new Error(`receipt signed for a malformed task ${taskId}: ${JSON.stringify(sent[0])?.slice(0, 300)}`);
+      throw new Error(
+        `receipt signed for a malformed task ${taskId}: ${JSON.stringify(sent[0])?.slice(0, 300)}`,
+      );
     const mismatches = wellFormed.map((task) => this.#mismatch(task, result, receipt));
     if (!mismatches.includes(undefined)) throw new Error(`task ${taskId}: ${mismatches[0]}`);
     if (signature) {
@@ -312,7 +340,7 @@ export class FrameFuzzHarness {
       if ((receipt as Record<string, unknown>)[k] !== value) return `receipt ${k} does not bind the task`;
     }
     const x = task.inputs.x;
-    if (!x || x.dtype !== "float32") return "ran without a float32 input x";
+    if (x?.dtype !== "float32") return "ran without a float32 input x";
     const y = (result as { outputs?: Record<string, TensorJson> }).outputs?.y;
     if (!y) return "no output y";
     const expected = tinyModelReference(tensorFromJson(x).data as Float32Array);

@@ -14,7 +14,9 @@ export const FUZZ_RUNS = Number(process.env.NCN_FUZZ_RUNS ?? 2000);
 
 /** Deeply nested arrays (and objects) of `depth` levels. */
 const nested = (depth: number, object: boolean): unknown =>
-  JSON.parse(object ? `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}` : `${"[".repeat(depth)}${"]".repeat(depth)}`);
+  JSON.parse(
+    object ? `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}` : `${"[".repeat(depth)}${"]".repeat(depth)}`,
+  );
 
 /** Hostile values: any JSON, huge and odd numbers, long strings, deep nesting. */
 export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
@@ -58,7 +60,10 @@ function fieldPaths(base: unknown): string[][] {
 }
 
 /** `base` (a JSON object) with one field, at any depth, replaced by a hostile value or removed. */
-export function mutatedBody(base: object, values: fc.Arbitrary<unknown> = hostileValue): fc.Arbitrary<unknown> {
+export function mutatedBody(
+  base: object,
+  values: fc.Arbitrary<unknown> = hostileValue,
+): fc.Arbitrary<unknown> {
   const paths = fieldPaths(base);
   return fc.tuple(fc.constantFrom(...paths), values, fc.boolean()).map(([path, value, remove]) => {
     const copy = structuredClone(base) as Record<string, unknown>;
@@ -109,7 +114,12 @@ export function similarValue(value: unknown): fc.Arbitrary<unknown> {
   }
   if (typeof value === "boolean") return fc.boolean();
   if (Array.isArray(value)) {
-    return fc.constantFrom([], [...value, ...value], value.slice(1), Array.from({ length: 1100 }, () => value[0]));
+    return fc.constantFrom(
+      [],
+      [...value, ...value],
+      value.slice(1),
+      Array.from({ length: 1100 }, () => value[0]),
+    );
   }
   return fc.constant(value);
 }
