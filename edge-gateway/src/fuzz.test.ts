@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type LocalChain, mintTokens, openSession, startLocalChain } from "@ncn/contracts";
 import { ErrorCodeSchema, ncnDomain, typedData } from "@ncn/protocol";
+import {
+  bodyText,
+  FUZZ_RUNS,
+  FUZZ_SEED,
+  hexDigits as hex,
+  hostileValue,
+  mutatedBody,
+  type RawText,
+} from "@ncn/protocol/testing/fuzz";
 import fc from "fast-check";
 import * as v from "valibot";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
@@ -12,8 +21,8 @@ import { type GatewayHandle, startGateway } from "./local.ts";
 // oversized strings. Every answer must be a typed 4xx error, never a 5xx or a crash, and
 // nothing may be charged. Fixed seed: a failure replays.
 
-const SEED = 20_261_206;
-const RUNS = Number(process.env.NCN_FUZZ_RUNS ?? 2000);
+const SEED = FUZZ_SEED;
+const RUNS = FUZZ_RUNS;
 const MODEL = {
   id: "fz-model",
   sha256: `0x${"ab".repeat(32)}`,
@@ -110,16 +119,6 @@ async function expectTyped4xx(path: string, init: RequestInit): Promise<void> {
   if (!v.is(ErrorBody, json)) throw new Error(`${path} answered an untyped error: ${text.slice(0, 300)}`);
 }
 
-/** Hostile values: any JSON, huge and odd numbers, long strings, deep nesting. */
-const hostile: fc.Arbitrary<unknown> = fc.oneof(
-  fc.jsonValue(),
-  fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -0, 0.1, -1, "", "0x", "-1", "1e999", `0x${"f".repeat(200)}`),
-  fc.bigInt({ min: 0n, max: 2n ** 300n }).map(String),
-  fc.string({ minLength: 1000, maxLength: 70_000 }),
-  fc.integer({ min: 100, max: 3000 }).map((depth) => JSON.parse(`${"[".repeat(depth)}${"]".repeat(depth)}`)),
-  fc.array(fc.jsonValue(), { maxLength: 200 }),
-);
-
 function validInference() {
   return {
     subnet: "fz",
@@ -132,44 +131,16 @@ function validInference() {
   };
 }
 
-/** A valid body with one field (at any depth) replaced by a hostile value, or removed. */
-function mutated(base: Record<string, unknown>): fc.Arbitrary<unknown> {
-  const paths: string[][] = [];
-  const walk = (o: unknown, at: string[]) => {
-    if (typeof o !== "object" || o === null) return;
-    for (const [k, val] of Object.entries(o)) {
-      paths.push([...at, k]);
-      walk(val, [...at, k]);
-    }
-  };
-  walk(base, []);
-  return fc.tuple(fc.constantFrom(...paths), hostile, fc.boolean()).map(([path, value, remove]) => {
-    const copy = structuredClone(base);
-    let o: Record<string, unknown> = copy;
-    for (const k of path.slice(0, -1)) o = o[k] as Record<string, unknown>;
-    const last = path[path.length - 1] as string;
-    if (remove) delete o[last];
-    else o[last] = value;
-    return copy;
-  });
-}
-
 const bodies = (base: Record<string, unknown>) =>
   fc.oneof(
-    { arbitrary: mutated(base), weight: 6 },
-    { arbitrary: hostile, weight: 2 },
-    { arbitrary: fc.string({ maxLength: 2000 }).map((s) => ({ raw: s })), weight: 1 },
+    { arbitrary: mutatedBody(base), weight: 6 },
+    { arbitrary: hostileValue, weight: 2 },
+    { arbitrary: fc.string({ maxLength: 2000 }).map((raw): RawText => ({ raw })), weight: 1 },
   );
 
 function init(method: string, body: unknown): RequestInit {
-  const raw =
-    typeof body === "object" && body !== null && "raw" in body ? String(body.raw) : JSON.stringify(body);
-  return { method, headers: { "content-type": "application/json" }, body: raw };
+  return { method, headers: { "content-type": "application/json" }, body: bodyText(body) };
 }
-
-/** Hex strings of exactly `n` digits. */
-const hex = (n: number) =>
-  fc.string({ unit: fc.constantFrom(..."0123456789abcdefABCDEF".split("")), minLength: n, maxLength: n });
 
 const params = { seed: SEED, numRuns: RUNS, endOnFailure: true } as const;
 
@@ -254,10 +225,10 @@ describe("fuzzed HTTP routes answer typed 4xx errors and charge nothing", () => 
 describe("fuzzed stream frames", () => {
   test("random, mutated and interleaved frames get typed error frames; the socket never crashes the gateway", async () => {
     const frame = fc.oneof(
-      mutated({ type: "auth", signature: strangerVoucher }),
-      mutated({ type: "voucher", amount: "1000", signature: strangerVoucher }),
-      mutated({ type: "infer", id: "a", model: MODEL.id, inputs: validInference().inputs }),
-      hostile,
+      mutatedBody({ type: "auth", signature: strangerVoucher }),
+      mutatedBody({ type: "voucher", amount: "1000", signature: strangerVoucher }),
+      mutatedBody({ type: "infer", id: "a", model: MODEL.id, inputs: validInference().inputs }),
+      hostileValue,
       fc.string({ maxLength: 500 }),
     );
     await fc.assert(

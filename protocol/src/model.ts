@@ -26,6 +26,13 @@ export const ModelSource = v.pipe(
   v.regex(/^(?:file:|https?:\/\/|npm:)\S+$/, "sources are file:, http(s):// or npm: URLs"),
 );
 
+/** Names of a model's inputs or outputs: a name twice would be fed or fetched twice. */
+const TensorSpecs = v.pipe(
+  v.array(TensorSpec),
+  v.maxLength(64),
+  v.check((specs) => new Set(specs.map((s) => s.name)).size === specs.length, "tensor names must be unique"),
+);
+
 export const ModelDescriptor = v.object({
   id: ModelId,
   /** sha256 of the model file: the content address every agent verifies before use. */
@@ -33,8 +40,8 @@ export const ModelDescriptor = v.object({
   size: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(16 * 1024 ** 3)),
   runtime: ModelRuntime,
   sources: v.pipe(v.array(ModelSource), v.minLength(1, "at least one source"), v.maxLength(16)),
-  inputs: v.pipe(v.array(TensorSpec), v.maxLength(64)),
-  outputs: v.pipe(v.array(TensorSpec), v.maxLength(64)),
+  inputs: TensorSpecs,
+  outputs: TensorSpecs,
   description: v.optional(v.pipe(v.string(), v.maxLength(500))),
 });
 export type ModelDescriptor = v.InferOutput<typeof ModelDescriptor>;

@@ -35,10 +35,20 @@ export const Signature = v.pipe(
 );
 export type Signature = v.InferOutput<typeof Signature>;
 
-/** Non-negative integer carried as a decimal string (token amounts exceed 2^53). */
+const MAX_UINT256 = 2n ** 256n - 1n;
+
+/**
+ * Non-negative integer carried as a decimal string (token amounts exceed 2^53), at most
+ * 2^256 - 1: every amount is signed or paid as a uint256, and one past it cannot be encoded.
+ */
 export const UintString = v.pipe(
   v.string(),
   v.regex(/^(?:0|[1-9][0-9]{0,77})$/, "expected a non-negative integer as a decimal string"),
+  // Runs even when the regex failed: only a 78-digit string needs (and can take) BigInt.
+  v.check(
+    (s) => !/^[0-9]{78}$/.test(s) || BigInt(s) <= MAX_UINT256,
+    "expected at most 2^256 - 1 (a uint256)",
+  ),
 );
 export type UintString = v.InferOutput<typeof UintString>;
 

@@ -62,6 +62,10 @@ const cases: [string, v.GenericSchema, unknown, [unknown, string][]][] = [
     [
       ["-1", "(root)"],
       ["01", "(root)"],
+      // Found by the agent's frame fuzzing: a price past uint256 ran the model, then failed to sign.
+      [(2n ** 256n).toString(), "(root)"],
+      ["9".repeat(78), "(root)"],
+      [`x${"9".repeat(80)}`, "(root)"],
     ],
   ],
   [
@@ -85,6 +89,9 @@ const cases: [string, v.GenericSchema, unknown, [unknown, string][]][] = [
       [{ ...model, sources: [] }, "sources"],
       [{ ...model, inputs: [{ name: "x", dtype: "float32", dims: [-1] }] }, "inputs[0].dims[0]"],
       [{ ...model, size: 0 }, "size"],
+      // Found by the agent's frame fuzzing: an output named twice broke the inference worker.
+      [{ ...model, outputs: [...model.outputs, ...model.outputs] }, "outputs"],
+      [{ ...model, inputs: [...model.inputs, ...model.inputs] }, "inputs"],
     ],
   ],
   [
@@ -237,6 +244,11 @@ const cases: [string, v.GenericSchema, unknown, [unknown, string][]][] = [
     ],
   ],
 ];
+
+test("UintString takes every uint256, up to 2^256 - 1", () => {
+  expect(v.is(UintString, (2n ** 256n - 1n).toString())).toBe(true);
+  expect(v.is(UintString, "0")).toBe(true);
+});
 
 describe("schemas accept valid examples and name the bad field", () => {
   for (const [name, schema, valid, bad] of cases) {

@@ -84,6 +84,8 @@ export interface RegistryNode {
   readonly peerId: string;
   /** Base URL of the HTTP API, e.g. `http://127.0.0.1:4747`. */
   readonly url: string;
+  /** Answers one API request in-process: the handler the server runs (socket upgrades aside). */
+  fetch(req: Request): Promise<Response>;
   readonly libp2p: RegistryLibp2p;
   readonly db: Database;
   readonly index: RecordIndex;
@@ -371,6 +373,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     config,
     peerId,
     url,
+    fetch: async (req) => app.fetch(req),
     libp2p,
     db,
     index,

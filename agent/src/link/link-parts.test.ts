@@ -120,6 +120,31 @@ describe("TaskRunner deadlines", () => {
   });
 });
 
+test("a deadline months away (or absurd) arms one timer, not a timer that fires at once over and over", async () => {
+  const r = new TaskRunner(2);
+  const realSetTimeout = globalThis.setTimeout;
+  const delays: number[] = [];
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    delays.push(ms ?? 0);
+    return realSetTimeout(fn, ms);
+  }) as typeof setTimeout;
+  let release = () => {};
+  const held = new Promise<void>((res) => {
+    release = res;
+  });
+  try {
+    r.submit("far", () => held, { abortAt: Date.now() + 2 ** 40 });
+    r.submit("absurd", () => held, { abortAt: 1e308 });
+    await Bun.sleep(100);
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+  release();
+  await r.idle();
+  expect(delays.length).toBe(1);
+  expect(delays[0]).toBeLessThanOrEqual(2 ** 31 - 1);
+});
+
 describe("Outbox", () => {
   test("persists results until acknowledged, across reopen; corrupt files are set aside", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ncn-outbox-"));

@@ -1,5 +1,8 @@
 import { AgentError } from "../errors.ts";
 
+/** The longest delay a timer takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface Job {
   id: string;
   run: (signal: AbortSignal) => Promise<void>;
@@ -101,7 +104,10 @@ export class TaskRunner {
   #arm(at: number): void {
     this.#disarm();
     this.#timerAt = at;
-    this.#timer = setTimeout(() => this.#expire(), Math.max(0, at - Date.now()));
+    // Timers take at most 2^31 - 1 ms; a longer delay fires at once, over and over. A deadline
+    // further off is reached by re-arming from #expire.
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()));
+    this.#timer = setTimeout(() => this.#expire(), delay);
     this.#timer.unref?.();
   }
 

@@ -258,6 +258,13 @@ describe("ModelStore sources and integrity", () => {
     expect(store.has(d.sha256)).toBe(false);
   });
 
+  test("index writes at the same time do not race each other (close while a save runs)", async () => {
+    const dir = tempDir();
+    const store = await ModelStore.open({ dir, maxBytes: MB, ttlMs: 60_000 });
+    await Promise.all([store.close(), store.close(), store.close()]);
+    expect(existsSync(join(dir, "index.json"))).toBe(true);
+  });
+
   test("the index survives a restart and orphan blobs are adopted", async () => {
     const dir = tempDir();
     const src = tempDir();

@@ -78,6 +78,8 @@ export class ModelStore {
   readonly #inflight = new Map<string, Promise<string>>();
   readonly #pins = new Map<string, number>();
   #saveTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The index write in progress (writes are chained). */
+  #saving: Promise<void> = Promise.resolve();
 
   private constructor(options: ModelStoreOptions, entries: Map<string, CacheEntry>) {
     this.dir = options.dir;
@@ -412,8 +414,14 @@ export class ModelStore {
     this.#saveTimer.unref?.();
   }
 
-  async #save(): Promise<void> {
-    await writeCacheIndex(join(this.dir, "index.json"), this.#entries);
+  /**
+   * Writes the index, one write at a time: two at once would share the temporary file and
+   * the second rename would find it gone (a scheduled save racing `close`).
+   */
+  #save(): Promise<void> {
+    const write = this.#saving.then(() => writeCacheIndex(join(this.dir, "index.json"), this.#entries));
+    this.#saving = write.catch(() => {});
+    return write;
   }
 
   /** Writes pending index changes. */

@@ -4,6 +4,7 @@ import {
   type AgentToGatewayFrame,
   authMessage,
   type GatewayToAgentFrame,
+  MAX_FRAME_BYTES,
 } from "@ncn/protocol";
 import type { ServerWebSocket } from "bun";
 import * as v from "valibot";
@@ -66,6 +67,10 @@ export class TestGateway {
         return server.upgrade(req, { data }) ? undefined : new Response("upgrade failed", { status: 400 });
       },
       websocket: {
+        // As large as the protocol lets either side send (Bun's default is 16 MiB), and room
+        // to queue a few such frames: past its limit Bun drops a frame without a word.
+        maxPayloadLength: MAX_FRAME_BYTES,
+        backpressureLimit: 4 * MAX_FRAME_BYTES,
         open: (ws) => {
           this.#sockets.set(ws.data.id, ws);
           this.#push(ws, {
@@ -136,12 +141,15 @@ export class TestGateway {
     return [...this.#sockets.values()].filter((s) => s.data.agent).map((s) => s.data.id);
   }
 
-  /** Sends a frame (or raw text) on the newest authenticated connection. */
-  send(frame: GatewayToAgentFrame | string, conn?: number): void {
+  /** Sends a frame (or raw text, or binary bytes) on the newest authenticated connection. */
+  send(frame: GatewayToAgentFrame | string | Uint8Array, conn?: number): void {
     const id = conn ?? this.authenticated().at(-1);
     const ws = id === undefined ? undefined : this.#sockets.get(id);
     if (!ws) throw new Error("no authenticated agent connection");
-    ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+    const data = typeof frame === "string" || frame instanceof Uint8Array ? frame : JSON.stringify(frame);
+    // Bun answers 0 for a dropped frame (and for an empty one, which is sent).
+    if (ws.send(data) === 0 && data.length > 0)
+      throw new Error("the frame was dropped (socket closed or backpressure limit)");
   }
 
   /** Closes every agent connection from the server side. */

@@ -136,7 +136,7 @@ export function checkReceiptFields(
     });
   }
   if (receipt.finishedAt > req.deadline) {
-    throw refuse("DEADLINE_EXCEEDED", "finished_after_deadline", "the agent finished after the deadline", {
+    throw refuse("VALIDATION_REFUSED", "finished_after_deadline", "the agent finished after the deadline", {
       field: "receipt.finishedAt",
       deadline: req.deadline,
     });

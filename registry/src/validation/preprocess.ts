@@ -40,7 +40,8 @@ export async function validatePreprocess(
 ): Promise<AttestationResponse> {
   const now = deps.now?.() ?? Date.now();
   if (req.deadline <= now) {
-    throw refuse("DEADLINE_EXCEEDED", "deadline_passed", "the deadline has already passed", {
+    // The caller's request is wrong (4xx): nothing here timed out.
+    throw refuse("VALIDATION_REFUSED", "deadline_passed", "the deadline has already passed", {
       field: "deadline",
     });
   }
