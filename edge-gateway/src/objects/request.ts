@@ -231,8 +231,7 @@ export class RequestObject extends DurableObject<Env> {
       const pair = new WebSocketPair();
       this.ctx.acceptWebSocket(pair[1], ["progress"]);
       for (const e of req.events) pair[1].send(JSON.stringify(e));
-      if (isTerminal(req.state))
-        pair[1].send(JSON.stringify({ type: "final", response: responseOf(req) }));
+      if (isTerminal(req.state)) pair[1].send(JSON.stringify({ type: "final", response: responseOf(req) }));
       return new Response(null, { status: 101, webSocket: pair[0] });
     }
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
@@ -273,10 +272,14 @@ export class RequestObject extends DurableObject<Env> {
         return;
       }
       case "dispatch":
-        return this.#spawn("dispatch", () => this.#dispatch(req, effect.taskId, effect.attempt), (error) => ({
-          type: "dispatchFailed",
-          error,
-        }));
+        return this.#spawn(
+          "dispatch",
+          () => this.#dispatch(req, effect.taskId, effect.attempt),
+          (error) => ({
+            type: "dispatchFailed",
+            error,
+          }),
+        );
       case "validatePreprocess": {
         const agent = effect.agent;
         return this.#spawn(
@@ -292,12 +295,20 @@ export class RequestObject extends DurableObject<Env> {
         );
       }
       case "validateCompletion":
-        return this.#spawn("completion", () => this.#validateCompletion(req), (error) => ({
-          type: "completionRefused",
-          error,
-        }));
+        return this.#spawn(
+          "completion",
+          () => this.#validateCompletion(req),
+          (error) => ({
+            type: "completionRefused",
+            error,
+          }),
+        );
       case "charge":
-        return this.#spawn("charge", () => this.#settle(req), (error) => ({ type: "settleFailed", error }));
+        return this.#spawn(
+          "charge",
+          () => this.#settle(req),
+          (error) => ({ type: "settleFailed", error }),
+        );
       case "release":
         if (req.payment.mode === "session") {
           const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
@@ -435,7 +446,8 @@ export class RequestObject extends DurableObject<Env> {
           },
           req.tried,
         );
-        if (agent) return { type: "dispatched", task: { taskId, shard, agent, deadline: taskDeadline }, attempt };
+        if (agent)
+          return { type: "dispatched", task: { taskId, shard, agent, deadline: taskDeadline }, attempt };
         busy += full;
       }
       const waitUntil = busy > 0 ? req.deadline - MIN_RUN_MS : noAgentUntil;

@@ -69,7 +69,12 @@ export function cancellable(state: RequestState): boolean {
  * @example
  * const { state, effects } = step(req, { type: "cancel" }, Date.now(), { maxAttempts: 3 });
  */
-export function step(req: RequestRecord, event: RequestEvent, now: number, config: RequestConfig): RequestStep {
+export function step(
+  req: RequestRecord,
+  event: RequestEvent,
+  now: number,
+  config: RequestConfig,
+): RequestStep {
   const s = new Step(req, now);
   if (isTerminal(req.state) && event.type !== "dispatched") return s.done();
   switch (event.type) {
@@ -94,7 +99,10 @@ export function step(req: RequestRecord, event: RequestEvent, now: number, confi
       return s.fail(
         last
           ? { code: last.code, message: `${last.message} (no other agent to retry on)` }
-          : { code: "NO_AGENT_AVAILABLE", message: `no agent in subnet ${req.subnet} can take this request now` },
+          : {
+              code: "NO_AGENT_AVAILABLE",
+              message: `no agent in subnet ${req.subnet} can take this request now`,
+            },
       );
     }
     case "preprocessAttested":
@@ -117,7 +125,10 @@ export function step(req: RequestRecord, event: RequestEvent, now: number, confi
     case "resultRefused":
       if (!isCurrentTask(req, event.taskId, event.agent) || !isLive(req.state)) return s.done();
       return s.retryOrFail(
-        { code: "SIGNATURE_INVALID", message: `agent ${event.agent} returned an invalid receipt: ${event.problem}` },
+        {
+          code: "SIGNATURE_INVALID",
+          message: `agent ${event.agent} returned an invalid receipt: ${event.problem}`,
+        },
         config,
       );
     case "taskFailed":
@@ -126,7 +137,10 @@ export function step(req: RequestRecord, event: RequestEvent, now: number, confi
       return s.retryOrFail(event.error, config);
     case "progress":
       if (req.task?.taskId !== event.taskId) return s.done();
-      s.notify(req.state, { stage: event.stage, ...(event.progress === null ? {} : { progress: event.progress }) });
+      s.notify(req.state, {
+        stage: event.stage,
+        ...(event.progress === null ? {} : { progress: event.progress }),
+      });
       return s.done();
     case "completionAttested":
       if (req.state !== "result_signed" || !req.preprocess || !req.result || !req.receipt) return s.done();
@@ -155,7 +169,10 @@ export function step(req: RequestRecord, event: RequestEvent, now: number, confi
         // A validated result is delivered and charged even when its settlement runs past the
         // deadline: failing it then would withhold a result whose charge may be committed.
         if (req.state === "completion_validated" || req.state === "settled") return resume(s);
-        return s.fail({ code: "DEADLINE_EXCEEDED", message: "the request did not finish before its deadline" });
+        return s.fail({
+          code: "DEADLINE_EXCEEDED",
+          message: "the request did not finish before its deadline",
+        });
       }
       s.effects.push({ type: "setAlarm", at: req.deadline });
       return resume(s);
@@ -166,7 +183,12 @@ export function step(req: RequestRecord, event: RequestEvent, now: number, confi
 
 /** States in which an attempt is being set up or run. */
 function isLive(state: RequestState): boolean {
-  return state === "payment_checked" || state === "reserved" || state === "dispatched" || state === "preprocess_validated";
+  return (
+    state === "payment_checked" ||
+    state === "reserved" ||
+    state === "dispatched" ||
+    state === "preprocess_validated"
+  );
 }
 
 function dispatchOf(req: RequestRecord): RequestEffect {
@@ -264,10 +286,18 @@ class Step {
     // pre-attested anew, and the spoiled attempt's result is dropped.
     this.set({ task: undefined, preprocess: undefined, result: undefined, receipt: undefined });
     if (previous) {
-      this.effects.push({ type: "cancelTask", shard: previous.shard, taskId: previous.taskId, reason: "reassigned" });
+      this.effects.push({
+        type: "cancelTask",
+        shard: previous.shard,
+        taskId: previous.taskId,
+        reason: "reassigned",
+      });
     }
     if (this.req.attempts >= config.maxAttempts || this.#now >= this.req.deadline) {
-      return this.fail({ code: error.code, message: `${error.message} (after ${this.req.attempts} attempts)` });
+      return this.fail({
+        code: error.code,
+        message: `${error.message} (after ${this.req.attempts} attempts)`,
+      });
     }
     this.set({ lastFailure: error });
     this.notify(this.req.state, {
@@ -283,13 +313,24 @@ class Step {
     const req = this.req;
     this.set({ error });
     if (req.task) {
-      this.effects.push({ type: "cancelTask", shard: req.task.shard, taskId: req.task.taskId, reason: error.message });
+      this.effects.push({
+        type: "cancelTask",
+        shard: req.task.shard,
+        taskId: req.task.taskId,
+        reason: error.message,
+      });
     }
     // Never charged: drop the session reservation; an escrow is left to expire or be refunded.
     if (req.payment.mode === "session") this.effects.push({ type: "release" });
     this.move(state);
     this.effects.push(
-      { type: "fail", code: error.code, message: error.message, charged: false, retryable: RETRYABLE.has(error.code) },
+      {
+        type: "fail",
+        code: error.code,
+        message: error.message,
+        charged: false,
+        retryable: RETRYABLE.has(error.code),
+      },
       { type: "finish" },
     );
     return this.done();
