@@ -19,6 +19,7 @@ import { recoverTypedDataAddress } from "viem";
 import { chainOf } from "../chain/viem-chain.ts";
 import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
+import { escrowPayer } from "../logic/request/escrow.ts";
 import {
   isCurrentTask,
   newRequest,
@@ -368,7 +369,6 @@ export class RequestObject extends DurableObject<Env> {
   /** Checks the payment; returns the payer (lowercased). */
   async #checkPayment(req: RequestRecord, caller: string | undefined): Promise<string> {
     const config = configOf(this.env);
-    const price = BigInt(req.price);
     if (req.payment.mode === "session") {
       const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
       return unwrap(
@@ -383,41 +383,7 @@ export class RequestObject extends DurableObject<Env> {
     }
     const chain = chainOf(config);
     const escrow = await chain.readEscrow(idToBytes32(req.requestId));
-    const payTo = {
-      contract: config.PAYMENT_CONTRACT,
-      gateway: chain.gateway,
-      amount: req.price,
-      requestKey: idToBytes32(req.requestId),
-      subnetId: idToBytes32(req.subnet),
-    };
-    if (!escrow?.open) {
-      throw new BaseError("PAYMENT_REQUIRED", "no open escrow for this request id", { details: payTo });
-    }
-    if (escrow.gateway.toLowerCase() !== chain.gateway.toLowerCase()) {
-      throw new BaseError("PAYMENT_REQUIRED", "the escrow names another gateway", { details: payTo });
-    }
-    if (escrow.subnetId.toLowerCase() !== idToBytes32(req.subnet)) {
-      throw new BaseError("PAYMENT_REQUIRED", "the escrow is for another subnet", { details: payTo });
-    }
-    if (escrow.amount < price) {
-      throw new BaseError("INSUFFICIENT_FUNDS", "the escrow holds less than the price", {
-        details: { ...payTo, escrowed: escrow.amount.toString() },
-      });
-    }
-    if (escrow.expiry * 1000 < req.deadline) {
-      throw new BaseError("PAYMENT_EXPIRED", "the escrow expires before the request's deadline", {
-        details: payTo,
-      });
-    }
-    // The escrow's id is public once the escrow is mined: only its client may spend it.
-    if (caller !== escrow.client.toLowerCase()) {
-      throw new BaseError(
-        "PAYMENT_REQUIRED",
-        "an escrowed request must be sent by the escrow's client: sign RequestAccess {requestId, gateway} and send it in the ncn-access header",
-        { details: payTo },
-      );
-    }
-    return caller;
+    return escrowPayer(escrow, { ...req, gateway: chain.gateway, contract: config.PAYMENT_CONTRACT }, caller);
   }
 
   /** Reserves an agent on some shard and sends it the task; waits a little for one to free up. */

@@ -27,14 +27,12 @@ const event: fc.Arbitrary<RequestEvent> = fc.oneof(
     agent: a,
     attestations: attestations(2, 0),
   })),
-  fc
-    .tuple(agent, error, fc.boolean())
-    .map<RequestEvent>(([a, e, agentCaused]) => ({
-      type: "preprocessRefused",
-      agent: a,
-      error: e,
-      agentCaused,
-    })),
+  fc.tuple(agent, error, fc.boolean()).map<RequestEvent>(([a, e, agentCaused]) => ({
+    type: "preprocessRefused",
+    agent: a,
+    error: e,
+    agentCaused,
+  })),
   fc.tuple(agent, attempt).map<RequestEvent>(([a, n]) => ({
     type: "resultSigned",
     taskId: `r1:${n}`,
@@ -42,14 +40,12 @@ const event: fc.Arbitrary<RequestEvent> = fc.oneof(
     result: RESULT,
     receipt: receiptOf(a),
   })),
-  fc
-    .tuple(agent, attempt)
-    .map<RequestEvent>(([a, n]) => ({
-      type: "resultRefused",
-      taskId: `r1:${n}`,
-      agent: a,
-      problem: "forged",
-    })),
+  fc.tuple(agent, attempt).map<RequestEvent>(([a, n]) => ({
+    type: "resultRefused",
+    taskId: `r1:${n}`,
+    agent: a,
+    problem: "forged",
+  })),
   fc
     .tuple(agent, attempt, error)
     .map<RequestEvent>(([a, n, e]) => ({ type: "taskFailed", taskId: `r1:${n}`, agent: a, error: e })),
