@@ -4,14 +4,12 @@ import {
   type BatchedResult,
   type ErrorCode,
   type GatewayToAgentFrame,
-  idToBytes32,
   issuesOf,
   type ModelDescriptor,
   merkleBatch,
   ncnDomain,
   type ResultBatchFrame,
   receiptDigest,
-  receiptMismatch,
   StreamClientFrame,
   type StreamInferFrame,
   type StreamResultsFrame,
@@ -35,10 +33,12 @@ import {
   type StreamStanding,
   step,
 } from "../logic/stream/index.ts";
+import { batchedResultProblem, refusedForTheAgent } from "../logic/stream/results.ts";
 import { quorumLostError } from "../logic/validator-quorum.ts";
 import { unwrap } from "../rpc.ts";
 import { knownQuorum, ValidatorQuorumWatch } from "../validators/health.ts";
 import {
+  attestersOf,
   gatherStreamValidation,
   type StreamAnswer,
   streamQuorumError,
@@ -590,7 +590,7 @@ export class StreamHub {
       const job = jobs[i];
       if (!job || job.agent !== agent || job.taskId !== item.taskId) return;
       this.#untrack(job);
-      const problem = checkItem(job, agent, item);
+      const problem = batchedResultProblem(job.stream.subnet, job.descriptor, job.price, agent, item);
       if (problem) {
         log.warn("result refused", { requestId: job.requestId, agent, problem });
         this.#retry(job, "SIGNATURE_INVALID", `agent ${agent} returned an invalid receipt: ${problem}`);
@@ -817,8 +817,7 @@ export class StreamHub {
 
   /** A validator refused a request: another agent if it was the agent's fault, else fail it. */
   #afterRefusal(job: Job, err: BaseError): void {
-    const payment = ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED", "VALIDATOR_UNAVAILABLE"];
-    if (payment.includes(err.code)) {
+    if (!refusedForTheAgent(err.code)) {
       this.#failJob(job, err);
       return;
     }
@@ -861,56 +860,6 @@ export class StreamHub {
   #session(sessionId: string) {
     return this.#env.SESSION.get(this.#env.SESSION.idFromName(sessionId));
   }
-}
-
-/**
- * What the gateway checks of a batched result before spending validators' time on it:
- * only what costs no hashing of the payload (the validators hash the input, the output and
- * the ids, and refuse a receipt that does not match; the request then goes to another agent).
- */
-function checkItem(job: Job, agent: string, item: BatchedResult): string | undefined {
-  const mismatch = receiptMismatch(item.receipt, {
-    agent,
-    subnetId: idOf(job.stream.subnet),
-    modelId: idOf(job.descriptor.id),
-    modelHash: job.descriptor.sha256,
-    price: job.price.toString(),
-  });
-  if (mismatch) return mismatch.message;
-  if (item.result.kind !== "tensor") return "result kind does not match the task";
-  return undefined;
-}
-
-const ids = new Map<string, `0x${string}`>();
-
-/** bytes32 of a subnet or model id, cached: the same few ids recur on every request. */
-function idOf(id: string): `0x${string}` {
-  let h = ids.get(id);
-  if (h === undefined) {
-    h = idToBytes32(id);
-    if (ids.size > 10_000) ids.clear();
-    ids.set(id, h);
-  }
-  return h;
-}
-
-/** The validators (URLs) among `answers` that accepted item `i` of the validated batch. */
-function attestersOf(answers: readonly StreamAnswer[], i: number): string[] {
-  const out: string[] = [];
-  for (const a of answers) if (acceptedSet(a).has(i)) out.push(a.url);
-  return out;
-}
-
-const accepted = new WeakMap<StreamAnswer, Set<number>>();
-
-/** An answer's accepted indexes as a set, made once per answer (a batch has hundreds of items). */
-function acceptedSet(a: StreamAnswer): Set<number> {
-  let set = accepted.get(a);
-  if (!set) {
-    set = new Set(a.response.accepted);
-    accepted.set(a, set);
-  }
-  return set;
 }
 
 function isClosed(stream: Stream): boolean {
