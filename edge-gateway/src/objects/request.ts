@@ -79,6 +79,7 @@ export class RequestObject extends DurableObject<Env> {
 
   async #save(req: RequestRecord, before: RequestRecord | undefined): Promise<void> {
     if (req.result && req.result !== before?.result) await this.ctx.storage.put("result", req.result);
+    else if (!req.result && before?.result) await this.ctx.storage.delete("result"); // a spoiled attempt's
     const { input: _input, result: _result, ...state } = req;
     await this.ctx.storage.put("request", state);
   }
@@ -322,7 +323,7 @@ export class RequestObject extends DurableObject<Env> {
         return;
       }
       case "fail":
-        log.warn("request failed", { requestId: req.requestId, code: effect.code, error: effect.message });
+        log.info("request failed", { requestId: req.requestId, code: effect.code, error: effect.message });
         return;
       case "notify":
         this.#notify(effect.event);
@@ -348,16 +349,19 @@ export class RequestObject extends DurableObject<Env> {
     if (this.#inflight.has(key)) return;
     this.#inflight.add(key);
     const run = async () => {
-      let event: RequestEvent | undefined;
       try {
-        event = await work();
-      } catch (e) {
-        const err = asError(e);
-        event = refused({ code: err.code, message: err.shortMessage }, err);
+        let event: RequestEvent | undefined;
+        try {
+          event = await work();
+        } catch (e) {
+          const err = asError(e);
+          event = refused({ code: err.code, message: err.shortMessage }, err);
+        }
+        // Still marked running while its answer is applied: a resume meanwhile does not start it again.
+        if (event) await this.#apply(event);
       } finally {
         this.#inflight.delete(key);
       }
-      if (event) await this.#apply(event);
     };
     this.ctx.waitUntil(
       run().catch((e: unknown) =>
