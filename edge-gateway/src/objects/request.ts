@@ -1,23 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
 import {
-  type AttestationSig,
   BaseError,
   type ErrorCode,
-  hashTaskInput,
   hashTaskResult,
   type InferenceResponse,
   idToBytes32,
-  type ModelDescriptor,
   ncnDomain,
-  type Payment,
   type ProgressEvent,
-  type RequestState,
   type ResultFrame,
   receiptDigest,
   receiptMessage,
   receiptMismatch,
-  type SignedReceipt,
-  type TaskFrame,
   type TaskInput,
   type TaskResult,
   typedData,
@@ -26,12 +19,26 @@ import { recoverTypedDataAddress } from "viem";
 import { chainOf } from "../chain/viem-chain.ts";
 import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
-import { canTransition, isTerminal } from "../logic/request-machine.ts";
+import { escrowPayer } from "../logic/request/escrow.ts";
+import {
+  isCurrentTask,
+  newRequest,
+  type RequestEffect,
+  type RequestEvent,
+  type RequestRecord,
+  responseOf,
+  type SubmitInput,
+  step,
+  taskFrameOf,
+} from "../logic/request/index.ts";
+import { isTerminal } from "../logic/request-machine.ts";
 import { shardOf } from "../logic/scheduler.ts";
 import { quorumLostError } from "../logic/validator-quorum.ts";
 import { type Rpc, rpc, unwrap } from "../rpc.ts";
 import { gatherAttestations, refusedForTheAgent } from "../validators/client.ts";
 import { knownQuorum } from "../validators/health.ts";
+
+export type { SubmitInput } from "../logic/request/index.ts";
 
 const log = logger("gateway:request");
 /** Longest pause between two asks for a free agent. */
@@ -39,63 +46,29 @@ const MAX_POLL_MS = 400;
 /** A queued request stops waiting this long before its deadline, leaving the agent time to run it. */
 const MIN_RUN_MS = 1_000;
 
-/** What the worker hands a new request. */
-export interface SubmitInput {
-  requestId: string;
-  subnet: string;
-  input: TaskInput;
-  payment: Payment;
-  price: string;
-  descriptor: ModelDescriptor;
-  pipeline: ModelDescriptor[];
-  timeoutMs: number;
-}
-
-interface StoredRequest extends SubmitInput {
-  /** Who paid (session client or escrow client), lowercased: the only one who may read or cancel. */
-  payer: string | undefined;
-  state: RequestState;
-  createdAt: number;
-  updatedAt: number;
-  deadline: number;
-  inputHash: `0x${string}`;
-  attempts: number;
-  tried: string[];
-  task: { taskId: string; shard: number; agent: string; deadline: number } | undefined;
-  preprocess: AttestationSig[] | undefined;
-  result: TaskResult | undefined;
-  receipt: SignedReceipt | undefined;
-  completion: AttestationSig[] | undefined;
-  /** Validators (URLs) whose completion attestations are in `completion`. */
-  completionAttesters?: string[] | undefined;
-  error: { code: ErrorCode; message: string } | undefined;
-  /** Why the previous attempt failed: the reason reported if no agent is left to retry on. */
-  lastFailure: { code: ErrorCode; message: string } | undefined;
-  events: ProgressEvent[];
-}
-
 /**
- * One request's lifecycle as a persisted state machine: payment, preprocess
- * validation, dispatch (optimistically alongside validation), result intake,
- * completion validation, settlement. Every step is written to storage before the
- * next starts, so an evicted object resumes from where it was (alarm-driven).
+ * One request's lifecycle, persisted: the rules are `logic/request` (`step`); this object
+ * loads the record, steps it with each event (a submission, an agent's frame, an answer of
+ * the validators, the chain or the Session, the client's cancel, the alarm), stores the new
+ * record and carries out the effects. Every state is written before its effects start, so an
+ * evicted object resumes from where it was (alarm-driven).
  */
 export class RequestObject extends DurableObject<Env> {
-  #req: StoredRequest | undefined;
+  #req: RequestRecord | undefined;
   #loaded = false;
   #waiters = new Set<() => void>();
   #streams = new Set<WritableStreamDefaultWriter<Uint8Array>>();
-  #running = false;
-  #preprocessRun: Promise<void> | undefined;
+  /** Effects running in the background, by key: each runs once at a time. */
+  #inflight = new Set<string>();
   /** Every validator that attested the completion, once all answered (settlement asks them). */
   #lateAttesters: Promise<string[]> | undefined;
 
   // The input and the result are written once under keys of their own: the state that
   // changes at every step stays small however large the tensors or the image are.
-  async #load(): Promise<StoredRequest | undefined> {
+  async #load(): Promise<RequestRecord | undefined> {
     if (!this.#loaded) {
       const got = await this.ctx.storage.get<unknown>(["request", "input", "result"]);
-      const state = got.get("request") as Omit<StoredRequest, "input" | "result"> | undefined;
+      const state = got.get("request") as Omit<RequestRecord, "input" | "result"> | undefined;
       const input = got.get("input") as TaskInput | undefined;
       if (state && input)
         this.#req = { ...state, input, result: got.get("result") as TaskResult | undefined };
@@ -104,12 +77,27 @@ export class RequestObject extends DurableObject<Env> {
     return this.#req;
   }
 
-  async #save(): Promise<void> {
-    if (this.#req) {
-      this.#req.updatedAt = Date.now();
-      const { input: _input, result: _result, ...state } = this.#req;
-      await this.ctx.storage.put("request", state);
+  async #save(req: RequestRecord, before: RequestRecord | undefined): Promise<void> {
+    if (req.result && req.result !== before?.result) await this.ctx.storage.put("result", req.result);
+    else if (!req.result && before?.result) await this.ctx.storage.delete("result"); // a spoiled attempt's
+    const { input: _input, result: _result, ...state } = req;
+    await this.ctx.storage.put("request", state);
+  }
+
+  /**
+   * Steps the request with `event`, stores what changed and carries out the effects.
+   * `caller` is the submitter, for the payment check. Returns the new record.
+   */
+  async #apply(event: RequestEvent, caller?: string): Promise<RequestRecord | undefined> {
+    const req = await this.#load();
+    if (!req) return undefined;
+    const { state, effects } = step(req, event, Date.now(), { maxAttempts: configOf(this.env).MAX_ATTEMPTS });
+    if (state !== req) {
+      this.#req = state;
+      await this.#save(state, req);
     }
+    for (const effect of effects) await this.#run(effect, caller);
+    return this.#req;
   }
 
   /**
@@ -150,46 +138,16 @@ export class RequestObject extends DurableObject<Env> {
           },
         });
       }
-      return this.#response(existing);
+      return responseOf(existing);
     }
-    const now = Date.now();
-    this.#req = {
-      ...input,
-      payer: undefined,
-      state: "received",
-      createdAt: now,
-      updatedAt: now,
-      deadline: now + input.timeoutMs,
-      inputHash: hashTaskInput(input.input),
-      attempts: 0,
-      tried: [],
-      task: undefined,
-      preprocess: undefined,
-      result: undefined,
-      receipt: undefined,
-      completion: undefined,
-      error: undefined,
-      lastFailure: undefined,
-      events: [],
-    };
-    this.#event("received");
-    await this.ctx.storage.put("input", this.#req.input);
-    await this.#save();
-    await this.ctx.storage.setAlarm(this.#req.deadline);
-    const req = this.#req;
+    const req = newRequest(input, Date.now());
+    await this.ctx.storage.put("input", req.input);
+    await this.#save(req, undefined);
+    this.#req = req;
+    for (const e of req.events) this.#notify(e);
     // The payment is checked before answering: the payer is known from the first answer on.
-    try {
-      req.payer = await this.#checkPayment(req, caller);
-      this.#transition("payment_checked");
-      await this.#save();
-    } catch (e) {
-      const err =
-        e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
-      await this.#fail(err.code, err.shortMessage);
-      throw err; // with its details (what is required, the next free voucher amount)
-    }
-    this.ctx.waitUntil(this.#advance());
-    return this.#response(req);
+    const next = await this.#apply({ type: "submitted" }, caller);
+    return responseOf(next ?? req);
   }
 
   /** Resolves when the request is terminal or `timeoutMs` passed. */
@@ -197,40 +155,36 @@ export class RequestObject extends DurableObject<Env> {
     const req = await this.#load();
     if (!req) return null;
     if (!isTerminal(req.state)) {
-      if (!this.#running) this.ctx.waitUntil(this.#advance());
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, timeoutMs);
-        const waiters = this.#waiters;
-        function done() {
-          clearTimeout(timer);
-          waiters.delete(done);
-          resolve();
-        }
-        this.#waiters.add(done);
-      });
+      await this.#apply({ type: "resume" });
+      if (this.#req && !isTerminal(this.#req.state)) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, timeoutMs);
+          const waiters = this.#waiters;
+          function done() {
+            clearTimeout(timer);
+            waiters.delete(done);
+            resolve();
+          }
+          this.#waiters.add(done);
+        });
+      }
     }
-    return this.#req ? this.#response(this.#req) : null;
+    return this.#req ? responseOf(this.#req) : null;
   }
 
   async status(): Promise<InferenceResponse | null> {
     const req = await this.#load();
-    return req ? this.#response(req) : null;
+    return req ? responseOf(req) : null;
   }
 
   async cancel(): Promise<InferenceResponse | null> {
-    const req = await this.#load();
-    if (!req) return null;
-    if (!isTerminal(req.state) && req.state !== "completion_validated" && req.state !== "settled") {
-      await this.#fail("CANCELLED", "cancelled by the client", "cancelled");
-    }
-    return this.#response(req);
+    const req = await this.#apply({ type: "cancel" });
+    return req ? responseOf(req) : null;
   }
 
   /** A progress frame from the agent running the current attempt. */
   async progress(taskId: string, stage: string, progress: number | null): Promise<void> {
-    const req = await this.#load();
-    if (!req || req.task?.taskId !== taskId) return;
-    this.#event(req.state, { stage, ...(progress === null ? {} : { progress }) });
+    await this.#apply({ type: "progress", taskId, stage, progress });
   }
 
   /**
@@ -241,46 +195,30 @@ export class RequestObject extends DurableObject<Env> {
     const req = await this.#load();
     if (!req) return false;
     if (req.receipt && req.receipt.signature === frame.receipt.signature) return true; // redelivery
-    if (isTerminal(req.state) || req.task?.taskId !== frame.taskId || req.task.agent !== agent) return false;
+    if (!isCurrentTask(req, frame.taskId, agent)) return false;
     const problem = await this.#checkReceipt(req, agent, frame);
     if (problem) {
       log.warn("receipt refused", { requestId: req.requestId, agent, problem });
-      await this.#retryOrFail("SIGNATURE_INVALID", `agent ${agent} returned an invalid receipt: ${problem}`);
+      await this.#apply({ type: "resultRefused", taskId: frame.taskId, agent, problem });
       return false;
     }
-    req.result = frame.result;
-    req.receipt = frame.receipt;
-    this.#transition("result_signed");
-    await this.ctx.storage.put("result", frame.result);
-    await this.#save();
-    this.ctx.waitUntil(this.#advance());
-    return true;
+    const next = await this.#apply({
+      type: "resultSigned",
+      taskId: frame.taskId,
+      agent,
+      result: frame.result,
+      receipt: frame.receipt,
+    });
+    return next?.receipt?.signature === frame.receipt.signature;
   }
 
   /** The current attempt failed (agent error, disconnect or missed deadline). */
   async onTaskFailed(taskId: string, agent: string, code: ErrorCode, message: string): Promise<void> {
-    const req = await this.#load();
-    if (!req || req.task?.taskId !== taskId || req.task.agent !== agent || isTerminal(req.state)) return;
-    if (req.state !== "dispatched" && req.state !== "reserved") return;
-    await this.#retryOrFail(code, message);
+    await this.#apply({ type: "taskFailed", taskId, agent, error: { code, message } });
   }
 
   override async alarm(): Promise<void> {
-    const req = await this.#load();
-    if (!req || isTerminal(req.state)) return;
-    // A validated result is delivered and charged even when its settlement step runs past the
-    // deadline: failing it then would withhold a result whose charge may already be committed.
-    if (Date.now() >= req.deadline && req.state !== "completion_validated" && req.state !== "settled") {
-      await this.#fail("DEADLINE_EXCEEDED", "the request did not finish before its deadline");
-      return;
-    }
-    if (Date.now() >= req.deadline) {
-      await this.#advance();
-      return;
-    }
-    // Woken after an eviction: pick up where the stored state left off.
-    await this.ctx.storage.setAlarm(req.deadline);
-    await this.#advance();
+    await this.#apply({ type: "alarm" });
   }
 
   /** SSE (`GET .../events`) and WebSocket progress streams. */
@@ -295,8 +233,7 @@ export class RequestObject extends DurableObject<Env> {
       const pair = new WebSocketPair();
       this.ctx.acceptWebSocket(pair[1], ["progress"]);
       for (const e of req.events) pair[1].send(JSON.stringify(e));
-      if (isTerminal(req.state))
-        pair[1].send(JSON.stringify({ type: "final", response: this.#response(req) }));
+      if (isTerminal(req.state)) pair[1].send(JSON.stringify({ type: "final", response: responseOf(req) }));
       return new Response(null, { status: 101, webSocket: pair[0] });
     }
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
@@ -304,7 +241,7 @@ export class RequestObject extends DurableObject<Env> {
     const enc = new TextEncoder();
     for (const e of req.events) void writer.write(enc.encode(sse("progress", e)));
     if (isTerminal(req.state)) {
-      void writer.write(enc.encode(sse("final", this.#response(req))));
+      void writer.write(enc.encode(sse("final", responseOf(req))));
       void writer.close();
     } else {
       this.#streams.add(writer);
@@ -318,70 +255,124 @@ export class RequestObject extends DurableObject<Env> {
     // Progress sockets are one-way.
   }
 
-  // ---- pipeline ------------------------------------------------------------------
+  // ---- effects -------------------------------------------------------------------
 
-  async #advance(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
-    try {
-      for (;;) {
-        const req = this.#req;
-        if (!req || isTerminal(req.state)) return;
-        const before = req.state;
-        await this.#step(req);
-        if (this.#req?.state === before) return; // waiting on an outside event
+  async #run(effect: RequestEffect, caller: string | undefined): Promise<void> {
+    const req = this.#req;
+    if (!req) return;
+    switch (effect.type) {
+      case "checkPayment": {
+        let payer: string;
+        try {
+          payer = await this.#checkPayment(req, caller);
+        } catch (e) {
+          const err = asError(e);
+          await this.#apply({ type: "paymentRefused", error: { code: err.code, message: err.shortMessage } });
+          throw err; // with its details (what is required, the next free voucher amount)
+        }
+        await this.#apply({ type: "paymentChecked", payer });
+        return;
       }
-    } catch (e) {
-      const err =
-        e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
-      log.error("request failed", { requestId: this.#req?.requestId, code: err.code, error: err.message });
-      await this.#fail(err.code, err.shortMessage);
-    } finally {
-      this.#running = false;
+      case "dispatch":
+        return this.#spawn(
+          "dispatch",
+          () => this.#dispatch(req, effect.taskId, effect.attempt),
+          (error) => ({
+            type: "dispatchFailed",
+            error,
+          }),
+        );
+      case "validatePreprocess": {
+        const agent = effect.agent;
+        return this.#spawn(
+          `preprocess:${agent}`,
+          () => this.#runPreprocess(req, agent),
+          (error, err) => ({
+            type: "preprocessRefused",
+            agent,
+            error,
+            // The validators refused this agent, not the request: another agent may serve it.
+            agentCaused: refusedForTheAgent(refusalsOf(err)),
+          }),
+        );
+      }
+      case "validateCompletion":
+        return this.#spawn(
+          "completion",
+          () => this.#validateCompletion(req),
+          (error) => ({
+            type: "completionRefused",
+            error,
+          }),
+        );
+      case "charge":
+        return this.#spawn(
+          "charge",
+          () => this.#settle(req),
+          (error) => ({ type: "settleFailed", error }),
+        );
+      case "release":
+        if (req.payment.mode === "session") {
+          const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
+          await session.release(req.requestId).catch(() => undefined);
+        }
+        return;
+      case "cancelTask": {
+        const stub = this.env.SUBNET.get(this.env.SUBNET.idFromName(`${req.subnet}:${effect.shard}`));
+        await stub.cancel(effect.taskId, effect.reason).catch(() => undefined);
+        return;
+      }
+      case "fail":
+        log.info("request failed", { requestId: req.requestId, code: effect.code, error: effect.message });
+        return;
+      case "notify":
+        this.#notify(effect.event);
+        return;
+      case "finish":
+        this.#finish(req);
+        return;
+      case "setAlarm":
+        await this.ctx.storage.setAlarm(effect.at);
+        return;
     }
   }
 
-  async #step(req: StoredRequest): Promise<void> {
-    switch (req.state) {
-      case "received":
-        // Only after an eviction between storing the request and checking its payment:
-        // nobody claimed it yet, so there is no payer to check a signature against.
-        throw new BaseError("PAYMENT_REQUIRED", "the request's payment was never checked; submit it again");
-      case "payment_checked":
-        await this.#dispatch(req);
-        return;
-      case "reserved":
-      case "dispatched":
-      case "preprocess_validated":
-        // Waiting for the agent; after an eviction the task may need to be sent again.
-        if (!req.task) await this.#dispatch(req);
-        return;
-      case "result_signed": {
-        await this.#ensurePreprocess(req);
-        await this.#validateCompletion(req);
-        this.#transition("completion_validated");
-        await this.#save();
-        return;
+  /**
+   * Runs `work` in the background unless the same work is already running, then steps the
+   * request with its answer (or with `refused` of its error).
+   */
+  #spawn(
+    key: string,
+    work: () => Promise<RequestEvent | undefined>,
+    refused: (error: { code: ErrorCode; message: string }, err: BaseError) => RequestEvent,
+  ): void {
+    if (this.#inflight.has(key)) return;
+    this.#inflight.add(key);
+    const run = async () => {
+      try {
+        let event: RequestEvent | undefined;
+        try {
+          event = await work();
+        } catch (e) {
+          const err = asError(e);
+          event = refused({ code: err.code, message: err.shortMessage }, err);
+        }
+        // Still marked running while its answer is applied: a resume meanwhile does not start it again.
+        if (event) await this.#apply(event);
+      } finally {
+        this.#inflight.delete(key);
       }
-      case "completion_validated":
-        await this.#settle(req);
-        this.#transition("settled");
-        await this.#save();
-        return;
-      case "settled":
-        this.#transition("returned");
-        await this.#save();
-        this.#finish();
-        return;
-      default:
-        return;
-    }
+    };
+    this.ctx.waitUntil(
+      run().catch((e: unknown) =>
+        log.error("request step failed", { requestId: this.#req?.requestId, error: String(e) }),
+      ),
+    );
   }
 
   /** Checks the payment; returns the payer (lowercased). */
-  async #checkPayment(req: StoredRequest, caller: string | undefined): Promise<string> {
+  async #checkPayment(req: RequestRecord, caller: string | undefined): Promise<string> {
     const config = configOf(this.env);
-    const price = BigInt(req.price);
     if (req.payment.mode === "session") {
       const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
       return unwrap(
@@ -396,45 +387,11 @@ export class RequestObject extends DurableObject<Env> {
     }
     const chain = chainOf(config);
     const escrow = await chain.readEscrow(idToBytes32(req.requestId));
-    const payTo = {
-      contract: config.PAYMENT_CONTRACT,
-      gateway: chain.gateway,
-      amount: req.price,
-      requestKey: idToBytes32(req.requestId),
-      subnetId: idToBytes32(req.subnet),
-    };
-    if (!escrow?.open) {
-      throw new BaseError("PAYMENT_REQUIRED", "no open escrow for this request id", { details: payTo });
-    }
-    if (escrow.gateway.toLowerCase() !== chain.gateway.toLowerCase()) {
-      throw new BaseError("PAYMENT_REQUIRED", "the escrow names another gateway", { details: payTo });
-    }
-    if (escrow.subnetId.toLowerCase() !== idToBytes32(req.subnet)) {
-      throw new BaseError("PAYMENT_REQUIRED", "the escrow is for another subnet", { details: payTo });
-    }
-    if (escrow.amount < price) {
-      throw new BaseError("INSUFFICIENT_FUNDS", "the escrow holds less than the price", {
-        details: { ...payTo, escrowed: escrow.amount.toString() },
-      });
-    }
-    if (escrow.expiry * 1000 < req.deadline) {
-      throw new BaseError("PAYMENT_EXPIRED", "the escrow expires before the request's deadline", {
-        details: payTo,
-      });
-    }
-    // The escrow's id is public once the escrow is mined: only its client may spend it.
-    if (caller !== escrow.client.toLowerCase()) {
-      throw new BaseError(
-        "PAYMENT_REQUIRED",
-        "an escrowed request must be sent by the escrow's client: sign RequestAccess {requestId, gateway} and send it in the ncn-access header",
-        { details: payTo },
-      );
-    }
-    return caller;
+    return escrowPayer(escrow, { ...req, gateway: chain.gateway, contract: config.PAYMENT_CONTRACT }, caller);
   }
 
-  /** Reserves an agent on some shard and sends the task; waits a little for one to free up. */
-  async #dispatch(req: StoredRequest): Promise<void> {
+  /** Reserves an agent on some shard and sends it the task; waits a little for one to free up. */
+  async #dispatch(req: RequestRecord, taskId: string, attempt: number): Promise<RequestEvent | undefined> {
     const config = configOf(this.env);
     // Known to have no validator quorum (a retry after the loss, say): the work would be refused.
     const quorum = knownQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
@@ -446,10 +403,8 @@ export class RequestObject extends DurableObject<Env> {
     let pollMs = 25;
     for (;;) {
       let busy = 0;
-      req.attempts += 1;
-      const taskId = `${req.requestId}:${req.attempts}`;
       const taskDeadline = Math.min(req.deadline, Date.now() + config.TASK_TIMEOUT_MS);
-      const task = this.#taskFrame(req, taskId, taskDeadline);
+      const task = taskFrameOf(req, taskId, taskDeadline);
       for (let i = 0; i < shards; i++) {
         const shard = (first + i) % shards;
         const stub = this.env.SUBNET.get(this.env.SUBNET.idFromName(`${req.subnet}:${shard}`));
@@ -461,47 +416,21 @@ export class RequestObject extends DurableObject<Env> {
           },
           req.tried,
         );
-        if (agent) {
-          req.task = { taskId, shard, agent, deadline: taskDeadline };
-          req.tried.push(agent);
-          this.#transition("reserved");
-          this.#transition("dispatched");
-          await this.#save();
-          // Optimistic execution: preprocess validation runs while the agent works.
-          this.#preprocessRun ??= this.#startPreprocess(req);
-          return;
-        }
+        if (agent)
+          return { type: "dispatched", task: { taskId, shard, agent, deadline: taskDeadline }, attempt };
         busy += full;
       }
-      req.attempts -= 1;
       const waitUntil = busy > 0 ? req.deadline - MIN_RUN_MS : noAgentUntil;
-      if (Date.now() + pollMs > waitUntil) {
-        if (req.lastFailure) {
-          throw new BaseError(
-            req.lastFailure.code,
-            `${req.lastFailure.message} (no other agent to retry on)`,
-          );
-        }
-        throw new BaseError(
-          "NO_AGENT_AVAILABLE",
-          `no agent in subnet ${req.subnet} can take this request now`,
-          {
-            details: { tried: req.tried.length },
-          },
-        );
-      }
+      if (Date.now() + pollMs > waitUntil) return { type: "noAgent" };
       // Back off (with jitter) so that many waiting requests do not hammer the shard.
       await sleep(pollMs * (0.5 + Math.random()));
       pollMs = Math.min(pollMs * 2, MAX_POLL_MS);
-      if (isTerminal(req.state)) return;
+      if (!this.#req || isTerminal(this.#req.state)) return undefined;
     }
   }
 
-  async #runPreprocess(req: StoredRequest): Promise<void> {
-    if (req.preprocess) return;
+  async #runPreprocess(req: RequestRecord, agent: string): Promise<RequestEvent> {
     const config = configOf(this.env);
-    const agent = req.task?.agent;
-    if (!agent) return;
     let payment = req.payment;
     if (payment.mode === "session") {
       const session = this.env.SESSION.get(this.env.SESSION.idFromName(payment.sessionId));
@@ -528,40 +457,10 @@ export class RequestObject extends DurableObject<Env> {
       config.VALIDATION_THRESHOLD,
       Math.max(1000, req.deadline - Date.now()),
     );
-    // Pre-attested for an agent that has since been replaced: the new one's run counts.
-    if (req.task?.agent !== agent) return;
-    req.preprocess = attestations;
-    this.#event("preprocess_validated");
-    await this.#save();
+    return { type: "preprocessAttested", agent, attestations };
   }
 
-  /** Runs preprocess validation in the background; a refusal fails the request. */
-  #startPreprocess(req: StoredRequest): Promise<void> {
-    return this.#runPreprocess(req).catch(async (e: unknown) => {
-      const err = e instanceof BaseError ? e : new BaseError("VALIDATOR_UNAVAILABLE", String(e));
-      if (refusedForTheAgent(refusalsOf(err))) {
-        // The validators refused this agent, not the request: another agent may serve it.
-        this.#preprocessRun = undefined;
-        await this.#retryOrFail(err.code, err.shortMessage);
-        return;
-      }
-      await this.#fail(err.code, err.shortMessage);
-    });
-  }
-
-  async #ensurePreprocess(req: StoredRequest): Promise<void> {
-    if (req.preprocess) return;
-    this.#preprocessRun ??= this.#startPreprocess(req);
-    try {
-      await this.#preprocessRun;
-    } finally {
-      this.#preprocessRun = undefined;
-    }
-    if (!req.preprocess) throw new BaseError("VALIDATION_REFUSED", "preprocess validation did not complete");
-  }
-
-  async #validateCompletion(req: StoredRequest): Promise<void> {
-    if (req.completion) return;
+  async #validateCompletion(req: RequestRecord): Promise<RequestEvent> {
     const config = configOf(this.env);
     if (!req.receipt || !req.result || !req.task) throw new BaseError("INTERNAL", "no result to validate");
     const { attestations, attesters, all } = await gatherAttestations(
@@ -580,12 +479,11 @@ export class RequestObject extends DurableObject<Env> {
       config.VALIDATION_THRESHOLD,
       Math.max(1000, req.deadline - Date.now()),
     );
-    req.completion = attestations;
-    req.completionAttesters = attesters;
     this.#lateAttesters = all;
+    return { type: "completionAttested", attestations, attesters };
   }
 
-  async #settle(req: StoredRequest): Promise<void> {
+  async #settle(req: RequestRecord): Promise<RequestEvent> {
     if (!req.receipt || !req.completion) throw new BaseError("INTERNAL", "nothing to settle");
     if (req.payment.mode === "session") {
       const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
@@ -597,13 +495,14 @@ export class RequestObject extends DurableObject<Env> {
         }),
       );
       this.#reportLateAttesters(req.requestId, req.completionAttesters ?? []);
-      return;
+      return { type: "settled" };
     }
     const chain = chainOf(configOf(this.env));
     await chain.completeEscrow(
       req.receipt.receipt,
       req.completion.map((a) => a.signature),
     );
+    return { type: "settled" };
   }
 
   /** Validators that attested after the quorum was reached can sign the settlement too: say so. */
@@ -622,7 +521,7 @@ export class RequestObject extends DurableObject<Env> {
     );
   }
 
-  async #checkReceipt(req: StoredRequest, agent: string, frame: ResultFrame): Promise<string | undefined> {
+  async #checkReceipt(req: RequestRecord, agent: string, frame: ResultFrame): Promise<string | undefined> {
     const r = frame.receipt.receipt;
     const mismatch = receiptMismatch(r, {
       agent,
@@ -654,62 +553,7 @@ export class RequestObject extends DurableObject<Env> {
     return ncnDomain(config.CHAIN_ID, config.PAYMENT_CONTRACT);
   }
 
-  async #retryOrFail(code: ErrorCode, message: string): Promise<void> {
-    const req = this.#req;
-    if (!req || isTerminal(req.state)) return;
-    const config = configOf(this.env);
-    const previous = req.task;
-    req.task = undefined;
-    // Validators attest a completion only from the agent they pre-attested: the next agent is pre-attested anew.
-    req.preprocess = undefined;
-    this.#preprocessRun = undefined;
-    if (previous) {
-      const stub = this.env.SUBNET.get(this.env.SUBNET.idFromName(`${req.subnet}:${previous.shard}`));
-      await stub.cancel(previous.taskId, "reassigned").catch(() => undefined);
-    }
-    if (req.attempts >= config.MAX_ATTEMPTS || Date.now() >= req.deadline) {
-      await this.#fail(code, `${message} (after ${req.attempts} attempts)`);
-      return;
-    }
-    req.lastFailure = { code, message };
-    this.#event(req.state, { message: `attempt ${req.attempts} failed: ${code}; retrying on another agent` });
-    req.state = "payment_checked";
-    await this.#save();
-    this.ctx.waitUntil(this.#advance());
-  }
-
-  async #fail(code: ErrorCode, message: string, state: "failed" | "cancelled" = "failed"): Promise<void> {
-    const req = this.#req;
-    if (!req || isTerminal(req.state)) return;
-    req.error = { code, message };
-    if (req.task) {
-      const stub = this.env.SUBNET.get(this.env.SUBNET.idFromName(`${req.subnet}:${req.task.shard}`));
-      await stub.cancel(req.task.taskId, message).catch(() => undefined);
-    }
-    // Never charged: drop the session reservation; an escrow is left to expire or be refunded.
-    if (req.payment.mode === "session") {
-      const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
-      await session.release(req.requestId).catch(() => undefined);
-    }
-    this.#transition(state);
-    await this.#save();
-    this.#finish();
-  }
-
-  #transition(to: RequestState): void {
-    const req = this.#req;
-    if (!req) return;
-    if (!canTransition(req.state, to))
-      throw new BaseError("INTERNAL", `illegal transition ${req.state} -> ${to}`);
-    req.state = to;
-    this.#event(to);
-  }
-
-  #event(state: RequestState, extra: Partial<ProgressEvent> = {}): void {
-    const req = this.#req;
-    if (!req) return;
-    const e: ProgressEvent = { requestId: req.requestId as never, state, at: Date.now(), ...extra };
-    req.events.push(e);
+  #notify(e: ProgressEvent): void {
     const enc = new TextEncoder().encode(sse("progress", e));
     for (const w of this.#streams) void w.write(enc).catch(() => this.#streams.delete(w));
     for (const ws of this.ctx.getWebSockets("progress")) {
@@ -719,10 +563,8 @@ export class RequestObject extends DurableObject<Env> {
     }
   }
 
-  #finish(): void {
-    const req = this.#req;
-    if (!req) return;
-    const final = this.#response(req);
+  #finish(req: RequestRecord): void {
+    const final = responseOf(req);
     const enc = new TextEncoder().encode(sse("final", final));
     for (const w of this.#streams) {
       void w
@@ -740,45 +582,14 @@ export class RequestObject extends DurableObject<Env> {
     for (const w of [...this.#waiters]) w();
     void this.ctx.storage.deleteAlarm();
   }
-
-  #taskFrame(req: StoredRequest, taskId: string, deadline: number): TaskFrame {
-    const common = {
-      type: "task" as const,
-      taskId,
-      requestId: req.requestId as never,
-      subnet: req.subnet as never,
-      model: req.descriptor,
-      price: req.price,
-      deadline,
-    };
-    return req.input.kind === "tensor"
-      ? { ...common, kind: "tensor", inputs: req.input.inputs }
-      : { ...common, kind: "ocr", image: req.input.image, pipeline: req.pipeline };
-  }
-
-  #response(req: StoredRequest): InferenceResponse {
-    const released = req.state === "returned";
-    const r: InferenceResponse = {
-      requestId: req.requestId as never,
-      state: req.state,
-      subnet: req.subnet as never,
-      model: req.descriptor.id,
-      price: req.price,
-      createdAt: req.createdAt,
-      updatedAt: req.updatedAt,
-    };
-    if (req.task) r.agent = req.task.agent;
-    // Results are released only after completion validation.
-    if (released && req.result) r.result = req.result;
-    if (released && req.receipt) r.receipt = req.receipt;
-    if (released) r.attestations = [...(req.preprocess ?? []), ...(req.completion ?? [])];
-    if (req.error) r.error = req.error;
-    return r;
-  }
 }
 
 function sse(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function asError(e: unknown): BaseError {
+  return e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
 }
 
 function sleep(ms: number): Promise<void> {

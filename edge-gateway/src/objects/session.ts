@@ -17,6 +17,7 @@ import {
   returnLease,
   type SessionLedger,
 } from "../logic/session-ledger.ts";
+import type { StreamStanding } from "../logic/stream/types.ts";
 import { type Rpc, rpc } from "../rpc.ts";
 
 /** How long "no such session" is remembered before the chain is read again. */
@@ -39,11 +40,7 @@ export interface ReleasedCharge {
 }
 
 /** A session as a stream sees it: highest voucher, charged total, deposit (base units). */
-export interface StreamStanding {
-  authorised: string;
-  charged: string;
-  deposit: string;
-}
+export type { StreamStanding };
 
 export interface SessionSnapshot {
   sessionId: string;

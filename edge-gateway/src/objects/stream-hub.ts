@@ -4,16 +4,12 @@ import {
   type BatchedResult,
   type ErrorCode,
   type GatewayToAgentFrame,
-  idToBytes32,
   issuesOf,
   type ModelDescriptor,
   merkleBatch,
   ncnDomain,
   type ResultBatchFrame,
   receiptDigest,
-  receiptMismatch,
-  STREAM_MAX_IN_FLIGHT,
-  STREAM_PROTOCOL_VERSION,
   StreamClientFrame,
   type StreamInferFrame,
   type StreamResultsFrame,
@@ -24,25 +20,33 @@ import {
 } from "@ncn/protocol";
 import * as v from "valibot";
 import { loadCatalog, priceOf } from "../catalog.ts";
-import { type Config, configOf, type Env } from "../env.ts";
+import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
-import { type Bucket, takeToken } from "../logic/rate-limit.ts";
 import { type AgentView, pickAgent } from "../logic/scheduler.ts";
+import {
+  errorFrame,
+  newStream,
+  STREAM_LIMITS,
+  type StreamControl,
+  type StreamEffect,
+  type StreamEvent,
+  type StreamStanding,
+  step,
+} from "../logic/stream/index.ts";
+import { batchedResultProblem, refusedForTheAgent } from "../logic/stream/results.ts";
 import { quorumLostError } from "../logic/validator-quorum.ts";
 import { unwrap } from "../rpc.ts";
 import { knownQuorum, ValidatorQuorumWatch } from "../validators/health.ts";
 import {
+  attestersOf,
   gatherStreamValidation,
   type StreamAnswer,
   streamQuorumError,
   ValidatorSockets,
 } from "../validators/stream.ts";
-import type { StreamStanding } from "./session.ts";
 
 const log = logger("gateway:stream");
 
-/** A stream leases credit for this many requests at a time, and refills below a quarter of it. */
-const LEASE_REQUESTS = 256n;
 /** Most requests in one validation call. */
 const MAX_VALIDATION_BATCH = 256;
 /** Validation calls of one session in flight at once; more results wait and go together. */
@@ -53,16 +57,6 @@ const COMMIT_DELAY_MS = 100;
 /** How often queued work looks again while agents wait for admission. */
 const PENDING_ADMISSION_POLL_MS = 250;
 const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
-/**
- * Vouchers and challenge answers a stream may send: each costs a signature recovery and a
- * Session call, so a flood is refused (the SDK sends a few per second at most).
- */
-const VOUCHERS_BURST = 64;
-const VOUCHERS_PER_SECOND = 32;
-/** Frames of any kind a stream may send (a frame may carry up to STREAM_MAX_IN_FLIGHT requests). */
-const FRAMES_BURST = 4096;
-const FRAMES_PER_SECOND = 2048;
-
 /** What the hub needs of the Subnet shard that hosts it: its agents. */
 export interface AgentPool {
   /**
@@ -79,25 +73,12 @@ interface Stream {
   ws: WebSocket;
   sessionId: `0x${string}`;
   subnet: string;
-  /** The challenge sent on open; the client's signature over it makes the stream ready. */
-  nonce: `0x${string}`;
-  ready: boolean;
-  closed: boolean;
-  /** Credit leased from the Session object and not yet spent on a request. */
-  lease: bigint;
-  leasing: boolean;
-  /** Requests waiting for credit, in arrival order. */
-  waiting: Job[];
+  /** The stream's rules state (`logic/stream`): challenge, frame limits, lease, requests waiting for credit. */
+  control: StreamControl<Job>;
   /** Client ids in flight (an id may be reused once its answer was sent). */
   ids: Set<string>;
-  standing: StreamStanding;
-  /** The highest voucher this stream has shown: what validators are asked to check. */
-  top: { amount: bigint; signature: `0x${string}` } | undefined;
   /** The challenge answer and then each voucher, checked in the order they arrived. */
-  vouchers: Promise<void>;
-  /** Token buckets of the frame limits. */
-  frameBucket: Bucket | undefined;
-  voucherBucket: Bucket | undefined;
+  checks: Promise<void>;
   /** Delivered results not yet charged (see `#queueCharges`). */
   charges: Validated[];
   chargeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -182,18 +163,9 @@ export class StreamHub {
       ws: server,
       sessionId,
       subnet,
-      nonce: randomBytes32(),
-      ready: false,
-      closed: false,
-      lease: 0n,
-      leasing: false,
-      waiting: [],
+      control: newStream(sessionId, subnet, randomBytes32()),
       ids: new Set(),
-      standing: { authorised: "0", charged: "0", deposit: "0" },
-      top: undefined,
-      vouchers: Promise.resolve(),
-      frameBucket: undefined,
-      voucherBucket: undefined,
+      checks: Promise.resolve(),
       charges: [],
       chargeTimer: undefined,
       committing: false,
@@ -211,17 +183,17 @@ export class StreamHub {
       try {
         server.close(1000, "closed");
       } catch {}
-      this.#onClose(stream);
+      this.#apply(stream, { type: "closed" });
     });
-    server.addEventListener("error", () => this.#onClose(stream));
-    this.#send(stream, { type: "challenge", v: STREAM_PROTOCOL_VERSION, nonce: stream.nonce as never });
+    server.addEventListener("error", () => this.#apply(stream, { type: "closed" }));
+    this.#apply(stream, { type: "open" });
     return new Response(null, { status: 101, webSocket: client });
   }
 
   // ---- client frames ---------------------------------------------------------------
 
   #onMessage(stream: Stream, data: string | ArrayBuffer): void {
-    if (stream.closed) return;
+    if (isClosed(stream)) return;
     const config = configOf(this.#env);
     if (typeof data !== "string" || data.length > config.MAX_BODY_BYTES) {
       this.#send(stream, {
@@ -258,140 +230,132 @@ export class StreamHub {
       return;
     }
     const frame = parsed.output;
-    const now = Date.now();
-    const frames = takeToken(stream.frameBucket, now, FRAMES_BURST, FRAMES_PER_SECOND);
-    stream.frameBucket = frames.bucket;
-    let allowed = frames.allowed;
-    if (allowed && (frame.type === "auth" || frame.type === "voucher")) {
-      const vouchers = takeToken(stream.voucherBucket, now, VOUCHERS_BURST, VOUCHERS_PER_SECOND);
-      stream.voucherBucket = vouchers.bucket;
-      allowed = vouchers.allowed;
-    }
-    if (!allowed) {
-      this.#refuseStream(
-        stream,
-        new BaseError("RATE_LIMITED", "this stream sends frames faster than allowed; it is closed", {
-          details: { framesPerSecond: FRAMES_PER_SECOND, vouchersPerSecond: VOUCHERS_PER_SECOND },
-        }),
-      );
-      return;
-    }
-    if (frame.type === "auth") {
-      stream.vouchers = stream.vouchers.then(() => this.#onAuth(stream, frame.signature));
-      return;
-    }
-    if (frame.type === "voucher") {
-      const amount = BigInt(frame.amount);
-      stream.vouchers = stream.vouchers.then(() => this.#onVoucher(stream, amount, frame.signature));
-      return;
-    }
-    if (frame.type === "many") {
-      for (const f of frame.frames) this.#onRequest(stream, f, config);
-      return;
-    }
-    this.#onRequest(stream, frame, config);
+    this.#apply(stream, { type: "frame", frame });
+    if (isClosed(stream)) return;
+    if (frame.type === "many") for (const f of frame.frames) this.#onRequest(stream, f);
+    else if (frame.type === "infer") this.#onRequest(stream, frame);
   }
 
-  #onRequest(stream: Stream, frame: StreamInferFrame, config: Config): void {
-    if (!stream.ready) {
-      // The challenge's answer being checked may make the stream ready: requests sent right behind it wait for it.
-      void stream.vouchers.then(() => {
-        if (stream.ready) {
-          void this.#onInfer(stream, frame, config).catch((e: unknown) => this.#fail(stream, frame.id, e));
-        } else {
-          this.#send(stream, {
-            type: "error",
-            id: frame.id,
-            code: "PAYMENT_REQUIRED",
-            message: "answer the stream's challenge (StreamAuth signed by the session's client) first",
-          });
-        }
-      });
-      return;
-    }
-    void this.#onInfer(stream, frame, config).catch((e: unknown) => this.#fail(stream, frame.id, e));
-  }
-
-  /** The client's answer to the challenge: the only way a stream becomes ready. */
-  async #onAuth(stream: Stream, signature: `0x${string}`): Promise<void> {
-    if (stream.ready || stream.closed) return;
-    try {
-      stream.standing = unwrap(
-        await this.#session(stream.sessionId).streamAuth(stream.sessionId, stream.nonce, signature),
-      );
-    } catch (e) {
-      this.#refuseStream(stream, asError(e));
-      return;
-    }
-    stream.ready = true;
-    this.#send(stream, {
-      type: "ready",
-      v: STREAM_PROTOCOL_VERSION,
-      sessionId: stream.sessionId as never,
-      subnet: stream.subnet as never,
-      authorised: stream.standing.authorised as never,
-      charged: stream.standing.charged as never,
-      maxInFlight: STREAM_MAX_IN_FLIGHT,
+  #onRequest(stream: Stream, frame: StreamInferFrame): void {
+    this.#apply(stream, {
+      type: "infer",
+      frame,
+      duplicate: stream.ids.has(frame.id),
+      inFlight: stream.ids.size,
     });
   }
 
-  async #onVoucher(stream: Stream, amount: bigint, signature: `0x${string}`): Promise<void> {
-    if (stream.closed) return;
-    if (!stream.ready) {
-      this.#refuseStream(
-        stream,
-        new BaseError(
-          "PAYMENT_REQUIRED",
-          "answer the stream's challenge (StreamAuth signed by the session's client) before sending vouchers",
-        ),
-      );
-      return;
+  // ---- the stream's rules and their effects -----------------------------------------
+
+  /** Steps the stream's rules with `event` and carries out the effects; resolves when its checks are done. */
+  #apply(stream: Stream, event: StreamEvent<Job>): Promise<void> | undefined {
+    const { state, effects } = step(stream.control, event, Date.now(), STREAM_LIMITS);
+    stream.control = state;
+    let checking: Promise<void> | undefined;
+    for (const effect of effects) {
+      const done = this.#run(stream, effect);
+      if (done) checking = checking ? checking.then(() => done) : done;
     }
-    const session = this.#session(stream.sessionId);
-    try {
-      stream.standing = unwrap(await session.streamVoucher(stream.sessionId, amount.toString(), signature));
-    } catch (e) {
-      const err = asError(e);
-      // A voucher the client did not sign ends the stream: nobody else may send vouchers on it.
-      if (err.code === "PAYMENT_REQUIRED") this.#refuseStream(stream, err);
-      else
-        this.#send(stream, {
-          type: "error",
-          code: err.code,
-          message: err.shortMessage,
-          details: err.details,
-        });
-      return;
-    }
-    if (!stream.top || amount > stream.top.amount) stream.top = { amount, signature };
-    const next = stream.waiting[0];
-    if (next) this.#refill(stream, next.price);
+    return checking;
   }
 
-  /** Tells the client why and closes the socket (policy violation). */
-  #refuseStream(stream: Stream, err: BaseError): void {
-    this.#send(stream, { type: "error", code: err.code, message: err.shortMessage, details: err.details });
-    const reason =
-      err.code === "PAYMENT_EXPIRED"
-        ? "session expired"
-        : err.code === "RATE_LIMITED"
-          ? "too many frames"
-          : "not the session's client";
-    stream.ws.close(err.code === "RATE_LIMITED" ? 4008 : 4003, reason);
-    this.#onClose(stream); // nothing more is read from it; its lease goes back now
+  #run(stream: Stream, effect: StreamEffect<Job>): Promise<void> | undefined {
+    switch (effect.type) {
+      case "send":
+        this.#write(stream, effect.frame);
+        return;
+      case "close":
+        try {
+          stream.ws.close(effect.code, effect.reason);
+        } catch {}
+        return;
+      case "queueAuth":
+        stream.checks = stream.checks.then(() =>
+          this.#apply(stream, { type: "authTurn", signature: effect.signature }),
+        );
+        return;
+      case "queueVoucher":
+        stream.checks = stream.checks.then(() =>
+          this.#apply(stream, { type: "voucherTurn", amount: effect.amount, signature: effect.signature }),
+        );
+        return;
+      case "verifyAuth":
+        return this.#session(stream.sessionId)
+          .streamAuth(stream.sessionId, stream.control.nonce, effect.signature)
+          .then((r) => {
+            const standing = unwrap(r);
+            this.#apply(stream, { type: "authorised", standing });
+          })
+          .catch((e: unknown) => void this.#apply(stream, { type: "authRefused", error: asError(e) }));
+      case "verifyVoucher": {
+        const voucher = { amount: effect.amount, signature: effect.signature };
+        return this.#session(stream.sessionId)
+          .streamVoucher(stream.sessionId, effect.amount.toString(), effect.signature)
+          .then((r) => {
+            const standing = unwrap(r);
+            this.#apply(stream, { type: "voucherAccepted", voucher, standing });
+          })
+          .catch((e: unknown) => void this.#apply(stream, { type: "voucherRefused", error: asError(e) }));
+      }
+      case "defer":
+        void stream.checks.then(() => this.#onRequest(stream, effect.frame));
+        return;
+      case "admit": {
+        const frame = effect.frame;
+        stream.ids.add(frame.id);
+        void this.#onInfer(stream, frame).catch((e: unknown) => this.#fail(stream, frame.id, e));
+        return;
+      }
+      case "run":
+        this.#queue.push(effect.request);
+        this.#pump();
+        return;
+      case "lease":
+        this.#lease(stream, effect.want);
+        return;
+      case "returnLease":
+        void this.#session(stream.sessionId).returnLease(stream.key, effect.amount.toString());
+        return;
+      case "refuse":
+        for (const job of effect.requests) this.#failJob(job, effect.error, false);
+        return;
+      case "windDown":
+        // Results already delivered are charged now.
+        void this.#flushCharges(stream);
+        // Queued requests give their price back as the pump drops them; running ones now.
+        for (const job of [...this.#tasks.values()]) {
+          if (job.stream === stream) {
+            this.#untrack(job);
+            this.#release(job);
+          }
+        }
+        this.#pump();
+        return;
+    }
   }
 
-  async #onInfer(stream: Stream, frame: StreamInferFrame, config: Config): Promise<void> {
-    if (stream.ids.has(frame.id)) {
-      throw new BaseError("CONFLICT", `request ${frame.id} is already in flight on this stream`);
-    }
-    if (stream.ids.size >= STREAM_MAX_IN_FLIGHT) {
-      throw new BaseError(
-        "RATE_LIMITED",
-        `at most ${STREAM_MAX_IN_FLIGHT} requests may be in flight on a stream`,
+  /** Leases more credit from the Session object (the rules allow one call at a time per stream). */
+  #lease(stream: Stream, want: bigint): void {
+    void this.#session(stream.sessionId)
+      .lease(stream.sessionId, stream.key, want.toString())
+      .then(
+        (r) => {
+          let got: StreamStanding & { granted: string };
+          try {
+            got = unwrap(r);
+          } catch (e) {
+            this.#apply(stream, { type: "leaseFailed", error: asError(e) });
+            return;
+          }
+          this.#apply(stream, { type: "leased", granted: BigInt(got.granted), standing: got });
+        },
+        (e: unknown) => void this.#apply(stream, { type: "leaseFailed", error: asError(e) }),
       );
-    }
-    stream.ids.add(frame.id);
+  }
+
+  /** An admitted request: priced from the catalog, then spent from the lease or left waiting for credit. */
+  async #onInfer(stream: Stream, frame: StreamInferFrame): Promise<void> {
+    const config = configOf(this.#env);
     // Without a quorum the work would be computed and then refused: do not start it.
     await this.#quorum.require(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
     const catalog = await loadCatalog(config.REGISTRY_URLS);
@@ -415,60 +379,7 @@ export class StreamHub {
       agent: undefined,
       taskDeadline: 0,
     };
-    if (stream.closed) return;
-    if (stream.waiting.length === 0 && stream.lease >= price) {
-      this.#spend(stream, job);
-    } else {
-      stream.waiting.push(job);
-      this.#refill(stream, price);
-    }
-  }
-
-  #spend(stream: Stream, job: Job): void {
-    stream.lease -= job.price;
-    if (stream.lease < (job.price * LEASE_REQUESTS) / 4n) this.#refill(stream, job.price);
-    this.#queue.push(job);
-    this.#pump();
-  }
-
-  /** Leases more credit from the Session object (one call at a time per stream). */
-  #refill(stream: Stream, price: bigint): void {
-    if (stream.leasing || stream.closed) return;
-    let want = price * LEASE_REQUESTS;
-    for (const j of stream.waiting) want += j.price;
-    stream.leasing = true;
-    void this.#session(stream.sessionId)
-      .lease(stream.sessionId, stream.key, want.toString())
-      .then((r) => {
-        const got = unwrap(r);
-        stream.standing = got;
-        if (stream.closed) {
-          // Only what this call granted: the rest of the lease still covers results
-          // delivered before the close and charged after it.
-          if (BigInt(got.granted) > 0n)
-            void this.#session(stream.sessionId).returnLease(stream.key, got.granted);
-          return;
-        }
-        stream.lease += BigInt(got.granted);
-        while (stream.waiting.length > 0 && stream.lease >= (stream.waiting[0] as Job).price) {
-          this.#spend(stream, stream.waiting.shift() as Job);
-        }
-        if (stream.waiting.length > 0 && BigInt(got.granted) === 0n) {
-          const err = new BaseError(
-            "PAYMENT_REQUIRED",
-            "the session's vouchers do not cover more requests: send a voucher for a higher amount",
-            { details: { authorised: got.authorised, charged: got.charged, deposit: got.deposit } },
-          );
-          for (const j of stream.waiting.splice(0)) this.#failJob(j, err, false);
-        }
-      })
-      .catch((e: unknown) => {
-        const err = asError(e);
-        for (const j of stream.waiting.splice(0)) this.#failJob(j, err, false);
-      })
-      .finally(() => {
-        stream.leasing = false;
-      });
+    this.#apply(stream, { type: "priced", request: job });
   }
 
   // ---- dispatch ---------------------------------------------------------------------
@@ -496,7 +407,7 @@ export class StreamHub {
     if (quorum && !quorum.ok) {
       const err = quorumLostError(quorum);
       for (const job of this.#queue.splice(0)) {
-        if (job.stream.closed) this.#release(job);
+        if (isClosed(job.stream)) this.#release(job);
         else this.#failJob(job, err);
       }
       return;
@@ -507,7 +418,7 @@ export class StreamHub {
     const now = Date.now();
     while (this.#queue.length > 0) {
       const job = this.#queue[0] as Job;
-      if (job.stream.closed) {
+      if (isClosed(job.stream)) {
         this.#queue.shift();
         this.#release(job);
         continue;
@@ -631,7 +542,7 @@ export class StreamHub {
     const config = configOf(this.#env);
     job.taskId = undefined;
     job.agent = undefined;
-    if (job.attempts >= config.MAX_ATTEMPTS || Date.now() >= job.deadline || job.stream.closed) {
+    if (job.attempts >= config.MAX_ATTEMPTS || Date.now() >= job.deadline || isClosed(job.stream)) {
       this.#failJob(job, new BaseError(code, `${message} (after ${job.attempts} attempts)`));
       return;
     }
@@ -697,7 +608,7 @@ export class StreamHub {
       const job = jobs[i];
       if (!job || job.agent !== agent || job.taskId !== item.taskId) return;
       this.#untrack(job);
-      const problem = checkItem(job, agent, item);
+      const problem = batchedResultProblem(job.stream.subnet, job.descriptor, job.price, agent, item);
       if (problem) {
         log.warn("result refused", { requestId: job.requestId, agent, problem });
         this.#retry(job, "SIGNATURE_INVALID", `agent ${agent} returned an invalid receipt: ${problem}`);
@@ -757,8 +668,11 @@ export class StreamHub {
     const config = configOf(this.#env);
     const first = items[0] as Validated;
     const top = [...new Set(items.map((i) => i.job.stream))]
-      .map((s) => s.top)
-      .reduce<Stream["top"]>((best, t) => (t && (!best || t.amount > best.amount) ? t : best), undefined);
+      .map((s) => s.control.top)
+      .reduce<StreamControl["top"]>(
+        (best, t) => (t && (!best || t.amount > best.amount) ? t : best),
+        undefined,
+      );
     if (!top) throw new BaseError("PAYMENT_REQUIRED", "no voucher to validate against");
     const batches: AgentReceiptBatch[] = [];
     const batchIndex = new Map<string, number>();
@@ -768,7 +682,7 @@ export class StreamHub {
         batches.push(it.batch);
       }
     }
-    const charged = BigInt(first.job.stream.standing.charged) + inflightBefore;
+    const charged = BigInt(first.job.stream.control.standing.charged) + inflightBefore;
     const { answers, refusals, rest } = await gatherStreamValidation(
       config.REGISTRY_URLS,
       config.VALIDATION_THRESHOLD,
@@ -831,7 +745,7 @@ export class StreamHub {
         return;
       }
       const s = it.job.stream;
-      if (s.closed) {
+      if (isClosed(s)) {
         this.#release(it.job);
         return;
       }
@@ -863,7 +777,7 @@ export class StreamHub {
    */
   #queueCharges(stream: Stream, list: Validated[]): void {
     stream.charges.push(...list);
-    if (stream.charges.length >= MAX_VALIDATION_BATCH || stream.closed) void this.#flushCharges(stream);
+    if (stream.charges.length >= MAX_VALIDATION_BATCH || isClosed(stream)) void this.#flushCharges(stream);
     else stream.chargeTimer ??= setTimeout(() => void this.#flushCharges(stream), COMMIT_DELAY_MS);
   }
 
@@ -895,8 +809,7 @@ export class StreamHub {
           })),
         ),
       );
-      stream.standing = standing;
-      this.#send(stream, { type: "charged", total: standing.charged as never, requests: list.length });
+      this.#apply(stream, { type: "charged", standing, requests: list.length });
     } catch (e) {
       // The results were delivered; failing to record the charge is the gateway's loss, not the client's.
       log.error("stream charge failed", {
@@ -922,8 +835,7 @@ export class StreamHub {
 
   /** A validator refused a request: another agent if it was the agent's fault, else fail it. */
   #afterRefusal(job: Job, err: BaseError): void {
-    const payment = ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED", "VALIDATOR_UNAVAILABLE"];
-    if (payment.includes(err.code)) {
+    if (!refusedForTheAgent(err.code)) {
       this.#failJob(job, err);
       return;
     }
@@ -942,49 +854,24 @@ export class StreamHub {
 
   /** A request that will not be charged gives its price back to the stream's lease. */
   #release(job: Job): void {
-    if (job.stream.closed)
-      void this.#session(job.stream.sessionId).returnLease(job.stream.key, job.price.toString());
-    else job.stream.lease += job.price;
+    this.#apply(job.stream, { type: "released", price: job.price });
   }
 
   /** Answers request `id` with its typed error (it is no longer in flight). */
   #fail(stream: Stream, id: string, e: unknown): void {
-    const err = asError(e);
     stream.ids.delete(id);
-    this.#send(stream, {
-      type: "error",
-      id,
-      code: err.code,
-      message: err.shortMessage,
-      ...(err.details === undefined ? {} : { details: err.details }),
-    });
-  }
-
-  #onClose(stream: Stream): void {
-    if (stream.closed) return;
-    stream.closed = true;
-    // Results already delivered are charged now.
-    void this.#flushCharges(stream);
-    stream.waiting.length = 0;
-    const back = stream.lease;
-    stream.lease = 0n;
-    if (back > 0n) void this.#session(stream.sessionId).returnLease(stream.key, back.toString());
-    // Queued requests give their price back as the pump drops them; running ones when they end.
-    for (const job of [...this.#tasks.values()]) {
-      if (job.stream === stream) {
-        this.#untrack(job);
-        this.#release(job);
-      }
-    }
-    this.#pump();
+    this.#send(stream, errorFrame(asError(e), id));
   }
 
   #send(stream: Stream, frame: StreamServerFrame): void {
-    if (stream.closed) return;
+    if (!isClosed(stream)) this.#write(stream, frame);
+  }
+
+  #write(stream: Stream, frame: StreamServerFrame): void {
     try {
       stream.ws.send(JSON.stringify(frame));
     } catch {
-      this.#onClose(stream);
+      this.#apply(stream, { type: "closed" });
     }
   }
 
@@ -993,54 +880,8 @@ export class StreamHub {
   }
 }
 
-/**
- * What the gateway checks of a batched result before spending validators' time on it:
- * only what costs no hashing of the payload (the validators hash the input, the output and
- * the ids, and refuse a receipt that does not match; the request then goes to another agent).
- */
-function checkItem(job: Job, agent: string, item: BatchedResult): string | undefined {
-  const mismatch = receiptMismatch(item.receipt, {
-    agent,
-    subnetId: idOf(job.stream.subnet),
-    modelId: idOf(job.descriptor.id),
-    modelHash: job.descriptor.sha256,
-    price: job.price.toString(),
-  });
-  if (mismatch) return mismatch.message;
-  if (item.result.kind !== "tensor") return "result kind does not match the task";
-  return undefined;
-}
-
-const ids = new Map<string, `0x${string}`>();
-
-/** bytes32 of a subnet or model id, cached: the same few ids recur on every request. */
-function idOf(id: string): `0x${string}` {
-  let h = ids.get(id);
-  if (h === undefined) {
-    h = idToBytes32(id);
-    if (ids.size > 10_000) ids.clear();
-    ids.set(id, h);
-  }
-  return h;
-}
-
-/** The validators (URLs) among `answers` that accepted item `i` of the validated batch. */
-function attestersOf(answers: readonly StreamAnswer[], i: number): string[] {
-  const out: string[] = [];
-  for (const a of answers) if (acceptedSet(a).has(i)) out.push(a.url);
-  return out;
-}
-
-const accepted = new WeakMap<StreamAnswer, Set<number>>();
-
-/** An answer's accepted indexes as a set, made once per answer (a batch has hundreds of items). */
-function acceptedSet(a: StreamAnswer): Set<number> {
-  let set = accepted.get(a);
-  if (!set) {
-    set = new Set(a.response.accepted);
-    accepted.set(a, set);
-  }
-  return set;
+function isClosed(stream: Stream): boolean {
+  return stream.control.phase === "closed";
 }
 
 function asError(e: unknown): BaseError {

@@ -25,6 +25,25 @@ export interface StreamRefusal {
 
 let rotation = 0;
 
+/** The validators (URLs) among `answers` that accepted item `i` of the validated batch. */
+export function attestersOf(answers: readonly StreamAnswer[], i: number): string[] {
+  const out: string[] = [];
+  for (const a of answers) if (acceptedSet(a).has(i)) out.push(a.url);
+  return out;
+}
+
+const accepted = new WeakMap<StreamAnswer, Set<number>>();
+
+/** An answer's accepted indexes as a set, made once per answer (a batch has hundreds of items). */
+function acceptedSet(a: StreamAnswer): Set<number> {
+  let set = accepted.get(a);
+  if (!set) {
+    set = new Set(a.response.accepted);
+    accepted.set(a, set);
+  }
+  return set;
+}
+
 /**
  * Validates a stream batch with every validator, but on the request's path only with
  * `threshold` of them: those are asked first (rotating which), and the call resolves once

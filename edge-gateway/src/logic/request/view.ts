@@ -1,0 +1,39 @@
+import type { InferenceResponse, TaskFrame } from "@ncn/protocol";
+import type { RequestRecord } from "./types.ts";
+
+/** What the request's payer is told: the result and its receipt only once it is returned. */
+export function responseOf(req: RequestRecord): InferenceResponse {
+  const released = req.state === "returned";
+  const r: InferenceResponse = {
+    requestId: req.requestId as InferenceResponse["requestId"],
+    state: req.state,
+    subnet: req.subnet as InferenceResponse["subnet"],
+    model: req.descriptor.id,
+    price: req.price,
+    createdAt: req.createdAt,
+    updatedAt: req.updatedAt,
+  };
+  if (req.task) r.agent = req.task.agent;
+  // Results are released only after completion validation.
+  if (released && req.result) r.result = req.result;
+  if (released && req.receipt) r.receipt = req.receipt;
+  if (released) r.attestations = [...(req.preprocess ?? []), ...(req.completion ?? [])];
+  if (req.error) r.error = req.error;
+  return r;
+}
+
+/** The task frame an agent is sent for attempt `taskId`. */
+export function taskFrameOf(req: RequestRecord, taskId: string, deadline: number): TaskFrame {
+  const common = {
+    type: "task" as const,
+    taskId,
+    requestId: req.requestId as TaskFrame["requestId"],
+    subnet: req.subnet as TaskFrame["subnet"],
+    model: req.descriptor,
+    price: req.price,
+    deadline,
+  };
+  return req.input.kind === "tensor"
+    ? { ...common, kind: "tensor", inputs: req.input.inputs }
+    : { ...common, kind: "ocr", image: req.input.image, pipeline: req.pipeline };
+}

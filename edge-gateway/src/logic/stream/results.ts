@@ -1,0 +1,58 @@
+import {
+  type BatchedResult,
+  type ErrorCode,
+  idToBytes32,
+  type ModelDescriptor,
+  receiptMismatch,
+} from "@ncn/protocol";
+
+/** Refusals that are the request's (its payment) or nobody's (no validators): no other agent would fare better. */
+const NOT_THE_AGENTS: ReadonlySet<ErrorCode> = new Set([
+  "PAYMENT_REQUIRED",
+  "INSUFFICIENT_FUNDS",
+  "PAYMENT_EXPIRED",
+  "VALIDATOR_UNAVAILABLE",
+]);
+
+/** Did validators refuse a stream request's result for its agent's sake (so another agent may serve it)? */
+export function refusedForTheAgent(code: ErrorCode): boolean {
+  return !NOT_THE_AGENTS.has(code);
+}
+
+/**
+ * What the gateway checks of a batched result before spending validators' time on it: the
+ * receipt against the request (protocol's `receiptMismatch`), only in what costs no hashing
+ * of the payload (the validators hash the input, the output and the ids, and refuse a receipt
+ * that does not match; the request then goes to another agent). Undefined when it passes.
+ */
+export function batchedResultProblem(
+  subnet: string,
+  descriptor: ModelDescriptor,
+  price: bigint,
+  agent: string,
+  item: BatchedResult,
+): string | undefined {
+  const mismatch = receiptMismatch(item.receipt, {
+    agent,
+    subnetId: idOf(subnet),
+    modelId: idOf(descriptor.id),
+    modelHash: descriptor.sha256,
+    price: price.toString(),
+  });
+  if (mismatch) return mismatch.message;
+  if (item.result.kind !== "tensor") return "result kind does not match the task";
+  return undefined;
+}
+
+const ids = new Map<string, `0x${string}`>();
+
+/** bytes32 of a subnet or model id, cached: the same few ids recur on every request. */
+function idOf(id: string): `0x${string}` {
+  let h = ids.get(id);
+  if (h === undefined) {
+    h = idToBytes32(id);
+    if (ids.size > 10_000) ids.clear();
+    ids.set(id, h);
+  }
+  return h;
+}
