@@ -28,6 +28,8 @@ export interface Env {
   TASK_TIMEOUT_MS?: string;
   MAX_ATTEMPTS?: string;
   NO_AGENT_WAIT_MS?: string;
+  AGENT_ROW_TTL_MS?: string;
+  MAX_AGENTS_PER_SHARD?: string;
   PUBLIC_URL?: string;
 }
 
@@ -73,6 +75,10 @@ const ConfigSchema = v.object({
   TASK_TIMEOUT_MS: v.optional(intString(100, 600_000), "30000"),
   MAX_ATTEMPTS: v.optional(intString(1, 10), "3"),
   NO_AGENT_WAIT_MS: v.optional(intString(0, 600_000), "3000"),
+  // Agents without a live socket for this long are forgotten (a reconnect says hello again).
+  AGENT_ROW_TTL_MS: v.optional(intString(1_000, 7 * 24 * 3_600_000), "3600000"),
+  // Agent rows one subnet shard keeps: a subnet holds at most SUBNET_SHARDS times this many.
+  MAX_AGENTS_PER_SHARD: v.optional(intString(1, 1_000_000), "4096"),
   PUBLIC_URL: v.optional(v.pipe(v.string(), v.url())),
 });
 
