@@ -1,5 +1,6 @@
 import { Address, BaseError, issuesOf } from "@ncn/protocol";
 import * as v from "valibot";
+import { logger } from "./log.ts";
 import type { RequestObject } from "./objects/request.ts";
 import type { SessionObject } from "./objects/session.ts";
 import type { SettlementObject } from "./objects/settlement.ts";
@@ -85,6 +86,8 @@ const ConfigSchema = v.object({
 export type Config = v.InferOutput<typeof ConfigSchema>;
 
 let cached: { env: Env; config: Config } | undefined;
+let loggedFor: Env | undefined;
+const log = logger("gateway:config");
 
 /**
  * Parses the gateway's configuration from its bindings, once per isolate. A bad
@@ -94,9 +97,16 @@ export function configOf(env: Env): Config {
   if (cached?.env === env) return cached.config;
   const r = v.safeParse(ConfigSchema, env);
   if (!r.success) {
-    const problems = issuesOf(r.issues).map((i) => `${i.path}: ${i.message}`);
-    throw new BaseError("UNAVAILABLE", `gateway is misconfigured: ${problems.join("; ")}`, {
-      details: { problems },
+    const issues = issuesOf(r.issues);
+    // Only the names of the bad settings are public: a message may quote the value (a key, an
+    // RPC URL with its API key). The operator finds the full messages in the log.
+    if (loggedFor !== env) {
+      loggedFor = env;
+      log.error("gateway is misconfigured", { problems: issues.map((i) => `${i.path}: ${i.message}`) });
+    }
+    const settings = [...new Set(issues.map((i) => i.path))];
+    throw new BaseError("UNAVAILABLE", `gateway is misconfigured: check ${settings.join(", ")}`, {
+      details: { settings },
     });
   }
   cached = { env, config: r.output };

@@ -29,6 +29,7 @@ import { logger } from "../log.ts";
 import { canTransition, isTerminal } from "../logic/request-machine.ts";
 import { shardOf } from "../logic/scheduler.ts";
 import { quorumLostError } from "../logic/validator-quorum.ts";
+import { publicError } from "../public-error.ts";
 import { type Rpc, rpc, unwrap } from "../rpc.ts";
 import { gatherAttestations, refusedForTheAgent } from "../validators/client.ts";
 import { knownQuorum } from "../validators/health.ts";
@@ -183,8 +184,7 @@ export class RequestObject extends DurableObject<Env> {
       this.#transition("payment_checked");
       await this.#save();
     } catch (e) {
-      const err =
-        e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
+      const err = publicError(e, { requestId: req.requestId });
       await this.#fail(err.code, err.shortMessage);
       throw err; // with its details (what is required, the next free voucher amount)
     }
@@ -332,8 +332,7 @@ export class RequestObject extends DurableObject<Env> {
         if (this.#req?.state === before) return; // waiting on an outside event
       }
     } catch (e) {
-      const err =
-        e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
+      const err = publicError(e, { requestId: this.#req?.requestId });
       log.error("request failed", { requestId: this.#req?.requestId, code: err.code, error: err.message });
       await this.#fail(err.code, err.shortMessage);
     } finally {
@@ -538,7 +537,12 @@ export class RequestObject extends DurableObject<Env> {
   /** Runs preprocess validation in the background; a refusal fails the request. */
   #startPreprocess(req: StoredRequest): Promise<void> {
     return this.#runPreprocess(req).catch(async (e: unknown) => {
-      const err = e instanceof BaseError ? e : new BaseError("VALIDATOR_UNAVAILABLE", String(e));
+      let err: BaseError;
+      if (e instanceof BaseError) err = e;
+      else {
+        log.warn("preprocessing failed", { requestId: req.requestId, error: String(e) });
+        err = new BaseError("VALIDATOR_UNAVAILABLE", "the validators could not be asked");
+      }
       if (refusedForTheAgent(refusalsOf(err))) {
         // The validators refused this agent, not the request: another agent may serve it.
         this.#preprocessRun = undefined;

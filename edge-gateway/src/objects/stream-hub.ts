@@ -29,6 +29,7 @@ import { logger } from "../log.ts";
 import { type Bucket, takeToken } from "../logic/rate-limit.ts";
 import { type AgentView, pickAgent } from "../logic/scheduler.ts";
 import { quorumLostError } from "../logic/validator-quorum.ts";
+import { publicError } from "../public-error.ts";
 import { unwrap } from "../rpc.ts";
 import { knownQuorum, ValidatorQuorumWatch } from "../validators/health.ts";
 import {
@@ -1026,7 +1027,7 @@ function acceptedSet(a: StreamAnswer): Set<number> {
 }
 
 function asError(e: unknown): BaseError {
-  return e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
+  return publicError(e, { where: "stream" });
 }
 
 function codeOf(code: string | undefined): ErrorCode {

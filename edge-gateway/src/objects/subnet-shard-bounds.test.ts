@@ -32,7 +32,7 @@ const VARS = {
 let gw: GatewayHandle;
 beforeAll(async () => {
   gw = await startGateway(VARS);
-});
+}, 60_000);
 afterAll(async () => {
   await gw.stop();
   registry.stop(true);
