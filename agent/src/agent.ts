@@ -163,6 +163,8 @@ export class Agent {
       threads: config.threads,
       graphOptimization: config.graphOptimization,
       poolSize: config.sessionPool,
+      maxRunMs: config.maxRunMs,
+      maxOutputBytes: config.maxOutputBytes,
       privateDir: paths.empty,
       log,
     });
