@@ -588,10 +588,8 @@ export class SubnetShard extends DurableObject<Env> {
       .filter((r) => !live.has(r.address))
       .slice(0, count - max + 1);
     if (count - gone.length >= max) return false;
-    for (const r of gone) {
-      this.#sql.exec(`DELETE FROM agents WHERE address = ?`, r.address);
-      this.#sql.exec(`DELETE FROM reservations WHERE agent = ?`, r.address);
-    }
+    // Their reservations stay: the alarm still fails them over to the Request objects.
+    for (const r of gone) this.#sql.exec(`DELETE FROM agents WHERE address = ?`, r.address);
     return true;
   }
 
