@@ -459,7 +459,7 @@ export class OnnxRuntime {
       // A run on the calling thread cannot be stopped: only models whose cost follows the
       // size of their inputs (no loops, no shapes taken from input values) run there.
       const dataDependent = [...modelOpTypes(bytes)].filter((op) => DATA_DEPENDENT_OPS.has(op));
-      if (dataDependent.length > 0) throw new Error(`uses ${dataDependent.join(", ")}`);
+      if (dataDependent.length > 0) throw new NotInlinable(`it uses ${dataDependent.join(", ")}`);
       return await this.openSession(bytes, model.id, {
         executionProviders: ["cpu"],
         graphOptimizationLevel: this.graphOptimization,
@@ -474,7 +474,10 @@ export class OnnxRuntime {
         s.session = session;
         this.#log.debug("model runs on the calling thread", { model: model.id, maxInputBytes: s.fastBytes });
       },
-      (e: unknown) => this.#log.warn("calling-thread session failed", { model: model.id, error: e }),
+      (e: unknown) =>
+        e instanceof NotInlinable
+          ? this.#log.debug("model stays on the inference thread", { model: model.id, reason: e.message })
+          : this.#log.warn("calling-thread session failed", { model: model.id, error: e }),
     );
   }
 
@@ -577,6 +580,11 @@ export class OnnxRuntime {
     this.#worker.terminate();
     if (this.#privateDir.owned) rmSync(this.#privateDir.path, { recursive: true, force: true });
   }
+}
+
+/** A model that must not run where no watchdog can stop it. */
+class NotInlinable extends Error {
+  override name = "NotInlinable";
 }
 
 /** Runs a session on this thread and returns the fetched outputs as protocol tensors. */
