@@ -230,9 +230,6 @@ export class OnnxRuntime {
           this.choice.provider === "cuda" ? [{ name: "cuda", deviceId: 0 }, "cpu"] : ["cpu"],
         graphOptimizationLevel: this.graphOptimization,
         logSeverityLevel: 3,
-        // Memory goes back after each run instead of staying in an arena sized by the largest.
-        enableCpuMemArena: false,
-        enableMemPattern: false,
         ...(this.threads > 0 ? { intraOpNumThreads: this.threads, interOpNumThreads: 1 } : {}),
       },
       this.#privateDir.path,
