@@ -28,6 +28,7 @@ import { AgentError, ConfigError } from "./errors.ts";
 import { ppocrV4Task } from "./ocr/builtin-models.ts";
 import { sha256Hex } from "./runtimes/onnx/sha256.ts";
 import { externalDataModelBytes, externalDataModelDescriptor } from "./testing/external-data-model.ts";
+import { expandModel, slowLoopModel } from "./testing/limit-models.ts";
 import { characterErrorRate, renderText } from "./testing/render-text.ts";
 import { TestGateway } from "./testing/test-gateway.ts";
 import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "./testing/tiny-model.ts";
@@ -718,4 +719,33 @@ describe("batch receipts (stream mode)", () => {
     for (const root of roots) g.send({ type: "acks", receiptsRoot: root });
     await g.until(() => a.outbox.size === 0, 2000);
   });
+});
+
+// Last in the file: the run given up at the time limit keeps a core busy for a while after.
+describe("model run limits", () => {
+  test("a model past the run time limit is answered MODEL_TIMEOUT with no receipt, a model past the output limit MODEL_LIMIT_EXCEEDED; the agent serves the next task", async () => {
+    const g = gateway();
+    await agent(g, { maxRunSeconds: "1", maxOutputMb: "1" });
+    const x = tensorToJson({ dtype: "float32", dims: [1], data: new Float32Array([1]) });
+    // Ten million Loop iterations: seconds on any machine, past the one-second limit.
+    const slow = slowLoopModel(10_000_000);
+    const big = expandModel([1024, 1024], false); // 4 MiB of float32 output
+    for (const [name, m] of [
+      ["slow", slow],
+      ["big", big],
+    ] as const) {
+      const file = join(modelDir, `limit-${name}.onnx`);
+      writeFileSync(file, m.bytes);
+      const t = tensorTask({ model: { ...m.descriptor, sources: [`file:${file}`] }, inputs: { x } });
+      g.send(t);
+      const err = await g.waitFor("error", (e) => e.taskId === t.taskId, 30_000);
+      expect(err.code).toBe(name === "slow" ? "MODEL_TIMEOUT" : "MODEL_LIMIT_EXCEEDED");
+      // No result, so no signed receipt: nothing can be charged for it.
+      expect(g.received("result", (f) => f.taskId === t.taskId)).toEqual([]);
+    }
+    const next = tensorTask();
+    g.send(next);
+    const done = await g.waitFor("result", (f) => f.taskId === next.taskId);
+    expect(done.result.kind).toBe("tensor");
+  }, 60_000);
 });

@@ -1,13 +1,14 @@
 import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type {
-  Capabilities,
-  ErrorCode,
-  Load,
-  ModelRuntime,
-  NcnDomain,
-  ResultFrame,
-  TaskFrame,
+import {
+  AGENT_LIMITS,
+  type Capabilities,
+  type ErrorCode,
+  type Load,
+  type ModelRuntime,
+  type NcnDomain,
+  type ResultFrame,
+  type TaskFrame,
 } from "@ncn/protocol";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { type AgentConfig, isLoopbackHost } from "./config/config.ts";
@@ -162,6 +163,8 @@ export class Agent {
       threads: config.threads,
       graphOptimization: config.graphOptimization,
       poolSize: config.sessionPool,
+      maxRunMs: config.maxRunMs,
+      maxOutputBytes: config.maxOutputBytes,
       privateDir: paths.empty,
       log,
     });
@@ -180,7 +183,7 @@ export class Agent {
       memoryMb: m.memoryMb,
       gpu: this.runtime.choice.gpu,
       runtimes: this.#runtimes,
-      cachedModels: this.store.cachedHashes(),
+      cachedModels: this.store.cachedHashes(AGENT_LIMITS.cachedModels),
       maxConcurrency: this.config.maxConcurrency,
       version: AGENT_VERSION,
     };
@@ -225,7 +228,10 @@ export class Agent {
         ...(this.config.pinnedDomain ? { pinnedDomain: this.config.pinnedDomain } : {}),
         handlers: {
           capabilities: () => this.capabilities(),
-          heartbeat: () => ({ load: this.load(), cachedModels: this.store.cachedHashes() }),
+          heartbeat: () => ({
+            load: this.load(),
+            cachedModels: this.store.cachedHashes(AGENT_LIMITS.cachedModels),
+          }),
           pending: (s) => this.outbox.pending(s),
           onReady: (l) => {
             this.#resend(l);

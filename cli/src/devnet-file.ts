@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { Address, BaseError, parseJson, parseOrThrow } from "@ncn/protocol";
 import * as v from "valibot";
@@ -55,4 +55,18 @@ export function loadDevnetFile(path = findDevnetFile()): DevnetFile {
     );
   }
   return parseOrThrow(DevnetFile, parseJson(readFileSync(path, "utf8"), path), path);
+}
+
+/**
+ * Writes `.ncn/devnet.json` readable by its owner only: it holds the client's and the subnet
+ * owner's private keys. The folder is made 0700; a file left by an older run is tightened too.
+ */
+export function writeDevnetFile(dir: string, file: DevnetFile): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const path = join(dir, "devnet.json");
+  writeFileSync(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  // `mode` applies only when the file is created.
+  chmodSync(path, 0o600);
+  return path;
 }

@@ -1,5 +1,6 @@
 import { Address, BaseError, issuesOf } from "@ncn/protocol";
 import * as v from "valibot";
+import { logger } from "./log.ts";
 import type { RequestObject } from "./objects/request.ts";
 import type { SessionObject } from "./objects/session.ts";
 import type { SettlementObject } from "./objects/settlement.ts";
@@ -28,6 +29,8 @@ export interface Env {
   TASK_TIMEOUT_MS?: string;
   MAX_ATTEMPTS?: string;
   NO_AGENT_WAIT_MS?: string;
+  AGENT_ROW_TTL_MS?: string;
+  MAX_AGENTS_PER_SHARD?: string;
   PUBLIC_URL?: string;
 }
 
@@ -73,12 +76,18 @@ const ConfigSchema = v.object({
   TASK_TIMEOUT_MS: v.optional(intString(100, 600_000), "30000"),
   MAX_ATTEMPTS: v.optional(intString(1, 10), "3"),
   NO_AGENT_WAIT_MS: v.optional(intString(0, 600_000), "3000"),
+  // Agents without a live socket for this long are forgotten (a reconnect says hello again).
+  AGENT_ROW_TTL_MS: v.optional(intString(1_000, 7 * 24 * 3_600_000), "3600000"),
+  // Agent rows one subnet shard keeps: a subnet holds at most SUBNET_SHARDS times this many.
+  MAX_AGENTS_PER_SHARD: v.optional(intString(1, 1_000_000), "4096"),
   PUBLIC_URL: v.optional(v.pipe(v.string(), v.url())),
 });
 
 export type Config = v.InferOutput<typeof ConfigSchema>;
 
 let cached: { env: Env; config: Config } | undefined;
+let loggedFor: Env | undefined;
+const log = logger("gateway:config");
 
 /**
  * Parses the gateway's configuration from its bindings, once per isolate. A bad
@@ -88,9 +97,16 @@ export function configOf(env: Env): Config {
   if (cached?.env === env) return cached.config;
   const r = v.safeParse(ConfigSchema, env);
   if (!r.success) {
-    const problems = issuesOf(r.issues).map((i) => `${i.path}: ${i.message}`);
-    throw new BaseError("UNAVAILABLE", `gateway is misconfigured: ${problems.join("; ")}`, {
-      details: { problems },
+    const issues = issuesOf(r.issues);
+    // Only the names of the bad settings are public: a message may quote the value (a key, an
+    // RPC URL with its API key). The operator finds the full messages in the log.
+    if (loggedFor !== env) {
+      loggedFor = env;
+      log.error("gateway is misconfigured", { problems: issues.map((i) => `${i.path}: ${i.message}`) });
+    }
+    const settings = [...new Set(issues.map((i) => i.path))];
+    throw new BaseError("UNAVAILABLE", `gateway is misconfigured: check ${settings.join(", ")}`, {
+      details: { settings },
     });
   }
   cached = { env, config: r.output };

@@ -2,6 +2,7 @@ import { BaseError, parseJson, parseOrThrow } from "@ncn/protocol";
 import type { Context } from "hono";
 import type * as v from "valibot";
 import type { Env } from "./env.ts";
+import { publicError } from "./public-error.ts";
 
 export type AppEnv = { Bindings: Env };
 export type AppContext = Context<AppEnv>;
@@ -24,9 +25,6 @@ export function query<S extends v.GenericSchema>(c: AppContext, schema: S): v.In
 }
 
 export function errorResponse(e: unknown): Response {
-  if (e instanceof BaseError) {
-    return Response.json(e.toBody(), { status: e.status });
-  }
-  const message = e instanceof Error ? e.message : String(e);
-  return Response.json({ error: { code: "INTERNAL", message } }, { status: 500 });
+  const err = publicError(e, { where: "http" });
+  return Response.json(err.toBody(), { status: err.status });
 }

@@ -1,4 +1,5 @@
 import { BaseError, type ErrorCode } from "@ncn/protocol";
+import { publicError } from "./public-error.ts";
 
 /**
  * Result of a Durable Object RPC that may fail with a typed error. Exceptions thrown
@@ -13,8 +14,7 @@ export async function rpc<T>(fn: () => Promise<T>): Promise<Rpc<T>> {
   try {
     return { ok: true, value: await fn() };
   } catch (e) {
-    const err =
-      e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
+    const err = publicError(e, { where: "rpc" });
     return {
       ok: false,
       error:

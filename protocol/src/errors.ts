@@ -28,6 +28,10 @@ export const ERROR_STATUS = {
   MODEL_HASH_MISMATCH: 422,
   /** The model is well-formed but asks for something the network never does (external data). */
   MODEL_REJECTED: 422,
+  /** The model needs more than the agent's limits allow (output size, declared shapes). */
+  MODEL_LIMIT_EXCEEDED: 422,
+  /** A run of the model went past the agent's time limit and was stopped. */
+  MODEL_TIMEOUT: 422,
   VALIDATION_REFUSED: 422,
   SANDBOX_REFUSED: 422,
   SANDBOX_EXIT: 422,

@@ -9,15 +9,38 @@ import { ReceiptJson, SignedReceipt } from "./receipt.ts";
 export const AGENT_PROTOCOL_VERSION = 1;
 /** Largest text frame either side accepts (bytes). */
 export const MAX_FRAME_BYTES = 32 * 1024 * 1024;
+/**
+ * Largest hello frame (bytes). It arrives before the agent is authenticated, so a gateway
+ * reads no more than this from a socket that has not proved its key.
+ */
+export const MAX_HELLO_BYTES = 64 * 1024;
+/**
+ * Bounds on what an agent says about itself: the gateway stores it per agent, so each field
+ * an agent supplies has a length or count limit.
+ */
+export const AGENT_LIMITS = {
+  /** Models listed as cached in a hello or heartbeat (an agent lists its most recent ones). */
+  cachedModels: 256,
+  /** Characters of the agent's version string. */
+  version: 64,
+  /** Characters of a GPU name. */
+  gpuName: 128,
+  /** Runtimes an agent may list. */
+  runtimes: 8,
+  /** Task ids offered again after a reconnect. */
+  pending: 1024,
+} as const;
 
 export const Capabilities = v.object({
   cores: v.pipe(v.number(), v.integer(), v.minValue(1)),
   memoryMb: v.pipe(v.number(), v.integer(), v.minValue(1)),
-  gpu: v.nullable(v.object({ name: v.string(), cuda: v.boolean() })),
-  runtimes: v.array(ModelRuntime),
-  cachedModels: v.array(Sha256),
+  gpu: v.nullable(
+    v.object({ name: v.pipe(v.string(), v.maxLength(AGENT_LIMITS.gpuName)), cuda: v.boolean() }),
+  ),
+  runtimes: v.pipe(v.array(ModelRuntime), v.maxLength(AGENT_LIMITS.runtimes)),
+  cachedModels: v.pipe(v.array(Sha256), v.maxLength(AGENT_LIMITS.cachedModels)),
   maxConcurrency: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(1024)),
-  version: v.string(),
+  version: v.pipe(v.string(), v.minLength(1), v.maxLength(AGENT_LIMITS.version)),
 });
 export type Capabilities = v.InferOutput<typeof Capabilities>;
 
@@ -106,13 +129,13 @@ export const HelloFrame = v.object({
   subnets: v.pipe(v.array(SubnetId), v.minLength(1), v.maxLength(64)),
   capabilities: Capabilities,
   /** Results finished while disconnected, offered again after reconnect. */
-  pending: v.optional(v.array(TaskId)),
+  pending: v.optional(v.pipe(v.array(TaskId), v.maxLength(AGENT_LIMITS.pending))),
 });
 
 export const HeartbeatFrame = v.object({
   type: v.literal("heartbeat"),
   load: Load,
-  cachedModels: v.optional(v.array(Sha256)),
+  cachedModels: v.optional(v.pipe(v.array(Sha256), v.maxLength(AGENT_LIMITS.cachedModels))),
 });
 
 export const ProgressFrame = v.object({

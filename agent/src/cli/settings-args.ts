@@ -27,6 +27,8 @@ const HELP: Record<SettingName, string> = {
   threads: "onnxruntime intra-op threads, 0 = default (env NCN_THREADS)",
   graphOpt: "graph optimisation: disabled | basic | extended | all (env NCN_GRAPH_OPT)",
   sessionPool: "warm model sessions kept (env NCN_SESSION_POOL, default 8)",
+  maxRunSeconds: "longest one model run, then MODEL_TIMEOUT (env NCN_MAX_RUN_SECONDS, default 60)",
+  maxOutputMb: "largest outputs of one run, then MODEL_LIMIT_EXCEEDED (env NCN_MAX_OUTPUT_MB, default 256)",
   python: "offer the sandboxed Python runtime: auto | off (env NCN_PYTHON)",
   logLevel: "debug | info | warn | error (env NCN_LOG_LEVEL, default info)",
 };

@@ -31,6 +31,8 @@ export const SETTINGS = {
   threads: { flag: "threads", env: "NCN_THREADS" },
   graphOpt: { flag: "graph-opt", env: "NCN_GRAPH_OPT" },
   sessionPool: { flag: "session-pool", env: "NCN_SESSION_POOL" },
+  maxRunSeconds: { flag: "max-run-seconds", env: "NCN_MAX_RUN_SECONDS" },
+  maxOutputMb: { flag: "max-output-mb", env: "NCN_MAX_OUTPUT_MB" },
   python: { flag: "python", env: "NCN_PYTHON" },
   logLevel: { flag: "log-level", env: "NCN_LOG_LEVEL" },
 } as const;
@@ -163,6 +165,9 @@ const ConfigSchema = v.object({
   threads: v.optional(int(0, 256), "0"),
   graphOpt: v.optional(oneOf(["disabled", "basic", "extended", "all"]), "all"),
   sessionPool: v.optional(int(1, 256), "8"),
+  // One model run past this is stopped (MODEL_TIMEOUT); outputs past this are refused.
+  maxRunSeconds: v.optional(int(1, 24 * 3600), "60"),
+  maxOutputMb: v.optional(int(1, 64 * 1024), "256"),
   python: v.optional(oneOf(["auto", "off"]), "auto"),
   logLevel: v.optional(oneOf(["debug", "info", "warn", "error"]), "info"),
 });
@@ -194,6 +199,10 @@ export interface AgentConfig {
   threads: number;
   graphOptimization: GraphOptimization;
   sessionPool: number;
+  /** Longest one model run may take once started (ms). */
+  maxRunMs: number;
+  /** Largest outputs of one run, in all (bytes). */
+  maxOutputBytes: number;
   python: "auto" | "off";
   logLevel: Exclude<LogLevel, "silent">;
 }
@@ -292,6 +301,8 @@ export function loadConfig(
     threads: c.threads,
     graphOptimization: c.graphOpt,
     sessionPool: c.sessionPool,
+    maxRunMs: c.maxRunSeconds * 1000,
+    maxOutputBytes: c.maxOutputMb * 1024 * 1024,
     python: c.python,
     logLevel: c.logLevel,
   };

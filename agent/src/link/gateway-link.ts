@@ -1,4 +1,5 @@
 import {
+  AGENT_LIMITS,
   AGENT_PROTOCOL_VERSION,
   type AgentToGatewayFrame,
   authMessage,
@@ -324,7 +325,7 @@ export class GatewayLink {
     }
     this.#domain = ncnDomain(c.chainId, c.verifyingContract);
     const signature = await this.#o.account.signMessage({ message: authMessage(c.nonce, c.gateway) });
-    const pending = this.#o.handlers.pending(this.subnet).slice(0, 1000);
+    const pending = this.#o.handlers.pending(this.subnet).slice(0, AGENT_LIMITS.pending);
     this.#write({
       type: "hello",
       v: AGENT_PROTOCOL_VERSION,

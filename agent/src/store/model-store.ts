@@ -114,8 +114,12 @@ export class ModelStore {
     return [...this.#entries].map(([hex, e]) => ({ sha256: `0x${hex}` as Sha256, ...e }));
   }
 
-  cachedHashes(): Sha256[] {
-    return [...this.#entries.keys()].map((hex) => `0x${hex}` as Sha256);
+  /** Cached models, most recently used first, at most `limit` of them. */
+  cachedHashes(limit = Number.POSITIVE_INFINITY): Sha256[] {
+    return [...this.#entries.entries()]
+      .sort((a, b) => b[1].lastUsedAt - a[1].lastUsedAt)
+      .slice(0, limit)
+      .map(([hex]) => `0x${hex}` as Sha256);
   }
 
   usedBytes(): number {

@@ -78,7 +78,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
   const step = opts.onStep ?? (() => undefined);
   const nRegistries = opts.registries ?? 3;
   const nAgents = opts.agents ?? 2;
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pidFile = join(dir, "pids.json");
   const reaped = Supervisor.reapStale(pidFile);
   if (reaped > 0) step("cleaned up", `${reaped} processes left by an earlier run`);
@@ -272,7 +272,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       subnets: [...DEVNET_SUBNETS],
       startedAt: new Date().toISOString(),
     };
-    writeFileSync(join(dir, "devnet.json"), `${JSON.stringify(file, null, 2)}\n`);
+    writeDevnetFile(dir, file);
     const agentAddresses = agentKeys.map((k) => privateKeyToAccount(k).address.toLowerCase());
     const devnet: Devnet = {
       file,

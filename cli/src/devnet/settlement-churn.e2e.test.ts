@@ -63,7 +63,7 @@ const NetworkView = v.object({
     inFlight: v.array(v.unknown()),
     released: v.object({ count: v.number(), recent: v.array(v.object({ reason: v.string() })) }),
     abandonedBatches: v.number(),
-    lastError: v.nullable(v.string()),
+    problems: v.array(v.object({ code: v.string(), message: v.string() })),
   }),
 });
 const HealthView = v.object({
@@ -226,7 +226,7 @@ test("every charged receipt settles or is released despite validator churn: 0 lo
           }, {}),
         ),
       ),
-      lastError: network.settlement.lastError,
+      problems: network.settlement.problems,
     }),
   );
   for (const s of views) {

@@ -37,6 +37,21 @@ export class ChainRevertedError extends BaseError<"CHAIN_ERROR"> {
   override name = "ChainRevertedError";
 }
 
+/**
+ * The chain's node did not answer or answered with an error (not a contract refusal). Its text
+ * is fixed: the node's own message can hold the RPC URL (with an API key) or a response body,
+ * so it goes to the gateway's log only. Sending the same again later may work.
+ */
+export class ChainUnavailableError extends BaseError<"CHAIN_ERROR"> {
+  override name = "ChainUnavailableError";
+  constructor(options: { cause?: unknown } = {}) {
+    super("CHAIN_ERROR", "the chain's RPC node did not answer", {
+      details: { reason: "chain_unavailable" },
+      ...options,
+    });
+  }
+}
+
 /** What the gateway needs from the chain; implemented over viem in chain/viem-chain.ts. */
 export interface ChainPort {
   readonly gateway: `0x${string}`;

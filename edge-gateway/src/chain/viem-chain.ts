@@ -15,13 +15,17 @@ import {
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Config } from "../env.ts";
+import { logger } from "../log.ts";
 import {
   type BatchSettlement,
   type BatchStatus,
   type ChainPort,
   ChainRevertedError,
+  ChainUnavailableError,
   type EscrowInfo,
 } from "./port.ts";
+
+const log = logger("gateway:chain");
 
 const ZERO = "0x0000000000000000000000000000000000000000";
 /** EscrowStatus.Pending in InferencePayment. */
@@ -53,55 +57,61 @@ class ViemChain implements ChainPort {
   }
 
   async readSession(sessionId: `0x${string}`) {
-    const s = await this.#public.readContract({
-      address: this.#payment,
-      abi: inferencePaymentAbi,
-      functionName: "getSession",
-      args: [sessionId],
+    return await this.#read("readSession", async () => {
+      const s = await this.#public.readContract({
+        address: this.#payment,
+        abi: inferencePaymentAbi,
+        functionName: "getSession",
+        args: [sessionId],
+      });
+      if (s.client === ZERO) return null;
+      return {
+        client: s.client,
+        gateway: s.gateway,
+        deposit: s.deposit,
+        settled: s.settled,
+        expiry: Number(s.expiry),
+        closed: s.closed,
+      };
     });
-    if (s.client === ZERO) return null;
-    return {
-      client: s.client,
-      gateway: s.gateway,
-      deposit: s.deposit,
-      settled: s.settled,
-      expiry: Number(s.expiry),
-      closed: s.closed,
-    };
   }
 
   async sessionSalt(sessionId: `0x${string}`): Promise<`0x${string}` | null> {
-    const cached = this.#salts.get(sessionId);
-    if (cached) return cached;
-    const logs = await this.#public.getContractEvents({
-      address: this.#payment,
-      abi: inferencePaymentAbi,
-      eventName: "SessionOpened",
-      args: { sessionId },
-      fromBlock: 0n,
+    return await this.#read("sessionSalt", async () => {
+      const cached = this.#salts.get(sessionId);
+      if (cached) return cached;
+      const logs = await this.#public.getContractEvents({
+        address: this.#payment,
+        abi: inferencePaymentAbi,
+        eventName: "SessionOpened",
+        args: { sessionId },
+        fromBlock: 0n,
+      });
+      const salt = logs[0]?.args.salt;
+      if (!salt) return null;
+      this.#salts.set(sessionId, salt);
+      return salt;
     });
-    const salt = logs[0]?.args.salt;
-    if (!salt) return null;
-    this.#salts.set(sessionId, salt);
-    return salt;
   }
 
   async readEscrow(requestKey: `0x${string}`): Promise<EscrowInfo | null> {
-    const e = await this.#public.readContract({
-      address: this.#payment,
-      abi: inferencePaymentAbi,
-      functionName: "getEscrow",
-      args: [requestKey],
+    return await this.#read("readEscrow", async () => {
+      const e = await this.#public.readContract({
+        address: this.#payment,
+        abi: inferencePaymentAbi,
+        functionName: "getEscrow",
+        args: [requestKey],
+      });
+      if (e.client === ZERO) return null;
+      return {
+        client: e.client,
+        subnetId: e.subnetId,
+        gateway: e.gateway,
+        amount: e.amount,
+        expiry: Number(e.expiry),
+        open: e.status === ESCROW_PENDING,
+      };
     });
-    if (e.client === ZERO) return null;
-    return {
-      client: e.client,
-      subnetId: e.subnetId,
-      gateway: e.gateway,
-      amount: e.amount,
-      expiry: Number(e.expiry),
-      open: e.status === ESCROW_PENDING,
-    };
   }
 
   async completeEscrow(receipt: ReceiptJson, signatures: `0x${string}`[]): Promise<`0x${string}`> {
@@ -138,21 +148,23 @@ class ViemChain implements ChainPort {
   }
 
   async batchStatus(batchId: `0x${string}`): Promise<BatchStatus> {
-    const [spent, abandoned] = await Promise.all([
-      this.#public.readContract({
-        address: this.#payment,
-        abi: inferencePaymentAbi,
-        functionName: "isBatchSettled",
-        args: [this.gateway, batchId],
-      }),
-      this.#public.readContract({
-        address: this.#payment,
-        abi: inferencePaymentAbi,
-        functionName: "batchAbandoned",
-        args: [this.gateway, batchId],
-      }),
-    ]);
-    return abandoned ? "abandoned" : spent ? "settled" : "open";
+    return await this.#read("batchStatus", async () => {
+      const [spent, abandoned] = await Promise.all([
+        this.#public.readContract({
+          address: this.#payment,
+          abi: inferencePaymentAbi,
+          functionName: "isBatchSettled",
+          args: [this.gateway, batchId],
+        }),
+        this.#public.readContract({
+          address: this.#payment,
+          abi: inferencePaymentAbi,
+          functionName: "batchAbandoned",
+          args: [this.gateway, batchId],
+        }),
+      ]);
+      return abandoned ? "abandoned" : spent ? "settled" : "open";
+    });
   }
 
   async abandonBatch(batchId: `0x${string}`): Promise<`0x${string}`> {
@@ -173,6 +185,15 @@ class ViemChain implements ChainPort {
     if (r.status !== "success") throw new ChainRevertedError("CHAIN_ERROR", `transaction ${hash} reverted`);
   }
 
+  /** A read whose failure is told as a ChainUnavailableError; the node's own message is logged. */
+  async #read<T>(what: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (e) {
+      throw unavailable(what, e);
+    }
+  }
+
   /** One transaction at a time; a contract's refusal comes back as a ChainRevertedError. */
   #send<T>(body: () => Promise<T>): Promise<T> {
     const fn = () =>
@@ -180,18 +201,25 @@ class ViemChain implements ChainPort {
         const reverted =
           e instanceof ViemBaseError ? e.walk((x) => x instanceof ContractFunctionRevertedError) : null;
         if (reverted instanceof ContractFunctionRevertedError) {
-          throw new ChainRevertedError(
-            "CHAIN_ERROR",
-            `the contract refused: ${reverted.data?.errorName ?? reverted.reason ?? reverted.shortMessage}`,
-            { details: { error: reverted.data?.errorName ?? null } },
-          );
+          // Only the ABI's error name: a revert string or the node's text is not repeated.
+          const name = reverted.data?.errorName ?? null;
+          log.warn("transaction refused by the contract", { error: reverted.shortMessage });
+          throw new ChainRevertedError("CHAIN_ERROR", `the contract refused: ${name ?? "reverted"}`, {
+            details: { error: name },
+          });
         }
-        throw e;
+        if (e instanceof ChainRevertedError) throw e;
+        throw unavailable("transaction", e);
       });
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+function unavailable(what: string, e: unknown): ChainUnavailableError {
+  log.warn("chain call failed", { what, error: e instanceof Error ? e.message : String(e) });
+  return new ChainUnavailableError({ cause: e });
 }
 
 let cached: { config: Config; chain: ChainPort } | undefined;

@@ -34,6 +34,7 @@ import {
 import { isTerminal } from "../logic/request-machine.ts";
 import { shardOf } from "../logic/scheduler.ts";
 import { quorumLostError } from "../logic/validator-quorum.ts";
+import { publicError } from "../public-error.ts";
 import { type Rpc, rpc, unwrap } from "../rpc.ts";
 import { gatherAttestations, refusedForTheAgent } from "../validators/client.ts";
 import { knownQuorum } from "../validators/health.ts";
@@ -266,7 +267,7 @@ export class RequestObject extends DurableObject<Env> {
         try {
           payer = await this.#checkPayment(req, caller);
         } catch (e) {
-          const err = asError(e);
+          const err = asError(e, req.requestId);
           await this.#apply({ type: "paymentRefused", error: { code: err.code, message: err.shortMessage } });
           throw err; // with its details (what is required, the next free voucher amount)
         }
@@ -354,7 +355,7 @@ export class RequestObject extends DurableObject<Env> {
         try {
           event = await work();
         } catch (e) {
-          const err = asError(e);
+          const err = asError(e, this.#req?.requestId);
           event = refused({ code: err.code, message: err.shortMessage }, err);
         }
         // Still marked running while its answer is applied: a resume meanwhile does not start it again.
@@ -588,8 +589,9 @@ function sse(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-function asError(e: unknown): BaseError {
-  return e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
+/** A typed error as it is; anything else as a fixed INTERNAL error (its text goes to the log only). */
+function asError(e: unknown, requestId?: string): BaseError {
+  return publicError(e, { requestId });
 }
 
 function sleep(ms: number): Promise<void> {

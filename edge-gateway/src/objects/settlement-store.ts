@@ -1,6 +1,8 @@
+import * as v from "valibot";
 import { toHex } from "viem";
 import type { PendingCharge } from "../logic/batch.ts";
 import type { BatchSignature } from "../logic/settlement-answers.ts";
+import { parseSettlementProblem, type SettlementProblem } from "../logic/settlement-problem.ts";
 import type { Release } from "../logic/settlement-release.ts";
 
 /** A charge as the Session object hands it over. */
@@ -38,7 +40,16 @@ export interface StoredBatch {
   body: BatchBody;
   signatures: BatchSignature[];
   tx: string | null;
-  error: string | null;
+  error: SettlementProblem | null;
+}
+
+/** A validator's last refusal: its code and plain-token reason and field, never its text. */
+export interface ValidatorRefusal {
+  code: string;
+  reason: string | null;
+  field: string | null;
+  batchId: string;
+  at: number;
 }
 
 export interface ValidatorRow {
@@ -48,7 +59,7 @@ export interface ValidatorRow {
   downSince: number | null;
   checkedAt: number | null;
   error: string | null;
-  refusal: { code: string; reason: string | null; message: string; batchId: string; at: number } | null;
+  refusal: ValidatorRefusal | null;
 }
 
 const SCHEMA_VERSION = 2;
@@ -312,7 +323,7 @@ export class SettlementStore {
     patch: {
       state?: BatchState;
       signatures?: BatchSignature[];
-      error?: string | null;
+      error?: SettlementProblem | null;
       tx?: string;
       attempt?: boolean;
     },
@@ -324,7 +335,7 @@ export class SettlementStore {
       `UPDATE settle_batches SET state = ?, signatures = ?, error = ?, tx = ?, attempts = ?, updated_at = ? WHERE batch_id = ?`,
       patch.state ?? b.state,
       JSON.stringify(patch.signatures ?? b.signatures),
-      patch.error === undefined ? b.error : patch.error,
+      problemText(patch.error === undefined ? b.error : patch.error),
       patch.tx ?? b.tx,
       b.attempts + (patch.attempt ? 1 : 0),
       now,
@@ -462,10 +473,7 @@ export class SettlementStore {
     this.#sql.exec(`UPDATE validators SET address = ? WHERE url = ?`, validator, url);
   }
 
-  noteRefusal(
-    url: string,
-    refusal: { code: string; reason: string | null; message: string; batchId: string; at: number },
-  ): void {
+  noteRefusal(url: string, refusal: ValidatorRefusal): void {
     this.#idOf(url);
     this.#sql.exec(`UPDATE validators SET refusal = ? WHERE url = ?`, JSON.stringify(refusal), url);
   }
@@ -481,7 +489,7 @@ export class SettlementStore {
         downSince: r.down_since === null ? null : Number(r.down_since),
         checkedAt: r.checked_at === null ? null : Number(r.checked_at),
         error: r.error === null ? null : String(r.error),
-        refusal: r.refusal === null ? null : (JSON.parse(String(r.refusal)) as ValidatorRow["refusal"]),
+        refusal: r.refusal === null ? null : refusalOf(String(r.refusal)),
       }));
   }
 
@@ -556,8 +564,26 @@ function batchOf(r: Row): StoredBatch {
     body: (r.body === null ? emptyBody() : JSON.parse(String(r.body))) as BatchBody,
     signatures: JSON.parse(String(r.signatures)) as BatchSignature[],
     tx: r.tx === null ? null : String(r.tx),
-    error: r.error === null ? null : String(r.error),
+    error: r.error === null ? null : parseSettlementProblem(String(r.error)),
   };
+}
+
+function problemText(p: SettlementProblem | null): string | null {
+  return p === null ? null : JSON.stringify(p);
+}
+
+/** Only these fields are read back: a row stored with a refusal's text shows none of it. */
+const StoredRefusal = v.object({
+  code: v.string(),
+  reason: v.nullable(v.string()),
+  field: v.optional(v.nullable(v.string()), null),
+  batchId: v.string(),
+  at: v.number(),
+});
+
+function refusalOf(text: string): ValidatorRefusal | null {
+  const r = v.safeParse(StoredRefusal, JSON.parse(text));
+  return r.success ? r.output : null;
 }
 
 function emptyBody(): BatchBody {

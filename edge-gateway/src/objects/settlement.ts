@@ -6,6 +6,7 @@ import { type Config, configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { type PendingCharge, planBatches, type SessionVouchers, signableNow } from "../logic/batch.ts";
 import { judgeAnswers, type SettlementAnswer } from "../logic/settlement-answers.ts";
+import { type SettlementProblem, safeToken, settlementProblemOf } from "../logic/settlement-problem.ts";
 import { chargesToRelease } from "../logic/settlement-release.ts";
 import { unwrap } from "../rpc.ts";
 import { probeValidators } from "../validators/health.ts";
@@ -44,10 +45,11 @@ export interface SettlementStatus extends ReturnType<SettlementStore["figures"]>
     ageMs: number;
     attempts: number;
     signedBy: string[];
-    error: string | null;
+    error: SettlementProblem | null;
   }[];
   validators: (Omit<ValidatorRow, "downSince" | "checkedAt"> & { downForMs: number | null })[];
-  lastError: string | null;
+  /** What kept the last attempt from settling everything (codes and the gateway's own text). */
+  problems: SettlementProblem[];
 }
 
 /**
@@ -61,7 +63,7 @@ export interface SettlementStatus extends ReturnType<SettlementStore["figures"]>
 export class SettlementObject extends DurableObject<Env> {
   readonly #store: SettlementStore;
   #flushing: Promise<void> | undefined;
-  #lastError: string | null = null;
+  #problems: SettlementProblem[] = [];
   #lastFlushAt = 0;
   /** Charges added since the last attempt began: SETTLE_EVERY of them start one. */
   #added = 0;
@@ -142,7 +144,7 @@ export class SettlementObject extends DurableObject<Env> {
         ...v,
         downForMs: downSince === null ? null : now - downSince,
       })),
-      lastError: this.#lastError,
+      problems: this.#problems,
     };
   }
 
@@ -151,34 +153,35 @@ export class SettlementObject extends DurableObject<Env> {
     this.#added = 0;
     const config = configOf(this.env);
     const chain = chainOf(config);
-    const errors: string[] = [];
+    const errors: SettlementProblem[] = [];
     const probes = await probeValidators(config.REGISTRY_URLS);
     for (const p of probes) this.#store.noteProbe(p);
     const available = probes.filter((p) => p.up).map((p) => p.url);
 
     for (const b of this.#store.openBatches()) {
-      const problem = await this.#advance(b, available, config, chain).catch((e: unknown) => messageOf(e));
+      const problem = await this.#advance(b, available, config, chain).catch((e: unknown) =>
+        caught(e, b.batchId),
+      );
       if (problem) errors.push(problem);
     }
     try {
       await this.#releaseAndPlan(available, config, chain, errors);
     } catch (e) {
-      errors.push(messageOf(e));
+      errors.push(caught(e));
     }
-    await this.#notifyReleases().catch((e: unknown) =>
-      errors.push(`telling sessions of releases: ${messageOf(e)}`),
-    );
+    await this.#notifyReleases().catch((e: unknown) => errors.push(caught(e)));
     this.#store.pruneLateAttesters(Date.now() - LATE_ATTESTERS_TTL_MS);
     if (available.length < config.VALIDATION_THRESHOLD) {
-      errors.unshift(
-        `only ${available.length} of ${config.VALIDATION_THRESHOLD} validators needed answer (missing: ${probes
+      errors.unshift({
+        code: "QUORUM_MISSING",
+        message: `only ${available.length} of ${config.VALIDATION_THRESHOLD} validators needed answer (missing: ${probes
           .filter((p) => !p.up)
           .map((p) => `${p.url}: ${p.error}`)
           .join("; ")})`,
-      );
+      });
     }
-    this.#lastError = errors.length > 0 ? errors.join(" | ") : null;
-    if (this.#lastError) log.warn("settlement incomplete; will retry", { error: this.#lastError });
+    this.#problems = errors;
+    if (errors.length > 0) log.warn("settlement incomplete; will retry", { problems: errors });
   }
 
   /** Releases charges that can never settle, then plans and sends new batches for the rest. */
@@ -186,7 +189,7 @@ export class SettlementObject extends DurableObject<Env> {
     available: string[],
     config: Config,
     chain: ChainPort,
-    errors: string[],
+    errors: SettlementProblem[],
   ): Promise<void> {
     const busy = this.#store.busySessions();
     const free = this.#store.freeCharges();
@@ -244,7 +247,11 @@ export class SettlementObject extends DurableObject<Env> {
     });
     const planned = new Set(drafts.flatMap((d) => d.charges.map((c) => c.requestId)));
     const waiting = plannable.filter((c) => !planned.has(c.requestId));
-    if (waiting.length > 0) errors.push(describeWaiting(waiting, available, config.VALIDATION_THRESHOLD));
+    if (waiting.length > 0)
+      errors.push({
+        code: "CHARGES_WAITING",
+        message: describeWaiting(waiting, available, config.VALIDATION_THRESHOLD),
+      });
     for (const d of drafts) {
       const digests = d.charges.map((c) => c.receiptDigest);
       const batch = this.#store.saveBatch(
@@ -264,7 +271,7 @@ export class SettlementObject extends DurableObject<Env> {
         Date.now(),
       );
       const problem = await this.#advance(batch, available, config, chain).catch((e: unknown) =>
-        messageOf(e),
+        caught(e, batch.batchId),
       );
       if (problem) errors.push(problem);
     }
@@ -279,7 +286,7 @@ export class SettlementObject extends DurableObject<Env> {
     available: readonly string[],
     config: Config,
     chain: ChainPort,
-  ): Promise<string | undefined> {
+  ): Promise<SettlementProblem | undefined> {
     const status = await chain.batchStatus(batch.batchId);
     if (status === "settled") return this.#settled(batch, null);
     if (status === "abandoned") return this.#abandoned(batch);
@@ -311,7 +318,7 @@ export class SettlementObject extends DurableObject<Env> {
       const after = await chain.batchStatus(b.batchId).catch(() => "open" as const);
       if (after === "settled") return this.#settled(b, null);
       if (after === "abandoned") return this.#abandoned(b);
-      const problem = `batch ${short(b.batchId)}: settleBatch failed: ${messageOf(e)}`;
+      const problem = caught(e, b.batchId);
       if (e instanceof ChainRevertedError) {
         // The contract refuses it as it is: give the id up, then plan the charges again.
         this.#store.updateBatch(
@@ -332,7 +339,7 @@ export class SettlementObject extends DurableObject<Env> {
     available: readonly string[],
     config: Config,
     chain: ChainPort,
-  ): Promise<string | undefined> {
+  ): Promise<SettlementProblem | undefined> {
     const asked = config.REGISTRY_URLS.filter(
       (u) => available.includes(u) && !b.signatures.some((s) => s.url === u),
     );
@@ -369,9 +376,13 @@ export class SettlementObject extends DurableObject<Env> {
     }
     // Refused without a receipt or a voucher to blame: its charges go in smaller batches.
     if (verdict.whole.length > 0 || verdict.sessions.some((s) => !s.voucher)) this.#store.strike(b.batchId);
-    const problem = `batch ${short(b.batchId)} (${b.requests} receipts): ${verdict.signatures.length} of ${
-      config.VALIDATION_THRESHOLD
-    } signatures${describeAnswers(answers, config.REGISTRY_URLS, available)}`;
+    const problem: SettlementProblem = {
+      code: "SIGNATURES_MISSING",
+      message: `batch ${short(b.batchId)} (${b.requests} receipts): ${verdict.signatures.length} of ${
+        config.VALIDATION_THRESHOLD
+      } signatures${describeAnswers(answers, config.REGISTRY_URLS, available)}`,
+      batchId: b.batchId,
+    };
     const giveUp = verdict.next === "abandon" || b.attempts + 1 >= MAX_SIGNING_ROUNDS;
     this.#store.updateBatch(
       b.batchId,
@@ -391,25 +402,29 @@ export class SettlementObject extends DurableObject<Env> {
     else
       this.#store.noteRefusal(a.url, {
         code: a.kind === "refused" ? a.code : "VALIDATOR_UNAVAILABLE",
-        reason: a.kind === "refused" ? (a.reason ?? null) : null,
-        message: a.kind === "refused" && a.field ? `${a.message} (${a.field})` : a.message,
+        reason: a.kind === "refused" ? safeToken(a.reason) : safeToken(a.message),
+        field: a.kind === "refused" ? safeToken(a.field) : null,
         batchId,
         at,
       });
   }
 
   /** Spends the batch id on chain so that it can never land, then frees its charges. */
-  async #abandon(b: StoredBatch, chain: ChainPort): Promise<string | undefined> {
-    let failure: string | undefined;
+  async #abandon(b: StoredBatch, chain: ChainPort): Promise<SettlementProblem | undefined> {
+    let failure: SettlementProblem | undefined;
     try {
       await chain.abandonBatch(b.batchId);
     } catch (e) {
-      failure = messageOf(e); // spent meanwhile (settled, say): the status below tells
+      failure = caught(e, b.batchId); // spent meanwhile (settled, say): the status below tells
     }
     const status = await chain.batchStatus(b.batchId);
     if (status === "abandoned") return this.#abandoned(b);
     if (status === "settled") return this.#settled(b, null);
-    const problem = `batch ${short(b.batchId)}: abandoning it failed: ${failure ?? "the id is still open"}`;
+    const problem: SettlementProblem = {
+      code: "ABANDON_PENDING",
+      message: `batch ${short(b.batchId)}: abandoning it failed (${failure?.code ?? "the id is still open"})`,
+      batchId: b.batchId,
+    };
     this.#store.updateBatch(b.batchId, { error: problem, attempt: true }, Date.now());
     return problem;
   }
@@ -477,11 +492,12 @@ function describeAnswers(
 ): string {
   const parts: string[] = [];
   for (const a of answers) {
-    if (a.kind === "refused")
-      parts.push(
-        `${a.url} refused: ${a.code}${a.reason ? ` ${a.reason}` : ""}${a.field ? ` at ${a.field}` : ""} (${a.message})`,
-      );
-    else if (a.kind === "unavailable") parts.push(`${a.url} unreachable (${a.message})`);
+    // Codes and plain tokens only: a validator's own text is not repeated on a public route.
+    if (a.kind === "refused") {
+      const reason = safeToken(a.reason);
+      const field = safeToken(a.field);
+      parts.push(`${a.url} refused: ${a.code}${reason ? ` ${reason}` : ""}${field ? ` at ${field}` : ""}`);
+    } else if (a.kind === "unavailable") parts.push(`${a.url} ${safeToken(a.message) ?? "unreachable"}`);
   }
   const down = all.filter((u) => !available.includes(u));
   if (down.length > 0) parts.push(`not answering: ${down.join(", ")}`);
@@ -492,6 +508,13 @@ function short(batchId: string): string {
   return `#${BigInt(batchId).toString()}`;
 }
 
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+/** A failure caught while settling: its details to the log, its code and fixed text to the status. */
+function caught(e: unknown, batchId?: string): SettlementProblem {
+  const problem = settlementProblemOf(e, batchId);
+  log.warn("settlement step failed", {
+    ...(batchId === undefined ? {} : { batchId }),
+    code: problem.code,
+    error: e instanceof Error ? e.message : String(e),
+  });
+  return problem;
 }

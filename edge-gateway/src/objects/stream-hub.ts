@@ -35,6 +35,7 @@ import {
 } from "../logic/stream/index.ts";
 import { batchedResultProblem, refusedForTheAgent } from "../logic/stream/results.ts";
 import { quorumLostError } from "../logic/validator-quorum.ts";
+import { publicError } from "../public-error.ts";
 import { unwrap } from "../rpc.ts";
 import { knownQuorum, ValidatorQuorumWatch } from "../validators/health.ts";
 import {
@@ -885,7 +886,7 @@ function isClosed(stream: Stream): boolean {
 }
 
 function asError(e: unknown): BaseError {
-  return e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
+  return publicError(e, { where: "stream" });
 }
 
 function codeOf(code: string | undefined): ErrorCode {

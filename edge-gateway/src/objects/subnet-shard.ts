@@ -7,6 +7,7 @@ import {
   type GatewayToAgentFrame,
   issuesOf,
   MAX_FRAME_BYTES,
+  MAX_HELLO_BYTES,
   type TaskFrame,
 } from "@ncn/protocol";
 import * as v from "valibot";
@@ -34,6 +35,10 @@ const ADMISSION_REFRESH_MS = 5_000;
 const ADMISSION_RETRY_MS = 500;
 /** How long after its hello a connected, not yet admitted agent is worth waiting for. */
 const ADMISSION_GRACE_MS = 15_000;
+/** Close codes for a refused hello: it broke the schema, or this shard holds all the agents it may. */
+const CLOSE_BAD_HELLO = 4002;
+const CLOSE_HELLO_TOO_LARGE = 1009;
+const CLOSE_SHARD_FULL = 4029;
 const ReputationListing = v.object({ agents: v.array(v.object({ agent: v.string(), score: v.number() })) });
 
 /** What survives hibernation on each socket (kept small: ids and the auth nonce). */
@@ -165,6 +170,15 @@ export class SubnetShard extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const att = this.#attachment(ws);
     if (!att) return ws.close(1011, "lost state");
+    if (att.state === "challenged" && (typeof message !== "string" || message.length > MAX_HELLO_BYTES)) {
+      // Before the agent proved its key, read no more than a hello needs.
+      return this.#refuseHello(
+        ws,
+        "PAYLOAD_TOO_LARGE",
+        `a hello is JSON text of at most ${MAX_HELLO_BYTES} bytes`,
+        CLOSE_HELLO_TOO_LARGE,
+      );
+    }
     if (typeof message !== "string" || message.length > MAX_FRAME_BYTES) {
       return this.#frameError(ws, undefined, "frames must be JSON text within the size limit");
     }
@@ -179,7 +193,9 @@ export class SubnetShard extends DurableObject<Env> {
       const first = issuesOf(parsed.issues)[0];
       const taskId =
         typeof raw === "object" && raw !== null && "taskId" in raw ? String(raw.taskId) : undefined;
-      return this.#frameError(ws, taskId, `invalid frame: ${first?.path}: ${first?.message}`);
+      const problem = `invalid frame: ${first?.path}: ${first?.message}`;
+      if (att.state === "challenged") return this.#refuseHello(ws, "FRAME_INVALID", problem, CLOSE_BAD_HELLO);
+      return this.#frameError(ws, taskId, problem);
     }
     const frame = parsed.output;
     if (att.state === "challenged") {
@@ -471,10 +487,24 @@ export class SubnetShard extends DurableObject<Env> {
         "agent missed the deadline",
       );
     }
-    const next = this.#sql
+    this.#pruneAgents(now);
+    const nextExpiry = this.#sql
       .exec<{ t: number | null }>(`SELECT min(expires_at) AS t FROM reservations`)
       .one().t;
-    if (next !== null) await this.ctx.storage.setAlarm(next);
+    // Rows of agents without a live socket come back to be pruned.
+    const live = this.#readySockets();
+    const oldestGone = this.#sql
+      .exec<{ address: string; last_seen: number }>(
+        `SELECT address, last_seen FROM agents ORDER BY last_seen`,
+      )
+      .toArray()
+      .find((r) => !live.has(r.address));
+    const nextPrune =
+      oldestGone === undefined
+        ? null
+        : Math.max(now + 1_000, oldestGone.last_seen + configOf(this.env).AGENT_ROW_TTL_MS);
+    const next = Math.min(nextExpiry ?? Number.POSITIVE_INFINITY, nextPrune ?? Number.POSITIVE_INFINITY);
+    if (Number.isFinite(next)) await this.ctx.storage.setAlarm(next);
   }
 
   async #hello(
@@ -502,6 +532,16 @@ export class SubnetShard extends DurableObject<Env> {
       const o = this.#attachment(other);
       if (other !== ws && o?.state === "ready" && o.agent === frame.agent)
         other.close(4000, "replaced by a new connection");
+    }
+    const now = Date.now();
+    this.#pruneAgents(now);
+    if (!this.#roomFor(frame.agent)) {
+      return this.#refuseHello(
+        ws,
+        "UNAVAILABLE",
+        "this subnet shard serves as many agents as it may; try again later",
+        CLOSE_SHARD_FULL,
+      );
     }
     const ready: Attachment = { state: "ready", agent: frame.agent, subnet: att.subnet };
     this.#attach(ws, ready);
@@ -539,6 +579,60 @@ export class SubnetShard extends DurableObject<Env> {
     });
   }
 
+  /**
+   * Drops rows of agents gone longer than AGENT_ROW_TTL_MS (no live socket, no reservation),
+   * and the notes kept about them, so agents that come and go leave nothing behind.
+   */
+  #pruneAgents(now: number): void {
+    const live = this.#readySockets();
+    const cutoff = now - configOf(this.env).AGENT_ROW_TTL_MS;
+    const stale = this.#sql
+      .exec<{ address: string }>(
+        `SELECT address FROM agents WHERE last_seen < ?
+           AND NOT EXISTS (SELECT 1 FROM reservations WHERE reservations.agent = agents.address)`,
+        cutoff,
+      )
+      .toArray()
+      .filter((r) => !live.has(r.address));
+    for (const r of stale) this.#sql.exec(`DELETE FROM agents WHERE address = ?`, r.address);
+    for (const [agent, at] of this.#helloAt) if (now - at > ADMISSION_GRACE_MS) this.#helloAt.delete(agent);
+    if (stale.length > 0) this.#pool = undefined;
+  }
+
+  /**
+   * Whether `agent` may have a row: it has one already, or the shard holds fewer than
+   * MAX_AGENTS_PER_SHARD. When full, the row of the agent gone longest makes room; when every
+   * row is a connected agent, there is none.
+   */
+  #roomFor(agent: string): boolean {
+    const known = this.#sql.exec(`SELECT 1 FROM agents WHERE address = ?`, agent).toArray().length > 0;
+    if (known) return true;
+    const max = configOf(this.env).MAX_AGENTS_PER_SHARD;
+    const count = this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM agents`).one().n;
+    if (count < max) return true;
+    const live = this.#readySockets();
+    const gone = this.#sql
+      .exec<{ address: string }>(`SELECT address FROM agents ORDER BY last_seen`)
+      .toArray()
+      .filter((r) => !live.has(r.address))
+      .slice(0, count - max + 1);
+    if (count - gone.length >= max) return false;
+    // Their reservations stay: the alarm still fails them over to the Request objects.
+    for (const r of gone) this.#sql.exec(`DELETE FROM agents WHERE address = ?`, r.address);
+    return true;
+  }
+
+  /** Refuses a socket that has not said a valid hello: a typed error, then the close. */
+  #refuseHello(
+    ws: WebSocket,
+    code: "FRAME_INVALID" | "PAYLOAD_TOO_LARGE" | "UNAVAILABLE",
+    why: string,
+    close: number,
+  ): void {
+    this.#send(ws, { type: "error", code, message: why });
+    ws.close(close, code);
+  }
+
   #authFail(ws: WebSocket, why: string): void {
     this.#send(ws, { type: "error", code: "UNAUTHORIZED", message: why });
     ws.close(4003, "authentication failed");
@@ -563,6 +657,7 @@ export class SubnetShard extends DurableObject<Env> {
     }
     this.#pool = undefined;
     this.#hub.agentGone(att.agent, why);
+    await this.#armAlarm(Date.now() + configOf(this.env).AGENT_ROW_TTL_MS);
     log.info("agent disconnected", { agent: att.agent, why, lostTasks: lost.length });
   }
 

@@ -3,6 +3,7 @@ import { loadCatalog } from "../catalog.ts";
 import { configOf } from "../env.ts";
 import type { AppEnv } from "../http.ts";
 import type { AgentSummary } from "../objects/subnet-shard.ts";
+import { publicError } from "../public-error.ts";
 import { validatorQuorum } from "../validators/health.ts";
 
 export const networkRoutes = new Hono<AppEnv>();
@@ -16,8 +17,11 @@ networkRoutes.get("/health", async (c) => {
   try {
     config = configOf(c.env);
   } catch (e) {
-    const problem = e instanceof Error ? e.message : String(e);
-    return c.json({ ok: false, status: "misconfigured", service: "ncn-gateway", problem }, 503);
+    const err = publicError(e, { where: "health" });
+    return c.json(
+      { ok: false, status: "misconfigured", service: "ncn-gateway", problem: err.shortMessage },
+      503,
+    );
   }
   const quorum = await validatorQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
   return c.json({

@@ -8,7 +8,7 @@ import {
 } from "@ncn/protocol";
 import * as v from "valibot";
 import { validatorAuthorization } from "./auth.ts";
-import { validatorAnswered, validatorFailed } from "./health.ts";
+import { unreachable, validatorAnswered, validatorFailed } from "./health.ts";
 
 export interface QuorumResult {
   attestations: AttestationSig[];
@@ -109,7 +109,7 @@ export async function gatherAttestations(
           refusals.push({
             url,
             code: "VALIDATOR_UNAVAILABLE",
-            message: e instanceof Error ? e.message : String(e),
+            message: `validator ${unreachable(e)}`,
           });
         })
         .finally(() => {

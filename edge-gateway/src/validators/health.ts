@@ -31,7 +31,7 @@ export async function probeValidator(
     const validator = body.success ? (body.output.validation?.validator ?? null) : null;
     return { url, up: true, validator: validator?.toLowerCase() ?? null, error: null, at };
   } catch (e) {
-    return { url, up: false, validator: null, error: e instanceof Error ? e.message : String(e), at };
+    return { url, up: false, validator: null, error: unreachable(e), at };
   }
 }
 
@@ -100,4 +100,14 @@ export class ValidatorQuorumWatch {
     }
     if (!view.ok) throw quorumLostError(view);
   }
+}
+
+/**
+ * Why a validator could not be reached, as fixed text: the fetch error's own message may
+ * repeat the URL or a proxy's answer, and this text is shown on public routes.
+ */
+export function unreachable(e: unknown): "timeout" | "unreachable" {
+  return e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError")
+    ? "timeout"
+    : "unreachable";
 }

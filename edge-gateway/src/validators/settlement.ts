@@ -2,6 +2,7 @@ import { errorFromBody, type SettlementRequest, SettlementSignature } from "@ncn
 import * as v from "valibot";
 import type { SettlementAnswer } from "../logic/settlement-answers.ts";
 import { validatorAuthorization } from "./auth.ts";
+import { unreachable } from "./health.ts";
 
 const RefusalDetails = v.object({ reason: v.optional(v.string()), field: v.optional(v.string()) });
 
@@ -25,7 +26,7 @@ export async function askSettlementSignatures(
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (e) {
-        return { url, kind: "unavailable", message: e instanceof Error ? e.message : String(e) };
+        return { url, kind: "unavailable", message: unreachable(e) };
       }
       const json: unknown = await res.json().catch(() => undefined);
       if (!res.ok) {

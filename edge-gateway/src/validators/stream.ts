@@ -10,7 +10,7 @@ import {
 import * as v from "valibot";
 import { validatorAuthorization } from "./auth.ts";
 import { mostCommonRefusal, whoRefused } from "./client.ts";
-import { validatorAnswered, validatorFailed } from "./health.ts";
+import { unreachable, validatorAnswered, validatorFailed } from "./health.ts";
 
 export interface StreamAnswer {
   url: string;
@@ -170,7 +170,7 @@ export async function gatherStreamValidation(
       return { url, response: parsed.output };
     } catch (e) {
       validatorFailed(url);
-      return { url, code: "VALIDATOR_UNAVAILABLE", message: e instanceof Error ? e.message : String(e) };
+      return { url, code: "VALIDATOR_UNAVAILABLE", message: `validator ${unreachable(e)}` };
     }
   }
 }

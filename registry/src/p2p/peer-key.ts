@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
 import type { PrivateKey } from "@libp2p/interface";
@@ -10,6 +10,8 @@ import { RegistryError } from "../errors.ts";
  */
 export async function loadOrCreatePeerKey(path: string): Promise<{ key: PrivateKey; created: boolean }> {
   if (existsSync(path)) {
+    // A key file others can read (copied in, or left by an older version) is tightened.
+    if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
     try {
       return { key: privateKeyFromProtobuf(new Uint8Array(readFileSync(path))), created: false };
     } catch (e) {

@@ -165,6 +165,7 @@ function walk(
   role: string,
   parents: readonly string[],
   found: ExternalTensor[],
+  ops?: Set<string>,
 ): void {
   if (parents.length >= MAX_DEPTH)
     throw new MalformedModelError(`messages nested more than ${MAX_DEPTH} deep`);
@@ -195,10 +196,11 @@ function walk(
       opType = text(bytes, f.span, 64);
     }
   }
+  if (opType) ops?.add(opType);
   const here = `${role}${name ? ` "${name}"` : ""}${opType ? ` (${opType})` : ""}`;
   const path = kind === "model" ? parents : [...parents, here];
   if (external) found.push({ where: path.join(" > "), ...(location === undefined ? {} : { location }) });
-  for (const [child, childRole, span] of children) walk(bytes, child, span, childRole, path, found);
+  for (const [child, childRole, span] of children) walk(bytes, child, span, childRole, path, found, ops);
 }
 
 /** The first bytes of a model in onnxruntime's own (flatbuffers) format, at offset 4. */
@@ -221,6 +223,16 @@ export function findExternalData(model: Uint8Array): ExternalTensor[] {
   const found: ExternalTensor[] = [];
   walk(model, "model", [0, model.byteLength], "model", [], found);
   return found;
+}
+
+/**
+ * The op types a model uses, in its graph, subgraphs and local functions (same walk as
+ * `findExternalData`; throws `MalformedModelError` likewise).
+ */
+export function modelOpTypes(model: Uint8Array): Set<string> {
+  const ops = new Set<string>();
+  walk(model, "model", [0, model.byteLength], "model", [], [], ops);
+  return ops;
 }
 
 /**

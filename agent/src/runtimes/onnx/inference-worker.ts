@@ -5,6 +5,7 @@
  */
 import { hashTensors, useFastKeccak } from "@ncn/protocol";
 import type { InferenceSession, Tensor as OrtTensorT } from "onnxruntime-node";
+import { type DeclaredOutput, declaredOutputBytes } from "./output-limits.ts";
 import { isGuarded } from "./session-guard.ts";
 import type { WireTensor, WorkerReply, WorkerRequest } from "./worker-protocol.ts";
 
@@ -20,6 +21,9 @@ function reply(r: WorkerReply, transfer: Transferable[] = []): void {
   self.postMessage(r, transfer);
 }
 
+/** A model past one of the limits: answered as such, not as a failure of the model. */
+class LimitError extends Error {}
+
 async function handle(req: WorkerRequest): Promise<void> {
   try {
     const ort = await ortReady;
@@ -27,10 +31,18 @@ async function handle(req: WorkerRequest): Promise<void> {
       // Every session reads external data only from the runtime's private folder.
       if (!isGuarded(req.options)) throw new Error("session options do not pin the external data folder");
       if (!sessions.has(req.key)) {
-        sessions.set(
-          req.key,
-          await ort.InferenceSession.create(req.bytes, req.options as InferenceSession.SessionOptions),
+        const session = await ort.InferenceSession.create(
+          req.bytes,
+          req.options as InferenceSession.SessionOptions,
         );
+        const declared = declaredOutputBytes(session.outputMetadata as readonly DeclaredOutput[]);
+        if (declared > req.maxOutputBytes) {
+          await session.release();
+          throw new LimitError(
+            `its outputs are declared ${declared} bytes, over the ${req.maxOutputBytes} limit`,
+          );
+        }
+        sessions.set(req.key, session);
       }
       reply({ id: req.id, ok: true });
     } else if (req.op === "release") {
@@ -46,11 +58,21 @@ async function handle(req: WorkerRequest): Promise<void> {
         feeds[name] = new ort.Tensor(t.dtype, t.data as never, t.dims);
       // Hashed before the run: the feeds are the caller's tensors, untouched by onnxruntime.
       const inputHash = req.hash ? hashTensors(req.feeds) : undefined;
+      self.postMessage({ id: req.id, started: true });
       const t0 = performance.now();
       const out = await s.run(feeds, req.fetches);
       const ms = performance.now() - t0;
       const outputs: Record<string, WireTensor> = {};
       const transfer: Transferable[] = [];
+      let outputBytes = 0;
+      for (const name of req.fetches) {
+        const t = out[name] as OrtTensorT | undefined;
+        if (t && ArrayBuffer.isView(t.data)) outputBytes += t.data.byteLength;
+      }
+      if (outputBytes > req.maxOutputBytes) {
+        for (const t of Object.values(out)) (t as OrtTensorT).dispose?.();
+        throw new LimitError(`its outputs are ${outputBytes} bytes, over the ${req.maxOutputBytes} limit`);
+      }
       for (const name of req.fetches) {
         const t = out[name] as OrtTensorT | undefined;
         if (!t) throw new Error(`output "${name}" missing`);
@@ -71,7 +93,8 @@ async function handle(req: WorkerRequest): Promise<void> {
       );
     }
   } catch (e) {
-    reply({ id: req.id, ok: false, error: (e as Error).message ?? String(e) });
+    const error = e instanceof Error ? e.message : String(e);
+    reply({ id: req.id, ok: false, error, ...(e instanceof LimitError ? { limit: true as const } : {}) });
   }
 }
 

@@ -11,15 +11,16 @@ import {
   type ExecutionProviderChoice,
   type ExecutionProviderPreference,
 } from "./execution-provider.ts";
-import { assertSelfContained } from "./external-data.ts";
+import { assertSelfContained, modelOpTypes } from "./external-data.ts";
 import { loadOrt, type Ort, type OrtSession } from "./ort.ts";
+import { DATA_DEPENDENT_OPS } from "./output-limits.ts";
 import { probeModelBytes } from "./probe-model.ts";
 import { guardSessionOptions } from "./session-guard.ts";
 import { SessionPool } from "./session-pool.ts";
 import { sha256Hex } from "./sha256.ts";
 import { checkInputs, checkOutputs } from "./signature.ts";
 import { InferenceWorker } from "./worker-client.ts";
-import type { WireTensor } from "./worker-protocol.ts";
+import type { WireTensor, WorkerReply } from "./worker-protocol.ts";
 
 export type GraphOptimization = "disabled" | "basic" | "extended" | "all";
 
@@ -44,7 +45,23 @@ export interface OnnxRuntimeOptions {
    * folder, removed by `close`.
    */
   privateDir?: string;
+  /**
+   * Longest one run may take once it started (ms). A run past it is answered `MODEL_TIMEOUT`;
+   * its inference thread is given up and a fresh one serves the next runs.
+   */
+  maxRunMs?: number;
+  /** Largest outputs of one run, in all (bytes): more is answered `MODEL_LIMIT_EXCEEDED`. */
+  maxOutputBytes?: number;
+  /**
+   * Given-up threads still finishing a run (onnxruntime cannot be interrupted) allowed at once;
+   * while that many are, runs are refused `UNAVAILABLE` so the CPU is not taken over.
+   */
+  maxAbandonedRuns?: number;
 }
+
+export const DEFAULT_MAX_RUN_MS = 60_000;
+export const DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024 * 1024;
+const DEFAULT_MAX_ABANDONED_RUNS = 2;
 
 /** A run this short on the inference thread (ms) costs less than the thread hop around it. */
 const FAST_RUN_MS = 0.25;
@@ -105,7 +122,12 @@ export class OnnxRuntime {
   readonly graphOptimization: GraphOptimization;
   readonly #ort: Ort;
   readonly #pool: SessionPool<string>;
-  readonly #worker: InferenceWorker;
+  #worker: InferenceWorker;
+  readonly #maxRunMs: number;
+  readonly #maxOutputBytes: number;
+  readonly #maxAbandoned: number;
+  /** Given-up inference threads whose run has not ended yet. */
+  #abandoned = 0;
   readonly #log: Logger;
   readonly #inlineTiny: boolean;
   readonly #speed = new Map<string, ModelSpeed>();
@@ -124,6 +146,9 @@ export class OnnxRuntime {
     this.graphOptimization = options.graphOptimization ?? "all";
     this.#log = (options.log ?? silentLogger).child({ component: "agent:onnx" });
     this.#worker = new InferenceWorker();
+    this.#maxRunMs = options.maxRunMs ?? DEFAULT_MAX_RUN_MS;
+    this.#maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    this.#maxAbandoned = options.maxAbandonedRuns ?? DEFAULT_MAX_ABANDONED_RUNS;
     this.#inlineTiny = (options.inlineTinyModels ?? true) && choice.provider === "cpu";
     this.#pool = new SessionPool<string>({
       capacity: options.poolSize ?? 8,
@@ -239,9 +264,19 @@ export class OnnxRuntime {
         const bytes = await this.#verifiedBytes(model, load);
         const t0 = performance.now();
         const r = await this.#worker.request(
-          { op: "load", key: model.sha256, bytes, options: this.sessionOptions() as Record<string, unknown> },
+          {
+            op: "load",
+            key: model.sha256,
+            bytes,
+            options: this.sessionOptions() as Record<string, unknown>,
+            maxOutputBytes: this.#maxOutputBytes,
+          },
           [bytes.buffer as ArrayBuffer],
         );
+        if (!r.ok && r.limit)
+          throw new AgentError("MODEL_LIMIT_EXCEEDED", `model ${model.id} is refused: ${r.error}`, {
+            details: { model: model.id, maxOutputBytes: this.#maxOutputBytes },
+          });
         if (!r.ok) throw new AgentError("INFERENCE_FAILED", `model ${model.id} cannot be loaded: ${r.error}`);
         this.#log.debug("session created", { model: model.id, ms: Math.round(performance.now() - t0) });
         return model.sha256;
@@ -271,6 +306,12 @@ export class OnnxRuntime {
     fetches: readonly string[],
     how: { onSubmitted: (() => void) | undefined; hash: boolean },
   ): Promise<Ran> {
+    if (this.#abandoned >= this.#maxAbandoned) {
+      throw new AgentError(
+        "UNAVAILABLE",
+        "runs stopped at the time limit still hold the CPU; try again later",
+      );
+    }
     return this.#session(model, load, async (key) => {
       const bytes = inputBytes(feeds);
       const speed = this.#speed.get(key);
@@ -280,6 +321,7 @@ export class OnnxRuntime {
       if (speed?.session && bytes <= speed.fastBytes) {
         how.onSubmitted?.();
         const outputs = await runInline(speed.session, this.#ort, feeds, fetches);
+        this.#checkOutputBytes(model, outputs);
         return how.hash
           ? { outputs, inputHash: hashTensors(feeds), outputHash: hashTensors(outputs) }
           : { outputs };
@@ -291,16 +333,27 @@ export class OnnxRuntime {
       // large ones here, while the inference thread runs, as before.
       const hashThere = how.hash && bytes <= WORKER_HASH_MAX_BYTES;
       let inputHash: `0x${string}` | undefined;
-      const pending = this.#worker.request({
-        op: "run",
-        key,
-        feeds: wire,
-        fetches: [...fetches],
-        ...(hashThere ? { hash: true } : {}),
-      });
+      const pending = this.#watched(model, (onStarted) =>
+        this.#worker.request(
+          {
+            op: "run",
+            key,
+            feeds: wire,
+            fetches: [...fetches],
+            maxOutputBytes: this.#maxOutputBytes,
+            ...(hashThere ? { hash: true } : {}),
+          },
+          [],
+          onStarted,
+        ),
+      );
       how.onSubmitted?.();
       if (how.hash && !hashThere) inputHash = hashTensors(feeds);
       const r = await pending;
+      if (!r.ok && r.limit)
+        throw new AgentError("MODEL_LIMIT_EXCEEDED", `model ${model.id} is refused: ${r.error}`, {
+          details: { model: model.id, maxOutputBytes: this.#maxOutputBytes },
+        });
       if (!r.ok) throw new AgentError("INFERENCE_FAILED", `inference failed: ${r.error}`);
       if (r.ms !== undefined) this.#observe(model, load, bytes, r.ms);
       const outputs: Record<string, Tensor> = {};
@@ -313,6 +366,73 @@ export class OnnxRuntime {
         outputHash: r.outputHash ?? hashTensors(outputs),
       };
     });
+  }
+
+  /**
+   * A run on the inference thread under the time limit, counted from when it leaves the
+   * thread's queue. Past it the run is answered `MODEL_TIMEOUT` and the thread given up:
+   * onnxruntime cannot stop a run, so a fresh thread takes the next ones while the old one
+   * ends when its run does (at most `maxAbandonedRuns` such threads at once).
+   */
+  #watched(
+    model: Pick<ModelDescriptor, "id">,
+    send: (onStarted: () => void) => Promise<WorkerReply>,
+  ): Promise<WorkerReply> {
+    const worker = this.#worker;
+    return new Promise<WorkerReply>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onStarted = () => {
+        timer = setTimeout(() => {
+          this.#abandon(worker, model);
+          reject(
+            new AgentError("MODEL_TIMEOUT", `model ${model.id} ran past the ${this.#maxRunMs} ms limit`, {
+              details: { model: model.id, maxRunMs: this.#maxRunMs },
+            }),
+          );
+        }, this.#maxRunMs);
+      };
+      send(onStarted).then(
+        (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  /** Gives up an inference thread stuck in a run: a fresh one serves from now on. */
+  #abandon(worker: InferenceWorker, model: Pick<ModelDescriptor, "id">): void {
+    if (this.#worker !== worker) return;
+    this.#worker = new InferenceWorker();
+    this.#abandoned++;
+    void worker.exited.then(() => {
+      this.#abandoned--;
+      this.#log.info("a run given up at the time limit has ended", { model: model.id });
+    });
+    // Other runs queued on that thread fail now; their sessions lived there.
+    worker.terminate();
+    void this.#pool.clear();
+    this.#log.warn("run stopped at the time limit; inference thread replaced", {
+      model: model.id,
+      maxRunMs: this.#maxRunMs,
+      threadsStillRunning: this.#abandoned,
+    });
+  }
+
+  /** Refuses outputs larger in all than the limit (runs on the calling thread check here). */
+  #checkOutputBytes(model: Pick<ModelDescriptor, "id">, outputs: Record<string, Tensor>): void {
+    let n = 0;
+    for (const t of Object.values(outputs)) n += t.data.byteLength;
+    if (n > this.#maxOutputBytes)
+      throw new AgentError(
+        "MODEL_LIMIT_EXCEEDED",
+        `model ${model.id} is refused: its outputs are ${n} bytes, over the ${this.#maxOutputBytes} limit`,
+        { details: { model: model.id, maxOutputBytes: this.#maxOutputBytes } },
+      );
   }
 
   /**
@@ -333,6 +453,10 @@ export class OnnxRuntime {
     const s = speed;
     s.inline = (async () => {
       const bytes = await this.#verifiedBytes(model, load);
+      // A run on the calling thread cannot be stopped: only models whose cost follows the
+      // size of their inputs (no loops, no shapes taken from input values) run there.
+      const dataDependent = [...modelOpTypes(bytes)].filter((op) => DATA_DEPENDENT_OPS.has(op));
+      if (dataDependent.length > 0) throw new NotInlinable(`it uses ${dataDependent.join(", ")}`);
       return await this.openSession(bytes, model.id, {
         executionProviders: ["cpu"],
         graphOptimizationLevel: this.graphOptimization,
@@ -347,7 +471,10 @@ export class OnnxRuntime {
         s.session = session;
         this.#log.debug("model runs on the calling thread", { model: model.id, maxInputBytes: s.fastBytes });
       },
-      (e: unknown) => this.#log.warn("calling-thread session failed", { model: model.id, error: e }),
+      (e: unknown) =>
+        e instanceof NotInlinable
+          ? this.#log.debug("model stays on the inference thread", { model: model.id, reason: e.message })
+          : this.#log.warn("calling-thread session failed", { model: model.id, error: e }),
     );
   }
 
@@ -450,6 +577,11 @@ export class OnnxRuntime {
     this.#worker.terminate();
     if (this.#privateDir.owned) rmSync(this.#privateDir.path, { recursive: true, force: true });
   }
+}
+
+/** A model that must not run where no watchdog can stop it. */
+class NotInlinable extends Error {
+  override name = "NotInlinable";
 }
 
 /** Runs a session on this thread and returns the fetched outputs as protocol tensors. */

@@ -1,7 +1,11 @@
 import { embeddedAssets } from "../../embedded.ts";
-import type { WorkerReply, WorkerRequest } from "./worker-protocol.ts";
+import type { WorkerReply, WorkerRequest, WorkerStarted } from "./worker-protocol.ts";
 
-type Pending = { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
+type Pending = {
+  resolve: (r: WorkerReply) => void;
+  reject: (e: Error) => void;
+  onStarted: (() => void) | undefined;
+};
 type Request = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, "id"> : never) : never;
 
 /** Where the inference thread's code is: embedded in the executable, or beside this file. */
@@ -15,11 +19,18 @@ export class InferenceWorker {
   readonly #pending = new Map<number, Pending>();
   #next = 1;
   #dead: Error | undefined;
+  /** Settles when the thread has really ended (a run in native code finishes first). */
+  readonly exited: Promise<void>;
 
   constructor() {
     this.#worker = new Worker(workerUrl());
-    this.#worker.onmessage = (e: MessageEvent<WorkerReply>) => {
+    this.exited = new Promise((resolve) => this.#worker.addEventListener("close", () => resolve()));
+    this.#worker.onmessage = (e: MessageEvent<WorkerReply | WorkerStarted>) => {
       const p = this.#pending.get(e.data.id);
+      if ("started" in e.data) {
+        p?.onStarted?.();
+        return;
+      }
       this.#pending.delete(e.data.id);
       p?.resolve(e.data);
     };
@@ -32,11 +43,12 @@ export class InferenceWorker {
     this.#pending.clear();
   }
 
-  request(req: Request, transfer: Transferable[] = []): Promise<WorkerReply> {
+  /** Sends a request; `onStarted` is called when a run leaves the thread's queue and starts. */
+  request(req: Request, transfer: Transferable[] = [], onStarted?: () => void): Promise<WorkerReply> {
     if (this.#dead) return Promise.reject(this.#dead);
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve, reject, onStarted });
       this.#worker.postMessage({ ...req, id }, transfer);
     });
   }

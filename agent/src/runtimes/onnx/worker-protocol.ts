@@ -8,7 +8,15 @@ export interface WireTensor {
 }
 
 export type WorkerRequest =
-  | { op: "load"; id: number; key: string; bytes: Uint8Array; options: Record<string, unknown> }
+  /** `maxOutputBytes`: a model whose declared outputs are larger is refused at load. */
+  | {
+      op: "load";
+      id: number;
+      key: string;
+      bytes: Uint8Array;
+      options: Record<string, unknown>;
+      maxOutputBytes: number;
+    }
   /** `hash`: also return `hashTensors` of the feeds and of the outputs. */
   | {
       op: "run";
@@ -17,8 +25,16 @@ export type WorkerRequest =
       feeds: Record<string, WireTensor>;
       fetches: string[];
       hash?: boolean;
+      /** Outputs larger than this in all are refused (`MODEL_LIMIT_EXCEEDED`), not returned. */
+      maxOutputBytes: number;
     }
   | { op: "release"; id: number; key: string };
+
+/** Sent before a run's own reply: the run has left the queue and started. */
+export interface WorkerStarted {
+  id: number;
+  started: true;
+}
 
 export type WorkerReply =
   /** `ms`: time `session.run` took on the inference thread (run replies). */
@@ -30,4 +46,5 @@ export type WorkerReply =
       inputHash?: `0x${string}`;
       outputHash?: `0x${string}`;
     }
-  | { id: number; ok: false; error: string };
+  /** `limit`: the model went past a limit (`MODEL_LIMIT_EXCEEDED`), as opposed to failing. */
+  | { id: number; ok: false; error: string; limit?: true };
