@@ -7,7 +7,7 @@ import {
   readSession,
   tokenBalance,
 } from "@ncn/contracts";
-import { BaseError, InferenceResponse, ncnDomain, type Tensor } from "@ncn/protocol";
+import { BaseError, type InferenceResponse, ncnDomain, type Tensor } from "@ncn/protocol";
 import {
   chainValidatorSet,
   NcnClient,
@@ -15,7 +15,6 @@ import {
   openPaymentSession,
   verifyStreamResult,
 } from "@ncn/sdk";
-import * as v from "valibot";
 import type { Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { readContract } from "viem/actions";
@@ -166,7 +165,8 @@ export async function runChaos(devnet: Devnet, opts: ChaosOptions): Promise<Chao
       });
       const done = await Promise.all(batch);
       records.push(...done);
-      if (done.some((r) => r.outcome !== "ok")) await sleep(100);
+      // Refused (no agent connected yet after a restart, say): back off before the next batch.
+      if (done.some((r) => r.outcome !== "ok")) await sleep(500);
     }
     if (stream && !closed) await stream.close();
   };
@@ -348,21 +348,13 @@ async function readBack(
   const deadline = Date.now() + READ_BACK_MS;
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(
-        `${client.gatewayUrl}/v1/inference/${encodeURIComponent(requestId)}?wait=2000`,
-        {
-          headers: await client.accessHeaders(requestId),
-        },
-      );
-      const body: unknown = await res.json().catch(() => undefined);
-      if (res.ok) {
-        const r = v.parse(InferenceResponse, body);
-        if (r.state === "returned" || r.state === "failed" || r.state === "cancelled") return r;
-      } else if (res.status === 404) {
-        // Never created (the gateway went down before it stored the request): nothing was charged.
-        return new BaseError("REQUEST_NOT_FOUND", `request ${requestId} was never created`);
-      }
-    } catch {}
+      // Through the client, so that it settles what it owes for the request.
+      const r = await client.status(requestId, { waitMs: 2_000 });
+      if (r.state === "returned" || r.state === "failed" || r.state === "cancelled") return r;
+    } catch (e) {
+      // Never created (the gateway went down before it stored the request): nothing was charged.
+      if (e instanceof BaseError && e.code === "REQUEST_NOT_FOUND") return e;
+    }
     await sleep(250);
   }
   return undefined;
