@@ -145,13 +145,22 @@ export async function runChaos(devnet: Devnet, opts: ChaosOptions): Promise<Chao
   const streamWorker = async (session: (typeof sessions)[number]) => {
     let stream: NcnStream | undefined;
     let closed = false;
+    let opened = 0;
     while (running()) {
       if (!stream || closed) {
         try {
           stream = await session.client.openStream({ subnet: SUBNET, model: MODEL });
           closed = false;
-          void stream.socketClosed.then(() => {
+          const s = stream;
+          const nth = ++opened;
+          const atOpen = s.charged;
+          const okBefore = records.filter((r) => r.kind === "stream" && r.outcome === "ok").length;
+          void stream.socketClosed.then((how) => {
             closed = true;
+            const okNow = records.filter((r) => r.kind === "stream" && r.outcome === "ok").length;
+            say(
+              `  stream ${nth} closed (${how.code}): charged ${atOpen} at open, ${s.charged} at close; ~${okNow - okBefore} results`,
+            );
           });
         } catch {
           await sleep(200);

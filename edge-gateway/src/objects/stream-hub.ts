@@ -332,8 +332,11 @@ export class StreamHub {
   }
 
   async #onVoucher(stream: Stream, amount: bigint, signature: `0x${string}`): Promise<void> {
-    if (stream.closed) return;
+    // A voucher sent just before the client closed is still its word: it acknowledges the
+    // last charges (those flushed at the close too), which settle only with it. Vouchers are
+    // handled one after another, so the close often arrives while this one waits its turn.
     if (!stream.ready) {
+      if (stream.closed) return;
       this.#refuseStream(
         stream,
         new BaseError(
@@ -348,6 +351,7 @@ export class StreamHub {
       stream.standing = unwrap(await session.streamVoucher(stream.sessionId, amount.toString(), signature));
     } catch (e) {
       const err = asError(e);
+      if (stream.closed) return;
       // A voucher the client did not sign ends the stream: nobody else may send vouchers on it.
       if (err.code === "PAYMENT_REQUIRED") this.#refuseStream(stream, err);
       else
@@ -361,7 +365,7 @@ export class StreamHub {
     }
     if (!stream.top || amount > stream.top.amount) stream.top = { amount, signature };
     const next = stream.waiting[0];
-    if (next) this.#refill(stream, next.price);
+    if (next && !stream.closed) this.#refill(stream, next.price);
   }
 
   /** Tells the client why and closes the socket (policy violation). */
