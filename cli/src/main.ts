@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { join, resolve } from "node:path";
 import { defineCommand, runMain } from "citty";
 import { modelCommand, subnetCommand } from "./commands/catalog.ts";
+import { chaosCommand } from "./commands/chaos.ts";
 import { inferCommand, ocrCommand, receiptCommand } from "./commands/client.ts";
 import { devnetCommand } from "./commands/devnet.ts";
 
@@ -28,6 +29,7 @@ const main = defineCommand({
   },
   subCommands: {
     devnet: devnetCommand,
+    chaos: chaosCommand,
     subnet: subnetCommand,
     model: modelCommand,
     agent: agentCommand,

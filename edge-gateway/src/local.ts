@@ -1,4 +1,4 @@
-import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
@@ -31,7 +31,14 @@ export function bundleWorker(): Promise<string> {
 export interface GatewayHandle {
   url: string;
   mf: Miniflare;
+  /** The workerd process serving this gateway (undefined if it could not be told apart). */
+  pid: number | undefined;
   stop(): Promise<void>;
+  /**
+   * Kills workerd with SIGKILL (no shutdown: what it had not written is lost, as in a crash),
+   * then releases what Miniflare holds in this process. The persisted state stays.
+   */
+  kill(): Promise<void>;
 }
 
 /**
@@ -44,6 +51,7 @@ export async function startGateway(
 ): Promise<GatewayHandle> {
   const scriptPath = await bundleWorker();
   const before = new Set(miniflareTemps());
+  const runtimesBefore = new Set(workerdChildren());
   const persist = opts.persistDir ?? mkdtempSync(join(tmpdir(), "ncn-gw-state-"));
   mkdirSync(persist, { recursive: true });
   const mf = new Miniflare({
@@ -85,19 +93,60 @@ export async function startGateway(
     port: opts.port ?? 0,
   });
   const url = (await mf.ready).toString().replace(/\/$/, "");
+  const pid = workerdChildren().find((p) => !runtimesBefore.has(p));
+  const cleanUp = () => {
+    if (!opts.persistDir) rmSync(persist, { recursive: true, force: true });
+    // Miniflare leaves its scratch folders behind; remove the ones this gateway made.
+    for (const d of miniflareTemps())
+      if (!before.has(d)) rmSync(join(tmpdir(), d), { recursive: true, force: true });
+  };
   return {
     url,
     mf,
+    pid,
     async stop() {
       await mf.dispose();
-      if (!opts.persistDir) rmSync(persist, { recursive: true, force: true });
-      // Miniflare leaves its scratch folders behind; remove the ones this gateway made.
-      for (const d of miniflareTemps())
-        if (!before.has(d)) rmSync(join(tmpdir(), d), { recursive: true, force: true });
+      cleanUp();
+    },
+    async kill() {
+      if (pid !== undefined) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {}
+        // The port is free once the process is gone.
+        while (isAlive(pid)) await new Promise((r) => setTimeout(r, 20));
+      }
+      await mf.dispose().catch(() => undefined);
+      cleanUp();
     },
   };
 }
 
 function miniflareTemps(): string[] {
   return readdirSync(tmpdir()).filter((d) => d.startsWith("miniflare-"));
+}
+
+/** workerd processes started by this process (Miniflare spawns the runtime as a direct child). */
+function workerdChildren(): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Fields after the parenthesised command name: state, ppid, ...
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) !== process.pid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("workerd")) out.push(Number(entry));
+    } catch {}
+  }
+  return out;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
 }

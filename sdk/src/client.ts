@@ -1,6 +1,7 @@
 import {
   BaseError,
   bytesToBase64,
+  ErrorBody,
   errorFromBody,
   InferenceResponse,
   type NcnDomain,
@@ -106,6 +107,12 @@ export class NcnClient {
   /** Prices of requests in flight, by request id. */
   #inflight = new Map<string, bigint>();
   /**
+   * Prices of requests whose answer was lost (a dropped connection, a reply before the end):
+   * they may have run and been charged, so vouchers keep covering them until `status` reads
+   * them back as returned (then spent) or failed (then dropped).
+   */
+  #unanswered = new Map<string, bigint>();
+  /**
    * Voucher amounts already signed on this session: the gateway takes each voucher for one
    * request only, so after a failed request the next one signs a fresh amount.
    */
@@ -127,6 +134,8 @@ export class NcnClient {
   useSession(sessionId: `0x${string}`, spent = 0n): void {
     if (sessionId !== this.#sessionId) this.#signed.clear();
     this.#sessionId = sessionId;
+    // What the gateway reports as charged already includes whichever unanswered request ran.
+    this.#unanswered.clear();
     this.#spent = spent;
   }
 
@@ -207,13 +216,31 @@ export class NcnClient {
     return { [REQUEST_ACCESS_HEADER]: await signature };
   }
 
-  async status(requestId: string): Promise<InferenceResponse> {
-    return v.parse(
-      InferenceResponse,
-      await this.#json(`/v1/inference/${encodeURIComponent(requestId)}`, {
-        headers: await this.accessHeaders(requestId),
-      }),
-    );
+  /**
+   * A request's state; with `waitMs`, the gateway answers once it is final or that time passed.
+   * Reading back a request whose answer was lost settles what this client owes for it.
+   */
+  async status(requestId: string, opts: { waitMs?: number } = {}): Promise<InferenceResponse> {
+    const wait = opts.waitMs ? `?wait=${Math.round(opts.waitMs)}` : "";
+    let response: InferenceResponse;
+    try {
+      response = v.parse(
+        InferenceResponse,
+        await this.#json(`/v1/inference/${encodeURIComponent(requestId)}${wait}`, {
+          headers: await this.accessHeaders(requestId),
+        }),
+      );
+    } catch (e) {
+      // Never created: nothing to pay for it.
+      if (e instanceof BaseError && e.code === "REQUEST_NOT_FOUND") this.#unanswered.delete(requestId);
+      throw e;
+    }
+    const price = this.#unanswered.get(requestId);
+    if (price !== undefined && TERMINAL.has(response.state)) {
+      this.#unanswered.delete(requestId);
+      if (response.state === "returned") this.#addSpent(price);
+    }
+    return response;
   }
 
   async cancel(requestId: string): Promise<InferenceResponse> {
@@ -335,13 +362,14 @@ export class NcnClient {
             ...(opts.signal ? { signal: opts.signal } : {}),
           });
           const response = v.parse(InferenceResponse, raw);
-          if (mode === "session" && response.state === "returned") {
-            this.#spent += price;
-            // Amounts at or below what is spent are never computed again.
-            for (const a of this.#signed) if (a <= this.#spent) this.#signed.delete(a);
-          }
+          if (mode === "session" && response.state === "returned") this.#addSpent(price);
+          // Answered before it ended (the wait ran out): it may still be charged.
+          else if (mode === "session" && !TERMINAL.has(response.state))
+            this.#unanswered.set(requestId, price);
           return response;
         } catch (e) {
+          // No answer from the gateway (the connection dropped): the request may have run.
+          if (mode === "session" && !gatewayAnswered(e)) this.#unanswered.set(requestId, price);
           // Another client of this session (or an earlier run) used that voucher amount: the
           // gateway names the next free one, and this request is sent once more with it.
           const next = voucherUsedNext(e);
@@ -365,6 +393,7 @@ export class NcnClient {
     const account = this.#account as LocalAccount;
     let outstanding = this.#spent;
     for (const p of this.#inflight.values()) outstanding += p;
+    for (const p of this.#unanswered.values()) outstanding += p;
     if (outstanding < floor) outstanding = floor;
     while (this.#signed.has(outstanding)) outstanding += 1n;
     this.#signed.add(outstanding);
@@ -372,6 +401,12 @@ export class NcnClient {
       typedData(domain, "Voucher", { sessionId, cumulativeAmount: outstanding }),
     );
     return { mode: "session", sessionId, cumulativeAmount: outstanding.toString(), signature };
+  }
+
+  #addSpent(price: bigint): void {
+    this.#spent += price;
+    // Amounts at or below what is spent are never computed again.
+    for (const a of this.#signed) if (a <= this.#spent) this.#signed.delete(a);
   }
 
   #follow(requestId: string, onProgress: (e: ProgressEvent) => void, outer?: AbortSignal): AbortController {
@@ -400,10 +435,27 @@ export class NcnClient {
       headers: { "content-type": "application/json", ...(init.headers ?? {}) },
     });
     const body: unknown = await res.json().catch(() => undefined);
-    if (!res.ok) throw errorFromBody(body, res.status);
+    if (!res.ok) {
+      const err = errorFromBody(body, res.status);
+      if (!v.is(ErrorBody, body)) notFromGateway.add(err);
+      throw err;
+    }
     return body;
   }
 }
+
+const TERMINAL: ReadonlySet<string> = new Set(["returned", "failed", "cancelled"]);
+
+/**
+ * Whether `e` is the gateway's own typed answer: a failure it reports is final and uncharged.
+ * A dropped connection (a fetch error) or a reply that is not the gateway's error body is not.
+ */
+function gatewayAnswered(e: unknown): boolean {
+  return e instanceof BaseError && !notFromGateway.has(e);
+}
+
+/** Errors made from a reply that was not the gateway's error body (a proxy's 502, say). */
+const notFromGateway = new WeakSet<BaseError>();
 
 /** The gateway's next free voucher amount, when `e` refused a voucher as already used. */
 function voucherUsedNext(e: unknown): bigint | undefined {

@@ -186,3 +186,28 @@ test("an honest charged total is acknowledged exactly", async () => {
   await received(gw.seen, (a) => a === 3n * PRICE);
   expect(gw.seen.vouchers.at(-1)).toBe(3n * PRICE);
 });
+
+test("opening a stream while the gateway is down fails with a typed error and leaves nothing unhandled", async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    // A port nothing listens on (the gateway's process died).
+    const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+    const port = probe.port;
+    probe.stop(true);
+    await expect(
+      NcnStream.open({
+        gatewayUrl: `http://127.0.0.1:${port}`,
+        sessionId,
+        subnet: "default",
+        account: privateKeyToAccount(generatePrivateKey()),
+        domain,
+      }),
+    ).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(unhandled).toEqual([]);
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+  }
+});

@@ -198,6 +198,9 @@ export class NcnStream {
         else resolve();
       };
     });
+    // When the socket cannot even open, `ready` fails too but is never awaited: without this
+    // the rejection would be unhandled (which ends a Node process).
+    ready.catch(() => undefined);
     this.#ws.addEventListener("message", (e) => this.#onMessage(e.data));
     this.#ws.addEventListener("close", (e) => {
       this.#socketClosed({ code: e.code, reason: e.reason });

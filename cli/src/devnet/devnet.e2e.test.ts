@@ -80,6 +80,66 @@ async function settledOnChain(sessionId: `0x${string}`, target: bigint): Promise
   return settled;
 }
 
+/** A bare stream socket: frames as they come, and a wait for the first frame that matches. */
+async function openRawStream(url: string) {
+  const ws = new WebSocket(url);
+  const frames: {
+    type: string;
+    id?: string;
+    code?: string;
+    total?: string;
+    nonce?: `0x${string}`;
+    results?: { id: string }[];
+  }[] = [];
+  ws.addEventListener("message", (e) => frames.push(JSON.parse(String(e.data))));
+  ws.addEventListener("close", (e) => frames.push({ type: "closed", code: String(e.code) }));
+  await new Promise((r, j) => {
+    ws.addEventListener("open", r, { once: true });
+    ws.addEventListener("error", j, { once: true });
+  });
+  const next = async (pred: (f: (typeof frames)[number]) => boolean) => {
+    const until = Date.now() + 15_000;
+    for (;;) {
+      const i = frames.findIndex(pred);
+      if (i >= 0) return frames.splice(i, 1)[0] as (typeof frames)[number];
+      if (Date.now() > until) throw new Error(`no such frame; got ${JSON.stringify(frames)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  return { ws, next };
+}
+
+/** Signs a stream's challenge answer and vouchers for `sessionId`. */
+function streamSigner(domain: ReturnType<typeof ncnDomain>, sessionId: `0x${string}`) {
+  type Account = ReturnType<typeof privateKeyToAccount>;
+  return {
+    signAuth: (account: Account, nonce: `0x${string}`) =>
+      account.signTypedData({
+        domain,
+        types: {
+          StreamAuth: [
+            { name: "sessionId", type: "bytes32" },
+            { name: "nonce", type: "bytes32" },
+          ],
+        },
+        primaryType: "StreamAuth",
+        message: { sessionId, nonce },
+      }),
+    sign: (account: Account, amount: bigint) =>
+      account.signTypedData({
+        domain,
+        types: {
+          Voucher: [
+            { name: "sessionId", type: "bytes32" },
+            { name: "cumulativeAmount", type: "uint256" },
+          ],
+        },
+        primaryType: "Voucher",
+        message: { sessionId, cumulativeAmount: amount },
+      }),
+  };
+}
+
 function expectedTiny(x: number[]): number[] {
   const out: number[] = [];
   for (let j = 0; j < 3; j++) {
@@ -338,62 +398,15 @@ describe("devnet end to end", () => {
     });
     const domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
     const url = `${devnet.file.gateway.url.replace(/^http/, "ws")}/v1/sessions/${sessionId}/stream?subnet=default`;
-    const open = async () => {
-      const ws = new WebSocket(url);
-      const frames: {
-        type: string;
-        id?: string;
-        code?: string;
-        total?: string;
-        results?: { id: string }[];
-      }[] = [];
-      ws.addEventListener("message", (e) => frames.push(JSON.parse(String(e.data))));
-      ws.addEventListener("close", (e) => frames.push({ type: "closed", code: String(e.code) }));
-      await new Promise((r, j) => {
-        ws.addEventListener("open", r, { once: true });
-        ws.addEventListener("error", j, { once: true });
-      });
-      const next = async (pred: (f: (typeof frames)[number]) => boolean) => {
-        const until = Date.now() + 15_000;
-        for (;;) {
-          const i = frames.findIndex(pred);
-          if (i >= 0) return frames.splice(i, 1)[0] as (typeof frames)[number];
-          if (Date.now() > until) throw new Error(`no such frame; got ${JSON.stringify(frames)}`);
-          await new Promise((r) => setTimeout(r, 10));
-        }
-      };
-      return { ws, next };
-    };
+    const open = () => openRawStream(url);
     const tensor = {
       dtype: "float32",
       dims: [1, 4],
       data: Buffer.from(new Float32Array(4).buffer).toString("base64"),
     };
 
-    const signAuth = (account: typeof client, nonce: `0x${string}`) =>
-      account.signTypedData({
-        domain,
-        types: {
-          StreamAuth: [
-            { name: "sessionId", type: "bytes32" },
-            { name: "nonce", type: "bytes32" },
-          ],
-        },
-        primaryType: "StreamAuth",
-        message: { sessionId, nonce },
-      });
-    const sign = (amount: bigint, account = client) =>
-      account.signTypedData({
-        domain,
-        types: {
-          Voucher: [
-            { name: "sessionId", type: "bytes32" },
-            { name: "cumulativeAmount", type: "uint256" },
-          ],
-        },
-        primaryType: "Voucher",
-        message: { sessionId, cumulativeAmount: amount },
-      });
+    const { signAuth, sign: signWith } = streamSigner(domain, sessionId);
+    const sign = (amount: bigint, account = client) => signWith(account, amount);
 
     // A stranger answering the challenge: refused, and the socket closed.
     const stranger = privateKeyToAccount(generatePrivateKey());
@@ -467,6 +480,55 @@ describe("devnet end to end", () => {
     const after = await new NcnClient({ gatewayUrl: devnet.file.gateway.url }).registerSession(sessionId);
     expect(BigInt(after.charged)).toBe(DEVNET_PRICES.tiny);
   }, 60_000);
+
+  test("session stream: the voucher a client sends just before it closes is kept, so the last charges settle", async () => {
+    const client = privateKeyToAccount(devnet.file.client.privateKey as `0x${string}`);
+    const q = await devnet.client.quote("default", "tiny-mlp");
+    const { sessionId } = await openPaymentSession(chainConfig(), client, {
+      gateway: q.gateway as `0x${string}`,
+      amount: 10n ** 18n,
+      expiresInSeconds: 3600,
+    });
+    const { signAuth, sign } = streamSigner(
+      ncnDomain(q.chainId, q.paymentContract as `0x${string}`),
+      sessionId,
+    );
+    const voucher = async (amount: bigint) =>
+      JSON.stringify({ type: "voucher", amount: amount.toString(), signature: await sign(client, amount) });
+    const s = await openRawStream(
+      `${devnet.file.gateway.url.replace(/^http/, "ws")}/v1/sessions/${sessionId}/stream?subnet=default`,
+    );
+    const challenge = await s.next((f) => f.type === "challenge");
+    s.ws.send(JSON.stringify({ type: "auth", signature: await signAuth(client, challenge.nonce ?? "0x") }));
+    const window = 100n * DEVNET_PRICES.tiny;
+    s.ws.send(await voucher(window));
+    await s.next((f) => f.type === "ready");
+    const n = 6;
+    const data = Buffer.from(new Float32Array([1, 2, 3, 4]).buffer).toString("base64");
+    s.ws.send(
+      JSON.stringify({
+        type: "many",
+        frames: Array.from({ length: n }, (_, i) => ({
+          type: "infer",
+          id: `last-${i}`,
+          model: "tiny-mlp",
+          inputs: { x: { dtype: "float32", dims: [1, 4], data } },
+        })),
+      }),
+    );
+    let delivered = 0;
+    while (delivered < n) delivered += (await s.next((f) => f.type === "results")).results?.length ?? 0;
+    const total = BigInt(n) * DEVNET_PRICES.tiny;
+    while (BigInt((await s.next((f) => f.type === "charged")).total ?? "0") < total);
+    // Top-ups queue at the gateway (each voucher waits for the one before), then the exact
+    // acknowledgement, then the close at once: the acknowledgement is handled after the close.
+    const topUps = await Promise.all([1n, 2n, 3n, 4n, 5n, 6n].map((k) => voucher(window + k)));
+    const ack = await voucher(total);
+    for (const t of topUps) s.ws.send(t);
+    s.ws.send(ack);
+    s.ws.close(1000, "done");
+    expect(await settledOnChain(sessionId, total)).toBe(total);
+  }, 90_000);
 
   test("a subnet with no agent fails in time with a typed reason and charges nothing", async () => {
     await offerTinyModel("idle", "tiny-idle");

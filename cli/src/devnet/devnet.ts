@@ -10,7 +10,7 @@ import { BaseError, type InferenceResponse, ncnDomain, tensorToJson, typedData }
 import { chainValidatorSet, NcnClient, openPaymentSession, type ReceiptVerification } from "@ncn/sdk";
 import * as v from "valibot";
 import { privateKeyToAccount } from "viem/accounts";
-import type { DevnetFile } from "../devnet-file.ts";
+import { type DevnetFile, writeDevnetFile } from "../devnet-file.ts";
 import {
   claimRecordNames,
   modelRecord,
@@ -59,6 +59,16 @@ export interface Devnet {
   stopRegistry(i: number): Promise<void>;
   /** Starts validator `i` again on the same port and data (what it attested is kept). */
   startRegistry(i: number): Promise<void>;
+  /** Kills validator `i` with SIGKILL (a crash: no shutdown); `startRegistry(i)` brings it back. */
+  killRegistry(i: number): Promise<void>;
+  /** Kills agent `i` with SIGKILL; its tasks in flight are lost with it. */
+  killAgent(i: number): Promise<void>;
+  /** Starts agent `i` again with the same key and data, and waits until it is connected. */
+  startAgent(i: number): Promise<void>;
+  /** Kills the gateway's workerd with SIGKILL; its state folder is kept for `startGateway()`. */
+  killGateway(): Promise<void>;
+  /** Starts the gateway again on the same port and state after `killGateway()`. */
+  startGateway(): Promise<void>;
 }
 
 const ReadyLine = v.object({
@@ -217,10 +227,10 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     step("gateway", `${gateway.url} (workerd)`);
 
     const agents: Child[] = [];
-    for (let i = 0; i < nAgents; i++) {
+    const spawnAgent = (i: number, gatewayUrl: string): Child => {
       const child = supervisor.spawn(`agent-${i}`, BUN, [join(ROOT, "agent", "src", "main.ts"), "run"], {
         env: {
-          NCN_GATEWAY: gateway.url,
+          NCN_GATEWAY: gatewayUrl,
           NCN_DATA_DIR: join(dir, `agent-${i}`),
           NCN_PRIVATE_KEY: agentKeys[i],
           NCN_SUBNETS: DEVNET_SUBNETS.join(","),
@@ -229,8 +239,9 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         },
       });
       pipeLog(child, join(dir, "logs", `agent-${i}.log`));
-      agents.push(child);
-    }
+      return child;
+    };
+    for (let i = 0; i < nAgents; i++) agents.push(spawnAgent(i, gateway.url));
     await waitForAgents(gateway.url, nAgents);
     step("agents", `${nAgents} connected to every subnet`);
 
@@ -285,8 +296,14 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       client: sdk,
       stop,
       async restartGateway() {
-        const samePort = Number(new URL(devnet.gateway.url).port);
         await devnet.gateway.stop();
+        await devnet.startGateway();
+      },
+      async killGateway() {
+        await devnet.gateway.kill();
+      },
+      async startGateway() {
+        const samePort = Number(new URL(devnet.gateway.url).port);
         // The old runtime may hold the port a moment after it stopped (slow under load): retry.
         for (let attempt = 1; ; attempt++) {
           try {
@@ -298,6 +315,23 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
           }
         }
         devnet.gateway = gateway;
+      },
+      async killAgent(i) {
+        const child = agents[i];
+        if (!child) throw new BaseError("NOT_FOUND", `no agent ${i}`);
+        await supervisor.killChild(child);
+      },
+      async startAgent(i) {
+        const child = agents[i];
+        if (!child) throw new BaseError("NOT_FOUND", `no agent ${i}`);
+        if (child.proc.exitCode === null && child.proc.signalCode === null) return;
+        agents[i] = spawnAgent(i, devnet.gateway.url);
+        await waitForAgents(devnet.gateway.url, 1, agentAddresses[i]);
+      },
+      async killRegistry(i) {
+        const r = registries[i];
+        if (!r) throw new BaseError("NOT_FOUND", `no registry ${i}`);
+        await supervisor.killChild(r.child);
       },
       async stopRegistry(i) {
         const r = registries[i];
@@ -415,17 +449,31 @@ function pipeLog(child: Child, path: string): void {
 }
 
 const NetworkView = v.object({
-  subnets: v.array(v.object({ id: v.string(), agents: v.array(v.object({ connected: v.boolean() })) })),
+  subnets: v.array(
+    v.object({
+      id: v.string(),
+      agents: v.array(v.object({ address: v.string(), connected: v.boolean() })),
+    }),
+  ),
 });
 
-async function waitForAgents(gatewayUrl: string, n: number, timeoutMs = 60_000): Promise<void> {
+/** Waits until every devnet subnet has `n` connected agents, or the one at `address` when given. */
+async function waitForAgents(
+  gatewayUrl: string,
+  n: number,
+  address?: string,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       const r = v.parse(NetworkView, await (await fetch(`${gatewayUrl}/v1/network`)).json());
-      const ok = DEVNET_SUBNETS.every(
-        (id) => (r.subnets.find((s) => s.id === id)?.agents.filter((a) => a.connected).length ?? 0) >= n,
-      );
+      const ok = DEVNET_SUBNETS.every((id) => {
+        const live = r.subnets.find((s) => s.id === id)?.agents.filter((a) => a.connected) ?? [];
+        return address === undefined
+          ? live.length >= n
+          : live.some((a) => a.address.toLowerCase() === address);
+      });
       if (ok) return;
     } catch {}
     if (Date.now() > deadline)

@@ -2,12 +2,12 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createNcnReadClient, readSession } from "@ncn/contracts";
 import { BaseError } from "@ncn/protocol";
 import { NcnClient, type NcnStream, openPaymentSession } from "@ncn/sdk";
 import * as v from "valibot";
 import { privateKeyToAccount } from "viem/accounts";
 import { DEVNET_PRICES, type Devnet, startDevnet } from "./devnet.ts";
+import { waitForSettlement } from "./reconcile.ts";
 
 // Paid load while validators go down and come back in a staggered order, with a spell
 // without quorum and one validator that stays down. Afterwards every session must add up:
@@ -56,16 +56,6 @@ interface Load {
   errors: BaseError[];
 }
 
-const SessionView = v.object({ charged: v.string(), released: v.string(), settled: v.string() });
-const NetworkView = v.object({
-  settlement: v.object({
-    pending: v.object({ count: v.number() }),
-    inFlight: v.array(v.unknown()),
-    released: v.object({ count: v.number(), recent: v.array(v.object({ reason: v.string() })) }),
-    abandonedBatches: v.number(),
-    problems: v.array(v.object({ code: v.string(), message: v.string() })),
-  }),
-});
 const HealthView = v.object({
   status: v.string(),
   validators: v.object({ missing: v.array(v.object({ url: v.string() })) }),
@@ -164,7 +154,7 @@ test("every charged receipt settles or is released despite validator churn: 0 lo
   expect(refused[0]?.shortMessage).toContain("nothing was charged");
 
   // What each client received: requests whose final state is `returned`, and stream results.
-  const delivered = new Map<string, bigint>();
+  const delivered = new Map<`0x${string}`, bigint>();
   for (const load of loads) {
     let count = BigInt(load.streamDelivered);
     for (const id of load.sent) {
@@ -174,37 +164,7 @@ test("every charged receipt settles or is released despite validator churn: 0 lo
     delivered.set(load.sessionId, count * DEVNET_PRICES.tiny);
   }
 
-  const read = createNcnReadClient({ rpcUrl: devnet.file.chain.rpcUrl, chainId: devnet.file.chain.chainId });
-  const standing = async (sessionId: `0x${string}`) => {
-    const res = await fetch(`${url}/v1/sessions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ sessionId }),
-    });
-    const g = v.parse(SessionView, await res.json());
-    const onChain = (await readSession(read, devnet.chain.contracts, sessionId)).settled;
-    return { charged: BigInt(g.charged), released: BigInt(g.released), settled: onChain };
-  };
-  const t0 = Date.now();
-  let views: { sessionId: string; delivered: bigint; charged: bigint; released: bigint; settled: bigint }[] =
-    [];
-  let network = v.parse(NetworkView, await (await fetch(`${url}/v1/network`)).json());
-  for (;;) {
-    views = [];
-    for (const load of loads) {
-      views.push({
-        sessionId: load.sessionId,
-        delivered: delivered.get(load.sessionId) ?? 0n,
-        ...(await standing(load.sessionId)),
-      });
-    }
-    network = v.parse(NetworkView, await (await fetch(`${url}/v1/network`)).json());
-    const balanced = views.every((s) => s.charged === s.settled && s.delivered === s.charged + s.released);
-    if (balanced && network.settlement.pending.count === 0 && network.settlement.inFlight.length === 0) break;
-    if (Date.now() - t0 > 60_000) break;
-    await sleep(1_000);
-  }
-  const settleMs = Date.now() - t0;
+  const { sessions: views, settlement, settleMs } = await waitForSettlement(devnet, delivered, 60_000);
   console.log(
     JSON.stringify({
       settleMs,
@@ -215,9 +175,9 @@ test("every charged receipt settles or is released despite validator churn: 0 lo
         released: String(s.released),
         settled: String(s.settled),
       })),
-      released: network.settlement.released.count,
-      reasons: [...new Set(network.settlement.released.recent.map((r) => r.reason))],
-      abandoned: network.settlement.abandonedBatches,
+      released: settlement.released.count,
+      reasons: [...new Set(settlement.released.recent.map((r) => r.reason))],
+      abandoned: settlement.abandonedBatches,
       errors: loads.map((l) =>
         Object.entries(
           l.errors.reduce<Record<string, number>>((m, e) => {
@@ -226,7 +186,7 @@ test("every charged receipt settles or is released despite validator churn: 0 lo
           }, {}),
         ),
       ),
-      problems: network.settlement.problems,
+      problems: settlement.problems,
     }),
   );
   for (const s of views) {
@@ -236,8 +196,8 @@ test("every charged receipt settles or is released despite validator churn: 0 lo
     expect(s.settled).toBe(s.charged);
     expect(s.charged + s.released).toBe(s.delivered);
   }
-  expect(network.settlement.pending.count).toBe(0);
-  expect(network.settlement.inFlight).toEqual([]);
+  expect(settlement.pending.count).toBe(0);
+  expect(settlement.inFlight).toEqual([]);
   // Receipts attested only by the validator that stays down and one other could not be paid.
-  expect(network.settlement.released.count).toBeGreaterThan(0);
+  expect(settlement.released.count).toBeGreaterThan(0);
 }, 150_000);

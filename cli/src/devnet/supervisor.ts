@@ -92,9 +92,25 @@ export class Supervisor {
     }, graceMs);
     await child.exited;
     clearTimeout(timer);
+    this.#forget(child);
+  }
+
+  #forget(child: Child): void {
     const i = this.children.indexOf(child);
     if (i >= 0) this.children.splice(i, 1);
     this.#writePids();
+  }
+
+  /** Kills one child at once (SIGKILL to its group, no grace), as a crash would. */
+  async killChild(child: Child): Promise<void> {
+    const pid = child.proc.pid;
+    if (pid !== undefined && child.proc.exitCode === null && child.proc.signalCode === null) {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {}
+      await child.exited;
+    }
+    this.#forget(child);
   }
 
   async stopAll(): Promise<void> {

@@ -106,6 +106,25 @@ describe("stream reducer: the challenge", () => {
     expect(out.all.some((e) => e.type === "verifyVoucher")).toBe(false);
   });
 
+  test("a voucher whose turn comes after the close still counts; only on a stream that was authorised", () => {
+    const late = run({ ...ready(), waiting: [req("a")] }, [
+      { type: "frame", frame: voucher("500") },
+      { type: "closed" },
+      { type: "voucherTurn", amount: 500n, signature: SIG },
+    ]);
+    expect(late.effects).toEqual([{ type: "verifyVoucher", amount: 500n, signature: SIG }]);
+    const accepted = step(
+      late.state,
+      { type: "voucherAccepted", voucher: { amount: 500n, signature: SIG }, standing: standing("500") },
+      T0,
+      STREAM_LIMITS,
+    );
+    expect(accepted.state.top).toEqual({ amount: 500n, signature: SIG });
+    expect(accepted.effects).toEqual([]); // no lease, no request run after the close
+    const never = run(fresh(), [{ type: "closed" }, { type: "voucherTurn", amount: 500n, signature: SIG }]);
+    expect(never.all.some((e) => e.type === "verifyVoucher")).toBe(false);
+  });
+
   test("a request before auth gets 402; right behind a pending auth it waits for it", () => {
     const none = step(
       fresh(),

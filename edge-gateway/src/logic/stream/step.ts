@@ -42,6 +42,7 @@ export function newStream<J extends PricedRequest>(
     nonce,
     phase: "challenged",
     authPending: false,
+    authorised: false,
     frames: undefined,
     vouchers: undefined,
     standing: { authorised: "0", charged: "0", deposit: "0" },
@@ -92,7 +93,13 @@ export function step<J extends PricedRequest>(
       if (s.phase === "ready") return out({ ...s, authPending: false }, NONE);
       return out(s, [{ type: "verifyAuth", signature: event.signature }]);
     case "authorised": {
-      const next = { ...s, phase: "ready" as const, authPending: false, standing: event.standing };
+      const next = {
+        ...s,
+        phase: "ready" as const,
+        authPending: false,
+        authorised: true,
+        standing: event.standing,
+      };
       return out(next, [{ type: "send", frame: readyFrame(next, config) }]);
     }
     case "authRefused":
@@ -181,8 +188,23 @@ export function step<J extends PricedRequest>(
   }
 }
 
-/** After the close only credit moves: a late lease or a released request goes back to the session. */
+/**
+ * After the close only credit moves: a late lease or a released request goes back to the
+ * session. A voucher sent just before the client closed is still its word: it acknowledges
+ * the last charges (those flushed at the close too), which settle only with it; vouchers are
+ * checked one after another, so the close often arrives while one waits its turn.
+ */
 function closedStep<J extends PricedRequest>(s: StreamControl<J>, event: StreamEvent<J>): StreamStep<J> {
+  if (event.type === "voucherTurn") {
+    return s.authorised
+      ? out(s, [{ type: "verifyVoucher", amount: event.amount, signature: event.signature }])
+      : out(s, NONE);
+  }
+  if (event.type === "voucherAccepted") {
+    const v = event.voucher;
+    const top = !s.top || v.amount > s.top.amount ? v : s.top;
+    return out({ ...s, standing: event.standing, top }, NONE);
+  }
   if (event.type === "leased") {
     // Only what this call granted: the rest of the lease still covers results delivered
     // before the close and charged after it.

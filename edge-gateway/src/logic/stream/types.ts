@@ -34,6 +34,8 @@ export interface StreamControl<J extends PricedRequest = PricedRequest> {
   phase: "challenged" | "ready" | "closed";
   /** An answer to the challenge is being checked: requests right behind it wait for it. */
   authPending: boolean;
+  /** The client answered the challenge (stays true after the close: its last vouchers still count). */
+  authorised: boolean;
   /** Token buckets of the frame limits. */
   frames: Bucket | undefined;
   vouchers: Bucket | undefined;

@@ -1,0 +1,153 @@
+import { afterEach, expect, test } from "bun:test";
+import { errorBody } from "@ncn/protocol";
+import type { Server } from "bun";
+import * as v from "valibot";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { NcnClient } from "./client.ts";
+
+// A stand-in gateway that keeps a session ledger the way the real one does (a voucher must
+// cover everything charged plus this request), and a network that loses chosen answers: the
+// request reaches the gateway and runs, but the client never hears back.
+
+const PRICE = 100n;
+const sessionId = `0x${"ab".repeat(32)}` as const;
+const gateway = `0x${"11".repeat(20)}`;
+const contract = `0x${"22".repeat(20)}`;
+
+let server: Server<undefined> | undefined;
+afterEach(() => {
+  server?.stop(true);
+  server = undefined;
+});
+
+const Body = v.object({
+  requestId: v.string(),
+  payment: v.object({ cumulativeAmount: v.string() }),
+});
+
+function standIn(fails: ReadonlySet<string>) {
+  const ledger = { charged: 0n, vouchers: [] as bigint[], states: new Map<string, string>() };
+  const response = (requestId: string, state: string) => ({
+    requestId,
+    state,
+    subnet: "default",
+    model: "tiny-mlp",
+    price: PRICE.toString(),
+    createdAt: 1,
+    updatedAt: 2,
+    ...(state === "failed" ? { error: { code: "DEADLINE_EXCEEDED", message: "too late" } } : {}),
+  });
+  server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const url = new URL(req.url);
+      if (url.pathname === "/v1/quote") {
+        return Response.json({
+          subnet: "default",
+          model: "tiny-mlp",
+          price: PRICE.toString(),
+          currency: "NCN",
+          chainId: 31337,
+          token: contract,
+          paymentContract: contract,
+          gateway,
+          modes: {},
+        });
+      }
+      if (url.pathname === "/v1/gateway") {
+        return Response.json({ chainId: 31337, paymentContract: contract, token: contract, gateway });
+      }
+      if (url.pathname === "/v1/sessions") {
+        return Response.json({
+          sessionId,
+          client: gateway,
+          deposit: "1000000",
+          settled: "0",
+          charged: ledger.charged.toString(),
+          expiry: 2_000_000_000,
+        });
+      }
+      if (url.pathname === "/v1/inference" && req.method === "POST") {
+        const body = v.parse(Body, await req.json());
+        const voucher = BigInt(body.payment.cumulativeAmount);
+        ledger.vouchers.push(voucher);
+        if (voucher < ledger.charged + PRICE) {
+          return Response.json(errorBody("PAYMENT_REQUIRED", "the voucher does not cover this request"), {
+            status: 402,
+          });
+        }
+        const state = fails.has(body.requestId) ? "failed" : "returned";
+        if (state === "returned") ledger.charged += PRICE;
+        ledger.states.set(body.requestId, state);
+        return Response.json(response(body.requestId, state));
+      }
+      const id = url.pathname.match(/^\/v1\/inference\/([^/]+)$/)?.[1];
+      const state = id ? ledger.states.get(id) : undefined;
+      if (id && state) return Response.json(response(id, state));
+      return Response.json(errorBody("REQUEST_NOT_FOUND", "no such request"), { status: 404 });
+    },
+  });
+  return { url: `http://127.0.0.1:${server.port}`, ledger };
+}
+
+/** A fetch that delivers every request but loses the answer to those named in `lose`. */
+function lossyFetch(lose: Set<string>): typeof fetch {
+  const f = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const res = await fetch(input, init);
+    const id = typeof init?.body === "string" ? /"requestId":"([^"]+)"/.exec(init.body)?.[1] : undefined;
+    if (id && lose.delete(id)) throw new TypeError("socket connection was closed unexpectedly");
+    return res;
+  };
+  return f as typeof fetch;
+}
+
+test("a request whose answer was lost stays covered by later vouchers until it is read back", async () => {
+  const { url, ledger } = standIn(new Set(["r4"]));
+  const lose = new Set(["r1", "r4"]);
+  const client = new NcnClient({
+    gatewayUrl: url,
+    account: privateKeyToAccount(generatePrivateKey()),
+    fetch: lossyFetch(lose),
+  });
+  await client.registerSession(sessionId);
+  const tensor = { x: { dtype: "float32" as const, dims: [1, 1], data: new Float32Array([1]) } };
+  const infer = (requestId: string) =>
+    client.infer({ subnet: "default", model: "tiny-mlp", requestId, inputs: tensor });
+
+  // r1 runs and is charged, but its answer is lost on the way back.
+  await expect(infer("r1")).rejects.toThrow(/closed unexpectedly/);
+  expect(ledger.charged).toBe(PRICE);
+  // The next voucher still covers r1: without that, every later request is refused (402).
+  expect((await infer("r2")).response.state).toBe("returned");
+  expect(ledger.vouchers[1]).toBeGreaterThanOrEqual(2n * PRICE);
+  // Read back, r1 counts as spent: the next voucher is exactly what is owed.
+  expect((await client.status("r1")).state).toBe("returned");
+  expect((await infer("r3")).response.state).toBe("returned");
+  expect(ledger.vouchers[2]).toBe(3n * PRICE);
+
+  // r4 failed at the gateway (not charged) and its answer was lost too: once read back as
+  // failed it is no longer covered.
+  await expect(infer("r4")).rejects.toThrow(/closed unexpectedly/);
+  expect((await client.status("r4")).state).toBe("failed");
+  expect((await infer("r5")).response.state).toBe("returned");
+  // (each voucher amount is signed once: r4's own 4 * PRICE is taken, so one unit more)
+  expect(ledger.vouchers.at(-1)).toBeGreaterThanOrEqual(4n * PRICE);
+  expect(ledger.vouchers.at(-1)).toBeLessThan(5n * PRICE);
+  expect(ledger.charged).toBe(4n * PRICE);
+});
+
+test("a typed refusal from the gateway is final: nothing stays covered for it", async () => {
+  const { url, ledger } = standIn(new Set());
+  const client = new NcnClient({ gatewayUrl: url, account: privateKeyToAccount(generatePrivateKey()) });
+  await client.registerSession(sessionId);
+  ledger.charged = 10n * PRICE; // charged elsewhere: this client's vouchers fall short
+  const tensor = { x: { dtype: "float32" as const, dims: [1, 1], data: new Float32Array([1]) } };
+  await expect(
+    client.infer({ subnet: "default", model: "tiny-mlp", requestId: "q1", inputs: tensor }),
+  ).rejects.toMatchObject({ code: "PAYMENT_REQUIRED" });
+  ledger.charged = 0n;
+  await client.infer({ subnet: "default", model: "tiny-mlp", requestId: "q2", inputs: tensor });
+  expect(ledger.vouchers.at(-1)).toBeGreaterThanOrEqual(PRICE);
+  expect(ledger.vouchers.at(-1)).toBeLessThan(2n * PRICE);
+});
