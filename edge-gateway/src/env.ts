@@ -31,6 +31,7 @@ export interface Env {
   NO_AGENT_WAIT_MS?: string;
   AGENT_ROW_TTL_MS?: string;
   MAX_AGENTS_PER_SHARD?: string;
+  STREAM_COMMIT_DELAY_MS?: string;
   PUBLIC_URL?: string;
 }
 
@@ -80,6 +81,8 @@ const ConfigSchema = v.object({
   AGENT_ROW_TTL_MS: v.optional(intString(1_000, 7 * 24 * 3_600_000), "3600000"),
   // Agent rows one subnet shard keeps: a subnet holds at most SUBNET_SHARDS times this many.
   MAX_AGENTS_PER_SHARD: v.optional(intString(1, 1_000_000), "4096"),
+  // Longest a stream's delivered result waits to be charged together with others.
+  STREAM_COMMIT_DELAY_MS: v.optional(intString(0, 3_600_000), "100"),
   PUBLIC_URL: v.optional(v.pipe(v.string(), v.url())),
 });
 

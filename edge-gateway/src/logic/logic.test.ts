@@ -8,6 +8,7 @@ import {
   authorize,
   chargeLease,
   commit,
+  endStream,
   grantLease,
   keepVoucher,
   MAX_VOUCHERS,
@@ -169,15 +170,44 @@ describe("session ledger", () => {
     const c = grantLease(b.ledger, "s2", 30n, 1000);
     expect(c.granted).toBe(0n);
     expect(reservedTotal(c.ledger)).toBe(50n);
-    l = chargeLease(c.ledger, "s1", 20n);
+    l = chargeLease(c.ledger, "s1", [
+      { seq: 1, price: 12n },
+      { seq: 2, price: 8n },
+    ]).ledger;
     expect(l.charged).toBe(20n);
     expect(reservedTotal(l)).toBe(30n);
-    expect(() => chargeLease(l, "s1", 11n)).toThrow(BaseError); // more than the lease holds
+    expect(() => chargeLease(l, "s1", [{ seq: 3, price: 11n }])).toThrow(BaseError); // more than the lease holds
     l = returnLease(l, "s1"); // stream closed: its 10 left go back
     l = returnLease(l, "s2", 4n);
     expect(reservedTotal(l)).toBe(16n);
     expect(grantLease(l, "s3", 100n, 1000).granted).toBe(14n);
     expect(() => grantLease(l, "s3", 1n, 2_000)).toThrow(BaseError); // expired
+  });
+  test("a stream's charges told again (replayed after a crash) are charged once", () => {
+    const l0 = grantLease(keepVoucher(newLedger(session), 70n, "0xa"), "s1", 60n, 1000).ledger;
+    const first = chargeLease(l0, "s1", [
+      { seq: 1, price: 10n },
+      { seq: 2, price: 10n },
+    ]);
+    expect(first.ledger.charged).toBe(20n);
+    // The journal still held 1 and 2 (the hub crashed before hearing back) and had 3.
+    const again = chargeLease(first.ledger, "s1", [
+      { seq: 1, price: 10n },
+      { seq: 2, price: 10n },
+      { seq: 3, price: 10n },
+    ]);
+    expect(again.charged.map((c) => c.seq)).toEqual([3]);
+    expect(again.ledger.charged).toBe(30n);
+    expect(chargeLease(again.ledger, "s1", [{ seq: 3, price: 10n }]).ledger).toBe(again.ledger);
+    // Another stream's numbering is its own.
+    const other = grantLease(again.ledger, "s2", 10n, 1000).ledger;
+    expect(chargeLease(other, "s2", [{ seq: 1, price: 10n }]).ledger.charged).toBe(40n);
+    // The stream ends: the rest of its lease goes back, its numbering is dropped.
+    const ended = endStream(again.ledger, "s1");
+    expect(reservedTotal(ended)).toBe(0n);
+    expect(ended.streamSeq).toEqual({});
+    // A replay after the end finds no lease: refused, nothing charged.
+    expect(() => chargeLease(ended, "s1", [{ seq: 1, price: 10n }])).toThrow(BaseError);
   });
   test("vouchers are kept by amount; settled ones are pruned", () => {
     let l = keepVoucher(newLedger(session), 20n, "0xa");

@@ -29,6 +29,12 @@ export interface SessionLedger {
    * they count as used, like those kept in `vouchers`. Absent in ledgers stored before it existed.
    */
   usedFloor?: string;
+  /**
+   * Per stream key, the highest delivery number charged so far: a stream's charges told
+   * again (replayed from the hub's journal after a crash) are charged once. Absent in
+   * ledgers stored before it existed.
+   */
+  streamSeq?: Record<string, number>;
 }
 
 /** Most vouchers kept per session; the oldest (smallest) go first. */
@@ -213,9 +219,27 @@ export function grantLease(
   return { ledger: { ...l, reserved: { ...l.reserved, [key]: (held + granted).toString() } }, granted };
 }
 
-/** Moves `amount` (validated charges) from a stream's lease to what is charged. */
-export function chargeLease(l: SessionLedger, streamKey: string, amount: bigint): SessionLedger {
+/**
+ * Moves validated charges from a stream's lease to what is charged. Each charge carries
+ * its delivery number on the stream (1, 2, ...): those at or below the highest already
+ * charged are skipped, so a charge told twice is charged once. Returns the ledger and the
+ * charges that were new.
+ */
+export function chargeLease<C extends { seq: number; price: bigint }>(
+  l: SessionLedger,
+  streamKey: string,
+  charges: readonly C[],
+): { ledger: SessionLedger; charged: C[] } {
   const key = leaseKey(streamKey);
+  const done = l.streamSeq?.[streamKey] ?? 0;
+  const fresh = charges.filter((c) => c.seq > done);
+  if (fresh.length === 0) return { ledger: l, charged: [] };
+  let amount = 0n;
+  let top = done;
+  for (const c of fresh) {
+    amount += c.price;
+    if (c.seq > top) top = c.seq;
+  }
   const held = BigInt(l.reserved[key] ?? "0");
   if (amount > held) {
     throw new BaseError("INTERNAL", "a stream charged more than its lease holds", {
@@ -225,10 +249,20 @@ export function chargeLease(l: SessionLedger, streamKey: string, amount: bigint)
   const { [key]: _, ...rest } = l.reserved;
   const left = held - amount;
   return {
-    ...l,
-    charged: l.charged + amount,
-    reserved: left > 0n ? { ...rest, [key]: left.toString() } : rest,
+    ledger: {
+      ...l,
+      charged: l.charged + amount,
+      reserved: left > 0n ? { ...rest, [key]: left.toString() } : rest,
+      streamSeq: { ...l.streamSeq, [streamKey]: top },
+    },
+    charged: fresh,
   };
+}
+
+/** A stream ended and all it delivered was charged: its whole lease goes back and its numbering is forgotten. */
+export function endStream(l: SessionLedger, streamKey: string): SessionLedger {
+  const { [streamKey]: _, ...seqs } = l.streamSeq ?? {};
+  return { ...returnLease(l, streamKey), streamSeq: seqs };
 }
 
 /** Gives back `amount` of a stream's lease (all of it when omitted): never charged. */

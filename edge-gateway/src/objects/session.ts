@@ -7,6 +7,7 @@ import {
   authorize,
   chargeLease,
   commit,
+  endStream,
   grantLease,
   highestVoucher,
   keepVoucher,
@@ -19,6 +20,12 @@ import {
 } from "../logic/session-ledger.ts";
 import type { StreamStanding } from "../logic/stream/types.ts";
 import { type Rpc, rpc } from "../rpc.ts";
+import type { ChargeEntry } from "./settlement-store.ts";
+
+/** Key prefix of charges not yet handed to the Settlement object. */
+const OUTBOX = "outbox:";
+/** When a crash left charges in the outbox, the alarm hands them over this long after. */
+const OUTBOX_RETRY_MS = 5_000;
 
 /** How long "no such session" is remembered before the chain is read again. */
 const NEGATIVE_CACHE_MS = 10_000;
@@ -244,32 +251,82 @@ export class SessionObject extends DurableObject<Env> {
     });
   }
 
-  /** Charges a validated stream batch from the stream's lease and queues it for settlement. */
+  /**
+   * Charges a validated stream batch from the stream's lease and queues it for settlement.
+   * Each charge carries its delivery number on the stream: a charge told again (the hub
+   * replaying its journal after a crash) is charged once.
+   */
   streamCommit(
     sessionId: `0x${string}`,
     streamKey: string,
-    charges: (ChargedRequest & { requestId: string; price: string })[],
+    charges: (ChargedRequest & { requestId: string; price: string; seq: number })[],
   ): Promise<Rpc<StreamStanding>> {
     return rpc(async () => {
       await this.#bind(sessionId);
-      let total = 0n;
-      for (const c of charges) total += BigInt(c.price);
-      const ledger = chargeLease(await this.#load(sessionId), streamKey, total);
-      this.#ledger = ledger;
-      await this.ctx.storage.put("ledger", ledger);
-      const settlement = this.env.SETTLEMENT.get(this.env.SETTLEMENT.idFromName("main"));
-      await settlement.addMany(
-        charges.map((c) => ({
-          requestId: c.requestId,
-          sessionId,
-          agent: c.agent,
-          price: c.price,
-          receiptDigest: c.receiptDigest,
-          attesters: c.attesters,
-        })),
+      const r = chargeLease(
+        await this.#load(sessionId),
+        streamKey,
+        charges.map((c) => ({ ...c, price: BigInt(c.price) })),
       );
-      return this.#standing(ledger);
+      if (r.charged.length > 0) {
+        await this.#charged(
+          r.ledger,
+          r.charged.map((c) => ({
+            requestId: c.requestId,
+            sessionId,
+            agent: c.agent,
+            price: c.price.toString(),
+            receiptDigest: c.receiptDigest,
+            attesters: c.attesters,
+          })),
+        );
+      }
+      return this.#standing(r.ledger);
     });
+  }
+
+  /** A stream ended with all it delivered charged: the rest of its lease goes back. */
+  async endStream(streamKey: string): Promise<void> {
+    this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
+    if (!this.#ledger) return;
+    this.#ledger = endStream(this.#ledger, streamKey);
+    await this.ctx.storage.put("ledger", this.#ledger);
+  }
+
+  /**
+   * Stores the ledger with what it newly charged, in one write, then hands the charges to
+   * the Settlement object. The charges wait in an outbox until it took them: a crash between
+   * the two leaves them there, and the alarm hands them over again (the queue ignores a
+   * charge it already has or settled).
+   */
+  async #charged(ledger: SessionLedger, entries: ChargeEntry[]): Promise<void> {
+    const records: Record<string, unknown> = { ledger };
+    for (const e of entries) records[`${OUTBOX}${e.requestId}`] = e;
+    this.#ledger = ledger;
+    // One write (the output gate holds the call below until it is stored).
+    await Promise.all([
+      this.ctx.storage.put(records),
+      this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS),
+    ]);
+    await this.#handOver(entries);
+  }
+
+  async #handOver(entries: ChargeEntry[]): Promise<void> {
+    const settlement = this.env.SETTLEMENT.get(this.env.SETTLEMENT.idFromName("main"));
+    await settlement.addMany(entries);
+    await this.ctx.storage.delete(entries.map((e) => `${OUTBOX}${e.requestId}`));
+  }
+
+  /** Hands over charges a crash left in the outbox; comes back later while some remain. */
+  override async alarm(): Promise<void> {
+    const left = await this.ctx.storage.list<ChargeEntry>({ prefix: OUTBOX, limit: 1000 });
+    if (left.size === 0) return;
+    try {
+      await this.#handOver([...left.values()]);
+    } finally {
+      const more = await this.ctx.storage.list({ prefix: OUTBOX, limit: 1 });
+      if (more.size > 0) await this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS);
+    }
   }
 
   /** Gives a stream's lease back (`amount`, or all of it): never charged. */
@@ -298,17 +355,16 @@ export class SessionObject extends DurableObject<Env> {
     const ledger = await this.#load(sessionId);
     const price = ledger.reserved[requestId];
     if (price === undefined) return; // already committed (retry) or released
-    this.#ledger = commit(ledger, requestId);
-    await this.ctx.storage.put("ledger", this.#ledger);
-    const settlement = this.env.SETTLEMENT.get(this.env.SETTLEMENT.idFromName("main"));
-    await settlement.add({
-      requestId,
-      sessionId,
-      agent: entry.agent,
-      price,
-      receiptDigest: entry.receiptDigest,
-      attesters: entry.attesters,
-    });
+    await this.#charged(commit(ledger, requestId), [
+      {
+        requestId,
+        sessionId,
+        agent: entry.agent,
+        price,
+        receiptDigest: entry.receiptDigest,
+        attesters: entry.attesters,
+      },
+    ]);
   }
 
   /** Drops a failed request's reservation. */

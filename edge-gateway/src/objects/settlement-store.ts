@@ -62,7 +62,9 @@ export interface ValidatorRow {
   refusal: ValidatorRefusal | null;
 }
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
+/** How long a settled charge's id is remembered, so that a charge told again is not queued twice. */
+const SETTLED_MEMORY_MS = 24 * 3600_000;
 const OPEN_STATES = "('signing','signed','abandoning')";
 
 type Row = Record<string, SqlStorageValue>;
@@ -107,6 +109,12 @@ export class SettlementStore {
       this.#sql.exec(`CREATE TABLE IF NOT EXISTS released (
         request_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, price TEXT NOT NULL, digest TEXT NOT NULL,
         reason TEXT NOT NULL, detail TEXT NOT NULL, at INTEGER NOT NULL, notified INTEGER NOT NULL DEFAULT 0)`);
+      // Version 3: ids of settled charges, so that a charge told again (a Session object that
+      // crashed between its charge and hearing the queue's answer) is not settled twice.
+      this.#sql.exec(
+        `CREATE TABLE IF NOT EXISTS settled_charges (request_id TEXT PRIMARY KEY, at INTEGER NOT NULL)`,
+      );
+      this.#sql.exec(`CREATE INDEX IF NOT EXISTS settled_charges_at ON settled_charges (at)`);
       this.#sql.exec(`CREATE TABLE IF NOT EXISTS late_attesters (
         request_id TEXT PRIMARY KEY, attesters INTEGER NOT NULL, at INTEGER NOT NULL)`);
       this.#sql.exec(`CREATE TABLE IF NOT EXISTS bad_vouchers (
@@ -166,6 +174,15 @@ export class SettlementStore {
   addCharges(entries: readonly ChargeEntry[], now: number): void {
     this.#transact(() => {
       for (const e of entries) {
+        // Told again after it settled or was released: it is not charged a second time.
+        const done = this.#sql
+          .exec(
+            `SELECT 1 FROM settled_charges WHERE request_id = ? UNION ALL SELECT 1 FROM released WHERE request_id = ?`,
+            e.requestId,
+            e.requestId,
+          )
+          .toArray();
+        if (done.length > 0) continue;
         const late = this.#sql
           .exec<{ attesters: number }>(
             `SELECT attesters FROM late_attesters WHERE request_id = ?`,
@@ -346,6 +363,12 @@ export class SettlementStore {
   /** The chain settled the batch: its charges are paid and leave the queue. */
   settleBatch(batchId: string, tx: string | null, now: number): void {
     this.#transact(() => {
+      this.#sql.exec(
+        `INSERT OR IGNORE INTO settled_charges (request_id, at) SELECT request_id, ? FROM charges WHERE batch_id = ?`,
+        now,
+        batchId,
+      );
+      this.#sql.exec(`DELETE FROM settled_charges WHERE at < ?`, now - SETTLED_MEMORY_MS);
       this.#sql.exec(`DELETE FROM charges WHERE batch_id = ?`, batchId);
       this.#sql.exec(
         `UPDATE settle_batches SET state = 'settled', error = NULL, tx = coalesce(?, tx), updated_at = ?, body = NULL

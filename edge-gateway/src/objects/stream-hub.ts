@@ -53,8 +53,6 @@ const MAX_VALIDATION_BATCH = 256;
 /** Validation calls of one session in flight at once; more results wait and go together. */
 const MAX_VALIDATIONS_IN_FLIGHT = 2;
 const VALIDATION_TIMEOUT_MS = 10_000;
-/** Longest a delivered result waits to be charged together with others. */
-const COMMIT_DELAY_MS = 100;
 /** How often queued work looks again while agents wait for admission. */
 const PENDING_ADMISSION_POLL_MS = 250;
 const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
@@ -67,6 +65,34 @@ export interface AgentPool {
    */
   agents(): { views: readonly AgentView[]; sockets: Map<string, WebSocket>; pending: number };
   send(ws: WebSocket, frame: GatewayToAgentFrame): void;
+}
+
+/** A delivered result's charge, as the hub's journal keeps it until the Session object recorded it. */
+export interface JournalCharge {
+  /** Delivery number on the stream (1, 2, ...): the Session object charges each number once. */
+  seq: number;
+  requestId: string;
+  price: string;
+  agent: `0x${string}`;
+  receiptDigest: `0x${string}`;
+  attesters: string[];
+}
+
+/**
+ * Durable notes of what the hub's streams owe (the Subnet shard's storage): results are
+ * written here before they are sent, so a gateway that dies before charging them charges
+ * them when it starts again, and a stream's lease goes back even if its socket died with
+ * the process.
+ */
+export interface DeliveryJournal {
+  /** A stream took credit from its session. */
+  opened(streamKey: string, sessionId: `0x${string}`): void;
+  /** Results about to be sent on the stream: kept until charged. */
+  delivered(streamKey: string, charges: readonly JournalCharge[]): void;
+  /** The Session object recorded the stream's charges up to `seq`. */
+  charged(streamKey: string, seq: number): void;
+  /** The stream ended: all it delivered is charged and its lease went back. */
+  ended(streamKey: string): void;
 }
 
 interface Stream {
@@ -84,6 +110,11 @@ interface Stream {
   charges: Validated[];
   chargeTimer: ReturnType<typeof setTimeout> | undefined;
   committing: boolean;
+  /** Results delivered so far (the last delivery number). */
+  delivered: number;
+  /** The journal knows the stream (it took credit). */
+  journaled: boolean;
+  ended: boolean;
 }
 
 interface Job {
@@ -94,6 +125,8 @@ interface Job {
   descriptor: ModelDescriptor;
   input: TaskInput & { kind: "tensor" };
   deadline: number;
+  /** Until when it waits for a capable agent to connect (agents reconnecting after a restart, say). */
+  noAgentUntil: number;
   attempts: number;
   tried: string[];
   taskId: string | undefined;
@@ -110,6 +143,8 @@ interface Validated {
   proof: `0x${string}`[];
   /** Validators (URLs) that attested it: settlement asks them to sign for it. */
   attesters: string[];
+  /** Its delivery number on the stream, once delivered. */
+  seq: number;
 }
 
 interface SessionQueue {
@@ -132,6 +167,7 @@ interface SessionQueue {
 export class StreamHub {
   readonly #env: Env;
   readonly #pool: AgentPool;
+  readonly #journal: DeliveryJournal;
   readonly #queue: Job[] = [];
   readonly #tasks = new Map<string, Job>();
   readonly #running = new Map<string, number>();
@@ -144,9 +180,10 @@ export class StreamHub {
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
   #pumpTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(env: Env, pool: AgentPool) {
+  constructor(env: Env, pool: AgentPool, journal: DeliveryJournal) {
     this.#env = env;
     this.#pool = pool;
+    this.#journal = journal;
   }
 
   /** Tasks this hub has on each agent (added to the shard's own reservations). */
@@ -170,6 +207,9 @@ export class StreamHub {
       charges: [],
       chargeTimer: undefined,
       committing: false,
+      delivered: 0,
+      journaled: false,
+      ended: false,
     };
     server.addEventListener("message", (e) => {
       try {
@@ -337,6 +377,10 @@ export class StreamHub {
 
   /** Leases more credit from the Session object (the rules allow one call at a time per stream). */
   #lease(stream: Stream, want: bigint): void {
+    if (!stream.journaled) {
+      stream.journaled = true;
+      this.#journal.opened(stream.key, stream.sessionId);
+    }
     void this.#session(stream.sessionId)
       .lease(stream.sessionId, stream.key, want.toString())
       .then(
@@ -374,6 +418,7 @@ export class StreamHub {
       descriptor,
       input,
       deadline: now + (frame.timeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS),
+      noAgentUntil: now + configOf(this.#env).NO_AGENT_WAIT_MS,
       attempts: 0,
       tried: [],
       taskId: undefined,
@@ -444,8 +489,9 @@ export class StreamHub {
           (a) => !needs.exclude.has(a.address) && a.runtimes.includes(needs.runtime),
         );
         if (capable) break; // all busy: a finished task pumps again
-        if (pool.pending > 0) {
-          // Agents about to be admitted: an admission pumps again, and so does this timer
+        if (pool.pending > 0 || now < Math.min(job.noAgentUntil, job.deadline)) {
+          // Agents about to be admitted, or a moment for one to connect (as the per-request
+          // path waits NO_AGENT_WAIT_MS): an admission pumps again, and so does this timer
           // (the queue's deadlines still hold while they wait).
           this.#pumpLater(PENDING_ADMISSION_POLL_MS);
           break;
@@ -623,6 +669,7 @@ export class StreamHub {
         batch,
         proof: (tree as ReturnType<typeof merkleBatch>).proof(i),
         attesters: [],
+        seq: 0,
       });
       touched.add(job.stream.sessionId);
     });
@@ -751,6 +798,8 @@ export class StreamHub {
         return;
       }
       s.ids.delete(it.job.id);
+      s.delivered += 1;
+      it.seq = s.delivered;
       const results = frames.get(s) ?? [];
       frames.set(s, results);
       results.push({
@@ -766,6 +815,8 @@ export class StreamHub {
       list.push(it);
       byStream.set(s, list);
     });
+    // Written before the results leave: if the gateway dies before charging them, it charges them on restart.
+    for (const [s, list] of byStream) this.#journal.delivered(s.key, list.map(journalCharge));
     for (const [s, results] of frames) {
       this.#send(s, { type: "results", receiptsRoot: response.receiptsRoot, attestations, results });
     }
@@ -773,26 +824,48 @@ export class StreamHub {
   }
 
   /**
-   * Delivered results are charged in groups (every COMMIT_DELAY_MS, or at once when many
+   * Delivered results are charged in groups (every STREAM_COMMIT_DELAY_MS, or at once when many
    * wait): one Session call and one settlement insert per group, off the requests' path.
    */
   #queueCharges(stream: Stream, list: Validated[]): void {
     stream.charges.push(...list);
     if (stream.charges.length >= MAX_VALIDATION_BATCH || isClosed(stream)) void this.#flushCharges(stream);
-    else stream.chargeTimer ??= setTimeout(() => void this.#flushCharges(stream), COMMIT_DELAY_MS);
+    else
+      stream.chargeTimer ??= setTimeout(
+        () => void this.#flushCharges(stream),
+        configOf(this.#env).STREAM_COMMIT_DELAY_MS,
+      );
   }
 
   async #flushCharges(stream: Stream): Promise<void> {
     if (stream.chargeTimer) clearTimeout(stream.chargeTimer);
     stream.chargeTimer = undefined;
-    if (stream.committing || stream.charges.length === 0) return;
+    if (stream.committing) return;
+    if (stream.charges.length === 0) {
+      this.#endIfDone(stream);
+      return;
+    }
     stream.committing = true;
     try {
       await this.#commit(stream, stream.charges.splice(0));
     } finally {
       stream.committing = false;
       if (stream.charges.length > 0) this.#queueCharges(stream, []);
+      else this.#endIfDone(stream);
     }
+  }
+
+  /** A closed stream with nothing left to charge: the rest of its lease goes back, the journal forgets it. */
+  #endIfDone(stream: Stream): void {
+    if (!isClosed(stream) || stream.ended || stream.committing || stream.charges.length > 0) return;
+    stream.ended = true;
+    if (!stream.journaled) return;
+    void this.#session(stream.sessionId)
+      .endStream(stream.key)
+      .then(() => this.#journal.ended(stream.key))
+      .catch((e: unknown) =>
+        log.warn("stream end not recorded", { sessionId: stream.sessionId, error: String(e) }),
+      );
   }
 
   async #commit(stream: Stream, list: Validated[]): Promise<void> {
@@ -801,15 +874,10 @@ export class StreamHub {
         await this.#session(stream.sessionId).streamCommit(
           stream.sessionId,
           stream.key,
-          list.map((it) => ({
-            requestId: it.job.requestId,
-            price: it.job.price.toString(),
-            agent: it.item.receipt.agent,
-            receiptDigest: it.digest,
-            attesters: it.attesters,
-          })),
+          list.map(journalCharge),
         ),
       );
+      this.#journal.charged(stream.key, Math.max(...list.map((it) => it.seq)));
       this.#apply(stream, { type: "charged", standing, requests: list.length });
     } catch (e) {
       // The results were delivered; failing to record the charge is the gateway's loss, not the client's.
@@ -879,6 +947,17 @@ export class StreamHub {
   #session(sessionId: string) {
     return this.#env.SESSION.get(this.#env.SESSION.idFromName(sessionId));
   }
+}
+
+function journalCharge(it: Validated): JournalCharge {
+  return {
+    seq: it.seq,
+    requestId: it.job.requestId,
+    price: it.job.price.toString(),
+    agent: it.item.receipt.agent,
+    receiptDigest: it.digest,
+    attesters: it.attesters,
+  };
 }
 
 function isClosed(stream: Stream): boolean {

@@ -17,7 +17,8 @@ import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { AgentListing, admittedAgents } from "../logic/admission.ts";
 import { type AgentView, ewma, pickAgent, type TaskNeeds } from "../logic/scheduler.ts";
-import { StreamHub } from "./stream-hub.ts";
+import { unwrap } from "../rpc.ts";
+import { type DeliveryJournal, type JournalCharge, StreamHub } from "./stream-hub.ts";
 
 const log = logger("gateway:subnet");
 
@@ -95,20 +96,107 @@ export class SubnetShard extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
-    this.#hub = new StreamHub(env, {
-      agents: () => this.#poolViews(),
-      send: (ws, frame) => this.#send(ws, frame),
-    });
+    this.#hub = new StreamHub(
+      env,
+      {
+        agents: () => this.#poolViews(),
+        send: (ws, frame) => this.#send(ws, frame),
+      },
+      this.#journal(),
+    );
     ctx.blockConcurrencyWhile(async () => {
       this.#migrate();
       this.#loadAdmissions();
+      // Streams a previous instance left (the process died): charge what they delivered, return their leases.
+      const left = this.#sql
+        .exec<{ stream_key: string; session_id: string }>(`SELECT stream_key, session_id FROM hub_streams`)
+        .toArray();
+      if (left.length > 0) ctx.waitUntil(this.#finishStreams(left));
     });
+  }
+
+  /** The hub's journal in this object's SQLite storage (written before the results go out). */
+  #journal(): DeliveryJournal {
+    return {
+      opened: (key, sessionId) => {
+        this.#sql.exec(
+          `INSERT OR IGNORE INTO hub_streams (stream_key, session_id, opened_at) VALUES (?, ?, ?)`,
+          key,
+          sessionId,
+          Date.now(),
+        );
+      },
+      delivered: (key, charges) => {
+        for (const c of charges) {
+          this.#sql.exec(
+            `INSERT OR REPLACE INTO hub_deliveries (stream_key, seq, request_id, price, agent, digest, attesters)
+             VALUES (?, ?, ?, ?, ?, ?, ?)`,
+            key,
+            c.seq,
+            c.requestId,
+            c.price,
+            c.agent,
+            c.receiptDigest,
+            JSON.stringify(c.attesters),
+          );
+        }
+      },
+      charged: (key, seq) => {
+        this.#sql.exec(`DELETE FROM hub_deliveries WHERE stream_key = ? AND seq <= ?`, key, seq);
+      },
+      ended: (key) => {
+        this.#sql.exec(`DELETE FROM hub_deliveries WHERE stream_key = ?`, key);
+        this.#sql.exec(`DELETE FROM hub_streams WHERE stream_key = ?`, key);
+      },
+    };
+  }
+
+  /**
+   * Charges the results that streams of a dead instance delivered but had not charged (the
+   * Session object charges each delivery number once), then gives their leases back.
+   */
+  async #finishStreams(streams: { stream_key: string; session_id: string }[]): Promise<void> {
+    for (const { stream_key: key, session_id } of streams) {
+      const sessionId = session_id as `0x${string}`;
+      const session = this.env.SESSION.get(this.env.SESSION.idFromName(sessionId));
+      const rows = this.#sql
+        .exec<{
+          seq: number;
+          request_id: string;
+          price: string;
+          agent: string;
+          digest: string;
+          attesters: string;
+        }>(`SELECT * FROM hub_deliveries WHERE stream_key = ? ORDER BY seq`, key)
+        .toArray();
+      try {
+        if (rows.length > 0) {
+          const charges: JournalCharge[] = rows.map((r) => ({
+            seq: r.seq,
+            requestId: r.request_id,
+            price: r.price,
+            agent: r.agent as `0x${string}`,
+            receiptDigest: r.digest as `0x${string}`,
+            attesters: v.parse(v.array(v.string()), JSON.parse(r.attesters)),
+          }));
+          unwrap(await session.streamCommit(sessionId, key, charges));
+          log.info("charged a dead stream's deliveries", { sessionId, requests: rows.length });
+        }
+        await session.endStream(key);
+      } catch (e) {
+        // Left for the next start; the Session object charges each delivery once, however often told.
+        log.error("a dead stream's deliveries could not be charged", { sessionId, error: String(e) });
+        continue;
+      }
+      this.#sql.exec(`DELETE FROM hub_deliveries WHERE stream_key = ?`, key);
+      this.#sql.exec(`DELETE FROM hub_streams WHERE stream_key = ?`, key);
+    }
   }
 
   #migrate(): void {
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)`);
     const row = this.#sql.exec<{ v: string }>(`SELECT v FROM meta WHERE k = 'schema'`).toArray()[0];
-    if (row?.v === "2") return;
+    if (row?.v === "3") return;
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS agents (
       address TEXT PRIMARY KEY, runtimes TEXT NOT NULL, cached TEXT NOT NULL, max_concurrency INTEGER NOT NULL,
       capabilities TEXT NOT NULL, running INTEGER NOT NULL DEFAULT 0,
@@ -122,7 +210,13 @@ export class SubnetShard extends DurableObject<Env> {
     this.#sql.exec(
       `CREATE TABLE IF NOT EXISTS admissions (address TEXT PRIMARY KEY, until INTEGER NOT NULL)`,
     );
-    this.#sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('schema', '2')`);
+    // Version 3: the stream hub's journal (see `DeliveryJournal`).
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS hub_streams (
+      stream_key TEXT PRIMARY KEY, session_id TEXT NOT NULL, opened_at INTEGER NOT NULL)`);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS hub_deliveries (
+      stream_key TEXT NOT NULL, seq INTEGER NOT NULL, request_id TEXT NOT NULL, price TEXT NOT NULL,
+      agent TEXT NOT NULL, digest TEXT NOT NULL, attesters TEXT NOT NULL, PRIMARY KEY (stream_key, seq))`);
+    this.#sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('schema', '3')`);
   }
 
   #loadAdmissions(): void {

@@ -6,6 +6,7 @@ import * as v from "valibot";
 import { FuzzTarget, fuzzParams, post } from "../test-support/fuzz-target.ts";
 import { validationSocket } from "../test-support/gateway.ts";
 import { addressOf } from "../test-support/records.ts";
+import { DEFAULT_SOCKET_LIMITS } from "./socket-limits.ts";
 
 // Property-based tests over the validation API (preprocess, completion, completion batch,
 // stream, settlement), the mempool and the validation socket, as the trusted gateway,
@@ -103,6 +104,9 @@ describe("fuzzed mempool submissions", () => {
   }, 600_000);
 });
 
+/** Frames are sent at most this often: half the socket's allowed message rate. */
+const FRAME_GAP_MS = 1000 / (DEFAULT_SOCKET_LIMITS.messagesPerSecond / 2);
+
 describe("fuzzed validation socket frames", () => {
   test("every frame gets a typed refusal with its id; the socket and the node stay up", async () => {
     const [forgedVoucher, forgedBatch] = await t.streamBases("fz-ws-1");
@@ -119,9 +123,9 @@ describe("fuzzed validation socket frames", () => {
       replies.push(JSON.parse(String(e.data)));
       waiter?.();
     });
-    let closed = false;
-    ws.addEventListener("close", () => {
-      closed = true;
+    let closed: string | undefined;
+    ws.addEventListener("close", (e) => {
+      closed = `${e.code} ${e.reason}`;
       waiter?.();
     });
     await new Promise((resolve, reject) => {
@@ -130,9 +134,14 @@ describe("fuzzed validation socket frames", () => {
     });
     const Reply = v.object({ id: v.number(), ok: v.literal(false), error: ErrorBody.entries.error });
     const before = t.storeSnapshot();
+    const t0 = Date.now();
+    let sent = 0;
     await fc.assert(
       fc.asyncProperty(frame, async (f) => {
         const seen = replies.length;
+        // Below the socket's message rate (DEFAULT_SOCKET_LIMITS): past it the node closes the socket, as it should.
+        const at = t0 + sent++ * FRAME_GAP_MS;
+        if (Date.now() < at) await Bun.sleep(at - Date.now());
         ws.send(bodyText(f));
         const until = Date.now() + 30_000;
         while (replies.length === seen && !closed && Date.now() < until) {
@@ -141,7 +150,7 @@ describe("fuzzed validation socket frames", () => {
             setTimeout(r, 100);
           });
         }
-        if (closed) throw new Error("the validation socket closed");
+        if (closed !== undefined) throw new Error(`the validation socket closed (${closed})`);
         const reply = v.parse(Reply, replies[seen]);
         if (reply.error.code === "INTERNAL") throw new Error(`internal error: ${reply.error.message}`);
         const id = typeof f === "object" && f !== null && "id" in f ? f.id : undefined;

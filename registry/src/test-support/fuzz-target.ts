@@ -15,6 +15,7 @@ import type { RegistryNode } from "../node.ts";
 import { startTestNode, tempDir } from "./cluster.ts";
 import { floatInput, floatResult, signedCompletion } from "./completions.ts";
 import { gatewayHeader } from "./gateway.ts";
+import { claimNamesOf } from "./names.ts";
 import {
   addressOf,
   agentRecord,
@@ -102,14 +103,15 @@ export class FuzzTarget {
         trustedGateways: [this.gateway],
       },
     });
-    for (const record of [
+    const records = [
       await subnetRecord(this.owner, { models: [{ id: "tiny-mlp", price: "100" }] }),
       await modelRecord(this.owner, fakeModel("tiny-mlp")),
       await agentRecord(this.agent, { subnets: ["vision"], models: ["tiny-mlp"] }),
       await signRecord(this.owner, { kind: "model", key: "fz-stale", seq: 5, body: fakeModel("fz-stale") }),
-    ]) {
-      await this.node.records.publish(record);
-    }
+    ];
+    // Subnet and model names are accepted only from their owner on chain.
+    await claimNamesOf(chain, this.owner, records);
+    for (const record of records) await this.node.records.publish(record);
     this.#authorization = await gatewayHeader(this.gatewayAccount);
     const pre = await this.node.validation.preprocess(
       await this.preprocessBody(this.attestedRequest, this.client),
