@@ -18,6 +18,8 @@ export interface RequestRecord {
   outcome: "ok" | "failed" | "unverified" | "unknown";
   /** The error code of a failed request. */
   code?: string;
+  /** Its message, as the client got it. */
+  message?: string;
   /** The first answer was a lost connection; the outcome came from reading the request back. */
   recovered: boolean;
   /** Per-request API only: the request's final state read back from the gateway at the end. */
@@ -72,6 +74,8 @@ export interface ChaosReport {
   chain: ChainBalance | undefined;
   /** Error codes of failed requests, by code. */
   failures: Record<string, number>;
+  /** One message the client got for each failure code. */
+  failureMessages?: Record<string, string>;
   /** Every goal met: 0 lost, 0 double-charged, 0 charged for failures, sessions and chain balanced. */
   ok: boolean;
 }
@@ -187,6 +191,10 @@ export function formatChaosReport(r: ChaosReport): string {
   for (const [label, key, goal] of lines) out.push(row([label, api[key], stream[key], total[key], goal], w));
   const codes = Object.entries(r.failures).sort((a, b) => b[1] - a[1]);
   if (codes.length > 0) out.push(`failures by code: ${codes.map(([c, n]) => `${c} ${n}`).join(", ")}`);
+  for (const [c] of codes) {
+    const m = r.failureMessages?.[c];
+    if (m) out.push(`  ${c}: ${m}`);
+  }
   out.push("");
   const kw = [3, 8, 10, 8, 8, 10, 12, 12];
   out.push(row(["#", "at s", "kill", "down ms", "start ms", "target", "api rec ms", "stream rec ms"], kw));

@@ -262,12 +262,18 @@ export async function runChaos(devnet: Devnet, opts: ChaosOptions): Promise<Chao
     sessions.map((s) => s.sessionId),
   );
   const failures: Record<string, number> = {};
-  for (const r of records)
-    if (r.outcome === "failed") failures[r.code ?? "?"] = (failures[r.code ?? "?"] ?? 0) + 1;
+  const failureMessages: Record<string, string> = {};
+  for (const r of records) {
+    if (r.outcome !== "failed") continue;
+    const code = r.code ?? "?";
+    failures[code] = (failures[code] ?? 0) + 1;
+    if (r.message && !failureMessages[code]) failureMessages[code] = `${r.kind}: ${r.message}`;
+  }
   const report: Omit<ChaosReport, "ok"> = {
     seed: opts.seed,
     durationMs,
     counts: tallyRequests(records, standings),
+    failureMessages,
     kills,
     sessions: standings,
     settleMs: settlement.settleMs,
@@ -326,13 +332,28 @@ async function apiRequest(
       timeoutMs: REQUEST_TIMEOUT_MS,
     }));
   } catch (e) {
-    if (typedError(e)) return { ...base, doneAt: Date.now(), outcome: "failed", code: e.code, recovered };
+    if (typedError(e))
+      return {
+        ...base,
+        doneAt: Date.now(),
+        outcome: "failed",
+        code: e.code,
+        message: e.shortMessage,
+        recovered,
+      };
   }
   if (!response || (response.state !== "returned" && response.state !== "failed")) {
     recovered = true;
     const back = await readBack(client, requestId);
     if (back instanceof BaseError)
-      return { ...base, doneAt: Date.now(), outcome: "failed", code: back.code, recovered };
+      return {
+        ...base,
+        doneAt: Date.now(),
+        outcome: "failed",
+        code: back.code,
+        message: back.shortMessage,
+        recovered,
+      };
     response = back;
   }
   if (!response) return { ...base, doneAt: Date.now(), outcome: "unknown", recovered };
@@ -342,6 +363,7 @@ async function apiRequest(
       doneAt: Date.now(),
       outcome: "failed",
       code: response.error?.code ?? response.state,
+      ...(response.error?.message ? { message: response.error.message } : {}),
       recovered,
     };
   if (response.state !== "returned") return { ...base, doneAt: Date.now(), outcome: "unknown", recovered };
@@ -407,7 +429,7 @@ async function streamRequest(
       ...base,
       doneAt: Date.now(),
       outcome: e instanceof BaseError ? "failed" : "unknown",
-      ...(e instanceof BaseError ? { code: e.code } : {}),
+      ...(e instanceof BaseError ? { code: e.code, message: e.shortMessage } : {}),
     };
   } finally {
     clearTimeout(timer);
