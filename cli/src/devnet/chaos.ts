@@ -338,7 +338,7 @@ async function apiRequest(
         doneAt: Date.now(),
         outcome: "failed",
         code: e.code,
-        message: e.shortMessage,
+        message: e.details === undefined ? e.shortMessage : `${e.shortMessage} ${JSON.stringify(e.details)}`,
         recovered,
       };
   }

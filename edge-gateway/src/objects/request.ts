@@ -74,6 +74,13 @@ export class RequestObject extends DurableObject<Env> {
       if (state && input)
         this.#req = { ...state, input, result: got.get("result") as TaskResult | undefined };
       this.#loaded = true;
+      // A failed request's reservation is dropped right after its state is stored: a process
+      // that died between the two left it held, and the client's next voucher would fall short
+      // by its price. Dropping it again is harmless (a reservation is dropped once).
+      const req = this.#req;
+      if (req && (req.state === "failed" || req.state === "cancelled") && req.payment.mode === "session") {
+        await this.#run({ type: "release" }, undefined);
+      }
     }
     return this.#req;
   }
