@@ -24,7 +24,14 @@ function reply(r: WorkerReply, transfer: Transferable[] = []): void {
 /** A model past one of the limits: answered as such, not as a failure of the model. */
 class LimitError extends Error {}
 
-async function handle(req: WorkerRequest): Promise<void> {
+/** Told to retire: what is still queued is refused, not run. */
+let retiring = false;
+
+async function handle(req: Exclude<WorkerRequest, { op: "retire" }>): Promise<void> {
+  if (retiring) {
+    reply({ id: req.id, ok: false, error: "inference thread retired" });
+    return;
+  }
   try {
     const ort = await ortReady;
     if (req.op === "load") {
@@ -98,8 +105,21 @@ async function handle(req: WorkerRequest): Promise<void> {
   }
 }
 
+/** Releases every session and ends the thread, after the work before it returned. */
+async function retire(): Promise<void> {
+  for (const s of sessions.values()) await s.release().catch(() => undefined);
+  sessions.clear();
+  process.exit(0);
+}
+
 // One request at a time, in arrival order.
 let chain: Promise<void> = Promise.resolve();
 self.onmessage = (e: MessageEvent<WorkerRequest>) => {
-  chain = chain.then(() => handle(e.data));
+  const req = e.data;
+  if (req.op === "retire") {
+    retiring = true;
+    chain = chain.then(retire);
+    return;
+  }
+  chain = chain.then(() => handle(req));
 };

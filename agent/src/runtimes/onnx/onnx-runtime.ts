@@ -413,8 +413,9 @@ export class OnnxRuntime {
       this.#abandoned--;
       this.#log.info("a run given up at the time limit has ended", { model: model.id });
     });
-    // Other runs queued on that thread fail now; their sessions lived there.
-    worker.terminate();
+    // Other runs queued on that thread fail now; their sessions lived there. The thread
+    // ends by itself once the run returns: ending it during the run would abort the agent.
+    worker.retire();
     void this.#pool.clear();
     this.#log.warn("run stopped at the time limit; inference thread replaced", {
       model: model.id,

@@ -92,4 +92,30 @@ describe("model run limits (real onnxruntime)", () => {
       ),
     ).toBe("UNAVAILABLE");
   }, 60_000);
+
+  test("a given-up run that ends later does not take the process down; its thread ends and runs are served again", async () => {
+    const rt = await runtime({ maxRunMs: 300, maxAbandonedRuns: 1 });
+    // About two seconds of Loop iterations: it goes on after the timeout and then returns.
+    const slow = slowLoopModel(2_000_000);
+    expect(await codeOf(rt.run(slow.descriptor, async () => new Uint8Array(slow.bytes), x1))).toBe(
+      "MODEL_TIMEOUT",
+    );
+    const tinyRun = () =>
+      codeOf(
+        rt.run(tiny.descriptor, async () => new Uint8Array(tiny.bytes), {
+          x: { dtype: "float32", dims: [1, 4], data: new Float32Array(4) },
+        }),
+      );
+    expect(await tinyRun()).toBe("UNAVAILABLE");
+    // Once the run returns, the old thread ends by itself (ending it during the run used to
+    // abort the whole agent when onnxruntime completed it) and the limit frees up.
+    const until = Date.now() + 50_000;
+    let code = await tinyRun();
+    while (code !== "resolved" && Date.now() < until) {
+      await Bun.sleep(200);
+      code = await tinyRun();
+    }
+    expect(code).toBe("resolved");
+    await expectTinyWorks(rt);
+  }, 60_000);
 });

@@ -57,4 +57,15 @@ export class InferenceWorker {
     this.#fail(new Error("inference thread stopped"));
     this.#worker.terminate();
   }
+
+  /**
+   * Gives the thread up: requests waiting on it fail now, and it ends by itself once the run
+   * under way returns (`exited`). Terminating it during a run would abort the whole process
+   * when onnxruntime completes that run.
+   */
+  retire(): void {
+    if (this.#dead) return;
+    this.#fail(new Error("inference thread stopped"));
+    this.#worker.postMessage({ op: "retire", id: 0 });
+  }
 }

@@ -28,7 +28,12 @@ export type WorkerRequest =
       /** Outputs larger than this in all are refused (`MODEL_LIMIT_EXCEEDED`), not returned. */
       maxOutputBytes: number;
     }
-  | { op: "release"; id: number; key: string };
+  | { op: "release"; id: number; key: string }
+  /**
+   * Stop taking work and end the thread once the run under way has returned (ending it
+   * during a run aborts the whole process when onnxruntime completes the run). Not answered.
+   */
+  | { op: "retire"; id: number };
 
 /** Sent before a run's own reply: the run has left the queue and started. */
 export interface WorkerStarted {
