@@ -1,18 +1,12 @@
-/** Bytes per element of each onnxruntime tensor type (strings count as one byte a character at least). */
+import { BYTES_PER_ELEMENT } from "@ncn/protocol";
+
+/**
+ * Bytes per element of each onnxruntime tensor type: the wire's dtypes, plus the types
+ * only onnxruntime has (strings count as one byte a character at least).
+ */
 const ELEMENT_BYTES: Readonly<Record<string, number>> = {
-  float32: 4,
-  float16: 2,
+  ...BYTES_PER_ELEMENT,
   bfloat16: 2,
-  float64: 8,
-  int8: 1,
-  uint8: 1,
-  int16: 2,
-  uint16: 2,
-  int32: 4,
-  uint32: 4,
-  int64: 8,
-  uint64: 8,
-  bool: 1,
   string: 1,
   int4: 1,
   uint4: 1,
