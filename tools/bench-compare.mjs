@@ -69,8 +69,9 @@ function benchOnce(dir, label, round) {
   );
   restore();
   if (r.status !== 0) {
-    console.error(`bench failed in ${dir} (exit ${r.status})`);
-    process.exit(1);
+    // One failed run (a flaky start, say) leaves its side a run short; the medians use the rest.
+    console.error(`bench failed in ${dir} (exit ${r.status}); this run is left out`);
+    return undefined;
   }
   const figures = {};
   for (const line of r.stdout.split("\n")) {
@@ -84,7 +85,14 @@ const runs = { base: [], here: [] };
 for (let i = 1; i <= rounds; i++) {
   // Alternate which goes first so neither always runs on a warmer machine.
   const order = i % 2 === 1 ? ["base", "here"] : ["here", "base"];
-  for (const which of order) runs[which].push(benchOnce(which === "base" ? base : here, which, i));
+  for (const which of order) {
+    const figures = benchOnce(which === "base" ? base : here, which, i);
+    if (figures) runs[which].push(figures);
+  }
+}
+if (runs.base.length === 0 || runs.here.length === 0) {
+  console.error("no successful run on one side: nothing to compare");
+  process.exit(1);
 }
 
 const median = (xs) => {
@@ -92,10 +100,10 @@ const median = (xs) => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const names = Object.keys(runs.here[0]).filter((k) => runs.base.every((f) => k in f));
+const names = Object.keys(runs.here[0] ?? {}).filter((k) => runs.base.every((f) => k in f));
 const width = Math.max(...names.map((n) => n.length), 6);
 console.log(
-  `\n${"figure".padEnd(width)}  ${"base".padStart(10)}  ${"this".padStart(10)}  this/base   (median of ${rounds})`,
+  `\n${"figure".padEnd(width)}  ${"base".padStart(10)}  ${"this".padStart(10)}  this/base   (median of ${runs.base.length} and ${runs.here.length} runs)`,
 );
 for (const n of names) {
   const b = median(runs.base.map((f) => f[n]));

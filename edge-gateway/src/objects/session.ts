@@ -65,6 +65,9 @@ export interface SessionSnapshot {
  */
 export class SessionObject extends DurableObject<Env> {
   #ledger: SessionLedger | undefined;
+  #outboxSeq = 0;
+  /** An alarm is set in this instance (it hands over what the outbox still holds). */
+  #alarmSet = false;
   /** Until when this session is known not to exist on chain (ms). */
   #unknownUntil = 0;
 
@@ -300,33 +303,33 @@ export class SessionObject extends DurableObject<Env> {
    * charge it already has or settled).
    */
   async #charged(ledger: SessionLedger, entries: ChargeEntry[]): Promise<void> {
-    const records: Record<string, unknown> = { ledger };
-    for (const e of entries) records[`${OUTBOX}${e.requestId}`] = e;
+    // One outbox entry per call, however many charges it holds.
+    const key = `${OUTBOX}${Date.now().toString(36)}:${(this.#outboxSeq++).toString(36)}`;
     this.#ledger = ledger;
     // One write (the output gate holds the call below until it is stored).
-    await Promise.all([
-      this.ctx.storage.put(records),
-      this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS),
-    ]);
-    await this.#handOver(entries);
-  }
-
-  async #handOver(entries: ChargeEntry[]): Promise<void> {
-    const settlement = this.env.SETTLEMENT.get(this.env.SETTLEMENT.idFromName("main"));
-    await settlement.addMany(entries);
-    await this.ctx.storage.delete(entries.map((e) => `${OUTBOX}${e.requestId}`));
-  }
-
-  /** Hands over charges a crash left in the outbox; comes back later while some remain. */
-  override async alarm(): Promise<void> {
-    const left = await this.ctx.storage.list<ChargeEntry>({ prefix: OUTBOX, limit: 1000 });
-    if (left.size === 0) return;
-    try {
-      await this.#handOver([...left.values()]);
-    } finally {
-      const more = await this.ctx.storage.list({ prefix: OUTBOX, limit: 1 });
-      if (more.size > 0) await this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS);
+    const writes: Promise<void>[] = [this.ctx.storage.put({ ledger, [key]: entries })];
+    if (!this.#alarmSet) {
+      this.#alarmSet = true;
+      writes.push(this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS));
     }
+    await Promise.all(writes);
+    await this.#handOver(key, entries, false);
+  }
+
+  async #handOver(key: string, entries: ChargeEntry[], again: boolean): Promise<void> {
+    const settlement = this.env.SETTLEMENT.get(this.env.SETTLEMENT.idFromName("main"));
+    await settlement.addMany(entries, again);
+    await this.ctx.storage.delete(key);
+  }
+
+  /** Hands over charges a crash (or a failed hand-over) left in the outbox; comes back while some remain. */
+  override async alarm(): Promise<void> {
+    this.#alarmSet = false;
+    const left = await this.ctx.storage.list<ChargeEntry[]>({ prefix: OUTBOX, limit: 100 });
+    if (left.size === 0) return;
+    this.#alarmSet = true;
+    await this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS);
+    for (const [key, entries] of left) await this.#handOver(key, entries, true);
   }
 
   /** Gives a stream's lease back (`amount`, or all of it): never charged. */

@@ -171,17 +171,19 @@ export class SettlementStore {
 
   // ---- charges ---------------------------------------------------------------------------
 
-  addCharges(entries: readonly ChargeEntry[], now: number): void {
+  addCharges(entries: readonly ChargeEntry[], now: number, again = false): void {
     this.#transact(() => {
       for (const e of entries) {
         // Told again after it settled or was released: it is not charged a second time.
-        const done = this.#sql
-          .exec(
-            `SELECT 1 FROM settled_charges WHERE request_id = ? UNION ALL SELECT 1 FROM released WHERE request_id = ?`,
-            e.requestId,
-            e.requestId,
-          )
-          .toArray();
+        const done = !again
+          ? []
+          : this.#sql
+              .exec(
+                `SELECT 1 FROM settled_charges WHERE request_id = ? UNION ALL SELECT 1 FROM released WHERE request_id = ?`,
+                e.requestId,
+                e.requestId,
+              )
+              .toArray();
         if (done.length > 0) continue;
         const late = this.#sql
           .exec<{ attesters: number }>(

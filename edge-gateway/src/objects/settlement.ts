@@ -77,9 +77,13 @@ export class SettlementObject extends DurableObject<Env> {
     await this.addMany([entry]);
   }
 
-  /** Queues charges in order (a stream's validated batch arrives as one call). */
-  async addMany(entries: ChargeEntry[]): Promise<void> {
-    this.#store.addCharges(entries, Date.now());
+  /**
+   * Queues charges in order (a stream's validated batch arrives as one call). `again`: they
+   * may have been queued before (a Session object handing over its outbox after a crash):
+   * those already settled or released are left out.
+   */
+  async addMany(entries: ChargeEntry[], again = false): Promise<void> {
+    this.#store.addCharges(entries, Date.now(), again);
     this.#added += entries.length;
     const config = configOf(this.env);
     // A full batch settles now, unless one is being settled or was tried a moment ago (its

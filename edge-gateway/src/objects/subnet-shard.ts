@@ -22,6 +22,18 @@ import { type DeliveryJournal, type JournalCharge, StreamHub } from "./stream-hu
 
 const log = logger("gateway:subnet");
 
+/** A journal row's charges, as the stream hub wrote them (read back after a crash). */
+const JournalCharges = v.array(
+  v.object({
+    seq: v.number(),
+    requestId: v.string(),
+    price: v.string(),
+    agent: v.custom<`0x${string}`>((x) => typeof x === "string" && /^0x[0-9a-fA-F]{40}$/.test(x)),
+    receiptDigest: v.custom<`0x${string}`>((x) => typeof x === "string" && /^0x[0-9a-fA-F]{64}$/.test(x)),
+    attesters: v.array(v.string()),
+  }),
+);
+
 const HEARTBEAT_MS = 5_000;
 /** An agent silent for this long is treated as gone. */
 const STALE_AGENT_MS = 3 * HEARTBEAT_MS;
@@ -127,25 +139,21 @@ export class SubnetShard extends DurableObject<Env> {
         );
       },
       delivered: (key, charges) => {
-        for (const c of charges) {
-          this.#sql.exec(
-            `INSERT OR REPLACE INTO hub_deliveries (stream_key, seq, request_id, price, agent, digest, attesters)
-             VALUES (?, ?, ?, ?, ?, ?, ?)`,
-            key,
-            c.seq,
-            c.requestId,
-            c.price,
-            c.agent,
-            c.receiptDigest,
-            JSON.stringify(c.attesters),
-          );
-        }
+        // One row per delivered batch: one write however many results it holds.
+        const last = charges.reduce((m, c) => Math.max(m, c.seq), 0);
+        if (last === 0) return;
+        this.#sql.exec(
+          `INSERT OR REPLACE INTO hub_batches (stream_key, last_seq, charges) VALUES (?, ?, ?)`,
+          key,
+          last,
+          JSON.stringify(charges),
+        );
       },
       charged: (key, seq) => {
-        this.#sql.exec(`DELETE FROM hub_deliveries WHERE stream_key = ? AND seq <= ?`, key, seq);
+        this.#sql.exec(`DELETE FROM hub_batches WHERE stream_key = ? AND last_seq <= ?`, key, seq);
       },
       ended: (key) => {
-        this.#sql.exec(`DELETE FROM hub_deliveries WHERE stream_key = ?`, key);
+        this.#sql.exec(`DELETE FROM hub_batches WHERE stream_key = ?`, key);
         this.#sql.exec(`DELETE FROM hub_streams WHERE stream_key = ?`, key);
       },
     };
@@ -160,27 +168,18 @@ export class SubnetShard extends DurableObject<Env> {
       const sessionId = session_id as `0x${string}`;
       const session = this.env.SESSION.get(this.env.SESSION.idFromName(sessionId));
       const rows = this.#sql
-        .exec<{
-          seq: number;
-          request_id: string;
-          price: string;
-          agent: string;
-          digest: string;
-          attesters: string;
-        }>(`SELECT * FROM hub_deliveries WHERE stream_key = ? ORDER BY seq`, key)
+        .exec<{ charges: string }>(
+          `SELECT charges FROM hub_batches WHERE stream_key = ? ORDER BY last_seq`,
+          key,
+        )
         .toArray();
       try {
         if (rows.length > 0) {
-          const charges: JournalCharge[] = rows.map((r) => ({
-            seq: r.seq,
-            requestId: r.request_id,
-            price: r.price,
-            agent: r.agent as `0x${string}`,
-            receiptDigest: r.digest as `0x${string}`,
-            attesters: v.parse(v.array(v.string()), JSON.parse(r.attesters)),
-          }));
+          const charges: JournalCharge[] = rows.flatMap((r) =>
+            v.parse(JournalCharges, JSON.parse(r.charges)),
+          );
           unwrap(await session.streamCommit(sessionId, key, charges));
-          log.info("charged a dead stream's deliveries", { sessionId, requests: rows.length });
+          log.info("charged a dead stream's deliveries", { sessionId, requests: charges.length });
         }
         await session.endStream(key);
       } catch (e) {
@@ -188,7 +187,7 @@ export class SubnetShard extends DurableObject<Env> {
         log.error("a dead stream's deliveries could not be charged", { sessionId, error: String(e) });
         continue;
       }
-      this.#sql.exec(`DELETE FROM hub_deliveries WHERE stream_key = ?`, key);
+      this.#sql.exec(`DELETE FROM hub_batches WHERE stream_key = ?`, key);
       this.#sql.exec(`DELETE FROM hub_streams WHERE stream_key = ?`, key);
     }
   }
@@ -213,9 +212,9 @@ export class SubnetShard extends DurableObject<Env> {
     // Version 3: the stream hub's journal (see `DeliveryJournal`).
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS hub_streams (
       stream_key TEXT PRIMARY KEY, session_id TEXT NOT NULL, opened_at INTEGER NOT NULL)`);
-    this.#sql.exec(`CREATE TABLE IF NOT EXISTS hub_deliveries (
-      stream_key TEXT NOT NULL, seq INTEGER NOT NULL, request_id TEXT NOT NULL, price TEXT NOT NULL,
-      agent TEXT NOT NULL, digest TEXT NOT NULL, attesters TEXT NOT NULL, PRIMARY KEY (stream_key, seq))`);
+    // One row per delivered batch: its charges as JSON, up to delivery number `last_seq`.
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS hub_batches (
+      stream_key TEXT NOT NULL, last_seq INTEGER NOT NULL, charges TEXT NOT NULL, PRIMARY KEY (stream_key, last_seq))`);
     this.#sql.exec(`INSERT OR REPLACE INTO meta (k, v) VALUES ('schema', '3')`);
   }
 
