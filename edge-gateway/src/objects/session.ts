@@ -66,6 +66,8 @@ export interface SessionSnapshot {
 export class SessionObject extends DurableObject<Env> {
   #ledger: SessionLedger | undefined;
   #outboxSeq = 0;
+  /** Outbox entries the Settlement object took, deleted with the next write. */
+  #handedOver: string[] = [];
   /** An alarm is set in this instance (it hands over what the outbox still holds). */
   #alarmSet = false;
   /** Until when this session is known not to exist on chain (ms). */
@@ -306,8 +308,11 @@ export class SessionObject extends DurableObject<Env> {
     // One outbox entry per call, however many charges it holds.
     const key = `${OUTBOX}${Date.now().toString(36)}:${(this.#outboxSeq++).toString(36)}`;
     this.#ledger = ledger;
-    // One write (the output gate holds the call below until it is stored).
-    const writes: Promise<void>[] = [this.ctx.storage.put({ ledger, [key]: entries })];
+    // One write (the output gate holds the call below until it is stored), which also drops
+    // the entries handed over before: deleting each on its own would be one more write that
+    // every answer waits for.
+    const writes: Promise<unknown>[] = [this.ctx.storage.put({ ledger, [key]: entries })];
+    if (this.#handedOver.length > 0) writes.push(this.ctx.storage.delete(this.#handedOver.splice(0)));
     if (!this.#alarmSet) {
       this.#alarmSet = true;
       writes.push(this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MS));
@@ -319,12 +324,13 @@ export class SessionObject extends DurableObject<Env> {
   async #handOver(key: string, entries: ChargeEntry[], again: boolean): Promise<void> {
     const settlement = this.env.SETTLEMENT.get(this.env.SETTLEMENT.idFromName("main"));
     await settlement.addMany(entries, again);
-    await this.ctx.storage.delete(key);
+    this.#handedOver.push(key);
   }
 
   /** Hands over charges a crash (or a failed hand-over) left in the outbox; comes back while some remain. */
   override async alarm(): Promise<void> {
     this.#alarmSet = false;
+    if (this.#handedOver.length > 0) await this.ctx.storage.delete(this.#handedOver.splice(0));
     const left = await this.ctx.storage.list<ChargeEntry[]>({ prefix: OUTBOX, limit: 100 });
     if (left.size === 0) return;
     this.#alarmSet = true;

@@ -22,6 +22,9 @@ import { type DeliveryJournal, type JournalCharge, StreamHub } from "./stream-hu
 
 const log = logger("gateway:subnet");
 
+/** Longest a charged batch's journal row waits to be deleted together with the next write. */
+const JOURNAL_DROP_MS = 1_000;
+
 /** A journal row's charges, as the stream hub wrote them (read back after a crash). */
 const JournalCharges = v.array(
   v.object({
@@ -127,8 +130,23 @@ export class SubnetShard extends DurableObject<Env> {
     });
   }
 
-  /** The hub's journal in this object's SQLite storage (written before the results go out). */
+  /**
+   * The hub's journal in this object's SQLite storage (written before the results go out).
+   * Rows of charged batches are deleted with the next write (or within a second when none
+   * comes): a write of their own would be one more commit that every message out waits for.
+   * A row left by a crash is harmless: the Session object charges each delivery number once.
+   */
   #journal(): DeliveryJournal {
+    const chargedUpTo = new Map<string, number>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const dropCharged = () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      for (const [key, seq] of chargedUpTo) {
+        this.#sql.exec(`DELETE FROM hub_batches WHERE stream_key = ? AND last_seq <= ?`, key, seq);
+      }
+      chargedUpTo.clear();
+    };
     return {
       opened: (key, sessionId) => {
         this.#sql.exec(
@@ -142,6 +160,7 @@ export class SubnetShard extends DurableObject<Env> {
         // One row per delivered batch: one write however many results it holds.
         const last = charges.reduce((m, c) => Math.max(m, c.seq), 0);
         if (last === 0) return;
+        dropCharged();
         this.#sql.exec(
           `INSERT OR REPLACE INTO hub_batches (stream_key, last_seq, charges) VALUES (?, ?, ?)`,
           key,
@@ -150,9 +169,11 @@ export class SubnetShard extends DurableObject<Env> {
         );
       },
       charged: (key, seq) => {
-        this.#sql.exec(`DELETE FROM hub_batches WHERE stream_key = ? AND last_seq <= ?`, key, seq);
+        chargedUpTo.set(key, Math.max(seq, chargedUpTo.get(key) ?? 0));
+        timer ??= setTimeout(dropCharged, JOURNAL_DROP_MS);
       },
       ended: (key) => {
+        chargedUpTo.delete(key);
         this.#sql.exec(`DELETE FROM hub_batches WHERE stream_key = ?`, key);
         this.#sql.exec(`DELETE FROM hub_streams WHERE stream_key = ?`, key);
       },
