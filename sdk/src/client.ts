@@ -104,6 +104,10 @@ export class NcnClient {
   #validatorSet: (() => Promise<ValidatorSet>) | undefined;
   /** Sum of prices of requests that succeeded on this session (plus what was settled before). */
   #spent = 0n;
+  /** Sum of prices of results this client's streams received on the session. */
+  #streamReceived = 0n;
+  /** `#spent` started from a known figure (`registerSession`, or one given to `useSession`). */
+  #spentKnown = false;
   /** Prices of requests in flight, by request id. */
   #inflight = new Map<string, bigint>();
   /**
@@ -131,12 +135,14 @@ export class NcnClient {
   }
 
   /** Pays future requests from `sessionId`; `spent` is what it already owes (from the gateway). */
-  useSession(sessionId: `0x${string}`, spent = 0n): void {
+  useSession(sessionId: `0x${string}`, spent?: bigint): void {
     if (sessionId !== this.#sessionId) this.#signed.clear();
     this.#sessionId = sessionId;
     // What the gateway reports as charged already includes whichever unanswered request ran.
     this.#unanswered.clear();
-    this.#spent = spent;
+    this.#spent = spent ?? 0n;
+    this.#spentKnown = spent !== undefined;
+    this.#streamReceived = 0n;
   }
 
   /** Registers the session with the gateway and syncs what it has charged so far. */
@@ -305,6 +311,11 @@ export class NcnClient {
       domain: ncnDomain(q.chainId, q.paymentContract as `0x${string}`),
       ...(opts.window === undefined ? {} : { window: opts.window }),
       ...(opts.WebSocket === undefined ? {} : { WebSocket: opts.WebSocket }),
+      // What this client received on the session so far: a stream never acknowledges more.
+      ...(this.#spentKnown ? { receivedBefore: this.#spent + this.#streamReceived } : {}),
+      onReceived: (price) => {
+        this.#streamReceived += price;
+      },
     });
   }
 

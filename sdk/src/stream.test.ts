@@ -30,6 +30,7 @@ interface Seen {
 function lyingGateway(
   reportCharged: (delivered: number) => bigint,
   nonce: `0x${string}`,
+  chargedAtOpen = 0n,
 ): { url: string; seen: Seen } {
   const seen: Seen = { auth: undefined, vouchers: [] };
   let delivered = 0;
@@ -60,7 +61,7 @@ function lyingGateway(
               sessionId,
               subnet: "default",
               authorised: "0",
-              charged: "0",
+              charged: chargedAtOpen.toString(),
               maxInFlight: 1024,
             }),
           );
@@ -168,6 +169,35 @@ test("a gateway reporting more charged than the results it delivered gets a vouc
   expect(acknowledgements.every((a) => a <= 2n * PRICE)).toBe(true);
   expect(acknowledgements.at(-1)).toBe(2n * PRICE);
   expect(stream.charged).toBe(2n * PRICE);
+});
+
+test("a charged total at open above what the client received is not taken as acknowledged", async () => {
+  const account = privateKeyToAccount(generatePrivateKey());
+  // The gateway says four results were charged before this stream (say, results it wrote
+  // down and then died before they reached the client); this client received none.
+  const before = 4n * PRICE;
+  const gw = lyingGateway((n) => before + BigInt(n) * PRICE, `0x${"cd".repeat(32)}`, before);
+  const got: bigint[] = [];
+  const stream = await NcnStream.open({
+    gatewayUrl: gw.url,
+    sessionId,
+    subnet: "default",
+    account,
+    domain,
+    window: 1000n,
+    receivedBefore: 0n,
+    onReceived: (price) => got.push(price),
+  });
+  await stream.infer("tiny", x);
+  await stream.infer("tiny", x);
+  await stream.close();
+  const window = 1000n;
+  await received(gw.seen, (a) => a === 2n * PRICE);
+  const acknowledgements = gw.seen.vouchers.filter((a) => a !== window);
+  expect(acknowledgements.length).toBeGreaterThan(0);
+  expect(acknowledgements.every((a) => a <= 2n * PRICE)).toBe(true);
+  expect(stream.charged).toBe(2n * PRICE);
+  expect(got).toEqual([PRICE, PRICE]);
 });
 
 test("an honest charged total is acknowledged exactly", async () => {

@@ -41,6 +41,15 @@ export interface StreamOptions {
   WebSocket?: WebSocketLike;
   /** Give up opening after this long (default 10 s). */
   openTimeoutMs?: number;
+  /**
+   * What this client has already received on the session (sum of prices), if it knows:
+   * the stream then never acknowledges more than that plus what it receives, whatever
+   * charged total the gateway reports when the stream opens. Without it the gateway's
+   * figure at open is taken as the starting point.
+   */
+  receivedBefore?: bigint;
+  /** Called with the price of each result this stream receives. */
+  onReceived?: (price: bigint) => void;
 }
 
 export interface StreamInferOptions {
@@ -250,9 +259,16 @@ export class NcnStream {
         return;
       case "ready":
         if (BigInt(frame.authorised) > this.#authorised) this.#authorised = BigInt(frame.authorised);
-        this.#charged = BigInt(frame.charged);
-        this.#receivedTotal = this.#charged;
-        this.#billed = this.#charged;
+        {
+          // The gateway's charged total is its word: never acknowledged beyond what this
+          // client received (a gateway may charge results it never delivered, say when it
+          // died while sending them).
+          const reported = BigInt(frame.charged);
+          const known = this.#opts.receivedBefore;
+          this.#charged = known !== undefined && known < reported ? known : reported;
+          this.#receivedTotal = known ?? reported;
+          this.#billed = this.#charged;
+        }
         this.#topUp();
         this.#onReady?.();
         return;
@@ -261,6 +277,7 @@ export class NcnStream {
         this.#delivered += 1;
         if (!w) return;
         this.#receivedTotal += BigInt(frame.price);
+        this.#opts.onReceived?.(BigInt(frame.price));
         this.#waiters.delete(frame.id);
         w.resolve({
           requestId: frame.requestId,
@@ -276,6 +293,7 @@ export class NcnStream {
           const w = this.#waiters.get(r.id);
           if (!w) continue;
           this.#receivedTotal += BigInt(r.price);
+          this.#opts.onReceived?.(BigInt(r.price));
           this.#waiters.delete(r.id);
           const { proof, ...rest } = r;
           w.resolve({
