@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { ErrorBody } from "@ncn/protocol";
+import * as v from "valibot";
 import { ChainUnavailableError } from "./chain/port.ts";
 import { type GatewayHandle, startGateway } from "./local.ts";
 import { safeToken, settlementProblemOf } from "./logic/settlement-problem.ts";
@@ -6,6 +8,10 @@ import { safeToken, settlementProblemOf } from "./logic/settlement-problem.ts";
 // A chain node that fails every call, reached through a URL that holds an API key, answering
 // with a body that names a marker: neither may reach a public route.
 const SECRET = "sk_live_9f8e7d6c5b4a";
+/** What `/v1/network` says of settlement problems (the part this test reads). */
+const NetworkProblems = v.object({
+  settlement: v.object({ problems: v.array(v.object({ code: v.string(), message: v.string() })) }),
+});
 const MARKER = "INTERNAL-NODE-DETAIL-7731";
 const rpc = Bun.serve({
   hostname: "127.0.0.1",
@@ -72,7 +78,7 @@ test("a failing chain RPC shows as CHAIN_UNAVAILABLE on /v1/network and /health,
   const network = await fetch(`${gw.url}/v1/network`);
   const text = await network.text();
   expect(network.status).toBe(200);
-  const body = JSON.parse(text) as { settlement: { problems: { code: string; message: string }[] } };
+  const body = v.parse(NetworkProblems, JSON.parse(text));
   expect(body.settlement.problems.map((p) => p.code)).toContain("CHAIN_UNAVAILABLE");
   expectClean(text);
 
@@ -88,7 +94,7 @@ test("a route that reads the chain answers a typed CHAIN_ERROR with fixed text",
   });
   const text = await res.text();
   expect(res.status).toBe(502);
-  const body = JSON.parse(text) as { error: { code: string; message: string; details?: unknown } };
+  const body = v.parse(ErrorBody, JSON.parse(text));
   expect(body.error.code).toBe("CHAIN_ERROR");
   expect(body.error.details).toEqual({ reason: "chain_unavailable" });
   expectClean(text);

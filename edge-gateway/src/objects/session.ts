@@ -292,17 +292,22 @@ export class SessionObject extends DurableObject<Env> {
 
   /** A stream ended with all it delivered charged: the rest of its lease goes back. */
   async endStream(streamKey: string): Promise<void> {
+    await this.#update((l) => endStream(l, streamKey));
+  }
+
+  /** Applies `change` to the stored ledger, if there is one, and stores the result. */
+  async #update(change: (l: SessionLedger) => SessionLedger): Promise<void> {
     this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
     if (!this.#ledger) return;
-    this.#ledger = endStream(this.#ledger, streamKey);
+    this.#ledger = change(this.#ledger);
     await this.ctx.storage.put("ledger", this.#ledger);
   }
 
   /**
    * Stores the ledger with what it newly charged, in one write, then hands the charges to
    * the Settlement object. The charges wait in an outbox until it took them: a crash between
-   * the two leaves them there, and the alarm hands them over again (the queue ignores a
-   * charge it already has or settled).
+   * the two leaves them there, and the alarm hands them over again (marked so, the queue
+   * leaves out those it already holds, settled or released).
    */
   async #charged(ledger: SessionLedger, entries: ChargeEntry[]): Promise<void> {
     // One outbox entry per call, however many charges it holds.
@@ -340,10 +345,7 @@ export class SessionObject extends DurableObject<Env> {
 
   /** Gives a stream's lease back (`amount`, or all of it): never charged. */
   async returnLease(streamKey: string, amount?: string): Promise<void> {
-    this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
-    if (!this.#ledger) return;
-    this.#ledger = returnLease(this.#ledger, streamKey, amount === undefined ? undefined : BigInt(amount));
-    await this.ctx.storage.put("ledger", this.#ledger);
+    await this.#update((l) => returnLease(l, streamKey, amount === undefined ? undefined : BigInt(amount)));
   }
 
   #standing(l: SessionLedger): StreamStanding {
@@ -443,10 +445,7 @@ export class SessionObject extends DurableObject<Env> {
 
   /** Marks a settlement of this session as mined. */
   async settled(amount: string): Promise<void> {
-    this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
-    if (!this.#ledger) return;
-    this.#ledger = pruneVouchers(this.#ledger, BigInt(amount));
-    await this.ctx.storage.put("ledger", this.#ledger);
+    await this.#update((l) => pruneVouchers(l, BigInt(amount)));
   }
 
   /** The object is named by its session id; remember it for calls that do not carry it. */

@@ -171,20 +171,24 @@ export class SettlementStore {
 
   // ---- charges ---------------------------------------------------------------------------
 
+  /** Whether the charge of `requestId` was settled (in the last day) or released. */
+  #settledOrReleased(requestId: string): boolean {
+    return (
+      this.#sql
+        .exec(
+          `SELECT 1 FROM settled_charges WHERE request_id = ? UNION ALL SELECT 1 FROM released WHERE request_id = ?`,
+          requestId,
+          requestId,
+        )
+        .toArray().length > 0
+    );
+  }
+
   addCharges(entries: readonly ChargeEntry[], now: number, again = false): void {
     this.#transact(() => {
       for (const e of entries) {
         // Told again after it settled or was released: it is not charged a second time.
-        const done = !again
-          ? []
-          : this.#sql
-              .exec(
-                `SELECT 1 FROM settled_charges WHERE request_id = ? UNION ALL SELECT 1 FROM released WHERE request_id = ?`,
-                e.requestId,
-                e.requestId,
-              )
-              .toArray();
-        if (done.length > 0) continue;
+        if (again && this.#settledOrReleased(e.requestId)) continue;
         const late = this.#sql
           .exec<{ attesters: number }>(
             `SELECT attesters FROM late_attesters WHERE request_id = ?`,

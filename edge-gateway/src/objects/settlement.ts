@@ -73,10 +73,6 @@ export class SettlementObject extends DurableObject<Env> {
     this.#store = new SettlementStore(ctx.storage.sql, (fn) => ctx.storage.transactionSync(fn));
   }
 
-  async add(entry: ChargeEntry): Promise<void> {
-    await this.addMany([entry]);
-  }
-
   /**
    * Queues charges in order (a stream's validated batch arrives as one call). `again`: they
    * may have been queued before (a Session object handing over its outbox after a crash):

@@ -1,14 +1,17 @@
 import { DurableObject } from "cloudflare:workers";
 import {
+  Address,
   AGENT_PROTOCOL_VERSION,
   AgentToGatewayFrame,
   authMessage,
+  Bytes32,
   type Capabilities,
   type GatewayToAgentFrame,
   issuesOf,
   MAX_FRAME_BYTES,
   MAX_HELLO_BYTES,
   type TaskFrame,
+  UintString,
 } from "@ncn/protocol";
 import * as v from "valibot";
 import { recoverMessageAddress } from "viem";
@@ -30,9 +33,9 @@ const JournalCharges = v.array(
   v.object({
     seq: v.number(),
     requestId: v.string(),
-    price: v.string(),
-    agent: v.custom<`0x${string}`>((x) => typeof x === "string" && /^0x[0-9a-fA-F]{40}$/.test(x)),
-    receiptDigest: v.custom<`0x${string}`>((x) => typeof x === "string" && /^0x[0-9a-fA-F]{64}$/.test(x)),
+    price: UintString,
+    agent: Address,
+    receiptDigest: Bytes32,
     attesters: v.array(v.string()),
   }),
 );
@@ -97,6 +100,8 @@ export class SubnetShard extends DurableObject<Env> {
   #reputationAt = 0;
 
   readonly #hub: StreamHub;
+  /** The stream hub's journal (see `#journal`). */
+  readonly #deliveries: DeliveryJournal;
   #pool: { at: number; views: AgentView[]; sockets: Map<string, WebSocket>; pending: number } | undefined;
   readonly #attachments = new WeakMap<WebSocket, Attachment>();
   /** Agents the registry lists as alive and eligible in this subnet, with until when (ms). */
@@ -111,13 +116,14 @@ export class SubnetShard extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
+    this.#deliveries = this.#journal();
     this.#hub = new StreamHub(
       env,
       {
         agents: () => this.#poolViews(),
         send: (ws, frame) => this.#send(ws, frame),
       },
-      this.#journal(),
+      this.#deliveries,
     );
     ctx.blockConcurrencyWhile(async () => {
       this.#migrate();
@@ -208,8 +214,7 @@ export class SubnetShard extends DurableObject<Env> {
         log.error("a dead stream's deliveries could not be charged", { sessionId, error: String(e) });
         continue;
       }
-      this.#sql.exec(`DELETE FROM hub_batches WHERE stream_key = ?`, key);
-      this.#sql.exec(`DELETE FROM hub_streams WHERE stream_key = ?`, key);
+      this.#deliveries.ended(key);
     }
   }
 
