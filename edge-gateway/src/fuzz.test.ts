@@ -175,6 +175,21 @@ describe("fuzzed HTTP routes answer typed 4xx errors and charge nothing", () => 
     );
   }, 600_000);
 
+  test("POST /v1/sessions/:id/vouchers", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.constant(sessionId),
+          fc.string({ maxLength: 100 }),
+          hex(64).map((h: string) => `0x${h}`),
+        ),
+        bodies({ cumulativeAmount: "1000", signature: strangerVoucher }),
+        async (id, b) => expectTyped4xx(`/v1/sessions/${encodeURIComponent(id)}/vouchers`, init("POST", b)),
+      ),
+      params,
+    );
+  }, 600_000);
+
   test("GET /v1/quote", async () => {
     await fc.assert(
       fc.asyncProperty(

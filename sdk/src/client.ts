@@ -198,6 +198,48 @@ export class NcnClient {
   }
 
   /**
+   * Signs a voucher for exactly what this client received on its session (its requests that
+   * returned and its streams' results) and posts it to the gateway. Call it when the client
+   * goes idle or stops: the voucher each request carries covers the requests in flight too,
+   * so when one of those failed, the last charges can add up to none of them and wait,
+   * unsettled, for a next request. Answers the amount acknowledged (undefined when nothing
+   * was received). Throws `BAD_REQUEST` while requests are in flight or unanswered (what is
+   * owed is not known yet) or when the session's starting total is unknown (call
+   * `registerSession`, or `useSession` with the spent amount, first).
+   */
+  async acknowledge(): Promise<bigint | undefined> {
+    const sessionId = this.#sessionId;
+    const account = this.#account;
+    if (!sessionId || !account)
+      throw new BaseError("BAD_REQUEST", "acknowledging needs an account and a session");
+    if (!this.#spentKnown)
+      throw new BaseError(
+        "BAD_REQUEST",
+        "what the session owed before this client is unknown: call registerSession (or useSession with it) first",
+      );
+    if (this.#inflight.size > 0 || this.#unanswered.size > 0)
+      throw new BaseError(
+        "BAD_REQUEST",
+        "requests are still in flight or unanswered: read them back with status() first",
+        { details: { inflight: this.#inflight.size, unanswered: this.#unanswered.size } },
+      );
+    const owed = this.#spent + this.#streamReceived;
+    if (owed === 0n) return undefined;
+    const g = await this.gateway();
+    const signature = await account.signTypedData(
+      typedData(ncnDomain(g.chainId, g.paymentContract as `0x${string}`), "Voucher", {
+        sessionId,
+        cumulativeAmount: owed,
+      }),
+    );
+    await this.#json(`/v1/sessions/${sessionId}/vouchers`, {
+      method: "POST",
+      body: JSON.stringify({ cumulativeAmount: owed.toString(), signature }),
+    });
+    return owed;
+  }
+
+  /**
    * The headers that prove this client paid for `requestId` (its EIP-712 `RequestAccess`
    * signature): a request's state, events and cancel belong to its payer.
    */

@@ -180,6 +180,64 @@ describe("only the payer spends", () => {
   }, 60_000);
 });
 
+describe("the last charges settle", () => {
+  test("a charge no request's voucher adds up to settles once the client acknowledges what it received", async () => {
+    const { sessionId } = await victim();
+    const account = privateKeyToAccount(devnet.file.client.privateKey as `0x${string}`);
+    const q = await devnet.client.quote("default", "tiny-mlp");
+    const domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
+    const sign = (amount: bigint) =>
+      account.signTypedData(typedData(domain, "Voucher", { sessionId, cumulativeAmount: amount }));
+    // The voucher also counted a request in flight that then failed: it is above the one charge.
+    const over = 2n * DEVNET_PRICES.tiny;
+    const r = await post("/v1/inference", body(`gap-${Date.now()}`, sessionId, over, await sign(over)));
+    expect(r.status).toBe(200);
+    expect(await charged(sessionId)).toBe(DEVNET_PRICES.tiny);
+    const read = createNcnReadClient({
+      rpcUrl: devnet.file.chain.rpcUrl,
+      chainId: devnet.file.chain.chainId,
+    });
+    const settled = async () => (await readSession(read, devnet.chain.contracts, sessionId)).settled;
+    // Two settlement rounds later nothing is settled: no voucher equals what was charged.
+    await new Promise((res) => setTimeout(res, 5_000));
+    expect(await settled()).toBe(0n);
+
+    // Typed refusals, and nothing kept: a stranger's voucher, a voucher for 0, a bad session id.
+    const stranger = privateKeyToAccount(generatePrivateKey());
+    const forged = await stranger.signTypedData(
+      typedData(domain, "Voucher", { sessionId, cumulativeAmount: DEVNET_PRICES.tiny }),
+    );
+    const refused = await post(`/v1/sessions/${sessionId}/vouchers`, {
+      cumulativeAmount: DEVNET_PRICES.tiny.toString(),
+      signature: forged,
+    });
+    expect(refused.status).toBe(402);
+    expect(refused.json.error?.message).toContain("not signed by the session's client");
+    const zero = await post(`/v1/sessions/${sessionId}/vouchers`, {
+      cumulativeAmount: "0",
+      signature: forged,
+    });
+    expect(zero.status).toBe(400);
+    const badId = await post("/v1/sessions/0x12/vouchers", { cumulativeAmount: "1", signature: forged });
+    expect(badId.json.error?.code).toBe("INVALID_INPUT");
+    await new Promise((res) => setTimeout(res, 2_500));
+    expect(await settled()).toBe(0n);
+
+    // The client, synced with what the gateway charged, acknowledges exactly that.
+    const client = new NcnClient({ gatewayUrl: devnet.file.gateway.url, account });
+    await expect(client.acknowledge()).rejects.toThrow("acknowledging needs an account and a session");
+    client.useSession(sessionId);
+    await expect(client.acknowledge()).rejects.toThrow("call registerSession");
+    await client.registerSession(sessionId);
+    expect(await client.acknowledge()).toBe(DEVNET_PRICES.tiny);
+    const until = Date.now() + 30_000;
+    while ((await settled()) < DEVNET_PRICES.tiny && Date.now() < until)
+      await new Promise((res) => setTimeout(res, 250));
+    expect(await settled()).toBe(DEVNET_PRICES.tiny);
+    expect(await charged(sessionId)).toBe(DEVNET_PRICES.tiny);
+  }, 90_000);
+});
+
 describe("a request belongs to its payer", () => {
   test("strangers cannot read, follow, cancel or re-submit a request; its payer can", async () => {
     const { client, sessionId, sent } = await victim();

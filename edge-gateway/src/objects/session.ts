@@ -204,15 +204,12 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /**
-   * A voucher sent on a session stream whose challenge the client answered: checked and kept
-   * (it authorises spending and, when it equals a charged total, is what settlement uses).
+   * A voucher signed by the session's client, sent on a stream whose challenge it answered
+   * or posted on its own (`POST /v1/sessions/:id/vouchers`): checked and kept (it authorises
+   * spending and, when it equals a charged total, is what settlement uses).
    * Answers the session's standing.
    */
-  streamVoucher(
-    sessionId: `0x${string}`,
-    amount: string,
-    signature: `0x${string}`,
-  ): Promise<Rpc<StreamStanding>> {
+  voucher(sessionId: `0x${string}`, amount: string, signature: `0x${string}`): Promise<Rpc<StreamStanding>> {
     return rpc(async () => {
       await this.#bind(sessionId);
       const value = BigInt(amount);

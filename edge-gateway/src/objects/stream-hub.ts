@@ -331,7 +331,7 @@ export class StreamHub {
       case "verifyVoucher": {
         const voucher = { amount: effect.amount, signature: effect.signature };
         return this.#session(stream.sessionId)
-          .streamVoucher(stream.sessionId, effect.amount.toString(), effect.signature)
+          .voucher(stream.sessionId, effect.amount.toString(), effect.signature)
           .then((r) => {
             const standing = unwrap(r);
             this.#apply(stream, { type: "voucherAccepted", voucher, standing });

@@ -1,4 +1,4 @@
-import { BaseError, Bytes32, SubnetId } from "@ncn/protocol";
+import { BaseError, Bytes32, Signature, SubnetId, UintString } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { loadCatalog } from "../catalog.ts";
@@ -6,6 +6,7 @@ import { chainOf } from "../chain/viem-chain.ts";
 import { configOf } from "../env.ts";
 import { type AppEnv, jsonBody, query } from "../http.ts";
 import { shardOf } from "../logic/scheduler.ts";
+import { unwrap } from "../rpc.ts";
 
 export const sessionRoutes = new Hono<AppEnv>();
 
@@ -50,6 +51,35 @@ sessionRoutes.post("/v1/sessions", async (c) => {
   );
 });
 
+const SessionVoucher = v.object({
+  cumulativeAmount: v.pipe(
+    UintString,
+    v.check((s) => s !== "0", "a voucher for 0 pays for nothing"),
+  ),
+  signature: Signature,
+});
+
+/** The session id in a path: 0x + 64 hex digits, lower-cased. */
+function sessionParam(raw: string): `0x${string}` {
+  const parsed = v.safeParse(Bytes32, raw);
+  if (!parsed.success) throw new BaseError("INVALID_INPUT", "the session id must be 0x + 64 hex digits");
+  return parsed.output;
+}
+
+/**
+ * A voucher posted on its own: the client signs exactly what it received once nothing is in
+ * flight, so that the last charges settle even when the vouchers that rode on its requests
+ * counted a request that then failed. Checked like every voucher (the session's client
+ * signed it, within the deposit, before expiry) and kept; answers the session's standing.
+ */
+sessionRoutes.post("/v1/sessions/:sessionId/vouchers", async (c) => {
+  const sessionId = sessionParam(c.req.param("sessionId"));
+  const { cumulativeAmount, signature } = await jsonBody(c, SessionVoucher);
+  const session = c.env.SESSION.get(c.env.SESSION.idFromName(sessionId));
+  const standing = unwrap(await session.voucher(sessionId, cumulativeAmount, signature));
+  return c.json({ sessionId, cumulativeAmount, ...standing }, 201);
+});
+
 const StreamQuery = v.object({ subnet: SubnetId });
 
 /**
@@ -61,9 +91,7 @@ sessionRoutes.get("/v1/sessions/:sessionId/stream", async (c) => {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
     throw new BaseError("BAD_REQUEST", "this path expects a WebSocket upgrade");
   }
-  const parsed = v.safeParse(Bytes32, c.req.param("sessionId"));
-  if (!parsed.success) throw new BaseError("INVALID_INPUT", "the session id must be 0x + 64 hex digits");
-  const sessionId = parsed.output.toLowerCase();
+  const sessionId = sessionParam(c.req.param("sessionId"));
   const { subnet } = query(c, StreamQuery);
   const config = configOf(c.env);
   const catalog = await loadCatalog(config.REGISTRY_URLS);
