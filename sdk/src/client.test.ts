@@ -26,7 +26,12 @@ const Body = v.object({
 });
 
 function standIn(fails: ReadonlySet<string>) {
-  const ledger = { charged: 0n, vouchers: [] as bigint[], states: new Map<string, string>() };
+  const ledger = {
+    charged: 0n,
+    vouchers: [] as bigint[],
+    acks: [] as bigint[],
+    states: new Map<string, string>(),
+  };
   const response = (requestId: string, state: string) => ({
     requestId,
     state,
@@ -67,6 +72,11 @@ function standIn(fails: ReadonlySet<string>) {
           charged: ledger.charged.toString(),
           expiry: 2_000_000_000,
         });
+      }
+      if (url.pathname === `/v1/sessions/${sessionId}/vouchers` && req.method === "POST") {
+        const body = v.parse(v.object({ cumulativeAmount: v.string() }), await req.json());
+        ledger.acks.push(BigInt(body.cumulativeAmount));
+        return Response.json({ sessionId, ...body }, { status: 201 });
       }
       if (url.pathname === "/v1/inference" && req.method === "POST") {
         const body = v.parse(Body, await req.json());
@@ -150,4 +160,27 @@ test("a typed refusal from the gateway is final: nothing stays covered for it", 
   await client.infer({ subnet: "default", model: "tiny-mlp", requestId: "q2", inputs: tensor });
   expect(ledger.vouchers.at(-1)).toBeGreaterThanOrEqual(PRICE);
   expect(ledger.vouchers.at(-1)).toBeLessThan(2n * PRICE);
+});
+
+test("once idle after a failed request, the client acknowledges exactly what it received", async () => {
+  const { url, ledger } = standIn(new Set(["f1"]));
+  const client = new NcnClient({ gatewayUrl: url, account: privateKeyToAccount(generatePrivateKey()) });
+  await client.registerSession(sessionId);
+  const tensor = { x: { dtype: "float32" as const, dims: [1, 1], data: new Float32Array([1]) } };
+  const infer = (requestId: string) =>
+    client.infer({ subnet: "default", model: "tiny-mlp", requestId, inputs: tensor });
+  // f1 fails (its voucher for PRICE is spent on it); g1 then signs one unit more.
+  expect((await infer("f1")).response.state).toBe("failed");
+  expect((await infer("g1")).response.state).toBe("returned");
+  expect(ledger.vouchers).toEqual([PRICE, PRICE + 1n]);
+  expect(ledger.charged).toBe(PRICE);
+  // No voucher equals the one charge: the client posts one that does, by itself.
+  for (let i = 0; i < 100 && ledger.acks.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(ledger.acks).toEqual([PRICE]);
+  // Asked again, it acknowledges the same amount; after an exact voucher nothing more is sent.
+  expect(await client.acknowledge()).toBe(PRICE);
+  expect((await infer("g2")).response.state).toBe("returned");
+  expect(ledger.vouchers.at(-1)).toBe(2n * PRICE);
+  await new Promise((r) => setTimeout(r, 50));
+  expect(ledger.acks).toEqual([PRICE, PRICE]);
 });

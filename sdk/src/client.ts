@@ -55,6 +55,10 @@ export const SessionInfo = v.object({
   deposit: v.string(),
   settled: v.string(),
   charged: v.string(),
+  /** Charges the gateway gave up collecting: never charged to the client. */
+  released: v.optional(v.string()),
+  /** Of `released`, results this client never acknowledged (it did not receive them). */
+  unacknowledged: v.optional(v.string()),
   expiry: v.number(),
 });
 export type SessionInfo = v.InferOutput<typeof SessionInfo>;
@@ -121,6 +125,8 @@ export class NcnClient {
    * request only, so after a failed request the next one signs a fresh amount.
    */
   #signed = new Set<bigint>();
+  /** The amount of the last voucher this client signed (0 before the first). */
+  #lastVoucher = 0n;
   #quotes = new Map<string, Quote>();
   #gatewayInfo: Promise<GatewayInfo> | undefined;
   /** RequestAccess signatures by request id (a request's payer signs once per request). */
@@ -136,7 +142,10 @@ export class NcnClient {
 
   /** Pays future requests from `sessionId`; `spent` is what it already owes (from the gateway). */
   useSession(sessionId: `0x${string}`, spent?: bigint): void {
-    if (sessionId !== this.#sessionId) this.#signed.clear();
+    if (sessionId !== this.#sessionId) {
+      this.#signed.clear();
+      this.#lastVoucher = 0n;
+    }
     this.#sessionId = sessionId;
     // What the gateway reports as charged already includes whichever unanswered request ran.
     this.#unanswered.clear();
@@ -199,11 +208,12 @@ export class NcnClient {
 
   /**
    * Signs a voucher for exactly what this client received on its session (its requests that
-   * returned and its streams' results) and posts it to the gateway. Call it when the client
-   * goes idle or stops: the voucher each request carries covers the requests in flight too,
-   * so when one of those failed, the last charges can add up to none of them and wait,
-   * unsettled, for a next request. Answers the amount acknowledged (undefined when nothing
-   * was received). Throws `BAD_REQUEST` while requests are in flight or unanswered (what is
+   * returned and its streams' results) and posts it to the gateway. The voucher each request
+   * carries covers the requests in flight too, so when one of those failed, the last charges
+   * can add up to none of them: the client does this by itself once nothing is in flight;
+   * call it before stopping to be sure it reached the gateway (charges a client never
+   * acknowledges are released after a while, unpaid). Answers the amount acknowledged
+   * (undefined when nothing was received). Throws `BAD_REQUEST` while requests are in flight or unanswered (what is
    * owed is not known yet) or when the session's starting total is unknown (call
    * `registerSession`, or `useSession` with the spent amount, first).
    */
@@ -236,6 +246,7 @@ export class NcnClient {
       method: "POST",
       body: JSON.stringify({ cumulativeAmount: owed.toString(), signature }),
     });
+    this.#lastVoucher = owed;
     return owed;
   }
 
@@ -433,7 +444,22 @@ export class NcnClient {
     } finally {
       this.#inflight.delete(requestId);
       stop?.abort();
+      if (mode === "session") this.#acknowledgeWhenIdle();
     }
+  }
+
+  /**
+   * Nothing in flight and the last voucher signed is not what this client owes (it counted a
+   * request that then failed): acknowledges the exact amount in the background, so the last
+   * charges settle without waiting for a next request.
+   */
+  #acknowledgeWhenIdle(): void {
+    if (!this.#spentKnown || this.#inflight.size > 0 || this.#unanswered.size > 0) return;
+    const owed = this.#spent + this.#streamReceived;
+    if (owed === 0n || owed === this.#lastVoucher) return;
+    this.#lastVoucher = owed;
+    // Best effort: a later request or an explicit acknowledge() covers it as well.
+    this.acknowledge().catch(() => undefined);
   }
 
   /**
@@ -450,6 +476,7 @@ export class NcnClient {
     if (outstanding < floor) outstanding = floor;
     while (this.#signed.has(outstanding)) outstanding += 1n;
     this.#signed.add(outstanding);
+    this.#lastVoucher = outstanding;
     const signature = await account.signTypedData(
       typedData(domain, "Voucher", { sessionId, cumulativeAmount: outstanding }),
     );

@@ -126,7 +126,9 @@ export function tallyRequests(
     const owed = mine
       .filter((r) => (r.kind === "api" ? r.gatewayState === "returned" : r.outcome === "ok"))
       .reduce((sum, r) => sum + r.price, 0n);
-    const excess = s.charged + s.released - owed;
+    // Released as unacknowledged: results the client says it never got (a batch journaled by
+    // a gateway that died before sending it); not owed, and not paid.
+    const excess = s.charged + s.released - s.unacknowledged - owed;
     if (excess < 0n) c.uncharged += Number(-excess / price);
     if (excess > 0n) {
       const extra = Number(excess / price);
@@ -217,8 +219,8 @@ export function formatChaosReport(r: ChaosReport): string {
     );
   });
   out.push("");
-  const sw = [8, 12, 14, 14, 14, 14, 9];
-  out.push(row(["api", "session", "delivered", "charged", "released", "settled", "balanced"], sw));
+  const sw = [8, 12, 14, 14, 14, 14, 14, 9];
+  out.push(row(["api", "session", "delivered", "charged", "released", "unacked", "settled", "balanced"], sw));
   for (const s of r.sessions) {
     out.push(
       row(
@@ -228,6 +230,7 @@ export function formatChaosReport(r: ChaosReport): string {
           ncn(s.delivered),
           ncn(s.charged),
           ncn(s.released),
+          ncn(s.unacknowledged),
           ncn(s.settled),
           balanced(s) ? "yes" : "NO",
         ],

@@ -6,7 +6,12 @@ import type { Devnet } from "./devnet.ts";
 // session: the check that nothing was lost, nothing charged twice and nothing charged for
 // work that was not delivered. Used by the churn test and the chaos run.
 
-const SessionView = v.object({ charged: v.string(), released: v.string(), settled: v.string() });
+const SessionView = v.object({
+  charged: v.string(),
+  released: v.string(),
+  unacknowledged: v.string(),
+  settled: v.string(),
+});
 
 const SettlementView = v.object({
   settlement: v.object({
@@ -28,16 +33,19 @@ export interface SessionStanding {
   charged: bigint;
   /** Charges the gateway gave up collecting (their receipts could not be settled). */
   released: bigint;
+  /** Of `released`, charges the client never acknowledged: results it did not receive. */
+  unacknowledged: bigint;
   /** What the chain settled. */
   settled: bigint;
 }
 
 /**
- * Settled on chain is exactly what the gateway charged, and that plus what it released is
- * exactly what was delivered: no charge lost, none settled twice, none for undelivered work.
+ * Settled on chain is exactly what the gateway charged, and that plus what it released for
+ * delivered results (all it released but what the client never acknowledged) is exactly what
+ * was delivered: no charge lost, none settled twice, none for undelivered work.
  */
 export function balanced(s: SessionStanding): boolean {
-  return s.settled === s.charged && s.delivered === s.charged + s.released;
+  return s.settled === s.charged && s.delivered === s.charged + s.released - s.unacknowledged;
 }
 
 /** The gateway's settlement progress (`/v1/network`). */
@@ -59,7 +67,14 @@ export async function readStanding(
   const g = v.parse(SessionView, await res.json());
   const read = createNcnReadClient({ rpcUrl: devnet.file.chain.rpcUrl, chainId: devnet.file.chain.chainId });
   const onChain = (await readSession(read, devnet.chain.contracts, sessionId)).settled;
-  return { sessionId, delivered, charged: BigInt(g.charged), released: BigInt(g.released), settled: onChain };
+  return {
+    sessionId,
+    delivered,
+    charged: BigInt(g.charged),
+    released: BigInt(g.released),
+    unacknowledged: BigInt(g.unacknowledged),
+    settled: onChain,
+  };
 }
 
 export interface SettlementOutcome {

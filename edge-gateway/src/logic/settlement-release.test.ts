@@ -75,8 +75,23 @@ describe("chargesToRelease", () => {
     expect(chargesToRelease(late).map((r) => [r.charge.requestId, r.reason])).toEqual([
       ["r4", "voucher_gap"],
     ]);
-    // Without an earlier release an uncovered charge just waits for the client's voucher.
-    expect(chargesToRelease(input({ charges, sessions }))).toEqual([]);
+  });
+
+  test("without an earlier release, a charge no voucher covers waits for one, then is released as unacknowledged", () => {
+    // Settled 0; the client signed 10 and 20 (what it received): a third charge of 10 (a result
+    // it never got) and a fourth made later find no voucher.
+    const charges = [charge(s1, 1), charge(s1, 2), charge(s1, 3), charge(s1, 4, { addedAt: 7 * MIN })];
+    const sessions = new Map([[s1, { settled: 0n, amounts: amounts(10, 20), closed: false }]]);
+    expect(chargesToRelease(input({ charges, sessions, now: 4 * MIN }))).toEqual([]);
+    const released = chargesToRelease(input({ charges, sessions, now: 6 * MIN }));
+    expect(released.map((r) => [r.charge.requestId, r.reason])).toEqual([["r3", "unacknowledged"]]);
+    expect(released[0]?.detail).toContain("did not acknowledge");
+    expect(
+      chargesToRelease(input({ charges, sessions, now: 12 * MIN })).map((r) => r.charge.requestId),
+    ).toEqual(["r3", "r4"]);
+    // Once the client's voucher arrives, covered charges are never released.
+    const acknowledged = new Map([[s1, { settled: 0n, amounts: amounts(10, 20, 40), closed: false }]]);
+    expect(chargesToRelease(input({ charges, sessions: acknowledged, now: 12 * MIN }))).toEqual([]);
   });
 
   test("with one price per session the client's earlier vouchers cover the shifted totals", () => {

@@ -1,7 +1,7 @@
 import type { PendingCharge } from "./batch.ts";
 
 /** Why a charge was released (the client is not charged for it). */
-export type ReleaseReason = "quorum_lost" | "voucher_gap" | "session_closed";
+export type ReleaseReason = "quorum_lost" | "voucher_gap" | "unacknowledged" | "session_closed";
 
 export interface Release {
   charge: PendingCharge;
@@ -37,6 +37,11 @@ export interface ReleaseInput {
  *   that no voucher covers, `releaseAfterMs` after the last release and after they were
  *   made, are released too. With one price per session the client's earlier vouchers
  *   match the shifted totals and nothing is released this way.
+ * - `unacknowledged`: with no earlier release, charges that no voucher covers
+ *   `releaseAfterMs` after they were made. The client acknowledges what it received with a
+ *   voucher of exactly that (after each stream batch, and once idle on the per-request
+ *   path), so these are results it says it never got: a batch a gateway journaled and then
+ *   died before sending, say. Until then they wait for its voucher.
  * Releasing only ever lowers what is charged, so settled <= delivered, validated, unreleased.
  */
 export function chargesToRelease(input: ReleaseInput): Release[] {
@@ -70,14 +75,23 @@ export function chargesToRelease(input: ReleaseInput): Release[] {
   for (const [sessionId, list] of kept) {
     const session = input.sessions.get(sessionId);
     const releasedAt = lost.has(sessionId) ? input.now : input.lastReleaseAt.get(sessionId);
-    if (!session || releasedAt === undefined) continue;
+    if (!session) continue;
     for (const c of uncovered(list, session.settled, session.amounts)) {
-      if (input.now - Math.max(releasedAt, c.addedAt) < input.releaseAfterMs) continue;
-      out.push({
-        charge: c,
-        reason: "voucher_gap",
-        detail: "after an earlier release no voucher the client signed adds up to this charge",
-      });
+      if (input.now - Math.max(releasedAt ?? 0, c.addedAt) < input.releaseAfterMs) continue;
+      out.push(
+        releasedAt === undefined
+          ? {
+              charge: c,
+              reason: "unacknowledged",
+              detail:
+                "the client signed no voucher that adds up to this charge: it did not acknowledge the result",
+            }
+          : {
+              charge: c,
+              reason: "voucher_gap",
+              detail: "after an earlier release no voucher the client signed adds up to this charge",
+            },
+      );
     }
   }
   return out;

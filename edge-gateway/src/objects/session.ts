@@ -54,6 +54,11 @@ export interface SessionSnapshot {
   charged: string;
   /** Charges released unsettled (not charged to the client), in total. */
   released: string;
+  /**
+   * Of `released`, charges the client signed no voucher for (results it says it never got,
+   * or a client that never acknowledged them).
+   */
+  unacknowledged: string;
   settled: string;
   vouchers: { amount: string; signature: `0x${string}` }[];
 }
@@ -405,6 +410,7 @@ export class SessionObject extends DurableObject<Env> {
       sessionId: (await this.ctx.storage.get<string>("sessionId")) ?? "",
       charged: l.charged.toString(),
       released: ((await this.ctx.storage.get<bigint>("releasedTotal")) ?? 0n).toString(),
+      unacknowledged: ((await this.ctx.storage.get<bigint>("unacknowledgedTotal")) ?? 0n).toString(),
       settled: l.session.settled.toString(),
       vouchers: Object.entries(l.vouchers).map(([amount, signature]) => ({
         amount,
@@ -431,8 +437,18 @@ export class SessionObject extends DurableObject<Env> {
       const amount = fresh.reduce((t, c) => t + BigInt(c.price), 0n);
       ledger = releaseCharged(ledger, amount);
       const total = ((await this.ctx.storage.get<bigint>("releasedTotal")) ?? 0n) + amount;
+      const unacknowledged = fresh
+        .filter((c) => c.reason === "unacknowledged")
+        .reduce(
+          (t, c) => t + BigInt(c.price),
+          (await this.ctx.storage.get<bigint>("unacknowledgedTotal")) ?? 0n,
+        );
       const at = Date.now();
-      const records: Record<string, unknown> = { ledger, releasedTotal: total };
+      const records: Record<string, unknown> = {
+        ledger,
+        releasedTotal: total,
+        unacknowledgedTotal: unacknowledged,
+      };
       for (const c of fresh) records[`released:${c.requestId}`] = { ...c, at } satisfies ReleasedCharge;
       await this.ctx.storage.put(records);
       this.#ledger = ledger;

@@ -45,6 +45,8 @@ sessionRoutes.post("/v1/sessions", async (c) => {
       charged: snap?.charged ?? s.settled.toString(),
       // Charges given up unsettled (their validators gone): never charged to the client.
       released: snap?.released ?? "0",
+      // Of those, charges the client never signed a voucher for (results it did not get).
+      unacknowledged: snap?.unacknowledged ?? "0",
       expiry: s.expiry,
     },
     201,
