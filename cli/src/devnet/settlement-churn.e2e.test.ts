@@ -173,6 +173,7 @@ test("every charged receipt settles or is released despite validator churn: 0 lo
         delivered: String(s.delivered),
         charged: String(s.charged),
         released: String(s.released),
+        unacknowledged: String(s.unacknowledged),
         settled: String(s.settled),
       })),
       released: settlement.released.count,
