@@ -13,11 +13,17 @@ import { DEVNET_PRICES, type Devnet, startDevnet } from "./devnet.ts";
 // mounted against a real devnet (anvil, validators, the gateway in workerd, agents).
 
 let devnet: Devnet;
+const RELEASE_AFTER_MS = 15_000;
 let home: string;
 
 beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), "ncn-payer-e2e-"));
-  devnet = await startDevnet({ dir: join(home, ".ncn"), port: 0 });
+  // Charges no voucher covers are given up after 15 s here (5 minutes by default).
+  devnet = await startDevnet({
+    dir: join(home, ".ncn"),
+    port: 0,
+    gatewayVars: { SETTLE_RELEASE_AFTER_MS: String(RELEASE_AFTER_MS) },
+  });
 }, 180_000);
 
 afterAll(async () => {
@@ -235,6 +241,38 @@ describe("the last charges settle", () => {
       await new Promise((res) => setTimeout(res, 250));
     expect(await settled()).toBe(DEVNET_PRICES.tiny);
     expect(await charged(sessionId)).toBe(DEVNET_PRICES.tiny);
+  }, 90_000);
+
+  test("a charge the client never acknowledges is released unpaid, and reported as such", async () => {
+    const { sessionId } = await victim();
+    const account = privateKeyToAccount(devnet.file.client.privateKey as `0x${string}`);
+    const q = await devnet.client.quote("default", "tiny-mlp");
+    const domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
+    const over = 2n * DEVNET_PRICES.tiny;
+    const sig = await account.signTypedData(
+      typedData(domain, "Voucher", { sessionId, cumulativeAmount: over }),
+    );
+    const r = await post("/v1/inference", body(`unacked-${Date.now()}`, sessionId, over, sig));
+    expect(r.status).toBe(200);
+    const standing = () => new NcnClient({ gatewayUrl: devnet.file.gateway.url }).registerSession(sessionId);
+    expect((await standing()).charged).toBe(DEVNET_PRICES.tiny.toString());
+    // No voucher ever equals the one charge: once the bound has passed it is given up.
+    const until = Date.now() + RELEASE_AFTER_MS + 20_000;
+    while ((await standing()).released === "0" && Date.now() < until)
+      await new Promise((res) => setTimeout(res, 500));
+    const s = await standing();
+    expect(s.released).toBe(DEVNET_PRICES.tiny.toString());
+    expect(s.unacknowledged).toBe(DEVNET_PRICES.tiny.toString());
+    expect(s.charged).toBe("0");
+    const read = createNcnReadClient({
+      rpcUrl: devnet.file.chain.rpcUrl,
+      chainId: devnet.file.chain.chainId,
+    });
+    expect((await readSession(read, devnet.chain.contracts, sessionId)).settled).toBe(0n);
+    const network = (await (await fetch(`${devnet.file.gateway.url}/v1/network`)).json()) as {
+      settlement: { released: { recent: { requestId: string; reason: string }[] } };
+    };
+    expect(network.settlement.released.recent.some((x) => x.reason === "unacknowledged")).toBe(true);
   }, 90_000);
 });
 
