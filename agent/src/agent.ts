@@ -165,6 +165,8 @@ export class Agent {
       poolSize: config.sessionPool,
       maxRunMs: config.maxRunMs,
       maxOutputBytes: config.maxOutputBytes,
+      maxMemoryBytes: config.maxModelMemoryBytes,
+      capMemoryOnGpu: config.modelMemorySet,
       privateDir: paths.empty,
       log,
     });

@@ -23,6 +23,7 @@ import {
 import * as v from "valibot";
 import { recoverTypedDataAddress } from "viem";
 import { externalDataModelBytes, externalDataModelDescriptor } from "../testing/external-data-model.ts";
+import { expandSumModel } from "../testing/limit-models.ts";
 import { characterErrorRate, renderText } from "../testing/render-text.ts";
 import { TestGateway } from "../testing/test-gateway.ts";
 import { tinyModelBytes, tinyModelDescriptor } from "../testing/tiny-model.ts";
@@ -170,6 +171,72 @@ describe("single executable", () => {
       expect(await p.exited).toBe(0);
     } finally {
       p.kill("SIGKILL");
+      await g.stop();
+    }
+  }, 60_000);
+
+  test("a model whose run allocates past --max-model-memory-mb is refused MODEL_LIMIT_EXCEEDED; the agent serves on", async () => {
+    const g = new TestGateway({ heartbeatMs: 200 });
+    // 1 GiB in between, one number out; the agent may give a run 256 MiB. The agent itself runs
+    // under a hard data limit of 8 GiB: even with its cap broken it cannot take the machine.
+    const attack = expandSumModel([16384, 16384]);
+    writeFileSync(join(dir, "expand-sum.onnx"), attack.bytes);
+    writeFileSync(join(dir, "model.onnx"), tinyModelBytes());
+    const guard = String(8 * 2 ** 30);
+    const p = Bun.spawn(
+      [
+        "prlimit",
+        `--data=${guard}:${guard}`,
+        exe,
+        "run",
+        "--gateway",
+        g.url,
+        "--subnet",
+        "ocr",
+        "--python",
+        "off",
+        "--log-level",
+        "warn",
+        "--model-dir",
+        dir,
+        "--max-model-memory-mb",
+        "256",
+      ],
+      { cwd: dir, env, stdout: "pipe", stderr: "pipe" },
+    );
+    try {
+      await g.waitFor("hello", () => true, 30_000);
+      const x = { x: tensorToJson({ dtype: "float32", dims: [1], data: new Float32Array([2]) }) };
+      g.send({
+        type: "task",
+        taskId: "exe-mem-1:1",
+        requestId: "exe-mem-1" as never,
+        subnet: "ocr" as never,
+        model: { ...attack.descriptor, sources: [`file:${join(dir, "expand-sum.onnx")}`] },
+        price: "7",
+        deadline: Date.now() + 30_000,
+        kind: "tensor",
+        inputs: x,
+      });
+      const err = await g.waitFor("error", (f) => f.taskId === "exe-mem-1:1", 30_000);
+      expect(err.code).toBe("MODEL_LIMIT_EXCEEDED");
+      expect(err.message).toContain("256 MiB");
+      expect(g.frames.some(({ frame: f }) => f.type === "result" && f.taskId === "exe-mem-1:1")).toBe(false);
+      g.send({
+        type: "task",
+        taskId: "exe-mem-2:1",
+        requestId: "exe-mem-2" as never,
+        subnet: "ocr" as never,
+        model: tinyModelDescriptor({ sources: [`file:${join(dir, "model.onnx")}`] }),
+        price: "7",
+        deadline: Date.now() + 30_000,
+        kind: "tensor",
+        inputs: { x: tensorToJson({ dtype: "float32", dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) }) },
+      });
+      await g.waitFor("result", (f) => f.taskId === "exe-mem-2:1", 30_000);
+    } finally {
+      p.kill("SIGKILL");
+      await p.exited;
       await g.stop();
     }
   }, 60_000);

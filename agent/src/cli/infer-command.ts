@@ -38,6 +38,8 @@ export const inferCommand = defineCommand({
         executionProvider: config.executionProvider,
         threads: config.threads,
         graphOptimization: config.graphOptimization,
+        maxMemoryBytes: config.maxModelMemoryBytes,
+        capMemoryOnGpu: config.modelMemorySet,
         log: createLogger("agent", { level: config.logLevel === "info" ? "warn" : config.logLevel }),
       });
       try {

@@ -42,6 +42,8 @@ export const ocrCommand = defineCommand({
         executionProvider: config.executionProvider,
         threads: config.threads,
         graphOptimization: config.graphOptimization,
+        maxMemoryBytes: config.maxModelMemoryBytes,
+        capMemoryOnGpu: config.modelMemorySet,
         log,
       });
       try {

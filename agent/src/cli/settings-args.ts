@@ -29,6 +29,8 @@ const HELP: Record<SettingName, string> = {
   sessionPool: "warm model sessions kept (env NCN_SESSION_POOL, default 8)",
   maxRunSeconds: "longest one model run, then MODEL_TIMEOUT (env NCN_MAX_RUN_SECONDS, default 60)",
   maxOutputMb: "largest outputs of one run, then MODEL_LIMIT_EXCEEDED (env NCN_MAX_OUTPUT_MB, default 256)",
+  maxModelMemoryMb:
+    "memory one model run may take, then MODEL_LIMIT_EXCEEDED (env NCN_MAX_MODEL_MEMORY_MB, default 3/4 of the machine's; on a GPU only when set)",
   python: "offer the sandboxed Python runtime: auto | off (env NCN_PYTHON)",
   logLevel: "debug | info | warn | error (env NCN_LOG_LEVEL, default info)",
 };

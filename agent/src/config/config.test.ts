@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { totalmem } from "node:os";
 import { ConfigError } from "../errors.ts";
 import { loadConfig } from "./config.ts";
 
@@ -92,6 +93,18 @@ describe("loadConfig", () => {
     ).join("\n");
     for (const name of ["--allow-private-sources", "NCN_MAX_MODEL_MB", "NCN_ALLOW_HTTP_SOURCES"])
       expect(problems).toContain(name);
+  });
+
+  test("model memory: three quarters of the machine's by default, or what the operator sets (then on a GPU too)", () => {
+    const auto = loadConfig({}, { HOME: "/home/x" });
+    expect(auto.maxModelMemoryBytes).toBe(Math.floor(totalmem() * 0.75));
+    expect(auto.modelMemorySet).toBe(false);
+    const set = loadConfig({ maxModelMemoryMb: "512" }, { HOME: "/home/x" });
+    expect(set.maxModelMemoryBytes).toBe(512 * 1024 * 1024);
+    expect(set.modelMemorySet).toBe(true);
+    expect(
+      problemsOf(() => loadConfig({}, { HOME: "/home/x", NCN_MAX_MODEL_MEMORY_MB: "10" })).join(),
+    ).toContain("NCN_MAX_MODEL_MEMORY_MB: must be a whole number from 64");
   });
 
   test("required settings are named when missing", () => {

@@ -8,6 +8,7 @@ import type { LogLevel } from "../log/logger.ts";
 import type { GraphOptimization } from "../runtimes/onnx/onnx-runtime.ts";
 import { parseIpLiteral } from "../store/ip-address.ts";
 import type { SourcePolicy } from "../store/source-policy.ts";
+import { defaultModelMemoryBytes } from "../system/memory-limit.ts";
 
 /** Every setting: its command-line flag and its environment variable. */
 export const SETTINGS = {
@@ -33,6 +34,7 @@ export const SETTINGS = {
   sessionPool: { flag: "session-pool", env: "NCN_SESSION_POOL" },
   maxRunSeconds: { flag: "max-run-seconds", env: "NCN_MAX_RUN_SECONDS" },
   maxOutputMb: { flag: "max-output-mb", env: "NCN_MAX_OUTPUT_MB" },
+  maxModelMemoryMb: { flag: "max-model-memory-mb", env: "NCN_MAX_MODEL_MEMORY_MB" },
   python: { flag: "python", env: "NCN_PYTHON" },
   logLevel: { flag: "log-level", env: "NCN_LOG_LEVEL" },
 } as const;
@@ -168,6 +170,8 @@ const ConfigSchema = v.object({
   // One model run past this is stopped (MODEL_TIMEOUT); outputs past this are refused.
   maxRunSeconds: v.optional(int(1, 24 * 3600), "60"),
   maxOutputMb: v.optional(int(1, 64 * 1024), "256"),
+  // Memory one model run may take; unset: three quarters of the machine's (on the CPU).
+  maxModelMemoryMb: v.optional(int(64, 64 * 1024 * 1024)),
   python: v.optional(oneOf(["auto", "off"]), "auto"),
   logLevel: v.optional(oneOf(["debug", "info", "warn", "error"]), "info"),
 });
@@ -203,6 +207,10 @@ export interface AgentConfig {
   maxRunMs: number;
   /** Largest outputs of one run, in all (bytes). */
   maxOutputBytes: number;
+  /** Memory one model run may take (bytes): the process's data limit above its size at start. */
+  maxModelMemoryBytes: number;
+  /** `maxModelMemoryBytes` was set by the operator (then it applies on a GPU too). */
+  modelMemorySet: boolean;
   python: "auto" | "off";
   logLevel: Exclude<LogLevel, "silent">;
 }
@@ -303,6 +311,9 @@ export function loadConfig(
     sessionPool: c.sessionPool,
     maxRunMs: c.maxRunSeconds * 1000,
     maxOutputBytes: c.maxOutputMb * 1024 * 1024,
+    maxModelMemoryBytes:
+      c.maxModelMemoryMb === undefined ? defaultModelMemoryBytes() : c.maxModelMemoryMb * 1024 * 1024,
+    modelMemorySet: c.maxModelMemoryMb !== undefined,
     python: c.python,
     logLevel: c.logLevel,
   };

@@ -94,3 +94,32 @@ export function expandModel(
   });
   return { bytes, descriptor: descriptor(`expand-${declared ? "declared" : "symbolic"}`, bytes, dims) };
 }
+
+/**
+ * y = ReduceSum(x broadcast to `shape`): a one-number answer whose run allocates the whole
+ * broadcast tensor in between (4 bytes per element of `shape`). The output limit never sees it.
+ */
+export function expandSumModel(shape: number[]): { bytes: Uint8Array; descriptor: ModelDescriptor } {
+  const bytes = encode({
+    name: "expand-sum",
+    node: [
+      { opType: "Expand", input: ["x", "shape"], output: ["big"] },
+      {
+        opType: "ReduceSum",
+        input: ["big"],
+        output: ["y"],
+        attribute: [{ name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
+      },
+    ],
+    initializer: [{ name: "shape", dims: [shape.length], dataType: INT64, int64Data: shape }],
+    input: [info("x", FLOAT, [1])],
+    output: [info("y", FLOAT, [])],
+  });
+  return {
+    bytes,
+    descriptor: {
+      ...descriptor("expand-sum", bytes, []),
+      outputs: [{ name: "y", dtype: "float32", dims: [] }],
+    },
+  };
+}

@@ -37,7 +37,7 @@ export function lazyOnnxReexecutor(cacheDir: string, sources?: SourcePolicy): On
     | undefined;
   const load = () => {
     ready ??= (async () => {
-      const [{ ModelStore, TaskExecutor }, { OnnxRuntime }] = await Promise.all([
+      const [{ ModelStore, TaskExecutor }, { OnnxRuntime, defaultModelMemoryBytes }] = await Promise.all([
         import("@ncn/agent"),
         import("@ncn/agent/onnx"),
       ]);
@@ -47,7 +47,12 @@ export function lazyOnnxReexecutor(cacheDir: string, sources?: SourcePolicy): On
         ttlMs: MODEL_CACHE_TTL_MS,
         ...(sources ? { sources } : {}),
       });
-      const runtime = await OnnxRuntime.create({ executionProvider: "auto", poolSize: 4 });
+      // A model whose run allocates without bound fails MODEL_LIMIT_EXCEEDED here as on the agent.
+      const runtime = await OnnxRuntime.create({
+        executionProvider: "auto",
+        poolSize: 4,
+        maxMemoryBytes: defaultModelMemoryBytes(),
+      });
       // One page at a time: spot checks share the validator's CPU with validation itself.
       const executor = new TaskExecutor({ store, runtime, ocrConcurrency: 1 });
       return {

@@ -2,6 +2,8 @@
  * The agent's ONNX runtime, importable on its own (`@ncn/agent/onnx`) by anything that
  * re-executes a model, such as a validator spot-checking a result.
  */
+
+export { defaultModelMemoryBytes } from "../../system/memory-limit.ts";
 export { type CompareResult, type Tolerance, tensorsClose } from "./compare.ts";
 export { describeModel } from "./describe-model.ts";
 export {

@@ -6,6 +6,7 @@ import { ensurePrivateEmptyDir } from "@ncn/protocol/private-dir";
 import { AgentError } from "../../errors.ts";
 import { type Logger, silentLogger } from "../../log/logger.ts";
 import { type GpuProbe, probeGpu } from "../../system/gpu.ts";
+import { capProcessMemory, isOutOfMemory, type MemoryCap } from "../../system/memory-limit.ts";
 import {
   chooseExecutionProvider,
   type ExecutionProviderChoice,
@@ -52,6 +53,16 @@ export interface OnnxRuntimeOptions {
   maxRunMs?: number;
   /** Largest outputs of one run, in all (bytes): more is answered `MODEL_LIMIT_EXCEEDED`. */
   maxOutputBytes?: number;
+  /**
+   * Memory a model run may take (bytes) beyond what the process holds when the runtime
+   * starts. A run allocating more is answered `MODEL_LIMIT_EXCEEDED` and the next one is
+   * served. The cap is the process's data-segment limit (see `system/memory-limit.ts`), set
+   * once; on a GPU only with `capMemoryOnGpu` (GPU memory is not counted, and the driver's
+   * own host mappings are). Default: no cap (the agent sets one from its config).
+   */
+  maxMemoryBytes?: number;
+  /** Apply `maxMemoryBytes` on the CUDA provider too. */
+  capMemoryOnGpu?: boolean;
   /**
    * Given-up threads still finishing a run (onnxruntime cannot be interrupted) allowed at once;
    * while that many are, runs are refused `UNAVAILABLE` so the CPU is not taken over.
@@ -125,6 +136,8 @@ export class OnnxRuntime {
   #worker: InferenceWorker;
   readonly #maxRunMs: number;
   readonly #maxOutputBytes: number;
+  /** The memory cap in force (set at creation), if any. */
+  memoryCap: MemoryCap | undefined;
   readonly #maxAbandoned: number;
   /** Given-up inference threads whose run has not ended yet. */
   #abandoned = 0;
@@ -195,6 +208,17 @@ export class OnnxRuntime {
       }
     }
     const rt = new OnnxRuntime(ort, choice, options, privateDir);
+    if (options.maxMemoryBytes !== undefined) {
+      if (choice.provider === "cpu" || options.capMemoryOnGpu) {
+        rt.memoryCap = capProcessMemory(options.maxMemoryBytes);
+        rt.#log.info("model memory capped", {
+          modelMb: Math.round(rt.memoryCap.modelBytes / 2 ** 20),
+          limitMb: Math.round(rt.memoryCap.limitBytes / 2 ** 20),
+        });
+      } else {
+        rt.#log.warn("model memory not capped on the GPU (set it explicitly to cap it there)", {});
+      }
+    }
     rt.#log.info("execution provider chosen", {
       provider: choice.provider,
       reason: choice.reason,
@@ -202,6 +226,16 @@ export class OnnxRuntime {
       graphOptimization: rt.graphOptimization,
     });
     return rt;
+  }
+
+  /** A run or load whose allocation failed: past the memory cap (or the machine's memory). */
+  #outOfMemory(model: { id: string }, error: string): AgentError {
+    const cap = this.memoryCap;
+    return new AgentError(
+      "MODEL_LIMIT_EXCEEDED",
+      `model ${model.id} is refused: it needs more memory than ${cap ? `the ${Math.round(cap.modelBytes / 2 ** 20)} MiB a run may take` : "is free"} (${error.split("\n")[0]?.slice(0, 200)})`,
+      { details: { model: model.id, ...(cap ? { maxMemoryBytes: cap.modelBytes } : {}) } },
+    );
   }
 
   get provider(): ExecutionProviderChoice["provider"] {
@@ -277,6 +311,7 @@ export class OnnxRuntime {
           throw new AgentError("MODEL_LIMIT_EXCEEDED", `model ${model.id} is refused: ${r.error}`, {
             details: { model: model.id, maxOutputBytes: this.#maxOutputBytes },
           });
+        if (!r.ok && isOutOfMemory(r.error)) throw this.#outOfMemory(model, r.error);
         if (!r.ok) throw new AgentError("INFERENCE_FAILED", `model ${model.id} cannot be loaded: ${r.error}`);
         this.#log.debug("session created", { model: model.id, ms: Math.round(performance.now() - t0) });
         return model.sha256;
@@ -354,6 +389,7 @@ export class OnnxRuntime {
         throw new AgentError("MODEL_LIMIT_EXCEEDED", `model ${model.id} is refused: ${r.error}`, {
           details: { model: model.id, maxOutputBytes: this.#maxOutputBytes },
         });
+      if (!r.ok && isOutOfMemory(r.error)) throw this.#outOfMemory(model, r.error);
       if (!r.ok) throw new AgentError("INFERENCE_FAILED", `inference failed: ${r.error}`);
       if (r.ms !== undefined) this.#observe(model, load, bytes, r.ms);
       const outputs: Record<string, Tensor> = {};
@@ -599,7 +635,13 @@ async function runInline(
   try {
     out = await session.run(input, [...fetches]);
   } catch (e) {
-    throw new AgentError("INFERENCE_FAILED", `inference failed: ${(e as Error).message ?? String(e)}`);
+    const message = (e as Error).message ?? String(e);
+    if (isOutOfMemory(message))
+      throw new AgentError(
+        "MODEL_LIMIT_EXCEEDED",
+        `the model needs more memory than a run may take: ${message}`,
+      );
+    throw new AgentError("INFERENCE_FAILED", `inference failed: ${message}`);
   }
   const result: Record<string, Tensor> = {};
   for (const name of fetches) {
