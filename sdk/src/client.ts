@@ -470,7 +470,9 @@ export class NcnClient {
   async #voucher(domain: NcnDomain, floor: bigint) {
     const sessionId = this.#sessionId as `0x${string}`;
     const account = this.#account as LocalAccount;
-    let outstanding = this.#spent;
+    // The session's running total: what this client's requests and streams received, plus
+    // what is in flight or unanswered.
+    let outstanding = this.#spent + this.#streamReceived;
     for (const p of this.#inflight.values()) outstanding += p;
     for (const p of this.#unanswered.values()) outstanding += p;
     if (outstanding < floor) outstanding = floor;
@@ -486,7 +488,8 @@ export class NcnClient {
   #addSpent(price: bigint): void {
     this.#spent += price;
     // Amounts at or below what is spent are never computed again.
-    for (const a of this.#signed) if (a <= this.#spent) this.#signed.delete(a);
+    const floor = this.#spent + this.#streamReceived;
+    for (const a of this.#signed) if (a <= floor) this.#signed.delete(a);
   }
 
   #follow(requestId: string, onProgress: (e: ProgressEvent) => void, outer?: AbortSignal): AbortController {
