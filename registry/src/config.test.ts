@@ -56,16 +56,22 @@ describe("loadConfig", () => {
         "not-a-multiaddr",
         "--spot-check-fraction",
         "1.5",
-        "--validator-key",
-        "0x12",
       ],
-      { NCN_TRUSTED_GATEWAYS: "nope" },
+      { NCN_TRUSTED_GATEWAYS: "nope", NCN_VALIDATOR_KEY: "0x12" },
     );
     expect(problems.some((p) => p.startsWith("httpPort"))).toBe(true);
     expect(problems.some((p) => p.startsWith("listen[0]"))).toBe(true);
     expect(problems.some((p) => p.startsWith("spotCheckFraction"))).toBe(true);
     expect(problems.some((p) => p.startsWith("validatorKey"))).toBe(true);
     expect(problems.some((p) => p.startsWith("trustedGateways[0]"))).toBe(true);
+  });
+
+  test("a key given as a flag is refused, and not echoed; the variable and the file are read", () => {
+    const key = `0x${"cd".repeat(32)}`;
+    const problems = problemsOf(["--validator-key", key]);
+    expect(problems.join("\n")).toContain("--validator-key is refused");
+    expect(problems.join("\n")).not.toContain(key.slice(2, 20));
+    expect(loadConfig([], { NCN_VALIDATOR_KEY: key }).validatorKey).toBe(key);
   });
 
   test("unknown flags and half-configured chains are refused", () => {

@@ -102,7 +102,8 @@ ${Object.entries(SETTINGS)
       `  --${flag.padEnd(20)} ${s.env}${s.kind === "list" ? " (repeat the flag, or comma-separate)" : ""}`,
   )
   .join("\n")}
-  --validator-key-file   NCN_VALIDATOR_KEY_FILE (file holding the key instead of --validator-key)`;
+  --validator-key-file   NCN_VALIDATOR_KEY_FILE (file holding the key)
+  (the key itself only from NCN_VALIDATOR_KEY: --validator-key is refused, a flag shows in the process list)`;
 
 function coerce(kind: "string" | "number" | "list", raw: string | string[]): unknown {
   if (kind === "list") {
@@ -132,6 +133,13 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
   } catch (e) {
     problems.push(e instanceof Error ? e.message : String(e));
   }
+  if (flags["validator-key"] !== undefined) {
+    // Every local user can read a process's command line.
+    problems.push(
+      "--validator-key is refused: a key on the command line shows to every local user in the process list; set NCN_VALIDATOR_KEY or use --validator-key-file",
+    );
+    delete flags["validator-key"];
+  }
   const raw: Record<string, unknown> = { dataDir: ".ncn/registry" };
   for (const [flag, s] of Object.entries(SETTINGS)) {
     const fromFlag = flags[flag];
@@ -142,7 +150,7 @@ export function loadConfig(argv: readonly string[], env: Record<string, string |
   const keyFile = flags["validator-key-file"] ?? env.NCN_VALIDATOR_KEY_FILE;
   if (typeof keyFile === "string" && keyFile !== "") {
     if (raw.validatorKey !== undefined)
-      problems.push("give --validator-key or --validator-key-file, not both");
+      problems.push("give NCN_VALIDATOR_KEY or --validator-key-file, not both");
     try {
       raw.validatorKey = readFileSync(keyFile, "utf8").trim();
     } catch (e) {

@@ -67,3 +67,32 @@ test("`agent run` works from a private empty folder: a model naming a file besid
     await g.stop();
   }
 }, 60_000);
+
+test("a key given as a flag is refused before anything starts, and is not echoed", async () => {
+  const key = `0x${"5c".repeat(32)}`;
+  const dataDir = join(root, "data-flag");
+  const proc = Bun.spawn(
+    [
+      process.execPath,
+      join(import.meta.dir, "..", "main.ts"),
+      "run",
+      "--gateway=ws://127.0.0.1:9",
+      "--subnet=ocr",
+      `--data-dir=${dataDir}`,
+      `--private-key=${key}`,
+      "--python=off",
+    ],
+    { cwd: root, env: { PATH: process.env.PATH ?? "", HOME: root }, stdout: "pipe", stderr: "pipe" },
+  );
+  const [code, out, err] = await Promise.all([
+    proc.exited,
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+  ]);
+  expect(code).toBe(2);
+  expect(err).toContain("--private-key is refused");
+  expect(err).toContain("NCN_PRIVATE_KEY");
+  expect(`${out}${err}`).not.toContain(key.slice(2, 20));
+  // Nothing started: no data folder, no key written.
+  expect(() => statSync(dataDir)).toThrow();
+});

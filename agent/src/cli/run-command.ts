@@ -18,11 +18,6 @@ export const runCommand = defineCommand({
       const flags = settingsFromArgs(args);
       const config = loadConfig(flags, process.env, { require: ["gateway", "subnets"] });
       const log = createLogger("agent", { level: config.logLevel });
-      if (flags.privateKey !== undefined) {
-        log.warn(
-          "--private-key shows the key to every local user in the process list; use NCN_PRIVATE_KEY, --private-key-file or the key file in the data folder",
-        );
-      }
       // Paths in the configuration are absolute by now; from here on a relative path (one a
       // model names, say) reaches only this empty folder, never the operator's files.
       enterPrivateWorkDir(dataPaths(config.dataDir).empty);

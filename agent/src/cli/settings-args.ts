@@ -1,11 +1,12 @@
 import type { ArgsDef } from "citty";
 import { type RawSettings, SETTINGS, type SettingName } from "../config/config.ts";
+import { ConfigError } from "../errors.ts";
 
 const HELP: Record<SettingName, string> = {
   gateway: "gateway URL, e.g. wss://gateway.example (env NCN_GATEWAY)",
   dataDir: "folder for the key, model cache and outbox (env NCN_DATA_DIR)",
   privateKey:
-    "agent private key, 0x + 64 hex: prefer NCN_PRIVATE_KEY or --private-key-file, a flag shows in the process list (default: generated into the data folder)",
+    "refused as a flag (it would show in the process list): set NCN_PRIVATE_KEY or use --private-key-file (default: generated into the data folder)",
   privateKeyFile: "file holding the agent private key, mode 0600 (env NCN_PRIVATE_KEY_FILE)",
   chainId: "chain id receipts are signed for; the gateway's challenge must name it (env NCN_CHAIN_ID)",
   paymentContract:
@@ -43,8 +44,16 @@ export const SETTING_ARGS = Object.fromEntries(
   ]),
 ) as Record<string, { type: "string"; description: string }> satisfies ArgsDef;
 
-/** The settings given as flags (repeated flags joined with commas). */
+/**
+ * The settings given as flags (repeated flags joined with commas). A key given as a flag is
+ * refused: every local user can read a process's command line.
+ */
 export function settingsFromArgs(args: Record<string, unknown>): RawSettings {
+  if (args[SETTINGS.privateKey.flag] !== undefined) {
+    throw new ConfigError([
+      "--private-key is refused: a key on the command line shows to every local user in the process list; set NCN_PRIVATE_KEY, use --private-key-file, or let the agent keep its key in the data folder",
+    ]);
+  }
   const out: RawSettings = {};
   for (const name of Object.keys(SETTINGS) as SettingName[]) {
     const raw = args[SETTINGS[name].flag];

@@ -137,8 +137,6 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         join(ROOT, "registry", "src", "main.ts"),
         "--data-dir",
         join(dir, `registry-${i}`),
-        "--validator-key",
-        localChain.validatorKeys[i] as string,
         "--http-port",
         String(port),
         "--listen",
@@ -157,6 +155,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       ];
       if (bootstrap) args.push("--bootstrap", bootstrap);
       const child = supervisor.spawn(`registry-${i}`, BUN, args, {
+        // The key in the environment, not on the command line (where every user could read it).
+        env: { NCN_VALIDATOR_KEY: localChain.validatorKeys[i] as string },
         logFile: join(dir, "logs", `registry-${i}.log`),
       });
       pipeLog(child, join(dir, "logs", `registry-${i}.log`));
