@@ -14,7 +14,7 @@ import type { PrivateKeyAccount } from "viem/accounts";
 import { type AgentConfig, isLoopbackHost } from "./config/config.ts";
 import { AgentError, ConfigError, describeError } from "./errors.ts";
 import { TaskExecutor } from "./executor.ts";
-import { isPublishedDevKey } from "./identity/devnet-keys.ts";
+import { isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import { loadIdentity } from "./identity/identity.ts";
 import { admitTask } from "./link/admission.ts";
 import type { BackoffOptions } from "./link/backoff.ts";

@@ -1,5 +1,7 @@
 import { Address, BaseError, issuesOf } from "@ncn/protocol";
+import { isLoopbackUrl, isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import * as v from "valibot";
+import { privateKeyToAccount } from "viem/accounts";
 import { logger } from "./log.ts";
 import type { RequestObject } from "./objects/request.ts";
 import type { SessionObject } from "./objects/session.ts";
@@ -44,7 +46,8 @@ const intString = (min: number, max: number) =>
     v.maxValue(max),
   );
 
-const ConfigSchema = v.object({
+const ConfigSchema = v.pipe(
+  v.object({
   CHAIN_ID: intString(1, 2 ** 40),
   RPC_URL: v.pipe(v.string(), v.url("RPC_URL must be a URL")),
   PAYMENT_CONTRACT: Address,
@@ -84,7 +87,19 @@ const ConfigSchema = v.object({
   // Longest a stream's delivered result waits to be charged together with others.
   STREAM_COMMIT_DELAY_MS: v.optional(intString(0, 3_600_000), "100"),
   PUBLIC_URL: v.optional(v.pipe(v.string(), v.url())),
-});
+  }),
+  // Anyone can derive a published development key: with a real chain, whoever does can sign
+  // as this gateway (settle its batches, answer its agents).
+  v.forward(
+    v.check(
+      (c) =>
+        isLoopbackUrl(c.RPC_URL) ||
+        !isPublishedDevKey(privateKeyToAccount(c.GATEWAY_PRIVATE_KEY as `0x${string}`).address),
+      "GATEWAY_PRIVATE_KEY is a published development key: use your own key with a chain that is not on this machine",
+    ),
+    ["GATEWAY_PRIVATE_KEY"],
+  ),
+);
 
 export type Config = v.InferOutput<typeof ConfigSchema>;
 

@@ -74,6 +74,22 @@ describe("loadConfig", () => {
     expect(loadConfig([], { NCN_VALIDATOR_KEY: key }).validatorKey).toBe(key);
   });
 
+  test("a published development key is refused with a chain that is not on this machine", () => {
+    // anvil's first account: its key is in every tutorial.
+    const anvil0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    const chain = ["--payment-contract", "0x5FbDB2315678afecb367f032d93F642f64180aa3"];
+    const remote = problemsOf([...chain, "--rpc-url", "https://rpc.example"], { NCN_VALIDATOR_KEY: anvil0 });
+    expect(remote.join("\n")).toContain("published development key");
+    expect(remote.join("\n")).not.toContain(anvil0.slice(2, 20));
+    // On this machine (the devnet), and with a key of one's own anywhere, it starts.
+    for (const rpc of ["http://127.0.0.1:8545", "http://localhost:8545", "http://[::1]:8545"])
+      expect(loadConfig([...chain, "--rpc-url", rpc], { NCN_VALIDATOR_KEY: anvil0 }).validatorKey).toBe(anvil0);
+    const own = `0x${"3a".repeat(32)}`;
+    expect(loadConfig([...chain, "--rpc-url", "https://rpc.example"], { NCN_VALIDATOR_KEY: own }).rpcUrl).toBe(
+      "https://rpc.example",
+    );
+  });
+
   test("unknown flags and half-configured chains are refused", () => {
     expect(problemsOf(["--no-such-flag", "1"]).join("\n")).toContain("no-such-flag");
     expect(problemsOf(["--rpc-url", "http://127.0.0.1:8545"]).join("\n")).toContain("paymentContract");

@@ -7,6 +7,8 @@ import * as v from "valibot";
 import { DEFAULT_SPOT_CHECK_ATOL, DEFAULT_SPOT_CHECK_RTOL } from "./constants.ts";
 import { ConfigError } from "./errors.ts";
 import { LOG_LEVELS } from "./logger.ts";
+import { isLoopbackUrl, isPublishedDevKey } from "@ncn/protocol/devnet-keys";
+import { privateKeyToAccount } from "viem/accounts";
 
 const Multiaddr = v.pipe(
   v.string(),
@@ -65,6 +67,16 @@ export const RegistryConfig = v.pipe(
   v.check(
     (c) => (c.rpcUrl === undefined) === (c.paymentContract === undefined),
     "rpcUrl and paymentContract go together: give both or neither",
+  ),
+  // Anyone can derive a published development key: with a real chain it signs attestations and
+  // settlements anyone could forge.
+  v.check(
+    (c) =>
+      c.validatorKey === undefined ||
+      c.rpcUrl === undefined ||
+      isLoopbackUrl(c.rpcUrl) ||
+      !isPublishedDevKey(privateKeyToAccount(c.validatorKey).address),
+    "validatorKey is a published development key: use your own key with a chain that is not on this machine",
   ),
   v.check(
     (c) => c.validatorRegistry === undefined || c.paymentContract !== undefined,

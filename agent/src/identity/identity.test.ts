@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { keccak256, stringToHex } from "viem";
 import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
 import { ConfigError } from "../errors.ts";
-import { ANVIL_ADDRESSES, isPublishedDevKey } from "./devnet-keys.ts";
+import { ANVIL_ADDRESSES, isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import { keyFilePath, loadIdentity, peekIdentity } from "./identity.ts";
 
 const dirs: string[] = [];

@@ -76,3 +76,14 @@ function publishedAddresses(): Set<string> {
 export function isPublishedDevKey(address: string): boolean {
   return publishedAddresses().has(address.toLowerCase());
 }
+
+/**
+ * Whether a URL points at this machine (`localhost`, 127.0.0.0/8, ::1), after the URL
+ * parser's normalisation (`0x7f.1` is 127.0.0.1). A published development key is only ever
+ * acceptable against a chain or gateway there.
+ */
+export function isLoopbackUrl(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const host = new URL(url).hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
