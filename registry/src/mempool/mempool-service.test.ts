@@ -130,9 +130,44 @@ describe("gossiped mempool messages", () => {
     expect(
       await codeOf(service.handle({ type: "attestation", requestId, attestation: forged } as MempoolMessage)),
     ).toBe("SIGNATURE_INVALID");
+    // Known here (this node attested the request itself): kept.
+    await service.announce({ requestId, attestation: await validator.attest(domain, { ...message, subject: idToBytes32("own") }) });
     expect(
       await service.handle({ type: "attestation", requestId, attestation: genuine } as MempoolMessage),
     ).toBe("accept");
     expect(attestations.list(requestId)).toEqual([genuine]);
+  });
+
+  test("an active validator's attestations for requests this node never saw are not stored; held a while, stored once the work arrives", async () => {
+    const { service, attestations } = mempool();
+    // A flood of valid attestations for made-up requests: nothing reaches the database, and the
+    // buffer stays bounded.
+    for (let i = 0; i < 1_200; i++) {
+      const requestId = idToBytes32(`made-up-${i}`);
+      const a = await validator.attest(domain, {
+        requestId,
+        phase: AttestationPhase.Preprocess,
+        subject: idToBytes32("subject"),
+        outputHash: `0x${"0".repeat(64)}` as `0x${string}`,
+      });
+      expect(await service.handle({ type: "attestation", requestId, attestation: a } as MempoolMessage)).toBe(
+        "accept",
+      );
+      expect(attestations.list(requestId)).toEqual([]);
+    }
+    expect(service.waitingCount()).toBeLessThanOrEqual(1_000);
+    // One that arrived before its work (gossip has no order): stored when the work comes.
+    const w = await work();
+    const requestId = idToBytes32(w.request.requestId);
+    const early = await validator.attest(domain, {
+      requestId,
+      phase: AttestationPhase.Preprocess,
+      subject: idToBytes32("subject"),
+      outputHash: `0x${"0".repeat(64)}` as `0x${string}`,
+    });
+    await service.handle({ type: "attestation", requestId, attestation: early } as MempoolMessage);
+    expect(attestations.list(requestId)).toEqual([]);
+    expect(await service.handle(w)).toBe("accept");
+    expect(attestations.list(requestId)).toEqual([early]);
   });
 });

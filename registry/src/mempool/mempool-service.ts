@@ -4,6 +4,7 @@ import {
   BaseError,
   type CompletionRequest,
   hashCanonical,
+  idToBytes32,
   type NcnDomain,
   type PreprocessRequest,
   typedData,
@@ -56,6 +57,13 @@ export class MempoolService {
   private readonly entries = new Map<string, MempoolEntry>();
   private readonly queue: { work: MempoolWork; gateway: `0x${string}` }[] = [];
   private validators: { at: number; keys: Promise<ReadonlySet<string>> } | undefined;
+  /** Request ids (bytes32) this node holds work for or attested itself, oldest first. */
+  private readonly known = new Map<string, number>();
+  /**
+   * Valid attestations for requests this node does not know yet (gossip may bring another
+   * validator's before the work or this node's own validation), stored once it does.
+   */
+  private readonly waiting = new Map<string, { at: number; list: AttestationSig[] }>();
   private running = 0;
   private stopped = false;
 
@@ -113,8 +121,9 @@ export class MempoolService {
     return this.add({ ...message, expiresAt }, gateway) ? "accept" : "ignore";
   }
 
-  /** Announces an attestation this node signed. */
+  /** Announces an attestation this node signed: the request is known here from now on. */
   async announce(res: AttestationResponse): Promise<void> {
+    this.markKnown(res.requestId);
     await this.init.gossip
       .publish(TOPIC_MEMPOOL, { type: "attestation", requestId: res.requestId, attestation: res.attestation })
       .catch((e: unknown) => this.init.log.debug("attestation announcement failed", { err: e }));
@@ -157,6 +166,7 @@ export class MempoolService {
       status: this.init.validation.enabled ? "pending" : "skipped",
     };
     this.entries.set(work.id, entry);
+    this.markKnown(requestKey(work.request.requestId));
     if (this.init.validation.enabled) {
       this.queue.push({ work, gateway });
       this.pump();
@@ -237,6 +247,53 @@ export class MempoolService {
     if (signer.toLowerCase() !== a.validator) {
       throw new RegistryError("SIGNATURE_INVALID", "attestation is not signed by its validator");
     }
-    return this.init.attestations.save(requestId, a) ? "accept" : "ignore";
+    const key = requestId.toLowerCase();
+    if (this.known.has(key)) return this.init.attestations.save(requestId, a) ? "accept" : "ignore";
+    // Not stored for a request this node never saw: an active validator could otherwise fill
+    // its database with attestations of made-up requests. Held a while in a bounded buffer.
+    this.hold(key, a);
+    return "accept";
   }
+
+  private markKnown(requestId: string, now = Date.now()): void {
+    const key = requestId.toLowerCase();
+    this.known.delete(key);
+    this.known.set(key, now);
+    while (this.known.size > KNOWN_MAX) this.known.delete(this.known.keys().next().value as string);
+    const held = this.waiting.get(key);
+    if (!held) return;
+    this.waiting.delete(key);
+    if (now - held.at > WAITING_TTL_MS) return;
+    for (const a of held.list) this.init.attestations.save(key as `0x${string}`, a);
+  }
+
+  private hold(key: string, a: AttestationSig, now = Date.now()): void {
+    for (const [k, w] of this.waiting) {
+      if (now - w.at <= WAITING_TTL_MS && this.waiting.size < WAITING_MAX) break;
+      this.waiting.delete(k);
+    }
+    const w = this.waiting.get(key) ?? { at: now, list: [] };
+    if (w.list.length >= WAITING_PER_REQUEST) return;
+    if (!w.list.some((x) => x.validator === a.validator && x.phase === a.phase && x.subject === a.subject))
+      w.list.push(a);
+    this.waiting.set(key, w);
+  }
+
+  /** Request ids held in the buffer, awaiting their work or this node's own attestation. */
+  waitingCount(): number {
+    return this.waiting.size;
+  }
+}
+
+/** Request ids remembered as known (work seen or attested here). */
+const KNOWN_MAX = 100_000;
+/** Unknown request ids whose attestations are held, and for how long. */
+const WAITING_MAX = 1_000;
+const WAITING_TTL_MS = 60_000;
+/** Attestations held per unknown request: one per phase of a handful of validators. */
+const WAITING_PER_REQUEST = 16;
+
+/** The bytes32 key attestations are filed under, for a request id as work carries it. */
+function requestKey(requestId: string): string {
+  return /^0x[0-9a-fA-F]{64}$/.test(requestId) ? requestId.toLowerCase() : idToBytes32(requestId);
 }
