@@ -5,19 +5,29 @@ import { noise } from "@libp2p/noise";
 import { tcp } from "@libp2p/tcp";
 import { yamux } from "@libp2p/yamux";
 import { multiaddr } from "@multiformats/multiaddr";
-import { AttestationPhase, idToBytes32, ncnDomain } from "@ncn/protocol";
+import {
+  AttestationPhase,
+  hashCanonical,
+  idToBytes32,
+  makeGatewayToken,
+  ncnDomain,
+  type PreprocessRequest,
+} from "@ncn/protocol";
 import { createLibp2p, type Libp2p } from "libp2p";
 import { generatePrivateKey } from "viem/accounts";
 import { staticValidatorSet } from "../chain/validator-set.ts";
-import { GOSSIP_COLOCATION_WHITELIST, TOPIC_MEMPOOL } from "../constants.ts";
+import { GOSSIP_COLOCATION_WHITELIST, MEMPOOL_TTL_MS, TOPIC_MEMPOOL } from "../constants.ts";
 import type { RegistryNode } from "../node.ts";
 import { GOSSIP_SCORE_THRESHOLDS } from "../p2p/gossip-scoring.ts";
 import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";
+import { addressOf, newAccount } from "../test-support/records.ts";
 import { memoryPaymentReader } from "../test-support/stream.ts";
 import { attestationSigner } from "../validation/attestation-signer.ts";
 
 const domain = ncnDomain(31337, "0x5fbdb2315678afecb367f032d93f642f64180aa3");
 const validator = attestationSigner(generatePrivateKey());
+/** A gateway the honest node serves: its token is what lets work into the mempool. */
+const gateway = newAccount();
 const encoder = new TextEncoder();
 let honest: RegistryNode;
 let hostile: Libp2p<{ pubsub: GossipSub }>;
@@ -28,6 +38,7 @@ beforeAll(async () => {
   honest = await startTestNode(dir.path, {
     payments: memoryPaymentReader(domain),
     validatorSet: staticValidatorSet([validator.address]),
+    config: { trustedGateways: [addressOf(gateway)] },
   });
   // A peer speaking plain gossipsub: it publishes whatever it likes, with no topic validators.
   hostile = await createLibp2p({
@@ -68,24 +79,70 @@ async function send(message: unknown): Promise<void> {
   await hostile.services.pubsub.publish(TOPIC_MEMPOOL, encoder.encode(JSON.stringify(message)));
 }
 
+const mempoolStats = () => honest.gossip.counters()[TOPIC_MEMPOOL];
+
+/** The hostile peer and the honest node subscribe to each other, and the peer is in the mesh. */
+async function meshed(): Promise<string> {
+  const hostileId = hostile.peerId.toString();
+  await waitFor(
+    () =>
+      honest.libp2p.services.pubsub.getSubscribers(TOPIC_MEMPOOL).some((p) => p.toString() === hostileId) &&
+      hostile.services.pubsub.getSubscribers(TOPIC_MEMPOOL).length > 0,
+    20_000,
+    "both subscribed",
+  );
+  await waitFor(() => honest.gossip.meshPeers(TOPIC_MEMPOOL).includes(hostileId), 20_000, "in the mesh");
+  return hostileId;
+}
+
+describe("gossiped mempool work at a real node", () => {
+  test("work gossiped with an expiry years ahead is kept for the mempool's TTL at most; attestations for it are stored, not for made-up requests", async () => {
+    await meshed();
+    const now = Date.now();
+    const request = {
+      requestId: `clamp-${now}`,
+      subnet: "vision",
+      model: "tiny-mlp",
+      agent: addressOf(newAccount()),
+      price: "100",
+      payment: { mode: "escrow" },
+      deadline: now + 3 * 3_600_000,
+    } as PreprocessRequest;
+    const id = hashCanonical({ phase: 0, request });
+    // The attestation first (gossip has no order): valid, but for a request the node never saw.
+    const requestId = idToBytes32(request.requestId);
+    await send({ type: "attestation", requestId, attestation: await attestation(validator, requestId) });
+    const madeUp = idToBytes32(`made-up-${now}`);
+    await send({ type: "attestation", requestId: madeUp, attestation: await attestation(validator, madeUp) });
+    await waitFor(() => (mempoolStats()?.accepted ?? 0) >= 2, 10_000, "both attestations read");
+    expect(honest.attestations.list(requestId)).toEqual([]);
+    await send({
+      type: "work",
+      id,
+      phase: 0,
+      request,
+      postedAt: now,
+      expiresAt: now + 10 * 365 * 86_400_000,
+      auth: (await makeGatewayToken(gateway)).token,
+    });
+    await waitFor(() => honest.mempool.get(id) !== undefined, 10_000, "the work");
+    expect(honest.mempool.get(id)?.expiresAt).toBeLessThanOrEqual(Date.now() + MEMPOOL_TTL_MS);
+    // Known now: the attestation that came first is stored; the made-up request's never is.
+    await waitFor(() => honest.attestations.list(requestId).length === 1, 10_000, "the held attestation");
+    expect(honest.attestations.list(madeUp)).toEqual([]);
+  }, 60_000);
+});
+
 describe("gossip peer scoring", () => {
   test("a peer publishing attestations from a non-validator is graylisted: its later valid ones are dropped unread", async () => {
-    const hostileId = hostile.peerId.toString();
-    const mempoolStats = () => honest.gossip.counters()[TOPIC_MEMPOOL];
-    await waitFor(
-      () =>
-        honest.libp2p.services.pubsub.getSubscribers(TOPIC_MEMPOOL).some((p) => p.toString() === hostileId) &&
-        hostile.services.pubsub.getSubscribers(TOPIC_MEMPOOL).length > 0,
-      20_000,
-      "both subscribed",
-    );
+    const hostileId = await meshed();
 
-    await waitFor(() => honest.gossip.meshPeers(TOPIC_MEMPOOL).includes(hostileId), 20_000, "in the mesh");
-
-    // Control: a genuine validator's attestation relayed by this peer is taken.
+    // Control: a genuine validator's attestation relayed by this peer is taken (read and
+    // accepted; stored once the node knows the request).
+    const accepted = mempoolStats()?.accepted ?? 0;
     const first = idToBytes32(`scored-${Date.now()}-first`);
     await send({ type: "attestation", requestId: first, attestation: await attestation(validator, first) });
-    await waitFor(() => honest.attestations.list(first).length === 1, 10_000, "the genuine attestation");
+    await waitFor(() => (mempoolStats()?.accepted ?? 0) === accepted + 1, 10_000, "the genuine attestation");
     expect(honest.gossip.peerScore(hostileId)).toBeGreaterThanOrEqual(0);
 
     // Attestations signed by a key that is no validator: each one rejected, not ignored.
