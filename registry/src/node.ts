@@ -100,6 +100,11 @@ export interface RegistryNode {
   multiaddrs(): string[];
   /** Peers in the DHT routing table. */
   routingTableSize(): number;
+  /**
+   * What the node's schedule runs every `PRUNE_INTERVAL_MS`: every store pruned by age (as
+   * of `now`) and capped. Answers how many rows (or entries) each lost.
+   */
+  prune(now?: number): Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -334,20 +339,22 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     index.upsert({ ...unsigned, signature } as SignedRecord, { own: true });
   }
 
+  // Every store a peer or a caller can add to, pruned by age and capped on one schedule.
+  const prune = (now = Date.now()) => {
+    const removed = {
+      records: index.prune(now),
+      mempool: mp.prune(now),
+      preattested:
+        preattested.prune(now - PREATTESTED_KEEP_MS) +
+        preattested.pruneSaved(now - PREATTESTED_MAX_AGE_MS, MAX_PREATTESTED),
+      attestations: attestations.prune(now - ATTESTATION_KEEP_MS, MAX_ATTESTATIONS),
+      reputationEvents: book.pruneEvents(now - REPUTATION_EVENT_KEEP_MS, MAX_REPUTATION_EVENTS),
+    };
+    if (Object.values(removed).some((n) => n > 0)) log.debug("pruned", removed);
+    return removed;
+  };
   const timers = [
-    setInterval(() => {
-      const now = Date.now();
-      const removed = {
-        records: index.prune(now),
-        mempool: mp.prune(now),
-        preattested:
-          preattested.prune(now - PREATTESTED_KEEP_MS) +
-          preattested.pruneSaved(now - PREATTESTED_MAX_AGE_MS, MAX_PREATTESTED),
-        attestations: attestations.prune(now - ATTESTATION_KEEP_MS, MAX_ATTESTATIONS),
-        reputationEvents: book.pruneEvents(now - REPUTATION_EVENT_KEEP_MS, MAX_REPUTATION_EVENTS),
-      };
-      if (Object.values(removed).some((n) => n > 0)) log.debug("pruned", removed);
-    }, PRUNE_INTERVAL_MS),
+    setInterval(() => prune(), PRUNE_INTERVAL_MS),
     setInterval(() => void records.republishOwn(lifetime.signal), REPUBLISH_INTERVAL_MS),
   ];
   for (const t of timers) t.unref?.();
@@ -386,6 +393,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     signer,
     multiaddrs: () => libp2p.getMultiaddrs().map((a) => a.toString()),
     routingTableSize: () => routingTableSizeOf(libp2p.services.dht),
+    prune,
     stop() {
       stopping ??= (async () => {
         for (const t of timers) clearInterval(t);

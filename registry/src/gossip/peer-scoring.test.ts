@@ -16,7 +16,7 @@ import {
 import { createLibp2p, type Libp2p } from "libp2p";
 import { generatePrivateKey } from "viem/accounts";
 import { staticValidatorSet } from "../chain/validator-set.ts";
-import { GOSSIP_COLOCATION_WHITELIST, MEMPOOL_TTL_MS, TOPIC_MEMPOOL } from "../constants.ts";
+import { ATTESTATION_KEEP_MS, GOSSIP_COLOCATION_WHITELIST, MEMPOOL_TTL_MS, TOPIC_MEMPOOL } from "../constants.ts";
 import type { RegistryNode } from "../node.ts";
 import { GOSSIP_SCORE_THRESHOLDS } from "../p2p/gossip-scoring.ts";
 import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";
@@ -130,6 +130,12 @@ describe("gossiped mempool work at a real node", () => {
     // Known now: the attestation that came first is stored; the made-up request's never is.
     await waitFor(() => honest.attestations.list(requestId).length === 1, 10_000, "the held attestation");
     expect(honest.attestations.list(madeUp)).toEqual([]);
+    // The node's own prune schedule forgets both, once old enough.
+    const removed = honest.prune(Date.now() + ATTESTATION_KEEP_MS + MEMPOOL_TTL_MS + 1);
+    expect(removed.mempool).toBeGreaterThanOrEqual(1);
+    expect(removed.attestations).toBeGreaterThanOrEqual(1);
+    expect(honest.mempool.get(id)).toBeUndefined();
+    expect(honest.attestations.list(requestId)).toEqual([]);
   }, 60_000);
 });
 

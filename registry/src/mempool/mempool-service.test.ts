@@ -10,7 +10,7 @@ import {
 } from "@ncn/protocol";
 import { generatePrivateKey } from "viem/accounts";
 import { staticValidatorSet } from "../chain/validator-set.ts";
-import { MEMPOOL_TTL_MS } from "../constants.ts";
+import { MEMPOOL_MAX_ITEMS, MEMPOOL_TTL_MS } from "../constants.ts";
 import type { GossipService } from "../gossip/gossip-service.ts";
 import type { MempoolMessage } from "../gossip/mempool-message.ts";
 import { GatewayAuthenticator } from "../http/gateway-auth.ts";
@@ -65,6 +65,7 @@ function mempool() {
 async function work(
   signer = gateway,
   expiresAt = Date.now() + 86_400_000,
+  token?: string,
 ): Promise<Extract<MempoolMessage, { type: "work" }>> {
   const request = {
     requestId: `pool-${Math.random().toString(36).slice(2)}`,
@@ -82,7 +83,7 @@ async function work(
     request,
     postedAt: Date.now(),
     expiresAt,
-    auth: (await makeGatewayToken(signer)).token,
+    auth: token ?? (await makeGatewayToken(signer)).token,
   } as Extract<MempoolMessage, { type: "work" }>;
 }
 
@@ -108,6 +109,20 @@ describe("gossiped mempool messages", () => {
     // The message asked for a day; the node keeps it for the mempool's TTL at most.
     expect(service.get(good.id)?.expiresAt).toBe(Math.min(good.request.deadline, now + MEMPOOL_TTL_MS));
   });
+
+  test(`a gateway flooding work fills the mempool to ${MEMPOOL_MAX_ITEMS} entries, no more; expired work makes room`, async () => {
+    const { service } = mempool();
+    const token = (await makeGatewayToken(gateway)).token;
+    const now = Date.now();
+    for (let i = 0; i < MEMPOOL_MAX_ITEMS; i++)
+      expect(await service.handle(await work(gateway, now + 60_000, token), now)).toBe("accept");
+    expect(await service.handle(await work(gateway, now + 60_000, token), now)).toBe("ignore");
+    expect(service.list().length).toBe(MEMPOOL_MAX_ITEMS);
+    // Past their expiry the entries are pruned when room is needed.
+    const later = now + 61_000;
+    expect(await service.handle(await work(gateway, later + 60_000, token), later)).toBe("accept");
+    expect(service.list().length).toBe(1);
+  }, 60_000);
 
   test("attestations are kept only from active validators, signed by the key they name", async () => {
     const { service, attestations } = mempool();
