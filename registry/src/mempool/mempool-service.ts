@@ -91,7 +91,7 @@ export class MempoolService {
       expiresAt: Math.min(deadline, now + MEMPOOL_TTL_MS),
       auth: auth.token,
     } as MempoolWork;
-    this.add(message, auth.gateway);
+    this.add(message, auth.gateway, now);
     let gossipPeers = 0;
     try {
       gossipPeers = await this.init.gossip.publish(TOPIC_MEMPOOL, message);
@@ -118,7 +118,7 @@ export class MempoolService {
     const gateway = await this.init.gatewayAuth.authenticateToken(message.auth);
     const expiresAt = Math.min(message.expiresAt, message.request.deadline, now + MEMPOOL_TTL_MS);
     if (expiresAt <= now || this.entries.has(message.id)) return "ignore";
-    return this.add({ ...message, expiresAt }, gateway) ? "accept" : "ignore";
+    return this.add({ ...message, expiresAt }, gateway, now) ? "accept" : "ignore";
   }
 
   /** Announces an attestation this node signed: the request is known here from now on. */
@@ -153,9 +153,9 @@ export class MempoolService {
     this.queue.length = 0;
   }
 
-  private add(work: MempoolWork, gateway: `0x${string}`): boolean {
+  private add(work: MempoolWork, gateway: `0x${string}`, now = Date.now()): boolean {
     if (this.entries.has(work.id)) return false;
-    if (this.entries.size >= MEMPOOL_MAX_ITEMS) this.prune();
+    if (this.entries.size >= MEMPOOL_MAX_ITEMS) this.prune(now);
     if (this.entries.size >= MEMPOOL_MAX_ITEMS) return false;
     const entry: MempoolEntry = {
       id: work.id,
