@@ -10,11 +10,11 @@ import {
   type ResultFrame,
   type TaskFrame,
 } from "@ncn/protocol";
+import { isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { type AgentConfig, isLoopbackHost } from "./config/config.ts";
 import { AgentError, ConfigError, describeError } from "./errors.ts";
 import { TaskExecutor } from "./executor.ts";
-import { isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import { loadIdentity } from "./identity/identity.ts";
 import { admitTask } from "./link/admission.ts";
 import type { BackoffOptions } from "./link/backoff.ts";

@@ -24,7 +24,13 @@ afterAll(async () => {
 });
 
 test("a published development key with a remote chain: every route answers 503 naming the setting, never the key", async () => {
-  for (const path of ["/health", "/v1/network", "/v1/quote?subnet=default&model=tiny-mlp"]) {
+  const health = await fetch(`${gw.url}/health`);
+  const said = await health.text();
+  expect(health.status).toBe(503);
+  expect(JSON.parse(said)).toMatchObject({ ok: false, status: "misconfigured" });
+  expect(said).toContain("GATEWAY_PRIVATE_KEY");
+  expect(said).not.toContain(ANVIL_0.slice(2, 20));
+  for (const path of ["/v1/network", "/v1/quote?subnet=default&model=tiny-mlp"]) {
     const res = await fetch(`${gw.url}${path}`);
     const text = await res.text();
     expect(res.status).toBe(503);

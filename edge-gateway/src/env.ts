@@ -48,45 +48,45 @@ const intString = (min: number, max: number) =>
 
 const ConfigSchema = v.pipe(
   v.object({
-  CHAIN_ID: intString(1, 2 ** 40),
-  RPC_URL: v.pipe(v.string(), v.url("RPC_URL must be a URL")),
-  PAYMENT_CONTRACT: Address,
-  VALIDATOR_REGISTRY: Address,
-  TOKEN_CONTRACT: Address,
-  REGISTRY_URLS: v.pipe(
-    v.string(),
-    v.transform((s) =>
-      s
-        .split(",")
-        .map((u) => u.trim())
-        .filter(Boolean),
+    CHAIN_ID: intString(1, 2 ** 40),
+    RPC_URL: v.pipe(v.string(), v.url("RPC_URL must be a URL")),
+    PAYMENT_CONTRACT: Address,
+    VALIDATOR_REGISTRY: Address,
+    TOKEN_CONTRACT: Address,
+    REGISTRY_URLS: v.pipe(
+      v.string(),
+      v.transform((s) =>
+        s
+          .split(",")
+          .map((u) => u.trim())
+          .filter(Boolean),
+      ),
+      v.array(v.pipe(v.string(), v.url("REGISTRY_URLS must be comma-separated URLs"))),
+      v.minLength(1, "REGISTRY_URLS needs at least one validator URL"),
     ),
-    v.array(v.pipe(v.string(), v.url("REGISTRY_URLS must be comma-separated URLs"))),
-    v.minLength(1, "REGISTRY_URLS needs at least one validator URL"),
-  ),
-  VALIDATION_THRESHOLD: v.optional(intString(1, 100), "2"),
-  GATEWAY_PRIVATE_KEY: v.pipe(
-    v.string(),
-    v.regex(/^0x[0-9a-fA-F]{64}$/, "GATEWAY_PRIVATE_KEY must be 0x + 64 hex digits"),
-  ),
-  SUBNET_SHARDS: v.optional(intString(1, 1024), "1"),
-  SETTLE_EVERY: v.optional(intString(1, 10_000), "100"),
-  SETTLE_INTERVAL_MS: v.optional(intString(100, 3_600_000), "5000"),
-  // How long the validators that attested a charge may stay unreachable (or a voucher gap
-  // left by a release stay open) before the charge is released: the client is not charged.
-  SETTLE_RELEASE_AFTER_MS: v.optional(intString(1_000, 7 * 24 * 3_600_000), "300000"),
-  MAX_BODY_BYTES: v.optional(intString(1024, 100 * 1024 * 1024), String(16 * 1024 * 1024)),
-  RATE_LIMIT_PER_MINUTE: v.optional(intString(1, 10_000_000), "600000"),
-  TASK_TIMEOUT_MS: v.optional(intString(100, 600_000), "30000"),
-  MAX_ATTEMPTS: v.optional(intString(1, 10), "3"),
-  NO_AGENT_WAIT_MS: v.optional(intString(0, 600_000), "3000"),
-  // Agents without a live socket for this long are forgotten (a reconnect says hello again).
-  AGENT_ROW_TTL_MS: v.optional(intString(1_000, 7 * 24 * 3_600_000), "3600000"),
-  // Agent rows one subnet shard keeps: a subnet holds at most SUBNET_SHARDS times this many.
-  MAX_AGENTS_PER_SHARD: v.optional(intString(1, 1_000_000), "4096"),
-  // Longest a stream's delivered result waits to be charged together with others.
-  STREAM_COMMIT_DELAY_MS: v.optional(intString(0, 3_600_000), "100"),
-  PUBLIC_URL: v.optional(v.pipe(v.string(), v.url())),
+    VALIDATION_THRESHOLD: v.optional(intString(1, 100), "2"),
+    GATEWAY_PRIVATE_KEY: v.pipe(
+      v.string(),
+      v.regex(/^0x[0-9a-fA-F]{64}$/, "GATEWAY_PRIVATE_KEY must be 0x + 64 hex digits"),
+    ),
+    SUBNET_SHARDS: v.optional(intString(1, 1024), "1"),
+    SETTLE_EVERY: v.optional(intString(1, 10_000), "100"),
+    SETTLE_INTERVAL_MS: v.optional(intString(100, 3_600_000), "5000"),
+    // How long the validators that attested a charge may stay unreachable (or a voucher gap
+    // left by a release stay open) before the charge is released: the client is not charged.
+    SETTLE_RELEASE_AFTER_MS: v.optional(intString(1_000, 7 * 24 * 3_600_000), "300000"),
+    MAX_BODY_BYTES: v.optional(intString(1024, 100 * 1024 * 1024), String(16 * 1024 * 1024)),
+    RATE_LIMIT_PER_MINUTE: v.optional(intString(1, 10_000_000), "600000"),
+    TASK_TIMEOUT_MS: v.optional(intString(100, 600_000), "30000"),
+    MAX_ATTEMPTS: v.optional(intString(1, 10), "3"),
+    NO_AGENT_WAIT_MS: v.optional(intString(0, 600_000), "3000"),
+    // Agents without a live socket for this long are forgotten (a reconnect says hello again).
+    AGENT_ROW_TTL_MS: v.optional(intString(1_000, 7 * 24 * 3_600_000), "3600000"),
+    // Agent rows one subnet shard keeps: a subnet holds at most SUBNET_SHARDS times this many.
+    MAX_AGENTS_PER_SHARD: v.optional(intString(1, 1_000_000), "4096"),
+    // Longest a stream's delivered result waits to be charged together with others.
+    STREAM_COMMIT_DELAY_MS: v.optional(intString(0, 3_600_000), "100"),
+    PUBLIC_URL: v.optional(v.pipe(v.string(), v.url())),
   }),
   // Anyone can derive a published development key: with a real chain, whoever does can sign
   // as this gateway (settle its batches, answer its agents).

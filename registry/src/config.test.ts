@@ -49,14 +49,7 @@ describe("loadConfig", () => {
 
   test("every problem is reported at once, with the setting named", () => {
     const problems = problemsOf(
-      [
-        "--http-port",
-        "70000",
-        "--listen",
-        "not-a-multiaddr",
-        "--spot-check-fraction",
-        "1.5",
-      ],
+      ["--http-port", "70000", "--listen", "not-a-multiaddr", "--spot-check-fraction", "1.5"],
       { NCN_TRUSTED_GATEWAYS: "nope", NCN_VALIDATOR_KEY: "0x12" },
     );
     expect(problems.some((p) => p.startsWith("httpPort"))).toBe(true);
@@ -67,7 +60,7 @@ describe("loadConfig", () => {
   });
 
   test("a key given as a flag is refused, and not echoed; the variable and the file are read", () => {
-    const key = `0x${"cd".repeat(32)}`;
+    const key: `0x${string}` = `0x${"cd".repeat(32)}`;
     const problems = problemsOf(["--validator-key", key]);
     expect(problems.join("\n")).toContain("--validator-key is refused");
     expect(problems.join("\n")).not.toContain(key.slice(2, 20));
@@ -83,11 +76,13 @@ describe("loadConfig", () => {
     expect(remote.join("\n")).not.toContain(anvil0.slice(2, 20));
     // On this machine (the devnet), and with a key of one's own anywhere, it starts.
     for (const rpc of ["http://127.0.0.1:8545", "http://localhost:8545", "http://[::1]:8545"])
-      expect(loadConfig([...chain, "--rpc-url", rpc], { NCN_VALIDATOR_KEY: anvil0 }).validatorKey).toBe(anvil0);
+      expect(loadConfig([...chain, "--rpc-url", rpc], { NCN_VALIDATOR_KEY: anvil0 }).validatorKey).toBe(
+        anvil0,
+      );
     const own = `0x${"3a".repeat(32)}`;
-    expect(loadConfig([...chain, "--rpc-url", "https://rpc.example"], { NCN_VALIDATOR_KEY: own }).rpcUrl).toBe(
-      "https://rpc.example",
-    );
+    expect(
+      loadConfig([...chain, "--rpc-url", "https://rpc.example"], { NCN_VALIDATOR_KEY: own }).rpcUrl,
+    ).toBe("https://rpc.example");
   });
 
   test("unknown flags and half-configured chains are refused", () => {

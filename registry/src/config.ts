@@ -3,12 +3,12 @@ import { isAbsolute, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { multiaddr } from "@multiformats/multiaddr";
 import { Address, issuesOf } from "@ncn/protocol";
+import { isLoopbackUrl, isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import * as v from "valibot";
+import { privateKeyToAccount } from "viem/accounts";
 import { DEFAULT_SPOT_CHECK_ATOL, DEFAULT_SPOT_CHECK_RTOL } from "./constants.ts";
 import { ConfigError } from "./errors.ts";
 import { LOG_LEVELS } from "./logger.ts";
-import { isLoopbackUrl, isPublishedDevKey } from "@ncn/protocol/devnet-keys";
-import { privateKeyToAccount } from "viem/accounts";
 
 const Multiaddr = v.pipe(
   v.string(),

@@ -2,10 +2,10 @@ import { afterAll, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ANVIL_ADDRESSES, isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import { keccak256, stringToHex } from "viem";
 import { generatePrivateKey, mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
 import { ConfigError } from "../errors.ts";
-import { ANVIL_ADDRESSES, isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import { keyFilePath, loadIdentity, peekIdentity } from "./identity.ts";
 
 const dirs: string[] = [];

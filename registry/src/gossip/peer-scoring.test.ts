@@ -16,7 +16,12 @@ import {
 import { createLibp2p, type Libp2p } from "libp2p";
 import { generatePrivateKey } from "viem/accounts";
 import { staticValidatorSet } from "../chain/validator-set.ts";
-import { ATTESTATION_KEEP_MS, GOSSIP_COLOCATION_WHITELIST, MEMPOOL_TTL_MS, TOPIC_MEMPOOL } from "../constants.ts";
+import {
+  ATTESTATION_KEEP_MS,
+  GOSSIP_COLOCATION_WHITELIST,
+  MEMPOOL_TTL_MS,
+  TOPIC_MEMPOOL,
+} from "../constants.ts";
 import type { RegistryNode } from "../node.ts";
 import { GOSSIP_SCORE_THRESHOLDS } from "../p2p/gossip-scoring.ts";
 import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import {
   AttestationPhase,
+  type AttestationResponse,
   BaseError,
   hashCanonical,
   idToBytes32,
@@ -51,7 +52,7 @@ function mempool() {
     log: quietLogger(),
   });
   const service = new MempoolService({
-    gossip: {} as GossipService,
+    gossip: { publish: async () => 0 } as unknown as GossipService,
     validation,
     attestations,
     domain,
@@ -146,7 +147,10 @@ describe("gossiped mempool messages", () => {
       await codeOf(service.handle({ type: "attestation", requestId, attestation: forged } as MempoolMessage)),
     ).toBe("SIGNATURE_INVALID");
     // Known here (this node attested the request itself): kept.
-    await service.announce({ requestId, attestation: await validator.attest(domain, { ...message, subject: idToBytes32("own") }) });
+    await service.announce({
+      requestId: requestId as AttestationResponse["requestId"],
+      attestation: await validator.attest(domain, { ...message, subject: idToBytes32("own") }),
+    });
     expect(
       await service.handle({ type: "attestation", requestId, attestation: genuine } as MempoolMessage),
     ).toBe("accept");
