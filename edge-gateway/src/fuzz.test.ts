@@ -266,7 +266,7 @@ describe("fuzzed stream frames", () => {
           else expect(["challenge", "ready"]).toContain(type ?? "");
         }
       }),
-      { ...params, numRuns: Math.min(RUNS, 300) },
+      params,
     );
     const health = await fetch(`${gw.url}/health`);
     expect(health.status).toBe(200);

@@ -51,6 +51,32 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** `ncn-agent run` for a test gateway on the ocr subnet, models from `dir`; `wrap` goes before it. */
+function serve(
+  g: TestGateway,
+  opts: { extra?: string[]; wrap?: string[]; cwd?: string; env?: Record<string, string> } = {},
+) {
+  return Bun.spawn(
+    [
+      ...(opts.wrap ?? []),
+      exe,
+      "run",
+      "--gateway",
+      g.url,
+      "--subnet",
+      "ocr",
+      "--python",
+      "off",
+      "--log-level",
+      "warn",
+      "--model-dir",
+      dir,
+      ...(opts.extra ?? []),
+    ],
+    { cwd: opts.cwd ?? dir, env: opts.env ?? env, stdout: "pipe", stderr: "pipe" },
+  );
+}
+
 async function run(
   args: string[],
   timeoutMs = 60_000,
@@ -121,28 +147,7 @@ describe("single executable", () => {
   test("serves a task for a gateway and stops cleanly on SIGTERM", async () => {
     const g = new TestGateway({ heartbeatMs: 200 });
     writeFileSync(join(dir, "model.onnx"), tinyModelBytes());
-    const p = Bun.spawn(
-      [
-        exe,
-        "run",
-        "--gateway",
-        g.url,
-        "--subnet",
-        "ocr",
-        "--python",
-        "off",
-        "--log-level",
-        "warn",
-        "--model-dir",
-        dir,
-      ],
-      {
-        cwd: dir,
-        env,
-        stdout: "pipe",
-        stderr: "pipe",
-      },
-    );
+    const p = serve(g);
     try {
       const hello = await g.waitFor("hello", () => true, 30_000);
       const task: TaskFrame = {
@@ -183,27 +188,10 @@ describe("single executable", () => {
     writeFileSync(join(dir, "expand-sum.onnx"), attack.bytes);
     writeFileSync(join(dir, "model.onnx"), tinyModelBytes());
     const guard = String(8 * 2 ** 30);
-    const p = Bun.spawn(
-      [
-        "prlimit",
-        `--data=${guard}:${guard}`,
-        exe,
-        "run",
-        "--gateway",
-        g.url,
-        "--subnet",
-        "ocr",
-        "--python",
-        "off",
-        "--log-level",
-        "warn",
-        "--model-dir",
-        dir,
-        "--max-model-memory-mb",
-        "256",
-      ],
-      { cwd: dir, env, stdout: "pipe", stderr: "pipe" },
-    );
+    const p = serve(g, {
+      wrap: ["prlimit", `--data=${guard}:${guard}`],
+      extra: ["--max-model-memory-mb", "256"],
+    });
     try {
       await g.waitFor("hello", () => true, 30_000);
       const x = { x: tensorToJson({ dtype: "float32", dims: [1], data: new Float32Array([2]) }) };
@@ -270,23 +258,7 @@ describe("single executable", () => {
   test("started from / with the default data folder, a model naming the agent's own key gets MODEL_REJECTED and no byte of it", async () => {
     const g = new TestGateway({ heartbeatMs: 200 });
     // No NCN_DATA_DIR: the key goes to $HOME/.local/share/ncn-agent/agent.key.
-    const p = Bun.spawn(
-      [
-        exe,
-        "run",
-        "--gateway",
-        g.url,
-        "--subnet",
-        "ocr",
-        "--python",
-        "off",
-        "--log-level",
-        "warn",
-        "--model-dir",
-        dir,
-      ],
-      { cwd: "/", env: { PATH: env.PATH ?? "/usr/bin:/bin", HOME: dir }, stdout: "pipe", stderr: "pipe" },
-    );
+    const p = serve(g, { cwd: "/", env: { PATH: env.PATH ?? "/usr/bin:/bin", HOME: dir } });
     try {
       await g.waitFor("hello", () => true, 30_000);
       const keyFile = join(dir, ".local", "share", "ncn-agent", "agent.key");

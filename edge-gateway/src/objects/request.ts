@@ -81,6 +81,19 @@ export class RequestObject extends DurableObject<Env> {
       if (req && (req.state === "failed" || req.state === "cancelled") && req.payment.mode === "session") {
         await this.#run({ type: "release" }, undefined);
       }
+      // A submission whose process died while its payment was being checked: the client got no
+      // answer and reads it back as never created (it has no payer yet), so it stops covering
+      // it, while the Session object may hold its reservation until the deadline (the client's
+      // next vouchers fall short by its price). Dropped as a refused payment is: reservation
+      // released, the id left free. A failed release throws and keeps it for the next load.
+      if (req && req.state === "received" && req.payer === undefined) {
+        if (req.payment.mode === "session") {
+          const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
+          await session.release(req.requestId);
+        }
+        await this.ctx.storage.delete(["request", "input", "result"]);
+        this.#req = undefined;
+      }
     }
     return this.#req;
   }

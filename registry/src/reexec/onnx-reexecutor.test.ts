@@ -50,3 +50,25 @@ test("a validator re-running a model whose weights name a file beside it refuses
     await rx.close();
   }
 }, 30_000);
+
+test("a validator re-running a model whose run allocates past its memory cap gets MODEL_LIMIT_EXCEEDED and re-runs the next", () => {
+  // The cap is the process's: the re-run happens in a process of its own, under a hard data
+  // limit of 8 GiB so that even a broken cap cannot take the machine's memory.
+  const dir = mkdtempSync(join(root, "memory-"));
+  const guard = String(8 * 2 ** 30);
+  const script = join(import.meta.dir, "..", "test-support", "reexec-memory-attack.ts");
+  const r = Bun.spawnSync(["prlimit", `--data=${guard}:${guard}`, process.execPath, script, "256", dir], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (r.exitCode !== 0) throw new Error(`the re-run process failed: ${r.stderr.toString().slice(-2000)}`);
+  const report = JSON.parse(r.stdout.toString().trim().split("\n").at(-1) ?? "{}") as {
+    attacked: { code: string; details?: unknown };
+    after: { code: string };
+  };
+  expect(report.attacked).toEqual({
+    code: "MODEL_LIMIT_EXCEEDED",
+    details: { model: "expand-sum", maxMemoryBytes: 256 * 2 ** 20 },
+  });
+  expect(report.after.code).toBe("resolved");
+}, 60_000);

@@ -20,7 +20,12 @@ export interface OnnxReexecutor extends Reexecutor {
  *
  * @example const rx = lazyOnnxReexecutor(join(dataDir, "models")); await rx.run(model, inputs);
  */
-export function lazyOnnxReexecutor(cacheDir: string, sources?: SourcePolicy): OnnxReexecutor {
+export function lazyOnnxReexecutor(
+  cacheDir: string,
+  sources?: SourcePolicy,
+  /** Memory one re-run may take (bytes; the process's cap, set on first use): 3/4 of the machine's. */
+  maxModelMemoryBytes?: number,
+): OnnxReexecutor {
   const relative = [cacheDir, ...(sources?.localDirs ?? [])].filter((d) => !isAbsolute(d));
   if (relative.length > 0)
     throw new ConfigError(relative.map((d) => `re-executor folder ${d} must be an absolute path`));
@@ -51,7 +56,7 @@ export function lazyOnnxReexecutor(cacheDir: string, sources?: SourcePolicy): On
       const runtime = await OnnxRuntime.create({
         executionProvider: "auto",
         poolSize: 4,
-        maxMemoryBytes: defaultModelMemoryBytes(),
+        maxMemoryBytes: maxModelMemoryBytes ?? defaultModelMemoryBytes(),
       });
       // One page at a time: spot checks share the validator's CPU with validation itself.
       const executor = new TaskExecutor({ store, runtime, ocrConcurrency: 1 });
