@@ -237,9 +237,10 @@ export async function runChaos(devnet: Devnet, opts: ChaosOptions): Promise<Chao
     record.gatewayState = session ? await finalState(session.client, requestId) : "unknown";
   }
 
-  // Each per-request client signs exactly what it received: the vouchers its requests carried
-  // also counted requests in flight, so after a failure the last charges may match none.
-  for (const s of apiSessions) {
+  // Each client signs exactly what it received: the vouchers its requests carried also counted
+  // requests in flight (after a failure the last charges may match none), and a stream closed
+  // by a gateway kill never acknowledged its last results.
+  for (const s of sessions) {
     await s.client
       .acknowledge()
       .catch((e: unknown) => say(`  session ${s.sessionId.slice(0, 10)}: not acknowledged (${String(e)})`));

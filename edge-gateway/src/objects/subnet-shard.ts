@@ -128,11 +128,14 @@ export class SubnetShard extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => {
       this.#migrate();
       this.#loadAdmissions();
-      // Streams a previous instance left (the process died): charge what they delivered, return their leases.
+      // Streams a previous instance left (the process died): charge what they delivered, return
+      // their leases, before any new stream is served: a client that reconnects is then told a
+      // charged total that includes them, and acknowledges them (it received them). Charged
+      // afterwards, they could land after its last acknowledgement and be given up unpaid.
       const left = this.#sql
         .exec<{ stream_key: string; session_id: string }>(`SELECT stream_key, session_id FROM hub_streams`)
         .toArray();
-      if (left.length > 0) ctx.waitUntil(this.#finishStreams(left));
+      if (left.length > 0) await this.#finishStreams(left);
     });
   }
 
