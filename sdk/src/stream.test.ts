@@ -127,18 +127,28 @@ async function received(seen: Seen, amount: (a: bigint) => boolean): Promise<voi
 
 const x = { x: { dtype: "float32" as const, dims: [1, 1], data: new Float32Array([1]) } };
 
-test("the stream answers the gateway's challenge with the session client's StreamAuth signature", async () => {
-  const account = privateKeyToAccount(generatePrivateKey());
-  const nonce = `0x${"cd".repeat(32)}` as const;
-  const gw = lyingGateway((n) => BigInt(n) * PRICE, nonce);
-  const stream = await NcnStream.open({
-    gatewayUrl: gw.url,
+/** A stream on the test session with a window of 1000 (more options in `extra`). */
+function openOn(
+  gatewayUrl: string,
+  account: ReturnType<typeof privateKeyToAccount>,
+  extra: Partial<Parameters<typeof NcnStream.open>[0]> = {},
+) {
+  return NcnStream.open({
+    gatewayUrl,
     sessionId,
     subnet: "default",
     account,
     domain,
     window: 1000n,
+    ...extra,
   });
+}
+
+test("the stream answers the gateway's challenge with the session client's StreamAuth signature", async () => {
+  const account = privateKeyToAccount(generatePrivateKey());
+  const nonce = `0x${"cd".repeat(32)}` as const;
+  const gw = lyingGateway((n) => BigInt(n) * PRICE, nonce);
+  const stream = await openOn(gw.url, account);
   await stream.close();
   const signer = await recoverTypedDataAddress({
     ...typedData(domain, "StreamAuth", { sessionId, nonce }),
@@ -151,14 +161,7 @@ test("a gateway reporting more charged than the results it delivered gets a vouc
   const account = privateKeyToAccount(generatePrivateKey());
   // The gateway claims five times what it delivered.
   const gw = lyingGateway((n) => 5n * BigInt(n) * PRICE, `0x${"cd".repeat(32)}`);
-  const stream = await NcnStream.open({
-    gatewayUrl: gw.url,
-    sessionId,
-    subnet: "default",
-    account,
-    domain,
-    window: 1000n,
-  });
+  const stream = await openOn(gw.url, account);
   await stream.infer("tiny", x);
   await stream.infer("tiny", x);
   await stream.close();
@@ -178,13 +181,7 @@ test("a charged total at open above what the client received is not taken as ack
   const before = 4n * PRICE;
   const gw = lyingGateway((n) => before + BigInt(n) * PRICE, `0x${"cd".repeat(32)}`, before);
   const got: bigint[] = [];
-  const stream = await NcnStream.open({
-    gatewayUrl: gw.url,
-    sessionId,
-    subnet: "default",
-    account,
-    domain,
-    window: 1000n,
+  const stream = await openOn(gw.url, account, {
     receivedBefore: 0n,
     onReceived: (price) => got.push(price),
   });
@@ -203,14 +200,7 @@ test("a charged total at open above what the client received is not taken as ack
 test("an honest charged total is acknowledged exactly", async () => {
   const account = privateKeyToAccount(generatePrivateKey());
   const gw = lyingGateway((n) => BigInt(n) * PRICE, `0x${"cd".repeat(32)}`);
-  const stream = await NcnStream.open({
-    gatewayUrl: gw.url,
-    sessionId,
-    subnet: "default",
-    account,
-    domain,
-    window: 1000n,
-  });
+  const stream = await openOn(gw.url, account);
   for (let i = 0; i < 3; i++) await stream.infer("tiny", x);
   await stream.close();
   await received(gw.seen, (a) => a === 3n * PRICE);

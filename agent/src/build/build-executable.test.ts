@@ -51,6 +51,21 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A task running the tiny model (written to `dir/model.onnx`) on [1, 2, 3, 4]; its id is `${id}:1`. */
+function tinyTask(id: string): TaskFrame {
+  return {
+    type: "task",
+    taskId: `${id}:1`,
+    requestId: id as never,
+    subnet: "ocr" as never,
+    model: tinyModelDescriptor({ sources: [`file:${join(dir, "model.onnx")}`] }),
+    price: "7",
+    deadline: Date.now() + 30_000,
+    kind: "tensor",
+    inputs: { x: tensorToJson({ dtype: "float32", dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) }) },
+  };
+}
+
 /** `ncn-agent run` for a test gateway on the ocr subnet, models from `dir`; `wrap` goes before it. */
 function serve(
   g: TestGateway,
@@ -150,18 +165,7 @@ describe("single executable", () => {
     const p = serve(g);
     try {
       const hello = await g.waitFor("hello", () => true, 30_000);
-      const task: TaskFrame = {
-        type: "task",
-        taskId: "exe-1:1",
-        requestId: "exe-1" as never,
-        subnet: "ocr" as never,
-        model: tinyModelDescriptor({ sources: [`file:${join(dir, "model.onnx")}`] }),
-        price: "7",
-        deadline: Date.now() + 30_000,
-        kind: "tensor",
-        inputs: { x: tensorToJson({ dtype: "float32", dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) }) },
-      };
-      g.send(task);
+      g.send(tinyTask("exe-1"));
       const res = await g.waitFor("result", (f) => f.taskId === "exe-1:1", 30_000);
       const signer = await recoverTypedDataAddress({
         ...typedData(
@@ -210,17 +214,7 @@ describe("single executable", () => {
       expect(err.code).toBe("MODEL_LIMIT_EXCEEDED");
       expect(err.message).toContain("256 MiB");
       expect(g.frames.some(({ frame: f }) => f.type === "result" && f.taskId === "exe-mem-1:1")).toBe(false);
-      g.send({
-        type: "task",
-        taskId: "exe-mem-2:1",
-        requestId: "exe-mem-2" as never,
-        subnet: "ocr" as never,
-        model: tinyModelDescriptor({ sources: [`file:${join(dir, "model.onnx")}`] }),
-        price: "7",
-        deadline: Date.now() + 30_000,
-        kind: "tensor",
-        inputs: { x: tensorToJson({ dtype: "float32", dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) }) },
-      });
+      g.send(tinyTask("exe-mem-2"));
       await g.waitFor("result", (f) => f.taskId === "exe-mem-2:1", 30_000);
     } finally {
       p.kill("SIGKILL");

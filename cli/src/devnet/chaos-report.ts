@@ -1,5 +1,5 @@
 import type { KillKind } from "./chaos-plan.ts";
-import { balanced, type SessionStanding } from "./reconcile.ts";
+import { accountedFor, balanced, type SessionStanding } from "./reconcile.ts";
 
 /** Which client API a request went through. */
 export type LoadKind = "api" | "stream";
@@ -128,7 +128,7 @@ export function tallyRequests(
       .reduce((sum, r) => sum + r.price, 0n);
     // Released as unacknowledged: results the client says it never got (a batch journaled by
     // a gateway that died before sending it); not owed, and not paid.
-    const excess = s.charged + s.released - s.unacknowledged - owed;
+    const excess = accountedFor(s) - owed;
     if (excess < 0n) c.uncharged += Number(-excess / price);
     if (excess > 0n) {
       const extra = Number(excess / price);

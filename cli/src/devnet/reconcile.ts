@@ -45,7 +45,15 @@ export interface SessionStanding {
  * was delivered: no charge lost, none settled twice, none for undelivered work.
  */
 export function balanced(s: SessionStanding): boolean {
-  return s.settled === s.charged && s.delivered === s.charged + s.released - s.unacknowledged;
+  return s.settled === s.charged && s.delivered === accountedFor(s);
+}
+
+/**
+ * What the gateway accounts for as delivered: charged, plus released for results the client
+ * got (everything released but what it never acknowledged).
+ */
+export function accountedFor(s: SessionStanding): bigint {
+  return s.charged + s.released - s.unacknowledged;
 }
 
 /** The gateway's settlement progress (`/v1/network`). */

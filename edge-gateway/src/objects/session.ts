@@ -409,8 +409,7 @@ export class SessionObject extends DurableObject<Env> {
     return {
       sessionId: (await this.ctx.storage.get<string>("sessionId")) ?? "",
       charged: l.charged.toString(),
-      released: ((await this.ctx.storage.get<bigint>("releasedTotal")) ?? 0n).toString(),
-      unacknowledged: ((await this.ctx.storage.get<bigint>("unacknowledgedTotal")) ?? 0n).toString(),
+      ...totalsOf(await this.ctx.storage.get<bigint>(RELEASED_TOTALS)),
       settled: l.session.settled.toString(),
       vouchers: Object.entries(l.vouchers).map(([amount, signature]) => ({
         amount,
@@ -436,18 +435,15 @@ export class SessionObject extends DurableObject<Env> {
       let ledger = await this.#load(sessionId, true);
       const amount = fresh.reduce((t, c) => t + BigInt(c.price), 0n);
       ledger = releaseCharged(ledger, amount);
-      const total = ((await this.ctx.storage.get<bigint>("releasedTotal")) ?? 0n) + amount;
+      const before = await this.ctx.storage.get<bigint>(RELEASED_TOTALS);
       const unacknowledged = fresh
         .filter((c) => c.reason === "unacknowledged")
-        .reduce(
-          (t, c) => t + BigInt(c.price),
-          (await this.ctx.storage.get<bigint>("unacknowledgedTotal")) ?? 0n,
-        );
+        .reduce((t, c) => t + BigInt(c.price), 0n);
       const at = Date.now();
       const records: Record<string, unknown> = {
         ledger,
-        releasedTotal: total,
-        unacknowledgedTotal: unacknowledged,
+        releasedTotal: (before.get("releasedTotal") ?? 0n) + amount,
+        unacknowledgedTotal: (before.get("unacknowledgedTotal") ?? 0n) + unacknowledged,
       };
       for (const c of fresh) records[`released:${c.requestId}`] = { ...c, at } satisfies ReleasedCharge;
       await this.ctx.storage.put(records);
@@ -468,6 +464,16 @@ export class SessionObject extends DurableObject<Env> {
     else if (stored !== sessionId)
       throw new BaseError("INTERNAL", "session object addressed with another session id");
   }
+}
+
+/** Storage keys of the released totals: all released, and of those, the unacknowledged. */
+const RELEASED_TOTALS = ["releasedTotal", "unacknowledgedTotal"];
+
+function totalsOf(got: Map<string, bigint>): { released: string; unacknowledged: string } {
+  return {
+    released: (got.get("releasedTotal") ?? 0n).toString(),
+    unacknowledged: (got.get("unacknowledgedTotal") ?? 0n).toString(),
+  };
 }
 
 function bigMax(a: bigint, b: bigint): bigint {

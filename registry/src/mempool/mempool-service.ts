@@ -58,7 +58,7 @@ export class MempoolService {
   private readonly queue: { work: MempoolWork; gateway: `0x${string}` }[] = [];
   private validators: { at: number; keys: Promise<ReadonlySet<string>> } | undefined;
   /** Request ids (bytes32) this node holds work for or attested itself, oldest first. */
-  private readonly known = new Map<string, number>();
+  private readonly known = new Set<string>();
   /**
    * Valid attestations for requests this node does not know yet (gossip may bring another
    * validator's before the work or this node's own validation), stored once it does.
@@ -258,8 +258,8 @@ export class MempoolService {
   private markKnown(requestId: string, now = Date.now()): void {
     const key = requestId.toLowerCase();
     this.known.delete(key);
-    this.known.set(key, now);
-    while (this.known.size > KNOWN_MAX) this.known.delete(this.known.keys().next().value as string);
+    this.known.add(key);
+    while (this.known.size > KNOWN_MAX) this.known.delete(this.known.values().next().value as string);
     const held = this.waiting.get(key);
     if (!held) return;
     this.waiting.delete(key);
