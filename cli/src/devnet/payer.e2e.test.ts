@@ -226,6 +226,15 @@ describe("the last charges settle", () => {
     expect(zero.status).toBe(400);
     const badId = await post("/v1/sessions/0x12/vouchers", { cumulativeAmount: "1", signature: forged });
     expect(badId.json.error?.code).toBe("INVALID_INPUT");
+    // The client's own signature over more than its deposit (10^18) authorises nothing.
+    const tooMuch = 10n ** 18n + 1n;
+    const aboveDeposit = await post(`/v1/sessions/${sessionId}/vouchers`, {
+      cumulativeAmount: tooMuch.toString(),
+      signature: await sign(tooMuch),
+    });
+    expect(aboveDeposit.status).toBe(402);
+    expect(aboveDeposit.json.error?.code).toBe("INSUFFICIENT_FUNDS");
+    expect(await charged(sessionId)).toBe(DEVNET_PRICES.tiny);
     await new Promise((res) => setTimeout(res, 2_500));
     expect(await settled()).toBe(0n);
 
