@@ -233,7 +233,7 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
       ...(options.random ? { random: options.random } : {}),
     },
     onReputationEvent: (e) => reputation.record(e),
-    onLocalReputationEvent: (e) => reputation.recordLocal(e),
+    onLocalSuccesses: (events) => reputation.recordLocalSuccesses(events),
     transaction: (run) => db.transaction(run)(),
     onAttestation: (res) => void mempool?.announce(res),
     log: log.child("validation"),

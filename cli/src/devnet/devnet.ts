@@ -23,6 +23,15 @@ import { type Child, Supervisor } from "./supervisor.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..", "..");
 const BUN = process.execPath;
+
+/**
+ * `NCN_DEVNET_CPU_PROFILE=<folder>`: the validators and agents write a CPU profile there
+ * (markdown, one per process) when they stop: where a devnet's time goes, per process.
+ */
+function profileArgs(): string[] {
+  const dir = process.env.NCN_DEVNET_CPU_PROFILE;
+  return dir ? ["--cpu-prof-md", `--cpu-prof-dir=${dir}`] : [];
+}
 const WAD = 10n ** 18n;
 /** Price per request, in NCN base units. */
 export const DEVNET_PRICES = { ocr: 10n ** 15n, tiny: 10n ** 14n } as const;
@@ -134,6 +143,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     const registries: Devnet["registries"] = [];
     const spawnRegistry = async (i: number, port: number, bootstrap: string | undefined) => {
       const args = [
+        ...profileArgs(),
         join(ROOT, "registry", "src", "main.ts"),
         "--data-dir",
         join(dir, `registry-${i}`),
@@ -228,16 +238,21 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
 
     const agents: Child[] = [];
     const spawnAgent = (i: number, gatewayUrl: string): Child => {
-      const child = supervisor.spawn(`agent-${i}`, BUN, [join(ROOT, "agent", "src", "main.ts"), "run"], {
-        env: {
-          NCN_GATEWAY: gatewayUrl,
-          NCN_DATA_DIR: join(dir, `agent-${i}`),
-          NCN_PRIVATE_KEY: agentKeys[i],
-          NCN_SUBNETS: DEVNET_SUBNETS.join(","),
-          NCN_MAX_CONCURRENCY: "64",
-          NCN_MODEL_DIRS: modelsDir,
+      const child = supervisor.spawn(
+        `agent-${i}`,
+        BUN,
+        [...profileArgs(), join(ROOT, "agent", "src", "main.ts"), "run"],
+        {
+          env: {
+            NCN_GATEWAY: gatewayUrl,
+            NCN_DATA_DIR: join(dir, `agent-${i}`),
+            NCN_PRIVATE_KEY: agentKeys[i],
+            NCN_SUBNETS: DEVNET_SUBNETS.join(","),
+            NCN_MAX_CONCURRENCY: "64",
+            NCN_MODEL_DIRS: modelsDir,
+          },
         },
-      });
+      );
       pipeLog(child, join(dir, "logs", `agent-${i}.log`));
       return child;
     };

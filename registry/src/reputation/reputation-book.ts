@@ -65,27 +65,50 @@ export class ReputationBook {
         .run(event.id, event.agent, event.kind, reporter.toLowerCase(), event.at, now);
       if (inserted.changes === 0) return null;
       const next = applyReputationEvent(this.get(event.agent), event);
-      this.db
-        .query(
-          `INSERT INTO reputation (agent, successes, failures, timeouts, failed_spot_checks, slashes, latency_ewma, score, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT(agent) DO UPDATE SET successes = ?2, failures = ?3, timeouts = ?4, failed_spot_checks = ?5,
-           slashes = ?6, latency_ewma = ?7, score = ?8, updated_at = ?9`,
-        )
-        .run(
-          next.agent,
-          next.successes,
-          next.failures,
-          next.timeouts,
-          next.failedSpotChecks,
-          next.slashes,
-          next.latencyEwmaMs,
-          next.score,
-          next.updatedAt,
-        );
+      this.#save(next);
       return next;
     };
     return this.db.inTransaction ? run() : this.db.transaction(run)();
+  }
+
+  /**
+   * Applies events the caller counts once itself (this node's own successes, one per stored
+   * receipt): no event ids are kept, and each agent's row is written once.
+   */
+  applyLocal(events: readonly ReputationEvent[]): void {
+    const byAgent = new Map<string, ReputationEvent[]>();
+    for (const e of events) {
+      const key = e.agent.toLowerCase();
+      const list = byAgent.get(key) ?? [];
+      list.push(e);
+      byAgent.set(key, list);
+    }
+    const run = () => {
+      for (const [agent, list] of byAgent) this.#save(list.reduce(applyReputationEvent, this.get(agent)));
+    };
+    if (this.db.inTransaction) run();
+    else this.db.transaction(run)();
+  }
+
+  #save(next: Reputation): void {
+    this.db
+      .query(
+        `INSERT INTO reputation (agent, successes, failures, timeouts, failed_spot_checks, slashes, latency_ewma, score, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(agent) DO UPDATE SET successes = ?2, failures = ?3, timeouts = ?4, failed_spot_checks = ?5,
+           slashes = ?6, latency_ewma = ?7, score = ?8, updated_at = ?9`,
+      )
+      .run(
+        next.agent,
+        next.successes,
+        next.failures,
+        next.timeouts,
+        next.failedSpotChecks,
+        next.slashes,
+        next.latencyEwmaMs,
+        next.score,
+        next.updatedAt,
+      );
   }
 
   /**

@@ -113,9 +113,12 @@ export class ReputationService {
     else this.timer ??= setTimeout(() => void this.flush(), this.init.flushDelayMs ?? 100);
   }
 
-  /** An event this node derived and keeps to itself (every peer derives it too). */
-  recordLocal(event: ReputationEvent): void {
-    this.init.book.apply(event, this.init.signer?.address ?? "self");
+  /**
+   * Successes this node saw itself and keeps to itself (every validator of a stream batch
+   * sees them too), each counted once by the caller: one write per agent.
+   */
+  recordLocalSuccesses(events: readonly ReputationEvent[]): void {
+    this.init.book.applyLocal(events);
   }
 
   async flush(): Promise<void> {

@@ -54,10 +54,10 @@ export class ReceiptStore {
 
   /**
    * Records an attested receipt and how it was attested; a receipt, or a request id, already
-   * known keeps its first record.
+   * known keeps its first record. Returns whether this call stored it (false: known already).
    */
-  add(r: AttestedReceipt, as: AttestedAs, now = Date.now()): void {
-    this.db
+  add(r: AttestedReceipt, as: AttestedAs, now = Date.now()): boolean {
+    const { changes } = this.db
       .query(
         `INSERT OR IGNORE INTO attested_receipts
            (digest, request_id, agent, price, session_id, receipts_root, attestation, created_at)
@@ -73,6 +73,7 @@ export class ReceiptStore {
         as.receiptsRoot === null ? JSON.stringify(as.attestation) : null,
         now,
       );
+    return changes > 0;
   }
 
   /** Keeps the attestation signed over a batch root (once for all its receipts). */

@@ -159,6 +159,7 @@ export async function streamFixture(options: StreamFixtureOptions): Promise<Stre
     reexecutor: options.reexecutor,
     spotCheck: options.spotCheck ?? { fraction: 0, atol: 1e-4, rtol: 1e-3 },
     onReputationEvent: (e) => reputation.apply(e, signer.address),
+    onLocalSuccesses: (events) => reputation.applyLocal(events),
     transaction: (run) => db.transaction(run)(),
     reputation,
     payments,

@@ -40,7 +40,7 @@ export interface AcceptedReceipt {
 }
 
 /**
- * Records the accepted receipts of a signed batch, in one transaction when the deps provide
+ * Records a signed batch (its attestation, and its accepted receipts) in one transaction when the deps provide
  * one: each is the one completion of its request id (under the batch's attestation), this
  * validator will settle it against its session, and it counts as a success for its agent.
  */
@@ -51,10 +51,12 @@ export function acceptReceipts(
   now: number,
 ): void {
   const run = () => {
+    deps.attestations.save(signed.receiptsRoot, signed.attestation, now);
     deps.receipts.addBatchAttestation(signed.receiptsRoot, signed.attestation);
+    const successes: ReputationEvent[] = [];
     for (const item of items) {
       const { receipt } = item;
-      deps.receipts.add(
+      const stored = deps.receipts.add(
         {
           digest: item.digest,
           requestId: receipt.requestId,
@@ -65,23 +67,26 @@ export function acceptReceipts(
         { receiptsRoot: signed.receiptsRoot },
         now,
       );
-      deps.onReputationEvent?.({
+      const event = {
         id: `${item.requestId}:success`,
         agent: item.agent,
         kind: "success",
         requestId: item.requestId,
         latencyMs: Math.max(0, receipt.finishedAt - receipt.startedAt),
         at: now,
-      } as ReputationEvent);
+      } as ReputationEvent;
+      if (!deps.onLocalSuccesses) deps.onReputationEvent?.(event);
+      else if (stored) successes.push(event);
     }
+    if (successes.length > 0) deps.onLocalSuccesses?.(successes);
   };
   if (deps.transaction) deps.transaction(run);
   else run();
 }
 
 /**
- * Signs one completion attestation over the Merkle root of the accepted leaves and keeps it;
- * refuses the whole batch when nothing was accepted.
+ * Signs one completion attestation over the Merkle root of the accepted leaves (kept by
+ * `acceptReceipts`, in the transaction that stores the receipts); refuses the whole batch when nothing was accepted.
  */
 export async function signBatch(
   deps: CompletionDeps,
@@ -103,7 +108,6 @@ export async function signBatch(
     subject: root,
     outputHash: ZERO_BYTES32,
   });
-  deps.attestations.save(root, attestation, now);
   return {
     receiptsRoot: root as BatchCompletionResponse["receiptsRoot"],
     leaves: leaves as BatchCompletionResponse["leaves"],

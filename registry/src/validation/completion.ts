@@ -33,6 +33,12 @@ export interface CompletionDeps extends SpotCheckDeps, PreattestedDeps {
   receipts: ReceiptStore;
   /** The one completion attested per request id. */
   completions: CompletionStore;
+  /**
+   * Successes this validator saw itself, one call per batch (each receipt stored for the first
+   * time: the receipt store's one row per request id is what makes a success count once).
+   * Without it, each success goes to `onReputationEvent`.
+   */
+  onLocalSuccesses?: (events: readonly ReputationEvent[]) => void;
   /** Runs store writes as one transaction (one commit for a whole batch); by default each write commits. */
   transaction?: <T>(run: () => T) => T;
 }

@@ -164,6 +164,23 @@ describe("stream validation", () => {
     expect(f.deps.signers.recoveries).toBe(3);
   });
 
+  test("a batch validated again (a gateway's retry) counts its agents' successes once", async () => {
+    const f = await fixture();
+    const req = await request(f, [
+      { agent: alice, tasks: tasks(3) },
+      { agent: bob, tasks: tasks(1) },
+    ]);
+    const first = await validateStream(req, f.deps, f.gateway);
+    const again = await validateStream(req, f.deps, f.gateway);
+    expect(again.receiptsRoot).toBe(first.receiptsRoot);
+    const a = f.reputation.get(alice.address);
+    expect([a.successes, f.reputation.get(bob.address).successes]).toEqual([3, 1]);
+    expect(a.latencyEwmaMs).not.toBeNull();
+    expect(a.score).toBeGreaterThan(0);
+    // Local successes keep no event ids (the stored receipt is what makes them count once).
+    for (const item of req.items) expect(f.reputation.has(`${item.requestId}:success`)).toBe(false);
+  });
+
   test("a forged agent batch rejects only its own items", async () => {
     const f = await fixture();
     const req = await request(f, [

@@ -45,7 +45,7 @@ export interface ValidationServiceInit {
    * validates every stream batch itself, so relaying them would only make each node
    * re-apply what it already counted (at N times the messages).
    */
-  onLocalReputationEvent?: (event: ReputationEvent) => void;
+  onLocalSuccesses?: (events: readonly ReputationEvent[]) => void;
   /** Runs the store writes of a batch as one transaction (the node's SQLite database). */
   transaction?: <T>(run: () => T) => T;
   /** Called with every attestation this node signs (to gossip it). */
@@ -174,10 +174,7 @@ export class ValidationService {
         req,
         {
           ...this.completionDeps(signer, payments),
-          onReputationEvent: (e) =>
-            e.kind === "success" && this.init.onLocalReputationEvent
-              ? this.init.onLocalReputationEvent(e)
-              : this.init.onReputationEvent?.(e),
+          ...(this.init.onLocalSuccesses ? { onLocalSuccesses: this.init.onLocalSuccesses } : {}),
           payments,
           signers: this.signers,
         },

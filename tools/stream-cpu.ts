@@ -1,0 +1,130 @@
+// CPU time per request of each devnet process (validators, agents, the gateway's workerd,
+// anvil, this client) while a session stream serves a fixed number of requests, read from
+// /proc (Linux). Where the throughput goes, per process: compare two checkouts by running
+// it from each (or with --root), in turns, on an idle machine.
+//
+//   bun tools/stream-cpu.ts [--root <checkout>] [--requests 5000] [--concurrency 64]
+//
+// Set NCN_DEVNET_CPU_PROFILE=<folder> as well to get each validator's and agent's own
+// CPU profile (markdown) when the run ends.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const argv = process.argv.slice(2);
+const opt = (name: string, fallback: string): string => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : fallback;
+};
+const root = resolve(opt("root", resolve(import.meta.dirname, "..")));
+const requests = Number(opt("requests", "5000"));
+const concurrency = Number(opt("concurrency", "64"));
+if (!Number.isInteger(requests) || requests < 1 || !Number.isInteger(concurrency) || concurrency < 1) {
+  console.error("--requests and --concurrency take positive integers");
+  process.exit(2);
+}
+
+interface DevnetLike {
+  client: {
+    openStream(o: { subnet: string; model: string }): Promise<{
+      infer(model: string, inputs: object): Promise<unknown>;
+      close(): Promise<void>;
+    }>;
+  };
+  file: { registries: { url: string }[] };
+  stop(): Promise<void>;
+}
+const { startDevnet } = (await import(join(root, "cli", "src", "devnet", "devnet.ts"))) as {
+  startDevnet(o: { dir: string; port: number }): Promise<DevnetLike>;
+};
+
+const TICK_MS = 1000 / 100; // USER_HZ
+
+/** CPU milliseconds of each process below this one, by role. */
+function cpuByRole(): Map<number, { role: string; ms: number }> {
+  const parent = new Map<number, number>();
+  const all = new Map<number, { role: string; ms: number }>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ");
+      const role = /registry\/src\/main/.test(cmd)
+        ? "validators"
+        : /agent\/src\/main/.test(cmd)
+          ? "agents"
+          : /workerd/.test(cmd)
+            ? "gateway (workerd)"
+            : /anvil/.test(cmd)
+              ? "anvil"
+              : "other";
+      parent.set(Number(entry), Number(fields[1]));
+      all.set(Number(entry), { role, ms: (Number(fields[11]) + Number(fields[12])) * TICK_MS });
+    } catch {
+      // The process ended while it was read.
+    }
+  }
+  const below = (pid: number): boolean => {
+    let p = pid;
+    for (let depth = 0; depth < 32 && p > 1; depth++) {
+      p = parent.get(p) ?? 0;
+      if (p === process.pid) return true;
+    }
+    return false;
+  };
+  return new Map([...all].filter(([pid]) => below(pid)));
+}
+
+const home = mkdtempSync(join(tmpdir(), "ncn-stream-cpu-"));
+const devnet = await startDevnet({ dir: join(home, ".ncn"), port: 0 });
+try {
+  const stream = await devnet.client.openStream({ subnet: "default", model: "tiny-mlp" });
+  const x = { dtype: "float32", dims: [1, 4], data: Float32Array.from([0.1, 0.2, 0.3, 0.4]) };
+  const send = () => stream.infer("tiny-mlp", { x });
+  for (let i = 0; i < 200; i++) await send();
+  const calls = async () => {
+    let n = 0;
+    for (const r of devnet.file.registries) {
+      const health = (await (await fetch(`${r.url}/health`)).json()) as { validation?: { stream?: number } };
+      n += health.validation?.stream ?? 0;
+    }
+    return n;
+  };
+  const calls0 = await calls();
+  const before = cpuByRole();
+  const self0 = process.cpuUsage();
+  const t0 = performance.now();
+  let left = requests;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (left-- > 0) await send();
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const self = process.cpuUsage(self0);
+  const after = cpuByRole();
+  const calls1 = await calls();
+  const byRole = new Map<string, number>([["client (this process)", (self.user + self.system) / 1000]]);
+  for (const [pid, a] of after)
+    byRole.set(a.role, (byRole.get(a.role) ?? 0) + a.ms - (before.get(pid)?.ms ?? 0));
+  const nodes = devnet.file.registries.length;
+  console.log(
+    `${root}: ${requests} requests, ${concurrency} in flight, ${(requests / seconds).toFixed(0)} requests/s`,
+  );
+  console.log(
+    `  ${((requests * nodes) / Math.max(1, calls1 - calls0)).toFixed(1)} requests per validation call`,
+  );
+  let total = 0;
+  for (const [role, ms] of [...byRole].sort((a, b) => b[1] - a[1])) {
+    total += ms;
+    console.log(`  ${role.padEnd(24)} ${((ms / requests) * 1000).toFixed(0).padStart(6)} µs CPU per request`);
+  }
+  console.log(
+    `  ${"total".padEnd(24)} ${((total / requests) * 1000).toFixed(0).padStart(6)} µs CPU per request`,
+  );
+  await stream.close();
+} finally {
+  await devnet.stop();
+  rmSync(home, { recursive: true, force: true });
+}
