@@ -76,6 +76,16 @@ function cpuByRole(): Map<number, { role: string; ms: number }> {
   return new Map([...all].filter(([pid]) => below(pid)));
 }
 
+/** CPU milliseconds spent by each role between two readings. */
+function perRole(
+  before: Map<number, { role: string; ms: number }>,
+  after: Map<number, { role: string; ms: number }>,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [pid, a] of after) out.set(a.role, (out.get(a.role) ?? 0) + a.ms - (before.get(pid)?.ms ?? 0));
+  return out;
+}
+
 const home = mkdtempSync(join(tmpdir(), "ncn-stream-cpu-"));
 const devnet = await startDevnet({ dir: join(home, ".ncn"), port: 0 });
 try {
@@ -83,6 +93,17 @@ try {
   const x = { dtype: "float32", dims: [1, 4], data: Float32Array.from([0.1, 0.2, 0.3, 0.4]) };
   const send = () => stream.infer("tiny-mlp", { x });
   for (let i = 0; i < 200; i++) await send();
+  // One at a time first: the latency a request sees when nothing else waits.
+  const one: number[] = [];
+  const oneBefore = cpuByRole();
+  for (let i = 0; i < Math.min(1000, requests); i++) {
+    const t = performance.now();
+    await send();
+    one.push(performance.now() - t);
+  }
+  const oneCpu = perRole(oneBefore, cpuByRole());
+  one.sort((a, b) => a - b);
+  const at = (q: number) => (one[Math.min(one.length - 1, Math.floor(q * one.length))] ?? 0).toFixed(2);
   const calls = async () => {
     let n = 0;
     for (const r of devnet.file.registries) {
@@ -112,6 +133,11 @@ try {
   console.log(
     `${root}: ${requests} requests, ${concurrency} in flight, ${(requests / seconds).toFixed(0)} requests/s`,
   );
+  console.log(
+    `  one at a time: p50 ${at(0.5)} ms, p90 ${at(0.9)} ms (${one.length} requests); CPU per request:`,
+  );
+  for (const [role, ms] of [...oneCpu].sort((a, b) => b[1] - a[1]))
+    console.log(`    ${role.padEnd(22)} ${((ms / one.length) * 1000).toFixed(0).padStart(6)} µs`);
   console.log(
     `  ${((requests * nodes) / Math.max(1, calls1 - calls0)).toFixed(1)} requests per validation call`,
   );
