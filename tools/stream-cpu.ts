@@ -6,7 +6,8 @@
 //   bun tools/stream-cpu.ts [--root <checkout>] [--requests 5000] [--concurrency 64]
 //
 // Set NCN_DEVNET_CPU_PROFILE=<folder> as well to get each validator's and agent's own
-// CPU profile (markdown) when the run ends.
+// CPU profile (markdown) when the run ends, and NCN_GATEWAY_INSPECTOR_PORT=<port> to get the
+// gateway Worker's hottest functions while the requests run one at a time (DevTools protocol).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -86,6 +87,75 @@ function perRole(
   return out;
 }
 
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+/** Samples the gateway Worker's CPU through its inspector until `stop` is called; prints the top functions. */
+async function profileGateway(port: number): Promise<{ stop(): Promise<void> }> {
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()) as {
+    webSocketDebuggerUrl: string;
+  }[];
+  const target = targets[0]?.webSocketDebuggerUrl;
+  if (!target) throw new Error(`no inspector target on port ${port}`);
+  const ws = new WebSocket(target);
+  await new Promise((ok, fail) => {
+    ws.onopen = ok;
+    ws.onerror = fail;
+  });
+  let next = 1;
+  const waiting = new Map<number, (r: unknown) => void>();
+  ws.onmessage = (e) => {
+    const msg = JSON.parse(String(e.data)) as { id?: number; result?: unknown };
+    if (msg.id !== undefined) waiting.get(msg.id)?.(msg.result);
+  };
+  const call = (method: string, params: object = {}) =>
+    new Promise<unknown>((ok) => {
+      const id = next++;
+      waiting.set(id, ok);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  await call("Profiler.enable");
+  await call("Profiler.setSamplingInterval", { interval: 100 });
+  await call("Profiler.start");
+  return {
+    async stop() {
+      const { profile } = (await call("Profiler.stop")) as {
+        profile: { nodes: ProfileNode[]; startTime: number; endTime: number };
+      };
+      ws.close();
+      const hits = new Map<string, number>();
+      let total = 0;
+      for (const n of profile.nodes) {
+        const c = n.callFrame;
+        const where = `${c.functionName || "(anonymous)"} ${c.url.split("/").slice(-2).join("/")}:${c.lineNumber + 1}`;
+        hits.set(where, (hits.get(where) ?? 0) + (n.hitCount ?? 0));
+        total += n.hitCount ?? 0;
+      }
+      console.log(`  gateway Worker, self samples (${total} in all, idle included):`);
+      for (const [where, n] of [...hits].sort((a, b) => b[1] - a[1]).slice(0, 40))
+        console.log(`    ${((n / total) * 100).toFixed(1).padStart(5)}%  ${where}`);
+      // Who calls the built-ins at the top (storage, socket sends, timers).
+      const parent = new Map<number, ProfileNode>();
+      for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n);
+      const byCaller = new Map<string, number>();
+      for (const n of profile.nodes) {
+        if (n.callFrame.url !== "" || !n.hitCount) continue;
+        const up = parent.get(n.id)?.callFrame;
+        if (!up || up.url === "") continue;
+        const key = `${n.callFrame.functionName} <- ${up.functionName || "(anonymous)"}:${up.lineNumber + 1}`;
+        byCaller.set(key, (byCaller.get(key) ?? 0) + n.hitCount);
+      }
+      console.log("  built-ins by caller:");
+      for (const [key, n] of [...byCaller].sort((a, b) => b[1] - a[1]).slice(0, 15))
+        console.log(`    ${((n / total) * 100).toFixed(1).padStart(5)}%  ${key}`);
+    },
+  };
+}
+
 const home = mkdtempSync(join(tmpdir(), "ncn-stream-cpu-"));
 const devnet = await startDevnet({ dir: join(home, ".ncn"), port: 0 });
 try {
@@ -96,12 +166,15 @@ try {
   // One at a time first: the latency a request sees when nothing else waits.
   const one: number[] = [];
   const oneBefore = cpuByRole();
+  const inspector = process.env.NCN_GATEWAY_INSPECTOR_PORT;
+  const gatewayProfile = inspector ? await profileGateway(Number(inspector)) : undefined;
   for (let i = 0; i < Math.min(1000, requests); i++) {
     const t = performance.now();
     await send();
     one.push(performance.now() - t);
   }
   const oneCpu = perRole(oneBefore, cpuByRole());
+  await gatewayProfile?.stop();
   one.sort((a, b) => a - b);
   const at = (q: number) => (one[Math.min(one.length - 1, Math.floor(q * one.length))] ?? 0).toFixed(2);
   const calls = async () => {
