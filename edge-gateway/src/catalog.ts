@@ -1,5 +1,6 @@
 import { BaseError, ModelDescriptor, SubnetRecordBody } from "@ncn/protocol";
 import * as v from "valibot";
+import { inAnswerOrder, registryAnswered } from "./registry-order.ts";
 
 export interface PricedModel {
   descriptor: ModelDescriptor;
@@ -25,7 +26,7 @@ export async function loadCatalog(
   const key = registryUrls.join(",");
   if (cache && cache.key === key && Date.now() - cache.catalog.fetchedAt < CACHE_MS) return cache.catalog;
   let lastError: unknown;
-  for (const url of registryUrls) {
+  for (const url of inAnswerOrder(registryUrls)) {
     try {
       const base = url.replace(/\/$/, "");
       const [s, m] = await Promise.all([
@@ -42,6 +43,7 @@ export async function loadCatalog(
         if (body.success) catalog.models.set(body.output.id, body.output);
       }
       cache = { key, catalog };
+      registryAnswered(url);
       return catalog;
     } catch (e) {
       lastError = e;

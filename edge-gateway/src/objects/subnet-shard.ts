@@ -20,6 +20,7 @@ import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { AgentListing, admittedAgents } from "../logic/admission.ts";
 import { type AgentView, ewma, pickAgent, type TaskNeeds } from "../logic/scheduler.ts";
+import { inAnswerOrder, registryAnswered } from "../registry-order.ts";
 import { unwrap } from "../rpc.ts";
 import { type DeliveryJournal, type JournalCharge, StreamHub } from "./stream-hub.ts";
 
@@ -503,13 +504,14 @@ export class SubnetShard extends DurableObject<Env> {
     const min = await loadCatalog(config.REGISTRY_URLS)
       .then((c) => c.subnets.get(subnet)?.minReputation)
       .catch(() => undefined);
-    for (const url of config.REGISTRY_URLS) {
+    for (const url of inAnswerOrder(config.REGISTRY_URLS)) {
       try {
         const res = await fetch(`${url.replace(/\/$/, "")}/v1/agents?subnet=${encodeURIComponent(subnet)}`, {
           signal: AbortSignal.timeout(3_000),
         });
         const parsed = v.safeParse(AgentListing, await res.json());
         if (!parsed.success) continue;
+        registryAnswered(url);
         this.#admitted = admittedAgents(parsed.output, min, Date.now());
         this.#admissionHeard = true;
         this.#storeAdmissions();
@@ -549,7 +551,7 @@ export class SubnetShard extends DurableObject<Env> {
 
   /** Reads the validators' reputation scores into the scheduling view (off the request path). */
   async #refreshReputation(): Promise<void> {
-    for (const url of configOf(this.env).REGISTRY_URLS) {
+    for (const url of inAnswerOrder(configOf(this.env).REGISTRY_URLS)) {
       try {
         const res = await fetch(`${url.replace(/\/$/, "")}/v1/reputation`, {
           signal: AbortSignal.timeout(3_000),

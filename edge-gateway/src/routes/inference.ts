@@ -94,7 +94,9 @@ async function submit(
     });
   }
   // Without a quorum the work would be computed and then refused: do not start it.
-  await requireValidatorQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
+  await requireValidatorQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD, (p) =>
+    c.executionCtx.waitUntil(p),
+  );
   const stub = c.env.REQUEST.get(c.env.REQUEST.idFromName(requestId));
   const caller = await callerOf(c, requestId);
   const timeoutMs = Math.min(body.timeoutMs ?? DEFAULT_TIMEOUT_MS, 600_000);

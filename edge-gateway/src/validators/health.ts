@@ -13,6 +13,8 @@ const HealthBody = v.object({
 /** How long a look at the validators stays good for dispatch decisions. */
 const MAX_AGE_MS = 1_000;
 const PROBE_TIMEOUT_MS = 2_000;
+/** How old a look that found a quorum may be and still decide while a new look runs. */
+const STALE_OK_MS = 10_000;
 /** A validator that attested this recently counts as answering even if its `/health` was slow. */
 const ANSWERED_WITHIN_MS = 2_000;
 
@@ -46,10 +48,25 @@ export function probeValidators(
 // request must not be awaited by another in a Worker.
 let last: { key: string; view: QuorumView } | undefined;
 const answeredAt = new Map<string, number>();
+const failedAt = new Map<string, number>();
+/** How long a validator whose call failed is asked after the others. */
+const FAILED_LAST_MS = 30_000;
 
 /** A validator just answered a validation call: it is up, whatever a busy `/health` says. */
 export function validatorAnswered(url: string): void {
   answeredAt.set(url, Date.now());
+  failedAt.delete(url);
+}
+
+/**
+ * `urls` in the given order, except that validators whose last call failed (within
+ * `FAILED_LAST_MS`) come last: a batch asks them only when the others are not enough, and
+ * one that hangs does not cost each batch a timeout in turn.
+ */
+export function failingLast(urls: readonly string[]): string[] {
+  const now = Date.now();
+  const failing = (u: string) => now - (failedAt.get(u) ?? Number.NEGATIVE_INFINITY) < FAILED_LAST_MS;
+  return [...urls.filter((u) => !failing(u)), ...urls.filter(failing)];
 }
 
 /** Whether enough validators answer, looked at again when the last look is over a second old. */
@@ -65,20 +82,40 @@ export async function validatorQuorum(urls: readonly string[], threshold: number
   return view;
 }
 
-/** The last look, without waiting (undefined when none is recent). */
-export function knownQuorum(urls: readonly string[], threshold: number): QuorumView | undefined {
+/** The last look, without waiting (undefined when none is younger than `maxAgeMs`). */
+export function knownQuorum(
+  urls: readonly string[],
+  threshold: number,
+  maxAgeMs = MAX_AGE_MS,
+): QuorumView | undefined {
   const key = `${threshold}|${urls.join(",")}`;
-  return last?.key === key && Date.now() - last.view.at < MAX_AGE_MS ? last.view : undefined;
+  return last?.key === key && Date.now() - last.view.at < maxAgeMs ? last.view : undefined;
 }
 
 /** A validation call could not reach `url`: if it was thought up, look again before the next dispatch. */
 export function validatorFailed(url: string): void {
   answeredAt.delete(url);
+  failedAt.set(url, Date.now());
   if (last?.view.answering.includes(url)) last = undefined;
 }
 
-/** Throws the typed 503 while fewer than `threshold` validators answer (nothing is charged). */
-export async function requireValidatorQuorum(urls: readonly string[], threshold: number): Promise<void> {
+/**
+ * Throws the typed 503 while fewer than `threshold` validators answer (nothing is charged).
+ * With `waitUntil` (a Worker request's), a look up to `STALE_OK_MS` old that found a quorum
+ * decides at once and a fresh look runs in the background: a validator that stops answering
+ * without closing its connections makes every probe wait out its timeout, which would
+ * otherwise be paid by a request every second. A lost quorum is always looked at again first.
+ */
+export async function requireValidatorQuorum(
+  urls: readonly string[],
+  threshold: number,
+  waitUntil?: (p: Promise<unknown>) => void,
+): Promise<void> {
+  const recent = waitUntil ? knownQuorum(urls, threshold, STALE_OK_MS) : undefined;
+  if (recent?.ok && waitUntil) {
+    if (!knownQuorum(urls, threshold)) waitUntil(validatorQuorum(urls, threshold));
+    return;
+  }
   const view = await validatorQuorum(urls, threshold);
   if (!view.ok) throw quorumLostError(view);
 }
@@ -96,7 +133,9 @@ export class ValidatorQuorumWatch {
       this.#inflight ??= validatorQuorum(urls, threshold).finally(() => {
         this.#inflight = undefined;
       });
-      view = await this.#inflight;
+      // A recent look that found a quorum decides while the new one runs (see `requireValidatorQuorum`).
+      const recent = knownQuorum(urls, threshold, STALE_OK_MS);
+      view = recent?.ok ? recent : await this.#inflight;
     }
     if (!view.ok) throw quorumLostError(view);
   }

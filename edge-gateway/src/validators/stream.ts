@@ -10,7 +10,7 @@ import {
 import * as v from "valibot";
 import { validatorAuthorization } from "./auth.ts";
 import { mostCommonRefusal, whoRefused } from "./client.ts";
-import { unreachable, validatorAnswered, validatorFailed } from "./health.ts";
+import { failingLast, unreachable, validatorAnswered, validatorFailed } from "./health.ts";
 
 export interface StreamAnswer {
   url: string;
@@ -77,7 +77,7 @@ export async function gatherStreamValidation(
   // Validators refuse a larger socket message outright; such a batch goes over HTTP.
   const fitsSocket = socketMessageBytes(payload) <= VALIDATION_SOCKET_MAX_MESSAGE_BYTES;
   const start = rotation++ % urls.length;
-  const order = urls.map((_, i) => urls[(start + i) % urls.length] as string);
+  const order = failingLast(urls.map((_, i) => urls[(start + i) % urls.length] as string));
   const answers: StreamAnswer[] = [];
   const refusals: StreamRefusal[] = [];
   const seen = new Set<string>();
@@ -135,6 +135,7 @@ export async function gatherStreamValidation(
 
   async function ask(url: string): Promise<StreamAnswer | StreamRefusal> {
     const socket = sockets?.of(url);
+    const started = Date.now();
     if (socket?.usable && fitsSocket) {
       try {
         const raw = v.parse(SocketAnswer, await socket.request(payload, timeoutMs));
@@ -147,8 +148,14 @@ export async function gatherStreamValidation(
           return { url, code: "VALIDATOR_UNAVAILABLE", message: "malformed validation response" };
         }
         return { url, response: parsed.output };
-      } catch {
-        // The socket failed: this batch goes over HTTP (and the next one reconnects).
+      } catch (e) {
+        // A validator that took the batch and never answered is not asked again over HTTP (that
+        // would cost the batch a second timeout); a socket that failed otherwise: the batch goes
+        // over HTTP in the time left (and the next one reconnects).
+        if (e instanceof ValidatorTimeout) {
+          validatorFailed(url);
+          return { url, code: "VALIDATOR_UNAVAILABLE", message: "validator timeout" };
+        }
       }
     }
     try {
@@ -156,7 +163,7 @@ export async function gatherStreamValidation(
         method: "POST",
         headers: { "content-type": "application/json", authorization: await validatorAuthorization() },
         body: payload,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(Math.max(1, timeoutMs - (Date.now() - started))),
       });
       const json: unknown = await res.json().catch(() => undefined);
       if (!res.ok) {
@@ -225,6 +232,8 @@ export class ValidatorSockets {
 }
 
 const RECONNECT_PAUSE_MS = 5_000;
+/** How often a socket with calls waiting looks for those past their deadline. */
+const SWEEP_EVERY_MS = 1_000;
 /** The envelope `request` wraps a payload in, at its longest (`{"id":<15 digits>,"op":"stream","body":}`). */
 const SOCKET_ENVELOPE_BYTES = 64;
 
@@ -235,6 +244,14 @@ function socketMessageBytes(payload: string): number {
   return new TextEncoder().encode(payload).byteLength + SOCKET_ENVELOPE_BYTES;
 }
 
+/** A validation call on a socket got no answer within its time. */
+class ValidatorTimeout extends Error {
+  constructor() {
+    super("the validator did not answer in time");
+    this.name = "ValidatorTimeout";
+  }
+}
+
 class ValidatorSocket {
   readonly #url: string;
   #ws: WebSocket | undefined;
@@ -243,8 +260,13 @@ class ValidatorSocket {
   #seq = 0;
   readonly #pending = new Map<
     number,
-    { resolve: (x: unknown) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }
+    { resolve: (x: unknown) => void; reject: (e: Error) => void; deadline: number }
   >();
+  /**
+   * One timer per socket looks for calls past their deadline (to within a second), not one
+   * timer per call: timers are a noticeable share of a Worker's CPU per validated batch.
+   */
+  #sweep: ReturnType<typeof setTimeout> | undefined;
 
   constructor(url: string) {
     this.#url = url;
@@ -259,20 +281,35 @@ class ValidatorSocket {
     const ws = this.#ws ?? (await this.#connect());
     const id = this.#seq++;
     return await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error("the validator did not answer in time"));
-      }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+      this.#pending.set(id, { resolve, reject, deadline: Date.now() + timeoutMs });
+      this.#armSweep(timeoutMs);
       try {
         ws.send(`{"id":${id},"op":"stream","body":${payload}}`);
       } catch (e) {
-        clearTimeout(timer);
         this.#pending.delete(id);
         this.#drop(ws);
         reject(e instanceof Error ? e : new Error(String(e)));
       }
     });
+  }
+
+  #armSweep(timeoutMs: number): void {
+    if (this.#sweep) return;
+    this.#sweep = setTimeout(
+      () => {
+        this.#sweep = undefined;
+        const now = Date.now();
+        let shortest = Number.POSITIVE_INFINITY;
+        for (const [id, p] of this.#pending) {
+          if (p.deadline <= now) {
+            this.#pending.delete(id);
+            p.reject(new ValidatorTimeout());
+          } else shortest = Math.min(shortest, p.deadline - now);
+        }
+        if (this.#pending.size > 0) this.#armSweep(shortest);
+      },
+      Math.min(timeoutMs, SWEEP_EVERY_MS),
+    );
   }
 
   #connect(): Promise<WebSocket> {
@@ -314,7 +351,6 @@ class ValidatorSocket {
     }
     const p = typeof id === "number" ? this.#pending.get(id) : undefined;
     if (!p) return;
-    clearTimeout(p.timer);
     this.#pending.delete(id as number);
     p.resolve(msg);
   }
@@ -323,10 +359,7 @@ class ValidatorSocket {
     if (this.#ws !== ws) return;
     this.#ws = undefined;
     if (failed) this.#failedAt = Date.now();
-    for (const p of this.#pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(new Error("the validation socket closed"));
-    }
+    for (const p of this.#pending.values()) p.reject(new Error("the validation socket closed"));
     this.#pending.clear();
   }
 }
