@@ -16,15 +16,71 @@ export interface Catalog {
 const SubnetsBody = v.object({ subnets: v.array(v.unknown()) });
 const ModelsBody = v.object({ models: v.array(v.unknown()) });
 const CACHE_MS = 5_000;
+/** How old a catalog may be and still be answered while a new one is read (see `loadCatalog`). */
+const STALE_OK_MS = 60_000;
+/** A background refresh older than this is taken for lost, and another may start. */
+const REFRESH_TIMEOUT_MS = 10_000;
+/** When the background refresh under way started (0: none). A number, never a promise: see health.ts. */
+let refreshingSince = 0;
 let cache: { key: string; catalog: Catalog } | undefined;
 
 /** Subnets and models from the registry (any reachable node), cached for a few seconds per isolate. */
 export async function loadCatalog(
   registryUrls: readonly string[],
   fetcher: typeof fetch = fetch,
+  /**
+   * Where a refresh may run after the answer (a Worker request's `waitUntil`; in a Durable
+   * Object the promise may simply run on). With it, a catalog up to `STALE_OK_MS` old is
+   * answered at once while a new one is read: a registry node that stops answering then
+   * costs no request its timeout.
+   */
+  background?: (refresh: Promise<unknown>) => void,
 ): Promise<Catalog> {
   const key = registryUrls.join(",");
-  if (cache && cache.key === key && Date.now() - cache.catalog.fetchedAt < CACHE_MS) return cache.catalog;
+  if (cache && cache.key === key) {
+    const age = Date.now() - cache.catalog.fetchedAt;
+    if (age < CACHE_MS) return cache.catalog;
+    if (background && age < STALE_OK_MS) {
+      if (Date.now() - refreshingSince > REFRESH_TIMEOUT_MS) {
+        refreshingSince = Date.now();
+        background(
+          readCatalog(registryUrls, fetcher, key)
+            .catch(() => undefined)
+            .finally(() => {
+              refreshingSince = 0;
+            }),
+        );
+      }
+      return cache.catalog;
+    }
+  }
+  return await readCatalog(registryUrls, fetcher, key);
+}
+
+/**
+ * `read` applied to the catalog, answered from a stale one when it may be (see `loadCatalog`'s
+ * `background`), except when the stale one does not have what `read` needs (a subnet or model
+ * published since): then from a catalog read now.
+ */
+export async function fromCatalog<T>(
+  registryUrls: readonly string[],
+  read: (catalog: Catalog) => T,
+  background: (refresh: Promise<unknown>) => void,
+): Promise<T> {
+  const catalog = await loadCatalog(registryUrls, fetch, background);
+  try {
+    return read(catalog);
+  } catch (e) {
+    if (Date.now() - catalog.fetchedAt < CACHE_MS) throw e;
+    return read(await readCatalog(registryUrls, fetch, registryUrls.join(",")));
+  }
+}
+
+async function readCatalog(
+  registryUrls: readonly string[],
+  fetcher: typeof fetch,
+  key: string,
+): Promise<Catalog> {
   let lastError: unknown;
   for (const url of inAnswerOrder(registryUrls)) {
     try {

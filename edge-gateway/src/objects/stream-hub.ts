@@ -19,7 +19,7 @@ import {
   type TensorMapJson,
 } from "@ncn/protocol";
 import * as v from "valibot";
-import { loadCatalog, priceOf } from "../catalog.ts";
+import { fromCatalog, priceOf } from "../catalog.ts";
 import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { type AgentView, pickAgent } from "../logic/scheduler.ts";
@@ -414,8 +414,12 @@ export class StreamHub {
     const config = configOf(this.#env);
     // Without a quorum the work would be computed and then refused: do not start it.
     await this.#quorum.require(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD);
-    const catalog = await loadCatalog(config.REGISTRY_URLS);
-    const { descriptor, price } = priceOf(catalog, stream.subnet, frame.model);
+    // In a Durable Object a refresh simply runs on after the answer.
+    const { descriptor, price } = await fromCatalog(
+      config.REGISTRY_URLS,
+      (c) => priceOf(c, stream.subnet, frame.model),
+      (refresh) => void refresh,
+    );
     if (descriptor.runtime !== "onnx") {
       throw new BaseError("INVALID_INPUT", `model ${frame.model} does not take tensor inputs`);
     }

@@ -9,7 +9,7 @@ import {
 import { Hono } from "hono";
 import * as v from "valibot";
 import { assertPayer, callerOf } from "../access.ts";
-import { loadCatalog, ocrStages, priceOf } from "../catalog.ts";
+import { fromCatalog, ocrStages, priceOf } from "../catalog.ts";
 import { configOf } from "../env.ts";
 import { type AppContext, type AppEnv, jsonBody } from "../http.ts";
 import { unwrap } from "../rpc.ts";
@@ -83,9 +83,14 @@ async function submit(
   body: { requestId?: string | undefined; payment?: Payment | undefined; timeoutMs?: number | undefined },
 ): Promise<Response> {
   const config = configOf(c.env);
-  const catalog = await loadCatalog(config.REGISTRY_URLS);
-  const { descriptor, price } = priceOf(catalog, subnet, input.model);
-  const pipeline = input.kind === "ocr" ? ocrStages(catalog, input.model) : [];
+  const { descriptor, price, pipeline } = await fromCatalog(
+    config.REGISTRY_URLS,
+    (catalog) => ({
+      ...priceOf(catalog, subnet, input.model),
+      pipeline: input.kind === "ocr" ? ocrStages(catalog, input.model) : [],
+    }),
+    (refresh) => c.executionCtx.waitUntil(refresh),
+  );
   const requestId = body.requestId ?? crypto.randomUUID();
   const payment = body.payment;
   if (!payment) {

@@ -96,7 +96,21 @@ export function knownQuorum(
 export function validatorFailed(url: string): void {
   answeredAt.delete(url);
   failedAt.set(url, Date.now());
-  if (last?.view.answering.includes(url)) last = undefined;
+  // Counted as missing from now on, in a view as old as the look it came from: a dispatch no
+  // longer trusts it (`knownQuorum`), and a quorum it breaks is looked at again before new work.
+  if (last?.view.answering.includes(url)) {
+    const view = last.view;
+    const answering = view.answering.filter((u) => u !== url);
+    last = {
+      key: last.key,
+      view: {
+        ...view,
+        ok: answering.length >= view.threshold,
+        answering,
+        missing: [...view.missing, { url, validator: null, error: "unreachable" }],
+      },
+    };
+  }
 }
 
 /**
