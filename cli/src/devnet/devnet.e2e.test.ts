@@ -723,7 +723,12 @@ describe("devnet end to end", () => {
     await devnet.startRegistry(last);
     const back = devnet.registries[last]?.url ?? "";
     const until = Date.now() + 30_000;
-    while (Date.now() < until && !(await fetch(`${back}/health`).then((r) => r.ok).catch(() => false)))
+    while (
+      Date.now() < until &&
+      !(await fetch(`${back}/health`)
+        .then((r) => r.ok)
+        .catch(() => false))
+    )
       await new Promise((r) => setTimeout(r, 200));
     const stream = await devnet.client.openStream({ subnet: "default", model: "tiny-mlp" });
     const x = { dtype: "float32" as const, dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) };

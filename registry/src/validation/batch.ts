@@ -93,7 +93,6 @@ export async function signBatch(
   leaves: `0x${string}`[],
   accepted: number[],
   rejected: Rejection[],
-  now: number,
 ): Promise<BatchCompletionResponse> {
   if (leaves.length === 0) {
     throw refuse("VALIDATION_REFUSED", "batch_empty", "no item of the batch passed validation", {
@@ -213,7 +212,7 @@ export async function validateBatch(
         rejected.push(rejection(index, e));
       }
     }
-    const res = await signBatch(deps, leaves, accepted, rejected, now);
+    const res = await signBatch(deps, leaves, accepted, rejected);
     acceptReceipts(deps, kept, res, now);
     return res;
   } finally {

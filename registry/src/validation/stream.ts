@@ -152,7 +152,7 @@ export async function validateStream(
         rejected.push(rejection(index, e));
       }
     }
-    const res = await signBatch(deps, leaves, accepted, rejected, now);
+    const res = await signBatch(deps, leaves, accepted, rejected);
     acceptReceipts(deps, kept, res, now);
     return res;
   } finally {
