@@ -150,6 +150,22 @@ function expectedTiny(x: number[]): number[] {
   return out;
 }
 
+/** Whether the node at `url` answers `/health` within `ms`. */
+async function answersHealth(url: string, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (
+      await fetch(`${url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
 describe("devnet end to end", () => {
   test("OCR through the SDK with a session voucher: text, receipt and M-of-N attestations verify on chain", async () => {
     const image = renderText({ lines: ["Hello NCN 42"], size: 32 });
@@ -721,15 +737,7 @@ describe("devnet end to end", () => {
     // The validator an earlier test stopped runs again: two of three answer while one is frozen.
     const last = devnet.registries.length - 1;
     await devnet.startRegistry(last);
-    const back = devnet.registries[last]?.url ?? "";
-    const until = Date.now() + 30_000;
-    while (
-      Date.now() < until &&
-      !(await fetch(`${back}/health`)
-        .then((r) => r.ok)
-        .catch(() => false))
-    )
-      await new Promise((r) => setTimeout(r, 200));
+    expect(await answersHealth(devnet.registries[last]?.url ?? "", 30_000)).toBe(true);
     const stream = await devnet.client.openStream({ subnet: "default", model: "tiny-mlp" });
     const x = { dtype: "float32" as const, dims: [1, 4], data: new Float32Array([1, 2, 3, 4]) };
     await stream.infer("tiny-mlp", { x });
@@ -758,15 +766,6 @@ describe("devnet end to end", () => {
       await stream.close();
     }
     // ...and the validator is back once it runs again.
-    const url = devnet.registries[0]?.url ?? "";
-    const deadline = Date.now() + 15_000;
-    while (
-      Date.now() < deadline &&
-      !(await fetch(`${url}/health`)
-        .then((r) => r.ok)
-        .catch(() => false))
-    )
-      await new Promise((r) => setTimeout(r, 200));
-    expect((await fetch(`${url}/health`)).ok).toBe(true);
+    expect(await answersHealth(devnet.registries[0]?.url ?? "", 15_000)).toBe(true);
   }, 90_000);
 });
