@@ -61,9 +61,6 @@ const VALIDATION_TIMEOUT_MS = 10_000;
 /** How often queued work looks again while agents wait for admission. */
 const PENDING_ADMISSION_POLL_MS = 250;
 const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
-/** Late attesters are told to settlement in groups of at most this many, at least this often. */
-const LATE_ATTESTERS_MAX = 1_024;
-const LATE_ATTESTERS_EVERY_MS = 500;
 /** What the hub needs of the Subnet shard that hosts it: its agents. */
 export interface AgentPool {
   /**
@@ -184,9 +181,6 @@ export class StreamHub {
   #pumpQueued = false;
   readonly #validators = new ValidatorSockets();
   readonly #quorum = new ValidatorQuorumWatch();
-  /** Validators that attested after the quorum, waiting to be told to settlement (see `#flushLate`). */
-  readonly #late: { requestId: string; urls: string[] }[] = [];
-  #lateTimer: ReturnType<typeof setTimeout> | undefined;
   #sweepAt: number | undefined;
   #sweepTimer: ReturnType<typeof setTimeout> | undefined;
   #pumpTimer: ReturnType<typeof setTimeout> | undefined;
@@ -908,30 +902,15 @@ export class StreamHub {
    * Validators that answered after the quorum attested these items too; settlement may ask
    * them to sign for the receipts (told by request id: the charge may not be recorded yet).
    */
-  #lateAttesters(items: readonly Validated[], late: readonly StreamAnswer[]): void {
+  async #lateAttesters(items: readonly Validated[], late: readonly StreamAnswer[]): Promise<void> {
     if (late.length === 0) return;
-    for (const [i, it] of items.entries()) {
-      const urls = attestersOf(late, i);
-      if (urls.length > 0) this.#late.push({ requestId: it.job.requestId, urls });
-    }
-    if (this.#late.length >= LATE_ATTESTERS_MAX) this.#flushLate();
-    else if (this.#late.length > 0)
-      this.#lateTimer ??= setTimeout(() => this.#flushLate(), LATE_ATTESTERS_EVERY_MS);
-  }
-
-  /**
-   * Late attesters go to the Settlement object in groups: one call (and one storage commit
-   * there) per group instead of per validated batch. They are hints (settlement asks them
-   * to sign too), so a group lost with the process costs nothing but a fallback.
-   */
-  #flushLate(): void {
-    if (this.#lateTimer) clearTimeout(this.#lateTimer);
-    this.#lateTimer = undefined;
-    const entries = this.#late.splice(0);
+    const entries = items
+      .map((it, i) => ({ requestId: it.job.requestId, urls: attestersOf(late, i) }))
+      .filter((e) => e.urls.length > 0);
     if (entries.length === 0) return;
-    void this.#env.SETTLEMENT.get(this.#env.SETTLEMENT.idFromName("main"))
-      .attested(entries)
-      .catch((e: unknown) => log.warn("late attesters not recorded", { error: String(e) }));
+    // Told at once, not grouped on a timer: settlement plans batches by who attested, and
+    // attesters a crash lost before they were told can leave charges no known quorum covers.
+    await this.#env.SETTLEMENT.get(this.#env.SETTLEMENT.idFromName("main")).attested(entries);
   }
 
   /** A validator refused a request: another agent if it was the agent's fault, else fail it. */
