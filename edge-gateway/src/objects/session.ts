@@ -77,8 +77,6 @@ export class SessionObject extends DurableObject<Env> {
   #alarmSet = false;
   /** Until when this session is known not to exist on chain (ms). */
   #unknownUntil = 0;
-  /** The session id this object serves, once read (or first stored). */
-  #boundTo: string | undefined;
 
   async #load(sessionId: `0x${string}`, refresh = false): Promise<SessionLedger> {
     this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
@@ -461,13 +459,9 @@ export class SessionObject extends DurableObject<Env> {
 
   /** The object is named by its session id; remember it for calls that do not carry it. */
   async #bind(sessionId: `0x${string}`): Promise<void> {
-    // Read from storage once per instance: every call of a stream's charges comes through here.
-    if (this.#boundTo === undefined) {
-      const stored = await this.ctx.storage.get<string>("sessionId");
-      if (stored === undefined) await this.ctx.storage.put("sessionId", sessionId);
-      this.#boundTo ??= stored ?? sessionId;
-    }
-    if (this.#boundTo !== sessionId)
+    const stored = await this.ctx.storage.get<string>("sessionId");
+    if (stored === undefined) await this.ctx.storage.put("sessionId", sessionId);
+    else if (stored !== sessionId)
       throw new BaseError("INTERNAL", "session object addressed with another session id");
   }
 }
