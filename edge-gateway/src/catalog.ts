@@ -44,7 +44,7 @@ export async function loadCatalog(
       if (Date.now() - refreshingSince > REFRESH_TIMEOUT_MS) {
         refreshingSince = Date.now();
         background(
-          readCatalog(registryUrls, fetcher, key)
+          readCatalog(registryUrls, fetcher)
             .catch(() => undefined)
             .finally(() => {
               refreshingSince = 0;
@@ -54,7 +54,7 @@ export async function loadCatalog(
       return cache.catalog;
     }
   }
-  return await readCatalog(registryUrls, fetcher, key);
+  return await readCatalog(registryUrls, fetcher);
 }
 
 /**
@@ -72,15 +72,12 @@ export async function fromCatalog<T>(
     return read(catalog);
   } catch (e) {
     if (Date.now() - catalog.fetchedAt < CACHE_MS) throw e;
-    return read(await readCatalog(registryUrls, fetch, registryUrls.join(",")));
+    return read(await readCatalog(registryUrls, fetch));
   }
 }
 
-async function readCatalog(
-  registryUrls: readonly string[],
-  fetcher: typeof fetch,
-  key: string,
-): Promise<Catalog> {
+async function readCatalog(registryUrls: readonly string[], fetcher: typeof fetch): Promise<Catalog> {
+  const key = registryUrls.join(",");
   let lastError: unknown;
   for (const url of inAnswerOrder(registryUrls)) {
     try {

@@ -92,6 +92,12 @@ export function knownQuorum(
   return last?.key === key && Date.now() - last.view.at < maxAgeMs ? last.view : undefined;
 }
 
+/** A look up to `STALE_OK_MS` old that found a quorum (undefined otherwise): it may decide while a new look runs. */
+function recentQuorum(urls: readonly string[], threshold: number): QuorumView | undefined {
+  const view = knownQuorum(urls, threshold, STALE_OK_MS);
+  return view?.ok ? view : undefined;
+}
+
 /** A validation call could not reach `url`: if it was thought up, look again before the next dispatch. */
 export function validatorFailed(url: string): void {
   answeredAt.delete(url);
@@ -125,8 +131,7 @@ export async function requireValidatorQuorum(
   threshold: number,
   waitUntil?: (p: Promise<unknown>) => void,
 ): Promise<void> {
-  const recent = waitUntil ? knownQuorum(urls, threshold, STALE_OK_MS) : undefined;
-  if (recent?.ok && waitUntil) {
+  if (waitUntil && recentQuorum(urls, threshold)) {
     if (!knownQuorum(urls, threshold)) waitUntil(validatorQuorum(urls, threshold));
     return;
   }
@@ -148,8 +153,7 @@ export class ValidatorQuorumWatch {
         this.#inflight = undefined;
       });
       // A recent look that found a quorum decides while the new one runs (see `requireValidatorQuorum`).
-      const recent = knownQuorum(urls, threshold, STALE_OK_MS);
-      view = recent?.ok ? recent : await this.#inflight;
+      view = recentQuorum(urls, threshold) ?? (await this.#inflight);
     }
     if (!view.ok) throw quorumLostError(view);
   }

@@ -76,15 +76,13 @@ export class ReputationBook {
    * receipt): no event ids are kept, and each agent's row is written once.
    */
   applyLocal(events: readonly ReputationEvent[]): void {
-    const byAgent = new Map<string, ReputationEvent[]>();
-    for (const e of events) {
-      const key = e.agent.toLowerCase();
-      const list = byAgent.get(key) ?? [];
-      list.push(e);
-      byAgent.set(key, list);
-    }
     const run = () => {
-      for (const [agent, list] of byAgent) this.#save(list.reduce(applyReputationEvent, this.get(agent)));
+      const next = new Map<string, Reputation>();
+      for (const e of events) {
+        const agent = e.agent.toLowerCase();
+        next.set(agent, applyReputationEvent(next.get(agent) ?? this.get(agent), e));
+      }
+      for (const r of next.values()) this.#save(r);
     };
     if (this.db.inTransaction) run();
     else this.db.transaction(run)();
