@@ -1,5 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { combinations, type PendingCharge, planBatches, type SessionVouchers, signableNow } from "./batch.ts";
+import {
+  ASK_ANY_VALIDATOR_AFTER_MS,
+  combinations,
+  type PendingCharge,
+  planBatches,
+  type SessionVouchers,
+  signableNow,
+  withStaleAttestersUnknown,
+} from "./batch.ts";
 
 const s1 = `0x${"01".repeat(32)}` as const;
 const s2 = `0x${"02".repeat(32)}` as const;
@@ -149,6 +157,27 @@ describe("planBatches: who attested", () => {
       available: [B, C],
     });
     expect(d?.quorum).toEqual([B, C]);
+  });
+
+  test("attesters lost in a crash: rotating pairs leave no known quorum until the charges wait long enough", () => {
+    // A gateway killed before it was told of the late attesters replays each validated batch
+    // with the pair that answered first; the client signed one voucher, for all four.
+    const list = [
+      charge(s1, 1, { attesters: [A, B], addedAt: 1_000 }),
+      charge(s1, 2, { attesters: [B, C], addedAt: 1_000 }),
+      charge(s1, 3, { attesters: [C, A], addedAt: 1_000 }),
+      charge(s1, 4, { attesters: [A, B], addedAt: 1_000, refusedBy: [C] }),
+    ];
+    const vouchers = new Map([[s1, { settled: 0n, vouchers: [{ amount: 40n, signature: sig(9) }] }]]);
+    const soon = withStaleAttestersUnknown(list, 1_000 + ASK_ANY_VALIDATOR_AFTER_MS - 1);
+    expect(planBatches(soon, vouchers, opts)).toEqual([]);
+    const later = withStaleAttestersUnknown(list, 1_000 + ASK_ANY_VALIDATOR_AFTER_MS);
+    expect(later.map((c) => c.attesters)).toEqual([null, null, null, null]);
+    const [d] = planBatches(later, vouchers, opts);
+    // A validator that refused a receipt is still not asked for it.
+    expect(d?.quorum).toEqual([A, B]);
+    expect(d?.charges.map((c) => c.requestId)).toEqual(["r1", "r2", "r3", "r4"]);
+    expect(d?.sessions[0]?.voucherAmount).toBe("40");
   });
 
   test("a refused batch's charges go in smaller batches: each strike halves the size", () => {

@@ -202,6 +202,32 @@ export function voucherRun(
   return list.slice(0, best);
 }
 
+/**
+ * How long a charge waits for a quorum of the validators known to have attested it before
+ * any validator may be asked. What the gateway knows of who attested can be short: late
+ * attesters are learned after the results went out, and a gateway that died in between
+ * replays its charges knowing only the first quorum of each validated batch. Batches that
+ * rotated between pairs then leave no single quorum known to cover a run the client's
+ * vouchers add up to, although every validator attested every receipt.
+ */
+export const ASK_ANY_VALIDATOR_AFTER_MS = 20_000;
+
+/**
+ * The charges to plan with, where those waiting `afterMs` or more count their attesters as
+ * unknown (any validator that did not refuse them may be asked). Safe: a validator signs
+ * only for receipts it attested itself; one that did not refuses, names the receipt, and is
+ * not asked for it again (`refusedBy`).
+ */
+export function withStaleAttestersUnknown(
+  charges: readonly PendingCharge[],
+  now: number,
+  afterMs: number = ASK_ANY_VALIDATOR_AFTER_MS,
+): PendingCharge[] {
+  return charges.map((c) =>
+    c.attesters !== null && now - c.addedAt >= afterMs ? { ...c, attesters: null } : c,
+  );
+}
+
 /** Whether some quorum of the `available` validators can sign for this charge's receipt now. */
 export function signableNow(c: PendingCharge, available: readonly string[], threshold: number): boolean {
   return combinations([...available], threshold).some((q) => canSign(c, q));

@@ -4,7 +4,13 @@ import { type ChainPort, ChainRevertedError } from "../chain/port.ts";
 import { chainOf } from "../chain/viem-chain.ts";
 import { type Config, configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
-import { type PendingCharge, planBatches, type SessionVouchers, signableNow } from "../logic/batch.ts";
+import {
+  type PendingCharge,
+  planBatches,
+  type SessionVouchers,
+  signableNow,
+  withStaleAttestersUnknown,
+} from "../logic/batch.ts";
 import { judgeAnswers, type SettlementAnswer } from "../logic/settlement-answers.ts";
 import { type SettlementProblem, safeToken, settlementProblemOf } from "../logic/settlement-problem.ts";
 import { chargesToRelease } from "../logic/settlement-release.ts";
@@ -239,7 +245,7 @@ export class SettlementObject extends DurableObject<Env> {
     }
     const gone = new Set(releases.map((r) => r.charge.requestId));
     const plannable = free.filter((c) => !gone.has(c.requestId) && !busy.has(c.sessionId));
-    const drafts = planBatches(plannable, vouchers, {
+    const drafts = planBatches(withStaleAttestersUnknown(plannable, now), vouchers, {
       available,
       threshold: config.VALIDATION_THRESHOLD,
       maxReceipts: MAX_BATCH,

@@ -150,6 +150,8 @@ interface Validated {
   attesters: string[];
   /** Its delivery number on the stream, once delivered. */
   seq: number;
+  /** Its charge went to the Session object (later attesters go to settlement on their own). */
+  committed?: boolean;
 }
 
 interface SessionQueue {
@@ -878,6 +880,7 @@ export class StreamHub {
   }
 
   async #commit(stream: Stream, list: Validated[]): Promise<void> {
+    for (const it of list) it.committed = true;
     try {
       const standing = unwrap(
         await this.#session(stream.sessionId).streamCommit(
@@ -900,16 +903,26 @@ export class StreamHub {
 
   /**
    * Validators that answered after the quorum attested these items too; settlement may ask
-   * them to sign for the receipts (told by request id: the charge may not be recorded yet).
+   * them to sign for the receipts. A delivered result not charged yet (charges wait
+   * STREAM_COMMIT_DELAY_MS, the late answer mostly a millisecond) takes them along with its
+   * charge: no call of their own. The others are told by request id. If the gateway dies
+   * first, its journal replays the charges with the first quorum only, and settlement asks
+   * any validator once those wait long enough (`withStaleAttestersUnknown`).
    */
   async #lateAttesters(items: readonly Validated[], late: readonly StreamAnswer[]): Promise<void> {
     if (late.length === 0) return;
-    const entries = items
-      .map((it, i) => ({ requestId: it.job.requestId, urls: attestersOf(late, i) }))
-      .filter((e) => e.urls.length > 0);
+    const entries: { requestId: string; urls: string[] }[] = [];
+    items.forEach((it, i) => {
+      if (it.seq === 0) return; // not delivered: never charged
+      const urls = attestersOf(late, i);
+      if (urls.length === 0) return;
+      if (it.committed) {
+        entries.push({ requestId: it.job.requestId, urls });
+        return;
+      }
+      for (const url of urls) if (!it.attesters.includes(url)) it.attesters.push(url);
+    });
     if (entries.length === 0) return;
-    // Told at once, not grouped on a timer: settlement plans batches by who attested, and
-    // attesters a crash lost before they were told can leave charges no known quorum covers.
     await this.#env.SETTLEMENT.get(this.#env.SETTLEMENT.idFromName("main")).attested(entries);
   }
 

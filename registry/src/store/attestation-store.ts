@@ -10,9 +10,13 @@ interface Row {
   signature: string;
 }
 
+/** How stale `count()` may be. */
+const COUNT_EVERY_MS = 5_000;
+
 /** Attestations this node signed or collected, by request (bytes32 request id or batch id). */
 export class AttestationStore {
   private readonly db: Database;
+  private counted: { n: number; at: number } | undefined;
   constructor(db: Database) {
     this.db = db;
   }
@@ -48,8 +52,18 @@ export class AttestationStore {
   }
 
   count(): number {
-    return (this.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM attestations").get()?.n ??
-      0) as number;
+    return this.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM attestations").get()?.n ?? 0;
+  }
+
+  /**
+   * `count()`, counted at most once per COUNT_EVERY_MS: `/health` shows it, health is polled
+   * often, and counting reads the whole table.
+   */
+  recentCount(now = Date.now()): number {
+    if (this.counted === undefined || now - this.counted.at >= COUNT_EVERY_MS) {
+      this.counted = { n: this.count(), at: now };
+    }
+    return this.counted.n;
   }
 
   /**

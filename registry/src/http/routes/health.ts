@@ -14,7 +14,7 @@ export function healthRoutes(deps: ApiDeps) {
         validator: deps.validation.address ?? null,
         ...deps.validation.stats,
       },
-      attestations: deps.attestations.count(),
+      attestations: deps.attestations.recentCount(),
     }),
   );
 }
