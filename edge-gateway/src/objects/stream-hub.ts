@@ -151,7 +151,7 @@ interface Validated {
   /** Its delivery number on the stream, once delivered. */
   seq: number;
   /** Its charge went to the Session object (later attesters go to settlement on their own). */
-  committed?: boolean;
+  committed: boolean;
 }
 
 interface SessionQueue {
@@ -681,6 +681,7 @@ export class StreamHub {
         proof: (tree as ReturnType<typeof merkleBatch>).proof(i),
         attesters: [],
         seq: 0,
+        committed: false,
       });
       touched.add(job.stream.sessionId);
     });

@@ -68,7 +68,7 @@ export class ReputationBook {
       this.#save(next);
       return next;
     };
-    return this.db.inTransaction ? run() : this.db.transaction(run)();
+    return this.#atomic(run);
   }
 
   /**
@@ -84,8 +84,12 @@ export class ReputationBook {
       }
       for (const r of next.values()) this.#save(r);
     };
-    if (this.db.inTransaction) run();
-    else this.db.transaction(run)();
+    this.#atomic(run);
+  }
+
+  /** Runs `run` as one transaction, or inside the caller's when one is open (it commits once). */
+  #atomic<T>(run: () => T): T {
+    return this.db.inTransaction ? run() : this.db.transaction(run)();
   }
 
   #save(next: Reputation): void {
