@@ -403,6 +403,45 @@ describe("devnet end to end", () => {
     }
   }, 90_000);
 
+  test("session stream, one request at a time: every validator attests every delivered result, the ones not asked on its path in grouped calls", async () => {
+    const look = async () =>
+      await Promise.all(
+        devnet.file.registries.map(async ({ url }) => {
+          const rep = (await (await fetch(`${url}/v1/reputation`)).json()) as {
+            agents: { successes: number }[];
+          };
+          const health = (await (await fetch(`${url}/health`)).json()) as { validation: { stream: number } };
+          return {
+            successes: rep.agents.reduce((n, a) => n + a.successes, 0),
+            calls: health.validation.stream,
+          };
+        }),
+      );
+    const before = await look();
+    const stream = await devnet.client.openStream({ subnet: "default", model: "tiny-mlp" });
+    const n = 30;
+    for (let i = 0; i < n; i++) {
+      const x = { dtype: "float32" as const, dims: [1, 4], data: new Float32Array([i, 1, 2, 3]) };
+      await stream.infer("tiny-mlp", { x });
+    }
+    await stream.close();
+    // Each validator counts a success per receipt it stored: n each once the late asks are answered.
+    const until = Date.now() + 10_000;
+    let after = await look();
+    while (after.some((a, i) => a.successes - (before[i]?.successes ?? 0) < n) && Date.now() < until) {
+      await Bun.sleep(100);
+      after = await look();
+    }
+    expect(after.map((a, i) => a.successes - (before[i]?.successes ?? 0))).toEqual(
+      devnet.file.registries.map(() => n),
+    );
+    // Two validators on each request's path (n calls each in all), the third afterwards in
+    // groups: fewer calls than one per validator per request.
+    const calls = after.reduce((t, a, i) => t + a.calls - (before[i]?.calls ?? 0), 0);
+    expect(calls).toBeGreaterThanOrEqual(2 * n);
+    expect(calls).toBeLessThan(3 * n);
+  }, 60_000);
+
   test("session stream: bad frames get typed errors, a stranger's voucher is refused, and requests past the authorised window get 402 and cost nothing", async () => {
     // A fresh session, so no voucher signed earlier authorises anything yet.
     const client = privateKeyToAccount(devnet.file.client.privateKey as `0x${string}`);

@@ -10,6 +10,7 @@ import {
   ncnDomain,
   type ResultBatchFrame,
   receiptDigest,
+  type StreamBatchRequest,
   StreamClientFrame,
   type StreamInferFrame,
   type StreamResultsFrame,
@@ -39,7 +40,9 @@ import { publicError } from "../public-error.ts";
 import { unwrap } from "../rpc.ts";
 import { knownQuorum, ValidatorQuorumWatch } from "../validators/health.ts";
 import {
+  askValidator,
   attestersOf,
+  fitsValidatorSocket,
   gatherStreamValidation,
   type StreamAnswer,
   streamQuorumError,
@@ -58,6 +61,13 @@ const MAX_VALIDATION_BATCH = 256;
  */
 const MAX_VALIDATIONS_IN_FLIGHT = 1;
 const VALIDATION_TIMEOUT_MS = 10_000;
+/**
+ * How long delivered results wait for the validators that were not asked on their path (see
+ * `gatherStreamValidation`): asked in groups, a validator validates and stores many batches'
+ * results in one call. A gateway that dies in this window loses the asks: those results are
+ * attested by the first quorum only (settlement still signs them with that quorum).
+ */
+const LATE_ASK_DELAY_MS = 200;
 /** How often queued work looks again while agents wait for admission. */
 const PENDING_ADMISSION_POLL_MS = 250;
 const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
@@ -154,6 +164,16 @@ interface Validated {
   committed: boolean;
 }
 
+/** Delivered results of one session a validator was not asked about yet (see `#askLater`). */
+interface LateAsk {
+  sessionId: `0x${string}`;
+  url: string;
+  items: Validated[];
+  /** What was charged to the session before the first of them. */
+  chargedBefore: bigint;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
 interface SessionQueue {
   pending: Validated[];
   inflight: number;
@@ -179,6 +199,8 @@ export class StreamHub {
   readonly #tasks = new Map<string, Job>();
   readonly #running = new Map<string, number>();
   readonly #validation = new Map<string, SessionQueue>();
+  /** Delivered results waiting to be shown to a validator not asked on their path, by session and validator. */
+  readonly #lateAsks = new Map<string, LateAsk>();
   #seq = 0;
   #pumpQueued = false;
   readonly #validators = new ValidatorSockets();
@@ -727,41 +749,11 @@ export class StreamHub {
   async #validate(sessionId: string, items: Validated[], inflightBefore: bigint): Promise<void> {
     const config = configOf(this.#env);
     const first = items[0] as Validated;
-    const top = [...new Set(items.map((i) => i.job.stream))]
-      .map((s) => s.control.top)
-      .reduce<StreamControl["top"]>(
-        (best, t) => (t && (!best || t.amount > best.amount) ? t : best),
-        undefined,
-      );
-    if (!top) throw new BaseError("PAYMENT_REQUIRED", "no voucher to validate against");
-    const batches: AgentReceiptBatch[] = [];
-    const batchIndex = new Map<string, number>();
-    for (const it of items) {
-      if (!batchIndex.has(it.batch.receiptsRoot)) {
-        batchIndex.set(it.batch.receiptsRoot, batches.length);
-        batches.push(it.batch);
-      }
-    }
     const charged = BigInt(first.job.stream.control.standing.charged) + inflightBefore;
-    const { answers, refusals, rest } = await gatherStreamValidation(
+    const { answers, refusals, rest, unasked } = await gatherStreamValidation(
       config.REGISTRY_URLS,
       config.VALIDATION_THRESHOLD,
-      {
-        subnet: first.job.stream.subnet,
-        session: { sessionId, cumulativeAmount: top.amount.toString(), signature: top.signature },
-        chargedBefore: charged.toString(),
-        agentBatches: batches,
-        items: items.map((it) => ({
-          requestId: it.job.requestId,
-          agentBatch: batchIndex.get(it.batch.receiptsRoot) as number,
-          proof: it.proof,
-          price: it.job.price.toString(),
-          deadline: it.job.deadline,
-          input: it.job.input,
-          result: it.item.result,
-          receipt: it.item.receipt,
-        })),
-      },
+      streamBatchBody(sessionId, items, charged),
       VALIDATION_TIMEOUT_MS,
       this.#validators,
     );
@@ -833,6 +825,42 @@ export class StreamHub {
       this.#send(s, { type: "results", receiptsRoot: response.receiptsRoot, attestations, results });
     }
     for (const [s, list] of byStream) this.#queueCharges(s, list);
+    const delivered = items.filter((it) => it.seq > 0);
+    if (delivered.length > 0) for (const url of unasked) this.#askLater(sessionId, url, delivered, charged);
+  }
+
+  /**
+   * Shows delivered results to a validator that was not asked on their path, together with
+   * what else it missed of the session within LATE_ASK_DELAY_MS (at once past a full batch).
+   */
+  #askLater(sessionId: string, url: string, items: readonly Validated[], chargedBefore: bigint): void {
+    const key = `${sessionId} ${url}`;
+    let ask = this.#lateAsks.get(key);
+    if (!ask) {
+      ask = { sessionId: sessionId as `0x${string}`, url, items: [], chargedBefore, timer: undefined };
+      this.#lateAsks.set(key, ask);
+    }
+    ask.items.push(...items);
+    if (ask.items.length >= MAX_VALIDATION_BATCH) this.#flushLateAsk(key, ask);
+    else {
+      const a = ask;
+      ask.timer ??= setTimeout(() => this.#flushLateAsk(key, a), LATE_ASK_DELAY_MS);
+    }
+  }
+
+  #flushLateAsk(key: string, ask: LateAsk): void {
+    if (ask.timer) clearTimeout(ask.timer);
+    if (this.#lateAsks.get(key) === ask) this.#lateAsks.delete(key);
+    const items = ask.items;
+    let payload: string;
+    try {
+      payload = JSON.stringify(streamBatchBody(ask.sessionId, items, ask.chargedBefore));
+    } catch {
+      return; // no voucher to show: the first quorum's attestations are all there is
+    }
+    void askValidator(ask.url, payload, fitsValidatorSocket(payload), VALIDATION_TIMEOUT_MS, this.#validators)
+      .then((r) => ("response" in r ? this.#lateAttesters(items, [r]) : undefined))
+      .catch(() => undefined);
   }
 
   /**
@@ -972,6 +1000,49 @@ export class StreamHub {
   #session(sessionId: string) {
     return this.#env.SESSION.get(this.#env.SESSION.idFromName(sessionId));
   }
+}
+
+/**
+ * The validation request for a session's results: the highest voucher of their streams, what
+ * was charged before them, and each agent batch once.
+ */
+function streamBatchBody(
+  sessionId: string,
+  items: readonly Validated[],
+  chargedBefore: bigint,
+): v.InferInput<typeof StreamBatchRequest> {
+  const first = items[0] as Validated;
+  const top = [...new Set(items.map((i) => i.job.stream))]
+    .map((s) => s.control.top)
+    .reduce<StreamControl["top"]>(
+      (best, t) => (t && (!best || t.amount > best.amount) ? t : best),
+      undefined,
+    );
+  if (!top) throw new BaseError("PAYMENT_REQUIRED", "no voucher to validate against");
+  const batches: AgentReceiptBatch[] = [];
+  const batchIndex = new Map<string, number>();
+  for (const it of items) {
+    if (!batchIndex.has(it.batch.receiptsRoot)) {
+      batchIndex.set(it.batch.receiptsRoot, batches.length);
+      batches.push(it.batch);
+    }
+  }
+  return {
+    subnet: first.job.stream.subnet,
+    session: { sessionId, cumulativeAmount: top.amount.toString(), signature: top.signature },
+    chargedBefore: chargedBefore.toString(),
+    agentBatches: batches,
+    items: items.map((it) => ({
+      requestId: it.job.requestId,
+      agentBatch: batchIndex.get(it.batch.receiptsRoot) as number,
+      proof: it.proof,
+      price: it.job.price.toString(),
+      deadline: it.job.deadline,
+      input: it.job.input,
+      result: it.item.result,
+      receipt: it.item.receipt,
+    })),
+  };
 }
 
 function journalCharge(it: Validated): JournalCharge {

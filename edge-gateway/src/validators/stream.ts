@@ -45,14 +45,14 @@ function acceptedSet(a: StreamAnswer): Set<number> {
 }
 
 /**
- * Validates a stream batch with every validator, but on the request's path only with
- * `threshold` of them: those are asked first (rotating which), and the call resolves once
- * `threshold` distinct validators attested. The others are asked right after the first
- * answers come back (or at once in place of one that refused or failed), so they still
- * see every receipt: settlement asks validators to sign for receipts they attested
- * themselves, and a receipt seen by only some of them could leave a batch no quorum
- * settles. Asking them after, not alongside, keeps their CPU off the critical path on a
- * small machine.
+ * Validates a stream batch on the request's path with `threshold` validators: those are
+ * asked first (rotating which), another at once in place of one that refused or failed, and
+ * the call resolves once `threshold` distinct validators attested. The validators not asked
+ * are returned (`unasked`): the caller asks them afterwards, grouped (see the stream hub's
+ * late asks), so that they still see every receipt (settlement asks validators to sign for
+ * receipts they attested themselves, and a receipt seen by only some of them could leave a
+ * batch no quorum settles). Asking them after, not alongside, keeps their CPU off the
+ * critical path on a small machine; grouping pays their per-call costs once for many batches.
  */
 export async function gatherStreamValidation(
   urls: readonly string[],
@@ -64,8 +64,10 @@ export async function gatherStreamValidation(
 ): Promise<{
   answers: StreamAnswer[];
   refusals: StreamRefusal[];
-  /** Answers that came after the quorum (the other validators): they attested too. */
+  /** Answers of validators asked before the quorum that came after it: they attested too. */
   rest: Promise<StreamAnswer[]>;
+  /** Validators not asked (the caller asks them later). */
+  unasked: string[];
 }> {
   if (urls.length < threshold) {
     throw new BaseError(
@@ -75,7 +77,7 @@ export async function gatherStreamValidation(
   }
   const payload = JSON.stringify(body);
   // Validators refuse a larger socket message outright; such a batch goes over HTTP.
-  const fitsSocket = socketMessageBytes(payload) <= VALIDATION_SOCKET_MAX_MESSAGE_BYTES;
+  const fitsSocket = fitsValidatorSocket(payload);
   const start = rotation++ % urls.length;
   const order = failingLast(urls.map((_, i) => urls[(start + i) % urls.length] as string));
   const answers: StreamAnswer[] = [];
@@ -85,30 +87,22 @@ export async function gatherStreamValidation(
   let pending = 0;
   const asks: Promise<unknown>[] = [];
   const keep = (r: StreamAnswer) => {
-    validatorAnswered(r.url);
     const validator = r.response.attestation.validator.toLowerCase();
     if (!seen.has(validator)) {
       seen.add(validator);
       answers.push(r);
     }
   };
+  const ask = (url: string) => askValidator(url, payload, fitsSocket, timeoutMs, sockets, fetcher);
   return await new Promise((resolve) => {
     let resolved = false;
     const finish = () => {
       if (resolved) return;
       if (answers.length >= threshold || (pending === 0 && next >= order.length)) {
         resolved = true;
-        // The rest still validate (and keep) the batch, off the request's path.
-        while (next < order.length) {
-          asks.push(
-            ask(order[next++] as string).then((r) => {
-              if ("response" in r) keep(r);
-            }),
-          );
-        }
         const counted = answers.length;
         const rest = Promise.allSettled(asks).then(() => answers.slice(counted));
-        resolve({ answers: [...answers], refusals, rest });
+        resolve({ answers: [...answers], refusals, rest, unasked: order.slice(next) });
       }
     };
     const launch = () => {
@@ -132,54 +126,73 @@ export async function gatherStreamValidation(
     };
     for (let i = 0; i < threshold; i++) launch();
   });
+}
 
-  async function ask(url: string): Promise<StreamAnswer | StreamRefusal> {
-    const socket = sockets?.of(url);
-    const started = Date.now();
-    if (socket?.usable && fitsSocket) {
-      try {
-        const raw = v.parse(SocketAnswer, await socket.request(payload, timeoutMs));
-        if (!raw.ok) {
-          const err = errorFromBody({ error: raw.error }, 400);
-          return { url, code: err.code, message: err.shortMessage };
-        }
-        const parsed = v.safeParse(BatchCompletionResponse, raw.body);
-        if (!parsed.success) {
-          return { url, code: "VALIDATOR_UNAVAILABLE", message: "malformed validation response" };
-        }
-        return { url, response: parsed.output };
-      } catch (e) {
-        // A validator that took the batch and never answered is not asked again over HTTP (that
-        // would cost the batch a second timeout); a socket that failed otherwise: the batch goes
-        // over HTTP in the time left (and the next one reconnects).
-        if (e instanceof ValidatorTimeout) {
-          validatorFailed(url);
-          return { url, code: "VALIDATOR_UNAVAILABLE", message: "validator timeout" };
-        }
-      }
-    }
+/**
+ * One validator's answer to a stream batch (`payload`: the request's JSON), over its socket
+ * when it has a usable one and the batch fits, else over HTTP. Never throws: a refusal or
+ * failure comes back as a `StreamRefusal`, and the validator's health is noted either way.
+ */
+export async function askValidator(
+  url: string,
+  payload: string,
+  fitsSocket: boolean,
+  timeoutMs: number,
+  sockets?: ValidatorSockets,
+  fetcher: typeof fetch = fetch,
+): Promise<StreamAnswer | StreamRefusal> {
+  const socket = sockets?.of(url);
+  const started = Date.now();
+  if (socket?.usable && fitsSocket) {
     try {
-      const res = await fetcher(`${url.replace(/\/$/, "")}/v1/validate/stream`, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: await validatorAuthorization() },
-        body: payload,
-        signal: AbortSignal.timeout(Math.max(1, timeoutMs - (Date.now() - started))),
-      });
-      const json: unknown = await res.json().catch(() => undefined);
-      if (!res.ok) {
-        const err = errorFromBody(json, res.status);
+      const raw = v.parse(SocketAnswer, await socket.request(payload, timeoutMs));
+      if (!raw.ok) {
+        const err = errorFromBody({ error: raw.error }, 400);
         return { url, code: err.code, message: err.shortMessage };
       }
-      const parsed = v.safeParse(BatchCompletionResponse, json);
+      const parsed = v.safeParse(BatchCompletionResponse, raw.body);
       if (!parsed.success) {
         return { url, code: "VALIDATOR_UNAVAILABLE", message: "malformed validation response" };
       }
+      validatorAnswered(url);
       return { url, response: parsed.output };
     } catch (e) {
-      validatorFailed(url);
-      return { url, code: "VALIDATOR_UNAVAILABLE", message: `validator ${unreachable(e)}` };
+      // A validator that took the batch and never answered is not asked again over HTTP (that
+      // would cost the batch a second timeout); a socket that failed otherwise: the batch goes
+      // over HTTP in the time left (and the next one reconnects).
+      if (e instanceof ValidatorTimeout) {
+        validatorFailed(url);
+        return { url, code: "VALIDATOR_UNAVAILABLE", message: "validator timeout" };
+      }
     }
   }
+  try {
+    const res = await fetcher(`${url.replace(/\/$/, "")}/v1/validate/stream`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: await validatorAuthorization() },
+      body: payload,
+      signal: AbortSignal.timeout(Math.max(1, timeoutMs - (Date.now() - started))),
+    });
+    const json: unknown = await res.json().catch(() => undefined);
+    if (!res.ok) {
+      const err = errorFromBody(json, res.status);
+      return { url, code: err.code, message: err.shortMessage };
+    }
+    const parsed = v.safeParse(BatchCompletionResponse, json);
+    if (!parsed.success) {
+      return { url, code: "VALIDATOR_UNAVAILABLE", message: "malformed validation response" };
+    }
+    validatorAnswered(url);
+    return { url, response: parsed.output };
+  } catch (e) {
+    validatorFailed(url);
+    return { url, code: "VALIDATOR_UNAVAILABLE", message: `validator ${unreachable(e)}` };
+  }
+}
+
+/** Whether a stream batch's JSON fits one socket message (validators refuse larger ones outright). */
+export function fitsValidatorSocket(payload: string): boolean {
+  return socketMessageBytes(payload) <= VALIDATION_SOCKET_MAX_MESSAGE_BYTES;
 }
 
 /** The error a batch fails with when no quorum was reached: the most common refusal. */
