@@ -831,21 +831,24 @@ export class StreamHub {
 
   /**
    * Shows delivered results to a validator that was not asked on their path, together with
-   * what else it missed of the session within LATE_ASK_DELAY_MS (at once past a full batch).
+   * what else it missed of the session within LATE_ASK_DELAY_MS (at once when a batch is full;
+   * never more than MAX_VALIDATION_BATCH results in one call).
    */
   #askLater(sessionId: string, url: string, items: readonly Validated[], chargedBefore: bigint): void {
     const key = `${sessionId} ${url}`;
     let ask = this.#lateAsks.get(key);
+    if (ask && ask.items.length + items.length > MAX_VALIDATION_BATCH) {
+      this.#flushLateAsk(key, ask);
+      ask = undefined;
+    }
     if (!ask) {
       ask = { sessionId: sessionId as `0x${string}`, url, items: [], chargedBefore, timer: undefined };
       this.#lateAsks.set(key, ask);
     }
-    ask.items.push(...items);
-    if (ask.items.length >= MAX_VALIDATION_BATCH) this.#flushLateAsk(key, ask);
-    else {
-      const a = ask;
-      ask.timer ??= setTimeout(() => this.#flushLateAsk(key, a), LATE_ASK_DELAY_MS);
-    }
+    const due = ask;
+    due.items.push(...items);
+    if (due.items.length >= MAX_VALIDATION_BATCH) this.#flushLateAsk(key, due);
+    else due.timer ??= setTimeout(() => this.#flushLateAsk(key, due), LATE_ASK_DELAY_MS);
   }
 
   #flushLateAsk(key: string, ask: LateAsk): void {
