@@ -53,6 +53,22 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
 export const ErrorCodeSchema = v.picklist(ERROR_CODES as [ErrorCode, ...ErrorCode[]]);
 
+/**
+ * The codes of a refused payment: the request's own fault (no payment, too little, too late),
+ * so another agent would fare no better, and the client is told how to pay.
+ */
+export const PAYMENT_ERROR_CODES = [
+  "PAYMENT_REQUIRED",
+  "INSUFFICIENT_FUNDS",
+  "PAYMENT_EXPIRED",
+] as const satisfies readonly ErrorCode[];
+export type PaymentErrorCode = (typeof PAYMENT_ERROR_CODES)[number];
+
+/** Whether `code` says the payment was refused (see `PAYMENT_ERROR_CODES`). */
+export function isPaymentErrorCode(code: string): code is PaymentErrorCode {
+  return (PAYMENT_ERROR_CODES as readonly string[]).includes(code);
+}
+
 export interface BaseErrorOptions {
   details?: unknown;
   cause?: unknown;
@@ -85,6 +101,28 @@ export class BaseError<C extends ErrorCode = ErrorCode> extends Error {
   toBody(): ErrorBody {
     return errorBody(this.code, this.shortMessage, this.details);
   }
+}
+
+/** What `toBaseError` makes of a value that is not a `BaseError`. */
+export interface ToBaseErrorFallback {
+  /** Its code (default `INTERNAL`). */
+  code?: ErrorCode;
+  /** A fixed message instead of the value's own text (which may hold what a caller must not see). */
+  message?: string;
+}
+
+/**
+ * Anything thrown as a typed error: a `BaseError` as it is; anything else as a `BaseError`
+ * with the fallback's code (`INTERNAL`) and its own text, or the fallback's fixed message.
+ * The original stays reachable as `cause` (never in the public body).
+ *
+ * @example
+ * catch (e) { const err = toBaseError(e, { message: "internal error" }); return Response.json(err.toBody(), { status: err.status }); }
+ */
+export function toBaseError(e: unknown, fallback: ToBaseErrorFallback = {}): BaseError {
+  if (e instanceof BaseError) return e;
+  const message = fallback.message ?? (e instanceof Error ? e.message : String(e));
+  return new BaseError(fallback.code ?? "INTERNAL", message, { cause: e });
 }
 
 /** Raised when wire data breaks the protocol (bad schema, bad frame, bad tensor). */

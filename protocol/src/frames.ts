@@ -52,7 +52,8 @@ export const Load = v.object({
 });
 export type Load = v.InferOutput<typeof Load>;
 
-const TaskId = v.pipe(
+/** A gateway's name for one attempt of a task, echoed in every frame about it. */
+export const TaskId = v.pipe(
   v.string(),
   v.regex(/^[A-Za-z0-9_:.-]{1,128}$/, "taskId is 1-128 chars of [A-Za-z0-9_:.-]"),
 );

@@ -1,5 +1,6 @@
 export * from "./eip712.ts";
 export * from "./errors.ts";
+export * from "./frame-codec.ts";
 export * from "./frames.ts";
 export * from "./gateway-auth.ts";
 export * from "./hashing.ts";
@@ -10,6 +11,7 @@ export * from "./merkle.ts";
 export * from "./model.ts";
 export * from "./parse.ts";
 export * from "./primitives.ts";
+export * from "./read-body.ts";
 export * from "./receipt.ts";
 export * from "./receipt-check.ts";
 export * from "./records.ts";

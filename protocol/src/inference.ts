@@ -94,6 +94,7 @@ export const OcrLine = v.object({
 export type OcrLine = v.InferOutput<typeof OcrLine>;
 
 export const TensorResult = v.object({ kind: v.literal("tensor"), outputs: TensorMapJson });
+export type TensorResult = v.InferOutput<typeof TensorResult>;
 export const OcrResult = v.object({ kind: v.literal("ocr"), lines: v.array(OcrLine) });
 export const TaskResult = v.variant("kind", [TensorResult, OcrResult]);
 export type TaskResult = v.InferOutput<typeof TaskResult>;

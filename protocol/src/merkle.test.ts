@@ -58,9 +58,9 @@ describe("Merkle batches match OpenZeppelin's SimpleMerkleTree", () => {
       const leaves = Array.from({ length: size }, (_, i) => leaf(i * 7 + size));
       const ours = merkleBatch(leaves);
       const theirs = SimpleMerkleTree.of(leaves);
-      expect(ours.root).toBe(theirs.root as `0x${string}`);
+      expect<string>(ours.root).toBe(theirs.root);
       for (let i = 0; i < size; i += Math.max(1, Math.floor(size / 20))) {
-        expect(ours.proof(i)).toEqual(theirs.getProof(leaves[i] as string) as `0x${string}`[]);
+        expect<string[]>(ours.proof(i)).toEqual(theirs.getProof(leaves[i] as string));
       }
     }
   });

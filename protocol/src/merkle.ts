@@ -1,10 +1,11 @@
 import { ProtocolError } from "./errors.ts";
 import { hexOfBytes, keccakBytes } from "./keccak.ts";
+import { type Bytes32, isBytes32 } from "./primitives.ts";
 
 export interface MerkleBatch {
-  root: `0x${string}`;
+  root: Bytes32;
   /** Proof for leaf i, verifiable with OpenZeppelin's `MerkleProof.verify(proof, root, leaf)`. */
-  proof(index: number): `0x${string}`[];
+  proof(index: number): Bytes32[];
   leaves: readonly `0x${string}`[];
 }
 
@@ -23,31 +24,28 @@ const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
  */
 export function merkleBatch(leaves: readonly `0x${string}`[]): MerkleBatch {
   if (leaves.length === 0) throw new ProtocolError("INVALID_INPUT", "a Merkle batch needs at least one leaf");
-  for (const l of leaves) {
-    if (!BYTES32.test(l)) throw new ProtocolError("INVALID_INPUT", `Merkle leaf is not bytes32: ${l}`);
-  }
-  const sorted = leaves.map((l) => l.toLowerCase() as `0x${string}`).sort();
+  const sorted = leaves.map((l) => bytes32Node(l.toLowerCase(), `Merkle leaf is not bytes32: ${l}`)).sort();
   const n = sorted.length;
-  const tree = new Array<`0x${string}`>(2 * n - 1);
+  const tree = new Array<Bytes32>(2 * n - 1);
   const position = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     const at = tree.length - 1 - i;
-    tree[at] = sorted[i] as `0x${string}`;
+    tree[at] = sorted[i] as Bytes32;
     position.set(sorted[i] as string, at);
   }
   for (let i = tree.length - 1 - n; i >= 0; i--) {
-    tree[i] = hashPair(tree[2 * i + 1] as `0x${string}`, tree[2 * i + 2] as `0x${string}`);
+    tree[i] = bytes32Node(hashPair(tree[2 * i + 1] as Bytes32, tree[2 * i + 2] as Bytes32), "not a hash");
   }
   return {
-    root: tree[0] as `0x${string}`,
+    root: tree[0] as Bytes32,
     leaves,
     proof(index: number) {
       const leaf = leaves[index];
       if (leaf === undefined) throw new ProtocolError("INVALID_INPUT", `no leaf at index ${index}`);
       let at = position.get(leaf.toLowerCase()) as number;
-      const proof: `0x${string}`[] = [];
+      const proof: Bytes32[] = [];
       while (at > 0) {
-        proof.push(tree[at % 2 === 1 ? at + 1 : at - 1] as `0x${string}`);
+        proof.push(tree[at % 2 === 1 ? at + 1 : at - 1] as Bytes32);
         at = Math.floor((at - 1) / 2);
       }
       return proof;
@@ -64,6 +62,12 @@ export function verifyMerkleProof(
   let node = leaf.toLowerCase() as `0x${string}`;
   for (const sibling of proof) node = hashPair(node, sibling.toLowerCase() as `0x${string}`);
   return node === root.toLowerCase();
+}
+
+/** A tree node: a leaf as given (lowercased) or a hash, which is 32 bytes of lowercase hex. */
+function bytes32Node(hex: string, problem: string): Bytes32 {
+  if (!isBytes32(hex)) throw new ProtocolError("INVALID_INPUT", problem);
+  return hex;
 }
 
 /** OpenZeppelin's `_hashPair`: keccak256 of the two nodes, smaller first. Takes lowercase hex. */

@@ -17,6 +17,16 @@ export const Bytes32 = v.pipe(
 );
 export type Bytes32 = v.InferOutput<typeof Bytes32>;
 
+const LOWER_BYTES32 = /^0x[0-9a-f]{64}$/;
+
+/**
+ * Whether `s` is a `Bytes32` as its schema outputs it (lowercase): for 32-byte values the
+ * code computes (hashes, Merkle nodes), which need no schema parse to carry the brand.
+ */
+export function isBytes32(s: string): s is Bytes32 {
+  return LOWER_BYTES32.test(s);
+}
+
 /** 20-byte EVM address, normalised to lowercase. */
 export const Address = v.pipe(
   v.string(),
