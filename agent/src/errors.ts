@@ -1,4 +1,4 @@
-import { BaseError, type BaseErrorOptions, type ErrorCode } from "@ncn/protocol";
+import { BaseError, type BaseErrorOptions, type ErrorCode, toBaseError } from "@ncn/protocol";
 import { SOURCE_RULES, type SourceRule } from "./store/source-policy.ts";
 
 /**
@@ -48,7 +48,6 @@ export class ConfigError extends BaseError<"INVALID_INPUT"> {
 
 /** The error code and message of anything thrown, for an `error` frame or a log line. */
 export function describeError(e: unknown): { code: ErrorCode; message: string } {
-  if (e instanceof BaseError) return { code: e.code, message: e.shortMessage };
-  if (e instanceof Error) return { code: "INTERNAL", message: e.message };
-  return { code: "INTERNAL", message: String(e) };
+  const err = toBaseError(e);
+  return { code: err.code, message: err.shortMessage };
 }

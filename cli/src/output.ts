@@ -1,4 +1,4 @@
-import { BaseError } from "@ncn/protocol";
+import { toBaseError } from "@ncn/protocol";
 
 /** Prints a result as JSON (`--json`) or through a human formatter. */
 export function output(json: boolean, value: unknown, human: () => string): void {
@@ -12,8 +12,7 @@ export function bigintReplacer(_k: string, v: unknown): unknown {
 
 /** Prints an error (typed when possible) and sets a non-zero exit code. */
 export function fail(e: unknown, json: boolean): void {
-  const err =
-    e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
+  const err = toBaseError(e);
   if (json) process.stdout.write(`${JSON.stringify(err.toBody(), bigintReplacer, 2)}\n`);
   else {
     process.stderr.write(`error [${err.code}]: ${err.shortMessage}\n`);

@@ -1,4 +1,4 @@
-import { BaseError } from "@ncn/protocol";
+import { BaseError, toBaseError } from "@ncn/protocol";
 import { logger } from "./log.ts";
 
 const log = logger("gateway:error");
@@ -12,7 +12,8 @@ export const INTERNAL_MESSAGE = "internal error; the gateway's log has the detai
  * API key or a response body) becomes a fixed `INTERNAL` error; the original goes to the log only.
  */
 export function publicError(e: unknown, context: Record<string, unknown> = {}): BaseError {
-  if (e instanceof BaseError) return e;
-  log.error("unexpected error", { ...context, error: e instanceof Error ? e.message : String(e) });
-  return new BaseError("INTERNAL", INTERNAL_MESSAGE);
+  if (!(e instanceof BaseError)) {
+    log.error("unexpected error", { ...context, error: e instanceof Error ? e.message : String(e) });
+  }
+  return toBaseError(e, { message: INTERNAL_MESSAGE });
 }

@@ -287,7 +287,7 @@ export class RequestObject extends DurableObject<Env> {
         try {
           payer = await this.#checkPayment(req, caller);
         } catch (e) {
-          const err = asError(e, req.requestId);
+          const err = publicError(e, { requestId: req.requestId });
           await this.#apply({ type: "paymentRefused", error: { code: err.code, message: err.shortMessage } });
           throw err; // with its details (what is required, the next free voucher amount)
         }
@@ -375,7 +375,7 @@ export class RequestObject extends DurableObject<Env> {
         try {
           event = await work();
         } catch (e) {
-          const err = asError(e, this.#req?.requestId);
+          const err = publicError(e, { requestId: this.#req?.requestId });
           event = refused({ code: err.code, message: err.shortMessage }, err);
         }
         // Still marked running while its answer is applied: a resume meanwhile does not start it again.
@@ -607,11 +607,6 @@ export class RequestObject extends DurableObject<Env> {
 
 function sse(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-/** A typed error as it is; anything else as a fixed INTERNAL error (its text goes to the log only). */
-function asError(e: unknown, requestId?: string): BaseError {
-  return publicError(e, { requestId });
 }
 
 function sleep(ms: number): Promise<void> {

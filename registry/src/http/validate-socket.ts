@@ -4,6 +4,7 @@ import {
   parseJson,
   parseOrThrow,
   StreamBatchRequest,
+  toBaseError,
   VALIDATE_SOCKET_PATH,
   VALIDATION_SOCKET_CLOSE,
   VALIDATION_SOCKET_MAX_MESSAGE_BYTES,
@@ -72,7 +73,7 @@ export async function upgradeValidationSocket(
   } catch (e) {
     slots.release(address);
     stats.refused++;
-    const err = e instanceof BaseError ? e : new BaseError("UNAUTHORIZED", "cannot authenticate the gateway");
+    const err = toBaseError(e, { code: "UNAUTHORIZED", message: "cannot authenticate the gateway" });
     return Response.json(err.toBody(), { status: err.status });
   }
   const data: ValidationSocketData = {
@@ -162,9 +163,7 @@ export function validationSocketHandlers(
         const out = await validation.stream(body, ws.data.gateway);
         ws.send(JSON.stringify({ id, ok: true, body: out }));
       } catch (e) {
-        const err =
-          e instanceof BaseError ? e : new BaseError("INTERNAL", e instanceof Error ? e.message : String(e));
-        ws.send(refusal(id, err));
+        ws.send(refusal(id, toBaseError(e)));
       } finally {
         ws.data.inFlight--;
       }

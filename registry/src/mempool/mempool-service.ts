@@ -7,6 +7,7 @@ import {
   idToBytes32,
   type NcnDomain,
   type PreprocessRequest,
+  toBaseError,
   typedData,
 } from "@ncn/protocol";
 import { recoverTypedDataAddress } from "viem";
@@ -196,10 +197,8 @@ export class MempoolService {
       entry.status = "attested";
     } catch (e) {
       entry.status = "refused";
-      entry.refusal =
-        e instanceof BaseError
-          ? { code: e.code, message: e.shortMessage }
-          : { code: "INTERNAL", message: e instanceof Error ? e.message : String(e) };
+      const err = toBaseError(e);
+      entry.refusal = { code: err.code, message: err.shortMessage };
       if (!(e instanceof BaseError))
         this.init.log.error("mempool validation failed", { id: work.id, err: e });
     }
