@@ -1,8 +1,8 @@
-import { Address, BaseError, SubnetId } from "@ncn/protocol";
+import { Address, BaseError, readQuery, SubnetId } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { configOf } from "../env.ts";
-import { type AppEnv, query } from "../http.ts";
+import type { AppEnv } from "../http.ts";
 import { shardOf } from "../logic/scheduler.ts";
 
 export const agentRoutes = new Hono<AppEnv>();
@@ -14,7 +14,7 @@ agentRoutes.get("/v1/agents/connect", async (c) => {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
     throw new BaseError("BAD_REQUEST", "this path expects a WebSocket upgrade");
   }
-  const q = query(c, ConnectQuery);
+  const q = readQuery(c.req.url, ConnectQuery);
   const shard = shardOf(q.agent, configOf(c.env).SUBNET_SHARDS);
   return c.env.SUBNET.get(c.env.SUBNET.idFromName(`${q.subnet}:${shard}`)).fetch(c.req.raw);
 });

@@ -1,9 +1,12 @@
 import {
   BaseError,
   InferenceRequest,
+  isPaymentErrorCode,
+  ModelId,
   OcrRequest,
   type Payment,
   RequestId,
+  readBody,
   type TaskInput,
 } from "@ncn/protocol";
 import { Hono } from "hono";
@@ -11,26 +14,26 @@ import * as v from "valibot";
 import { assertPayer, callerOf } from "../access.ts";
 import { fromCatalog, ocrStages, priceOf } from "../catalog.ts";
 import { configOf } from "../env.ts";
-import { type AppContext, type AppEnv, jsonBody } from "../http.ts";
+import { type AppContext, type AppEnv, JSON_BODY } from "../http.ts";
 import { unwrap } from "../rpc.ts";
 import { requireValidatorQuorum } from "../validators/health.ts";
 import { paymentInfo } from "./quote.ts";
 
 /** Default OCR pipeline when the client names none. */
-export const DEFAULT_OCR_MODEL = "ppocr-v4";
+export const DEFAULT_OCR_MODEL = v.parse(ModelId, "ppocr-v4");
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 export const inferenceRoutes = new Hono<AppEnv>();
 
 inferenceRoutes.post("/v1/inference", async (c) => {
-  const body = await jsonBody(c, InferenceRequest);
+  const body = await readBody(c.req.raw, InferenceRequest, JSON_BODY);
   return submit(c, body.subnet, { kind: "tensor", model: body.model, inputs: body.inputs }, body);
 });
 
 inferenceRoutes.post("/v1/ocr", async (c) => {
-  const body = await jsonBody(c, OcrRequest);
-  const model = body.model ?? (DEFAULT_OCR_MODEL as typeof body.subnet);
-  return submit(c, body.subnet, { kind: "ocr", model: model as never, image: body.image }, body);
+  const body = await readBody(c.req.raw, OcrRequest, JSON_BODY);
+  const model = body.model ?? DEFAULT_OCR_MODEL;
+  return submit(c, body.subnet, { kind: "ocr", model, image: body.image }, body);
 });
 
 inferenceRoutes.get("/v1/inference/:id", async (c) => {
@@ -129,7 +132,7 @@ async function submit(
   }
   const done = created.state === "failed" ? created : ((await stub.wait(timeoutMs + 1000)) ?? created);
   if (done.state === "failed" && done.error) {
-    const details = PAYMENT_CODES.includes(done.error.code)
+    const details = isPaymentErrorCode(done.error.code)
       ? await paymentInfo(c, subnet, input.model, price, requestId)
       : { requestId };
     const err = new BaseError(done.error.code, done.error.message, { details });
@@ -137,8 +140,6 @@ async function submit(
   }
   return c.json(done, done.state === "returned" ? 200 : 202);
 }
-
-const PAYMENT_CODES: readonly string[] = ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED"];
 
 /** Runs a submission; a refused payment answers with its own details plus how to pay. */
 async function submitted<T>(
@@ -152,7 +153,7 @@ async function submitted<T>(
   try {
     return await run();
   } catch (e) {
-    if (!(e instanceof BaseError) || !PAYMENT_CODES.includes(e.code)) throw e;
+    if (!(e instanceof BaseError) || !isPaymentErrorCode(e.code)) throw e;
     const own = typeof e.details === "object" && e.details !== null ? e.details : {};
     throw new BaseError(e.code, e.shortMessage, {
       details: { ...(await paymentInfo(c, subnet, model, price, requestId)), ...own },

@@ -1,17 +1,17 @@
-import { idToBytes32, ModelId, SubnetId } from "@ncn/protocol";
+import { idToBytes32, ModelId, readQuery, SubnetId } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { loadCatalog, priceOf } from "../catalog.ts";
 import { chainOf } from "../chain/viem-chain.ts";
 import { configOf } from "../env.ts";
-import { type AppContext, type AppEnv, query } from "../http.ts";
+import type { AppContext, AppEnv } from "../http.ts";
 
 export const quoteRoutes = new Hono<AppEnv>();
 
 const QuoteQuery = v.object({ subnet: SubnetId, model: ModelId, requestId: v.optional(v.string()) });
 
 quoteRoutes.get("/v1/quote", async (c) => {
-  const q = query(c, QuoteQuery);
+  const q = readQuery(c.req.url, QuoteQuery);
   const catalog = await loadCatalog(configOf(c.env).REGISTRY_URLS);
   const { price } = priceOf(catalog, q.subnet, q.model);
   return c.json(await paymentInfo(c, q.subnet, q.model, price, q.requestId));

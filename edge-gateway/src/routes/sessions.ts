@@ -1,10 +1,10 @@
-import { BaseError, Bytes32, Signature, SubnetId, UintString } from "@ncn/protocol";
+import { BaseError, Bytes32, readBody, readQuery, Signature, SubnetId, UintString } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { loadCatalog } from "../catalog.ts";
 import { chainOf } from "../chain/viem-chain.ts";
 import { configOf } from "../env.ts";
-import { type AppEnv, jsonBody, query } from "../http.ts";
+import { type AppEnv, JSON_BODY } from "../http.ts";
 import { shardOf } from "../logic/scheduler.ts";
 import { unwrap } from "../rpc.ts";
 
@@ -17,7 +17,7 @@ const NEGATIVE_CACHE_MS = 10_000;
 
 /** Registers a session opened on chain: checks it names this gateway and reports its balance. */
 sessionRoutes.post("/v1/sessions", async (c) => {
-  const { sessionId } = await jsonBody(c, RegisterSession);
+  const { sessionId } = await readBody(c.req.raw, RegisterSession, JSON_BODY);
   const chain = chainOf(configOf(c.env));
   const key = sessionId.toLowerCase();
   const missing = () => new BaseError("NOT_FOUND", "no such session on chain", { details: { sessionId } });
@@ -76,7 +76,7 @@ function sessionParam(raw: string): `0x${string}` {
  */
 sessionRoutes.post("/v1/sessions/:sessionId/vouchers", async (c) => {
   const sessionId = sessionParam(c.req.param("sessionId"));
-  const { cumulativeAmount, signature } = await jsonBody(c, SessionVoucher);
+  const { cumulativeAmount, signature } = await readBody(c.req.raw, SessionVoucher, JSON_BODY);
   const session = c.env.SESSION.get(c.env.SESSION.idFromName(sessionId));
   const standing = unwrap(await session.voucher(sessionId, cumulativeAmount, signature));
   return c.json({ sessionId, cumulativeAmount, ...standing }, 201);
@@ -94,7 +94,7 @@ sessionRoutes.get("/v1/sessions/:sessionId/stream", async (c) => {
     throw new BaseError("BAD_REQUEST", "this path expects a WebSocket upgrade");
   }
   const sessionId = sessionParam(c.req.param("sessionId"));
-  const { subnet } = query(c, StreamQuery);
+  const { subnet } = readQuery(c.req.url, StreamQuery);
   const config = configOf(c.env);
   const catalog = await loadCatalog(config.REGISTRY_URLS);
   if (!catalog.subnets.has(subnet)) {

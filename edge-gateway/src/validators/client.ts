@@ -4,6 +4,7 @@ import {
   BaseError,
   type CompletionRequest,
   errorFromBody,
+  isPaymentErrorCode,
   type PreprocessRequest,
 } from "@ncn/protocol";
 import * as v from "valibot";
@@ -131,10 +132,7 @@ function quorumError(
     top === "VALIDATOR_UNAVAILABLE" || top === "INTERNAL" ? "VALIDATOR_UNAVAILABLE" : "VALIDATION_REFUSED";
   const phase = path.endsWith("preprocess") ? "preprocess" : "completion";
   return new BaseError(
-    code === "VALIDATION_REFUSED" &&
-      ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED"].includes(top)
-      ? (top as "PAYMENT_REQUIRED")
-      : code,
+    code === "VALIDATION_REFUSED" && isPaymentErrorCode(top) ? top : code,
     `${phase} validation: ${got} of ${threshold} attestations (${top}: ${reason}; ${whoRefused(refusals)}); nothing was charged`,
     {
       details: {

@@ -2,6 +2,7 @@ import {
   BaseError,
   BatchCompletionResponse,
   errorFromBody,
+  isPaymentErrorCode,
   type StreamBatchRequest,
   VALIDATE_SOCKET_PATH,
   VALIDATION_SOCKET_CLOSE,
@@ -202,8 +203,7 @@ export function streamQuorumError(
   refusals: readonly StreamRefusal[],
 ): BaseError {
   const { code: top, message: reason } = mostCommonRefusal(refusals);
-  const passThrough = ["PAYMENT_REQUIRED", "INSUFFICIENT_FUNDS", "PAYMENT_EXPIRED", "VALIDATION_REFUSED"];
-  const code = passThrough.includes(top) ? (top as "PAYMENT_REQUIRED") : "VALIDATOR_UNAVAILABLE";
+  const code = isPaymentErrorCode(top) || top === "VALIDATION_REFUSED" ? top : "VALIDATOR_UNAVAILABLE";
   return new BaseError(
     code,
     `validation: ${got} of ${threshold} validators attested (${top}: ${reason}; ${whoRefused(refusals)}); nothing was charged`,

@@ -2,21 +2,18 @@ import {
   type BatchedResult,
   type ErrorCode,
   idToBytes32,
+  isPaymentErrorCode,
   type ModelDescriptor,
   receiptMismatch,
 } from "@ncn/protocol";
 
-/** Refusals that are the request's (its payment) or nobody's (no validators): no other agent would fare better. */
-const NOT_THE_AGENTS: ReadonlySet<ErrorCode> = new Set([
-  "PAYMENT_REQUIRED",
-  "INSUFFICIENT_FUNDS",
-  "PAYMENT_EXPIRED",
-  "VALIDATOR_UNAVAILABLE",
-]);
-
-/** Did validators refuse a stream request's result for its agent's sake (so another agent may serve it)? */
+/**
+ * Did validators refuse a stream request's result for its agent's sake (so another agent may
+ * serve it)? Not when the refusal is the request's (its payment) or nobody's (no validators):
+ * no other agent would fare better.
+ */
 export function refusedForTheAgent(code: ErrorCode): boolean {
-  return !NOT_THE_AGENTS.has(code);
+  return !isPaymentErrorCode(code) && code !== "VALIDATOR_UNAVAILABLE";
 }
 
 /**

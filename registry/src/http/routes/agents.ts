@@ -1,11 +1,19 @@
-import { Address, AgentHeartbeat, ModelId, SubnetId, verifyHeartbeat } from "@ncn/protocol";
+import {
+  Address,
+  AgentHeartbeat,
+  ModelId,
+  readBody,
+  readQuery,
+  SubnetId,
+  verifyHeartbeat,
+} from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { CLOCK_SKEW_MS, TOPIC_HEARTBEAT } from "../../constants.ts";
 import { RegistryError } from "../../errors.ts";
 import type { AgentRecord, IndexedRecord } from "../../records/record-index.ts";
 import type { ApiDeps } from "../api-deps.ts";
-import { readBody, readParams, readQuery } from "../read-body.ts";
+import { readParams } from "../read-params.ts";
 
 const AgentsQuery = v.object({ subnet: v.optional(SubnetId), model: v.optional(ModelId) });
 
@@ -24,7 +32,7 @@ export function agentRoutes(deps: ApiDeps) {
   };
   return new Hono()
     .get("/v1/agents", (c) => {
-      const q = readQuery(c, AgentsQuery);
+      const q = readQuery(c.req.url, AgentsQuery);
       return c.json({ agents: deps.index.liveAgents(q).map(view) });
     })
     .get("/v1/agents/:address", async (c) => {
@@ -36,7 +44,7 @@ export function agentRoutes(deps: ApiDeps) {
       return c.json(view({ record, receivedAt: Date.now(), own: false }));
     })
     .post("/v1/heartbeats", async (c) => {
-      const body = await readBody(c, AgentHeartbeat);
+      const body = await readBody(c.req.raw, AgentHeartbeat);
       const hb = await verifyHeartbeat(body, Date.now(), CLOCK_SKEW_MS * 2);
       if (!deps.index.get("agent", hb.agent)) {
         throw new RegistryError("NOT_FOUND", `agent ${hb.agent} has no record here; publish it first`, {

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import * as v from "valibot";
 import { RegistryError } from "../../errors.ts";
 import type { ApiDeps } from "../api-deps.ts";
-import { readParams } from "../read-body.ts";
+import { readParams } from "../read-params.ts";
 
 /** Models and subnets, as their owners signed them. */
 export function catalogRoutes(deps: ApiDeps) {

@@ -4,13 +4,14 @@ import {
   idToBytes32,
   PreprocessRequest,
   RequestId,
+  readBody,
   tokenOfAuthorization,
 } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { RegistryError } from "../../errors.ts";
 import type { ApiDeps } from "../api-deps.ts";
-import { readBody, readParams } from "../read-body.ts";
+import { readParams } from "../read-params.ts";
 
 const MempoolSubmission = v.variant("phase", [
   v.object({ phase: v.literal(0), request: PreprocessRequest }),
@@ -26,7 +27,7 @@ export function mempoolRoutes(deps: ApiDeps) {
     .post("/v1/mempool", async (c) => {
       const header = c.req.header("authorization");
       const gateway = await deps.gatewayAuth.authenticate(header);
-      const work = await readBody(c, MempoolSubmission);
+      const work = await readBody(c.req.raw, MempoolSubmission);
       const token = tokenOfAuthorization(header);
       const { id, gossipPeers, entry } = await deps.mempool.submit(work, { token, gateway });
       return c.json({ id, gossipPeers, status: entry.status }, 202);

@@ -1,9 +1,9 @@
-import { RecordKind } from "@ncn/protocol";
+import { parseJson, RecordKind, readQuery } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { RegistryError } from "../../errors.ts";
 import type { ApiDeps } from "../api-deps.ts";
-import { readParams, readQuery } from "../read-body.ts";
+import { readParams } from "../read-params.ts";
 
 const RecordParams = v.object({
   kind: RecordKind,
@@ -17,14 +17,7 @@ const RecordParams = v.object({
 export function recordRoutes(deps: ApiDeps) {
   return new Hono()
     .post("/v1/records", async (c) => {
-      const text = await c.req.text();
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch (e) {
-        throw new RegistryError("INVALID_INPUT", "body is not valid JSON", { cause: e });
-      }
-      const out = await deps.records.publish(body);
+      const out = await deps.records.publish(parseJson(await c.req.text(), "body"));
       const { record } = out;
       return c.json(
         {
@@ -40,7 +33,7 @@ export function recordRoutes(deps: ApiDeps) {
     })
     .get("/v1/records/:kind/:key", async (c) => {
       const { kind, key } = readParams(c, RecordParams);
-      const { source } = readQuery(c, v.object({ source: v.optional(v.picklist(["index", "dht"])) }));
+      const { source } = readQuery(c.req.url, v.object({ source: v.optional(v.picklist(["index", "dht"])) }));
       const fromIndex = source === "dht" ? undefined : deps.index.get(kind, key)?.record;
       const record = fromIndex ?? (await deps.records.dhtGet(kind, key));
       if (!record) throw new RegistryError("NOT_FOUND", `no ${kind} record for ${key}`);

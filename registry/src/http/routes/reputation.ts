@@ -2,7 +2,7 @@ import { Address } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
 import type { ApiDeps } from "../api-deps.ts";
-import { readParams } from "../read-body.ts";
+import { readParams } from "../read-params.ts";
 
 /**
  * Reputation for gateway scheduling, and the authenticated report endpoint: a report is

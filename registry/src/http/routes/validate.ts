@@ -2,13 +2,13 @@ import {
   BatchCompletionRequest,
   CompletionRequest,
   PreprocessRequest,
+  readBody,
   SettlementRequest,
   StreamBatchRequest,
 } from "@ncn/protocol";
 import { Hono } from "hono";
 import type { ApiDeps } from "../api-deps.ts";
 import { type GatewayVariables, requireGateway } from "../gateway-auth.ts";
-import { readBody } from "../read-body.ts";
 
 /**
  * The validator endpoints, for authenticated gateways only (`Authorization: NCN-Gateway
@@ -20,18 +20,18 @@ export function validateRoutes(deps: ApiDeps) {
   return new Hono<{ Variables: GatewayVariables }>()
     .use("/v1/validate/*", requireGateway(deps.gatewayAuth))
     .post("/v1/validate/preprocess", async (c) =>
-      c.json(await deps.validation.preprocess(await readBody(c, PreprocessRequest), c.var.gateway)),
+      c.json(await deps.validation.preprocess(await readBody(c.req.raw, PreprocessRequest), c.var.gateway)),
     )
     .post("/v1/validate/completion", async (c) =>
-      c.json(await deps.validation.completion(await readBody(c, CompletionRequest), c.var.gateway)),
+      c.json(await deps.validation.completion(await readBody(c.req.raw, CompletionRequest), c.var.gateway)),
     )
     .post("/v1/validate/completion/batch", async (c) =>
-      c.json(await deps.validation.batch(await readBody(c, BatchCompletionRequest), c.var.gateway)),
+      c.json(await deps.validation.batch(await readBody(c.req.raw, BatchCompletionRequest), c.var.gateway)),
     )
     .post("/v1/validate/stream", async (c) =>
-      c.json(await deps.validation.stream(await readBody(c, StreamBatchRequest), c.var.gateway)),
+      c.json(await deps.validation.stream(await readBody(c.req.raw, StreamBatchRequest), c.var.gateway)),
     )
     .post("/v1/validate/settlement", async (c) =>
-      c.json(await deps.validation.settlement(await readBody(c, SettlementRequest), c.var.gateway)),
+      c.json(await deps.validation.settlement(await readBody(c.req.raw, SettlementRequest), c.var.gateway)),
     );
 }
