@@ -18,7 +18,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type TaskFrame, tensorToJson } from "@ncn/protocol";
+import { RequestId, SubnetId, type TaskFrame, tensorToJson } from "@ncn/protocol";
+import * as v from "valibot";
 import { Agent } from "../src/agent.ts";
 import { loadConfig } from "../src/config/config.ts";
 import { createLogger } from "../src/log/logger.ts";
@@ -27,6 +28,8 @@ import { type ReceivedFrame, TestGateway } from "../src/testing/test-gateway.ts"
 import { tinyModelBytes, tinyModelDescriptor } from "../src/testing/tiny-model.ts";
 
 type Mode = "each" | "batch";
+
+const BENCH_SUBNET = v.parse(SubnetId, "bench");
 
 const { values: args } = parseArgs({
   options: {
@@ -57,8 +60,8 @@ function task(id: number, mode: Mode): TaskFrame {
   return {
     type: "task",
     taskId: `t${id}:1`,
-    requestId: `t${id}` as never,
-    subnet: "bench" as never,
+    requestId: v.parse(RequestId, `t${id}`),
+    subnet: BENCH_SUBNET,
     model,
     price: "1",
     deadline: Date.now() + 60_000,

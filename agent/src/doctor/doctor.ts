@@ -1,5 +1,5 @@
 import { accessSync, constants, mkdirSync, statfsSync } from "node:fs";
-import { ChallengeFrame } from "@ncn/protocol";
+import { ChallengeFrame, ModelDescriptor } from "@ncn/protocol";
 import * as v from "valibot";
 import { dataPaths } from "../agent.ts";
 import type { AgentConfig } from "../config/config.ts";
@@ -157,12 +157,16 @@ export async function runDoctor(
       `loaded in ${ms} ms; execution provider ${rt.provider}: ${rt.choice.reason}`,
     );
     const bytes = probeModelBytes();
-    const desc = {
+    const desc = v.parse(ModelDescriptor, {
       id: "doctor-probe",
       sha256: sha256Hex(bytes),
+      size: bytes.length,
+      runtime: "onnx",
+      // Loaded from memory below; the source is never read.
+      sources: ["file:doctor-probe.onnx"],
       inputs: [{ name: "x", dtype: "float32", dims: ["batch", 4] }],
       outputs: [{ name: "y", dtype: "float32", dims: ["batch", 3] }],
-    } as never;
+    });
     const [out, runMs] = await timed(() =>
       rt.run(desc, async () => bytes, {
         x: { dtype: "float32", dims: [1, 4], data: Float32Array.from(PROBE_INPUT) },

@@ -1,18 +1,22 @@
 import {
+  Address,
   AGENT_LIMITS,
   AGENT_PROTOCOL_VERSION,
   type AgentToGatewayFrame,
   authMessage,
   type Capabilities,
+  decodeFrame,
   type ErrorCode,
   GatewayToAgentFrame,
-  issuesOf,
   type Load,
   MAX_FRAME_BYTES,
   type NcnDomain,
   ncnDomain,
   type Sha256,
+  Signature,
+  SubnetId,
   type TaskFrame,
+  TaskId,
 } from "@ncn/protocol";
 import * as v from "valibot";
 import type { LocalAccount } from "viem";
@@ -53,15 +57,15 @@ export interface GatewayLinkOptions {
 
 export type LinkState = "idle" | "connecting" | "authenticating" | "ready" | "stopped";
 
-const TASK_ID = /^[A-Za-z0-9_:.-]{1,128}$/;
-
 /**
  * One authenticated WebSocket to the gateway for one subnet: answers the challenge,
  * heartbeats, hands tasks to the agent, answers malformed frames with `FRAME_INVALID`,
  * and reconnects with jittered exponential backoff whenever the socket goes away.
  */
 export class GatewayLink {
-  readonly subnet: string;
+  readonly subnet: SubnetId;
+  /** The agent's address, as the hello frame carries it. */
+  readonly #agent: Address;
   readonly url: string;
   /** Registry URLs the gateway named in its welcome. */
   registries: readonly string[] = [];
@@ -79,7 +83,9 @@ export class GatewayLink {
 
   constructor(options: GatewayLinkOptions) {
     this.#o = options;
-    this.subnet = options.subnet;
+    // Parsed once here, so that what the link sends carries the protocol's id types.
+    this.subnet = v.parse(SubnetId, options.subnet);
+    this.#agent = v.parse(Address, options.account.address);
     const q = new URLSearchParams({ subnet: options.subnet, agent: options.account.address.toLowerCase() });
     this.url = `${options.gateway}/v1/agents/connect?${q}`;
     this.#log = (options.log ?? silentLogger).child({ component: "agent:link", subnet: options.subnet });
@@ -234,32 +240,17 @@ export class GatewayLink {
     this.#later(delay, () => this.#connect());
   }
 
-  #invalid(message: string, taskId?: unknown): void {
+  #invalid(message: string, taskId?: string): void {
     this.#log.warn("invalid frame from gateway", { error: message });
-    const id = typeof taskId === "string" && TASK_ID.test(taskId) ? { taskId } : {};
+    const id = taskId === undefined ? {} : { taskId };
     this.#write({ type: "error", code: "FRAME_INVALID", message: message.slice(0, 2000), ...id });
   }
 
   async #onMessage(data: unknown): Promise<void> {
-    if (typeof data !== "string") return this.#invalid("frames must be JSON text");
-    if (data.length > MAX_FRAME_BYTES) return this.#invalid(`frame larger than ${MAX_FRAME_BYTES} bytes`);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(data);
-    } catch {
-      return this.#invalid("frame is not valid JSON");
-    }
-    const parsed = v.safeParse(GatewayToAgentFrame, raw);
-    const rawTaskId =
-      typeof raw === "object" && raw !== null ? (raw as { taskId?: unknown }).taskId : undefined;
-    if (!parsed.success) {
-      const first = issuesOf(parsed.issues)[0];
-      return this.#invalid(
-        `invalid frame: ${first?.path ?? "(root)"}: ${first?.message ?? "bad shape"}`,
-        rawTaskId,
-      );
-    }
-    const frame = parsed.output;
+    const decoded = decodeFrame(GatewayToAgentFrame, data, MAX_FRAME_BYTES);
+    if (!decoded.ok) return this.#invalid(decoded.error.shortMessage, decoded.error.field("taskId", TaskId));
+    const frame = decoded.frame;
+    const taskId = "taskId" in frame ? frame.taskId : undefined;
     try {
       switch (frame.type) {
         case "challenge":
@@ -275,7 +266,7 @@ export class GatewayLink {
           return;
         default:
           if (this.#state !== "ready")
-            return this.#invalid(`${frame.type} frame before authentication`, rawTaskId);
+            return this.#invalid(`${frame.type} frame before authentication`, taskId);
           if (frame.type === "task") this.#o.handlers.onTask(this, frame);
           else if (frame.type === "tasks") for (const t of frame.tasks) this.#o.handlers.onTask(this, t);
           else if (frame.type === "cancel") this.#o.handlers.onCancel(this, frame.taskId, frame.reason);
@@ -290,7 +281,7 @@ export class GatewayLink {
         type: "error",
         code: "INTERNAL" satisfies ErrorCode,
         message: `agent failed to handle a ${frame.type} frame`,
-        ...(typeof rawTaskId === "string" && TASK_ID.test(rawTaskId) ? { taskId: rawTaskId } : {}),
+        ...(taskId === undefined ? {} : { taskId }),
       });
     }
   }
@@ -329,10 +320,10 @@ export class GatewayLink {
     this.#write({
       type: "hello",
       v: AGENT_PROTOCOL_VERSION,
-      agent: this.#o.account.address.toLowerCase() as never,
+      agent: this.#agent,
       nonce: c.nonce,
-      signature: signature as never,
-      subnets: [this.subnet as never],
+      signature: v.parse(Signature, signature),
+      subnets: [this.subnet],
       capabilities: this.#o.handlers.capabilities(),
       ...(pending.length > 0 ? { pending } : {}),
     });

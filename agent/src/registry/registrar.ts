@@ -1,4 +1,5 @@
 import {
+  Address,
   AGENT_RECORD_TTL_MS,
   type Capabilities,
   errorFromBody,
@@ -6,6 +7,7 @@ import {
   type Load,
   recordSigningText,
   SignedRecord,
+  type UnsignedHeartbeat,
   type UnsignedRecord,
 } from "@ncn/protocol";
 import * as v from "valibot";
@@ -94,7 +96,7 @@ export class Registrar {
     if (this.#urls.length === 0) return;
     const served = await this.#servedModels();
     const { account } = this.#o;
-    const address = account.address.toLowerCase() as `0x${string}`;
+    const address = v.parse(Address, account.address);
     const now = Date.now();
     this.#seq = Math.max(this.#seq + 1, now);
     const unsigned = {
@@ -115,10 +117,10 @@ export class Registrar {
     const signature = await account.signMessage({ message: recordSigningText(unsigned) });
     // Parsing catches a record the registries would refuse before it is sent.
     const record = v.parse(SignedRecord, { ...unsigned, signature });
-    const hb = { agent: address, at: now, load: this.#o.load() };
+    const hb: UnsignedHeartbeat = { agent: address, at: now, load: this.#o.load() };
     const heartbeat = {
       ...hb,
-      signature: await account.signMessage({ message: heartbeatSigningText(hb as never) }),
+      signature: await account.signMessage({ message: heartbeatSigningText(hb) }),
     };
     await Promise.all(
       this.#urls.map(async (url) => {

@@ -1,7 +1,15 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { type ModelDescriptor, type TaskFrame, type Tensor, tensorToJson } from "@ncn/protocol";
+import {
+  type ModelDescriptor,
+  RequestId,
+  SubnetId,
+  type TaskFrame,
+  type Tensor,
+  tensorToJson,
+} from "@ncn/protocol";
+import * as v from "valibot";
 import { Agent } from "../../../agent/src/agent.ts";
 import { loadConfig } from "../../../agent/src/config/config.ts";
 import { PPOCR_CLS, PPOCR_V4, PPOCR_V4_DET } from "../../../agent/src/ocr/builtin-models.ts";
@@ -14,6 +22,7 @@ import { tinyModelBytes, tinyModelDescriptor } from "../../../agent/src/testing/
 import { percentile } from "../stats.ts";
 
 const REPO = resolve(import.meta.dir, "../../..");
+const BENCH_SUBNET = v.parse(SubnetId, "bench");
 
 export interface AgentFigures {
   [figure: string]: number;
@@ -147,8 +156,8 @@ export async function benchAgent(quick = false): Promise<AgentFigures> {
         const task: TaskFrame = {
           type: "task",
           taskId,
-          requestId: `b${seq}` as never,
-          subnet: "bench" as never,
+          requestId: v.parse(RequestId, `b${seq}`),
+          subnet: BENCH_SUBNET,
           model,
           price: "1",
           deadline: Date.now() + 60_000,

@@ -1,23 +1,28 @@
 import {
+  type Address,
   type AgentReceiptBatch,
   BaseError,
   type BatchedResult,
+  type Bytes32,
+  decodeFrame,
   type ErrorCode,
   type GatewayToAgentFrame,
-  issuesOf,
   type ModelDescriptor,
   merkleBatch,
   ncnDomain,
+  RequestId,
   type ResultBatchFrame,
   receiptDigest,
   type StreamBatchRequest,
   StreamClientFrame,
-  type StreamInferFrame,
+  StreamInferFrame,
   type StreamResultsFrame,
   type StreamServerFrame,
+  type SubnetId,
   type TaskFrame,
   type TaskInput,
   type TensorMapJson,
+  type TensorResult,
 } from "@ncn/protocol";
 import * as v from "valibot";
 import { fromCatalog, priceOf } from "../catalog.ts";
@@ -113,8 +118,8 @@ export interface DeliveryJournal {
 interface Stream {
   key: string;
   ws: WebSocket;
-  sessionId: `0x${string}`;
-  subnet: string;
+  sessionId: Bytes32;
+  subnet: SubnetId;
   /** The stream's rules state (`logic/stream`): challenge, frame limits, lease, requests waiting for credit. */
   control: StreamControl<Job>;
   /** Client ids in flight (an id may be reused once its answer was sent). */
@@ -135,7 +140,7 @@ interface Stream {
 interface Job {
   stream: Stream;
   id: string;
-  requestId: string;
+  requestId: RequestId;
   price: bigint;
   descriptor: ModelDescriptor;
   input: TaskInput & { kind: "tensor" };
@@ -153,9 +158,11 @@ interface Job {
 interface Validated {
   job: Job;
   item: BatchedResult;
+  /** The item's result, known to be a tensor result (what a stream request asks for). */
+  result: TensorResult;
   digest: `0x${string}`;
   batch: AgentReceiptBatch;
-  proof: `0x${string}`[];
+  proof: Bytes32[];
   /** Validators (URLs) that attested it: settlement asks them to sign for it. */
   attesters: string[];
   /** Its delivery number on the stream, once delivered. */
@@ -221,7 +228,7 @@ export class StreamHub {
   }
 
   /** Accepts a client's stream socket (the worker checked the path and query). */
-  accept(sessionId: `0x${string}`, subnet: string): Response {
+  accept(sessionId: Bytes32, subnet: SubnetId): Response {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     server.accept();
@@ -264,42 +271,18 @@ export class StreamHub {
 
   #onMessage(stream: Stream, data: string | ArrayBuffer): void {
     if (isClosed(stream)) return;
-    const config = configOf(this.#env);
-    if (typeof data !== "string" || data.length > config.MAX_BODY_BYTES) {
-      this.#send(stream, {
-        type: "error",
-        code: "INVALID_INPUT",
-        message: `frames must be JSON text of at most ${config.MAX_BODY_BYTES} bytes`,
-      });
-      return;
-    }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(data);
-    } catch {
-      this.#send(stream, { type: "error", code: "INVALID_INPUT", message: "frame is not valid JSON" });
-      return;
-    }
-    const parsed = v.safeParse(StreamClientFrame, raw);
-    if (!parsed.success) {
-      const first = issuesOf(parsed.issues)[0];
-      const id =
-        typeof raw === "object" &&
-        raw !== null &&
-        "id" in raw &&
-        typeof raw.id === "string" &&
-        /^[A-Za-z0-9_.:-]{1,64}$/.test(raw.id)
-          ? raw.id
-          : undefined;
+    const decoded = decodeFrame(StreamClientFrame, data, configOf(this.#env).MAX_BODY_BYTES);
+    if (!decoded.ok) {
+      const id = decoded.error.field("id", StreamInferFrame.entries.id);
       this.#send(stream, {
         type: "error",
         ...(id === undefined ? {} : { id }),
         code: "INVALID_INPUT",
-        message: `invalid frame: ${first?.path || "(root)"}: ${first?.message}`,
+        message: decoded.error.shortMessage,
       });
       return;
     }
-    const frame = parsed.output;
+    const frame = decoded.frame;
     this.#apply(stream, { type: "frame", frame });
     if (isClosed(stream)) return;
     if (frame.type === "many") for (const f of frame.frames) this.#onRequest(stream, f);
@@ -356,7 +339,10 @@ export class StreamHub {
             const standing = unwrap(r);
             this.#apply(stream, { type: "authorised", standing });
           })
-          .catch((e: unknown) => void this.#apply(stream, { type: "authRefused", error: asError(e) }));
+          .catch(
+            (e: unknown) =>
+              void this.#apply(stream, { type: "authRefused", error: publicError(e, { where: "stream" }) }),
+          );
       case "verifyVoucher": {
         const voucher = { amount: effect.amount, signature: effect.signature };
         return this.#session(stream.sessionId)
@@ -365,7 +351,13 @@ export class StreamHub {
             const standing = unwrap(r);
             this.#apply(stream, { type: "voucherAccepted", voucher, standing });
           })
-          .catch((e: unknown) => void this.#apply(stream, { type: "voucherRefused", error: asError(e) }));
+          .catch(
+            (e: unknown) =>
+              void this.#apply(stream, {
+                type: "voucherRefused",
+                error: publicError(e, { where: "stream" }),
+              }),
+          );
       }
       case "defer":
         void stream.checks.then(() => this.#onRequest(stream, effect.frame));
@@ -418,12 +410,13 @@ export class StreamHub {
           try {
             got = unwrap(r);
           } catch (e) {
-            this.#apply(stream, { type: "leaseFailed", error: asError(e) });
+            this.#apply(stream, { type: "leaseFailed", error: publicError(e, { where: "stream" }) });
             return;
           }
           this.#apply(stream, { type: "leased", granted: BigInt(got.granted), standing: got });
         },
-        (e: unknown) => void this.#apply(stream, { type: "leaseFailed", error: asError(e) }),
+        (e: unknown) =>
+          void this.#apply(stream, { type: "leaseFailed", error: publicError(e, { where: "stream" }) }),
       );
   }
 
@@ -446,7 +439,10 @@ export class StreamHub {
     const job: Job = {
       stream,
       id: frame.id,
-      requestId: `s${now.toString(36)}${(this.#seq++).toString(36)}${stream.key.slice(0, 8)}`,
+      requestId: v.parse(
+        RequestId,
+        `s${now.toString(36)}${(this.#seq++).toString(36)}${stream.key.slice(0, 8)}`,
+      ),
       price,
       descriptor,
       input,
@@ -559,10 +555,10 @@ export class StreamHub {
         type: "task",
         kind: "tensor",
         taskId: job.taskId,
-        requestId: job.requestId as never,
-        subnet: job.stream.subnet as never,
+        requestId: job.requestId,
+        subnet: job.stream.subnet,
         model: job.descriptor,
-        price: job.price.toString() as never,
+        price: job.price.toString(),
         deadline: taskDeadline,
         inputs: job.input.inputs,
         receipts: "batch",
@@ -656,7 +652,7 @@ export class StreamHub {
   // ---- results and validation ---------------------------------------------------------
 
   /** An agent's batch of results (always acknowledged: stale items are dropped here). */
-  onResults(agent: string, ws: WebSocket, frame: ResultBatchFrame): void {
+  onResults(agent: Address, ws: WebSocket, frame: ResultBatchFrame): void {
     const jobs = frame.items.map((i) => this.#tasks.get(i.taskId));
     const config = configOf(this.#env);
     const domain = ncnDomain(config.CHAIN_ID, config.PAYMENT_CONTRACT);
@@ -678,7 +674,7 @@ export class StreamHub {
       return;
     }
     const batch: AgentReceiptBatch = {
-      agent: agent as never,
+      agent,
       receiptsRoot: frame.receiptsRoot,
       count: frame.items.length,
       signature: frame.signature,
@@ -694,10 +690,21 @@ export class StreamHub {
         this.#retry(job, "SIGNATURE_INVALID", `agent ${agent} returned an invalid receipt: ${problem}`);
         return;
       }
+      const { result } = item;
+      if (result.kind !== "tensor") {
+        log.warn("result refused", { requestId: job.requestId, agent, problem: "not a tensor result" });
+        this.#retry(
+          job,
+          "INFERENCE_FAILED",
+          `agent ${agent} returned a ${result.kind} result to a tensor request`,
+        );
+        return;
+      }
       const q = this.#sessionQueue(job.stream.sessionId);
       q.pending.push({
         job,
         item,
+        result,
         digest: digests[i] as `0x${string}`,
         batch,
         proof: (tree as ReturnType<typeof merkleBatch>).proof(i),
@@ -732,7 +739,7 @@ export class StreamHub {
       q.inflightTotal += total;
       void this.#validate(sessionId, items, chargedBefore)
         .catch((e: unknown) => {
-          const err = asError(e);
+          const err = publicError(e, { where: "stream" });
           log.warn("stream validation failed", { sessionId, code: err.code, error: err.shortMessage });
           for (const it of items) this.#afterRefusal(it.job, err);
         })
@@ -808,12 +815,12 @@ export class StreamHub {
       frames.set(s, results);
       results.push({
         id: it.job.id,
-        requestId: it.job.requestId as never,
-        price: it.job.price.toString() as never,
-        result: it.item.result as never,
+        requestId: it.job.requestId,
+        price: it.job.price.toString(),
+        result: it.result,
         receipt: it.item.receipt,
-        agentBatch: { batch: it.batch, proof: it.proof as never },
-        proof: tree.proof(k) as never,
+        agentBatch: { batch: it.batch, proof: it.proof },
+        proof: tree.proof(k),
       });
       const list = byStream.get(s) ?? [];
       list.push(it);
@@ -985,7 +992,7 @@ export class StreamHub {
   /** Answers request `id` with its typed error (it is no longer in flight). */
   #fail(stream: Stream, id: string, e: unknown): void {
     stream.ids.delete(id);
-    this.#send(stream, errorFrame(asError(e), id));
+    this.#send(stream, errorFrame(publicError(e, { where: "stream" }), id));
   }
 
   #send(stream: Stream, frame: StreamServerFrame): void {
@@ -1061,10 +1068,6 @@ function journalCharge(it: Validated): JournalCharge {
 
 function isClosed(stream: Stream): boolean {
   return stream.control.phase === "closed";
-}
-
-function asError(e: unknown): BaseError {
-  return publicError(e, { where: "stream" });
 }
 
 function codeOf(code: string | undefined): ErrorCode {

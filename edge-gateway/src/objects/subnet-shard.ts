@@ -6,11 +6,13 @@ import {
   authMessage,
   Bytes32,
   type Capabilities,
+  decodeFrame,
   type GatewayToAgentFrame,
-  issuesOf,
   MAX_FRAME_BYTES,
   MAX_HELLO_BYTES,
+  SubnetId,
   type TaskFrame,
+  TaskId,
   UintString,
 } from "@ncn/protocol";
 import * as v from "valibot";
@@ -65,12 +67,12 @@ const ReputationListing = v.object({ agents: v.array(v.object({ agent: v.string(
 const Attachment = v.variant("state", [
   v.object({
     state: v.literal("challenged"),
-    nonce: v.string(),
+    nonce: Bytes32,
     gateway: v.string(),
-    subnet: v.string(),
+    subnet: SubnetId,
     at: v.number(),
   }),
-  v.object({ state: v.literal("ready"), agent: v.string(), subnet: v.string() }),
+  v.object({ state: v.literal("ready"), agent: Address, subnet: SubnetId }),
 ]);
 type Attachment = v.InferOutput<typeof Attachment>;
 
@@ -261,26 +263,34 @@ export class SubnetShard extends DurableObject<Env> {
       return new Response("expected a WebSocket upgrade", { status: 426 });
     }
     const url = new URL(request.url);
-    const stream = /^\/v1\/sessions\/(0x[0-9a-fA-F]{64})\/stream$/.exec(url.pathname);
+    // The worker parsed the subnet (and the session id) already; the ids are parsed here again
+    // so that what the sockets keep is typed as what it is.
+    const subnet = v.safeParse(SubnetId, url.searchParams.get("subnet"));
+    if (!subnet.success) return new Response("expected ?subnet=<subnet id>", { status: 400 });
+    const stream = /^\/v1\/sessions\/([^/]+)\/stream$/.exec(url.pathname);
     if (stream) {
-      return this.#hub.accept(
-        stream[1]?.toLowerCase() as `0x${string}`,
-        url.searchParams.get("subnet") ?? "",
-      );
+      const sessionId = v.safeParse(Bytes32, stream[1]);
+      if (!sessionId.success) return new Response("expected a session id (bytes32)", { status: 400 });
+      return this.#hub.accept(sessionId.output, subnet.output);
     }
-    const subnet = url.searchParams.get("subnet") ?? "";
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
     const nonce = randomBytes32();
     const gateway = gatewayName(url);
-    const attachment: Attachment = { state: "challenged", nonce, gateway, subnet, at: Date.now() };
+    const attachment: Attachment = {
+      state: "challenged",
+      nonce,
+      gateway,
+      subnet: subnet.output,
+      at: Date.now(),
+    };
     this.#attach(server, attachment);
     const config = configOf(this.env);
     this.#send(server, {
       type: "challenge",
       v: AGENT_PROTOCOL_VERSION,
-      nonce: nonce as never,
+      nonce,
       gateway,
       chainId: config.CHAIN_ID,
       verifyingContract: config.PAYMENT_CONTRACT,
@@ -293,34 +303,24 @@ export class SubnetShard extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const att = this.#attachment(ws);
     if (!att) return ws.close(1011, "lost state");
-    if (att.state === "challenged" && (typeof message !== "string" || message.length > MAX_HELLO_BYTES)) {
-      // Before the agent proved its key, read no more than a hello needs.
-      return this.#refuseHello(
-        ws,
-        "PAYLOAD_TOO_LARGE",
-        `a hello is JSON text of at most ${MAX_HELLO_BYTES} bytes`,
-        CLOSE_HELLO_TOO_LARGE,
-      );
+    // Before the agent proved its key, read no more than a hello needs.
+    const maxBytes = att.state === "challenged" ? MAX_HELLO_BYTES : MAX_FRAME_BYTES;
+    const decoded = decodeFrame(AgentToGatewayFrame, message, maxBytes);
+    if (!decoded.ok) {
+      const { problem, shortMessage } = decoded.error;
+      if (att.state === "challenged" && (problem === "not_text" || problem === "too_large")) {
+        return this.#refuseHello(
+          ws,
+          "PAYLOAD_TOO_LARGE",
+          `a hello is JSON text of at most ${MAX_HELLO_BYTES} bytes`,
+          CLOSE_HELLO_TOO_LARGE,
+        );
+      }
+      if (att.state === "challenged" && problem === "invalid")
+        return this.#refuseHello(ws, "FRAME_INVALID", shortMessage, CLOSE_BAD_HELLO);
+      return this.#frameError(ws, decoded.error.field("taskId", TaskId), shortMessage);
     }
-    if (typeof message !== "string" || message.length > MAX_FRAME_BYTES) {
-      return this.#frameError(ws, undefined, "frames must be JSON text within the size limit");
-    }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(message);
-    } catch {
-      return this.#frameError(ws, undefined, "frame is not valid JSON");
-    }
-    const parsed = v.safeParse(AgentToGatewayFrame, raw);
-    if (!parsed.success) {
-      const first = issuesOf(parsed.issues)[0];
-      const taskId =
-        typeof raw === "object" && raw !== null && "taskId" in raw ? String(raw.taskId) : undefined;
-      const problem = `invalid frame: ${first?.path}: ${first?.message}`;
-      if (att.state === "challenged") return this.#refuseHello(ws, "FRAME_INVALID", problem, CLOSE_BAD_HELLO);
-      return this.#frameError(ws, taskId, problem);
-    }
-    const frame = parsed.output;
+    const frame = decoded.frame;
     if (att.state === "challenged") {
       if (frame.type !== "hello")
         return this.#frameError(ws, undefined, "authenticate with a hello frame first");
@@ -532,10 +532,10 @@ export class SubnetShard extends DurableObject<Env> {
   }
 
   /** The subnet this shard serves, from its sockets' attachments. */
-  #subnet(): string | undefined {
+  #subnet(): SubnetId | undefined {
     for (const ws of this.ctx.getWebSockets()) {
       const att = this.#attachment(ws);
-      if (att && att.subnet !== "") return att.subnet;
+      if (att) return att.subnet;
     }
     return undefined;
   }
@@ -648,7 +648,7 @@ export class SubnetShard extends DurableObject<Env> {
     }
     if (signer.toLowerCase() !== frame.agent)
       return this.#authFail(ws, "signature is not by the claimed agent");
-    if (att.subnet !== "" && !frame.subnets.includes(att.subnet as never)) {
+    if (!frame.subnets.includes(att.subnet)) {
       return this.#authFail(ws, `agent does not serve subnet ${att.subnet}`);
     }
     // One socket per agent: a reconnect replaces the old one.
@@ -845,7 +845,7 @@ export class SubnetShard extends DurableObject<Env> {
 
   #frameError(ws: WebSocket, taskId: string | undefined, message: string): void {
     const frame: GatewayToAgentFrame =
-      taskId === undefined || !/^[A-Za-z0-9_:.-]{1,128}$/.test(taskId)
+      taskId === undefined
         ? { type: "error", code: "FRAME_INVALID", message }
         : { type: "error", taskId, code: "FRAME_INVALID", message };
     this.#send(ws, frame);
@@ -880,9 +880,9 @@ interface ReservationRow extends Record<string, SqlStorageValue> {
   started_at: number;
 }
 
-function randomBytes32(): string {
+function randomBytes32(): Bytes32 {
   const b = crypto.getRandomValues(new Uint8Array(32));
-  return `0x${[...b].map((x) => x.toString(16).padStart(2, "0")).join("")}`;
+  return v.parse(Bytes32, `0x${[...b].map((x) => x.toString(16).padStart(2, "0")).join("")}`);
 }
 
 /** The name agents bind their signature to: the gateway's public host. */

@@ -5,11 +5,13 @@ import {
   hashTaskResult,
   idToBytes32,
   ncnDomain,
+  ReceiptJson,
   receiptMessage,
   type TaskInput,
   type TensorMapJson,
   typedData,
 } from "@ncn/protocol";
+import * as v from "valibot";
 import type { PrivateKeyAccount } from "viem/accounts";
 
 /**
@@ -106,7 +108,7 @@ export class TestAgentPeer {
     };
     const domain = ncnDomain(Number(challenge.chainId), challenge.verifyingContract as `0x${string}`);
     const signature = await signer.signTypedData(
-      typedData(domain, "InferenceReceipt", receiptMessage(receipt as never)),
+      typedData(domain, "InferenceReceipt", receiptMessage(v.parse(ReceiptJson, receipt))),
     );
     return { type: "result", taskId: task.taskId, result, receipt: { receipt, signature }, computeMs: 1 };
   }

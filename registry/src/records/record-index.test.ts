@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { AGENT_RECORD_TTL_MS } from "@ncn/protocol";
+import { AGENT_RECORD_TTL_MS, ModelId, SubnetId } from "@ncn/protocol";
+import * as v from "valibot";
 import { openDatabase, SCHEMA_VERSION, schemaVersionOf } from "../store/database.ts";
 import { tempDir } from "../test-support/cluster.ts";
 import { agentRecord, newAccount, signHeartbeat, subnetRecord } from "../test-support/records.ts";
@@ -55,9 +56,11 @@ describe("RecordIndex", () => {
     const t0 = Date.now();
     const record = await agentRecord(agent, { expiresAt: t0 + 1_000, subnets: ["vision"], models: ["m1"] });
     index.upsert(record);
-    expect(index.liveAgents({ subnet: "vision", model: "m1" }, t0).length).toBe(1);
-    expect(index.liveAgents({ subnet: "other" }, t0).length).toBe(0);
-    expect(index.liveAgents({ model: "m2" }, t0).length).toBe(0);
+    const subnet = (id: string) => v.parse(SubnetId, id);
+    const model = (id: string) => v.parse(ModelId, id);
+    expect(index.liveAgents({ subnet: subnet("vision"), model: model("m1") }, t0).length).toBe(1);
+    expect(index.liveAgents({ subnet: subnet("other") }, t0).length).toBe(0);
+    expect(index.liveAgents({ model: model("m2") }, t0).length).toBe(0);
     expect(index.liveAgents({}, t0 + 2_000).length).toBe(0);
     index.heartbeat(await signHeartbeat(agent, { running: 0, queued: 0 }, t0 + 1_500));
     expect(index.heartbeat(await signHeartbeat(agent, { running: 0, queued: 0 }, t0 + 1_400))).toBe(false);

@@ -3,10 +3,12 @@ import {
   AGENT_RECORD_TTL_MS,
   type AgentHeartbeat,
   Load,
+  type ModelId,
   parseJson,
   parseOrThrow,
   type RecordKind,
   SignedRecord,
+  type SubnetId,
 } from "@ncn/protocol";
 import { MAX_INDEXED_RECORDS } from "../constants.ts";
 import { RecordRejectedError } from "../errors.ts";
@@ -196,14 +198,14 @@ export class RecordIndex {
 
   /** Agents alive at `now`, optionally serving a subnet and/or a model. */
   liveAgents(
-    filter: { subnet?: string | undefined; model?: string | undefined } = {},
+    filter: { subnet?: SubnetId | undefined; model?: ModelId | undefined } = {},
     now = Date.now(),
   ): IndexedRecord<AgentRecord>[] {
     return this.list("agent").filter(
       ({ record }) =>
         this.aliveUntil(record) > now &&
-        (filter.subnet === undefined || record.body.subnets.includes(filter.subnet as never)) &&
-        (filter.model === undefined || record.body.models.includes(filter.model as never)),
+        (filter.subnet === undefined || record.body.subnets.includes(filter.subnet)) &&
+        (filter.model === undefined || record.body.models.includes(filter.model)),
     );
   }
 
