@@ -12,7 +12,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { readContract } from "viem/actions";
 import { inferencePaymentAbi } from "./abi/inference-payment.ts";
 import { settlementBatchArgs, settlementBatchMessage } from "./actions/settlement.ts";
-import { devKey, type LocalChain, startLocalChain } from "./local-chain.ts";
+import { devKey, type LocalChain, startLocalChain } from "./dev/local-chain.ts";
 import { completionAttestation, paymentDomain, signVoucher } from "./signing.ts";
 
 // Deterministic pseudo-random words, so a failure names the case that broke.

@@ -13,7 +13,7 @@ import {
 import { tokenBalance } from "./actions/token.ts";
 import { verifyAttestations } from "./actions/validators.ts";
 import { revertOf } from "./client.ts";
-import { devKey, type LocalChain, startLocalChain } from "./local-chain.ts";
+import { devKey, type LocalChain, startLocalChain } from "./dev/local-chain.ts";
 import { completionAttestation, paymentDomain, signAttestation } from "./signing.ts";
 
 const WAD = 10n ** 18n;

@@ -24,7 +24,7 @@ import {
   withdrawStake,
 } from "./actions/validators.ts";
 import { revertOf } from "./client.ts";
-import { devKey, type LocalChain, startLocalChain } from "./local-chain.ts";
+import { devKey, type LocalChain, startLocalChain } from "./dev/local-chain.ts";
 import { paymentDomain, signAttestation } from "./signing.ts";
 
 const WAD = 10n ** 18n;
