@@ -1,18 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Address, type Hex, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { creditOf } from "./actions/credits.ts";
-import { readBatchStatus } from "./actions/read-batch-status.ts";
-import { openSession, readSession } from "./actions/session.ts";
 import {
   abandonBatch,
   batchIdOf,
+  creditOf,
   isBatchSettled,
+  openSession,
   readBatchAbandoned,
+  readBatchStatus,
+  readSession,
   type SettlementBatchInput,
   settleBatch,
   settlementBatchMessage,
-} from "./actions/settlement.ts";
+} from "./actions/index.ts";
 import { revertOf } from "./client.ts";
 import { devKey, type LocalChain, startLocalChain } from "./dev/local-chain.ts";
 import { paymentDomain, signSettlementBatch, signVoucher } from "./signing.ts";

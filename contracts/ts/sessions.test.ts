@@ -2,17 +2,24 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { merkleBatch } from "@ncn/protocol";
 import { type Address, type Hex, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { creditOf, distributeValidatorFees, readFeePools, withdrawCredits } from "./actions/credits.ts";
-import { readSessionSalt } from "./actions/read-session-salt.ts";
-import { closeSession, openSession, readSession, sessionIdOf, topUpSession } from "./actions/session.ts";
 import {
   batchIdOf,
+  closeSession,
+  creditOf,
+  distributeValidatorFees,
   isBatchSettled,
+  openSession,
+  readFeePools,
+  readSession,
+  readSessionSalt,
   type SettlementBatchInput,
+  sessionIdOf,
   settleBatch,
   settlementBatchMessage,
-} from "./actions/settlement.ts";
-import { tokenBalance } from "./actions/token.ts";
+  tokenBalance,
+  topUpSession,
+  withdrawCredits,
+} from "./actions/index.ts";
 import { revertOf } from "./client.ts";
 import { devKey, type LocalChain, startLocalChain } from "./dev/local-chain.ts";
 import { paymentDomain, signSettlementBatch, signVoucher } from "./signing.ts";

@@ -1,16 +1,53 @@
-// `@ncn/contracts/actions`: reads, writes and signatures over viem, with the clients and
-// types they take. Nothing here imports a `node:` module, so a Worker or a browser can bundle
-// it; the anvil launcher and the deployer are in `@ncn/contracts/dev`.
+// `@ncn/contracts/actions`: reads, writes and signatures over viem, one action per file, with the
+// clients and types they take. Nothing here imports a `node:` module, so a Worker or a browser can
+// bundle it; the anvil launcher and the deployer are in `@ncn/contracts/dev`.
 export * from "../client.ts";
 export * from "../deployment.ts";
 export * from "../errors.ts";
 export * from "../signing.ts";
-export * from "./credits.ts";
-export * from "./escrow.ts";
-export * from "./names.ts";
-export * from "./read-batch-status.ts";
-export * from "./read-session-salt.ts";
-export * from "./session.ts";
-export * from "./settlement.ts";
-export * from "./token.ts";
-export * from "./validators.ts";
+export * from "./credits/collect-protocol-fees.ts";
+export * from "./credits/credit-of.ts";
+export * from "./credits/distribute-validator-fees.ts";
+export * from "./credits/read-fee-pools.ts";
+export * from "./credits/withdraw-credits.ts";
+export * from "./escrow/complete-escrow.ts";
+export * from "./escrow/initiate-escrow.ts";
+export * from "./escrow/read-escrow.ts";
+export * from "./escrow/refund-expired-escrow.ts";
+export * from "./names/claim-name.ts";
+export * from "./names/name-kind.ts";
+export * from "./names/read-name-owner.ts";
+export * from "./names/transfer-name.ts";
+export * from "./session/close-session.ts";
+export * from "./session/open-session.ts";
+export * from "./session/random-salt.ts";
+export * from "./session/read-session.ts";
+export * from "./session/read-session-salt.ts";
+export * from "./session/session-id-of.ts";
+export * from "./session/top-up-session.ts";
+export * from "./settlement/abandon-batch.ts";
+export * from "./settlement/batch-id-of.ts";
+export * from "./settlement/is-batch-settled.ts";
+export * from "./settlement/read-batch-abandoned.ts";
+export * from "./settlement/read-batch-status.ts";
+export * from "./settlement/settle-batch.ts";
+export * from "./settlement/settlement-batch-args.ts";
+export * from "./settlement/settlement-batch-message.ts";
+export * from "./settlement/types.ts";
+export * from "./token/approve-tokens.ts";
+export * from "./token/authorize-deposit.ts";
+export * from "./token/claim-faucet.ts";
+export * from "./token/mint-tokens.ts";
+export * from "./token/sign-permit.ts";
+export * from "./token/token-allowance.ts";
+export * from "./token/token-balance.ts";
+export * from "./token/transfer-tokens.ts";
+export * from "./validators/begin-unbonding.ts";
+export * from "./validators/read-validator.ts";
+export * from "./validators/read-validator-set.ts";
+export * from "./validators/register-validator.ts";
+export * from "./validators/report-double-sign.ts";
+export * from "./validators/set-threshold.ts";
+export * from "./validators/slash-validator.ts";
+export * from "./validators/verify-attestations.ts";
+export * from "./validators/withdraw-stake.ts";

@@ -1,7 +1,8 @@
 import type { Address, Hex } from "viem";
-import type { ReadClient } from "../client.ts";
-import type { NcnContracts } from "../deployment.ts";
-import { isBatchSettled, readBatchAbandoned } from "./settlement.ts";
+import type { ReadClient } from "../../client.ts";
+import type { NcnContracts } from "../../deployment.ts";
+import { isBatchSettled } from "./is-batch-settled.ts";
+import { readBatchAbandoned } from "./read-batch-abandoned.ts";
 
 export interface ReadBatchStatusParameters {
   gateway: Address;

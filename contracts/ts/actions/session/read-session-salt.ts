@@ -1,8 +1,8 @@
 import type { Hex } from "viem";
 import { getContractEvents } from "viem/actions";
-import { inferencePaymentAbi } from "../abi/inference-payment.ts";
-import type { ReadClient } from "../client.ts";
-import type { NcnContracts } from "../deployment.ts";
+import { inferencePaymentAbi } from "../../abi/inference-payment.ts";
+import type { ReadClient } from "../../client.ts";
+import type { NcnContracts } from "../../deployment.ts";
 
 export interface ReadSessionSaltParameters {
   sessionId: Hex;
