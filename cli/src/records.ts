@@ -1,4 +1,4 @@
-import { claimName, createNcnClient, type NameKind } from "@ncn/contracts";
+import { claimName, createNcnClient, type NameKind } from "@ncn/contracts/actions";
 import {
   BaseError,
   errorFromBody,

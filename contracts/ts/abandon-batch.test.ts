@@ -1,19 +1,21 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Address, type Hex, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { creditOf } from "./actions/credits.ts";
-import { openSession, readSession } from "./actions/session.ts";
 import {
   abandonBatch,
   batchIdOf,
+  creditOf,
   isBatchSettled,
+  openSession,
   readBatchAbandoned,
+  readBatchStatus,
+  readSession,
   type SettlementBatchInput,
   settleBatch,
   settlementBatchMessage,
-} from "./actions/settlement.ts";
+} from "./actions/index.ts";
 import { revertOf } from "./client.ts";
-import { devKey, type LocalChain, startLocalChain } from "./local-chain.ts";
+import { devKey, type LocalChain, startLocalChain } from "./dev/local-chain.ts";
 import { paymentDomain, signSettlementBatch, signVoucher } from "./signing.ts";
 
 const WAD = 10n ** 18n;
@@ -76,10 +78,12 @@ describe("abandonBatch", () => {
     const ids = { gateway: addr(gatewayKey), batchId: batchIdOf(1) };
     const signed = await signedBatch(batchIdOf(1), 10n * WAD);
     expect(await readBatchAbandoned(reader, chain.contracts, ids)).toBe(false);
+    expect(await readBatchStatus(reader, chain.contracts, ids)).toBe("open");
 
     await abandonBatch(gateway, chain.contracts, { batchId: batchIdOf(1) });
     expect(await readBatchAbandoned(reader, chain.contracts, ids)).toBe(true);
     expect(await isBatchSettled(reader, chain.contracts, ids)).toBe(true);
+    expect(await readBatchStatus(reader, chain.contracts, ids)).toBe("abandoned");
 
     const settleError = await settleBatch(gateway, chain.contracts, signed).catch((e: unknown) => e);
     expect(revertOf(settleError)).toEqual({
@@ -105,6 +109,7 @@ describe("abandonBatch", () => {
     expect(revertOf(error)).toEqual({ errorName: "BatchAlreadySettled", args: [ids.gateway, ids.batchId] });
     expect(await isBatchSettled(gateway, chain.contracts, ids)).toBe(true);
     expect(await readBatchAbandoned(gateway, chain.contracts, ids)).toBe(false);
+    expect(await readBatchStatus(gateway, chain.contracts, ids)).toBe("settled");
   });
 
   test("a stranger abandoning the gateway's next id spends only its own id, the gateway's batch still settles", async () => {

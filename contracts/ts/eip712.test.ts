@@ -11,8 +11,8 @@ import { type Address, encodePacked, type Hex, keccak256, recoverTypedDataAddres
 import { privateKeyToAccount } from "viem/accounts";
 import { readContract } from "viem/actions";
 import { inferencePaymentAbi } from "./abi/inference-payment.ts";
-import { settlementBatchArgs, settlementBatchMessage } from "./actions/settlement.ts";
-import { devKey, type LocalChain, startLocalChain } from "./local-chain.ts";
+import { settlementBatchArgs, settlementBatchMessage } from "./actions/index.ts";
+import { devKey, type LocalChain, startLocalChain } from "./dev/local-chain.ts";
 import { completionAttestation, paymentDomain, signVoucher } from "./signing.ts";
 
 // Deterministic pseudo-random words, so a failure names the case that broke.

@@ -2,18 +2,19 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { digestOf, idToBytes32, type ReceiptMessage } from "@ncn/protocol";
 import { type Address, type Hex, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { creditOf, readFeePools } from "./actions/credits.ts";
 import {
   completeEscrow,
+  creditOf,
   EscrowStatus,
   initiateEscrow,
   readEscrow,
+  readFeePools,
   refundExpiredEscrow,
-} from "./actions/escrow.ts";
-import { tokenBalance } from "./actions/token.ts";
-import { verifyAttestations } from "./actions/validators.ts";
+  tokenBalance,
+  verifyAttestations,
+} from "./actions/index.ts";
 import { revertOf } from "./client.ts";
-import { devKey, type LocalChain, startLocalChain } from "./local-chain.ts";
+import { devKey, type LocalChain, startLocalChain } from "./dev/local-chain.ts";
 import { completionAttestation, paymentDomain, signAttestation } from "./signing.ts";
 
 const WAD = 10n ** 18n;

@@ -1,15 +1,5 @@
+// Everything, for Node and Bun programs. Code that must also run in a Worker or a browser
+// imports `@ncn/contracts/actions` (and `/abi`), which never pull in `node:` modules.
 export * from "./abi/index.ts";
-export * from "./actions/credits.ts";
-export * from "./actions/escrow.ts";
-export * from "./actions/names.ts";
-export * from "./actions/session.ts";
-export * from "./actions/settlement.ts";
-export * from "./actions/token.ts";
-export * from "./actions/validators.ts";
-export * from "./anvil.ts";
-export * from "./client.ts";
-export * from "./deploy.ts";
-export * from "./deployment.ts";
-export * from "./errors.ts";
-export * from "./local-chain.ts";
-export * from "./signing.ts";
+export * from "./actions/index.ts";
+export * from "./dev/index.ts";

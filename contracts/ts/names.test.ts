@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { BaseError } from "@ncn/protocol";
 import { privateKeyToAccount } from "viem/accounts";
-import { claimName, readNameOwner, transferName } from "./actions/names.ts";
-import { devKey, type LocalChain, startLocalChain } from "./local-chain.ts";
+import { claimName, readNameOwner, transferName } from "./actions/index.ts";
+import { devKey, type LocalChain, startLocalChain } from "./dev/local-chain.ts";
 
 const alice = devKey("names-alice");
 const bob = devKey("names-bob");

@@ -2,18 +2,26 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { merkleBatch } from "@ncn/protocol";
 import { type Address, type Hex, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { creditOf, distributeValidatorFees, readFeePools, withdrawCredits } from "./actions/credits.ts";
-import { closeSession, openSession, readSession, sessionIdOf, topUpSession } from "./actions/session.ts";
 import {
   batchIdOf,
+  closeSession,
+  creditOf,
+  distributeValidatorFees,
   isBatchSettled,
+  openSession,
+  readFeePools,
+  readSession,
+  readSessionSalt,
   type SettlementBatchInput,
+  sessionIdOf,
   settleBatch,
   settlementBatchMessage,
-} from "./actions/settlement.ts";
-import { tokenBalance } from "./actions/token.ts";
+  tokenBalance,
+  topUpSession,
+  withdrawCredits,
+} from "./actions/index.ts";
 import { revertOf } from "./client.ts";
-import { devKey, type LocalChain, startLocalChain } from "./local-chain.ts";
+import { devKey, type LocalChain, startLocalChain } from "./dev/local-chain.ts";
 import { paymentDomain, signSettlementBatch, signVoucher } from "./signing.ts";
 
 const WAD = 10n ** 18n;
@@ -72,6 +80,12 @@ describe("sessions and batch settlement", () => {
       salt: toHex(7n, { size: 32 }),
       approval: "permit",
     });
+    // Whoever settles finds each session's salt in its SessionOpened event.
+    expect(await readSessionSalt(client, chain.contracts, { sessionId: a.sessionId })).toBe(a.salt);
+    expect(await readSessionSalt(client, chain.contracts, { sessionId: b.sessionId })).toBe(
+      toHex(7n, { size: 32 }),
+    );
+    expect(await readSessionSalt(client, chain.contracts, { sessionId: keccak256("0x01") })).toBeNull();
     expect(await readSession(client, chain.contracts, a.sessionId)).toEqual({
       deposit: 100n * WAD,
       settled: 0n,

@@ -4,14 +4,9 @@ import { type Address, type Hex, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import {
   approveTokens,
+  beginUnbonding,
   claimFaucet,
   mintTokens,
-  tokenAllowance,
-  tokenBalance,
-  transferTokens,
-} from "./actions/token.ts";
-import {
-  beginUnbonding,
   Offence,
   readValidator,
   readValidatorSet,
@@ -19,12 +14,15 @@ import {
   reportDoubleSign,
   setThreshold,
   slashValidator,
+  tokenAllowance,
+  tokenBalance,
+  transferTokens,
   ValidatorStatus,
   verifyAttestations,
   withdrawStake,
-} from "./actions/validators.ts";
+} from "./actions/index.ts";
 import { revertOf } from "./client.ts";
-import { devKey, type LocalChain, startLocalChain } from "./local-chain.ts";
+import { devKey, type LocalChain, startLocalChain } from "./dev/local-chain.ts";
 import { paymentDomain, signAttestation } from "./signing.ts";
 
 const WAD = 10n ** 18n;

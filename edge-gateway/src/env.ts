@@ -3,39 +3,14 @@ import { isLoopbackUrl, isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import * as v from "valibot";
 import { privateKeyToAccount } from "viem/accounts";
 import { logger } from "./log.ts";
-import type { RequestObject } from "./objects/request.ts";
-import type { SessionObject } from "./objects/session.ts";
-import type { SettlementObject } from "./objects/settlement.ts";
-import type { SubnetShard } from "./objects/subnet-shard.ts";
 
-/** Bindings and variables from wrangler.toml (vars) and secrets. */
-export interface Env {
-  SUBNET: DurableObjectNamespace<SubnetShard>;
-  REQUEST: DurableObjectNamespace<RequestObject>;
-  SESSION: DurableObjectNamespace<SessionObject>;
-  SETTLEMENT: DurableObjectNamespace<SettlementObject>;
-  CHAIN_ID?: string;
-  RPC_URL?: string;
-  PAYMENT_CONTRACT?: string;
-  VALIDATOR_REGISTRY?: string;
-  TOKEN_CONTRACT?: string;
-  REGISTRY_URLS?: string;
-  VALIDATION_THRESHOLD?: string;
-  GATEWAY_PRIVATE_KEY?: string;
-  SUBNET_SHARDS?: string;
-  SETTLE_EVERY?: string;
-  SETTLE_INTERVAL_MS?: string;
-  SETTLE_RELEASE_AFTER_MS?: string;
-  MAX_BODY_BYTES?: string;
-  RATE_LIMIT_PER_MINUTE?: string;
-  TASK_TIMEOUT_MS?: string;
-  MAX_ATTEMPTS?: string;
-  NO_AGENT_WAIT_MS?: string;
-  AGENT_ROW_TTL_MS?: string;
-  MAX_AGENTS_PER_SHARD?: string;
-  STREAM_COMMIT_DELAY_MS?: string;
-  PUBLIC_URL?: string;
-}
+/**
+ * Bindings, vars and secrets: `Cloudflare.Env` is generated from wrangler.toml and
+ * .dev.vars.example into edge-gateway/worker-configuration.d.ts (`npm run types:gateway`).
+ * Every var is a plain string there, and an operator may leave any of them out: the
+ * gateway reads them only through {@link configOf}, which parses and checks each one.
+ */
+export type Env = Cloudflare.Env;
 
 const intString = (min: number, max: number) =>
   v.pipe(
@@ -86,7 +61,6 @@ const ConfigSchema = v.pipe(
     MAX_AGENTS_PER_SHARD: v.optional(intString(1, 1_000_000), "4096"),
     // Longest a stream's delivered result waits to be charged together with others.
     STREAM_COMMIT_DELAY_MS: v.optional(intString(0, 3_600_000), "100"),
-    PUBLIC_URL: v.optional(v.pipe(v.string(), v.url())),
   }),
   // Anyone can derive a published development key: with a real chain, whoever does can sign
   // as this gateway (settle its batches, answer its agents).

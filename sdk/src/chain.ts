@@ -6,7 +6,7 @@ import {
   openSession,
   readValidatorSet,
   topUpSession,
-} from "@ncn/contracts";
+} from "@ncn/contracts/actions";
 import { idToBytes32 } from "@ncn/protocol";
 import type { LocalAccount } from "viem";
 import type { ValidatorSet } from "./verify.ts";

@@ -1,4 +1,4 @@
-import { createNcnReadClient, readSession } from "@ncn/contracts";
+import { createNcnReadClient, readSession } from "@ncn/contracts/actions";
 import * as v from "valibot";
 import type { Devnet } from "./devnet.ts";
 

@@ -5,7 +5,6 @@ import {IInferencePayment} from "../../src/interfaces/IInferencePayment.sol";
 import {NcnTestBase} from "../utils/NcnTestBase.sol";
 import {PaymentHandler} from "./PaymentHandler.sol";
 
-/// forge-config: default.invariant.runs = 32
 contract PaymentInvariantsTest is NcnTestBase {
     PaymentHandler internal handler;
 

@@ -7,7 +7,6 @@ import {NCNToken} from "../../src/NCNToken.sol";
 import {ValidatorRegistry} from "../../src/ValidatorRegistry.sol";
 import {RegistryHandler} from "./RegistryHandler.sol";
 
-/// forge-config: default.invariant.runs = 32
 contract RegistryInvariantsTest is Test {
     NCNToken internal token;
     ValidatorRegistry internal registry;

@@ -5,7 +5,6 @@ import {IValidatorRegistry} from "../../src/interfaces/IValidatorRegistry.sol";
 import {NcnTestBase} from "../utils/NcnTestBase.sol";
 import {SlashingHandler} from "./SlashingHandler.sol";
 
-/// forge-config: default.invariant.runs = 32
 contract SlashingInvariantsTest is NcnTestBase {
     SlashingHandler internal handler;
 

@@ -1,3 +1,4 @@
+import type { BatchStatus } from "@ncn/contracts/actions";
 import { BaseError, type ReceiptJson } from "@ncn/protocol";
 import type { OnChainSession } from "../logic/session-ledger.ts";
 
@@ -26,8 +27,7 @@ export interface BatchSettlement {
   validatorSignatures: `0x${string}`[];
 }
 
-/** Where a batch id stands on chain: spent by a settlement, spent by abandoning it, or free. */
-export type BatchStatus = "settled" | "abandoned" | "open";
+export type { BatchStatus } from "@ncn/contracts/actions";
 
 /**
  * A transaction the contract refused (it will be refused again as it is), as opposed to a
@@ -52,7 +52,10 @@ export class ChainUnavailableError extends BaseError<"CHAIN_ERROR"> {
   }
 }
 
-/** What the gateway needs from the chain; implemented over viem in chain/viem-chain.ts. */
+/**
+ * What the gateway needs from the chain; implemented in chain/viem-chain.ts over the shared
+ * `@ncn/contracts/actions`. Durable Objects and tests depend on this interface only.
+ */
 export interface ChainPort {
   readonly gateway: `0x${string}`;
   readSession(sessionId: `0x${string}`): Promise<(OnChainSession & { closed: boolean }) | null>;

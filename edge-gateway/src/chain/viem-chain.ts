@@ -1,19 +1,20 @@
-import { inferencePaymentAbi } from "@ncn/contracts/abi";
-import { settlementBatchArgs } from "@ncn/contracts/settlement";
-import { type ReceiptJson, receiptMessage } from "@ncn/protocol";
 import {
-  type Account,
-  type Chain,
-  ContractFunctionRevertedError,
-  createPublicClient,
-  createWalletClient,
-  http,
-  type PublicClient,
-  type Transport,
-  BaseError as ViemBaseError,
-  type WalletClient,
-} from "viem";
-import { privateKeyToAccount } from "viem/accounts";
+  abandonBatch,
+  ContractsError,
+  completeEscrow,
+  createNcnClient,
+  EscrowStatus,
+  type NcnContracts,
+  readBatchStatus,
+  readEscrow,
+  readSession,
+  readSessionSalt,
+  revertOf,
+  settleBatch,
+  type WriteClient,
+} from "@ncn/contracts/actions";
+import { type ReceiptJson, receiptMessage } from "@ncn/protocol";
+import { ContractFunctionRevertedError, BaseError as ViemBaseError } from "viem";
 import type { Config } from "../env.ts";
 import { logger } from "../log.ts";
 import {
@@ -28,42 +29,32 @@ import {
 const log = logger("gateway:chain");
 
 const ZERO = "0x0000000000000000000000000000000000000000";
-/** EscrowStatus.Pending in InferencePayment. */
-const ESCROW_PENDING = 1;
 
+/** The gateway's chain port over the shared `@ncn/contracts` actions. */
 class ViemChain implements ChainPort {
   readonly gateway: `0x${string}`;
-  readonly #public: PublicClient;
-  readonly #wallet: WalletClient<Transport, Chain, Account>;
-  readonly #payment: `0x${string}`;
+  readonly #client: WriteClient;
+  /** Only the payment contract is called; the actions take the addresses they need. */
+  readonly #contracts: Pick<NcnContracts, "payment">;
   /** Salts never change: cache them per isolate. */
   readonly #salts = new Map<string, `0x${string}`>();
   /** One transaction at a time from this isolate keeps nonces in order. */
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(config: Config) {
-    const account = privateKeyToAccount(config.GATEWAY_PRIVATE_KEY as `0x${string}`);
-    this.gateway = account.address.toLowerCase() as `0x${string}`;
-    const chain: Chain = {
-      id: config.CHAIN_ID,
-      name: `ncn-${config.CHAIN_ID}`,
-      nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-      rpcUrls: { default: { http: [config.RPC_URL] } },
-    };
-    const transport = http(config.RPC_URL);
-    this.#public = createPublicClient({ chain, transport, cacheTime: 0, pollingInterval: 50 });
-    this.#wallet = createWalletClient({ account, chain, transport });
-    this.#payment = config.PAYMENT_CONTRACT;
+    this.#client = createNcnClient({
+      rpcUrl: config.RPC_URL,
+      chainId: config.CHAIN_ID,
+      account: config.GATEWAY_PRIVATE_KEY as `0x${string}`,
+      pollingInterval: 50,
+    });
+    this.gateway = this.#client.account.address.toLowerCase() as `0x${string}`;
+    this.#contracts = { payment: config.PAYMENT_CONTRACT };
   }
 
   async readSession(sessionId: `0x${string}`) {
     return await this.#read("readSession", async () => {
-      const s = await this.#public.readContract({
-        address: this.#payment,
-        abi: inferencePaymentAbi,
-        functionName: "getSession",
-        args: [sessionId],
-      });
+      const s = await readSession(this.#client, this.#contracts, sessionId);
       if (s.client === ZERO) return null;
       return {
         client: s.client,
@@ -80,28 +71,15 @@ class ViemChain implements ChainPort {
     return await this.#read("sessionSalt", async () => {
       const cached = this.#salts.get(sessionId);
       if (cached) return cached;
-      const logs = await this.#public.getContractEvents({
-        address: this.#payment,
-        abi: inferencePaymentAbi,
-        eventName: "SessionOpened",
-        args: { sessionId },
-        fromBlock: 0n,
-      });
-      const salt = logs[0]?.args.salt;
-      if (!salt) return null;
-      this.#salts.set(sessionId, salt);
+      const salt = await readSessionSalt(this.#client, this.#contracts, { sessionId });
+      if (salt !== null) this.#salts.set(sessionId, salt);
       return salt;
     });
   }
 
   async readEscrow(requestKey: `0x${string}`): Promise<EscrowInfo | null> {
     return await this.#read("readEscrow", async () => {
-      const e = await this.#public.readContract({
-        address: this.#payment,
-        abi: inferencePaymentAbi,
-        functionName: "getEscrow",
-        args: [requestKey],
-      });
+      const e = await readEscrow(this.#client, this.#contracts, requestKey);
       if (e.client === ZERO) return null;
       return {
         client: e.client,
@@ -109,80 +87,48 @@ class ViemChain implements ChainPort {
         gateway: e.gateway,
         amount: e.amount,
         expiry: Number(e.expiry),
-        open: e.status === ESCROW_PENDING,
+        open: e.status === EscrowStatus.Pending,
       };
     });
   }
 
   async completeEscrow(receipt: ReceiptJson, signatures: `0x${string}`[]): Promise<`0x${string}`> {
     return await this.#send(async () => {
-      const hash = await this.#wallet.writeContract({
-        address: this.#payment,
-        abi: inferencePaymentAbi,
-        functionName: "completeInferenceRequest",
-        args: [receiptMessage(receipt), signatures],
+      const mined = await completeEscrow(this.#client, this.#contracts, {
+        receipt: receiptMessage(receipt),
+        validatorSignatures: signatures,
       });
-      await this.#mined(hash);
-      return hash;
+      return mined.transactionHash;
     });
   }
 
   async settleBatch(batch: BatchSettlement): Promise<`0x${string}`> {
     return await this.#send(async () => {
-      const args = settlementBatchArgs({
-        batchId: batch.batchId,
-        gateway: this.gateway,
-        receiptsRoot: batch.receiptsRoot,
-        vouchers: batch.vouchers,
-        payouts: batch.payouts,
+      const { receipt } = await settleBatch(this.#client, this.#contracts, {
+        batch: {
+          batchId: batch.batchId,
+          gateway: this.gateway,
+          receiptsRoot: batch.receiptsRoot,
+          vouchers: batch.vouchers,
+          payouts: batch.payouts,
+        },
+        validatorSignatures: batch.validatorSignatures,
       });
-      const hash = await this.#wallet.writeContract({
-        address: this.#payment,
-        abi: inferencePaymentAbi,
-        functionName: "settleBatch",
-        args: [args, batch.validatorSignatures],
-      });
-      await this.#mined(hash);
-      return hash;
+      return receipt.transactionHash;
     });
   }
 
   async batchStatus(batchId: `0x${string}`): Promise<BatchStatus> {
-    return await this.#read("batchStatus", async () => {
-      const [spent, abandoned] = await Promise.all([
-        this.#public.readContract({
-          address: this.#payment,
-          abi: inferencePaymentAbi,
-          functionName: "isBatchSettled",
-          args: [this.gateway, batchId],
-        }),
-        this.#public.readContract({
-          address: this.#payment,
-          abi: inferencePaymentAbi,
-          functionName: "batchAbandoned",
-          args: [this.gateway, batchId],
-        }),
-      ]);
-      return abandoned ? "abandoned" : spent ? "settled" : "open";
-    });
+    return await this.#read("batchStatus", () =>
+      readBatchStatus(this.#client, this.#contracts, { gateway: this.gateway, batchId }),
+    );
   }
 
   async abandonBatch(batchId: `0x${string}`): Promise<`0x${string}`> {
     return await this.#send(async () => {
-      const hash = await this.#wallet.writeContract({
-        address: this.#payment,
-        abi: inferencePaymentAbi,
-        functionName: "abandonBatch",
-        args: [batchId],
-      });
-      await this.#mined(hash);
-      return hash;
+      const { receipt } = await abandonBatch(this.#client, this.#contracts, { batchId });
+      return receipt.transactionHash;
     });
-  }
-
-  async #mined(hash: `0x${string}`): Promise<void> {
-    const r = await this.#public.waitForTransactionReceipt({ hash, pollingInterval: 50, timeout: 60_000 });
-    if (r.status !== "success") throw new ChainRevertedError("CHAIN_ERROR", `transaction ${hash} reverted`);
   }
 
   /** A read whose failure is told as a ChainUnavailableError; the node's own message is logged. */
@@ -198,23 +144,31 @@ class ViemChain implements ChainPort {
   #send<T>(body: () => Promise<T>): Promise<T> {
     const fn = () =>
       body().catch((e: unknown) => {
-        const reverted =
-          e instanceof ViemBaseError ? e.walk((x) => x instanceof ContractFunctionRevertedError) : null;
-        if (reverted instanceof ContractFunctionRevertedError) {
-          // Only the ABI's error name: a revert string or the node's text is not repeated.
-          const name = reverted.data?.errorName ?? null;
-          log.warn("transaction refused by the contract", { error: reverted.shortMessage });
-          throw new ChainRevertedError("CHAIN_ERROR", `the contract refused: ${name ?? "reverted"}`, {
-            details: { error: name },
-          });
-        }
-        if (e instanceof ChainRevertedError) throw e;
-        throw unavailable("transaction", e);
+        throw refusalOf(e) ?? unavailable("transaction", e);
       });
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * The contract refused the transaction, in its simulation or once mined: sending it again as it
+ * is will be refused again. Only the ABI's error name is told; a revert string or the node's
+ * text is not repeated.
+ */
+function refusalOf(e: unknown): ChainRevertedError | undefined {
+  if (e instanceof ContractsError && e.reason === "TRANSACTION_REVERTED") {
+    return new ChainRevertedError("CHAIN_ERROR", e.shortMessage);
+  }
+  const reverted =
+    e instanceof ViemBaseError ? e.walk((x) => x instanceof ContractFunctionRevertedError) : null;
+  if (!(reverted instanceof ContractFunctionRevertedError)) return undefined;
+  const name = revertOf(e)?.errorName ?? null;
+  log.warn("transaction refused by the contract", { error: reverted.shortMessage });
+  return new ChainRevertedError("CHAIN_ERROR", `the contract refused: ${name ?? "reverted"}`, {
+    details: { error: name },
+  });
 }
 
 function unavailable(what: string, e: unknown): ChainUnavailableError {

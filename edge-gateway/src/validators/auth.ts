@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { GATEWAY_TOKEN_LIFETIME_MS, gatewayAuthorization, makeGatewayToken } from "@ncn/protocol";
 import { privateKeyToAccount } from "viem/accounts";
-import { configOf, type Env } from "../env.ts";
+import { configOf } from "../env.ts";
 
 /** A token is renewed this long before it expires, so none in flight arrives expired. */
 const RENEW_BEFORE_MS = 60_000;
@@ -14,7 +14,7 @@ let current: { key: string; header: Promise<string>; expiresAt: number } | undef
  * it expires, so requests cost no signature.
  */
 export function validatorAuthorization(now = Date.now()): Promise<string> {
-  const key = configOf(env as unknown as Env).GATEWAY_PRIVATE_KEY;
+  const key = configOf(env).GATEWAY_PRIVATE_KEY;
   if (!current || current.key !== key || current.expiresAt - RENEW_BEFORE_MS <= now) {
     const header = makeGatewayToken(privateKeyToAccount(key as `0x${string}`), now).then(({ token }) =>
       gatewayAuthorization(token),

@@ -1,4 +1,4 @@
-import { createNcnReadClient, readNameOwner } from "@ncn/contracts";
+import { createNcnReadClient, readNameOwner } from "@ncn/contracts/actions";
 import { ChainReadError } from "../errors.ts";
 import { cachedNameOwners, type NameOwnerReader } from "./name-owners.ts";
 

@@ -7,7 +7,7 @@ import {
   readBatchAbandoned,
   readEscrow,
   readSession,
-} from "@ncn/contracts";
+} from "@ncn/contracts/actions";
 import { createPublicClient, http } from "viem";
 import { getBlock, getChainId } from "viem/actions";
 import { ChainReadError } from "../errors.ts";

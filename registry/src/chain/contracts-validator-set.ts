@@ -1,4 +1,4 @@
-import { createNcnReadClient, readValidator, readValidatorSet } from "@ncn/contracts";
+import { createNcnReadClient, readValidator, readValidatorSet } from "@ncn/contracts/actions";
 import { ChainReadError } from "../errors.ts";
 import type { ValidatorSetReader } from "./validator-set.ts";
 

@@ -20,13 +20,13 @@ import {
   waitForTransactionReceipt,
   writeContract,
 } from "viem/actions";
-import { inferencePaymentAbi, inferencePaymentBytecode } from "./abi/inference-payment.ts";
-import { ncnTokenAbi, ncnTokenBytecode } from "./abi/ncn-token.ts";
-import { validatorRegistryAbi, validatorRegistryBytecode } from "./abi/validator-registry.ts";
-import { permitTypes } from "./actions/token.ts";
-import { createNcnClient } from "./client.ts";
-import type { NcnDeployment } from "./deployment.ts";
-import { ContractsError } from "./errors.ts";
+import { inferencePaymentAbi, inferencePaymentBytecode } from "../abi/inference-payment.ts";
+import { ncnTokenAbi, ncnTokenBytecode } from "../abi/ncn-token.ts";
+import { validatorRegistryAbi, validatorRegistryBytecode } from "../abi/validator-registry.ts";
+import { permitTypes } from "../actions/token/sign-permit.ts";
+import { createNcnClient } from "../client.ts";
+import type { NcnDeployment } from "../deployment.ts";
+import { ContractsError } from "../errors.ts";
 
 const WAD = 10n ** 18n;
 

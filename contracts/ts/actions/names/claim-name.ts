@@ -1,36 +1,10 @@
 import { BaseError } from "@ncn/protocol";
-import type { Address, TransactionReceipt } from "viem";
-import { readContract } from "viem/actions";
-import { validatorRegistryAbi } from "../abi/validator-registry.ts";
-import { type ReadClient, revertOf, type WriteClient, writeAndConfirm } from "../client.ts";
-import type { NcnContracts } from "../deployment.ts";
-
-/** Namespaces of claimable names, in the order of the contract's `NameKind` enum. */
-export const NameKind = { subnet: 0, model: 1 } as const;
-export type NameKind = keyof typeof NameKind;
-
-const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
-
-export interface NameParameters {
-  kind: NameKind;
-  /** The subnet or model id, exactly as in its registry record. */
-  name: string;
-}
-
-/** Owner of a subnet or model name on chain (lowercase), or null while nobody claimed it. */
-export async function readNameOwner(
-  client: ReadClient,
-  contracts: Pick<NcnContracts, "registry">,
-  params: NameParameters,
-): Promise<`0x${string}` | null> {
-  const owner = await readContract(client, {
-    address: contracts.registry,
-    abi: validatorRegistryAbi,
-    functionName: "nameOwner",
-    args: [NameKind[params.kind], params.name],
-  });
-  return owner === ZERO_ADDRESS ? null : (owner.toLowerCase() as `0x${string}`);
-}
+import type { TransactionReceipt } from "viem";
+import { validatorRegistryAbi } from "../../abi/validator-registry.ts";
+import { revertOf, type WriteClient, writeAndConfirm } from "../../client.ts";
+import type { NcnContracts } from "../../deployment.ts";
+import { NameKind, type NameParameters } from "./name-kind.ts";
+import { readNameOwner } from "./read-name-owner.ts";
 
 export interface ClaimNameReturnType {
   /** The transaction, or null when the caller already owned the name. */
@@ -74,20 +48,6 @@ export async function claimName(
     }
     throw e;
   }
-}
-
-/** Hands a claimed name to another key (only its owner can). */
-export async function transferName(
-  client: WriteClient,
-  contracts: Pick<NcnContracts, "registry">,
-  params: NameParameters & { to: Address },
-): Promise<TransactionReceipt> {
-  return writeAndConfirm(client, {
-    address: contracts.registry,
-    abi: validatorRegistryAbi,
-    functionName: "transferName",
-    args: [NameKind[params.kind], params.name, params.to],
-  });
 }
 
 function nameTaken(params: NameParameters, owner: string): BaseError<"NAME_TAKEN"> {

@@ -1,10 +1,10 @@
 import { createTestClient, type Hex, http, keccak256, stringToHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { increaseTime, mine, setBalance } from "viem/actions";
+import { createNcnClient } from "../client.ts";
+import type { NcnContracts, NcnDeployment } from "../deployment.ts";
 import { type AnvilInstance, type StartAnvilOptions, startAnvil } from "./anvil.ts";
-import { createNcnClient } from "./client.ts";
 import { type DeploySystemParameters, deploySystem } from "./deploy.ts";
-import type { NcnContracts, NcnDeployment } from "./deployment.ts";
 
 /** Deterministic private key for a named devnet/test role (never use outside local chains). */
 export function devKey(label: string): Hex {

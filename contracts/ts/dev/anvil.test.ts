@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { getChainId } from "viem/actions";
+import { createNcnReadClient } from "../client.ts";
 import { startAnvil } from "./anvil.ts";
-import { createNcnReadClient } from "./client.ts";
 
 function isRunning(pid: number): boolean {
   try {

@@ -2,13 +2,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { domainSeparator } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { readContract } from "viem/actions";
-import { inferencePaymentAbi } from "./abi/inference-payment.ts";
-import { tokenBalance } from "./actions/token.ts";
-import { readValidatorSet } from "./actions/validators.ts";
+import { inferencePaymentAbi } from "../abi/inference-payment.ts";
+import { readValidatorSet, tokenBalance } from "../actions/index.ts";
+import { parseDeployment } from "../deployment.ts";
+import { paymentDomain } from "../signing.ts";
 import { deploySystem } from "./deploy.ts";
-import { parseDeployment } from "./deployment.ts";
 import { devKey, type LocalChain, startLocalChain } from "./local-chain.ts";
-import { paymentDomain } from "./signing.ts";
 
 const WAD = 10n ** 18n;
 let chain: LocalChain;

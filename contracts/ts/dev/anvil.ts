@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { ContractsError } from "./errors.ts";
+import { ContractsError } from "../errors.ts";
 
 /** A running anvil process bound to 127.0.0.1. */
 export interface AnvilInstance {
