@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { externalDataModelBytes, tinyModelBytes } from "@ncn/agent/testing";
+import { externalDataModelBytes, tinyModelBytes } from "@ncn/runtime/testing";
 import { devKey, readNameOwner, startLocalChain } from "@ncn/contracts";
 import { privateKeyToAccount } from "viem/accounts";
 

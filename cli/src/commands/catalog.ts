@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { assertSelfContained } from "@ncn/agent/external-data";
+import { assertSelfContained } from "@ncn/runtime/external-data";
 import {
   Address,
   BaseError,
