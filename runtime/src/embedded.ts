@@ -1,7 +1,8 @@
 /**
- * Files baked into the single executable by the build (see scripts/build.ts). When the
- * agent runs from source nothing is registered and every lookup falls through to
- * node_modules.
+ * Files baked into the agent's single executable by its build
+ * (`agent/src/build/build-executable.ts`, which registers them here before the agent
+ * starts). When code runs from source nothing is registered and every lookup falls
+ * through to node_modules.
  */
 export interface EmbeddedNativeLib {
   /** File name the library must have on disk (its soname), e.g. `libonnxruntime.so.1`. */

@@ -56,7 +56,7 @@ export class TaskExecutor {
   constructor(options: TaskExecutorOptions) {
     this.store = options.store;
     this.runtime = options.runtime;
-    this.#log = (options.log ?? silentLogger).child({ component: "agent:executor" });
+    this.#log = (options.log ?? silentLogger).child({ component: "runtime:executor" });
     const loadModel = (m: ModelDescriptor) => this.store.load(m);
     const ocr = new OcrRuntime({
       onnx: options.runtime,

@@ -100,7 +100,7 @@ export const PPOCR_V4: ModelDescriptor = {
   description: "PaddleOCR v4 pipeline: detection, direction classification, recognition",
 };
 
-/** Every model the agent can serve without downloading anything. */
+/** Every model agents and validators can run without downloading anything. */
 export const BUILTIN_MODELS: readonly ModelDescriptor[] = [
   PPOCR_V4,
   PPOCR_V4_DET,

@@ -84,7 +84,7 @@ export class ModelStore {
   private constructor(options: ModelStoreOptions, entries: Map<string, CacheEntry>) {
     this.dir = options.dir;
     this.#o = options;
-    this.#log = (options.log ?? silentLogger).child({ component: "agent:store" });
+    this.#log = (options.log ?? silentLogger).child({ component: "runtime:store" });
     this.#entries = entries;
   }
 

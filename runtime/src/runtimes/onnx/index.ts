@@ -1,6 +1,6 @@
 /**
- * The agent's ONNX runtime, importable on its own (`@ncn/agent/onnx`) by anything that
- * re-executes a model, such as a validator spot-checking a result.
+ * The ONNX runtime, importable on its own (`@ncn/runtime/onnx`) by anything that runs or
+ * compares a model's outputs, such as a validator spot-checking a result.
  */
 
 export { defaultModelMemoryBytes } from "../../system/memory-limit.ts";

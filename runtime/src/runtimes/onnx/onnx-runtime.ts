@@ -157,7 +157,7 @@ export class OnnxRuntime {
     this.choice = choice;
     this.threads = options.threads ?? 0;
     this.graphOptimization = options.graphOptimization ?? "all";
-    this.#log = (options.log ?? silentLogger).child({ component: "agent:onnx" });
+    this.#log = (options.log ?? silentLogger).child({ component: "runtime:onnx" });
     this.#worker = new InferenceWorker();
     this.#maxRunMs = options.maxRunMs ?? DEFAULT_MAX_RUN_MS;
     this.#maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
