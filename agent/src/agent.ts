@@ -11,8 +11,14 @@ import {
   type TaskFrame,
 } from "@ncn/protocol";
 import { isPublishedDevKey } from "@ncn/protocol/devnet-keys";
-import type { ProgressListener } from "@ncn/runtime";
-import { cpuLoad, ModelStore, machineInfo, setNativeLibDir, TaskExecutor } from "@ncn/runtime";
+import {
+  cpuLoad,
+  ModelStore,
+  machineInfo,
+  type ProgressListener,
+  setNativeLibDir,
+  TaskExecutor,
+} from "@ncn/runtime";
 import { type Logger, silentLogger } from "@ncn/runtime/logger";
 import { OnnxRuntime } from "@ncn/runtime/onnx";
 import type { PrivateKeyAccount } from "viem/accounts";

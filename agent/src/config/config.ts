@@ -1,8 +1,7 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { SubnetId } from "@ncn/protocol";
-import type { SourcePolicy } from "@ncn/runtime";
-import { defaultModelMemoryBytes, parseIpLiteral } from "@ncn/runtime";
+import { defaultModelMemoryBytes, parseIpLiteral, type SourcePolicy } from "@ncn/runtime";
 import type { LogLevel } from "@ncn/runtime/logger";
 import type { GraphOptimization } from "@ncn/runtime/onnx";
 import * as v from "valibot";
