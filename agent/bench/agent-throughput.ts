@@ -19,13 +19,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { RequestId, SubnetId, type TaskFrame, tensorToJson } from "@ncn/protocol";
+import { createLogger } from "@ncn/runtime/logger";
+import { loadOrt } from "@ncn/runtime/onnx";
+import { tinyModelBytes, tinyModelDescriptor } from "@ncn/runtime/testing";
 import * as v from "valibot";
 import { Agent } from "../src/agent.ts";
 import { loadConfig } from "../src/config/config.ts";
-import { createLogger } from "../src/log/logger.ts";
-import { loadOrt } from "../src/runtimes/onnx/ort.ts";
 import { type ReceivedFrame, TestGateway } from "../src/testing/test-gateway.ts";
-import { tinyModelBytes, tinyModelDescriptor } from "../src/testing/tiny-model.ts";
 
 type Mode = "each" | "batch";
 

@@ -20,18 +20,24 @@ import {
   tensorToJson,
   typedData,
 } from "@ncn/protocol";
+import { ppocrV4Task } from "@ncn/runtime";
+import { sha256Hex } from "@ncn/runtime/onnx";
+import {
+  expandModel,
+  externalDataModelBytes,
+  externalDataModelDescriptor,
+  slowLoopModel,
+  tinyModelBytes,
+  tinyModelDescriptor,
+  tinyModelReference,
+} from "@ncn/runtime/testing";
+import { characterErrorRate, renderText } from "@ncn/runtime/testing/render-text";
 import * as v from "valibot";
 import { keccak256, recoverTypedDataAddress, stringToHex } from "viem";
 import { Agent, type AgentOptions } from "./agent.ts";
 import { loadConfig } from "./config/config.ts";
 import { AgentError, ConfigError } from "./errors.ts";
-import { ppocrV4Task } from "./ocr/builtin-models.ts";
-import { sha256Hex } from "./runtimes/onnx/sha256.ts";
-import { externalDataModelBytes, externalDataModelDescriptor } from "./testing/external-data-model.ts";
-import { expandModel, slowLoopModel } from "./testing/limit-models.ts";
-import { characterErrorRate, renderText } from "./testing/render-text.ts";
 import { TestGateway } from "./testing/test-gateway.ts";
-import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "./testing/tiny-model.ts";
 
 const dirs: string[] = [];
 const agents: Agent[] = [];

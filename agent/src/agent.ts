@@ -11,10 +11,19 @@ import {
   type TaskFrame,
 } from "@ncn/protocol";
 import { isPublishedDevKey } from "@ncn/protocol/devnet-keys";
+import {
+  cpuLoad,
+  ModelStore,
+  machineInfo,
+  type ProgressListener,
+  setNativeLibDir,
+  TaskExecutor,
+} from "@ncn/runtime";
+import { type Logger, silentLogger } from "@ncn/runtime/logger";
+import { OnnxRuntime } from "@ncn/runtime/onnx";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { type AgentConfig, isLoopbackHost } from "./config/config.ts";
 import { AgentError, ConfigError, describeError } from "./errors.ts";
-import { TaskExecutor } from "./executor.ts";
 import { loadIdentity } from "./identity/identity.ts";
 import { admitTask } from "./link/admission.ts";
 import type { BackoffOptions } from "./link/backoff.ts";
@@ -22,14 +31,8 @@ import { GatewayLink } from "./link/gateway-link.ts";
 import { Outbox } from "./link/outbox.ts";
 import { type BatchItem, ReceiptBatcher } from "./link/receipt-batcher.ts";
 import { TaskRunner } from "./link/task-runner.ts";
-import { type Logger, silentLogger } from "./log/logger.ts";
 import { buildReceipt, type ReceiptFields, signReceipt } from "./receipt/sign-receipt.ts";
 import { Registrar } from "./registry/registrar.ts";
-import { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
-import { ModelStore } from "./store/model-store.ts";
-import type { ProgressListener } from "./store/progress.ts";
-import { cpuLoad, machineInfo } from "./system/machine.ts";
-import { setNativeLibDir } from "./system/native-libs.ts";
 import { AGENT_VERSION } from "./version.ts";
 
 export interface AgentOptions {

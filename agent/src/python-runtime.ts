@@ -3,7 +3,7 @@
  * doctor's sandbox section, `ncn-agent sandbox run`, and whether `python` is offered
  * in the agent's capabilities.
  */
-import { embeddedAssets } from "./embedded.ts";
+import { embeddedAssets } from "@ncn/runtime/embedded";
 import {
   type LayerReport,
   materializeShim,

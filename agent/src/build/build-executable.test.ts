@@ -20,13 +20,17 @@ import {
   tensorToJson,
   typedData,
 } from "@ncn/protocol";
+import {
+  expandSumModel,
+  externalDataModelBytes,
+  externalDataModelDescriptor,
+  tinyModelBytes,
+  tinyModelDescriptor,
+} from "@ncn/runtime/testing";
+import { characterErrorRate, renderText } from "@ncn/runtime/testing/render-text";
 import * as v from "valibot";
 import { recoverTypedDataAddress } from "viem";
-import { externalDataModelBytes, externalDataModelDescriptor } from "../testing/external-data-model.ts";
-import { expandSumModel } from "../testing/limit-models.ts";
-import { characterErrorRate, renderText } from "../testing/render-text.ts";
 import { TestGateway } from "../testing/test-gateway.ts";
-import { tinyModelBytes, tinyModelDescriptor } from "../testing/tiny-model.ts";
 import { buildExecutable } from "./build-executable.ts";
 
 // One build for the whole file: the executable is copied alone into an empty folder

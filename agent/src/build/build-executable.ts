@@ -9,15 +9,19 @@
  * inference thread is bundled as a second entry point.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { BUILTIN_MODELS } from "../ocr/builtin-models.ts";
+import { BUILTIN_MODELS, parseNpmSource, resolveNpmSource } from "@ncn/runtime";
 import { compileShim } from "../runtimes/python/index.ts";
-import { parseNpmSource, resolveNpmSource } from "../store/npm-source.ts";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../../..");
 const AGENT_ROOT = resolve(import.meta.dir, "../..");
+// By its real path: the executable must register its assets in the very module the agent reads them from.
+const RUNTIME_ROOT = realpathSync(
+  resolve(fileURLToPath(import.meta.resolve("@ncn/runtime/embedded")), "../.."),
+);
 
 export interface BuildOptions {
   /** Output path (default `<repo>/dist/ncn-agent`). */
@@ -36,7 +40,7 @@ export interface BuildResult {
 }
 
 function packageDir(name: string): string {
-  const p = resolveNpmSource(`npm:${name}/package.json`, [AGENT_ROOT]);
+  const p = resolveNpmSource(`npm:${name}/package.json`, [RUNTIME_ROOT]);
   if (!p) throw new Error(`${name} is not installed (run npm ci at the repository root)`);
   return dirname(p);
 }
@@ -72,7 +76,7 @@ export async function buildExecutable(options: BuildOptions = {}): Promise<Build
     m.sources
       .filter((s) => s.startsWith("npm:"))
       .map((s) => {
-        const path = resolveNpmSource(s, [AGENT_ROOT]);
+        const path = resolveNpmSource(s, [RUNTIME_ROOT]);
         if (!path) throw new Error(`built-in model ${m.id}: ${s} not found`);
         const { pkg, path: sub } = parseNpmSource(s);
         return { key: `${pkg}/${sub}`, path };
@@ -107,7 +111,7 @@ export async function buildExecutable(options: BuildOptions = {}): Promise<Build
     lines.push(`import shim from ${q(shim)} with { type: "file" };`);
     assets.push(shim);
   }
-  lines.push(`import { registerEmbeddedAssets } from ${q(join(AGENT_ROOT, "src", "embedded.ts"))};`);
+  lines.push(`import { registerEmbeddedAssets } from ${q(join(RUNTIME_ROOT, "src", "embedded.ts"))};`);
   lines.push("registerEmbeddedAssets({");
   lines.push(
     `  nativeLibs: [${libs.map((l, i) => `{ soname: ${q(l.soname)}, path: lib${i}, symbol: ${q(l.symbol)}, size: ${statSync(l.path).size}, sha256: ${q(fileSha256(l.path))} }`).join(", ")}],`,
@@ -124,7 +128,7 @@ export async function buildExecutable(options: BuildOptions = {}): Promise<Build
   const workerEntry = join(work, "inference-worker.ts");
   await Bun.write(
     workerEntry,
-    `import ${q(join(AGENT_ROOT, "src", "runtimes", "onnx", "inference-worker.ts"))};\n`,
+    `import ${q(join(RUNTIME_ROOT, "src", "runtimes", "onnx", "inference-worker.ts"))};\n`,
   );
 
   mkdirSync(dirname(outfile), { recursive: true });

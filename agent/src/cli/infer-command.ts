@@ -1,12 +1,11 @@
 import { basename, resolve } from "node:path";
+import { setNativeLibDir } from "@ncn/runtime";
+import { createLogger } from "@ncn/runtime/logger";
+import { describeModel, OnnxRuntime } from "@ncn/runtime/onnx";
 import { defineCommand } from "citty";
 import { dataPaths } from "../agent.ts";
 import { loadConfig } from "../config/config.ts";
 import { ConfigError } from "../errors.ts";
-import { createLogger } from "../log/logger.ts";
-import { describeModel } from "../runtimes/onnx/describe-model.ts";
-import { OnnxRuntime } from "../runtimes/onnx/onnx-runtime.ts";
-import { setNativeLibDir } from "../system/native-libs.ts";
 import { runCli } from "./errors.ts";
 import { SETTING_ARGS, settingsFromArgs } from "./settings-args.ts";
 import { parseCliInputs, tensorToValues } from "./tensor-json.ts";

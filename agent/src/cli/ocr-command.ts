@@ -1,16 +1,18 @@
 import { resolve } from "node:path";
+import {
+  createProgressReporter,
+  ModelStore,
+  OcrPipeline,
+  PPOCR_V4,
+  resolveOcrModels,
+  setNativeLibDir,
+} from "@ncn/runtime";
+import { createLogger } from "@ncn/runtime/logger";
+import { OnnxRuntime } from "@ncn/runtime/onnx";
 import { defineCommand } from "citty";
 import { dataPaths } from "../agent.ts";
 import { loadConfig } from "../config/config.ts";
 import { ConfigError } from "../errors.ts";
-import { createLogger } from "../log/logger.ts";
-import { PPOCR_V4 } from "../ocr/builtin-models.ts";
-import { OcrPipeline } from "../ocr/pipeline.ts";
-import { resolveOcrModels } from "../ocr/resolve-models.ts";
-import { OnnxRuntime } from "../runtimes/onnx/onnx-runtime.ts";
-import { ModelStore } from "../store/model-store.ts";
-import { createProgressReporter } from "../store/progress.ts";
-import { setNativeLibDir } from "../system/native-libs.ts";
 import { runCli } from "./errors.ts";
 import { SETTING_ARGS, settingsFromArgs } from "./settings-args.ts";
 

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToBase64, type TaskFrame } from "@ncn/protocol";
-import { externalDataModelBytes, externalDataModelDescriptor } from "../testing/external-data-model.ts";
+import { externalDataModelBytes, externalDataModelDescriptor } from "@ncn/runtime/testing";
 import { TestGateway } from "../testing/test-gateway.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ncn-run-command-"));

@@ -1,11 +1,11 @@
 import { enterPrivateWorkDir } from "@ncn/protocol/private-dir";
+import { createProgressReporter } from "@ncn/runtime";
+import { createLogger } from "@ncn/runtime/logger";
 import { defineCommand } from "citty";
 import { Agent, dataPaths } from "../agent.ts";
 import { loadConfig } from "../config/config.ts";
 import { AgentError, describeError } from "../errors.ts";
-import { createLogger } from "../log/logger.ts";
 import { sandboxSupport } from "../python-runtime.ts";
-import { createProgressReporter } from "../store/progress.ts";
 import { runCli } from "./errors.ts";
 import { SETTING_ARGS, settingsFromArgs } from "./settings-args.ts";
 

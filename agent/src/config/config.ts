@@ -1,14 +1,12 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { SubnetId } from "@ncn/protocol";
+import { defaultModelMemoryBytes, parseIpLiteral, type SourcePolicy } from "@ncn/runtime";
+import type { LogLevel } from "@ncn/runtime/logger";
+import type { GraphOptimization } from "@ncn/runtime/onnx";
 import * as v from "valibot";
 import { ConfigError } from "../errors.ts";
 import { PrivateKey } from "../identity/identity.ts";
-import type { LogLevel } from "../log/logger.ts";
-import type { GraphOptimization } from "../runtimes/onnx/onnx-runtime.ts";
-import { parseIpLiteral } from "../store/ip-address.ts";
-import type { SourcePolicy } from "../store/source-policy.ts";
-import { defaultModelMemoryBytes } from "../system/memory-limit.ts";
 
 /** Every setting: its command-line flag and its environment variable. */
 export const SETTINGS = {

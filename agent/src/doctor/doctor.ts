@@ -1,21 +1,21 @@
 import { accessSync, constants, mkdirSync, statfsSync } from "node:fs";
 import { ChallengeFrame, ModelDescriptor } from "@ncn/protocol";
+import {
+  BUILTIN_MODELS,
+  loadSharp,
+  ModelStore,
+  machineInfo,
+  probeGpu,
+  resolveNpmSource,
+  setNativeLibDir,
+} from "@ncn/runtime";
+import { isCompiled } from "@ncn/runtime/embedded";
+import { OnnxRuntime, PROBE_INPUT, PROBE_OUTPUT, probeModelBytes, sha256Hex } from "@ncn/runtime/onnx";
 import * as v from "valibot";
 import { dataPaths } from "../agent.ts";
 import type { AgentConfig } from "../config/config.ts";
-import { isCompiled } from "../embedded.ts";
 import { peekIdentity } from "../identity/identity.ts";
-import { BUILTIN_MODELS } from "../ocr/builtin-models.ts";
-import { loadSharp } from "../ocr/sharp.ts";
 import { sandboxSupport } from "../python-runtime.ts";
-import { OnnxRuntime } from "../runtimes/onnx/onnx-runtime.ts";
-import { PROBE_INPUT, PROBE_OUTPUT, probeModelBytes } from "../runtimes/onnx/probe-model.ts";
-import { sha256Hex } from "../runtimes/onnx/sha256.ts";
-import { ModelStore } from "../store/model-store.ts";
-import { resolveNpmSource } from "../store/npm-source.ts";
-import { probeGpu } from "../system/gpu.ts";
-import { machineInfo } from "../system/machine.ts";
-import { setNativeLibDir } from "../system/native-libs.ts";
 import { AGENT_VERSION } from "../version.ts";
 
 /** `fail` means this machine cannot serve; `warn` means it serves with less. */

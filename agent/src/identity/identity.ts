@@ -1,10 +1,10 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { signDigest } from "@ncn/protocol/secp256k1";
+import type { Logger } from "@ncn/runtime/logger";
 import * as v from "valibot";
 import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { ConfigError } from "../errors.ts";
-import type { Logger } from "../log/logger.ts";
 
 export const PrivateKey = v.pipe(
   v.string(),

@@ -18,10 +18,10 @@ import {
   type TaskFrame,
   TaskId,
 } from "@ncn/protocol";
+import { type Logger, silentLogger } from "@ncn/runtime/logger";
 import * as v from "valibot";
 import type { LocalAccount } from "viem";
 import { AgentError } from "../errors.ts";
-import { type Logger, silentLogger } from "../log/logger.ts";
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from "./backoff.ts";
 
 export interface LinkHandlers {

@@ -11,8 +11,8 @@ import {
 import { readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { ResultBatchFrame, ResultFrame, SubnetId } from "@ncn/protocol";
+import { type Logger, silentLogger } from "@ncn/runtime/logger";
 import * as v from "valibot";
-import { type Logger, silentLogger } from "../log/logger.ts";
 
 const SingleEntry = v.object({
   subnet: SubnetId,

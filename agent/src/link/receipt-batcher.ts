@@ -6,8 +6,8 @@ import {
   receiptDigest,
   type TaskResult,
 } from "@ncn/protocol";
+import { type Logger, silentLogger } from "@ncn/runtime/logger";
 import type { LocalAccount } from "viem";
-import { type Logger, silentLogger } from "../log/logger.ts";
 import { MAX_BATCH_ITEMS, signReceiptBatch } from "../receipt/receipt-batch.ts";
 
 /** A finished batch-mode task: its result and unsigned receipt. */

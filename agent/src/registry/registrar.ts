@@ -10,9 +10,9 @@ import {
   type UnsignedHeartbeat,
   type UnsignedRecord,
 } from "@ncn/protocol";
+import { type Logger, silentLogger } from "@ncn/runtime/logger";
 import * as v from "valibot";
 import type { PrivateKeyAccount } from "viem/accounts";
-import { type Logger, silentLogger } from "../log/logger.ts";
 
 export interface RegistrarOptions {
   account: PrivateKeyAccount;

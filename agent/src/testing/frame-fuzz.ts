@@ -22,14 +22,14 @@ import {
   typedData,
 } from "@ncn/protocol";
 import { bodyText } from "@ncn/protocol/testing/fuzz";
+import { ppocrV4Task } from "@ncn/runtime";
+import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "@ncn/runtime/testing";
 import fc from "fast-check";
 import * as v from "valibot";
 import { recoverTypedDataAddress } from "viem";
 import { Agent } from "../agent.ts";
 import { loadConfig } from "../config/config.ts";
-import { ppocrV4Task } from "../ocr/builtin-models.ts";
 import { type ReceivedFrame, TestGateway } from "./test-gateway.ts";
-import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "./tiny-model.ts";
 
 const SUBNET = "fz";
 /** Task ids in base frames; each delivery gives them ids of their own. */

@@ -9,16 +9,14 @@ import {
   type Tensor,
   tensorToJson,
 } from "@ncn/protocol";
+import { PPOCR_CLS, PPOCR_V4, PPOCR_V4_DET, resolveNpmSource, resolveOcrModels } from "@ncn/runtime";
+import { loadOrt } from "@ncn/runtime/onnx";
+import { tinyModelBytes, tinyModelDescriptor } from "@ncn/runtime/testing";
+import { characterErrorRate, renderText } from "@ncn/runtime/testing/render-text";
 import * as v from "valibot";
 import { Agent } from "../../../agent/src/agent.ts";
 import { loadConfig } from "../../../agent/src/config/config.ts";
-import { PPOCR_CLS, PPOCR_V4, PPOCR_V4_DET } from "../../../agent/src/ocr/builtin-models.ts";
-import { resolveOcrModels } from "../../../agent/src/ocr/resolve-models.ts";
-import { loadOrt } from "../../../agent/src/runtimes/onnx/ort.ts";
-import { resolveNpmSource } from "../../../agent/src/store/npm-source.ts";
-import { characterErrorRate, renderText } from "../../../agent/src/testing/render-text.ts";
 import { TestGateway } from "../../../agent/src/testing/test-gateway.ts";
-import { tinyModelBytes, tinyModelDescriptor } from "../../../agent/src/testing/tiny-model.ts";
 import { percentile } from "../stats.ts";
 
 const REPO = resolve(import.meta.dir, "../../..");

@@ -1,9 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PPOCR_V4_DET } from "@ncn/agent/builtin-models";
-import { resolveNpmSource } from "@ncn/agent/npm-source";
-import { tinyModelBytes } from "@ncn/agent/testing/tiny-model";
 import { DEVNET_PRICES, startDevnet } from "@ncn/cli/devnet";
 import { nameChainOf } from "@ncn/cli/devnet-file";
 import {
@@ -15,6 +12,9 @@ import {
   waitForCatalog,
 } from "@ncn/cli/records";
 import type { Tensor } from "@ncn/protocol";
+import { PPOCR_V4_DET } from "@ncn/runtime/builtin-models";
+import { resolveNpmSource } from "@ncn/runtime/npm-source";
+import { tinyModelBytes } from "@ncn/runtime/testing/tiny-model";
 import * as ort from "onnxruntime-node";
 import { privateKeyToAccount } from "viem/accounts";
 import { percentile } from "../stats.ts";

@@ -2,8 +2,9 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { externalDataModelBytes, tinyModelBytes } from "@ncn/agent/testing";
 import { devKey, readNameOwner, startLocalChain } from "@ncn/contracts";
+import { EXECUTABLE_RUNTIMES } from "@ncn/runtime";
+import { externalDataModelBytes, tinyModelBytes } from "@ncn/runtime/testing";
 import { privateKeyToAccount } from "viem/accounts";
 
 const root = mkdtempSync(join(tmpdir(), "ncn-catalog-"));
@@ -12,7 +13,11 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 // A throw-away owner key (anvil's account 9), never funded anywhere that matters.
 const KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6";
 
-async function register(file: string, registry: string): Promise<{ code: number; out: string }> {
+async function register(
+  file: string,
+  registry: string,
+  ...extra: string[]
+): Promise<{ code: number; out: string }> {
   const proc = Bun.spawn(
     [
       process.execPath,
@@ -24,6 +29,7 @@ async function register(file: string, registry: string): Promise<{ code: number;
       `--registry=${registry}`,
       `--key=${KEY}`,
       "--json",
+      ...extra,
     ],
     { cwd: root, env: { PATH: process.env.PATH ?? "" }, stdout: "pipe", stderr: "pipe" },
   );
@@ -62,6 +68,22 @@ test("`model register` refuses a model whose weights name a file (MODEL_REJECTED
     expect(published).toHaveLength(1);
   } finally {
     registry.stop(true);
+  }
+}, 30_000);
+
+test("`model register` offers only the runtimes agents run: --runtime python is refused and nothing is published", async () => {
+  const registry = recordingRegistry();
+  try {
+    const tiny = join(root, "tiny-python.onnx");
+    writeFileSync(tiny, tinyModelBytes());
+    const r = await register(tiny, registry.url, "--runtime=python");
+    expect(r.code).toBe(1);
+    const error = JSON.parse(r.out).error;
+    expect(error.code).toBe("INVALID_INPUT");
+    expect(error.message).toContain(EXECUTABLE_RUNTIMES.join(", "));
+    expect(registry.published).toEqual([]);
+  } finally {
+    registry.stop();
   }
 }, 30_000);
 

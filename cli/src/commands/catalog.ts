@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { assertSelfContained } from "@ncn/agent/external-data";
 import {
   Address,
   BaseError,
@@ -13,6 +12,8 @@ import {
   TensorSpec,
   UintString,
 } from "@ncn/protocol";
+import { EXECUTABLE_RUNTIMES, isExecutableRuntime } from "@ncn/runtime";
+import { assertSelfContained } from "@ncn/runtime/external-data";
 import { defineCommand } from "citty";
 import cliProgress from "cli-progress";
 import * as v from "valibot";
@@ -224,7 +225,10 @@ const model = defineCommand({
         },
         inputs: { type: "string", description: "Input signature as JSON: [{ name, dtype, dims }]" },
         outputs: { type: "string", description: "Output signature as JSON: [{ name, dtype, dims }]" },
-        runtime: { type: "string", description: "onnx (default) or python" },
+        runtime: {
+          type: "string",
+          description: `Model runtime: ${EXECUTABLE_RUNTIMES.join(", ")} (default onnx); agents run no other`,
+        },
         key: { type: "string", description: "Owner's private key (default: NCN_OWNER_KEY or the devnet's)" },
         ...target,
         ...claimTarget,
@@ -234,6 +238,12 @@ const model = defineCommand({
         try {
           const path = resolve(args.file);
           const runtime = args.runtime ?? "onnx";
+          if (!isExecutableRuntime(runtime)) {
+            throw new BaseError(
+              "INVALID_INPUT",
+              `--runtime ${runtime} is not run by agents: use one of ${EXECUTABLE_RUNTIMES.join(", ")}`,
+            );
+          }
           // Refused here as agents and validators would refuse it: a model that keeps tensor
           // data outside itself would have them read files a path in it names.
           if (runtime === "onnx") assertSelfContained(await Bun.file(path).bytes(), args.id);

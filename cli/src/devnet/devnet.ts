@@ -1,12 +1,12 @@
 import { createWriteStream, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
-import { BUILTIN_MODELS } from "@ncn/agent/builtin-models";
-import { renderText } from "@ncn/agent/testing/render-text";
-import { tinyModelBytes, tinyModelDescriptor } from "@ncn/agent/testing/tiny-model";
 import { devKey, type LocalChain, startLocalChain } from "@ncn/contracts";
 import { type GatewayHandle, startGateway } from "@ncn/edge-gateway/local";
 import { BaseError, type InferenceResponse, ncnDomain, tensorToJson, typedData } from "@ncn/protocol";
+import { BUILTIN_MODELS } from "@ncn/runtime/builtin-models";
+import { renderText } from "@ncn/runtime/testing/render-text";
+import { tinyModelBytes, tinyModelDescriptor } from "@ncn/runtime/testing/tiny-model";
 import { chainValidatorSet, NcnClient, openPaymentSession, type ReceiptVerification } from "@ncn/sdk";
 import * as v from "valibot";
 import { privateKeyToAccount } from "viem/accounts";

@@ -2,13 +2,13 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AgentError, STRICT_SOURCE_POLICY } from "@ncn/agent";
+import { RuntimeError, STRICT_SOURCE_POLICY } from "@ncn/runtime";
 import {
   externalDataModelBytes,
   externalDataModelDescriptor,
   tinyModelBytes,
   tinyModelDescriptor,
-} from "@ncn/agent/testing";
+} from "@ncn/runtime/testing";
 import { lazyOnnxReexecutor } from "./onnx-reexecutor.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ncn-reexec-"));
@@ -42,8 +42,8 @@ test("a validator re-running a model whose weights name a file beside it refuses
         err = e;
       }
       expect(out).toBeUndefined();
-      expect(err).toBeInstanceOf(AgentError);
-      expect((err as AgentError).code).toBe("MODEL_REJECTED");
+      expect(err).toBeInstanceOf(RuntimeError);
+      expect((err as RuntimeError).code).toBe("MODEL_REJECTED");
     }
   } finally {
     process.chdir(before);

@@ -1,6 +1,6 @@
 import { isAbsolute } from "node:path";
-import type { SourcePolicy } from "@ncn/agent";
 import type { ModelDescriptor, OcrLine, Tensor } from "@ncn/protocol";
+import type { SourcePolicy } from "@ncn/runtime";
 import { MODEL_CACHE_BYTES, MODEL_CACHE_TTL_MS } from "../constants.ts";
 import { ConfigError } from "../errors.ts";
 import type { Reexecutor } from "./reexecutor.ts";
@@ -43,8 +43,8 @@ export function lazyOnnxReexecutor(
   const load = () => {
     ready ??= (async () => {
       const [{ ModelStore, TaskExecutor }, { OnnxRuntime, defaultModelMemoryBytes }] = await Promise.all([
-        import("@ncn/agent"),
-        import("@ncn/agent/onnx"),
+        import("@ncn/runtime"),
+        import("@ncn/runtime/onnx"),
       ]);
       const store = await ModelStore.open({
         dir: cacheDir,

@@ -3,9 +3,9 @@
 // 1 GiB intermediate, then the tiny model; prints the outcomes as JSON.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AgentError, STRICT_SOURCE_POLICY } from "@ncn/agent";
-import { expandSumModel, tinyModelBytes, tinyModelDescriptor } from "@ncn/agent/testing";
 import type { Tensor } from "@ncn/protocol";
+import { RuntimeError, STRICT_SOURCE_POLICY } from "@ncn/runtime";
+import { expandSumModel, tinyModelBytes, tinyModelDescriptor } from "@ncn/runtime/testing";
 import { lazyOnnxReexecutor } from "../reexec/onnx-reexecutor.ts";
 
 const [capMb, dir] = [Number(process.argv[2]), String(process.argv[3])];
@@ -23,7 +23,9 @@ async function outcome(p: Promise<Record<string, Tensor>>) {
     const out = await p;
     return { code: "resolved", y: [...(Object.values(out)[0]?.data ?? [])].map(Number) };
   } catch (e) {
-    return e instanceof AgentError ? { code: e.code, details: e.details } : { code: `untyped: ${String(e)}` };
+    return e instanceof RuntimeError
+      ? { code: e.code, details: e.details }
+      : { code: `untyped: ${String(e)}` };
   }
 }
 

@@ -1,4 +1,3 @@
-import { tensorsClose } from "@ncn/agent/onnx";
 import {
   type CompletionRequest,
   type ModelDescriptor,
@@ -6,6 +5,7 @@ import {
   type Tensor,
   tensorMapFromJson,
 } from "@ncn/protocol";
+import { tensorsClose } from "@ncn/runtime/onnx";
 import { OCR_SPOT_CHECK_BOX_PX, OCR_SPOT_CHECK_SCORE } from "../constants.ts";
 import type { Logger } from "../logger.ts";
 import type { ModelRecord, RecordIndex } from "../records/record-index.ts";

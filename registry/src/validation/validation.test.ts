@@ -1,10 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUILTIN_MODELS, ModelStore, ppocrV4Task, STRICT_SOURCE_POLICY, TaskExecutor } from "@ncn/agent";
-import { OnnxRuntime } from "@ncn/agent/onnx";
-import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "@ncn/agent/testing";
-import { renderText } from "@ncn/agent/testing/render-text";
 import {
   completeEscrow,
   completionAttestation,
@@ -37,6 +33,10 @@ import {
   typedData,
   verifyMerkleProof,
 } from "@ncn/protocol";
+import { BUILTIN_MODELS, ModelStore, ppocrV4Task, STRICT_SOURCE_POLICY, TaskExecutor } from "@ncn/runtime";
+import { OnnxRuntime } from "@ncn/runtime/onnx";
+import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "@ncn/runtime/testing";
+import { renderText } from "@ncn/runtime/testing/render-text";
 import * as v from "valibot";
 import { recoverTypedDataAddress } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
