@@ -20,7 +20,7 @@ import {
   tensorToJson,
   typedData,
 } from "@ncn/protocol";
-import { ppocrV4Task } from "@ncn/runtime";
+import { EXECUTABLE_RUNTIMES, ppocrV4Task } from "@ncn/runtime";
 import { sha256Hex } from "@ncn/runtime/onnx";
 import {
   expandModel,
@@ -142,7 +142,7 @@ describe("gateway link", () => {
     expect(hello.agent).toBe(a.address.toLowerCase() as never);
     expect(hello.subnets).toEqual(["ocr"] as never);
     expect(v.is(Capabilities, hello.capabilities)).toBe(true);
-    expect(hello.capabilities.runtimes).toContain("onnx");
+    expect(hello.capabilities.runtimes).toEqual([...EXECUTABLE_RUNTIMES]);
     expect(hello.capabilities.maxConcurrency).toBe(2);
     const hb = await g.waitFor("heartbeat");
     expect(hb.load).toMatchObject({ running: 0, queued: 0 });

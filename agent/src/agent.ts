@@ -13,6 +13,7 @@ import {
 import { isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import {
   cpuLoad,
+  EXECUTABLE_RUNTIMES,
   ModelStore,
   machineInfo,
   type ProgressListener,
@@ -40,8 +41,6 @@ export interface AgentOptions {
   /** Download progress of models (bar or JSON lines). */
   onDownloadProgress?: ProgressListener;
   backoff?: BackoffOptions;
-  /** Runtimes offered besides onnx (e.g. python when the sandbox works here). */
-  extraRuntimes?: ModelRuntime[];
   /** Extra time past a task's deadline before it is abandoned (ms). */
   deadlineGraceMs?: number;
   /** Batch-mode receipts: flush once this many results wait (default 256). */
@@ -134,7 +133,8 @@ export class Agent {
       ...(options.batchMaxItems === undefined ? {} : { maxItems: options.batchMaxItems }),
       ...(options.batchMaxWaitMs === undefined ? {} : { maxWaitMs: options.batchMaxWaitMs }),
     });
-    this.#runtimes = ["onnx", ...(options.extraRuntimes ?? []).filter((r) => r !== "onnx")];
+    // What the executor runs, nothing more: a model of another runtime sent here would only fail.
+    this.#runtimes = [...EXECUTABLE_RUNTIMES];
   }
 
   static async create(config: AgentConfig, options: AgentOptions = {}): Promise<Agent> {

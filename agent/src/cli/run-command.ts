@@ -21,14 +21,14 @@ export const runCommand = defineCommand({
       // Paths in the configuration are absolute by now; from here on a relative path (one a
       // model names, say) reaches only this empty folder, never the operator's files.
       enterPrivateWorkDir(dataPaths(config.dataDir).empty);
-      // The sandbox probe decides whether `python` is offered; it runs while nothing else waits.
+      // The sandbox is probed while nothing else waits; no task kind runs Python yet, so the
+      // agent offers only what its executor runs, and the probe only reports.
       const python =
         config.python === "auto" ? await sandboxSupport(dataPaths(config.dataDir).sandbox) : undefined;
-      if (python && !python.available) log.warn("python runtime not offered", { missing: python.missing });
+      if (python && !python.available) log.warn("python sandbox unavailable", { missing: python.missing });
       const agent = await Agent.create(config, {
         log,
         onDownloadProgress: createProgressReporter({ log }),
-        extraRuntimes: python?.available ? ["python"] : [],
       });
       log.info("agent starting", {
         address: agent.address,

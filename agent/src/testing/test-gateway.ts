@@ -1,8 +1,10 @@
 import {
+  Address,
   AGENT_PROTOCOL_VERSION,
   AgentToGatewayFrame as AgentFrameSchema,
   type AgentToGatewayFrame,
   authMessage,
+  Bytes32,
   type GatewayToAgentFrame,
   MAX_FRAME_BYTES,
 } from "@ncn/protocol";
@@ -12,7 +14,7 @@ import { bytesToHex, recoverMessageAddress } from "viem";
 
 interface Conn {
   id: number;
-  nonce: `0x${string}`;
+  nonce: Bytes32;
   agent?: `0x${string}`;
   subnet: string;
 }
@@ -43,7 +45,7 @@ export interface TestGatewayOptions {
 export class TestGateway {
   readonly frames: ReceivedFrame[] = [];
   readonly chainId: number;
-  readonly verifyingContract: `0x${string}`;
+  readonly verifyingContract: Address;
   autoAck: boolean;
   readonly #server: ReturnType<typeof Bun.serve<Conn>>;
   readonly #sockets = new Map<number, ServerWebSocket<Conn>>();
@@ -53,7 +55,10 @@ export class TestGateway {
 
   constructor(options: TestGatewayOptions = {}) {
     this.chainId = options.chainId ?? 31337;
-    this.verifyingContract = options.verifyingContract ?? "0x5fbdb2315678afecb367f032d93f642f64180aa3";
+    this.verifyingContract = v.parse(
+      Address,
+      options.verifyingContract ?? "0x5fbdb2315678afecb367f032d93f642f64180aa3",
+    );
     this.autoAck = options.autoAck ?? true;
     const heartbeatMs = options.heartbeatMs ?? 1000;
     this.#server = Bun.serve<Conn>({
@@ -62,7 +67,7 @@ export class TestGateway {
       fetch: (req, server) => {
         const url = new URL(req.url);
         if (url.pathname !== "/v1/agents/connect") return new Response("not found", { status: 404 });
-        const nonce = bytesToHex(crypto.getRandomValues(new Uint8Array(32)));
+        const nonce = v.parse(Bytes32, bytesToHex(crypto.getRandomValues(new Uint8Array(32))));
         const data: Conn = { id: this.#nextId++, nonce, subnet: url.searchParams.get("subnet") ?? "" };
         return server.upgrade(req, { data }) ? undefined : new Response("upgrade failed", { status: 400 });
       },
@@ -76,10 +81,10 @@ export class TestGateway {
           this.#push(ws, {
             type: "challenge",
             v: AGENT_PROTOCOL_VERSION,
-            nonce: ws.data.nonce as never,
+            nonce: ws.data.nonce,
             gateway: options.gatewayName ?? this.host,
             chainId: this.chainId,
-            verifyingContract: this.verifyingContract as never,
+            verifyingContract: this.verifyingContract,
             serverTime: Date.now(),
           });
         },
