@@ -27,8 +27,14 @@ export interface TopicCounters {
   published: number;
 }
 
+/** The parts of gossipsub this service uses. */
+export type GossipPubSub = Pick<
+  GossipSub,
+  "topicValidators" | "subscribe" | "unsubscribe" | "publish" | "getSubscribers"
+>;
+
 /** What gossipsub's implementation offers beyond its published interface. */
-type ScoredGossipSub = GossipSub & {
+type ScoredGossipSub = GossipPubSub & {
   getScore?: (peerId: string) => number;
   getMeshPeers?: (topic: string) => unknown[];
 };
@@ -47,7 +53,7 @@ const REJECT_CODES = new Set([
 
 /** The parts of the node this service uses. */
 export interface GossipComponents {
-  pubsub: GossipSub;
+  pubsub: GossipPubSub;
   logger: Logger;
 }
 
@@ -58,7 +64,7 @@ export interface GossipComponents {
  * it handles; a topic is subscribed while both this service and its handler run.
  */
 export class GossipService implements Startable {
-  private readonly pubsub: GossipSub;
+  private readonly pubsub: GossipPubSub;
   private readonly log: Logger;
   private readonly handlers = new Map<Topic, TopicHandler<unknown>>();
   private readonly stats = new Map<Topic, TopicCounters>();

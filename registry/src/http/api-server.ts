@@ -1,6 +1,7 @@
 import type { Startable } from "@libp2p/interface";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { Server } from "bun";
+import { UnavailableError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { IndexSync } from "../p2p/index-sync-service.ts";
 import { SCHEMA_VERSION } from "../store/database.ts";
@@ -79,7 +80,7 @@ export class ApiServer implements Startable {
 
   /** Base URL of the API, e.g. `http://127.0.0.1:4747`; known once started. */
   get url(): string {
-    if (!this.server) throw new Error("the API server is not running");
+    if (!this.server) throw new UnavailableError("the API server is not running");
     const host = this.init.host.includes(":") ? `[${this.init.host}]` : this.init.host;
     return `http://${host}:${this.server.port}`;
   }

@@ -16,6 +16,7 @@ import { tcp } from "@libp2p/tcp";
 import { yamux } from "@libp2p/yamux";
 import { createLibp2p, type Libp2p } from "libp2p";
 import { DHT_NAMESPACE, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS, MAX_GOSSIP_BYTES } from "../constants.ts";
+import { RegistryError } from "../errors.ts";
 import { GOSSIP_SCORE_THRESHOLDS, gossipScoreParams } from "./gossip-scoring.ts";
 import { type IndexSync, type IndexSyncInit, indexSync } from "./index-sync-service.ts";
 
@@ -93,7 +94,7 @@ function singleKadDHT(init: KadDHTInit): (components: KadDHTComponents) => Singl
   const create = kadDHT(init);
   return (components) => {
     const dht = create(components);
-    if (!hasRoutingTable(dht)) throw new Error("kad-dht has no routing table");
+    if (!hasRoutingTable(dht)) throw new RegistryError("INTERNAL", "kad-dht has no routing table");
     return dht;
   };
 }
