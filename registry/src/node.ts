@@ -50,10 +50,11 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     reputation,
     mempool,
     pruning,
-    convergeOnJoin({ bootstrap: config.bootstrap })(components),
     api,
     validatorRecordService({ publicUrl: config.publicUrl })({ ...built, api }),
     republishService()(built),
+    // Last, so stopping ends its dials first: a stopping node must not re-dial peers that leave.
+    convergeOnJoin({ bootstrap: config.bootstrap })(components),
   ];
   await startInOrder(services).catch(async (e: unknown) => {
     await close();
@@ -69,7 +70,6 @@ export async function startRegistryNode(options: StartRegistryNodeOptions): Prom
     validator: signer?.address ?? null,
     chain: payments ? { chainId: payments.domain.chainId, payment: payments.domain.verifyingContract } : null,
   });
-
   let stopping: Promise<void> | undefined;
   return {
     config,
