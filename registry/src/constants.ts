@@ -42,6 +42,12 @@ export const DHT_TIMEOUT_MS = 10_000;
 export const PUBLISH_DHT_WAIT_MS = 3_000;
 /** For this long after start, each new peer triggers a lookup of our own id (faster joining). */
 export const CONVERGE_WARMUP_MS = 60_000;
+/** While warming up, a self-lookup waits this long after the last new peer (peers arrive in bursts). */
+export const CONVERGE_DEBOUNCE_MS = 250;
+/** Self-lookups new peers may trigger while warming up (each one queries many peers). */
+export const CONVERGE_MAX_PEER_TRIGGERED = 3;
+/** How often an isolated node (no connection at all) re-dials its bootstrap peers. */
+export const BOOTSTRAP_REDIAL_MS = 2_000;
 /** Self-lookups after warm-up (kad-dht's default is 5 minutes). */
 export const DHT_QUERY_SELF_INTERVAL_MS = 60_000;
 /** How often expired agent records and stale mempool items are pruned. */
@@ -61,6 +67,16 @@ export const MAX_PREATTESTED = 200_000;
 export const MAX_INDEXED_RECORDS = 100_000;
 /** How often a node re-publishes its own records into the DHT. */
 export const REPUBLISH_INTERVAL_MS = 10 * 60_000;
+/**
+ * After start, own records are put back into the DHT once the routing table has a peer, or
+ * after this long (a lone node keeps them local); the table is checked every `REPUBLISH_POLL_MS`.
+ */
+export const REPUBLISH_FIRST_WAIT_MS = 30_000;
+export const REPUBLISH_POLL_MS = 100;
+/** How long events a node derives itself wait to be signed together into one reputation report. */
+export const REPUTATION_FLUSH_DELAY_MS = 100;
+/** Events signed into one reputation report at most. */
+export const REPUTATION_REPORT_MAX_EVENTS = 256;
 
 /** Minimum score an agent needs when its subnet sets no `minReputation` (shared with gateways). */
 export { DEFAULT_MIN_REPUTATION } from "@ncn/protocol";

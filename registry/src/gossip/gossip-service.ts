@@ -1,5 +1,5 @@
 import { type GossipSub, type Message, TopicValidatorResult } from "@libp2p/gossipsub";
-import type { PeerId } from "@libp2p/interface";
+import type { PeerId, Startable } from "@libp2p/interface";
 import { BaseError } from "@ncn/protocol";
 import * as v from "valibot";
 import { MAX_GOSSIP_BYTES, type Topic } from "../constants.ts";
@@ -27,8 +27,14 @@ export interface TopicCounters {
   published: number;
 }
 
+/** The parts of gossipsub this service uses. */
+export type GossipPubSub = Pick<
+  GossipSub,
+  "topicValidators" | "subscribe" | "unsubscribe" | "publish" | "getSubscribers"
+>;
+
 /** What gossipsub's implementation offers beyond its published interface. */
-type ScoredGossipSub = GossipSub & {
+type ScoredGossipSub = GossipPubSub & {
   getScore?: (peerId: string) => number;
   getMeshPeers?: (topic: string) => unknown[];
 };
@@ -45,49 +51,75 @@ const REJECT_CODES = new Set([
   "TENSOR_INVALID",
 ]);
 
+/** The parts of the node this service uses. */
+export interface GossipComponents {
+  pubsub: GossipPubSub;
+  logger: Logger;
+}
+
 /**
  * Gossip on the registry's versioned topics. Every payload is UTF-8 JSON parsed with its
  * topic's schema inside gossipsub's topic validator, so malformed and refused messages
- * are neither delivered nor forwarded, and are counted.
+ * are neither delivered nor forwarded, and are counted. Each service registers the topics
+ * it handles; a topic is subscribed while both this service and its handler run.
  */
-export class GossipService {
-  private readonly pubsub: GossipSub;
+export class GossipService implements Startable {
+  private readonly pubsub: GossipPubSub;
   private readonly log: Logger;
   private readonly handlers = new Map<Topic, TopicHandler<unknown>>();
   private readonly stats = new Map<Topic, TopicCounters>();
+  private running = false;
 
-  constructor(pubsub: GossipSub, log: Logger) {
-    this.pubsub = pubsub;
-    this.log = log;
+  constructor(components: GossipComponents) {
+    this.pubsub = components.pubsub;
+    this.log = components.logger.child("gossip");
   }
 
+  /** Handles a topic from now on (subscribed at once while running, else on `start`). */
   register<T>(handler: TopicHandler<T>): void {
     this.handlers.set(handler.topic, handler as TopicHandler<unknown>);
-    this.stats.set(handler.topic, {
-      received: 0,
-      accepted: 0,
-      ignored: 0,
-      malformed: 0,
-      rejected: 0,
-      published: 0,
-    });
+    if (!this.stats.has(handler.topic)) {
+      this.stats.set(handler.topic, {
+        received: 0,
+        accepted: 0,
+        ignored: 0,
+        malformed: 0,
+        rejected: 0,
+        published: 0,
+      });
+    }
+    if (this.running) this.subscribe(handler);
+  }
+
+  /** Stops handling a topic (its counters stay). */
+  unregister(topic: Topic): void {
+    if (!this.handlers.delete(topic)) return;
+    if (this.running) this.unsubscribe(topic);
   }
 
   start(): void {
-    for (const [topic, handler] of this.handlers) {
-      this.pubsub.topicValidators.set(topic, (peer, msg) => this.validate(handler, peer, msg));
-      this.pubsub.subscribe(topic);
-    }
+    if (this.running) return;
+    this.running = true;
+    for (const handler of this.handlers.values()) this.subscribe(handler);
   }
 
   stop(): void {
-    for (const topic of this.handlers.keys()) {
-      this.pubsub.topicValidators.delete(topic);
-      try {
-        this.pubsub.unsubscribe(topic);
-      } catch {
-        // libp2p may already be stopping.
-      }
+    if (!this.running) return;
+    this.running = false;
+    for (const topic of this.handlers.keys()) this.unsubscribe(topic);
+  }
+
+  private subscribe(handler: TopicHandler<unknown>): void {
+    this.pubsub.topicValidators.set(handler.topic, (peer, msg) => this.validate(handler, peer, msg));
+    this.pubsub.subscribe(handler.topic);
+  }
+
+  private unsubscribe(topic: Topic): void {
+    this.pubsub.topicValidators.delete(topic);
+    try {
+      this.pubsub.unsubscribe(topic);
+    } catch {
+      // libp2p may already be stopping.
     }
   }
 
@@ -188,4 +220,11 @@ export class GossipService {
       return TopicValidatorResult.Ignore;
     }
   }
+}
+
+/**
+ * @example const gossip = gossipService()({ pubsub: libp2p.services.pubsub, logger })
+ */
+export function gossipService(): (components: GossipComponents) => GossipService {
+  return (components) => new GossipService(components);
 }

@@ -12,7 +12,6 @@ import {
 import { generatePrivateKey } from "viem/accounts";
 import { staticValidatorSet } from "../chain/validator-set.ts";
 import { MEMPOOL_MAX_ITEMS, MEMPOOL_TTL_MS } from "../constants.ts";
-import type { GossipService } from "../gossip/gossip-service.ts";
 import type { MempoolMessage } from "../gossip/mempool-message.ts";
 import { GatewayAuthenticator } from "../http/gateway-auth.ts";
 import { RecordIndex } from "../records/record-index.ts";
@@ -41,24 +40,26 @@ function mempool() {
   const db = openDatabase(":memory:");
   dbs.push(db);
   const attestations = new AttestationStore(db);
-  const validation = new ValidationService({
-    index: new RecordIndex(db),
-    reputation: new ReputationBook(db),
-    attestations,
-    receipts: new ReceiptStore(db),
-    preattested: new PreattestationStore(db),
-    completions: new CompletionStore(db),
-    spotCheck: { fraction: 0, atol: 0, rtol: 0 },
-    log: quietLogger(),
-  });
+  const validation = new ValidationService(
+    {
+      index: new RecordIndex(db),
+      reputationBook: new ReputationBook(db),
+      attestations,
+      receipts: new ReceiptStore(db),
+      preattested: new PreattestationStore(db),
+      completions: new CompletionStore(db),
+      logger: quietLogger(),
+    },
+    { spotCheck: { fraction: 0, atol: 0, rtol: 0 } },
+  );
   const service = new MempoolService({
-    gossip: { publish: async () => 0 } as unknown as GossipService,
+    gossip: { publish: async () => 0, register: () => undefined, unregister: () => undefined },
     validation,
     attestations,
-    domain,
+    payments: { domain },
     validatorSet: staticValidatorSet([validator.address]),
     gatewayAuth: new GatewayAuthenticator([addressOf(gateway)]),
-    log: quietLogger(),
+    logger: quietLogger(),
   });
   return { service, attestations };
 }

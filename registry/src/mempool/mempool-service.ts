@@ -1,3 +1,4 @@
+import type { Startable } from "@libp2p/interface";
 import {
   type AttestationResponse,
   type AttestationSig,
@@ -15,6 +16,7 @@ import type { ValidatorSetReader } from "../chain/validator-set.ts";
 import { MEMPOOL_CONCURRENCY, MEMPOOL_MAX_ITEMS, MEMPOOL_TTL_MS, TOPIC_MEMPOOL } from "../constants.ts";
 import { RegistryError } from "../errors.ts";
 import type { GossipService, HandleResult } from "../gossip/gossip-service.ts";
+import { mempoolHandler } from "../gossip/handlers/mempool.ts";
 import type { MempoolMessage, MempoolWork } from "../gossip/mempool-message.ts";
 import type { GatewayAuthenticator } from "../http/gateway-auth.ts";
 import type { Logger } from "../logger.ts";
@@ -32,17 +34,18 @@ export interface MempoolEntry {
   refusal?: { code: string; message: string };
 }
 
-export interface MempoolServiceInit {
-  gossip: GossipService;
-  validation: ValidationService;
+/** The parts of the node this service uses. */
+export interface MempoolServiceComponents {
+  gossip: Pick<GossipService, "publish" | "register" | "unregister">;
+  validation: Pick<ValidationService, "enabled" | "preprocess" | "completion" | "onAttestation">;
   attestations: AttestationStore;
-  /** Needed to check gossiped attestations; without it they are ignored. */
-  domain?: NcnDomain | undefined;
+  /** Its domain is needed to check gossiped attestations; without it they are ignored. */
+  payments?: { readonly domain: NcnDomain } | undefined;
   /** Gossiped attestations are kept only from its active validators; without it they are ignored. */
   validatorSet?: ValidatorSetReader | undefined;
   /** Who may post work: gossiped work carries its gateway's token. */
   gatewayAuth: GatewayAuthenticator;
-  log: Logger;
+  logger: Logger;
 }
 
 /** How long the active validator set is reused between gossiped attestations. */
@@ -53,8 +56,10 @@ const VALIDATOR_SET_CACHE_MS = 10_000;
  * validator node validates it independently, and each attestation is gossiped so that the
  * gateway can collect M of them from any node.
  */
-export class MempoolService {
-  private readonly init: MempoolServiceInit;
+export class MempoolService implements Startable {
+  private readonly components: MempoolServiceComponents;
+  private readonly log: Logger;
+  private stopListening: (() => void) | undefined;
   private readonly entries = new Map<string, MempoolEntry>();
   private readonly queue: { work: MempoolWork; gateway: `0x${string}` }[] = [];
   private validators: { at: number; keys: Promise<ReadonlySet<string>> } | undefined;
@@ -68,8 +73,25 @@ export class MempoolService {
   private running = 0;
   private stopped = false;
 
-  constructor(init: MempoolServiceInit) {
-    this.init = init;
+  constructor(components: MempoolServiceComponents) {
+    this.components = components;
+    this.log = components.logger.child("mempool");
+  }
+
+  /** Takes work and attestations from gossip, and announces every attestation this node signs. */
+  start(): void {
+    this.stopped = false;
+    this.components.gossip.register(mempoolHandler(this));
+    this.stopListening ??= this.components.validation.onAttestation((res) => void this.announce(res));
+  }
+
+  /** Drops queued work (what is being validated finishes) and leaves the topic. */
+  stop(): void {
+    this.stopped = true;
+    this.queue.length = 0;
+    this.stopListening?.();
+    this.stopListening = undefined;
+    this.components.gossip.unregister(TOPIC_MEMPOOL);
   }
 
   /**
@@ -95,7 +117,7 @@ export class MempoolService {
     this.add(message, auth.gateway, now);
     let gossipPeers = 0;
     try {
-      gossipPeers = await this.init.gossip.publish(TOPIC_MEMPOOL, message);
+      gossipPeers = await this.components.gossip.publish(TOPIC_MEMPOOL, message);
     } catch (e) {
       throw new RegistryError("PAYLOAD_TOO_LARGE", "this work cannot be gossiped; validate it over HTTP", {
         cause: e,
@@ -116,7 +138,7 @@ export class MempoolService {
     if (message.id !== hashCanonical({ phase: message.phase, request: message.request })) {
       throw new RegistryError("INVALID_INPUT", "mempool work id does not match its content");
     }
-    const gateway = await this.init.gatewayAuth.authenticateToken(message.auth);
+    const gateway = await this.components.gatewayAuth.authenticateToken(message.auth);
     const expiresAt = Math.min(message.expiresAt, message.request.deadline, now + MEMPOOL_TTL_MS);
     if (expiresAt <= now || this.entries.has(message.id)) return "ignore";
     return this.add({ ...message, expiresAt }, gateway, now) ? "accept" : "ignore";
@@ -125,9 +147,9 @@ export class MempoolService {
   /** Announces an attestation this node signed: the request is known here from now on. */
   async announce(res: AttestationResponse): Promise<void> {
     this.markKnown(res.requestId);
-    await this.init.gossip
+    await this.components.gossip
       .publish(TOPIC_MEMPOOL, { type: "attestation", requestId: res.requestId, attestation: res.attestation })
-      .catch((e: unknown) => this.init.log.debug("attestation announcement failed", { err: e }));
+      .catch((e: unknown) => this.log.debug("attestation announcement failed", { err: e }));
   }
 
   list(): MempoolEntry[] {
@@ -149,11 +171,6 @@ export class MempoolService {
     return n;
   }
 
-  stop(): void {
-    this.stopped = true;
-    this.queue.length = 0;
-  }
-
   private add(work: MempoolWork, gateway: `0x${string}`, now = Date.now()): boolean {
     if (this.entries.has(work.id)) return false;
     if (this.entries.size >= MEMPOOL_MAX_ITEMS) this.prune(now);
@@ -164,11 +181,11 @@ export class MempoolService {
       requestId: work.request.requestId,
       postedAt: work.postedAt,
       expiresAt: work.expiresAt,
-      status: this.init.validation.enabled ? "pending" : "skipped",
+      status: this.components.validation.enabled ? "pending" : "skipped",
     };
     this.entries.set(work.id, entry);
     this.markKnown(requestKey(work.request.requestId));
-    if (this.init.validation.enabled) {
+    if (this.components.validation.enabled) {
       this.queue.push({ work, gateway });
       this.pump();
     }
@@ -192,21 +209,20 @@ export class MempoolService {
     if (!entry || work.expiresAt <= Date.now()) return;
     try {
       // validation.onAttestation announces what is signed.
-      if (work.phase === 0) await this.init.validation.preprocess(work.request, gateway);
-      else await this.init.validation.completion(work.request, gateway);
+      if (work.phase === 0) await this.components.validation.preprocess(work.request, gateway);
+      else await this.components.validation.completion(work.request, gateway);
       entry.status = "attested";
     } catch (e) {
       entry.status = "refused";
       const err = toBaseError(e);
       entry.refusal = { code: err.code, message: err.shortMessage };
-      if (!(e instanceof BaseError))
-        this.init.log.error("mempool validation failed", { id: work.id, err: e });
+      if (!(e instanceof BaseError)) this.log.error("mempool validation failed", { id: work.id, err: e });
     }
   }
 
   /** The active validator keys, read at most every few seconds. */
   private activeValidators(now = Date.now()): Promise<ReadonlySet<string>> {
-    const set = this.init.validatorSet;
+    const set = this.components.validatorSet;
     if (!set) return Promise.resolve(new Set<string>());
     if (!this.validators || now - this.validators.at > VALIDATOR_SET_CACHE_MS) {
       const keys = set.active().then((list) => new Set(list.map((k) => k.toLowerCase())));
@@ -224,8 +240,8 @@ export class MempoolService {
    * validator is in the active set: what a gateway collects from any node counts toward M.
    */
   private async acceptAttestation(requestId: `0x${string}`, a: AttestationSig): Promise<HandleResult> {
-    const domain = this.init.domain;
-    if (!domain || !this.init.validatorSet) return "ignore";
+    const domain = this.components.payments?.domain;
+    if (!domain || !this.components.validatorSet) return "ignore";
     if (!(await this.activeValidators()).has(a.validator.toLowerCase())) {
       throw new RegistryError("FORBIDDEN", `${a.validator} is not an active validator`);
     }
@@ -247,7 +263,7 @@ export class MempoolService {
       throw new RegistryError("SIGNATURE_INVALID", "attestation is not signed by its validator");
     }
     const key = requestId.toLowerCase();
-    if (this.known.has(key)) return this.init.attestations.save(requestId, a) ? "accept" : "ignore";
+    if (this.known.has(key)) return this.components.attestations.save(requestId, a) ? "accept" : "ignore";
     // Not stored for a request this node never saw: an active validator could otherwise fill
     // its database with attestations of made-up requests. Held a while in a bounded buffer.
     this.hold(key, a);
@@ -263,7 +279,7 @@ export class MempoolService {
     if (!held) return;
     this.waiting.delete(key);
     if (now - held.at > WAITING_TTL_MS) return;
-    for (const a of held.list) this.init.attestations.save(key as `0x${string}`, a);
+    for (const a of held.list) this.components.attestations.save(key as `0x${string}`, a);
   }
 
   private hold(key: string, a: AttestationSig, now = Date.now()): void {
@@ -295,4 +311,11 @@ const WAITING_PER_REQUEST = 16;
 /** The bytes32 key attestations are filed under, for a request id as work carries it. */
 function requestKey(requestId: string): string {
   return /^0x[0-9a-fA-F]{64}$/.test(requestId) ? requestId.toLowerCase() : idToBytes32(requestId);
+}
+
+/**
+ * @example const mempool = mempoolService()({ gossip, validation, attestations, gatewayAuth, logger })
+ */
+export function mempoolService(): (components: MempoolServiceComponents) => MempoolService {
+  return (components) => new MempoolService(components);
 }

@@ -2,20 +2,28 @@ import { bootstrap } from "@libp2p/bootstrap";
 import { type GossipSub, gossipsub } from "@libp2p/gossipsub";
 import { type Identify, identify } from "@libp2p/identify";
 import type { PrivateKey } from "@libp2p/interface";
-import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
+import {
+  type KadDHT,
+  type KadDHTComponents,
+  type KadDHTInit,
+  kadDHT,
+  passthroughMapper,
+  type SingleKadDHT,
+} from "@libp2p/kad-dht";
 import { noise } from "@libp2p/noise";
 import { type Ping, ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
 import { yamux } from "@libp2p/yamux";
 import { createLibp2p, type Libp2p } from "libp2p";
 import { DHT_NAMESPACE, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS, MAX_GOSSIP_BYTES } from "../constants.ts";
+import { RegistryError } from "../errors.ts";
 import { GOSSIP_SCORE_THRESHOLDS, gossipScoreParams } from "./gossip-scoring.ts";
 import { type IndexSync, type IndexSyncInit, indexSync } from "./index-sync-service.ts";
 
 export type RegistryServices = {
   identify: Identify;
   ping: Ping;
-  dht: KadDHT;
+  dht: SingleKadDHT;
   pubsub: GossipSub;
   indexSync: IndexSync;
 };
@@ -48,7 +56,7 @@ export async function createRegistryLibp2p(init: CreateLibp2pInit): Promise<Regi
     services: {
       identify: identify(),
       ping: ping(),
-      dht: kadDHT({
+      dht: singleKadDHT({
         protocol: DHT_PROTOCOL,
         // Registry nodes run on private networks and loopback too: always answer queries and
         // keep private addresses, or routing tables stay empty there.
@@ -71,4 +79,22 @@ export async function createRegistryLibp2p(init: CreateLibp2pInit): Promise<Regi
       indexSync: indexSync(init.sync),
     },
   });
+}
+
+function hasRoutingTable(dht: KadDHT): dht is SingleKadDHT {
+  return "routingTable" in dht;
+}
+
+/**
+ * kad-dht's factory promises only `KadDHT`, yet its one implementation (a single DHT, not
+ * the Amino LAN/WAN pair) keeps a routing table: checked once here, so every reader of the
+ * table's size is typed.
+ */
+function singleKadDHT(init: KadDHTInit): (components: KadDHTComponents) => SingleKadDHT {
+  const create = kadDHT(init);
+  return (components) => {
+    const dht = create(components);
+    if (!hasRoutingTable(dht)) throw new RegistryError("INTERNAL", "kad-dht has no routing table");
+    return dht;
+  };
 }

@@ -1,8 +1,11 @@
+import type { Startable } from "@libp2p/interface";
 import type { KadDHT } from "@libp2p/kad-dht";
 import { type RecordKind, recordDhtKey, type SignedRecord } from "@ncn/protocol";
 import type { NameOwnerReader } from "../chain/name-owners.ts";
-import { DHT_TIMEOUT_MS, PUBLISH_DHT_WAIT_MS, TOPIC_RECORDS } from "../constants.ts";
+import { DHT_TIMEOUT_MS, PUBLISH_DHT_WAIT_MS, TOPIC_HEARTBEAT, TOPIC_RECORDS } from "../constants.ts";
 import type { GossipService } from "../gossip/gossip-service.ts";
+import { heartbeatHandler } from "../gossip/handlers/heartbeat.ts";
+import { recordsHandler } from "../gossip/handlers/records.ts";
 import type { Logger } from "../logger.ts";
 import { checkRecord, decodeRecordValue, encodeRecord } from "./check-record.ts";
 import type { RecordIndex, UpsertResult } from "./record-index.ts";
@@ -18,27 +21,42 @@ export interface PublishResult {
   gossipPeers: number;
 }
 
-export interface RecordServiceInit {
+/** The parts of the node this service uses. */
+export interface RecordServiceComponents {
   index: RecordIndex;
-  dht: KadDHT;
-  gossip: GossipService;
-  log: Logger;
+  dht: Pick<KadDHT, "get" | "put">;
+  gossip: Pick<GossipService, "publish" | "register" | "unregister">;
+  logger: Logger;
   /** Owners of subnet and model names (the chain); without it the first owner seen keeps a name. */
   names?: NameOwnerReader | undefined;
 }
 
 /**
  * Publishes and looks up signed records: in the local index (for listing), in the DHT under
- * `/ncn/<kind>/<key>` (for lookups by key from any node), and announced on gossip.
+ * `/ncn/<kind>/<key>` (for lookups by key from any node), and announced on gossip. Handles
+ * the record announcements and agent heartbeats gossiped by others.
  */
-export class RecordService {
-  private readonly init: RecordServiceInit;
-  constructor(init: RecordServiceInit) {
-    this.init = init;
+export class RecordService implements Startable {
+  private readonly components: RecordServiceComponents;
+  private readonly log: Logger;
+
+  constructor(components: RecordServiceComponents) {
+    this.components = components;
+    this.log = components.logger.child("records");
+  }
+
+  start(): void {
+    this.components.gossip.register(heartbeatHandler(this.components.index));
+    this.components.gossip.register(recordsHandler(this.components.index, this.components.names));
+  }
+
+  stop(): void {
+    this.components.gossip.unregister(TOPIC_HEARTBEAT);
+    this.components.gossip.unregister(TOPIC_RECORDS);
   }
 
   private names(): { names?: NameOwnerReader } {
-    return this.init.names ? { names: this.init.names } : {};
+    return this.components.names ? { names: this.components.names } : {};
   }
 
   /** Checks a record, indexes it, stores it in the DHT and announces it. */
@@ -46,18 +64,18 @@ export class RecordService {
     input: unknown,
     options: { own?: boolean; signal?: AbortSignal } = {},
   ): Promise<PublishResult> {
-    const record = await checkRecord(input, { index: this.init.index, ...this.names() });
-    const result = this.init.index.upsert(record, { own: options.own === true });
+    const record = await checkRecord(input, { index: this.components.index, ...this.names() });
+    const result = this.components.index.upsert(record, { own: options.own === true });
     const put = this.dhtPut(record, options.signal);
     const [dhtPeers, gossipPeers] = await Promise.all([
       // A slow DHT must not hold the caller (an agent re-publishing): the put carries on.
       Promise.race([put, Bun.sleep(PUBLISH_DHT_WAIT_MS).then(() => null)]),
-      this.init.gossip.publish(TOPIC_RECORDS, record).catch((e: unknown) => {
-        this.init.log.warn("record announcement failed", { kind: record.kind, key: record.key, err: e });
+      this.components.gossip.publish(TOPIC_RECORDS, record).catch((e: unknown) => {
+        this.log.warn("record announcement failed", { kind: record.kind, key: record.key, err: e });
         return 0;
       }),
     ]);
-    this.init.log.info("record published", {
+    this.log.info("record published", {
       kind: record.kind,
       key: record.key,
       seq: record.seq,
@@ -73,13 +91,13 @@ export class RecordService {
     let stored = 0;
     try {
       const timeout = AbortSignal.timeout(DHT_TIMEOUT_MS);
-      for await (const event of this.init.dht.put(key, encodeRecord(record), {
+      for await (const event of this.components.dht.put(key, encodeRecord(record), {
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       })) {
         if (event.name === "PEER_RESPONSE" && event.messageName === "PUT_VALUE") stored++;
       }
     } catch (e) {
-      this.init.log.warn("DHT put incomplete", { kind: record.kind, key: record.key, stored, err: e });
+      this.log.warn("DHT put incomplete", { kind: record.kind, key: record.key, stored, err: e });
     }
     return stored;
   }
@@ -97,7 +115,7 @@ export class RecordService {
     let found: SignedRecord | undefined;
     try {
       const timeout = AbortSignal.timeout(DHT_TIMEOUT_MS);
-      for await (const event of this.init.dht.get(encoder.encode(dhtKey), {
+      for await (const event of this.components.dht.get(encoder.encode(dhtKey), {
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       })) {
         if (event.name !== "VALUE") continue;
@@ -106,15 +124,15 @@ export class RecordService {
         try {
           record = await checkRecord(decodeRecordValue(event.value), { dhtKey, ...this.names() });
         } catch (e) {
-          this.init.log.debug("DHT value refused", { dhtKey, err: e });
+          this.log.debug("DHT value refused", { dhtKey, err: e });
           continue;
         }
         if (!found || record.seq > found.seq) found = record;
       }
     } catch (e) {
-      this.init.log.debug("DHT get failed", { dhtKey, err: e });
+      this.log.debug("DHT get failed", { dhtKey, err: e });
     }
-    if (found) this.init.index.upsert(found);
+    if (found) this.components.index.upsert(found);
     return found as Extract<SignedRecord, { kind: K }> | undefined;
   }
 
@@ -123,13 +141,13 @@ export class RecordService {
     kind: K,
     key: string,
   ): Promise<Extract<SignedRecord, { kind: K }> | undefined> {
-    return this.init.index.get(kind, key)?.record ?? (await this.dhtGet(kind, key));
+    return this.components.index.get(kind, key)?.record ?? (await this.dhtGet(kind, key));
   }
 
   /** Puts this node's own records back into the DHT (after a restart, and periodically). */
   async republishOwn(signal?: AbortSignal): Promise<number> {
     let n = 0;
-    for (const record of this.init.index.ownRecords()) {
+    for (const record of this.components.index.ownRecords()) {
       if (signal?.aborted) break;
       try {
         await checkRecord(record, this.names());
@@ -137,9 +155,16 @@ export class RecordService {
         continue;
       }
       await this.dhtPut(record, signal);
-      await this.init.gossip.publish(TOPIC_RECORDS, record).catch(() => 0);
+      await this.components.gossip.publish(TOPIC_RECORDS, record).catch(() => 0);
       n++;
     }
     return n;
   }
+}
+
+/**
+ * @example const records = recordService()({ index, dht, gossip, logger, names })
+ */
+export function recordService(): (components: RecordServiceComponents) => RecordService {
+  return (components) => new RecordService(components);
 }

@@ -1,3 +1,4 @@
+import type { Startable } from "@libp2p/interface";
 import {
   type ReputationEvent,
   type ReputationReport,
@@ -5,8 +6,16 @@ import {
   verifyReputationReport,
 } from "@ncn/protocol";
 import type { ValidatorSetReader } from "../chain/validator-set.ts";
-import { CLOCK_SKEW_MS, REPORT_MAX_AGE_MS } from "../constants.ts";
+import {
+  CLOCK_SKEW_MS,
+  REPORT_MAX_AGE_MS,
+  REPUTATION_FLUSH_DELAY_MS,
+  REPUTATION_REPORT_MAX_EVENTS,
+  TOPIC_REPUTATION,
+} from "../constants.ts";
 import { RegistryError } from "../errors.ts";
+import type { GossipService } from "../gossip/gossip-service.ts";
+import { reputationHandler } from "../gossip/handlers/reputation.ts";
 import type { Logger } from "../logger.ts";
 import type { AttestationSigner } from "../validation/attestation-signer.ts";
 import type { ReputationBook } from "./reputation-book.ts";
@@ -14,16 +23,20 @@ import type { Reputation } from "./score.ts";
 import { VALIDATOR_ONLY_KINDS } from "./score.ts";
 
 export interface ReputationServiceInit {
-  book: ReputationBook;
   trustedGateways: readonly string[];
+  /** How long derived events wait to be signed together. */
+  flushDelayMs?: number;
+}
+
+/** The parts of the node this service uses. */
+export interface ReputationServiceComponents {
+  reputationBook: ReputationBook;
   validatorSet?: ValidatorSetReader | undefined;
   /** This node's key: its own derived events are applied and signed with it. */
   signer?: AttestationSigner | undefined;
-  /** Relays a report to the other nodes (gossip). */
-  broadcast?: (report: ReputationReport) => Promise<void>;
-  log: Logger;
-  /** How long derived events wait to be signed together. */
-  flushDelayMs?: number;
+  /** Relays reports to the other nodes, and brings theirs. */
+  gossip: Pick<GossipService, "publish" | "register" | "unregister">;
+  logger: Logger;
 }
 
 /**
@@ -31,27 +44,45 @@ export interface ReputationServiceInit {
  * timeout) and validators (also slashing offences), and the events this node derives from
  * its own validations, which it signs and relays.
  */
-export class ReputationService {
+export class ReputationService implements Startable {
+  private readonly components: ReputationServiceComponents;
   private readonly init: ReputationServiceInit;
+  private readonly log: Logger;
   private pending: ReputationEvent[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private validatorCache: { at: number; keys: Set<string> } | undefined;
 
-  constructor(init: ReputationServiceInit) {
+  constructor(components: ReputationServiceComponents, init: ReputationServiceInit) {
+    this.components = components;
     this.init = init;
+    this.log = components.logger.child("reputation");
+  }
+
+  start(): void {
+    this.components.gossip.register(reputationHandler(this));
+  }
+
+  /** Signs and relays what is pending, then stops taking reports from gossip. */
+  async stop(): Promise<void> {
+    await this.flush();
+    this.components.gossip.unregister(TOPIC_REPUTATION);
+  }
+
+  private async broadcast(report: ReputationReport): Promise<void> {
+    await this.components.gossip.publish(TOPIC_REPUTATION, report);
   }
 
   get(agent: string): Reputation {
-    return this.init.book.get(agent);
+    return this.components.reputationBook.get(agent);
   }
 
   all(): Reputation[] {
-    return this.init.book.all();
+    return this.components.reputationBook.all();
   }
 
   private async isValidator(address: string): Promise<boolean> {
-    if (this.init.signer?.address === address) return true;
-    const set = this.init.validatorSet;
+    if (this.components.signer?.address === address) return true;
+    const set = this.components.validatorSet;
     if (!set) return false;
     const now = Date.now();
     if (!this.validatorCache || now - this.validatorCache.at > 30_000) {
@@ -92,25 +123,27 @@ export class ReputationService {
       }
     }
     let applied = 0;
-    for (const event of report.events) if (this.init.book.apply(event, report.reporter)) applied++;
+    for (const event of report.events)
+      if (this.components.reputationBook.apply(event, report.reporter)) applied++;
     return applied;
   }
 
   /** Applies and relays a report received over HTTP. */
   async submitReport(input: unknown): Promise<number> {
     const applied = await this.acceptReport(input);
-    if (applied > 0) await this.init.broadcast?.(input as ReputationReport).catch(() => undefined);
+    if (applied > 0) await this.broadcast(input as ReputationReport).catch(() => undefined);
     return applied;
   }
 
   /** An event this node derived from its own validation; applied now, signed and relayed soon. */
   record(event: ReputationEvent): void {
-    const reporter = this.init.signer?.address ?? "self";
-    if (!this.init.book.apply(event, reporter)) return;
-    if (!this.init.signer || !this.init.broadcast) return;
+    const reporter = this.components.signer?.address ?? "self";
+    if (!this.components.reputationBook.apply(event, reporter)) return;
+    if (!this.components.signer) return;
     this.pending.push(event);
-    if (this.pending.length >= 256) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.init.flushDelayMs ?? 100);
+    if (this.pending.length >= REPUTATION_REPORT_MAX_EVENTS) void this.flush();
+    else
+      this.timer ??= setTimeout(() => void this.flush(), this.init.flushDelayMs ?? REPUTATION_FLUSH_DELAY_MS);
   }
 
   /**
@@ -118,25 +151,30 @@ export class ReputationService {
    * sees them too), each counted once by the caller: one write per agent.
    */
   recordLocalSuccesses(events: readonly ReputationEvent[]): void {
-    this.init.book.applyLocal(events);
+    this.components.reputationBook.applyLocal(events);
   }
 
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const events = this.pending.splice(0, 256);
-    const signer = this.init.signer;
-    if (events.length === 0 || !signer || !this.init.broadcast) return;
+    const events = this.pending.splice(0, REPUTATION_REPORT_MAX_EVENTS);
+    const signer = this.components.signer;
+    if (events.length === 0 || !signer) return;
     const unsigned = { reporter: signer.address as ReputationReport["reporter"], at: Date.now(), events };
     try {
       const signature = await signer.signMessage(reputationReportSigningText(unsigned));
-      await this.init.broadcast({ ...unsigned, signature } as ReputationReport);
+      await this.broadcast({ ...unsigned, signature } as ReputationReport);
     } catch (e) {
-      this.init.log.warn("could not relay reputation events", { err: e, count: events.length });
+      this.log.warn("could not relay reputation events", { err: e, count: events.length });
     }
   }
+}
 
-  async stop(): Promise<void> {
-    await this.flush();
-  }
+/**
+ * @example const reputation = reputationService({ trustedGateways })({ reputationBook, gossip, logger })
+ */
+export function reputationService(
+  init: ReputationServiceInit,
+): (components: ReputationServiceComponents) => ReputationService {
+  return (components) => new ReputationService(components, init);
 }

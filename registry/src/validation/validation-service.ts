@@ -29,8 +29,24 @@ import type { SpotCheckPolicy } from "./spot-check.ts";
 import { validateStream } from "./stream.ts";
 
 export interface ValidationServiceInit {
+  spotCheck: SpotCheckPolicy;
+}
+
+/** Where the events this node derives from its validations go (the reputation service). */
+export interface ReputationRecorder {
+  record(event: ReputationEvent): void;
+  /**
+   * Successes seen in stream mode: applied to this node's book only. Every validator
+   * validates every stream batch itself, so relaying them would only make each node
+   * re-apply what it already counted (at N times the messages).
+   */
+  recordLocalSuccesses(events: readonly ReputationEvent[]): void;
+}
+
+/** The parts of the node this service uses. */
+export interface ValidationServiceComponents {
   index: RecordIndex;
-  reputation: ReputationBook;
+  reputationBook: ReputationBook;
   attestations: AttestationStore;
   receipts: ReceiptStore;
   preattested: PreattestationStore;
@@ -38,27 +54,24 @@ export interface ValidationServiceInit {
   signer?: AttestationSigner | undefined;
   payments?: PaymentReader | undefined;
   reexecutor?: Reexecutor | undefined;
-  spotCheck: SpotCheckPolicy;
-  onReputationEvent?: (event: ReputationEvent) => void;
-  /**
-   * Successes seen in stream mode: applied to this node's book only. Every validator
-   * validates every stream batch itself, so relaying them would only make each node
-   * re-apply what it already counted (at N times the messages).
-   */
-  onLocalSuccesses?: (events: readonly ReputationEvent[]) => void;
+  reputation?: ReputationRecorder | undefined;
   /** Runs the store writes of a batch as one transaction (the node's SQLite database). */
-  transaction?: <T>(run: () => T) => T;
-  /** Called with every attestation this node signs (to gossip it). */
-  onAttestation?: (response: AttestationResponse) => void;
-  log: Logger;
+  transaction?: (<T>(run: () => T) => T) | undefined;
+  logger: Logger;
 }
+
+/** Called with every attestation this node signs (the mempool gossips it). */
+export type AttestationListener = (response: AttestationResponse) => void;
 
 /**
  * The validator role of a node: preprocess, completion, batch, stream and settlement
  * attestations. Every call names the authenticated gateway that asked (`caller`).
  */
 export class ValidationService {
+  private readonly components: ValidationServiceComponents;
   private readonly init: ValidationServiceInit;
+  private readonly log: Logger;
+  private readonly attestationListeners = new Set<AttestationListener>();
   /** Vouchers and agent batches already recovered (a stream's voucher recurs on every call). */
   private readonly signers = new SignerCache();
   readonly stats = {
@@ -74,20 +87,32 @@ export class ValidationService {
     spotChecksUnchecked: 0,
   };
 
-  constructor(init: ValidationServiceInit) {
+  constructor(components: ValidationServiceComponents, init: ValidationServiceInit) {
+    this.components = components;
     this.init = init;
+    this.log = components.logger.child("validation");
+  }
+
+  /** Calls `listener` with every attestation signed from now on; returns what removes it. */
+  onAttestation(listener: AttestationListener): () => void {
+    this.attestationListeners.add(listener);
+    return () => this.attestationListeners.delete(listener);
+  }
+
+  private attested(response: AttestationResponse): void {
+    for (const listener of this.attestationListeners) listener(response);
   }
 
   get enabled(): boolean {
-    return this.init.signer !== undefined && this.init.payments !== undefined;
+    return this.components.signer !== undefined && this.components.payments !== undefined;
   }
 
   get address(): `0x${string}` | undefined {
-    return this.init.signer?.address;
+    return this.components.signer?.address;
   }
 
   private ready(): { signer: AttestationSigner; payments: PaymentReader } {
-    const { signer, payments } = this.init;
+    const { signer, payments } = this.components;
     if (!signer) throw new UnavailableError("this node has no validator key");
     if (!payments) throw new UnavailableError("this node has no chain connection (rpcUrl, paymentContract)");
     return { signer, payments };
@@ -95,24 +120,24 @@ export class ValidationService {
 
   private completionDeps(signer: AttestationSigner, payments: PaymentReader): CompletionDeps {
     return {
-      index: this.init.index,
+      index: this.components.index,
       domain: payments.domain,
       signer,
-      attestations: this.init.attestations,
-      receipts: this.init.receipts,
-      completions: this.init.completions,
-      preattested: this.init.preattested,
-      reputation: this.init.reputation,
-      reexecutor: this.init.reexecutor,
+      attestations: this.components.attestations,
+      receipts: this.components.receipts,
+      completions: this.components.completions,
+      preattested: this.components.preattested,
+      reputation: this.components.reputationBook,
+      reexecutor: this.components.reexecutor,
       spotCheck: this.init.spotCheck,
-      log: this.init.log,
+      log: this.log,
       onSpotCheck: (outcome) => {
         if (outcome === "passed") this.stats.spotChecksPassed++;
         else if (outcome === "failed") this.stats.spotChecksFailed++;
         else this.stats.spotChecksUnchecked++;
       },
-      onReputationEvent: (e) => this.init.onReputationEvent?.(e),
-      ...(this.init.transaction ? { transaction: this.init.transaction } : {}),
+      onReputationEvent: (e) => this.components.reputation?.record(e),
+      ...(this.components.transaction ? { transaction: this.components.transaction } : {}),
     };
   }
 
@@ -136,16 +161,16 @@ export class ValidationService {
       const res = await validatePreprocess(
         req,
         {
-          index: this.init.index,
-          reputation: this.init.reputation,
+          index: this.components.index,
+          reputation: this.components.reputationBook,
           payments,
           signer,
-          attestations: this.init.attestations,
-          preattested: this.init.preattested,
+          attestations: this.components.attestations,
+          preattested: this.components.preattested,
         },
         caller,
       );
-      this.init.onAttestation?.(res);
+      this.attested(res);
       return res;
     });
   }
@@ -154,7 +179,7 @@ export class ValidationService {
     return this.counted("completion", async () => {
       const { signer, payments } = this.ready();
       const res = await validateCompletion(req, this.completionDeps(signer, payments), caller);
-      this.init.onAttestation?.(res);
+      this.attested(res);
       return res;
     });
   }
@@ -170,11 +195,12 @@ export class ValidationService {
   stream(req: StreamBatchRequest, caller: `0x${string}`): Promise<BatchCompletionResponse> {
     return this.counted("stream", async () => {
       const { signer, payments } = this.ready();
+      const reputation = this.components.reputation;
       return validateStream(
         req,
         {
           ...this.completionDeps(signer, payments),
-          ...(this.init.onLocalSuccesses ? { onLocalSuccesses: this.init.onLocalSuccesses } : {}),
+          ...(reputation ? { onLocalSuccesses: (events) => reputation.recordLocalSuccesses(events) } : {}),
           payments,
           signers: this.signers,
         },
@@ -186,7 +212,16 @@ export class ValidationService {
   settlement(req: SettlementRequest, caller: `0x${string}`): Promise<SettlementSignature> {
     return this.counted("settlement", async () => {
       const { signer, payments } = this.ready();
-      return validateSettlement(req, { payments, signer, receipts: this.init.receipts }, caller);
+      return validateSettlement(req, { payments, signer, receipts: this.components.receipts }, caller);
     });
   }
+}
+
+/**
+ * @example const validation = validationService({ spotCheck })({ index, reputationBook, ...stores, logger })
+ */
+export function validationService(
+  init: ValidationServiceInit,
+): (components: ValidationServiceComponents) => ValidationService {
+  return (components) => new ValidationService(components, init);
 }
