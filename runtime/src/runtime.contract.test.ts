@@ -91,9 +91,14 @@ const IMPLEMENTATIONS: Implementation[] = [
 
 /** The protocol's view of a task's input, which the receipt's input hash commits to. */
 function inputOf(task: TaskWork): TaskInput {
-  return task.kind === "tensor"
-    ? { kind: "tensor", model: task.model.id, inputs: task.inputs }
-    : { kind: "ocr", model: task.model.id, image: task.image };
+  switch (task.kind) {
+    case "tensor":
+      return { kind: "tensor", model: task.model.id, inputs: task.inputs };
+    case "ocr":
+      return { kind: "ocr", model: task.model.id, image: task.image };
+    case "embed":
+      return { kind: "embed", model: task.model.id, texts: task.texts };
+  }
 }
 
 /** A context over the real model store that records every model the runtime fetched. */
