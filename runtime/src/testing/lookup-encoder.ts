@@ -12,6 +12,8 @@ export interface LookupEncoderOptions {
   storage: "float32" | "float16";
   /** Also emit `sentence_embedding` (masked mean, then L2 norm), as sentence-transformers exports do. */
   sentenceEmbedding: boolean;
+  /** Also take `token_type_ids` (unused), as BERT-family exports such as MiniLM do. */
+  tokenTypeIds?: boolean;
   /** Graph name, kept in the file. */
   name?: string;
 }
@@ -178,6 +180,7 @@ export function lookupEncoderBytes(options: LookupEncoderOptions): Uint8Array {
       input: [
         valueInfo("input_ids", INT64, ["batch", "sequence"]),
         valueInfo("attention_mask", INT64, ["batch", "sequence"]),
+        ...(options.tokenTypeIds ? [valueInfo("token_type_ids", INT64, ["batch", "sequence"])] : []),
       ],
       output,
     },

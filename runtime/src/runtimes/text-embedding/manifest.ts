@@ -1,4 +1,4 @@
-import { canonicalJson, Sha256 } from "@ncn/protocol";
+import { canonicalJson, type ModelDescriptor, Sha256 } from "@ncn/protocol";
 import * as v from "valibot";
 import { RuntimeError } from "../../errors.ts";
 
@@ -61,4 +61,38 @@ export function parseTextEmbeddingManifest(modelId: string, bytes: Uint8Array): 
     });
   }
   return r.output;
+}
+
+export interface TextEmbeddingParts {
+  encoder: ModelDescriptor;
+  tokenizer: ModelDescriptor;
+}
+
+/**
+ * The descriptors of the parts a manifest names, found by sha256 among the task's
+ * pipeline first, then among the models this node ships with; `MODEL_NOT_FOUND` naming
+ * the missing part otherwise.
+ */
+export function partsOfManifest(
+  modelId: string,
+  manifest: TextEmbeddingManifest,
+  pipeline: readonly ModelDescriptor[],
+  builtin: readonly ModelDescriptor[],
+): TextEmbeddingParts {
+  const find = (role: "encoder" | "tokenizer", sha: string): ModelDescriptor => {
+    const found =
+      pipeline.find((m) => m.sha256.toLowerCase() === sha) ??
+      builtin.find((m) => m.sha256.toLowerCase() === sha);
+    if (!found) {
+      throw new RuntimeError(
+        "MODEL_NOT_FOUND",
+        `the ${role} ${sha} of ${modelId} is not in the task's pipeline`,
+        {
+          details: { model: modelId, role, sha256: sha },
+        },
+      );
+    }
+    return found;
+  };
+  return { encoder: find("encoder", manifest.encoder), tokenizer: find("tokenizer", manifest.tokenizer) };
 }
