@@ -102,3 +102,47 @@ export async function measureQuality(
   const n = QUALITY_TRIPLES.length;
   return { related: related / n, unrelated: unrelated / n, ranked, triples: n };
 }
+
+if (import.meta.main) {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { ModelStore } = await import("../../src/store/model-store.ts");
+  const { STRICT_SOURCE_POLICY } = await import("../../src/store/source-policy.ts");
+  const { OnnxRuntime } = await import("../../src/runtimes/onnx/onnx-runtime.ts");
+  const { TextEmbeddingRuntime } = await import(
+    "../../src/runtimes/text-embedding/text-embedding-runtime.ts"
+  );
+  const { ncnGloveTask } = await import("../../src/runtimes/text-embedding/builtin-models.ts");
+  const dir = mkdtempSync(join(tmpdir(), "ncn-glove-quality-"));
+  const onnx = await OnnxRuntime.create({ executionProvider: "cpu" });
+  try {
+    const store = await ModelStore.open({
+      dir,
+      maxBytes: 100 * 1024 * 1024,
+      ttlMs: 60_000,
+      sources: STRICT_SOURCE_POLICY,
+    });
+    const runtime = new TextEmbeddingRuntime({ onnx, loadModel: (m) => store.load(m) });
+    const { model, pipeline } = ncnGloveTask();
+    const embed = async (texts: string[]) =>
+      (
+        await runtime.embed(model, pipeline, texts, {
+          fetchModel: async (m) => {
+            await store.ensure(m);
+          },
+        })
+      ).vectors;
+    const [a, r, u] = QUALITY_TRIPLES[0] ?? [];
+    const [va, vr, vu] = await embed([a ?? "", r ?? "", u ?? ""]);
+    if (va && vr && vu) {
+      process.stdout.write(
+        `"${a}"\n  vs "${r}": ${cosine(va, vr).toFixed(3)}\n  vs "${u}": ${cosine(va, vu).toFixed(3)}\n`,
+      );
+    }
+    process.stdout.write(`${JSON.stringify(await measureQuality(embed))}\n`);
+  } finally {
+    await onnx.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
