@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { createLogger } from "../../registry/src/logger.ts";
 import { guardAbortedSockets } from "../../registry/src/p2p/aborted-socket-guard.ts";
 import { benchAgent } from "./agent/bench-agent.ts";
+import { benchEmbed } from "./embed/bench-embed.ts";
 import { defaultShape, measureGas } from "./gas/measure-gas.ts";
 import { benchNetwork, type SweepPoint } from "./network/bench-network.ts";
 import { benchProtocol } from "./protocol.ts";
@@ -72,6 +73,7 @@ await section("registry", async () => {
     registry_lookup_ms_p99: f.registry_dht_get_ms_p99 ?? Number.NaN,
   };
 });
+await section("embed", () => benchEmbed(quick));
 // The agent's own overhead breakdown (link vs executor, OCR stages, cold start of the
 // executable) takes minutes; the network section above already covers the whole path.
 if (!quick) await section("agent", () => benchAgent(quick));

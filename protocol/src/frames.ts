@@ -4,6 +4,7 @@ import { OcrTaskInput, TaskResult, TensorTaskInput } from "./inference.ts";
 import { ModelDescriptor, ModelRuntime } from "./model.ts";
 import { Address, Bytes32, Hex, RequestId, Sha256, Signature, SubnetId, UintString } from "./primitives.ts";
 import { ReceiptJson, SignedReceipt } from "./receipt.ts";
+import { EmbedTexts } from "./tasks/embed.ts";
 
 /** Version of the gateway<->agent protocol; bumped on incompatible frame changes. */
 export const AGENT_PROTOCOL_VERSION = 1;
@@ -101,6 +102,14 @@ export const TaskFrame = v.variant("kind", [
     ...TaskCommon,
     kind: v.literal("ocr"),
     image: OcrTaskInput.entries.image,
+    pipeline: v.pipe(v.array(ModelDescriptor), v.maxLength(8)),
+  }),
+  // An embedding task names the model's manifest; `pipeline` carries its parts (encoder,
+  // tokenizer) when they are not built into the agent.
+  v.object({
+    ...TaskCommon,
+    kind: v.literal("embed"),
+    texts: EmbedTexts,
     pipeline: v.pipe(v.array(ModelDescriptor), v.maxLength(8)),
   }),
 ]);

@@ -1,6 +1,7 @@
 import { ProtocolError } from "./errors.ts";
 import type { OcrLine, TaskInput, TaskResult } from "./inference.ts";
 import { keccakHex } from "./keccak.ts";
+import { type EmbedResult, embeddingBytes } from "./tasks/embed.ts";
 import { base64ToBytes, encodeTensorFrame, type Tensor, tensorMapFromJson } from "./tensor.ts";
 
 /**
@@ -71,16 +72,55 @@ export function hashOcrLines(lines: readonly OcrLine[]): `0x${string}` {
   );
 }
 
-/** The receipt's `inputHash` of a task: tensors by `hashTensors`, an OCR image by its bytes. */
-export function hashTaskInput(input: TaskInput): `0x${string}` {
-  return input.kind === "tensor"
-    ? hashTensors(tensorMapFromJson(input.inputs))
-    : hashBytes(base64ToBytes(input.image));
+/** The receipt's `inputHash` of an embedding task: the texts, in order. */
+export function hashEmbedInput(texts: readonly string[]): `0x${string}` {
+  return hashCanonical({ kind: "embed", texts });
 }
 
-/** The receipt's `outputHash` of a result: tensors by `hashTensors`, OCR lines by `hashOcrLines`. */
+/**
+ * The receipt's `outputHash` of an embedding result: its dims, token count and the
+ * vectors' bytes (so two base64 spellings of the same floats hash alike). Exact: it binds
+ * what the agent returned; a validator compares recomputed vectors by cosine
+ * (`verifyEmbeddings` in `@ncn/runtime`), never by this hash.
+ */
+export function hashEmbedResult(result: EmbedResult): `0x${string}` {
+  const bytes = new Uint8Array(result.embeddings.length * result.dims * 4);
+  for (const [i, e] of result.embeddings.entries())
+    bytes.set(embeddingBytes(e, result.dims), i * result.dims * 4);
+  return hashCanonical({
+    kind: "embed",
+    dims: result.dims,
+    promptTokens: result.promptTokens,
+    vectors: keccakHex(bytes),
+  });
+}
+
+/**
+ * The receipt's `inputHash` of a task: tensors by `hashTensors`, an OCR image by its
+ * bytes, texts to embed by `hashEmbedInput`.
+ */
+export function hashTaskInput(input: TaskInput): `0x${string}` {
+  switch (input.kind) {
+    case "tensor":
+      return hashTensors(tensorMapFromJson(input.inputs));
+    case "ocr":
+      return hashBytes(base64ToBytes(input.image));
+    case "embed":
+      return hashEmbedInput(input.texts);
+  }
+}
+
+/**
+ * The receipt's `outputHash` of a result: tensors by `hashTensors`, OCR lines by
+ * `hashOcrLines`, embeddings by `hashEmbedResult`.
+ */
 export function hashTaskResult(result: TaskResult): `0x${string}` {
-  return result.kind === "tensor"
-    ? hashTensors(tensorMapFromJson(result.outputs))
-    : hashOcrLines(result.lines);
+  switch (result.kind) {
+    case "tensor":
+      return hashTensors(tensorMapFromJson(result.outputs));
+    case "ocr":
+      return hashOcrLines(result.lines);
+    case "embed":
+      return hashEmbedResult(result);
+  }
 }

@@ -7,6 +7,7 @@ import { RuntimeError } from "./errors.ts";
 import { TaskExecutor } from "./executor.ts";
 import { EXECUTABLE_RUNTIMES } from "./runtime.ts";
 import { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
+import { NCN_GLOVE, ncnGloveTask } from "./runtimes/text-embedding/builtin-models.ts";
 import { ModelStore } from "./store/model-store.ts";
 import { STRICT_SOURCE_POLICY } from "./store/source-policy.ts";
 import { encodeTensorJson } from "./tensor-codec.ts";
@@ -45,7 +46,15 @@ describe("TaskExecutor", () => {
     expect([...served].sort()).toEqual([...EXECUTABLE_RUNTIMES].sort());
     const kinds = executor.runtimes.map((r) => `${r.taskKind}/${r.modelRuntime}`);
     expect(new Set(kinds).size).toBe(kinds.length);
-    expect(kinds.sort()).toEqual(["ocr/onnx", "tensor/onnx"]);
+    expect(kinds.sort()).toEqual(["embed/onnx", "ocr/onnx", "tensor/onnx"]);
+  });
+
+  test("dispatches an embed task to the built-in embedding model, whose manifest is the model hash", async () => {
+    const outcome = await executor.execute({ kind: "embed", ...ncnGloveTask(), texts: ["a cat", "a dog"] });
+    expect(outcome.modelHash).toBe(NCN_GLOVE.sha256);
+    expect(outcome.result.kind).toBe("embed");
+    expect(outcome.outputHash).toBe(hashTaskResult(outcome.result));
+    expect(outcome.timings.infer).toBeGreaterThanOrEqual(0);
   });
 
   test("dispatches a task to its runtime and commits to the model, input and output", async () => {

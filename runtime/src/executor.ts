@@ -6,6 +6,7 @@ import type { OcrParams, OcrPipeline } from "./ocr/pipeline.ts";
 import { type Runtime, type TaskWork, throwIfCancelled } from "./runtime.ts";
 import type { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
 import { OnnxTensorRuntime } from "./runtimes/onnx/tensor-runtime.ts";
+import { TextEmbeddingRuntime } from "./runtimes/text-embedding/text-embedding-runtime.ts";
 import type { ModelStore } from "./store/model-store.ts";
 
 export type { TaskWork } from "./runtime.ts";
@@ -33,7 +34,7 @@ export interface TaskExecutorOptions {
   runtime: OnnxRuntime;
   log?: Logger;
   ocrParams?: Partial<OcrParams>;
-  /** Models served without a download (default: the built-in OCR models). */
+  /** Models served without a download (default: the built-in OCR and embedding models). */
   builtin?: readonly ModelDescriptor[];
   /** OCR pipelines run at once (default: one per core, at most 4); more tasks wait their turn. */
   ocrConcurrency?: number;
@@ -66,7 +67,12 @@ export class TaskExecutor {
       ...(options.ocrConcurrency === undefined ? {} : { concurrency: options.ocrConcurrency }),
     });
     this.ocr = ocr.pipeline;
-    this.runtimes = [new OnnxTensorRuntime({ onnx: options.runtime, loadModel }), ocr];
+    const embed = new TextEmbeddingRuntime({
+      onnx: options.runtime,
+      loadModel,
+      ...(options.builtin ? { builtin: options.builtin } : {}),
+    });
+    this.runtimes = [new OnnxTensorRuntime({ onnx: options.runtime, loadModel }), ocr, embed];
   }
 
   async execute(task: TaskWork, options: ExecuteOptions = {}): Promise<TaskOutcome> {

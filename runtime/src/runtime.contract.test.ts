@@ -5,13 +5,21 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { hashTaskInput, hashTaskResult, type ModelDescriptor, type TaskInput } from "@ncn/protocol";
+import {
+  decodeEmbedding,
+  hashTaskInput,
+  hashTaskResult,
+  type ModelDescriptor,
+  type TaskInput,
+} from "@ncn/protocol";
 import { RuntimeError } from "./errors.ts";
 import { ppocrV4Task } from "./ocr/builtin-models.ts";
 import { OcrRuntime } from "./ocr/ocr-runtime.ts";
 import { EXECUTABLE_RUNTIMES, type Runtime, type RuntimeContext, type TaskWork } from "./runtime.ts";
 import { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
 import { OnnxTensorRuntime } from "./runtimes/onnx/tensor-runtime.ts";
+import { ncnGloveTask } from "./runtimes/text-embedding/builtin-models.ts";
+import { TextEmbeddingRuntime } from "./runtimes/text-embedding/text-embedding-runtime.ts";
 import { ModelStore } from "./store/model-store.ts";
 import { STRICT_SOURCE_POLICY } from "./store/source-policy.ts";
 import { decodeTensorJson, encodeTensorJson } from "./tensor-codec.ts";
@@ -53,6 +61,11 @@ interface Implementation {
 
 const X = new Float32Array([1, -2, 3, 0.5, 0, 1, 0, 1]);
 const PAGE = ["Receipts are signed", "by every agent"];
+const SENTENCES = [
+  "The kitten slept on the rug.",
+  "The cat rested on the carpet.",
+  "The table was in the drawing room.",
+];
 
 const IMPLEMENTATIONS: Implementation[] = [
   {
@@ -87,13 +100,31 @@ const IMPLEMENTATIONS: Implementation[] = [
       expect(characterErrorRate(PAGE.join("\n"), text)).toBeLessThan(0.1);
     },
   },
+  {
+    name: "TextEmbeddingRuntime",
+    make: () => new TextEmbeddingRuntime({ onnx, loadModel }),
+    task: () => ({ kind: "embed", ...ncnGloveTask(), texts: SENTENCES }),
+    checkResult(run) {
+      if (run.result.kind !== "embed") throw new Error(`expected embeddings, got ${run.result.kind}`);
+      const { dims, embeddings } = run.result;
+      const [kitten, cat, table] = embeddings.map((e) => decodeEmbedding(e, dims));
+      if (!kitten || !cat || !table) throw new Error("three vectors expected");
+      const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * (b[i] ?? 0), 0);
+      expect(dot(kitten, cat)).toBeGreaterThan(dot(kitten, table) + 0.1);
+    },
+  },
 ];
 
 /** The protocol's view of a task's input, which the receipt's input hash commits to. */
 function inputOf(task: TaskWork): TaskInput {
-  return task.kind === "tensor"
-    ? { kind: "tensor", model: task.model.id, inputs: task.inputs }
-    : { kind: "ocr", model: task.model.id, image: task.image };
+  switch (task.kind) {
+    case "tensor":
+      return { kind: "tensor", model: task.model.id, inputs: task.inputs };
+    case "ocr":
+      return { kind: "ocr", model: task.model.id, image: task.image };
+    case "embed":
+      return { kind: "embed", model: task.model.id, texts: task.texts };
+  }
 }
 
 /** A context over the real model store that records every model the runtime fetched. */

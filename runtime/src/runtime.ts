@@ -4,9 +4,13 @@ import { RuntimeError } from "./errors.ts";
 /** The part of a task frame a runtime needs (the agent's link adds ids and deadlines). */
 export type TaskWork =
   | Pick<Extract<TaskFrame, { kind: "tensor" }>, "kind" | "model" | "inputs">
-  | Pick<Extract<TaskFrame, { kind: "ocr" }>, "kind" | "model" | "image" | "pipeline">;
+  | Pick<Extract<TaskFrame, { kind: "ocr" }>, "kind" | "model" | "image" | "pipeline">
+  | Pick<Extract<TaskFrame, { kind: "embed" }>, "kind" | "model" | "texts" | "pipeline">;
 
-/** What a task asks for: `tensor` (one model, named tensors in and out), `ocr` (a page in, lines out). */
+/**
+ * What a task asks for: `tensor` (one model, named tensors in and out), `ocr` (a page in,
+ * lines out), `embed` (texts in, one vector each out).
+ */
 export type TaskKind = TaskWork["kind"];
 
 /** The task of one kind. */

@@ -134,7 +134,7 @@ describe("single executable", () => {
     expect(report.canServe).toBe(true);
     const byName = Object.fromEntries(report.checks.map((c) => [c.name, c]));
     expect(byName["onnx inference"]?.status).toBe("ok");
-    expect(byName["built-in OCR models"]?.detail).toContain("embedded");
+    expect(byName["built-in models"]?.detail).toContain("embedded");
     expect(byName["image decoding"]?.status).toBe("ok");
     expect(byName.connectivity?.status).toBe("info");
     const bad = await run(["doctor", "--gateway", "ws://127.0.0.1:9", "--subnet", "ocr", "--skip-sandbox"]);

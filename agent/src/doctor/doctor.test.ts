@@ -18,7 +18,7 @@ describe("doctor", () => {
     expect(r.canServe).toBe(true);
     expect(statusOf(r, "onnx inference")).toBe("ok");
     expect(statusOf(r, "image decoding")).toBe("ok");
-    expect(statusOf(r, "built-in OCR models")).toBe("ok");
+    expect(statusOf(r, "built-in models")).toBe("ok");
     expect(statusOf(r, "connectivity")).toBe("info");
     expect(statusOf(r, "model sources")).toBe("ok");
     expect(formatDoctor(r)).toContain("can serve");

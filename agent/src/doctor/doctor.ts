@@ -212,11 +212,11 @@ export async function runDoctor(
   }
   add(
     "models",
-    "built-in OCR models",
+    "built-in models",
     missing.length === 0 ? "ok" : "warn",
     missing.length === 0
       ? `${BUILTIN_MODELS.map((x) => x.id).join(", ")} present and verified${isCompiled() ? " (embedded)" : ""}`
-      : `OCR unavailable: ${missing.join("; ")}`,
+      : `unavailable: ${missing.join("; ")}`,
   );
 
   const sources = config.sources;

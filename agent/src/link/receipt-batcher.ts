@@ -51,10 +51,16 @@ const domainKey = (d: NcnDomain) => `${d.chainId}:${d.verifyingContract.toLowerC
 /** About how many bytes an item adds to a `results` frame (receipt and ids ~700 bytes). */
 function sizeOf(item: BatchItem): number {
   let n = 700;
-  if (item.result.kind === "tensor") {
-    for (const t of Object.values(item.result.outputs)) n += t.data.length + 48 + 12 * t.dims.length;
-  } else {
-    for (const l of item.result.lines) n += 160 + l.text.length * 2;
+  switch (item.result.kind) {
+    case "tensor":
+      for (const t of Object.values(item.result.outputs)) n += t.data.length + 48 + 12 * t.dims.length;
+      break;
+    case "ocr":
+      for (const l of item.result.lines) n += 160 + l.text.length * 2;
+      break;
+    case "embed":
+      for (const e of item.result.embeddings) n += e.length + 3;
+      break;
   }
   return n;
 }

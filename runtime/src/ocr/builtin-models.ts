@@ -100,8 +100,8 @@ export const PPOCR_V4: ModelDescriptor = {
   description: "PaddleOCR v4 pipeline: detection, direction classification, recognition",
 };
 
-/** Every model agents and validators can run without downloading anything. */
-export const BUILTIN_MODELS: readonly ModelDescriptor[] = [
+/** Every OCR model agents and validators can run without downloading anything. */
+export const OCR_BUILTIN_MODELS: readonly ModelDescriptor[] = [
   PPOCR_V4,
   PPOCR_V4_DET,
   PPOCR_V4_REC,

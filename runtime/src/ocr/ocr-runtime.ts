@@ -10,7 +10,7 @@ import {
 import type { OnnxRuntime } from "../runtimes/onnx/onnx-runtime.ts";
 import { machineInfo } from "../system/machine.ts";
 import { Slots } from "../system/slots.ts";
-import { BUILTIN_MODELS } from "./builtin-models.ts";
+import { OCR_BUILTIN_MODELS } from "./builtin-models.ts";
 import type { OcrModels } from "./manifest.ts";
 import { type OcrParams, OcrPipeline, type OcrStage } from "./pipeline.ts";
 import { resolveOcrModels } from "./resolve-models.ts";
@@ -45,7 +45,7 @@ export class OcrRuntime implements Runtime<"ocr"> {
 
   constructor(options: OcrRuntimeOptions) {
     this.#load = options.loadModel;
-    this.#builtin = options.builtin ?? BUILTIN_MODELS;
+    this.#builtin = options.builtin ?? OCR_BUILTIN_MODELS;
     this.#slots = new Slots(options.concurrency ?? Math.min(4, machineInfo().cores));
     this.pipeline = new OcrPipeline({
       runtime: options.onnx,

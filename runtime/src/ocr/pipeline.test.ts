@@ -7,7 +7,7 @@ import { OnnxRuntime } from "../runtimes/onnx/onnx-runtime.ts";
 import { sha256Hex } from "../runtimes/onnx/sha256.ts";
 import { ModelStore } from "../store/model-store.ts";
 import { characterErrorRate, type RenderOptions, renderText } from "../testing/render-text.ts";
-import { BUILTIN_MODELS, PPOCR_V4, PPOCR_V4_MANIFEST, ppocrV4Task } from "./builtin-models.ts";
+import { OCR_BUILTIN_MODELS, PPOCR_V4, PPOCR_V4_MANIFEST, ppocrV4Task } from "./builtin-models.ts";
 import { manifestBytes, modelsOfManifest, type OcrModels, parseManifest } from "./manifest.ts";
 import { OcrPipeline } from "./pipeline.ts";
 
@@ -120,9 +120,11 @@ describe("OCR pipeline manifest", () => {
 
   test("parts are found in the task's pipeline, then among built-in models, else MODEL_NOT_FOUND", () => {
     const m = parseManifest("ppocr-v4", manifestBytes(PPOCR_V4_MANIFEST));
-    expect(String(modelsOfManifest("ppocr-v4", m, [], BUILTIN_MODELS).det.id)).toBe("ppocr-v4-det");
+    expect(String(modelsOfManifest("ppocr-v4", m, [], OCR_BUILTIN_MODELS).det.id)).toBe("ppocr-v4-det");
     const other = { ...m, rec: `0x${"ab".repeat(32)}` as typeof m.rec };
-    expect(() => modelsOfManifest("x", other, ppocrV4Task().pipeline, BUILTIN_MODELS)).toThrow(/rec model/);
+    expect(() => modelsOfManifest("x", other, ppocrV4Task().pipeline, OCR_BUILTIN_MODELS)).toThrow(
+      /rec model/,
+    );
     expect(() => parseManifest("x", new TextEncoder().encode('{"format":"other"}'))).toThrow(/not an OCR/);
   });
 });

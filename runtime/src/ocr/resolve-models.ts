@@ -1,6 +1,6 @@
 import type { ModelDescriptor } from "@ncn/protocol";
 import { RuntimeError } from "../errors.ts";
-import { BUILTIN_MODELS, PPOCR_V4_DICT, PPOCR_V4_REC } from "./builtin-models.ts";
+import { OCR_BUILTIN_MODELS, PPOCR_V4_DICT, PPOCR_V4_REC } from "./builtin-models.ts";
 import { modelsOfManifest, type OcrModels, parseManifest } from "./manifest.ts";
 
 /** Manifests are small; anything larger is a network, not a manifest. */
@@ -24,7 +24,7 @@ export async function resolveOcrModels(
   model: ModelDescriptor,
   pipeline: readonly ModelDescriptor[],
   load: (m: ModelDescriptor) => Promise<Uint8Array>,
-  builtin: readonly ModelDescriptor[] = BUILTIN_MODELS,
+  builtin: readonly ModelDescriptor[] = OCR_BUILTIN_MODELS,
 ): Promise<OcrModels> {
   if (model.size <= MAX_MANIFEST_BYTES && roleOf(model.id) === undefined) {
     return modelsOfManifest(model.id, parseManifest(model.id, await load(model)), pipeline, builtin);
