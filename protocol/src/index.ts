@@ -19,6 +19,7 @@ export * from "./reputation.ts";
 export * from "./request-access.ts";
 export * from "./settlement.ts";
 export * from "./stream.ts";
+export * from "./tasks/generate.ts";
 export * from "./tensor.ts";
 export * from "./validation.ts";
 export * from "./validation-socket.ts";

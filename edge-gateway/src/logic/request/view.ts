@@ -33,7 +33,12 @@ export function taskFrameOf(req: RequestRecord, taskId: string, deadline: number
     price: req.price,
     deadline,
   };
-  return req.input.kind === "tensor"
-    ? { ...common, kind: "tensor", inputs: req.input.inputs }
-    : { ...common, kind: "ocr", image: req.input.image, pipeline: req.pipeline };
+  switch (req.input.kind) {
+    case "tensor":
+      return { ...common, kind: "tensor", inputs: req.input.inputs };
+    case "ocr":
+      return { ...common, kind: "ocr", image: req.input.image, pipeline: req.pipeline };
+    case "generate":
+      return { ...common, kind: "generate", prompt: req.input.prompt, sampling: req.input.sampling };
+  }
 }
