@@ -3,7 +3,8 @@ import { RuntimeError } from "./errors.ts";
 import { type Logger, silentLogger } from "./log/logger.ts";
 import { OcrRuntime } from "./ocr/ocr-runtime.ts";
 import type { OcrParams, OcrPipeline } from "./ocr/pipeline.ts";
-import { type Runtime, type TaskWork, throwIfCancelled } from "./runtime.ts";
+import { type Runtime, type TaskWork, type TokenDelta, throwIfCancelled } from "./runtime.ts";
+import { CausalLmRuntime } from "./runtimes/causal-lm/causal-lm-runtime.ts";
 import type { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
 import { OnnxTensorRuntime } from "./runtimes/onnx/tensor-runtime.ts";
 import type { ModelStore } from "./store/model-store.ts";
@@ -14,6 +15,8 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** Called as the task moves through its stages (for `progress` frames). */
   onProgress?: (stage: string, progress?: number) => void;
+  /** Called as a `generate` task produces tokens (for streaming them). */
+  onToken?: (delta: TokenDelta) => void;
 }
 
 export interface TaskOutcome {
@@ -66,7 +69,11 @@ export class TaskExecutor {
       ...(options.ocrConcurrency === undefined ? {} : { concurrency: options.ocrConcurrency }),
     });
     this.ocr = ocr.pipeline;
-    this.runtimes = [new OnnxTensorRuntime({ onnx: options.runtime, loadModel }), ocr];
+    this.runtimes = [
+      new OnnxTensorRuntime({ onnx: options.runtime, loadModel }),
+      ocr,
+      new CausalLmRuntime({ onnx: options.runtime, loadModel }),
+    ];
   }
 
   async execute(task: TaskWork, options: ExecuteOptions = {}): Promise<TaskOutcome> {
