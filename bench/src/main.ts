@@ -4,6 +4,7 @@ import { createLogger } from "../../registry/src/logger.ts";
 import { guardAbortedSockets } from "../../registry/src/p2p/aborted-socket-guard.ts";
 import { benchAgent } from "./agent/bench-agent.ts";
 import { defaultShape, measureGas } from "./gas/measure-gas.ts";
+import { benchLlm } from "./llm/bench-llm.ts";
 import { benchNetwork, type SweepPoint } from "./network/bench-network.ts";
 import { benchProtocol } from "./protocol.ts";
 import { benchRegistry } from "./registry/bench-registry.ts";
@@ -72,6 +73,7 @@ await section("registry", async () => {
     registry_lookup_ms_p99: f.registry_dht_get_ms_p99 ?? Number.NaN,
   };
 });
+await section("llm", () => benchLlm(quick));
 // The agent's own overhead breakdown (link vs executor, OCR stages, cold start of the
 // executable) takes minutes; the network section above already covers the whole path.
 if (!quick) await section("agent", () => benchAgent(quick));
