@@ -24,7 +24,7 @@ function file(id: string, sha: string, size: number, name: string, description: 
  */
 export const NCN_GPT_DECODER = file(
   "ncn-gpt/decoder",
-  "970f3e690a848e56f4ea1a9f552cdbfea95896f13d7856efaa1261904ea46531",
+  "1a8cfb23d6c7fbc7c6fff71ab73e69a667c7d6cc1204ef3176b3d7dd94328ad1",
   13667986,
   "model.onnx",
   "ncn-gpt decoder (ONNX, Hugging Face layout with KV cache)",
@@ -68,7 +68,7 @@ export const NCN_GPT_MANIFEST_SOURCE = `${ASSETS}/ncn-gpt.causal-lm`;
  */
 export const NCN_GPT: ModelDescriptor = {
   id: "ncn-gpt" as ModelId,
-  sha256: "0x4733912c7479e20ebda22e5f7b536c3d3026be3b61ed66e97ebceea6e21a184c" as Sha256,
+  sha256: "0xa24c0d2d73ca2b5f5b1ca0ee7249edc7c68f8c43efb063819d130ed5580a8835" as Sha256,
   size: 585,
   runtime: "onnx",
   sources: [NCN_GPT_MANIFEST_SOURCE],

@@ -1,4 +1,9 @@
-import { hashGenerateInput, hashGenerateResult, type ModelDescriptor } from "@ncn/protocol";
+import {
+  type GenerateResult,
+  hashGenerateInput,
+  hashGenerateResult,
+  type ModelDescriptor,
+} from "@ncn/protocol";
 import {
   type Runtime,
   type RuntimeContext,
@@ -14,6 +19,7 @@ import { Decoder } from "./decoder.ts";
 import { generate } from "./generate.ts";
 import { LmTokenizer } from "./lm-tokenizer.ts";
 import { type CausalLmManifest, parseCausalLmManifest, partsOfManifest } from "./manifest.ts";
+import { type VerifyTolerance, type VerifyVerdict, verifyGeneration } from "./verify.ts";
 
 /** A causal language model ready to run: its decoder session, tokenizer and manifest. */
 export interface LoadedCausalLm {
@@ -144,5 +150,47 @@ export class CausalLmRuntime implements Runtime<"generate"> {
       outputHash: hashGenerateResult(result),
       timings: { load, ...generation.timings },
     };
+  }
+
+  /**
+   * A validator's check of an agent's `generate` result for a task: the prompt's token
+   * count, the text against the tokens, then every token by teacher forcing
+   * (`verifyGeneration`). One forward pass, no sampling: see the README's "Verifying
+   * generated tokens".
+   *
+   * @example const verdict = await lm.verify(task, result, { fetchModel });
+   */
+  async verify(
+    work: TaskWork,
+    result: GenerateResult,
+    context: Pick<RuntimeContext, "fetchModel">,
+    tolerance: Partial<VerifyTolerance> = {},
+  ): Promise<VerifyVerdict> {
+    const task = servedTask(this, work);
+    const lm = await this.loadModel(task.model, context);
+    const promptIds = lm.tokenizer.encodePrompt(task.prompt);
+    if (promptIds.length !== result.prompt_tokens) {
+      return { ok: false, position: -1, token: result.prompt_tokens, reason: "prompt_mismatch" };
+    }
+    const decoded = lm.tokenizer.decode(result.tokens);
+    const textMatches =
+      decoded === result.text ||
+      (result.finish_reason === "stop" &&
+        task.sampling.stop.some((s) => decoded.startsWith(result.text + s)));
+    if (!textMatches) return { ok: false, position: -1, token: -1, reason: "text_mismatch" };
+    const release = await this.#slots.acquire();
+    try {
+      return await verifyGeneration({
+        decoder: lm.decoder,
+        promptIds,
+        tokens: result.tokens,
+        sampling: task.sampling,
+        contextLength: lm.manifest.contextLength,
+        endTokenIds: lm.tokenizer.endTokenIds,
+        tolerance,
+      });
+    } finally {
+      release();
+    }
   }
 }

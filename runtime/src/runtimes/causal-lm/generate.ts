@@ -95,13 +95,14 @@ export async function generate(
     text = tokenizer.decode(tokens);
     const stopAt = findStop(text, sampling.stop, Math.max(0, released - longestStop));
     if (stopAt >= 0) {
+      // The token that completed the stop string is kept, so its delta carries the rest of the text.
       text = text.slice(0, stopAt);
       finishReason = "stop";
-      break;
     }
-    const safe = Math.max(released, text.length - heldBack(text, sampling.stop));
+    const safe = stopAt >= 0 ? text.length : Math.max(released, text.length - heldBack(text, sampling.stop));
     options.onToken?.({ index: tokens.length - 1, token: id, text: text.slice(released, safe) });
     released = safe;
+    if (stopAt >= 0) break;
     if (tokens.length >= sampling.max_tokens || promptIds.length + tokens.length >= contextLength) break;
     step = await decoder.forward([id], step.cache);
     logits = step.logitsAt(0);

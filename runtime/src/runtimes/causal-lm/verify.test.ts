@@ -96,8 +96,12 @@ describe("verifyGeneration", () => {
       position: 7,
       reason: "improbable",
     });
+    // Under nucleus sampling the same forgery falls outside the nucleus (checked first).
     const nucleus: SamplingParams = { ...sampling, top_p: 0.5 };
-    expect(await check(promptIds, forged, nucleus)).toMatchObject({
+    const inNucleus = await honest(nucleus);
+    const forgedInNucleus = inNucleus.tokens.slice(0, 10);
+    forgedInNucleus[7] = await worstNext([...inNucleus.promptIds, ...forgedInNucleus.slice(0, 7)]);
+    expect(await check(inNucleus.promptIds, forgedInNucleus, nucleus)).toMatchObject({
       ok: false,
       position: 7,
       reason: "outside_top_p",
@@ -117,5 +121,41 @@ describe("verifyGeneration", () => {
       position: 2,
       reason: "end_token",
     });
+  });
+});
+
+describe("CausalLmRuntime.verify", () => {
+  test("passes an honest result and refuses one whose text or token was changed", async () => {
+    const store = await ModelStore.open({
+      dir: join(dir, "verify"),
+      maxBytes: 100 * 1024 * 1024,
+      ttlMs: 60_000,
+    });
+    const context: RuntimeContext = { fetchModel: async (m) => void (await store.ensure(m)) };
+    const runtime = new CausalLmRuntime({ onnx, loadModel: (m) => store.load(m) });
+    const work = {
+      kind: "generate" as const,
+      model: NCN_GPT,
+      prompt: PROMPT,
+      sampling: { max_tokens: 24, temperature: 0.9, top_p: 0.95, seed: 11, stop: [] },
+    };
+    const run = await runtime.run(work, context);
+    if (run.result.kind !== "generate") throw new Error("expected a generate result");
+    const result = run.result;
+    expect(await runtime.verify(work, result, context)).toEqual({ ok: true, checked: result.tokens.length });
+    expect(await runtime.verify(work, { ...result, text: `${result.text} amen` }, context)).toMatchObject({
+      ok: false,
+      reason: "text_mismatch",
+    });
+    expect(
+      await runtime.verify(work, { ...result, prompt_tokens: result.prompt_tokens + 1 }, context),
+    ).toMatchObject({
+      ok: false,
+      reason: "prompt_mismatch",
+    });
+    const tokens = [...result.tokens];
+    tokens[3] = await worstNext([...lm.tokenizer.encodePrompt(PROMPT), ...tokens.slice(0, 3)]);
+    const forged = { ...result, tokens, text: lm.tokenizer.decode(tokens) };
+    expect(await runtime.verify(work, forged, context)).toMatchObject({ ok: false, position: 3 });
   });
 });

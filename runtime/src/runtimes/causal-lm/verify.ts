@@ -35,13 +35,17 @@ export type VerifyFailure =
   | "outside_top_p"
   /** More tokens than `max_tokens` or the context allows, or an end token among them. */
   | "too_many_tokens"
-  | "end_token";
+  | "end_token"
+  /** The result's `prompt_tokens` is not the count of the prompt's tokens (position -1). */
+  | "prompt_mismatch"
+  /** The result's text is not its tokens' text, cut before a stop string (position -1). */
+  | "text_mismatch";
 
 export type VerifyVerdict =
   | { ok: true; checked: number }
   | {
       ok: false;
-      /** Index of the first bad token among the claimed ones. */
+      /** Index of the first bad token among the claimed ones; -1 when the result as a whole is wrong. */
       position: number;
       token: number;
       reason: VerifyFailure;
