@@ -5,6 +5,7 @@ import { guardAbortedSockets } from "../../registry/src/p2p/aborted-socket-guard
 import { benchAgent } from "./agent/bench-agent.ts";
 import { benchEmbed } from "./embed/bench-embed.ts";
 import { defaultShape, measureGas } from "./gas/measure-gas.ts";
+import { benchLlm } from "./llm/bench-llm.ts";
 import { benchNetwork, type SweepPoint } from "./network/bench-network.ts";
 import { benchProtocol } from "./protocol.ts";
 import { benchRegistry } from "./registry/bench-registry.ts";
@@ -74,6 +75,7 @@ await section("registry", async () => {
   };
 });
 await section("embed", () => benchEmbed(quick));
+await section("llm", () => benchLlm(quick));
 // The agent's own overhead breakdown (link vs executor, OCR stages, cold start of the
 // executable) takes minutes; the network section above already covers the whole path.
 if (!quick) await section("agent", () => benchAgent(quick));

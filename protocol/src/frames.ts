@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { ErrorCodeSchema } from "./errors.ts";
-import { OcrTaskInput, TaskResult, TensorTaskInput } from "./inference.ts";
+import { GenerateTaskInput, OcrTaskInput, TaskResult, TensorTaskInput } from "./inference.ts";
 import { ModelDescriptor, ModelRuntime } from "./model.ts";
 import { Address, Bytes32, Hex, RequestId, Sha256, Signature, SubnetId, UintString } from "./primitives.ts";
 import { ReceiptJson, SignedReceipt } from "./receipt.ts";
@@ -111,6 +111,12 @@ export const TaskFrame = v.variant("kind", [
     kind: v.literal("embed"),
     texts: EmbedTexts,
     pipeline: v.pipe(v.array(ModelDescriptor), v.maxLength(8)),
+  }),
+  v.object({
+    ...TaskCommon,
+    kind: v.literal("generate"),
+    prompt: GenerateTaskInput.entries.prompt,
+    sampling: GenerateTaskInput.entries.sampling,
   }),
 ]);
 export type TaskFrame = v.InferOutput<typeof TaskFrame>;

@@ -2,6 +2,7 @@ import { ProtocolError } from "./errors.ts";
 import type { OcrLine, TaskInput, TaskResult } from "./inference.ts";
 import { keccakHex } from "./keccak.ts";
 import { type EmbedResult, embeddingBytes } from "./tasks/embed.ts";
+import type { GeneratePrompt, GenerateResult, SamplingParams } from "./tasks/generate.ts";
 import { base64ToBytes, encodeTensorFrame, type Tensor, tensorMapFromJson } from "./tensor.ts";
 
 /**
@@ -96,8 +97,39 @@ export function hashEmbedResult(result: EmbedResult): `0x${string}` {
 }
 
 /**
+ * Hash of generated token ids: keccak256 of each id as 4 big-endian bytes, so the hash
+ * names the tokens themselves, not the text they happen to decode to.
+ */
+export function hashTokenIds(ids: readonly number[]): `0x${string}` {
+  const bytes = new Uint8Array(ids.length * 4);
+  const view = new DataView(bytes.buffer);
+  for (const [i, id] of ids.entries()) view.setUint32(i * 4, id, false);
+  return keccakHex(bytes);
+}
+
+/**
+ * The input hash of a `generate` task: the prompt (by its own hash) and every sampling
+ * parameter, seed included, so a receipt names exactly what the agent was asked to run.
+ */
+export function hashGenerateInput(prompt: GeneratePrompt, sampling: SamplingParams): `0x${string}` {
+  return hashCanonical({ kind: "generate", prompt: hashCanonical(prompt), sampling });
+}
+
+/** The output hash of a `generate` result: the token ids (by `hashTokenIds`), the text, the counts and why it ended. */
+export function hashGenerateResult(result: GenerateResult): `0x${string}` {
+  return hashCanonical({
+    kind: "generate",
+    tokens: hashTokenIds(result.tokens),
+    text: result.text,
+    prompt_tokens: result.prompt_tokens,
+    completion_tokens: result.completion_tokens,
+    finish_reason: result.finish_reason,
+  });
+}
+
+/**
  * The receipt's `inputHash` of a task: tensors by `hashTensors`, an OCR image by its
- * bytes, texts to embed by `hashEmbedInput`.
+ * bytes, texts to embed by `hashEmbedInput`, a generate task by `hashGenerateInput`.
  */
 export function hashTaskInput(input: TaskInput): `0x${string}` {
   switch (input.kind) {
@@ -107,12 +139,14 @@ export function hashTaskInput(input: TaskInput): `0x${string}` {
       return hashBytes(base64ToBytes(input.image));
     case "embed":
       return hashEmbedInput(input.texts);
+    case "generate":
+      return hashGenerateInput(input.prompt, input.sampling);
   }
 }
 
 /**
  * The receipt's `outputHash` of a result: tensors by `hashTensors`, OCR lines by
- * `hashOcrLines`, embeddings by `hashEmbedResult`.
+ * `hashOcrLines`, embeddings by `hashEmbedResult`, generated tokens by `hashGenerateResult`.
  */
 export function hashTaskResult(result: TaskResult): `0x${string}` {
   switch (result.kind) {
@@ -122,5 +156,7 @@ export function hashTaskResult(result: TaskResult): `0x${string}` {
       return hashOcrLines(result.lines);
     case "embed":
       return hashEmbedResult(result);
+    case "generate":
+      return hashGenerateResult(result);
   }
 }

@@ -20,6 +20,7 @@ export * from "./request-access.ts";
 export * from "./settlement.ts";
 export * from "./stream.ts";
 export * from "./tasks/embed.ts";
+export * from "./tasks/generate.ts";
 export * from "./tensor.ts";
 export * from "./validation.ts";
 export * from "./validation-socket.ts";

@@ -4,6 +4,7 @@ import { ModelDescriptor } from "./model.ts";
 import { Bytes32, ModelId, RequestId, Signature, SubnetId, UintString } from "./primitives.ts";
 import { AttestationSig, SignedReceipt } from "./receipt.ts";
 import { EmbedResult, EmbedTaskInput } from "./tasks/embed.ts";
+import { GeneratePrompt, GenerateResult, SamplingParams } from "./tasks/generate.ts";
 import { TensorMapJson } from "./tensor.ts";
 
 /** Lifecycle of a request, as ARCHITECTURE.md draws it. */
@@ -64,7 +65,19 @@ export const OcrTaskInput = v.object({
   model: ModelId,
   image: v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]*={0,2}$/, "image must be base64"), v.minLength(8)),
 });
-export const TaskInput = v.variant("kind", [TensorTaskInput, OcrTaskInput, EmbedTaskInput]);
+/** Text generation: a prompt or chat messages in, tokens and text out. */
+export const GenerateTaskInput = v.object({
+  kind: v.literal("generate"),
+  model: ModelId,
+  prompt: GeneratePrompt,
+  sampling: SamplingParams,
+});
+export const TaskInput = v.variant("kind", [
+  TensorTaskInput,
+  OcrTaskInput,
+  EmbedTaskInput,
+  GenerateTaskInput,
+]);
 export type TaskInput = v.InferOutput<typeof TaskInput>;
 
 export const InferenceRequest = v.object({
@@ -97,7 +110,7 @@ export type OcrLine = v.InferOutput<typeof OcrLine>;
 export const TensorResult = v.object({ kind: v.literal("tensor"), outputs: TensorMapJson });
 export type TensorResult = v.InferOutput<typeof TensorResult>;
 export const OcrResult = v.object({ kind: v.literal("ocr"), lines: v.array(OcrLine) });
-export const TaskResult = v.variant("kind", [TensorResult, OcrResult, EmbedResult]);
+export const TaskResult = v.variant("kind", [TensorResult, OcrResult, EmbedResult, GenerateResult]);
 export type TaskResult = v.InferOutput<typeof TaskResult>;
 
 export const RequestError = v.object({ code: ErrorCodeSchema, message: v.string() });

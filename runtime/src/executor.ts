@@ -3,7 +3,8 @@ import { RuntimeError } from "./errors.ts";
 import { type Logger, silentLogger } from "./log/logger.ts";
 import { OcrRuntime } from "./ocr/ocr-runtime.ts";
 import type { OcrParams, OcrPipeline } from "./ocr/pipeline.ts";
-import { type Runtime, type TaskWork, throwIfCancelled } from "./runtime.ts";
+import { type Runtime, type TaskWork, type TokenDelta, throwIfCancelled } from "./runtime.ts";
+import { CausalLmRuntime } from "./runtimes/causal-lm/causal-lm-runtime.ts";
 import type { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
 import { OnnxTensorRuntime } from "./runtimes/onnx/tensor-runtime.ts";
 import { TextEmbeddingRuntime } from "./runtimes/text-embedding/text-embedding-runtime.ts";
@@ -15,6 +16,8 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** Called as the task moves through its stages (for `progress` frames). */
   onProgress?: (stage: string, progress?: number) => void;
+  /** Called as a `generate` task produces tokens (for streaming them). */
+  onToken?: (delta: TokenDelta) => void;
 }
 
 export interface TaskOutcome {
@@ -72,7 +75,12 @@ export class TaskExecutor {
       loadModel,
       ...(options.builtin ? { builtin: options.builtin } : {}),
     });
-    this.runtimes = [new OnnxTensorRuntime({ onnx: options.runtime, loadModel }), ocr, embed];
+    this.runtimes = [
+      new OnnxTensorRuntime({ onnx: options.runtime, loadModel }),
+      ocr,
+      embed,
+      new CausalLmRuntime({ onnx: options.runtime, loadModel }),
+    ];
   }
 
   async execute(task: TaskWork, options: ExecuteOptions = {}): Promise<TaskOutcome> {

@@ -16,6 +16,8 @@ import { RuntimeError } from "./errors.ts";
 import { ppocrV4Task } from "./ocr/builtin-models.ts";
 import { OcrRuntime } from "./ocr/ocr-runtime.ts";
 import { EXECUTABLE_RUNTIMES, type Runtime, type RuntimeContext, type TaskWork } from "./runtime.ts";
+import { NCN_GPT } from "./runtimes/causal-lm/builtin-models.ts";
+import { CausalLmRuntime } from "./runtimes/causal-lm/causal-lm-runtime.ts";
 import { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
 import { OnnxTensorRuntime } from "./runtimes/onnx/tensor-runtime.ts";
 import { ncnGloveTask } from "./runtimes/text-embedding/builtin-models.ts";
@@ -113,6 +115,22 @@ const IMPLEMENTATIONS: Implementation[] = [
       expect(dot(kitten, cat)).toBeGreaterThan(dot(kitten, table) + 0.1);
     },
   },
+  {
+    name: "CausalLmRuntime",
+    make: () => new CausalLmRuntime({ onnx, loadModel }),
+    task: () => ({
+      kind: "generate",
+      model: NCN_GPT,
+      prompt: "And God said unto Moses,",
+      sampling: { max_tokens: 12, temperature: 0, top_p: 1, seed: 0, stop: [] },
+    }),
+    checkResult(run) {
+      if (run.result.kind !== "generate") throw new Error(`expected generated text, got ${run.result.kind}`);
+      expect(run.result.tokens.length).toBeGreaterThan(0);
+      expect(run.result.completion_tokens).toBe(run.result.tokens.length);
+      expect(run.result.text).toMatch(/[a-z]+ [a-z]+/i);
+    },
+  },
 ];
 
 /** The protocol's view of a task's input, which the receipt's input hash commits to. */
@@ -124,6 +142,8 @@ function inputOf(task: TaskWork): TaskInput {
       return { kind: "ocr", model: task.model.id, image: task.image };
     case "embed":
       return { kind: "embed", model: task.model.id, texts: task.texts };
+    case "generate":
+      return { kind: "generate", model: task.model.id, prompt: task.prompt, sampling: task.sampling };
   }
 }
 

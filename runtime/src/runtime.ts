@@ -5,11 +5,13 @@ import { RuntimeError } from "./errors.ts";
 export type TaskWork =
   | Pick<Extract<TaskFrame, { kind: "tensor" }>, "kind" | "model" | "inputs">
   | Pick<Extract<TaskFrame, { kind: "ocr" }>, "kind" | "model" | "image" | "pipeline">
-  | Pick<Extract<TaskFrame, { kind: "embed" }>, "kind" | "model" | "texts" | "pipeline">;
+  | Pick<Extract<TaskFrame, { kind: "embed" }>, "kind" | "model" | "texts" | "pipeline">
+  | Pick<Extract<TaskFrame, { kind: "generate" }>, "kind" | "model" | "prompt" | "sampling">;
 
 /**
  * What a task asks for: `tensor` (one model, named tensors in and out), `ocr` (a page in,
- * lines out), `embed` (texts in, one vector each out).
+ * lines out), `embed` (texts in, one vector each out), `generate` (a prompt in, generated
+ * tokens and text out).
  */
 export type TaskKind = TaskWork["kind"];
 
@@ -30,11 +32,25 @@ export function isExecutableRuntime(runtime: string): runtime is ExecutableRunti
   return EXECUTABLE_RUNTIMES.some((r) => r === runtime);
 }
 
+/**
+ * Text a generating runtime released: the token just chosen (`null` for the last flush)
+ * and the text that became final with it. Text that may still turn into a stop string, or
+ * an incomplete UTF-8 character, is held back until the next token settles it.
+ */
+export interface TokenDelta {
+  /** Index of the token among the generated ones, or the count of them for the last flush. */
+  index: number;
+  token: number | null;
+  text: string;
+}
+
 /** What the executor gives a runtime for one task. */
 export interface RuntimeContext {
   signal?: AbortSignal;
   /** Called as the task moves through its stages (for `progress` frames). */
   onProgress?: (stage: string, progress?: number) => void;
+  /** Called as a generating runtime produces tokens, so they can be streamed. */
+  onToken?: (delta: TokenDelta) => void;
   /**
    * Makes a model's verified bytes available to the runtime's loader for the rest of the
    * task (downloads it if needed and keeps it from being evicted).

@@ -51,15 +51,19 @@ const domainKey = (d: NcnDomain) => `${d.chainId}:${d.verifyingContract.toLowerC
 /** About how many bytes an item adds to a `results` frame (receipt and ids ~700 bytes). */
 function sizeOf(item: BatchItem): number {
   let n = 700;
-  switch (item.result.kind) {
+  const result = item.result;
+  switch (result.kind) {
     case "tensor":
-      for (const t of Object.values(item.result.outputs)) n += t.data.length + 48 + 12 * t.dims.length;
+      for (const t of Object.values(result.outputs)) n += t.data.length + 48 + 12 * t.dims.length;
       break;
     case "ocr":
-      for (const l of item.result.lines) n += 160 + l.text.length * 2;
+      for (const l of result.lines) n += 160 + l.text.length * 2;
       break;
     case "embed":
-      for (const e of item.result.embeddings) n += e.length + 3;
+      for (const e of result.embeddings) n += e.length + 3;
+      break;
+    case "generate":
+      n += 120 + result.text.length * 2 + result.tokens.length * 6;
       break;
   }
   return n;

@@ -40,5 +40,7 @@ export function taskFrameOf(req: RequestRecord, taskId: string, deadline: number
       return { ...common, kind: "ocr", image: req.input.image, pipeline: req.pipeline };
     case "embed":
       return { ...common, kind: "embed", texts: req.input.texts, pipeline: req.pipeline };
+    case "generate":
+      return { ...common, kind: "generate", prompt: req.input.prompt, sampling: req.input.sampling };
   }
 }
