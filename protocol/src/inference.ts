@@ -94,6 +94,23 @@ export const OcrRequest = v.object({
 });
 export type OcrRequest = v.InferOutput<typeof OcrRequest>;
 
+/** Text generation: `POST /v1/generate` (a prompt or chat messages, sampling parameters). */
+export const GenerateRequest = v.object({
+  ...Common,
+  model: ModelId,
+  prompt: GeneratePrompt,
+  sampling: SamplingParams,
+});
+export type GenerateRequest = v.InferOutput<typeof GenerateRequest>;
+
+/** Embeddings: `POST /v1/embed` (texts in, one vector each out). */
+export const EmbedRequest = v.object({
+  ...Common,
+  model: ModelId,
+  texts: EmbedTaskInput.entries.texts,
+});
+export type EmbedRequest = v.InferOutput<typeof EmbedRequest>;
+
 export const OcrLine = v.object({
   text: v.string(),
   score: v.number(),

@@ -3,12 +3,14 @@ import {
   bytesToBase64,
   ErrorBody,
   errorFromBody,
+  type GeneratePrompt,
   InferenceResponse,
   type NcnDomain,
   ncnDomain,
   ProgressEvent,
   REQUEST_ACCESS_HEADER,
   requestAccessData,
+  type SamplingParams,
   type StreamResultFrame,
   type Tensor,
   tensorMapFromJson,
@@ -195,6 +197,30 @@ export class NcnClient {
   async ocr(opts: RequestOptions & { image: Uint8Array; model?: string }): Promise<InferenceResponse> {
     const model = opts.model ?? "ppocr-v4";
     return await this.#submit("/v1/ocr", opts, model, { model, image: bytesToBase64(opts.image) });
+  }
+
+  /**
+   * Generates text with a language model: a prompt (or chat messages) and sampling
+   * parameters in; the result holds the text, its token ids and counts.
+   *
+   * @example const r = await client.generate({ subnet: "chat", model: "ncn-gpt", prompt: "Once", sampling: { max_tokens: 32 } });
+   */
+  async generate(
+    opts: RequestOptions & { model: string; prompt: GeneratePrompt; sampling?: Partial<SamplingParams> },
+  ): Promise<InferenceResponse> {
+    return await this.#submit("/v1/generate", opts, opts.model, {
+      model: opts.model,
+      prompt: opts.prompt,
+      sampling: opts.sampling ?? {},
+    });
+  }
+
+  /**
+   * Embeds texts with an embedding model: one vector (base64 float32, see `decodeEmbedding`)
+   * per text, in order.
+   */
+  async embed(opts: RequestOptions & { model: string; texts: string[] }): Promise<InferenceResponse> {
+    return await this.#submit("/v1/embed", opts, opts.model, { model: opts.model, texts: opts.texts });
   }
 
   /** The gateway's chain identity (chain id, payment contract, its own address); cached. */

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { Registrar } from "@ncn/agent/registrar";
 import { createNcnReadClient, creditOf, readEscrow, readSession } from "@ncn/contracts";
 import { TestAgentPeer } from "@ncn/edge-gateway/testing/agent-client";
-import { idToBytes32, ncnDomain } from "@ncn/protocol";
+import { decodeEmbedding, idToBytes32, ncnDomain } from "@ncn/protocol";
 import { renderText } from "@ncn/runtime/testing/render-text";
 import { TINY_WEIGHTS, tinyModelDescriptor } from "@ncn/runtime/testing/tiny-model";
 import { chainValidatorSet, NcnClient, openPaymentSession, payEscrow } from "@ncn/sdk";
@@ -183,6 +183,44 @@ describe("devnet end to end", () => {
         tampered.result.lines[0].text = "Goodbye";
       expect((await devnet.client.verifyReceipt(tampered)).ok).toBe(false);
     }
+  }, 60_000);
+
+  test("text generation with the built-in language model: English text, token counts and a receipt that verifies", async () => {
+    const response = await devnet.client.generate({
+      subnet: "chat",
+      model: "ncn-gpt",
+      prompt: [{ role: "user", content: "Tell me of the king of Egypt." }],
+      sampling: { max_tokens: 24, temperature: 0.7, seed: 11 },
+    });
+    expect(response.state).toBe("returned");
+    if (response.result?.kind !== "generate")
+      throw new Error(`expected generated text, got ${response.result?.kind}`);
+    expect(response.result.text).toMatch(/\b(the|and|of|to|in|he|I|unto)\b/i);
+    expect(response.result.completion_tokens).toBe(response.result.tokens.length);
+    expect(response.result.prompt_tokens).toBeGreaterThan(5);
+    const verified = await devnet.client.verifyReceipt(response);
+    expect(verified.ok).toBe(true);
+    expect(verified.completionAttestors.length).toBeGreaterThanOrEqual(2);
+    const tampered = structuredClone(response);
+    if (tampered.result?.kind === "generate") tampered.result.text = "forged";
+    expect((await devnet.client.verifyReceipt(tampered)).ok).toBe(false);
+  }, 60_000);
+
+  test("embeddings with the built-in GloVe model: related texts are closer, and the receipt verifies", async () => {
+    const response = await devnet.client.embed({
+      subnet: "embed",
+      model: "ncn-glove-100d",
+      texts: ["the kitten sleeps on the sofa", "a cat naps on the couch", "interest rates rose sharply"],
+    });
+    expect(response.state).toBe("returned");
+    if (response.result?.kind !== "embed")
+      throw new Error(`expected embeddings, got ${response.result?.kind}`);
+    const { dims, embeddings } = response.result;
+    const [kitten, cat, rates] = embeddings.map((e) => decodeEmbedding(e, dims));
+    if (!kitten || !cat || !rates) throw new Error("three vectors expected");
+    const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * (b[i] ?? 0), 0);
+    expect(dot(kitten, cat)).toBeGreaterThan(dot(kitten, rates) + 0.1);
+    expect((await devnet.client.verifyReceipt(response)).ok).toBe(true);
   }, 60_000);
 
   test("tensor inference returns what the model computes", async () => {

@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { devKey, type LocalChain, startLocalChain } from "@ncn/contracts";
 import { type GatewayHandle, startGateway } from "@ncn/edge-gateway/local";
 import { BaseError, type InferenceResponse, ncnDomain, tensorToJson, typedData } from "@ncn/protocol";
-import { BUILTIN_MODELS } from "@ncn/runtime/builtin-models";
+import { BUILTIN_MODELS, NCN_GLOVE, NCN_GPT } from "@ncn/runtime/builtin-models";
 import { renderText } from "@ncn/runtime/testing/render-text";
 import { tinyModelBytes, tinyModelDescriptor } from "@ncn/runtime/testing/tiny-model";
 import { chainValidatorSet, NcnClient, openPaymentSession, type ReceiptVerification } from "@ncn/sdk";
@@ -34,8 +34,13 @@ function profileArgs(): string[] {
 }
 const WAD = 10n ** 18n;
 /** Price per request, in NCN base units. */
-export const DEVNET_PRICES = { ocr: 10n ** 15n, tiny: 10n ** 14n } as const;
-export const DEVNET_SUBNETS = ["ocr", "default"] as const;
+export const DEVNET_PRICES = {
+  ocr: 10n ** 15n,
+  tiny: 10n ** 14n,
+  chat: 10n ** 15n,
+  embed: 10n ** 14n,
+} as const;
+export const DEVNET_SUBNETS = ["ocr", "default", "chat", "embed"] as const;
 
 export interface DevnetOptions {
   /** Folder for state, logs and devnet.json (default `<repo>/.ncn`). */
@@ -180,7 +185,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     }
     step("validators", registries.map((r) => r.url).join(" "));
 
-    // Catalog: the built-in OCR pipeline and a tiny tensor model, priced per subnet.
+    // Catalog: the built-in OCR pipeline, language model and embedding model, and a tiny
+    // tensor model, priced per subnet.
     const modelsDir = join(dir, "models");
     mkdirSync(modelsDir, { recursive: true });
     const tinyPath = join(modelsDir, "tiny-mlp.onnx");
@@ -194,6 +200,12 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         id: "default",
         name: "Tensor models",
         models: [{ id: tiny.id, price: DEVNET_PRICES.tiny.toString() }],
+      },
+      { id: "chat", name: "Chat", models: [{ id: NCN_GPT.id, price: DEVNET_PRICES.chat.toString() }] },
+      {
+        id: "embed",
+        name: "Embeddings",
+        models: [{ id: NCN_GLOVE.id, price: DEVNET_PRICES.embed.toString() }],
       },
     ];
     // Registry nodes accept a subnet's or model's records only from the owner the chain names.

@@ -1,5 +1,7 @@
 import {
   BaseError,
+  EmbedRequest,
+  GenerateRequest,
   InferenceRequest,
   isPaymentErrorCode,
   ModelId,
@@ -34,6 +36,22 @@ inferenceRoutes.post("/v1/ocr", async (c) => {
   const body = await readBody(c.req.raw, OcrRequest, JSON_BODY);
   const model = body.model ?? DEFAULT_OCR_MODEL;
   return submit(c, body.subnet, { kind: "ocr", model, image: body.image }, body);
+});
+
+inferenceRoutes.post("/v1/generate", async (c) => {
+  const body = await readBody(c.req.raw, GenerateRequest, JSON_BODY);
+  const input: TaskInput = {
+    kind: "generate",
+    model: body.model,
+    prompt: body.prompt,
+    sampling: body.sampling,
+  };
+  return submit(c, body.subnet, input, body);
+});
+
+inferenceRoutes.post("/v1/embed", async (c) => {
+  const body = await readBody(c.req.raw, EmbedRequest, JSON_BODY);
+  return submit(c, body.subnet, { kind: "embed", model: body.model, texts: body.texts }, body);
 });
 
 inferenceRoutes.get("/v1/inference/:id", async (c) => {

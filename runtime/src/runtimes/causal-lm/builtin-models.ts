@@ -23,7 +23,7 @@ function file(id: string, sha: string, size: number, name: string, description: 
  * `past_key_values.{0-3}.key/value` in, `logits`, `present.{0-3}.key/value` out.
  */
 export const NCN_GPT_DECODER = file(
-  "ncn-gpt/decoder",
+  "ncn-gpt-decoder",
   "1a8cfb23d6c7fbc7c6fff71ab73e69a667c7d6cc1204ef3176b3d7dd94328ad1",
   13667986,
   "model.onnx",
@@ -32,7 +32,7 @@ export const NCN_GPT_DECODER = file(
 
 /** Byte-level BPE tokenizer of `ncn-gpt` (4,096 tokens). */
 export const NCN_GPT_TOKENIZER = file(
-  "ncn-gpt/tokenizer",
+  "ncn-gpt-tokenizer",
   "4cd92b52fd20808378228aeaf962788df10215ef127709c714c65d36187232cc",
   265973,
   "tokenizer.json",
@@ -41,7 +41,7 @@ export const NCN_GPT_TOKENIZER = file(
 
 /** Special tokens and chat template of `ncn-gpt`. */
 export const NCN_GPT_TOKENIZER_CONFIG = file(
-  "ncn-gpt/tokenizer-config",
+  "ncn-gpt-tokenizer-config",
   "3b46b308bfd8749266ad71b01e10d32880b719d4a0f313c3e22fd42cf61258ac",
   502,
   "tokenizer_config.json",
