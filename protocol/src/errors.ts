@@ -41,6 +41,8 @@ export const ERROR_STATUS = {
   RATE_LIMITED: 429,
   INTERNAL: 500,
   INFERENCE_FAILED: 502,
+  /** A streaming request's agent failed after some of its tokens reached the client: not retried elsewhere. */
+  STREAM_INTERRUPTED: 502,
   CHAIN_ERROR: 502,
   VALIDATOR_UNAVAILABLE: 502,
   NO_AGENT_AVAILABLE: 503,

@@ -5,6 +5,7 @@ import { ModelDescriptor, ModelRuntime } from "./model.ts";
 import { Address, Bytes32, Hex, RequestId, Sha256, Signature, SubnetId, UintString } from "./primitives.ts";
 import { ReceiptJson, SignedReceipt } from "./receipt.ts";
 import { EmbedTexts } from "./tasks/embed.ts";
+import { TokenDeltas } from "./tasks/generate.ts";
 
 /** Version of the gateway<->agent protocol; bumped on incompatible frame changes. */
 export const AGENT_PROTOCOL_VERSION = 1;
@@ -117,6 +118,8 @@ export const TaskFrame = v.variant("kind", [
     kind: v.literal("generate"),
     prompt: GenerateTaskInput.entries.prompt,
     sampling: GenerateTaskInput.entries.sampling,
+    /** Send the tokens as they are generated (`tokens` frames), not only the result. */
+    stream: v.optional(v.boolean()),
   }),
 ]);
 export type TaskFrame = v.InferOutput<typeof TaskFrame>;
@@ -160,6 +163,19 @@ export const ProgressFrame = v.object({
   stage: v.pipe(v.string(), v.maxLength(64)),
   progress: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1))),
 });
+
+/**
+ * Tokens of a running `generate` task sent with `stream: true`, in order, a few at a time.
+ * They are a preview: the gateway passes them on to the client, but what it validates,
+ * charges and receipts is the result frame.
+ */
+export const TokensFrame = v.object({
+  type: v.literal("tokens"),
+  taskId: TaskId,
+  requestId: RequestId,
+  deltas: TokenDeltas,
+});
+export type TokensFrame = v.InferOutput<typeof TokensFrame>;
 
 export const ResultFrame = v.object({
   type: v.literal("result"),
@@ -216,6 +232,7 @@ export const AgentToGatewayFrame = v.variant("type", [
   HelloFrame,
   HeartbeatFrame,
   ProgressFrame,
+  TokensFrame,
   ResultFrame,
   ResultBatchFrame,
   ErrorFrame,
@@ -234,6 +251,7 @@ export const AgentLinkFrame = v.variant("type", [
   HelloFrame,
   HeartbeatFrame,
   ProgressFrame,
+  TokensFrame,
   ResultFrame,
   ResultBatchFrame,
   ErrorFrame,

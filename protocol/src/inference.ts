@@ -4,7 +4,7 @@ import { ModelDescriptor } from "./model.ts";
 import { Bytes32, ModelId, RequestId, Signature, SubnetId, UintString } from "./primitives.ts";
 import { AttestationSig, SignedReceipt } from "./receipt.ts";
 import { EmbedResult, EmbedTaskInput } from "./tasks/embed.ts";
-import { GeneratePrompt, GenerateResult, SamplingParams } from "./tasks/generate.ts";
+import { GeneratePrompt, GenerateResult, SamplingParams, TokenDelta } from "./tasks/generate.ts";
 import { TensorMapJson } from "./tensor.ts";
 
 /** Lifecycle of a request, as ARCHITECTURE.md draws it. */
@@ -100,6 +100,11 @@ export const GenerateRequest = v.object({
   model: ModelId,
   prompt: GeneratePrompt,
   sampling: SamplingParams,
+  /**
+   * Stream the tokens as they are generated: the answer is the request's event stream
+   * (`token` events, then `final`) instead of the finished response.
+   */
+  stream: v.optional(v.boolean()),
 });
 export type GenerateRequest = v.InferOutput<typeof GenerateRequest>;
 
@@ -159,6 +164,15 @@ export const ProgressEvent = v.object({
   message: v.optional(v.string()),
 });
 export type ProgressEvent = v.InferOutput<typeof ProgressEvent>;
+
+/**
+ * A `token` event (SSE `event: token`; `{"type":"token",...}` on the WebSocket): text a
+ * streaming `generate` request's agent produced, before validation. Indexes start at 0 and
+ * follow each other without gaps; the texts joined are the final result's `text` once the
+ * request is `returned`. Only the final event's result is validated, receipted and charged.
+ */
+export const TokenEvent = v.object({ requestId: RequestId, ...TokenDelta.entries });
+export type TokenEvent = v.InferOutput<typeof TokenEvent>;
 
 /** A model as a subnet prices it. */
 export const PricedModel = v.object({ model: ModelDescriptor, price: UintString });

@@ -9,6 +9,7 @@ import {
   ncnDomain,
   ProgressEvent,
   REQUEST_ACCESS_HEADER,
+  readSse,
   requestAccessData,
   type SamplingParams,
   type StreamResultFrame,
@@ -19,7 +20,6 @@ import {
 } from "@ncn/protocol";
 import * as v from "valibot";
 import type { LocalAccount } from "viem";
-import { readSse } from "./sse.ts";
 import {
   NcnStream,
   type StreamResultVerification,

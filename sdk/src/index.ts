@@ -1,6 +1,13 @@
-export { BaseError as NcnError, type ErrorCode } from "@ncn/protocol";
+export {
+  BaseError as NcnError,
+  type ErrorCode,
+  type RequestStreamEvent,
+  readRequestEvents,
+  readSse,
+  type SseEvent,
+  type TokenEvent,
+} from "@ncn/protocol";
 export * from "./chain.ts";
 export * from "./client.ts";
-export * from "./sse.ts";
 export * from "./stream.ts";
 export * from "./verify.ts";

@@ -20,6 +20,10 @@ export const GENERATE_LIMITS = {
   textChars: 4096 * 64,
   /** Largest sampling temperature. */
   temperature: 2,
+  /** Token deltas in one `tokens` frame (an agent coalesces what a few milliseconds produce). */
+  deltasPerFrame: 64,
+  /** Characters of one delta's text (a token, or the held-back text the last flush releases). */
+  deltaChars: 1024,
 } as const;
 
 export const ChatRole = v.picklist(["system", "user", "assistant"], "role must be system, user or assistant");
@@ -73,9 +77,31 @@ export type SamplingParams = v.InferOutput<typeof SamplingParams>;
 export const FinishReason = v.picklist(["stop", "length"]);
 export type FinishReason = v.InferOutput<typeof FinishReason>;
 
-const TokenIds = v.pipe(
-  v.array(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffff_ffff))),
-  v.maxLength(GENERATE_LIMITS.maxTokens),
+const TokenIdSchema = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffff_ffff));
+const TokenIds = v.pipe(v.array(TokenIdSchema), v.maxLength(GENERATE_LIMITS.maxTokens));
+
+/**
+ * Text a generating model made final, as it streams: the token at `index` among the generated
+ * ones and the text it released (`token: null` and `index` = the token count for the last
+ * flush of held-back text). The texts of a task's deltas, joined in index order, are its
+ * result's `text`.
+ */
+export const TokenDelta = v.object({
+  index: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(GENERATE_LIMITS.maxTokens)),
+  token: v.nullable(TokenIdSchema),
+  text: v.pipe(v.string(), v.maxLength(GENERATE_LIMITS.deltaChars)),
+});
+export type TokenDelta = v.InferOutput<typeof TokenDelta>;
+
+/** A run of deltas with consecutive indexes (what one `tokens` frame carries). */
+export const TokenDeltas = v.pipe(
+  v.array(TokenDelta),
+  v.minLength(1, "at least one delta"),
+  v.maxLength(GENERATE_LIMITS.deltasPerFrame),
+  v.check(
+    (deltas) => deltas.every((d, i) => i === 0 || d.index === (deltas[i - 1]?.index ?? -2) + 1),
+    "delta indexes must be consecutive",
+  ),
 );
 
 /** A generate task's result: the text, the token ids it decodes from, and the counts a price uses. */
