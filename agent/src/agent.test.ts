@@ -21,6 +21,7 @@ import {
   typedData,
 } from "@ncn/protocol";
 import { EXECUTABLE_RUNTIMES, ppocrV4Task } from "@ncn/runtime";
+import { NCN_GPT } from "@ncn/runtime/causal-lm";
 import { sha256Hex } from "@ncn/runtime/onnx";
 import {
   expandModel,
@@ -191,6 +192,46 @@ describe("gateway link", () => {
     expect(g.received("progress", (p) => p.taskId === task.taskId).length).toBeGreaterThan(0);
     await g.until(() => a.outbox.size === 0, 2000);
   });
+
+  test("a generate task sent with stream: true streams its tokens in order, before its result; without it, none", async () => {
+    const g = gateway();
+    await agent(g);
+    const generate = (id: string, stream: boolean): TaskFrame => ({
+      type: "task",
+      taskId: `${id}:1`,
+      requestId: id as never,
+      subnet: "ocr" as never,
+      model: NCN_GPT,
+      price: "1000",
+      deadline: Date.now() + 30_000,
+      kind: "generate",
+      prompt: "And God said",
+      sampling: { max_tokens: 24, temperature: 0, top_p: 1, seed: 0, stop: [] },
+      ...(stream ? { stream: true } : {}),
+    });
+    const streamed = generate("gen-stream", true);
+    g.send(streamed);
+    const res = await g.waitFor("result", (f) => f.taskId === streamed.taskId, 60_000);
+    if (res.result.kind !== "generate") throw new Error("expected a generate result");
+    const order = g.frames.map((f) => f.frame);
+    const frames = g.received("tokens", (f) => f.taskId === streamed.taskId);
+    expect(frames.length).toBeGreaterThan(0);
+    // Every tokens frame came before the result frame.
+    const resultAt = order.findIndex((f) => f.type === "result" && f.taskId === streamed.taskId);
+    expect(order.findLastIndex((f) => f.type === "tokens" && f.taskId === streamed.taskId)).toBeLessThan(
+      resultAt,
+    );
+    const deltas = frames.flatMap((f) => f.deltas);
+    expect(deltas.map((d) => d.index)).toEqual(deltas.map((_, i) => i));
+    expect(frames.every((f) => f.requestId === streamed.requestId)).toBe(true);
+    expect(deltas.map((d) => d.text).join("")).toBe(res.result.text);
+    expect(deltas.filter((d) => d.token !== null).map((d) => d.token)).toEqual(res.result.tokens);
+    const plain = generate("gen-plain", false);
+    g.send(plain);
+    const plainRes = await g.waitFor("result", (f) => f.taskId === plain.taskId, 60_000);
+    expect(plainRes.result).toEqual(res.result);
+    expect(g.received("tokens", (f) => f.taskId === plain.taskId)).toEqual([]);
+  }, 90_000);
 
   test("runs an OCR task with the built-in pipeline", async () => {
     const g = gateway();

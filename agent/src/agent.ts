@@ -9,6 +9,7 @@ import {
   type NcnDomain,
   type ResultFrame,
   type TaskFrame,
+  type TokenDelta,
 } from "@ncn/protocol";
 import { isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import {
@@ -32,6 +33,7 @@ import { GatewayLink } from "./link/gateway-link.ts";
 import { Outbox } from "./link/outbox.ts";
 import { type BatchItem, ReceiptBatcher } from "./link/receipt-batcher.ts";
 import { TaskRunner } from "./link/task-runner.ts";
+import { TokenStream } from "./link/token-stream.ts";
 import { buildReceipt, type ReceiptFields, signReceipt } from "./receipt/sign-receipt.ts";
 import { Registrar } from "./registry/registrar.ts";
 import { AGENT_VERSION } from "./version.ts";
@@ -338,6 +340,26 @@ export class Agent {
   }
 
   /**
+   * The token stream of a `generate` task the gateway asked to stream (never of a batch-mode
+   * one): its deltas go out in `tokens` frames while the task is live, and stop when it is
+   * cancelled or runs past its deadline.
+   */
+  #tokenStream(
+    subnet: string,
+    task: TaskFrame,
+    batch: boolean,
+    signal: AbortSignal,
+  ): TokenStream | undefined {
+    if (task.kind !== "generate" || task.stream !== true || batch) return undefined;
+    const { taskId, requestId } = task;
+    const stream = new TokenStream({
+      send: (deltas) => this.#send(subnet, { type: "tokens", taskId, requestId, deltas }),
+    });
+    signal.addEventListener("abort", () => stream.abort(), { once: true });
+    return stream;
+  }
+
+  /**
    * Runs one task. "each": signs its receipt, stores the result and sends it. "batch":
    * hands the result and its unsigned receipt to the batcher, which signs many at once;
    * such tasks send no progress frames of their own (only a model download is reported).
@@ -355,6 +377,7 @@ export class Agent {
       this.#send(subnet, { type: "error", taskId, code, message: message.slice(0, 2000) });
     };
     let item: BatchItem | undefined;
+    let tokens: TokenStream | undefined;
     try {
       if (task.deadline <= Date.now())
         return fail("DEADLINE_EXCEEDED", "task reached the agent after its deadline");
@@ -367,6 +390,7 @@ export class Agent {
           ...(progress === undefined ? {} : { progress }),
         });
       if (!batch) progress("started", 0);
+      tokens = this.#tokenStream(subnet, task, batch, signal);
       const outcome = await this.executor.execute(task, {
         signal,
         onProgress: batch
@@ -374,7 +398,10 @@ export class Agent {
               if (stage === "download") progress(stage, p);
             }
           : progress,
+        ...(tokens ? { onToken: (d: TokenDelta) => tokens?.push(d) } : {}),
       });
+      // The last tokens go out before the result frame.
+      tokens?.end();
       const fields: ReceiptFields = {
         requestId: task.requestId,
         subnetId: task.subnet,
@@ -413,8 +440,10 @@ export class Agent {
         ms: frame.computeMs,
         delivered: sent,
         timings: outcome.timings,
+        ...(tokens ? { tokenFrames: tokens.frames } : {}),
       });
     } catch (e) {
+      tokens?.abort();
       if (signal.aborted && signal.reason instanceof AgentError && signal.reason.code === "DEADLINE_EXCEEDED")
         return fail("DEADLINE_EXCEEDED", "task ran past its deadline");
       const { code, message } = describeError(e);
