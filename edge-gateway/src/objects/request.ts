@@ -11,8 +11,11 @@ import {
   receiptDigest,
   receiptMessage,
   receiptMismatch,
+  sseEvent,
   type TaskInput,
   type TaskResult,
+  type TokenDelta,
+  type TokenEvent,
   typedData,
 } from "@ncn/protocol";
 import { recoverTypedDataAddress } from "viem";
@@ -29,6 +32,8 @@ import {
   responseOf,
   type SubmitInput,
   step,
+  streamsTokens,
+  TokenLog,
   taskFrameOf,
 } from "../logic/request/index.ts";
 import { isTerminal } from "../logic/request-machine.ts";
@@ -63,6 +68,12 @@ export class RequestObject extends DurableObject<Env> {
   #inflight = new Set<string>();
   /** Every validator that attested the completion, once all answered (settlement asks them). */
   #lateAttesters: Promise<string[]> | undefined;
+  /**
+   * A streaming request's tokens so far, in memory only: a listener that joins late is sent
+   * them first. Nothing about money reads them (the charge and the receipt come from the
+   * validated result); an evicted object just has none to replay.
+   */
+  readonly #tokens = new TokenLog();
 
   // The input and the result are written once under keys of their own: the state that
   // changes at every step stays small however large the tensors or the image are.
@@ -233,6 +244,24 @@ export class RequestObject extends DurableObject<Env> {
     return next?.receipt?.signature === frame.receipt.signature;
   }
 
+  /**
+   * Token deltas of a streaming request from the agent running attempt `taskId` (the shard
+   * checked that it holds that attempt): sent on to the listeners in index order, without
+   * gaps. Before the first one goes out the request is stored as streamed, so that a failed
+   * attempt then ends it rather than starting over on another agent.
+   */
+  async tokens(taskId: string, agent: string, deltas: TokenDelta[]): Promise<void> {
+    const req = await this.#load();
+    if (!req || !streamsTokens(req, taskId, agent)) return;
+    const released = this.#tokens.accept(taskId, deltas);
+    if (released.length === 0) return;
+    if (!req.streamed) {
+      const next = await this.#apply({ type: "tokensReleased", taskId, agent });
+      if (!next?.streamed) return;
+    }
+    this.#sendTokens(req.requestId, released);
+  }
+
   /** The current attempt failed (agent error, disconnect or missed deadline). */
   async onTaskFailed(taskId: string, agent: string, code: ErrorCode, message: string): Promise<void> {
     await this.#apply({ type: "taskFailed", taskId, agent, error: { code, message } });
@@ -254,15 +283,19 @@ export class RequestObject extends DurableObject<Env> {
       const pair = new WebSocketPair();
       this.ctx.acceptWebSocket(pair[1], ["progress"]);
       for (const e of req.events) pair[1].send(JSON.stringify(e));
+      for (const t of this.#tokenEvents(req.requestId, this.#tokens.released))
+        pair[1].send(JSON.stringify({ type: "token", ...t }));
       if (isTerminal(req.state)) pair[1].send(JSON.stringify({ type: "final", response: responseOf(req) }));
       return new Response(null, { status: 101, webSocket: pair[0] });
     }
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const writer = writable.getWriter();
     const enc = new TextEncoder();
-    for (const e of req.events) void writer.write(enc.encode(sse("progress", e)));
+    for (const e of req.events) void writer.write(enc.encode(sseEvent("progress", e)));
+    const tokens = this.#tokenEvents(req.requestId, this.#tokens.released);
+    if (tokens.length > 0) void writer.write(enc.encode(tokens.map((t) => sseEvent("token", t)).join("")));
     if (isTerminal(req.state)) {
-      void writer.write(enc.encode(sse("final", responseOf(req))));
+      void writer.write(enc.encode(sseEvent("final", responseOf(req))));
       void writer.close();
     } else {
       this.#streams.add(writer);
@@ -574,8 +607,24 @@ export class RequestObject extends DurableObject<Env> {
     return ncnDomain(config.CHAIN_ID, config.PAYMENT_CONTRACT);
   }
 
+  #tokenEvents(requestId: string, deltas: readonly TokenDelta[]): TokenEvent[] {
+    return deltas.map((d) => ({ requestId: requestId as TokenEvent["requestId"], ...d }));
+  }
+
+  /** Token events to every listener: one write per frame on SSE, one message per token on the socket. */
+  #sendTokens(requestId: string, deltas: readonly TokenDelta[]): void {
+    const events = this.#tokenEvents(requestId, deltas);
+    const enc = new TextEncoder().encode(events.map((t) => sseEvent("token", t)).join(""));
+    for (const w of this.#streams) void w.write(enc).catch(() => this.#streams.delete(w));
+    for (const ws of this.ctx.getWebSockets("progress")) {
+      try {
+        for (const t of events) ws.send(JSON.stringify({ type: "token", ...t }));
+      } catch {}
+    }
+  }
+
   #notify(e: ProgressEvent): void {
-    const enc = new TextEncoder().encode(sse("progress", e));
+    const enc = new TextEncoder().encode(sseEvent("progress", e));
     for (const w of this.#streams) void w.write(enc).catch(() => this.#streams.delete(w));
     for (const ws of this.ctx.getWebSockets("progress")) {
       try {
@@ -586,7 +635,7 @@ export class RequestObject extends DurableObject<Env> {
 
   #finish(req: RequestRecord): void {
     const final = responseOf(req);
-    const enc = new TextEncoder().encode(sse("final", final));
+    const enc = new TextEncoder().encode(sseEvent("final", final));
     for (const w of this.#streams) {
       void w
         .write(enc)
@@ -603,10 +652,6 @@ export class RequestObject extends DurableObject<Env> {
     for (const w of [...this.#waiters]) w();
     void this.ctx.storage.deleteAlarm();
   }
-}
-
-function sse(event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -348,6 +348,18 @@ export class SubnetShard extends DurableObject<Env> {
         }
         return;
       }
+      case "tokens": {
+        // Only the agent holding this attempt speaks for it: a stranger's tokens, a stale
+        // attempt's, or ones naming another request are dropped here.
+        const r = this.#reservation(frame.taskId);
+        if (!r || r.agent !== agent || r.request_id !== frame.requestId) return;
+        try {
+          await this.#request(r.request_id).tokens(frame.taskId, agent, frame.deltas);
+        } catch (e) {
+          log.warn("tokens not passed on", { requestId: r.request_id, agent, error: String(e) });
+        }
+        return;
+      }
       case "result": {
         const r = this.#reservation(frame.taskId);
         const requestId = r?.request_id ?? frame.taskId.split(":")[0] ?? "";

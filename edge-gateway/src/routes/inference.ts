@@ -101,7 +101,12 @@ async function submit(
   c: AppContext,
   subnet: string,
   input: TaskInput,
-  body: { requestId?: string | undefined; payment?: Payment | undefined; timeoutMs?: number | undefined },
+  body: {
+    requestId?: string | undefined;
+    payment?: Payment | undefined;
+    timeoutMs?: number | undefined;
+    stream?: boolean | undefined;
+  },
 ): Promise<Response> {
   const config = configOf(c.env);
   const { descriptor, price, pipeline } = await fromCatalog(
@@ -138,6 +143,7 @@ async function submit(
           descriptor,
           pipeline,
           timeoutMs,
+          ...(body.stream === true ? { stream: true } : {}),
         },
         caller,
       ),
@@ -147,6 +153,10 @@ async function submit(
     (c.req.header("prefer") ?? "").includes("respond-async") || c.req.query("wait") === "false";
   if (asyncMode && created.state !== "failed") {
     return c.json(created, 202, { location: `/v1/inference/${requestId}` });
+  }
+  // A streaming request answers with its event stream: tokens as they come, then the final response.
+  if (body.stream === true && created.state !== "failed") {
+    return stub.fetch(new Request(new URL(`/v1/inference/${requestId}/events`, c.req.url)));
   }
   const done = created.state === "failed" ? created : ((await stub.wait(timeoutMs + 1000)) ?? created);
   if (done.state === "failed" && done.error) {

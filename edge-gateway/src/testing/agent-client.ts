@@ -7,7 +7,8 @@ import {
   ncnDomain,
   ReceiptJson,
   receiptMessage,
-  type TaskInput,
+  TaskInput,
+  type TaskResult,
   type TensorMapJson,
   typedData,
 } from "@ncn/protocol";
@@ -91,15 +92,32 @@ export class TestAgentPeer {
     outputs: TensorMapJson,
     signer: PrivateKeyAccount,
   ): Promise<Record<string, unknown>> {
+    return this.resultFor(task, { kind: "tensor", outputs }, signer);
+  }
+
+  /**
+   * A result frame for a tensor or generate task: `result` with a receipt whose hashes match
+   * the task, signed by `signer` (this agent unless told otherwise).
+   */
+  async resultFor(
+    task: Record<string, unknown>,
+    result: TaskResult,
+    signer: PrivateKeyAccount = this.account,
+  ): Promise<Record<string, unknown>> {
     const challenge = this.#challenge ?? {};
     const model = task.model as { id: string; sha256: `0x${string}` };
-    const result = { kind: "tensor" as const, outputs };
+    const input = v.parse(
+      TaskInput,
+      task.kind === "generate"
+        ? { kind: "generate", model: model.id, prompt: task.prompt, sampling: task.sampling }
+        : { kind: "tensor", model: model.id, inputs: task.inputs },
+    );
     const receipt = {
       requestId: idToBytes32(String(task.requestId)),
       subnetId: idToBytes32(String(task.subnet)),
       modelId: idToBytes32(model.id),
       modelHash: model.sha256,
-      inputHash: hashTaskInput({ kind: "tensor", model: model.id, inputs: task.inputs } as TaskInput),
+      inputHash: hashTaskInput(input),
       outputHash: hashTaskResult(result),
       agent: this.account.address.toLowerCase(),
       price: String(task.price),

@@ -1,4 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { TaskInput } from "@ncn/protocol";
+import * as v from "valibot";
 import {
   AGENT_A,
   AGENT_B,
@@ -11,7 +13,7 @@ import {
   T0,
   taskOf,
 } from "./fixtures.ts";
-import { responseOf, step } from "./index.ts";
+import { responseOf, step, streamsTokens, taskFrameOf } from "./index.ts";
 import type { RequestEffect, RequestEvent, RequestRecord, RequestStep } from "./types.ts";
 
 /** Steps `req` through `events` at `now`, returning the last step and every effect on the way. */
@@ -361,5 +363,86 @@ describe("request reducer: resume after an eviction", () => {
       progress: 0.5,
     });
     expect(types(out.effects)).toEqual(["notify"]);
+  });
+});
+
+describe("request reducer: streaming requests", () => {
+  const streaming = (): RequestRecord => ({ ...record(), stream: true });
+  const released: RequestEvent = { type: "tokensReleased", taskId: "r1:1", agent: AGENT_A };
+  const lost: RequestEvent = {
+    type: "taskFailed",
+    taskId: "r1:1",
+    agent: AGENT_A,
+    error: { code: "AGENT_TIMEOUT", message: "agent disconnected" },
+  };
+
+  test("tokens of the running attempt mark the request streamed, once; anyone else's change nothing", () => {
+    const req = run(streaming(), onA).state;
+    expect(streamsTokens(req, "r1:1", AGENT_A)).toBe(true);
+    expect(streamsTokens(req, "r1:1", AGENT_B)).toBe(false);
+    expect(streamsTokens(req, "r1:0", AGENT_A)).toBe(false);
+    const marked = step(req, released, T0, CONFIG);
+    expect(marked.state.streamed).toBe(true);
+    expect(marked.effects).toEqual([]);
+    expect(step(marked.state, released, T0, CONFIG).state).toBe(marked.state);
+    expect(step(req, { ...released, agent: AGENT_B }, T0, CONFIG).state).toBe(req);
+    // A request that did not ask to stream never streams.
+    const plain = run(record(), onA).state;
+    expect(streamsTokens(plain, "r1:1", AGENT_A)).toBe(false);
+    expect(step(plain, released, T0, CONFIG).state).toBe(plain);
+  });
+
+  test("an attempt lost after its tokens were streamed fails the request STREAM_INTERRUPTED: not retried, released, never charged", () => {
+    const out = run(streaming(), [...onA, released, lost]);
+    expect(out.state.state).toBe("failed");
+    expect(out.state.error?.code).toBe("STREAM_INTERRUPTED");
+    expect(out.state.error?.message).toContain("AGENT_TIMEOUT");
+    expect(types(out.effects)).toEqual(["cancelTask", "release", "notify", "fail", "finish"]);
+    expect(out.effects).toContainEqual(expect.objectContaining({ type: "fail", charged: false }));
+    expect(types(out.all)).not.toContain("charge");
+    // A refused receipt or a refusal for the agent's sake end it the same way.
+    const refused = run(streaming(), [
+      ...onA,
+      released,
+      { type: "resultRefused", taskId: "r1:1", agent: AGENT_A, problem: "bad" },
+    ]);
+    expect(refused.state.error?.code).toBe("STREAM_INTERRUPTED");
+    const byValidators = run(streaming(), [
+      ...onA,
+      released,
+      {
+        type: "preprocessRefused",
+        agent: AGENT_A,
+        error: { code: "VALIDATION_REFUSED", message: "x" },
+        agentCaused: true,
+      },
+    ]);
+    expect(byValidators.state.error?.code).toBe("STREAM_INTERRUPTED");
+  });
+
+  test("an attempt lost before any token was streamed is retried as usual; so is any attempt of a request that does not stream", () => {
+    for (const req of [streaming(), record()]) {
+      const out = run(req, [...onA, lost]);
+      expect(out.state.state).toBe("payment_checked");
+      expect(out.effects).toContainEqual({ type: "dispatch", taskId: "r1:2", attempt: 2 });
+    }
+  });
+
+  test("a streamed attempt that completes is charged as any other; the task frame asks the agent to stream", () => {
+    const out = run(streaming(), [
+      ...signedByA.slice(0, -1),
+      released,
+      signedByA.at(-1) as RequestEvent,
+      preA,
+    ]);
+    const done = run(out.state, [completed, { type: "settled" }]);
+    expect(done.state.state).toBe("returned");
+    expect(types(done.all)).toContain("charge");
+    const input = v.parse(TaskInput, { kind: "generate", model: "tiny", prompt: "Once", sampling: {} });
+    expect(taskFrameOf({ ...streaming(), input }, "r1:1", T0 + 1000)).toMatchObject({
+      kind: "generate",
+      stream: true,
+    });
+    expect(taskFrameOf({ ...record(), input }, "r1:1", T0 + 1000)).not.toHaveProperty("stream");
   });
 });

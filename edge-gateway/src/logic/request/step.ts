@@ -20,6 +20,7 @@ const RETRYABLE: ReadonlySet<string> = new Set([
   "INFERENCE_FAILED",
   "CHAIN_ERROR",
   "INTERNAL",
+  "STREAM_INTERRUPTED",
 ]);
 
 /** A new request, `received` at `now`; step it with `submitted` next. */
@@ -50,6 +51,14 @@ export function isCurrentTask(req: RequestRecord, taskId: string, agent: string)
   return !isTerminal(req.state) && req.task?.taskId === taskId && req.task.agent === agent;
 }
 
+/**
+ * May tokens of attempt `taskId` on `agent` go to the request's listeners? Only a streaming
+ * request's, only from the attempt now running, only until the request ends.
+ */
+export function streamsTokens(req: RequestRecord, taskId: string, agent: string): boolean {
+  return req.stream === true && isCurrentTask(req, taskId, agent);
+}
+
 /** May the client still cancel? Not once the result is validated: its charge may be under way. */
 export function cancellable(state: RequestState): boolean {
   return !isTerminal(state) && state !== "completion_validated" && state !== "settled";
@@ -63,8 +72,10 @@ export function cancellable(state: RequestState): boolean {
  * Rules kept here: a request is charged only after its completion is attested, at most once;
  * a failed or cancelled one is released, never charged; an attempt the agent spoiled (error,
  * timeout, bad receipt, refused by validators for the agent's sake) goes to another agent
- * until `maxAttempts` or the deadline; the deadline never fails a request whose result is
- * validated (its charge may already be committed); terminal states stay terminal.
+ * until `maxAttempts` or the deadline, unless it streamed tokens to the listeners (then the
+ * request fails `STREAM_INTERRUPTED`: another agent would write other text after them); the
+ * deadline never fails a request whose result is validated (its charge may already be
+ * committed); terminal states stay terminal.
  *
  * @example
  * const { state, effects } = step(req, { type: "cancel" }, Date.now(), { maxAttempts: 3 });
@@ -141,6 +152,11 @@ export function step(
         stage: event.stage,
         ...(event.progress === null ? {} : { progress: event.progress }),
       });
+      return s.done();
+    case "tokensReleased":
+      // Stored before the first token goes out: from then on a failed attempt ends the request.
+      if (req.streamed || !streamsTokens(req, event.taskId, event.agent)) return s.done();
+      s.set({ streamed: true });
       return s.done();
     case "completionAttested":
       if (req.state !== "result_signed" || !req.preprocess || !req.result || !req.receipt) return s.done();
@@ -281,6 +297,13 @@ class Step {
 
   /** The attempt failed for the agent's sake: the next agent, or the end. */
   retryOrFail(error: RequestError, config: RequestConfig): RequestStep {
+    // The listeners hold this attempt's tokens: another agent would write other text after them.
+    if (this.req.streamed) {
+      return this.fail({
+        code: "STREAM_INTERRUPTED",
+        message: `the attempt failed after its tokens were streamed (${error.code}: ${error.message}); a streaming request is not restarted on another agent`,
+      });
+    }
     const previous = this.req.task;
     // Validators attest a completion only from the agent they pre-attested: the next agent is
     // pre-attested anew, and the spoiled attempt's result is dropped.

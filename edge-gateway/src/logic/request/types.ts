@@ -20,6 +20,11 @@ export interface SubmitInput {
   descriptor: ModelDescriptor;
   pipeline: ModelDescriptor[];
   timeoutMs: number;
+  /**
+   * A `generate` request whose tokens go to its listeners as the agent produces them: once
+   * any did, a failed attempt fails the request instead of starting over elsewhere.
+   */
+  stream?: boolean;
 }
 
 /** The attempt now running: which agent, on which Subnet shard, until when. */
@@ -58,6 +63,8 @@ export interface RequestRecord extends SubmitInput {
   /** Why the previous attempt failed: the reason reported if no agent is left to retry on. */
   lastFailure: RequestError | undefined;
   events: ProgressEvent[];
+  /** Tokens of the current attempt reached the listeners (a streaming request only). */
+  streamed?: boolean;
 }
 
 /** The part of the gateway's config the rules read. */
@@ -88,6 +95,8 @@ export type RequestEvent =
   /** The agent reported an error, disconnected or missed the task's deadline. */
   | { type: "taskFailed"; taskId: string; agent: string; error: RequestError }
   | { type: "progress"; taskId: string; stage: string; progress: number | null }
+  /** Tokens of the attempt `taskId` on `agent` are about to reach the listeners. */
+  | { type: "tokensReleased"; taskId: string; agent: string }
   | { type: "completionAttested"; attestations: AttestationSig[]; attesters: string[] }
   | { type: "completionRefused"; error: RequestError }
   /** The charge (session commit or escrow completion) is recorded. */

@@ -41,6 +41,12 @@ export function taskFrameOf(req: RequestRecord, taskId: string, deadline: number
     case "embed":
       return { ...common, kind: "embed", texts: req.input.texts, pipeline: req.pipeline };
     case "generate":
-      return { ...common, kind: "generate", prompt: req.input.prompt, sampling: req.input.sampling };
+      return {
+        ...common,
+        kind: "generate",
+        prompt: req.input.prompt,
+        sampling: req.input.sampling,
+        ...(req.stream ? { stream: true } : {}),
+      };
   }
 }
