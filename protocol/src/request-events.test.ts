@@ -96,8 +96,11 @@ describe("readRequestEvents", () => {
     const got = [];
     for await (const e of readRequestEvents(body(text))) got.push(e);
     expect(got.map((e) => e.type)).toEqual(["progress", "token", "token", "final"]);
-    expect(got[2]).toEqual({ type: "token", event: { requestId, index: 1, token: null, text: "!" } });
-    expect(got[3]).toEqual({ type: "final", response: { ...final, state: "returned" } });
+    expect<unknown>(got[2]).toEqual({
+      type: "token",
+      event: { requestId, index: 1, token: null, text: "!" },
+    });
+    expect<unknown>(got[3]).toEqual({ type: "final", response: { ...final, state: "returned" } });
   });
 
   test("unknown events and data that breaks its schema are skipped; a cut-off body just ends", async () => {
@@ -109,6 +112,6 @@ describe("readRequestEvents", () => {
     ].join("");
     const got = [];
     for await (const e of readRequestEvents(body(text, 3))) got.push(e);
-    expect(got).toEqual([{ type: "token", event: { requestId, index: 0, token: 1, text: "ok" } }]);
+    expect<unknown>(got).toEqual([{ type: "token", event: { requestId, index: 0, token: 1, text: "ok" } }]);
   });
 });

@@ -7,9 +7,9 @@ import {
   InferenceResponse,
   type NcnDomain,
   ncnDomain,
-  ProgressEvent,
+  type ProgressEvent,
   REQUEST_ACCESS_HEADER,
-  readSse,
+  readRequestEvents,
   requestAccessData,
   type SamplingParams,
   type StreamResultFrame,
@@ -20,6 +20,7 @@ import {
 } from "@ncn/protocol";
 import * as v from "valibot";
 import type { LocalAccount } from "viem";
+import { type GenerateStream, TokenQueue } from "./generate-stream.ts";
 import {
   NcnStream,
   type StreamResultVerification,
@@ -216,6 +217,55 @@ export class NcnClient {
   }
 
   /**
+   * Generates text like `generate`, streaming the tokens as the agent produces them. Resolves
+   * once the gateway took the request (a refused payment throws here); then iterate the
+   * stream for the tokens and await `response` for the validated result and its receipt (see
+   * `GenerateStream` for what each may be relied on for). Progress events go to `onProgress`.
+   *
+   * @example
+   * const stream = await client.generateStream({ subnet: "chat", model: "ncn-gpt", prompt: "Once" });
+   * for await (const t of stream) process.stdout.write(t.text);
+   * const response = await stream.response; // result.text, receipt: verify with verifyReceipt
+   */
+  async generateStream(
+    opts: RequestOptions & { model: string; prompt: GeneratePrompt; sampling?: Partial<SamplingParams> },
+  ): Promise<GenerateStream> {
+    const requestId = opts.requestId ?? crypto.randomUUID();
+    const tokens = new TokenQueue();
+    const abort = new AbortController();
+    opts.signal?.addEventListener("abort", () => abort.abort(opts.signal?.reason), { once: true });
+    let opened: () => void = () => undefined;
+    const open = new Promise<void>((resolve) => {
+      opened = resolve;
+    });
+    const { onProgress, ...rest } = opts;
+    const response = this.#submit(
+      "/v1/generate",
+      { ...rest, requestId, signal: abort.signal },
+      opts.model,
+      { model: opts.model, prompt: opts.prompt, sampling: opts.sampling ?? {}, stream: true },
+      async (res) => {
+        opened();
+        return await readGenerateStream(res, tokens, onProgress);
+      },
+    );
+    response.then(
+      () => tokens.end(),
+      (e: unknown) => tokens.fail(e),
+    );
+    await Promise.race([open, response]);
+    const leave = () => {
+      // Left before the end: the rest is not wanted, so the request is cancelled (uncharged
+      // unless its result was already validated), then read back to settle what is owed.
+      abort.abort();
+      void this.cancel(requestId)
+        .then(() => this.status(requestId))
+        .catch(() => undefined);
+    };
+    return { requestId, response, [Symbol.asyncIterator]: () => tokens.drain(leave) };
+  }
+
+  /**
    * Embeds texts with an embedding model: one vector (base64 float32, see `decodeEmbedding`)
    * per text, in order.
    */
@@ -348,14 +398,12 @@ export class NcnClient {
       ...(signal ? { signal } : {}),
     });
     if (!res.ok || !res.body) throw errorFromBody(await res.json().catch(() => undefined), res.status);
-    for await (const e of readSse(res.body)) {
-      const data: unknown = JSON.parse(e.data);
-      if (e.event === "final") {
-        yield { final: v.parse(InferenceResponse, data) };
+    for await (const e of readRequestEvents(res.body)) {
+      if (e.type === "final") {
+        yield { final: e.response };
         return;
       }
-      const p = v.safeParse(ProgressEvent, data);
-      if (p.success) yield p.output;
+      if (e.type === "progress") yield e.event;
     }
   }
 
@@ -416,6 +464,7 @@ export class NcnClient {
     opts: RequestOptions,
     model: string,
     body: Record<string, unknown>,
+    read: (res: Response) => Promise<InferenceResponse> = readResponse,
   ): Promise<InferenceResponse> {
     const requestId = opts.requestId ?? crypto.randomUUID();
     const mode = opts.payment ?? (this.#sessionId ? "session" : "escrow");
@@ -439,7 +488,7 @@ export class NcnClient {
       for (let attempt = 0; ; attempt++) {
         const payment = domain ? await this.#voucher(domain, floor) : { mode: "escrow" };
         try {
-          const raw = await this.#json(path, {
+          const res = await this.#fetchOk(path, {
             method: "POST",
             headers,
             body: JSON.stringify({
@@ -451,7 +500,7 @@ export class NcnClient {
             }),
             ...(opts.signal ? { signal: opts.signal } : {}),
           });
-          const response = v.parse(InferenceResponse, raw);
+          const response = await read(res);
           if (mode === "session" && response.state === "returned") this.#addSpent(price);
           // Answered before it ended (the wait ran out): it may still be charged.
           else if (mode === "session" && !TERMINAL.has(response.state))
@@ -539,18 +588,56 @@ export class NcnClient {
   }
 
   async #json(path: string, init: RequestInit = {}): Promise<unknown> {
+    const res = await this.#fetchOk(path, init);
+    return await res.json().catch(() => undefined);
+  }
+
+  /** A JSON request to the gateway; an answer that is not 2xx throws its typed error. */
+  async #fetchOk(path: string, init: RequestInit = {}): Promise<Response> {
     const res = await this.#fetch(`${this.gatewayUrl}${path}`, {
       ...init,
       headers: { "content-type": "application/json", ...(init.headers ?? {}) },
     });
+    if (res.ok) return res;
     const body: unknown = await res.json().catch(() => undefined);
-    if (!res.ok) {
-      const err = errorFromBody(body, res.status);
-      if (!v.is(ErrorBody, body)) notFromGateway.add(err);
-      throw err;
-    }
-    return body;
+    const err = errorFromBody(body, res.status);
+    if (!v.is(ErrorBody, body)) notFromGateway.add(err);
+    throw err;
   }
+}
+
+async function readResponse(res: Response): Promise<InferenceResponse> {
+  return v.parse(InferenceResponse, await res.json().catch(() => undefined));
+}
+
+/**
+ * Reads a streaming request's event stream: tokens into `tokens`, progress to `onProgress`;
+ * returns the final response when it is `returned`, throws the request's typed error when it
+ * ended otherwise (a gateway answer: nothing is owed), and an error that is not the gateway's
+ * when the stream broke off before the end (the request may still finish and be charged).
+ */
+async function readGenerateStream(
+  res: Response,
+  tokens: TokenQueue,
+  onProgress: ((e: ProgressEvent) => void) | undefined,
+): Promise<InferenceResponse> {
+  if (!res.body || !(res.headers.get("content-type") ?? "").includes("text/event-stream"))
+    return await readResponse(res);
+  for await (const e of readRequestEvents(res.body)) {
+    if (e.type === "token") tokens.push(e.event);
+    else if (e.type === "progress") onProgress?.(e.event);
+    else if (e.response.state === "returned") return e.response;
+    else {
+      const error = e.response.error ?? {
+        code: "INTERNAL",
+        message: `the request ended ${e.response.state}`,
+      };
+      throw new BaseError(error.code, error.message, { details: { request: e.response } });
+    }
+  }
+  const cut = new BaseError("UNAVAILABLE", "the event stream ended before the request's final event");
+  notFromGateway.add(cut);
+  throw cut;
 }
 
 const TERMINAL: ReadonlySet<string> = new Set(["returned", "failed", "cancelled"]);

@@ -9,5 +9,6 @@ export {
 } from "@ncn/protocol";
 export * from "./chain.ts";
 export * from "./client.ts";
+export type { GenerateStream } from "./generate-stream.ts";
 export * from "./stream.ts";
 export * from "./verify.ts";

@@ -5,19 +5,22 @@ import {
   type GenerateResult,
   type InferenceResponse,
   idToBytes32,
+  ModelDescriptor,
   ncnDomain,
+  Payment,
   REQUEST_ACCESS_HEADER,
   type RequestStreamEvent,
   readRequestEvents,
   requestAccessData,
+  TaskInput,
   type TokenDelta,
   typedData,
 } from "@ncn/protocol";
+import * as v from "valibot";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { type GatewayHandle, startGateway } from "../local.ts";
-import type { Rpc } from "../rpc.ts";
+import type { SubmitInput } from "../logic/request/index.ts";
 import { TestAgentPeer } from "../testing/agent-client.ts";
-import type { SubmitInput } from "./request.ts";
 
 /**
  * Streaming `generate` requests through the real gateway in workerd, paid from a real session
@@ -120,7 +123,12 @@ async function agentPeer(): Promise<TestAgentPeer> {
 async function requestStub(requestId: string) {
   const ns = await gw.mf.getDurableObjectNamespace("REQUEST");
   return ns.get(ns.idFromName(requestId)) as unknown as {
-    submit(input: SubmitInput, caller: string | undefined): Promise<Rpc<InferenceResponse>>;
+    submit(
+      input: SubmitInput,
+      caller: string | undefined,
+    ): Promise<
+      { ok: true; value: InferenceResponse } | { ok: false; error: { code: string; message: string } }
+    >;
   };
 }
 
@@ -143,23 +151,28 @@ async function submitStreaming(requestId: string): Promise<InferenceResponse> {
     {
       requestId,
       subnet: SUBNET,
-      input: {
+      input: v.parse(TaskInput, {
         kind: "generate",
-        model: "ncn-gpt" as never,
+        model: "ncn-gpt",
         prompt: "Once upon a time",
-        sampling: { max_tokens: 8, temperature: 0, top_p: 1, seed: 0, stop: [] },
-      },
-      payment: { mode: "session", sessionId, cumulativeAmount: voucherAmount.toString(), signature },
+        sampling: { max_tokens: 8, temperature: 0 },
+      }),
+      payment: v.parse(Payment, {
+        mode: "session",
+        sessionId,
+        cumulativeAmount: voucherAmount.toString(),
+        signature,
+      }),
       price: PRICE.toString(),
-      descriptor: {
-        id: "ncn-gpt" as never,
+      descriptor: v.parse(ModelDescriptor, {
+        id: "ncn-gpt",
         sha256: `0x${"ab".repeat(32)}`,
         size: 10,
         runtime: "onnx",
         sources: ["file:/ncn-gpt.causal-lm"],
         inputs: [],
         outputs: [],
-      },
+      }),
       pipeline: [],
       timeoutMs: 20_000,
       stream: true,
