@@ -206,6 +206,46 @@ describe("devnet end to end", () => {
     expect((await devnet.client.verifyReceipt(tampered)).ok).toBe(false);
   }, 60_000);
 
+  test("text generation streamed with the SDK: tokens reach the client while the agent still generates, well before the final event; they join to the final text, and the receipt verifies", async () => {
+    const t0 = Date.now();
+    const stream = await devnet.client.generateStream({
+      subnet: "chat",
+      model: "ncn-gpt",
+      prompt: "And it came to pass in those days, that",
+      sampling: { max_tokens: 200, temperature: 0.8, seed: 7 },
+    });
+    const arrivals: number[] = [];
+    const texts: string[] = [];
+    const indexes: number[] = [];
+    for await (const t of stream) {
+      arrivals.push(Date.now());
+      texts.push(t.text);
+      indexes.push(t.index);
+    }
+    const response = await stream.response;
+    const finalAt = Date.now();
+    expect(response.state).toBe("returned");
+    if (response.result?.kind !== "generate" || !response.receipt)
+      throw new Error(`expected generated text and a receipt, got ${response.result?.kind}`);
+    expect(indexes).toEqual(indexes.map((_, i) => i));
+    expect(texts.join("")).toBe(response.result.text);
+    expect(indexes.length).toBeGreaterThanOrEqual(response.result.completion_tokens);
+    expect(response.result.completion_tokens).toBeGreaterThan(50);
+    // The agent's receipt says when it finished generating (same machine, same clock): the first
+    // token, and most of the others, reached the client before that.
+    const finishedAt = response.receipt.receipt.finishedAt;
+    const firstAt = arrivals[0] ?? finalAt;
+    expect(firstAt).toBeLessThan(finishedAt);
+    expect(arrivals.filter((at) => at < finishedAt).length).toBeGreaterThan(arrivals.length / 2);
+    expect(finalAt - firstAt).toBeGreaterThan((finalAt - t0) / 4);
+    process.stderr.write(
+      `streamed ${response.result.completion_tokens} tokens: first after ${firstAt - t0} ms, agent done after ${finishedAt - t0} ms, final after ${finalAt - t0} ms\n`,
+    );
+    const verified = await devnet.client.verifyReceipt(response);
+    expect(verified.ok).toBe(true);
+    expect(verified.completionAttestors.length).toBeGreaterThanOrEqual(2);
+  }, 60_000);
+
   test("embeddings with the built-in GloVe model: related texts are closer, and the receipt verifies", async () => {
     const response = await devnet.client.embed({
       subnet: "embed",
