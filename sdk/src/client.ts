@@ -249,12 +249,20 @@ export class NcnClient {
         return await readGenerateStream(res, tokens, onProgress);
       },
     );
+    let ended = false;
     response.then(
-      () => tokens.end(),
-      (e: unknown) => tokens.fail(e),
+      () => {
+        ended = true;
+        tokens.end();
+      },
+      (e: unknown) => {
+        ended = true;
+        tokens.fail(e);
+      },
     );
     await Promise.race([open, response]);
     const leave = () => {
+      if (ended) return;
       // Left before the end: the rest is not wanted, so the request is cancelled (uncharged
       // unless its result was already validated), then read back to settle what is owed.
       abort.abort();

@@ -44,6 +44,14 @@ describe("TokenLog", () => {
     const out = log.accept("r:1", [d(0)]);
     expect(out.length).toBeLessThan(far.length);
     expect(indexes(out)).toEqual(out.map((_, i) => i));
+    // The next index goes out even while the held ones are at their bound.
+    const full = new TokenLog();
+    for (let i = 0; i < 2000; i += 64)
+      full.accept(
+        "r:1",
+        far.slice(i, i + 64).map((x) => d(x.index + 1000)),
+      );
+    expect(indexes(full.accept("r:1", [d(0), d(1)]))).toEqual([0, 1]);
     const big = new TokenLog();
     const text = "x".repeat(GENERATE_LIMITS.deltaChars);
     let released = 0;

@@ -32,29 +32,38 @@ export class TokenLog {
       this.#chars = 0;
       this.#ended = false;
     }
-    for (const d of deltas) {
-      if (d.index < this.#released.length || this.#held.has(d.index)) continue; // told twice
-      if (this.#held.size >= MAX_HELD) break;
-      this.#held.set(d.index, d);
-    }
     const out: TokenDelta[] = [];
-    for (;;) {
-      const next = this.#held.get(this.#released.length);
-      if (!next || this.#ended) break;
-      if (
-        this.#released.length > GENERATE_LIMITS.maxTokens ||
-        this.#chars + next.text.length > GENERATE_LIMITS.textChars
-      ) {
-        this.#ended = true;
-        break;
+    for (const d of deltas) {
+      if (this.#ended) break;
+      if (d.index === this.#released.length) {
+        this.#release(d, out);
+        // What overtook it may follow now.
+        for (let next = this.#held.get(this.#released.length); next && !this.#ended; ) {
+          this.#held.delete(next.index);
+          this.#release(next, out);
+          next = this.#held.get(this.#released.length);
+        }
+      } else if (d.index > this.#released.length && !this.#held.has(d.index) && this.#held.size < MAX_HELD) {
+        this.#held.set(d.index, d);
       }
-      this.#held.delete(next.index);
-      this.#released.push(next);
-      this.#chars += next.text.length;
-      out.push(next);
-      if (next.token === null) this.#ended = true;
+      // Anything else was told before (an index already released or held): dropped.
     }
     if (this.#ended) this.#held.clear();
     return out;
+  }
+
+  /** Releases `d` (the next index) unless it breaks the bounds, which end the log. */
+  #release(d: TokenDelta, out: TokenDelta[]): void {
+    if (
+      this.#released.length > GENERATE_LIMITS.maxTokens ||
+      this.#chars + d.text.length > GENERATE_LIMITS.textChars
+    ) {
+      this.#ended = true;
+      return;
+    }
+    this.#released.push(d);
+    this.#chars += d.text.length;
+    out.push(d);
+    if (d.token === null) this.#ended = true;
   }
 }
