@@ -32,6 +32,7 @@ import { RecordIndex } from "../records/record-index.ts";
 import { lazyOnnxReexecutor, type OnnxReexecutor } from "../reexec/onnx-reexecutor.ts";
 import type { Reexecutor } from "../reexec/reexecutor.ts";
 import { openDatabase } from "../store/database.ts";
+import { implausibleNext } from "../test-support/language-model.ts";
 import { fakeModel, modelRecord, newAccount } from "../test-support/records.ts";
 import { type SpotCheckDeps, type SpotCheckSubject, spotCheck } from "./spot-check.ts";
 
@@ -222,15 +223,6 @@ function embedded(result: TaskResult): EmbedResult {
   return result;
 }
 
-/** The least probable next token after `prefix`: one no honest sampler picks. */
-async function implausibleNext(prefix: readonly number[]): Promise<number> {
-  const pass = await lm.decoder.forward(prefix, lm.decoder.emptyCache());
-  const logits = pass.logitsAt(prefix.length - 1);
-  let worst = 0;
-  for (let i = 1; i < logits.length; i++) if ((logits[i] ?? 0) < (logits[worst] ?? 0)) worst = i;
-  return worst;
-}
-
 /** `result` with the token at `position` replaced, its text the new tokens' (so only the token is wrong). */
 function swapped(result: GenerateResult, position: number, token: number): GenerateResult {
   const tokens = [...result.tokens];
@@ -281,7 +273,7 @@ describe("generate results are checked by teacher forcing, never generated again
         sampling,
       });
       const result = generated(honest.result);
-      const token = await implausibleNext([...promptIds, ...result.tokens.slice(0, position)]);
+      const token = await implausibleNext(lm, [...promptIds, ...result.tokens.slice(0, position)]);
       expect(token).not.toBe(result.tokens[position]);
       const forged = { ...honest, result: swapped(result, position, token) };
       const refused = await refusal(spotCheck(forged, model, deps));
