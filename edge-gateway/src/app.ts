@@ -8,6 +8,7 @@ import { agentRoutes } from "./routes/agents.ts";
 import { catalogRoutes } from "./routes/catalog.ts";
 import { inferenceRoutes } from "./routes/inference.ts";
 import { networkRoutes } from "./routes/network.ts";
+import { openAiRoutes } from "./routes/openai.ts";
 import { quoteRoutes } from "./routes/quote.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 
@@ -47,6 +48,7 @@ app.route("/", catalogRoutes);
 app.route("/", quoteRoutes);
 app.route("/", sessionRoutes);
 app.route("/", inferenceRoutes);
+app.route("/", openAiRoutes);
 app.route("/", agentRoutes);
 
 app.notFound(() => errorResponse(new BaseError("NOT_FOUND", "no such route")));

@@ -1,4 +1,4 @@
-import { BaseError, ModelDescriptor, SubnetRecordBody } from "@ncn/protocol";
+import { BaseError, ModelDescriptor, type ModelTask, SubnetRecordBody } from "@ncn/protocol";
 import * as v from "valibot";
 import { inAnswerOrder, registryAnswered } from "./registry-order.ts";
 
@@ -142,4 +142,45 @@ export function ocrStages(catalog: Catalog, pipeline: string): ModelDescriptor[]
     );
   }
   return parts as ModelDescriptor[];
+}
+
+/** A model offered for a task kind: the subnet that serves it and its price there. */
+export interface Offer extends PricedModel {
+  subnet: string;
+}
+
+/**
+ * Where model `model` is offered for `task` (the cheapest subnet, or the one named): how
+ * the OpenAI-compatible routes, whose requests name only a model, find their subnet. A
+ * model of another kind (a chat request to an embedding model) is refused before anything
+ * runs. A model without a `task` is a tensor model.
+ */
+export function offerOf(catalog: Catalog, model: string, task: ModelTask, subnet?: string): Offer {
+  const descriptor = catalog.models.get(model);
+  if (!descriptor) {
+    throw new BaseError("MODEL_NOT_FOUND", `the model ${model} does not exist`, {
+      details: { field: "model" },
+    });
+  }
+  const kind = descriptor.task ?? "tensor";
+  if (kind !== task) {
+    throw new BaseError("INVALID_INPUT", `the model ${model} is a ${kind} model, not a ${task} one`, {
+      details: { field: "model", task: kind },
+    });
+  }
+  let best: Offer | undefined;
+  for (const s of catalog.subnets.values()) {
+    if (subnet !== undefined && s.id !== subnet) continue;
+    const entry = s.models.find((m) => m.id === model);
+    if (!entry) continue;
+    const price = BigInt(entry.price);
+    if (!best || price < best.price) best = { subnet: s.id, descriptor, price };
+  }
+  if (!best) {
+    const where = subnet === undefined ? "in any subnet" : `in subnet ${subnet}`;
+    throw new BaseError("MODEL_NOT_FOUND", `the model ${model} is not offered ${where}`, {
+      details: { field: "model", subnet },
+    });
+  }
+  return best;
 }

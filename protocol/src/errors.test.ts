@@ -20,7 +20,9 @@ describe("toBaseError", () => {
     const e = toBaseError(cause);
     expect(e).toBeInstanceOf(BaseError);
     expect([e.code, e.shortMessage, e.status, e.cause]).toEqual(["INTERNAL", "boom", 500, cause]);
-    expect(e.toBody()).toEqual({ error: { code: "INTERNAL", message: "boom" } });
+    expect(e.toBody()).toEqual({
+      error: { code: "INTERNAL", message: "boom", type: "server_error", param: null },
+    });
   });
 
   test("anything else thrown becomes its text", () => {
@@ -35,7 +37,12 @@ describe("toBaseError", () => {
       message: "cannot authenticate the gateway",
     });
     expect(e.toBody()).toEqual({
-      error: { code: "UNAUTHORIZED", message: "cannot authenticate the gateway" },
+      error: {
+        code: "UNAUTHORIZED",
+        message: "cannot authenticate the gateway",
+        type: "authentication_error",
+        param: null,
+      },
     });
     expect(e.status).toBe(401);
   });

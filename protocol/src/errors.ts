@@ -132,18 +132,43 @@ export class ProtocolError<C extends ErrorCode = ErrorCode> extends BaseError<C>
   override name = "ProtocolError";
 }
 
-/** The public error body: `{ "error": { "code", "message", "details"? } }`. */
+/**
+ * The error `type` of the OpenAI error envelope, by HTTP status: a client written for that
+ * API switches on it, ours on `code`. 402 is `insufficient_quota` (a spent deposit).
+ */
+export function errorTypeOf(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 402) return "insufficient_quota";
+  if (status === 403) return "permission_error";
+  if (status === 429) return "rate_limit_error";
+  if (status >= 500) return "server_error";
+  return "invalid_request_error";
+}
+
+/**
+ * The public error body: `{ "error": { "code", "message", "type", "param", "details"? } }`,
+ * which is also the OpenAI error envelope (`message`, `type`, `param`, `code`), so one body
+ * serves both the network's own API and the OpenAI-compatible one. `param` names the
+ * offending field where one is known (`details.field`), else null.
+ */
 export const ErrorBody = v.object({
   error: v.object({
     code: ErrorCodeSchema,
     message: v.string(),
+    type: v.optional(v.string()),
+    param: v.optional(v.nullable(v.string())),
     details: v.optional(v.unknown()),
   }),
 });
 export type ErrorBody = v.InferOutput<typeof ErrorBody>;
 
 export function errorBody(code: ErrorCode, message: string, details?: unknown): ErrorBody {
-  return details === undefined ? { error: { code, message } } : { error: { code, message, details } };
+  const field =
+    typeof details === "object" && details !== null && "field" in details && typeof details.field === "string"
+      ? details.field
+      : null;
+  const error = { code, message, type: errorTypeOf(ERROR_STATUS[code]), param: field };
+  return details === undefined ? { error } : { error: { ...error, details } };
 }
 
 /** Rebuilds a typed error from a public error body (used by the SDK). */

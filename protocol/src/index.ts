@@ -9,6 +9,7 @@ export * from "./inference.ts";
 export * from "./keccak.ts";
 export * from "./merkle.ts";
 export * from "./model.ts";
+export * from "./openai.ts";
 export * from "./parse.ts";
 export * from "./primitives.ts";
 export * from "./read-body.ts";

@@ -19,6 +19,17 @@ export type TensorSpec = v.InferOutput<typeof TensorSpec>;
 export const ModelRuntime = v.picklist(["onnx", "python"], "runtime must be 'onnx' or 'python'");
 export type ModelRuntime = v.InferOutput<typeof ModelRuntime>;
 
+/**
+ * The task kind a model serves: `tensor` (named tensors, the default), `ocr`, `embed`,
+ * `generate`. The OpenAI-compatible routes offer a model only for its kind (a chat request
+ * to an embedding model is refused before anything runs).
+ */
+export const ModelTask = v.picklist(
+  ["tensor", "ocr", "embed", "generate"],
+  "task must be tensor, ocr, embed or generate",
+);
+export type ModelTask = v.InferOutput<typeof ModelTask>;
+
 /** Where the bytes of a model can be fetched: `file:`, `http(s):` or `npm:<package>/<path>`. */
 export const ModelSource = v.pipe(
   v.string(),
@@ -43,6 +54,7 @@ export const ModelDescriptor = v.object({
   inputs: TensorSpecs,
   outputs: TensorSpecs,
   description: v.optional(v.pipe(v.string(), v.maxLength(500))),
+  task: v.optional(ModelTask),
 });
 export type ModelDescriptor = v.InferOutput<typeof ModelDescriptor>;
 

@@ -33,7 +33,10 @@ export function parseOrThrow<S extends v.GenericSchema>(
   const issues = issuesOf(r.issues);
   const first = issues[0];
   const msg = first ? `invalid ${what}: ${first.path}: ${first.message}` : `invalid ${what}`;
-  throw new ProtocolError("INVALID_INPUT", msg, { details: { issues } });
+  // `field` names the first offending field (the error envelope's `param`).
+  throw new ProtocolError("INVALID_INPUT", msg, {
+    details: first?.path ? { field: first.path, issues } : { issues },
+  });
 }
 
 /** JSON.parse that turns a syntax error into an `INVALID_INPUT` error. */

@@ -353,7 +353,15 @@ describe("hashing and helpers", () => {
     expect(back.code).toBe("PAYMENT_REQUIRED");
     expect(back.details).toEqual({ amount: "5" });
     expect(errorFromBody({ nope: 1 }, 503).code).toBe("INTERNAL");
-    expect(errorBody("NOT_FOUND", "x")).toEqual({ error: { code: "NOT_FOUND", message: "x" } });
+    expect(errorBody("NOT_FOUND", "x")).toEqual({
+      error: { code: "NOT_FOUND", message: "x", type: "invalid_request_error", param: null },
+    });
+    // The OpenAI envelope's type by status, and param from the field a detail names.
+    expect(errorBody("INSUFFICIENT_FUNDS", "spent").error.type).toBe("insufficient_quota");
+    expect(errorBody("UNAUTHORIZED", "who").error.type).toBe("authentication_error");
+    expect(errorBody("RATE_LIMITED", "slow").error.type).toBe("rate_limit_error");
+    expect(errorBody("UNAVAILABLE", "down").error.type).toBe("server_error");
+    expect(errorBody("INVALID_INPUT", "bad", { field: "messages" }).error.param).toBe("messages");
     for (const status of Object.values(ERROR_STATUS)) expect(status >= 400 && status < 600).toBe(true);
   });
   test("parseJson turns a syntax error into INVALID_INPUT", () => {

@@ -1,3 +1,5 @@
+import type { VerifyTolerance } from "@ncn/runtime/causal-lm";
+
 /** Versioned libp2p protocol ids and gossip topics of the registry network. */
 export const DHT_PROTOCOL = "/ncn/kad/1.0.0";
 /** Pulls a peer's record index when joining (the DHT cannot list). */
@@ -114,3 +116,41 @@ export const ZERO_BYTES32 = `0x${"0".repeat(64)}` as const;
  */
 export const OCR_SPOT_CHECK_BOX_PX = 3;
 export const OCR_SPOT_CHECK_SCORE = 0.05;
+
+/**
+ * Tolerance of a `generate` spot check, which scores the agent's tokens by teacher forcing
+ * (one forward pass) instead of generating again. float32 logits of one model differ across
+ * CPUs, GPUs and thread counts by about 1e-5 to 1e-4 (half precision about 1e-2), so a near
+ * tie may break either way: a greedy token may sit up to 0.5 below the best logit, and a
+ * sampled one must lie in the nucleus of `top_p` + 0.02. Both are hundreds of times the drift.
+ */
+export const GENERATE_SPOT_CHECK_TOLERANCE = {
+  greedyMargin: 0.5,
+  topPSlack: 0.02,
+} as const satisfies Omit<VerifyTolerance, "tailMass">;
+
+/**
+ * Chance that an honest sampled result fails a `generate` spot check, at most. A sampled
+ * token is refused when it lies in the least probable tail of its distribution; an honest
+ * draw lands in a tail of mass m with probability about m whatever the hardware (float32
+ * drift scales a probability by e^(2 * drift / temperature), ~1.001), so a result of n
+ * tokens is checked with a tail of mass this / n per token: a failed check is a slashing
+ * offence, and a long result must not make one likely (the runtime's fixed 1e-6 per token
+ * would fail an honest 4,096-token result up to 0.4% of the time). For ncn-gpt's 32-token
+ * results this still refuses every swap for the least likely token at temperature 1 or
+ * below (its probability is ~1e-8 at 1, ~1e-11 at 0.7), and about 3 in 4 at 1.3.
+ */
+export const GENERATE_SPOT_CHECK_FALSE_ALARM = 1e-5;
+
+/**
+ * Least cosine between an agent's embedding and the validator's re-run of the same text.
+ * float32 runs of one model differ across hardware in the last bits (summation order, fused
+ * multiply-add, GPU kernels in TF32 or float16): a relative error up to ~1e-3 per component,
+ * which costs unit vectors a cosine of about 1 - 5e-7. 0.999 (2.6 degrees) leaves three
+ * orders of magnitude for that drift, while another text's vector lands lower: for
+ * ncn-glove-100d 0.66 for a similar sentence, 0.989 for a six-word sentence without its last
+ * word. A one-word change in a long text comes close (0.9986 at 23 words) and, longer, passes.
+ */
+export const EMBED_SPOT_CHECK_MIN_COSINE = 0.999;
+/** Largest relative difference of an embedding's length from the re-run's (same drift argument). */
+export const EMBED_SPOT_CHECK_MAX_NORM_DRIFT = 1e-3;

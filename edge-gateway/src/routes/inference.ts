@@ -97,17 +97,57 @@ function parseId(raw: string): string {
   return r.output;
 }
 
-async function submit(
+/** What a request is sent with besides its input. */
+export interface SubmitOptions {
+  requestId?: string | undefined;
+  payment?: Payment | undefined;
+  timeoutMs?: number | undefined;
+  /**
+   * A `generate` request whose tokens go to its event stream as the agent produces them
+   * (see `requestEvents`); a failure after the first one is not retried on another agent.
+   */
+  stream?: boolean | undefined;
+  /**
+   * Pays for the request when it carries no `payment` (an API key's voucher, signed once
+   * the price and the request id are known).
+   */
+  pay?: ((quote: Quote) => Promise<Payment>) | undefined;
+}
+
+/** What a request costs, where, under which id: what a payment is made for. */
+export interface Quote {
+  subnet: string;
+  model: string;
+  price: bigint;
+  requestId: string;
+}
+
+/** A request the REQUEST object accepted (or refused at once: then `created.state` is failed). */
+export interface Submission {
+  requestId: string;
+  subnet: string;
+  model: string;
+  price: bigint;
+  timeoutMs: number;
+  stub: RequestStub;
+  created: RequestView;
+}
+
+type RequestStub = ReturnType<AppContext["env"]["REQUEST"]["get"]>;
+/** A request as the REQUEST object answers it (`InferenceResponse` over RPC). */
+export type RequestView = NonNullable<Awaited<ReturnType<RequestStub["status"]>>>;
+
+/**
+ * Prices `input` in `subnet` from the catalog, checks its payment and the validator quorum,
+ * and hands it to its REQUEST object. Throws a typed error (a refused payment with how to
+ * pay) when nothing was started.
+ */
+export async function startRequest(
   c: AppContext,
   subnet: string,
   input: TaskInput,
-  body: {
-    requestId?: string | undefined;
-    payment?: Payment | undefined;
-    timeoutMs?: number | undefined;
-    stream?: boolean | undefined;
-  },
-): Promise<Response> {
+  body: SubmitOptions,
+): Promise<Submission> {
   const config = configOf(c.env);
   const { descriptor, price, pipeline } = await fromCatalog(
     config.REGISTRY_URLS,
@@ -118,7 +158,7 @@ async function submit(
     (refresh) => c.executionCtx.waitUntil(refresh),
   );
   const requestId = body.requestId ?? crypto.randomUUID();
-  const payment = body.payment;
+  const payment = body.payment ?? (await body.pay?.({ subnet, model: input.model, price, requestId }));
   if (!payment) {
     throw new BaseError("PAYMENT_REQUIRED", "this request needs a payment (session voucher or escrow)", {
       details: await paymentInfo(c, subnet, input.model, price, requestId),
@@ -149,21 +189,53 @@ async function submit(
       ),
     ),
   );
+  return { requestId, subnet, model: input.model, price, timeoutMs, stub, created };
+}
+
+/** The typed error a failed request answers with (a refused payment says how to pay). */
+export async function failureOf(c: AppContext, s: Submission, done: RequestView): Promise<BaseError> {
+  const error = done.error ?? { code: "INFERENCE_FAILED" as const, message: "the request failed" };
+  const details = isPaymentErrorCode(error.code)
+    ? await paymentInfo(c, s.subnet, s.model, s.price, s.requestId)
+    : { requestId: s.requestId };
+  return new BaseError(error.code, error.message, { details });
+}
+
+/**
+ * The request's event stream (`text/event-stream`, what `GET /v1/inference/:id/events`
+ * serves): its progress, its tokens when it streams, then the final response. Read it with
+ * `readRequestEvents` from `@ncn/protocol`.
+ *
+ * @example
+ * for await (const e of readRequestEvents((await requestEvents(c, s)).body)) ...
+ */
+export function requestEvents(c: AppContext, s: Submission): Promise<Response> {
+  return s.stub.fetch(new Request(new URL(`/v1/inference/${s.requestId}/events`, c.req.url)));
+}
+
+/** The request once it reached a terminal state (or what it is when the wait ran out). */
+export async function settledRequest(s: Submission): Promise<RequestView> {
+  if (s.created.state === "failed") return s.created;
+  return (await s.stub.wait(s.timeoutMs + 1000)) ?? s.created;
+}
+
+async function submit(
+  c: AppContext,
+  subnet: string,
+  input: TaskInput,
+  body: SubmitOptions,
+): Promise<Response> {
+  const s = await startRequest(c, subnet, input, body);
   const asyncMode =
     (c.req.header("prefer") ?? "").includes("respond-async") || c.req.query("wait") === "false";
-  if (asyncMode && created.state !== "failed") {
-    return c.json(created, 202, { location: `/v1/inference/${requestId}` });
+  if (asyncMode && s.created.state !== "failed") {
+    return c.json(s.created, 202, { location: `/v1/inference/${s.requestId}` });
   }
   // A streaming request answers with its event stream: tokens as they come, then the final response.
-  if (body.stream === true && created.state !== "failed") {
-    return stub.fetch(new Request(new URL(`/v1/inference/${requestId}/events`, c.req.url)));
-  }
-  const done = created.state === "failed" ? created : ((await stub.wait(timeoutMs + 1000)) ?? created);
+  if (body.stream === true && s.created.state !== "failed") return requestEvents(c, s);
+  const done = await settledRequest(s);
   if (done.state === "failed" && done.error) {
-    const details = isPaymentErrorCode(done.error.code)
-      ? await paymentInfo(c, subnet, input.model, price, requestId)
-      : { requestId };
-    const err = new BaseError(done.error.code, done.error.message, { details });
+    const err = await failureOf(c, s, done);
     return c.json({ ...err.toBody(), request: done }, err.status);
   }
   return c.json(done, done.state === "returned" ? 200 : 202);

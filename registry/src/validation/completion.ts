@@ -23,6 +23,7 @@ import type { AttestationSigner } from "./attestation-signer.ts";
 import { holdCompletion } from "./one-completion.ts";
 import { checkPreattested, type PreattestedDeps } from "./preattested.ts";
 import { refuse } from "./refuse.ts";
+import { resultKindMismatch } from "./result-kind.ts";
 import { type SpotCheckDeps, spotCheck } from "./spot-check.ts";
 
 export interface CompletionDeps extends SpotCheckDeps, PreattestedDeps {
@@ -106,11 +107,7 @@ export function checkReceiptFields(
       field: "input.model",
     });
   }
-  if (req.result.kind !== req.input.kind) {
-    throw refuse("VALIDATION_REFUSED", "result_kind_mismatch", "the result is not of the task's kind", {
-      field: "result.kind",
-    });
-  }
+  if (req.result.kind !== req.input.kind) throw resultKindMismatch(req.input, req.result);
   const mismatch = receiptMismatch(receipt, {
     requestId: idToBytes32(req.requestId),
     subnetId: hashId(req.subnet),

@@ -33,7 +33,17 @@ import {
   typedData,
   verifyMerkleProof,
 } from "@ncn/protocol";
-import { BUILTIN_MODELS, ModelStore, ppocrV4Task, STRICT_SOURCE_POLICY, TaskExecutor } from "@ncn/runtime";
+import {
+  BUILTIN_MODELS,
+  ModelStore,
+  NCN_GLOVE,
+  NCN_GLOVE_ENCODER,
+  NCN_GLOVE_TOKENIZER,
+  ppocrV4Task,
+  STRICT_SOURCE_POLICY,
+  TaskExecutor,
+} from "@ncn/runtime";
+import { CausalLmRuntime, NCN_GPT } from "@ncn/runtime/causal-lm";
 import { OnnxRuntime } from "@ncn/runtime/onnx";
 import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "@ncn/runtime/testing";
 import { renderText } from "@ncn/runtime/testing/render-text";
@@ -45,6 +55,7 @@ import { lazyOnnxReexecutor, type OnnxReexecutor } from "../reexec/onnx-reexecut
 import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";
 import { floatInput, floatResult, signedCompletion } from "../test-support/completions.ts";
 import { postAsGateway } from "../test-support/gateway.ts";
+import { implausibleNext } from "../test-support/language-model.ts";
 import { claimNamesOf } from "../test-support/names.ts";
 import { agentRecord, fakeModel, modelRecord, newAccount, subnetRecord } from "../test-support/records.ts";
 
@@ -646,6 +657,115 @@ describe("completion against anvil", () => {
         "result.lines",
       ]);
       expect(b.reputation.get(reader.address).failedSpotChecks).toBe(1);
+    } finally {
+      await runtime.close();
+    }
+  }, 60_000);
+
+  test("generate and embed results are spot-checked too: honest ones pass, a swapped token or vector is caught, a result of another kind refused", async () => {
+    const writer = newAccount();
+    const embedder = newAccount();
+    const catalog = [
+      await modelRecord(owner, NCN_GPT),
+      ...(await Promise.all(
+        [NCN_GLOVE, NCN_GLOVE_ENCODER, NCN_GLOVE_TOKENIZER].map((m) => modelRecord(owner, m)),
+      )),
+      await subnetRecord(owner, {
+        id: "text",
+        models: [
+          { id: "ncn-gpt", price: "1000" },
+          { id: "ncn-glove-100d", price: "1000" },
+        ],
+      }),
+    ];
+    await claimNamesOf(chain, owner, catalog);
+    for (const record of [
+      ...catalog,
+      await agentRecord(writer, { subnets: ["text"], models: ["ncn-gpt"] }),
+      await agentRecord(embedder, { subnets: ["text"], models: ["ncn-glove-100d"] }),
+    ]) {
+      await a.records.publish(record);
+    }
+    await waitFor(() => b.index.get("agent", embedder.address.toLowerCase()), 5_000, "text records on b");
+    const store = await ModelStore.open({
+      dir: join(dir.path, "text-agent"),
+      maxBytes: 2 ** 30,
+      ttlMs: 3_600_000,
+    });
+    const runtime = await OnnxRuntime.create({ executionProvider: "cpu", poolSize: 1 });
+    try {
+      const executor = new TaskExecutor({ store, runtime });
+      const prompt = "It is a truth universally acknowledged";
+      const sampling = { max_tokens: 24, temperature: 0.9, top_p: 0.95, seed: 3, stop: [] };
+      const texts = ["a cat sat on the mat", "the stock market fell sharply today"];
+      const generated = (await executor.execute({ kind: "generate", model: NCN_GPT, prompt, sampling }))
+        .result;
+      const embedded = (await executor.execute({ kind: "embed", model: NCN_GLOVE, texts, pipeline: [] }))
+        .result;
+      if (generated.kind !== "generate" || embedded.kind !== "embed")
+        throw new Error("expected tokens and vectors");
+      const complete = async (requestId: string, who: typeof writer, input: TaskInput, result: TaskResult) =>
+        signedCompletion(who, domain(), {
+          requestId,
+          subnet: "text",
+          model: input.model,
+          modelHash: input.model === "ncn-gpt" ? NCN_GPT.sha256 : NCN_GLOVE.sha256,
+          price: "1000",
+          input,
+          result,
+          deadline: await preattest([b], requestId, {
+            who,
+            model: input.model,
+            subnet: "text",
+            price: "1000",
+          }),
+        });
+      const generateInput = v.parse(TaskInput, { kind: "generate", model: "ncn-gpt", prompt, sampling });
+      const embedInput = v.parse(TaskInput, { kind: "embed", model: "ncn-glove-100d", texts });
+      const before = b.validation.stats.spotChecksPassed;
+      for (const [id, who, input, result] of [
+        ["gen-honest", writer, generateInput, generated],
+        ["emb-honest", embedder, embedInput, embedded],
+      ] as const) {
+        const ok = await post(b, "/v1/validate/completion", await complete(id, who, input, result));
+        expect([id, ok.status]).toEqual([id, 200]);
+        expect(v.parse(AttestationResponse, ok.body).spotChecked).toBe(true);
+      }
+      expect(b.validation.stats.spotChecksPassed).toBe(before + 2);
+
+      // Vectors for a generate task: refused before any re-execution, and no offence.
+      const crossed = await post(
+        b,
+        "/v1/validate/completion",
+        await complete("gen-crossed", writer, generateInput, embedded),
+      );
+      expect([
+        crossed.status,
+        refusal(crossed.body).details?.reason,
+        refusal(crossed.body).details?.field,
+      ]).toEqual([422, "result_kind_mismatch", "result.kind"]);
+      expect(b.reputation.get(writer.address).failedSpotChecks).toBe(0);
+
+      const lm = await new CausalLmRuntime({ onnx: runtime, loadModel: (m) => store.load(m) }).loadModel(
+        NCN_GPT,
+        {
+          fetchModel: async (m) => void (await store.ensure(m)),
+        },
+      );
+      const tokens = [...generated.tokens];
+      tokens[4] = await implausibleNext(lm, [...lm.tokenizer.encodePrompt(prompt), ...tokens.slice(0, 4)]);
+      const swapped = { ...generated, tokens, text: lm.tokenizer.decode(tokens) };
+      const embeddings = [embedded.embeddings[1] ?? "", embedded.embeddings[1] ?? ""];
+      for (const [id, who, input, result, field] of [
+        ["gen-swapped", writer, generateInput, swapped, "result.tokens"],
+        ["emb-swapped", embedder, embedInput, { ...embedded, embeddings }, "result.embeddings"],
+      ] as const) {
+        const lie = await post(b, "/v1/validate/completion", await complete(id, who, input, result));
+        expect([id, lie.status, refusal(lie.body).details?.reason, refusal(lie.body).details?.field]).toEqual(
+          [id, 422, "spot_check_failed", field],
+        );
+        expect(b.reputation.get(who.address).failedSpotChecks).toBe(1);
+      }
     } finally {
       await runtime.close();
     }

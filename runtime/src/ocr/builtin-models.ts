@@ -98,6 +98,7 @@ export const PPOCR_V4: ModelDescriptor = {
   inputs: [],
   outputs: [],
   description: "PaddleOCR v4 pipeline: detection, direction classification, recognition",
+  task: "ocr",
 };
 
 /** Every OCR model agents and validators can run without downloading anything. */

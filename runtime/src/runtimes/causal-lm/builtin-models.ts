@@ -75,6 +75,7 @@ export const NCN_GPT: ModelDescriptor = {
   inputs: [],
   outputs: [],
   description: "ncn-gpt: a small GPT trained on public-domain English (KJV, WEB, Jane Austen)",
+  task: "generate",
 };
 
 /** Every language model file agents and validators can run without downloading anything. */

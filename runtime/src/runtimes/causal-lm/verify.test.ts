@@ -122,6 +122,20 @@ describe("verifyGeneration", () => {
       reason: "end_token",
     });
   });
+
+  test("a token id outside the vocabulary fails at its position, sampled or greedy", async () => {
+    const sampling: SamplingParams = { max_tokens: 32, temperature: 1, top_p: 1, seed: 5, stop: [] };
+    for (const params of [sampling, greedy]) {
+      const { promptIds, tokens } = await honest(params);
+      const padded = [...tokens.slice(0, 4), 99_999];
+      expect(await check(promptIds, padded, params)).toEqual({
+        ok: false,
+        position: 4,
+        token: 99_999,
+        reason: "unknown_token",
+      });
+    }
+  });
 });
 
 describe("CausalLmRuntime.verify", () => {
@@ -157,5 +171,20 @@ describe("CausalLmRuntime.verify", () => {
     tokens[3] = await worstNext([...lm.tokenizer.encodePrompt(PROMPT), ...tokens.slice(0, 3)]);
     const forged = { ...result, tokens, text: lm.tokenizer.decode(tokens) };
     expect(await runtime.verify(work, forged, context)).toMatchObject({ ok: false, position: 3 });
+    // An id the tokenizer does not know decodes to nothing, so the text still matches: the id is refused.
+    const kept = result.tokens.slice(0, 10);
+    const paddedTokens = [...kept, 99_999];
+    expect(lm.tokenizer.decode(paddedTokens)).toBe(lm.tokenizer.decode(kept));
+    const padded = {
+      ...result,
+      tokens: paddedTokens,
+      text: lm.tokenizer.decode(paddedTokens),
+      completion_tokens: paddedTokens.length,
+    };
+    expect(await runtime.verify(work, padded, context)).toMatchObject({
+      ok: false,
+      position: 10,
+      reason: "unknown_token",
+    });
   });
 });

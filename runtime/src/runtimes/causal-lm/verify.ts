@@ -33,6 +33,8 @@ export type VerifyFailure =
   | "improbable"
   /** Sampling: the token lies outside the (slackened) top-p nucleus. */
   | "outside_top_p"
+  /** A token id outside the model's vocabulary (the tokenizer's text skips it, so only its id shows). */
+  | "unknown_token"
   /** More tokens than `max_tokens` or the context allows, or an end token among them. */
   | "too_many_tokens"
   | "end_token"
@@ -91,6 +93,8 @@ export async function verifyGeneration(params: VerifyGenerationParameters): Prom
   for (const [i, token] of tokens.entries()) {
     if (i === endAt) return { ok: false, position: i, token, reason: "end_token" };
     const logits = pass.logitsAt(promptIds.length - 1 + i);
+    // Checked first: sampling would score an id past the logits as the whole distribution's tail.
+    if (token >= logits.length) return { ok: false, position: i, token, reason: "unknown_token" };
     if (sampling.temperature === 0) {
       const best = argmax(logits);
       if ((logits[best] ?? 0) - (logits[token] ?? Number.NEGATIVE_INFINITY) > tolerance.greedyMargin) {

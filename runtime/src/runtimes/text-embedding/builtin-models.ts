@@ -63,6 +63,7 @@ export const NCN_GLOVE: ModelDescriptor = {
   inputs: [],
   outputs: [],
   description: "Sentence embeddings, 100 dims: SIF-weighted mean of GloVe 6B word vectors, L2-normalised",
+  task: "embed",
 };
 
 /** Every embedding model agents and validators can run without downloading anything. */
