@@ -92,6 +92,14 @@ export function hasBearerApiKey(authorization: string | undefined): boolean {
   return authorization !== undefined && /^bearer\s+ncn-/i.test(authorization);
 }
 
+/**
+ * Whether a request sent an `Authorization` header at all: a route that takes API keys answers
+ * such a request with the key's verdict (401 when it is not a valid key), not with how to pay.
+ */
+export function hasAuthorization(authorization: string | undefined): authorization is string {
+  return authorization !== undefined && authorization.trim() !== "";
+}
+
 function toBase64Url(bytes: Uint8Array): string {
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
