@@ -31,7 +31,7 @@ export interface OpenSessionParameters {
  */
 export async function openSession(
   client: WriteClient,
-  contracts: NcnContracts,
+  contracts: Pick<NcnContracts, "payment" | "token">,
   params: OpenSessionParameters,
 ): Promise<{ sessionId: Hex; salt: Hex; receipt: TransactionReceipt }> {
   const salt = params.salt ?? randomSalt();
