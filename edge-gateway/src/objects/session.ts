@@ -226,9 +226,11 @@ export class SessionObject extends DurableObject<Env> {
     if (outstanding > ledger.session.deposit || Date.now() / 1000 >= ledger.session.expiry) {
       ledger = await this.#load(sessionId, true);
     }
-    // From here to the reservation nothing waits on I/O: no other call of this object runs between.
+    // From here to the reservation nothing waits on I/O, so no other call of this object runs
+    // between; calls that ran during the reads above changed the ledger held here, not `ledger`.
     const now = Date.now();
-    const reserved = reserveForKey(dropUnclaimedKeyReservations(ledger, now), requestId, price, now);
+    const current = this.#ledger ?? ledger;
+    const reserved = reserveForKey(dropUnclaimedKeyReservations(current, now), requestId, price, now);
     this.#ledger = reserved.ledger;
     const domain = ncnDomain(configOf(this.env).CHAIN_ID, configOf(this.env).PAYMENT_CONTRACT);
     const sign = (cumulativeAmount: bigint) =>
@@ -253,7 +255,7 @@ export class SessionObject extends DurableObject<Env> {
    * once when it goes above the known deposit or the session looks expired).
    */
   async #checkVoucher(sessionId: `0x${string}`, amount: bigint, signature: `0x${string}`) {
-    let ledger = await this.#load(sessionId);
+    const ledger = await this.#load(sessionId);
     const config = configOf(this.env);
     let signer: string;
     try {
@@ -274,10 +276,11 @@ export class SessionObject extends DurableObject<Env> {
         "the voucher is not signed by the session's client or its current delegate",
       );
     }
-    if (amount > ledger.session.deposit || Date.now() / 1000 >= ledger.session.expiry) {
-      ledger = await this.#load(sessionId, true);
-    }
-    return ledger;
+    // The ledger as it is now (other calls may have changed it while the delegate was read).
+    return await this.#load(
+      sessionId,
+      amount > ledger.session.deposit || Date.now() / 1000 >= ledger.session.expiry,
+    );
   }
 
   // ---- session streams ---------------------------------------------------------------
