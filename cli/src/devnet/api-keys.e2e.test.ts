@@ -116,7 +116,51 @@ async function voucherSigners(sessionId: Hex): Promise<string[]> {
   return signers;
 }
 
+/** Runs `ncn key …` as a person would, the wallet's key in the environment only. */
+async function ncnKey(...args: string[]): Promise<{ code: number; json: Record<string, unknown> }> {
+  const proc = Bun.spawn(
+    [
+      process.execPath,
+      join(import.meta.dir, "..", "main.ts"),
+      "key",
+      ...args,
+      `--gateway=${devnet.file.gateway.url}`,
+      `--rpc-url=${devnet.file.chain.rpcUrl}`,
+      `--payment-contract=${devnet.file.chain.contracts.payment}`,
+      `--token=${devnet.file.chain.contracts.token}`,
+      "--json",
+    ],
+    {
+      cwd: home,
+      env: { PATH: process.env.PATH ?? "", NCN_PRIVATE_KEY: devnet.file.client.privateKey },
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
+  const [code, out] = await Promise.all([proc.exited, new Response(proc.stdout).text()]);
+  return { code, json: JSON.parse(out) as Record<string, unknown> };
+}
+
 describe("API keys", () => {
+  test("`ncn key create`, `list` and `revoke`: the key printed once pays, and is gone once revoked", async () => {
+    const created = await ncnKey("create", "--deposit=0.001", "--expiry=1h");
+    expect(created.code).toBe(0);
+    const { apiKey, sessionId, signer, baseUrl } = created.json;
+    expect(typeof apiKey === "string" && apiKey.startsWith("ncn-")).toBe(true);
+    expect(baseUrl).toBe(`${devnet.file.gateway.url}/v1`);
+    expect(created.json.deposit).toBe((10n ** 15n).toString());
+    expect((await infer(`Bearer ${String(apiKey)}`)).status).toBe(200);
+    const listed = await ncnKey("list");
+    expect(listed.json.sessions).toContainEqual(expect.objectContaining({ sessionId, signer }));
+    const revoked = await ncnKey("revoke", String(sessionId));
+    expect([revoked.code, revoked.json.sessionId]).toEqual([0, sessionId]);
+    const after = await ncnKey("list");
+    expect(after.json.sessions).toContainEqual(expect.objectContaining({ sessionId, signer: null }));
+    // Bad input is refused before anything is sent.
+    const bad = await ncnKey("create", "--deposit=lots");
+    expect([bad.code, (bad.json.error as { code?: string } | undefined)?.code]).toEqual([1, "INVALID_INPUT"]);
+  }, 90_000);
+
   test("a request paid by a key succeeds and settles on chain to its price, with the key's vouchers", async () => {
     const key = await createApiKey(wallet, { deposit: 100n * PRICE, expiresInSeconds: 3_600n });
     expect(key.apiKey.startsWith("ncn-")).toBe(true);
