@@ -31,6 +31,10 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
     uint128 private _protocolPool;
     mapping(bytes32 requestId => Escrow) private _escrows;
     mapping(bytes32 sessionId => Session) private _sessions;
+    /// @dev A session's delegate voucher signer, keyed by the session's gateway too: a settlement's
+    /// lookup under (session, batch gateway) finds it only for the gateway the session was opened for,
+    /// so the delegate path proves signer and gateway with one slot read, as the salt does for the client.
+    mapping(bytes32 sessionId => mapping(address gateway => address signer)) private _sessionSigners;
     /// @dev Spent batch ids, settled or abandoned: the one bitmap `settleBatch` reads.
     mapping(address gateway => mapping(uint256 word => uint256 bits)) private _settledBatches;
     /// @dev The subset of spent ids that were abandoned; kept apart so settling never touches it.
@@ -164,6 +168,28 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
         return _open(gateway, salt, amount, expiry);
     }
 
+    /// @inheritdoc IInferencePayment
+    function openSessionWithSigner(address gateway, bytes32 salt, uint256 amount, uint64 expiry, address signer)
+        external
+        returns (bytes32 sessionId)
+    {
+        sessionId = _open(gateway, salt, amount, expiry);
+        if (signer != address(0)) {
+            _sessionSigners[sessionId][gateway] = signer;
+            emit SessionSignerSet(sessionId, signer);
+        }
+    }
+
+    /// @inheritdoc IInferencePayment
+    function setSessionSigner(bytes32 sessionId, address signer) external {
+        Session storage s = _sessions[sessionId];
+        if (s.client == address(0)) revert UnknownSession(sessionId);
+        if (s.client != msg.sender) revert NotSessionClient(sessionId, msg.sender);
+        if (s.closed) revert SessionIsClosed(sessionId);
+        _sessionSigners[sessionId][s.gateway] = signer;
+        emit SessionSignerSet(sessionId, signer);
+    }
+
     function _open(address gateway, bytes32 salt, uint256 amount, uint64 expiry) private returns (bytes32 sessionId) {
         if (gateway == address(0)) revert ZeroAddress();
         _checkAmount(amount);
@@ -276,6 +302,7 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
 
     /// @dev The voucher's signer and the batch's gateway must hash with the salt to the session id,
     /// which proves both without reading them from storage: a settlement reads one slot per session.
+    /// A voucher signed by the session's delegate instead costs a second slot read, on that path only.
     function _settleSession(
         bytes32 sessionId,
         bytes32 salt,
@@ -295,9 +322,10 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
         }
         (address signer,,) =
             ECDSA.tryRecoverCalldata(_hashTypedDataV4(NcnTypes.hashVoucher(sessionId, cumulative)), signature);
-        if (signer == address(0) || sessionIdOf(signer, gateway, salt) != sessionId) {
-            revert InvalidVoucherSignature(sessionId);
-        }
+        if (
+            signer == address(0)
+                || (sessionIdOf(signer, gateway, salt) != sessionId && _sessionSigners[sessionId][gateway] != signer)
+        ) revert InvalidVoucherSignature(sessionId);
         // cumulative <= deposit, a uint96
         // forge-lint: disable-next-line(unsafe-typecast)
         s.settled = uint96(cumulative);
@@ -407,6 +435,11 @@ contract InferencePayment is IInferencePayment, AccessControl, EIP712 {
     /// @inheritdoc IInferencePayment
     function getSession(bytes32 sessionId) external view returns (Session memory session) {
         return _sessions[sessionId];
+    }
+
+    /// @inheritdoc IInferencePayment
+    function sessionSignerOf(bytes32 sessionId) external view returns (address signer) {
+        return _sessionSigners[sessionId][_sessions[sessionId].gateway];
     }
 
     /// @inheritdoc IInferencePayment

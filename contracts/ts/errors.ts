@@ -6,6 +6,7 @@ export const contractsErrorCodes = {
   ANVIL_START_FAILED: "UNAVAILABLE",
   TRANSACTION_REVERTED: "CHAIN_ERROR",
   EVENT_NOT_FOUND: "CHAIN_ERROR",
+  INVALID_ARGUMENT: "INVALID_INPUT",
 } as const;
 export type ContractsErrorReason = keyof typeof contractsErrorCodes;
 

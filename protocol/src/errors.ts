@@ -11,6 +11,10 @@ export const ERROR_STATUS = {
   FRAME_INVALID: 400,
   UNAUTHORIZED: 401,
   SIGNATURE_INVALID: 401,
+  /** An API key that is missing, malformed, or names a session this gateway does not know. */
+  INVALID_API_KEY: 401,
+  /** An API key whose signer its session no longer names (revoked, or replaced by another key). */
+  API_KEY_REVOKED: 401,
   PAYMENT_REQUIRED: 402,
   INSUFFICIENT_FUNDS: 402,
   PAYMENT_EXPIRED: 402,

@@ -1,3 +1,4 @@
+export * from "./api-key.ts";
 export * from "./eip712.ts";
 export * from "./errors.ts";
 export * from "./frame-codec.ts";

@@ -33,6 +33,7 @@ export const SessionPayment = v.object({
   cumulativeAmount: UintString,
   signature: Signature,
 });
+export type SessionPayment = v.InferOutput<typeof SessionPayment>;
 /** Per-request escrow already opened on chain under this request's id. */
 export const EscrowPayment = v.object({
   mode: v.literal("escrow"),

@@ -86,6 +86,8 @@ interface IInferencePayment {
         uint256 deposit,
         uint64 expiry
     );
+    /// @notice A session's client named `signer` as the session's delegate voucher signer (zero: none, revoked).
+    event SessionSignerSet(bytes32 indexed sessionId, address indexed signer);
     /// @notice A session got `amount` more (deposit now `deposit`) and/or a later `expiry`.
     event SessionToppedUp(bytes32 indexed sessionId, uint256 amount, uint256 deposit, uint64 expiry);
     /// @notice A session's settled amount rose to its latest voucher's `cumulativeAmount` (in the
@@ -247,6 +249,26 @@ interface IInferencePayment {
         bytes32 s
     ) external returns (bytes32 sessionId);
 
+    /// @notice Like {openSession}, naming `signer` as the session's delegate voucher signer at once
+    /// (see {setSessionSigner}); a zero `signer` names none.
+    /// @param gateway Gateway.
+    /// @param salt Salt.
+    /// @param amount Deposit.
+    /// @param expiry Session expiry.
+    /// @param signer Delegate voucher signer, or zero.
+    /// @return sessionId The session id.
+    function openSessionWithSigner(address gateway, bytes32 salt, uint256 amount, uint64 expiry, address signer)
+        external
+        returns (bytes32 sessionId);
+
+    /// @notice Names the one key besides the client whose vouchers settle this session (an API key the
+    /// gateway signs with for a client that does not sign vouchers itself); zero revokes it. Client only.
+    /// A delegate can only authorise spending on validated work: it cannot close, top up, withdraw the
+    /// refund (which always goes to the client) or name another delegate.
+    /// @param sessionId Session.
+    /// @param signer The delegate, replacing any before; zero for none.
+    function setSessionSigner(bytes32 sessionId, address signer) external;
+
     /// @notice Adds `amount` to a session and/or extends it to `expiry` (0 keeps it). Client only.
     /// @param sessionId Session.
     /// @param amount Extra deposit (may be 0 when only extending).
@@ -302,6 +324,11 @@ interface IInferencePayment {
     /// @param sessionId Session id.
     /// @return session The session (client zero when unknown).
     function getSession(bytes32 sessionId) external view returns (Session memory session);
+
+    /// @notice A session's current delegate voucher signer (zero when none).
+    /// @param sessionId Session id.
+    /// @return signer The delegate.
+    function sessionSignerOf(bytes32 sessionId) external view returns (address signer);
 
     /// @notice Shares the validator fee pool equally between the current active validators (as credits);
     /// the indivisible rest stays in the pool. Anyone may call.

@@ -63,6 +63,14 @@ contract PaymentHandler is Test {
     uint256 public strangerCompletions;
     /// @dev Must stay zero: a voucher signed by another key than the session's client was settled.
     uint256 public forgedVoucherSuccesses;
+    /// @dev Must stay zero: someone other than a session's client named or revoked its delegate signer.
+    uint256 public strangerSignerChanges;
+    /// @dev Must stay zero: a voucher of a delegate the session no longer names settled.
+    uint256 public revokedDelegateSuccesses;
+    /// @dev The delegate signer (an API key) each session names now, as its private key; 0 for none.
+    mapping(bytes32 sessionId => uint256 key) public delegateKeyOf;
+    /// @dev Delegate keys a session named once and no longer does.
+    mapping(bytes32 sessionId => uint256[] keys) internal revokedKeys;
     /// @dev Must stay zero: an abandoned batch id settled, or a settled one was abandoned.
     uint256 public abandonedSettlements;
     uint256 public settledAbandonments;
@@ -102,7 +110,11 @@ contract PaymentHandler is Test {
         _fund(client, amount);
         vm.prank(client);
         payment.initiateInferenceRequest(
-            requestId, keccak256("subnet"), gateways[clientSeed % 2], amount, uint64(block.timestamp + bound(ttl, 1, 2 hours))
+            requestId,
+            keccak256("subnet"),
+            gateways[clientSeed % 2],
+            amount,
+            uint64(block.timestamp + bound(ttl, 1, 2 hours))
         );
         requestIds.push(requestId);
     }
@@ -231,6 +243,61 @@ contract PaymentHandler is Test {
         } catch {}
     }
 
+    /// @dev A session's client names a delegate signer (one of a few keys) or, one call in three, revokes it.
+    function setSigner(uint256 indexSeed, uint256 keySeed) external {
+        if (sessions.length == 0) return;
+        SessionGhost memory g = sessions[indexSeed % sessions.length];
+        if (payment.getSession(g.id).closed) return;
+        uint256 key = keySeed % 3 == 0 ? 0 : uint256(keccak256(abi.encode("invariant delegate", keySeed % 4)));
+        vm.prank(vm.addr(g.clientKey));
+        payment.setSessionSigner(g.id, key == 0 ? address(0) : vm.addr(key));
+        uint256 previous = delegateKeyOf[g.id];
+        if (previous != 0 && previous != key) revokedKeys[g.id].push(previous);
+        delegateKeyOf[g.id] = key;
+    }
+
+    /// @dev A stranger (another client, a gateway or the delegate itself) tries to name a delegate.
+    function setSignerAsStranger(uint256 indexSeed, uint256 callerSeed) external {
+        if (sessions.length == 0) return;
+        SessionGhost memory g = sessions[indexSeed % sessions.length];
+        address client = vm.addr(g.clientKey);
+        address caller = callerSeed % 3 == 0
+            ? g.gateway
+            : callerSeed % 3 == 1 && delegateKeyOf[g.id] != 0
+                ? vm.addr(delegateKeyOf[g.id])
+                : _accounts()[callerSeed % 8];
+        if (caller == client) return;
+        vm.prank(caller);
+        try payment.setSessionSigner(g.id, caller) {
+            ++strangerSignerChanges;
+        } catch {}
+    }
+
+    /// @dev A delegate the session named once and no longer does signs a voucher; with a full quorum it
+    /// must still not settle.
+    function settleRevokedDelegate(uint256 sessionSeed, uint256 amountSeed, uint256 keySeed) external {
+        if (sessions.length == 0) return;
+        SessionGhost memory g = sessions[sessionSeed % sessions.length];
+        uint256[] storage gone = revokedKeys[g.id];
+        if (gone.length == 0) return;
+        uint256 key = gone[keySeed % gone.length];
+        if (key == delegateKeyOf[g.id]) return; // named again since
+        IInferencePayment.Session memory s = payment.getSession(g.id);
+        if (s.closed || s.settled >= s.deposit) return;
+        uint256 cumulative = bound(amountSeed, s.settled + 1, s.deposit);
+        IInferencePayment.SettlementBatch memory b = _emptyBatch(bytes32(nextBatch++), g.gateway, 1);
+        b.sessionIds[0] = g.id;
+        b.salts[0] = g.salt;
+        b.cumulativeAmounts[0] = cumulative;
+        b.voucherSignatures[0] = _sign(key, payment.voucherDigest(g.id, cumulative));
+        b.amounts[0] = cumulative - s.settled;
+        (bytes32 digest,) = payment.settlementDigest(b);
+        (bytes[] memory sigs,) = _signatures(digest, 0);
+        try payment.settleBatch(b, sigs) {
+            ++revokedDelegateSuccesses;
+        } catch {}
+    }
+
     /// @dev A stranger signs a voucher for someone's session; even with a full quorum over the batch it
     /// must not settle.
     function settleForgedVoucher(uint256 sessionSeed, uint256 amountSeed, uint256 strangerSeed) external {
@@ -240,7 +307,7 @@ contract PaymentHandler is Test {
         if (s.closed || s.settled >= s.deposit) return;
         uint256 cumulative = bound(amountSeed, s.settled + 1, s.deposit);
         uint256 strangerKey = strangerSeed % 2 == 0
-            ? clientKeys[(strangerSeed / 2) % 3] // another client, possibly of the same gateway
+            ? clientKeys[(strangerSeed / 2) % 3]  // another client, possibly of the same gateway
             : uint256(keccak256(abi.encode("stranger", strangerSeed)));
         if (strangerKey == g.clientKey) return;
         IInferencePayment.SettlementBatch memory b = _emptyBatch(bytes32(nextBatch++), g.gateway, 1);
@@ -266,7 +333,9 @@ contract PaymentHandler is Test {
         uint256[] memory before = new uint256[](3);
         uint256 n;
         for (uint256 k; k < 3; ++k) {
-            uint256 i = k == 0 ? sessionSeed % sessions.length : uint256(keccak256(abi.encode(sessionSeed, k))) % sessions.length;
+            uint256 i = k == 0
+                ? sessionSeed % sessions.length
+                : uint256(keccak256(abi.encode(sessionSeed, k))) % sessions.length;
             bool dup;
             for (uint256 j; j < n; ++j) {
                 dup = dup || picked[j] == i;
@@ -284,7 +353,7 @@ contract PaymentHandler is Test {
             b.sessionIds[k] = g.id;
             b.salts[k] = g.salt;
             b.cumulativeAmounts[k] = cumulative;
-            b.voucherSignatures[k] = _sign(g.clientKey, payment.voucherDigest(g.id, cumulative));
+            b.voucherSignatures[k] = _voucherOf(g, cumulative);
             if (cumulative > g.maxSigned) g.maxSigned = cumulative;
             total += cumulative - settled;
         }
@@ -303,6 +372,14 @@ contract PaymentHandler is Test {
             ++settledBatches;
             return true;
         } catch {}
+    }
+
+    /// @dev A voucher of the session's client or, when the session names a delegate (an API key), of the
+    /// delegate for odd amounts (half the time).
+    function _voucherOf(SessionGhost storage g, uint256 cumulative) internal view returns (bytes memory) {
+        uint256 delegateKey = delegateKeyOf[g.id];
+        uint256 key = delegateKey != 0 && cumulative & 1 == 1 ? delegateKey : g.clientKey;
+        return _sign(key, payment.voucherDigest(g.id, cumulative));
     }
 
     /// @dev Index of a session of `gateway` near `seed`, if it has one.

@@ -19,7 +19,8 @@ contract PaymentInvariantsTest is NcnTestBase {
     function invariant_TokenConservation() public view {
         uint256 owed;
         address[] memory accounts = handler.accounts();
-        uint256 held = token.balanceOf(address(payment)) + token.balanceOf(address(registry)) + token.balanceOf(treasury);
+        uint256 held =
+            token.balanceOf(address(payment)) + token.balanceOf(address(registry)) + token.balanceOf(treasury);
         for (uint256 i; i < accounts.length; ++i) {
             owed += payment.creditOf(accounts[i]);
             held += token.balanceOf(accounts[i]);
@@ -66,9 +67,12 @@ contract PaymentInvariantsTest is NcnTestBase {
     }
 
     /// @dev What settlements took out of a session is its settled amount, and never more than the highest
-    /// cumulative amount its client signed; a voucher signed by anyone else never settles.
+    /// cumulative amount its client (or the delegate it named) signed; a voucher signed by anyone else,
+    /// a delegate it revoked included, never settles, and only the client names a delegate.
     function invariant_SessionPaysAtMostWhatItsClientSigned() public view {
         assertEq(handler.forgedVoucherSuccesses(), 0, "a stranger's voucher settled");
+        assertEq(handler.revokedDelegateSuccesses(), 0, "a revoked delegate's voucher settled");
+        assertEq(handler.strangerSignerChanges(), 0, "someone other than the client named a delegate");
         for (uint256 i; i < handler.sessionCount(); ++i) {
             PaymentHandler.SessionGhost memory g = handler.sessionAt(i);
             IInferencePayment.Session memory s = payment.getSession(g.id);

@@ -59,6 +59,11 @@ export class ChainUnavailableError extends BaseError<"CHAIN_ERROR"> {
 export interface ChainPort {
   readonly gateway: `0x${string}`;
   readSession(sessionId: `0x${string}`): Promise<(OnChainSession & { closed: boolean }) | null>;
+  /**
+   * The session's delegate voucher signer (an API key's address, lowercase), or null when it
+   * names none: never set, revoked, or no such session.
+   */
+  readSessionSigner(sessionId: `0x${string}`): Promise<`0x${string}` | null>;
   /** The salt a session was opened with (from its SessionOpened event); needed to settle it. */
   sessionSalt(sessionId: `0x${string}`): Promise<`0x${string}` | null>;
   readEscrow(requestKey: `0x${string}`): Promise<EscrowInfo | null>;

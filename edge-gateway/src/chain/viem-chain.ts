@@ -9,6 +9,7 @@ import {
   readEscrow,
   readSession,
   readSessionSalt,
+  readSessionSigner,
   revertOf,
   settleBatch,
   type WriteClient,
@@ -64,6 +65,13 @@ class ViemChain implements ChainPort {
         expiry: Number(s.expiry),
         closed: s.closed,
       };
+    });
+  }
+
+  async readSessionSigner(sessionId: `0x${string}`): Promise<`0x${string}` | null> {
+    return await this.#read("readSessionSigner", async () => {
+      const signer = await readSessionSigner(this.#client, this.#contracts, sessionId);
+      return signer === null ? null : (signer.toLowerCase() as `0x${string}`);
     });
   }
 

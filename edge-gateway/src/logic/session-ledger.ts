@@ -35,7 +35,16 @@ export interface SessionLedger {
    * ledgers stored before it existed.
    */
   streamSeq?: Record<string, number>;
+  /**
+   * Requests reserved by an API key's voucher (`reserveForKey`) whose request has not yet claimed
+   * the reservation (`authorize` of the same id), with when (unix ms): one never claimed (its
+   * submission died) is given back after `KEY_CLAIM_MS`. Absent when there are none.
+   */
+  keyPending?: Record<string, number>;
 }
+
+/** How long a reservation an API key made waits for its request before it is given back (ms). */
+export const KEY_CLAIM_MS = 60_000;
 
 /** Most vouchers kept per session; the oldest (smallest) go first. */
 export const MAX_VOUCHERS = 4096;
@@ -131,19 +140,102 @@ export function authorize(
   };
 }
 
+// ---- API keys ------------------------------------------------------------------------
+// The gateway signs vouchers with an API key's delegate key on its holder's behalf. It signs
+// each request's voucher here, where the session's vouchers are serialised: the amount is
+// what is charged and reserved plus this price (the next unused one), reserved at once, so two
+// requests on one key can never be given the same cumulative amount.
+
+/**
+ * Reserves `price` for `requestId` paid by an API key and says which cumulative amount its
+ * voucher must carry: above everything charged and reserved, and never one already used.
+ * Typed errors: the session expired (402 `PAYMENT_EXPIRED`), the deposit does not cover it
+ * (402 `INSUFFICIENT_FUNDS`), the id already holds a reservation here (409 `CONFLICT`).
+ */
+export function reserveForKey(
+  l: SessionLedger,
+  requestId: string,
+  price: bigint,
+  nowMs: number,
+): { ledger: SessionLedger; amount: bigint } {
+  if (nowMs / 1000 >= l.session.expiry) {
+    throw new BaseError("PAYMENT_EXPIRED", "the key's session has expired; create a new key", {
+      details: { expiry: l.session.expiry },
+    });
+  }
+  if (l.reserved[requestId] !== undefined) {
+    throw new BaseError("CONFLICT", `request id ${requestId} is already in flight on this session`, {
+      details: { requestId },
+    });
+  }
+  const amount = nextFreeVoucher(l, l.charged + reservedTotal(l) + price);
+  if (amount > l.session.deposit) {
+    throw new BaseError("INSUFFICIENT_FUNDS", "the key's deposit is spent; top the session up", {
+      details: {
+        deposit: l.session.deposit.toString(),
+        charged: l.charged.toString(),
+        reserved: reservedTotal(l).toString(),
+        price: price.toString(),
+      },
+    });
+  }
+  return {
+    ledger: {
+      ...l,
+      reserved: { ...l.reserved, [requestId]: price.toString() },
+      keyPending: { ...l.keyPending, [requestId]: nowMs },
+    },
+    amount,
+  };
+}
+
+/** The request claimed the reservation its API key made: it is the request's own from now on. */
+export function claimKeyReservation(l: SessionLedger, requestId: string): SessionLedger {
+  if (l.keyPending?.[requestId] === undefined) return l;
+  const { [requestId]: _, ...rest } = l.keyPending;
+  return withKeyPending(l, rest);
+}
+
+/** Gives back reservations API keys made more than `KEY_CLAIM_MS` ago that no request claimed. */
+export function dropUnclaimedKeyReservations(l: SessionLedger, nowMs: number): SessionLedger {
+  if (!l.keyPending) return l;
+  let ledger = l;
+  const kept: Record<string, number> = {};
+  for (const [requestId, at] of Object.entries(l.keyPending)) {
+    if (nowMs - at < KEY_CLAIM_MS) kept[requestId] = at;
+    else ledger = release(ledger, requestId);
+  }
+  return withKeyPending(ledger, kept);
+}
+
+/**
+ * Whether settlement lacks a voucher for exactly what is charged: with requests of different
+ * prices in flight, one that fails can leave a charged total no voucher equals. A key's next
+ * request then also signs that amount (what its holder received), as the SDK acknowledges.
+ */
+export function needsAcknowledgement(l: SessionLedger): boolean {
+  return l.charged > l.session.settled && l.vouchers[l.charged.toString()] === undefined;
+}
+
+function withKeyPending(l: SessionLedger, pending: Record<string, number>): SessionLedger {
+  if (Object.keys(pending).length > 0) return { ...l, keyPending: pending };
+  const { keyPending: _, ...rest } = l;
+  return rest;
+}
+
 /** Counts a validated request's price as charged. Idempotent per request id. */
 export function commit(l: SessionLedger, requestId: string): SessionLedger {
   const price = l.reserved[requestId];
   if (price === undefined) return l;
   const { [requestId]: _, ...rest } = l.reserved;
-  return { ...l, charged: l.charged + BigInt(price), reserved: rest };
+  return claimKeyReservation({ ...l, charged: l.charged + BigInt(price), reserved: rest }, requestId);
 }
 
 /** Drops a failed or cancelled request's reservation: it is never charged. */
 export function release(l: SessionLedger, requestId: string): SessionLedger {
   if (l.reserved[requestId] === undefined) return l;
   const { [requestId]: _, ...rest } = l.reserved;
-  return { ...l, reserved: rest };
+  return claimKeyReservation({ ...l, reserved: rest }, requestId);
 }
 
 /** Keeps a voucher for settlement; those at or below the settled amount are useless and dropped. */

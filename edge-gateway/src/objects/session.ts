@@ -1,20 +1,26 @@
 import { DurableObject } from "cloudflare:workers";
 import { BaseError, ncnDomain, typedData } from "@ncn/protocol";
 import { recoverTypedDataAddress } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { chainOf } from "../chain/viem-chain.ts";
 import { configOf, type Env } from "../env.ts";
 import {
   authorize,
   chargeLease,
+  claimKeyReservation,
   commit,
+  dropUnclaimedKeyReservations,
   endStream,
   grantLease,
   highestVoucher,
   keepVoucher,
+  needsAcknowledgement,
   newLedger,
   pruneVouchers,
   release,
   releaseCharged,
+  reservedTotal,
+  reserveForKey,
   returnLease,
   type SessionLedger,
 } from "../logic/session-ledger.ts";
@@ -29,6 +35,19 @@ const OUTBOX_RETRY_MS = 5_000;
 
 /** How long "no such session" is remembered before the chain is read again. */
 const NEGATIVE_CACHE_MS = 10_000;
+
+/**
+ * How long the session's delegate voucher signer (an API key's address) read from chain is
+ * reused: a revoked key stops being accepted here at most this long after the revocation is
+ * mined (validators read it per call, at most a second old; the contract at settlement).
+ */
+export const DELEGATE_CACHE_MS = 10_000;
+
+/** A voucher the gateway signed with an API key's delegate key. */
+export interface KeyVoucher {
+  cumulativeAmount: string;
+  signature: `0x${string}`;
+}
 
 /** Entry the Settlement object batches once a request of this session was charged. */
 export interface ChargedRequest {
@@ -77,6 +96,17 @@ export class SessionObject extends DurableObject<Env> {
   #alarmSet = false;
   /** Until when this session is known not to exist on chain (ms). */
   #unknownUntil = 0;
+  /** The session's delegate voucher signer as last read from chain (lowercase, null: none), and when. */
+  #delegate: { signer: string | null; at: number } | undefined;
+
+  /** The session's delegate voucher signer, read from chain at most every `DELEGATE_CACHE_MS`. */
+  async #currentDelegate(sessionId: `0x${string}`): Promise<string | null> {
+    const now = Date.now();
+    if (this.#delegate && now - this.#delegate.at < DELEGATE_CACHE_MS) return this.#delegate.signer;
+    const signer = await chainOf(configOf(this.env)).readSessionSigner(sessionId);
+    this.#delegate = { signer, at: now };
+    return signer;
+  }
 
   async #load(sessionId: `0x${string}`, refresh = false): Promise<SessionLedger> {
     this.#ledger ??= await this.ctx.storage.get<SessionLedger>("ledger");
@@ -130,7 +160,15 @@ export class SessionObject extends DurableObject<Env> {
     await this.#bind(sessionId);
     const amount = BigInt(cumulativeAmount);
     let ledger = await this.#checkVoucher(sessionId, amount, signature);
-    if (ledger.reserved[requestId] !== undefined) return ledger.session.client.toLowerCase(); // a retry
+    if (ledger.reserved[requestId] !== undefined) {
+      // A retry, or the request an API key reserved for (`keyVoucher`) claiming its reservation.
+      if (ledger.keyPending?.[requestId] !== undefined) {
+        ledger = claimKeyReservation(ledger, requestId);
+        this.#ledger = ledger;
+        await this.ctx.storage.put("ledger", ledger);
+      }
+      return ledger.session.client.toLowerCase();
+    }
     ledger = authorize(ledger, requestId, BigInt(price), amount, Math.floor(Date.now() / 1000));
     ledger = keepVoucher(ledger, amount, signature);
     this.#ledger = ledger;
@@ -139,11 +177,85 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /**
+   * An API key's voucher for request `requestId`: the gateway signs, with the key's delegate
+   * key, the next cumulative amount (what is charged and reserved plus `price`) and reserves
+   * `price` for the request, in one turn of this object, so concurrent requests on one key get
+   * distinct amounts. The request claims the reservation when its payment is checked
+   * (`authorize` with this voucher); one never claimed is given back after `KEY_CLAIM_MS`.
+   * The private key is used for this call only: never stored, never logged.
+   * Typed errors: 401 `INVALID_API_KEY` (no such session here), 401 `API_KEY_REVOKED` (the
+   * session does not name this key's signer now), 402 (expired, deposit spent).
+   */
+  keyVoucher(
+    sessionId: `0x${string}`,
+    requestId: string,
+    price: string,
+    privateKey: `0x${string}`,
+  ): Promise<Rpc<KeyVoucher>> {
+    return rpc(() => this.#keyVoucher(sessionId, requestId, BigInt(price), privateKey));
+  }
+
+  async #keyVoucher(
+    sessionId: `0x${string}`,
+    requestId: string,
+    price: bigint,
+    privateKey: `0x${string}`,
+  ): Promise<KeyVoucher> {
+    await this.#bind(sessionId);
+    const delegate = privateKeyToAccount(privateKey);
+    let ledger: SessionLedger;
+    try {
+      ledger = await this.#load(sessionId);
+    } catch (e) {
+      if (!(e instanceof BaseError) || e.code !== "PAYMENT_REQUIRED") throw e;
+      throw new BaseError("INVALID_API_KEY", "the API key's session is not one this gateway serves", {
+        details: { sessionId, reason: e.shortMessage },
+      });
+    }
+    if ((await this.#currentDelegate(sessionId)) !== delegate.address.toLowerCase()) {
+      throw new BaseError(
+        "API_KEY_REVOKED",
+        "this API key was revoked: its session no longer names its signer",
+        {
+          details: { sessionId },
+        },
+      );
+    }
+    // A top-up or an extension shows only on chain: read it again before refusing for them.
+    const outstanding = ledger.charged + reservedTotal(ledger) + price;
+    if (outstanding > ledger.session.deposit || Date.now() / 1000 >= ledger.session.expiry) {
+      ledger = await this.#load(sessionId, true);
+    }
+    // From here to the reservation nothing waits on I/O, so no other call of this object runs
+    // between; calls that ran during the reads above changed the ledger held here, not `ledger`.
+    const now = Date.now();
+    const current = this.#ledger ?? ledger;
+    const reserved = reserveForKey(dropUnclaimedKeyReservations(current, now), requestId, price, now);
+    this.#ledger = reserved.ledger;
+    const domain = ncnDomain(configOf(this.env).CHAIN_ID, configOf(this.env).PAYMENT_CONTRACT);
+    const sign = (cumulativeAmount: bigint) =>
+      delegate.signTypedData(typedData(domain, "Voucher", { sessionId, cumulativeAmount }));
+    const acknowledged = needsAcknowledgement(reserved.ledger) ? reserved.ledger.charged : undefined;
+    const [signature, acknowledgement] = await Promise.all([
+      sign(reserved.amount),
+      acknowledged === undefined ? undefined : sign(acknowledged),
+    ]);
+    // Other calls may have changed the ledger while signing: keep the vouchers on the current one.
+    let next = keepVoucher(this.#ledger, reserved.amount, signature);
+    if (acknowledged !== undefined && acknowledgement !== undefined) {
+      next = keepVoucher(next, acknowledged, acknowledgement);
+    }
+    this.#ledger = next;
+    await this.ctx.storage.put("ledger", next);
+    return { cumulativeAmount: reserved.amount.toString(), signature };
+  }
+
+  /**
    * Checks a voucher's signature against the session's client (reading the chain again
    * once when it goes above the known deposit or the session looks expired).
    */
   async #checkVoucher(sessionId: `0x${string}`, amount: bigint, signature: `0x${string}`) {
-    let ledger = await this.#load(sessionId);
+    const ledger = await this.#load(sessionId);
     const config = configOf(this.env);
     let signer: string;
     try {
@@ -157,13 +269,18 @@ export class SessionObject extends DurableObject<Env> {
     } catch {
       throw new BaseError("PAYMENT_REQUIRED", "the voucher signature cannot be recovered");
     }
-    if (signer.toLowerCase() !== ledger.session.client.toLowerCase()) {
-      throw new BaseError("PAYMENT_REQUIRED", "the voucher is not signed by the session's client");
+    const by = signer.toLowerCase();
+    if (by !== ledger.session.client.toLowerCase() && by !== (await this.#currentDelegate(sessionId))) {
+      throw new BaseError(
+        "PAYMENT_REQUIRED",
+        "the voucher is not signed by the session's client or its current delegate",
+      );
     }
-    if (amount > ledger.session.deposit || Date.now() / 1000 >= ledger.session.expiry) {
-      ledger = await this.#load(sessionId, true);
-    }
-    return ledger;
+    // The ledger as it is now (other calls may have changed it while the delegate was read).
+    return await this.#load(
+      sessionId,
+      amount > ledger.session.deposit || Date.now() / 1000 >= ledger.session.expiry,
+    );
   }
 
   // ---- session streams ---------------------------------------------------------------

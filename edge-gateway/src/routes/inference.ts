@@ -2,6 +2,7 @@ import {
   BaseError,
   EmbedRequest,
   GenerateRequest,
+  hasAuthorization,
   InferenceRequest,
   isPaymentErrorCode,
   ModelId,
@@ -17,6 +18,7 @@ import { assertPayer, callerOf } from "../access.ts";
 import { fromCatalog, ocrStages, priceOf } from "../catalog.ts";
 import { configOf } from "../env.ts";
 import { type AppContext, type AppEnv, JSON_BODY } from "../http.ts";
+import { apiKeyPayment, releaseApiKeyPayment } from "../keys/index.ts";
 import { unwrap } from "../rpc.ts";
 import { requireValidatorQuorum } from "../validators/health.ts";
 import { paymentInfo } from "./quote.ts";
@@ -107,19 +109,6 @@ export interface SubmitOptions {
    * (see `requestEvents`); a failure after the first one is not retried on another agent.
    */
   stream?: boolean | undefined;
-  /**
-   * Pays for the request when it carries no `payment` (an API key's voucher, signed once
-   * the price and the request id are known).
-   */
-  pay?: ((quote: Quote) => Promise<Payment>) | undefined;
-}
-
-/** What a request costs, where, under which id: what a payment is made for. */
-export interface Quote {
-  subnet: string;
-  model: string;
-  price: bigint;
-  requestId: string;
 }
 
 /** A request the REQUEST object accepted (or refused at once: then `created.state` is failed). */
@@ -158,37 +147,54 @@ export async function startRequest(
     (refresh) => c.executionCtx.waitUntil(refresh),
   );
   const requestId = body.requestId ?? crypto.randomUUID();
-  const payment = body.payment ?? (await body.pay?.({ subnet, model: input.model, price, requestId }));
-  if (!payment) {
-    throw new BaseError("PAYMENT_REQUIRED", "this request needs a payment (session voucher or escrow)", {
-      details: await paymentInfo(c, subnet, input.model, price, requestId),
-    });
+  const authorization = c.req.header("authorization");
+  const byKey = hasAuthorization(authorization);
+  if (byKey && body.payment) {
+    throw new BaseError(
+      "BAD_REQUEST",
+      "pay with either an API key (Authorization) or a payment field, not both",
+    );
+  }
+  if (!body.payment && !byKey) {
+    throw new BaseError(
+      "PAYMENT_REQUIRED",
+      "this request needs a payment (session voucher, escrow or API key)",
+      {
+        details: await paymentInfo(c, subnet, input.model, price, requestId),
+      },
+    );
   }
   // Without a quorum the work would be computed and then refused: do not start it.
   await requireValidatorQuorum(config.REGISTRY_URLS, config.VALIDATION_THRESHOLD, (p) =>
     c.executionCtx.waitUntil(p),
   );
+  const payment =
+    body.payment ??
+    (await submitted(c, subnet, input.model, price, requestId, () =>
+      apiKeyPayment(c, authorization, { subnet, model: input.model, price, requestId }),
+    ));
   const stub = c.env.REQUEST.get(c.env.REQUEST.idFromName(requestId));
   const caller = await callerOf(c, requestId);
   const timeoutMs = Math.min(body.timeoutMs ?? DEFAULT_TIMEOUT_MS, 600_000);
-  const created = await submitted(c, subnet, input.model, price, requestId, async () =>
-    unwrap(
-      await stub.submit(
-        {
-          requestId,
-          subnet,
-          input,
-          payment,
-          price: price.toString(),
-          descriptor,
-          pipeline,
-          timeoutMs,
-          ...(body.stream === true ? { stream: true } : {}),
-        },
-        caller,
-      ),
-    ),
-  );
+  const created = await submitted(c, subnet, input.model, price, requestId, async () => {
+    const answer = await stub.submit(
+      {
+        requestId,
+        subnet,
+        input,
+        payment,
+        price: price.toString(),
+        descriptor,
+        pipeline,
+        timeoutMs,
+        ...(body.stream === true ? { stream: true } : {}),
+      },
+      caller,
+    );
+    // A key's reservation that no request took (its id is someone else's) goes back at once.
+    if (!answer.ok && byKey && payment.mode === "session") await releaseApiKeyPayment(c, payment, requestId);
+    return unwrap(answer);
+  });
   return { requestId, subnet, model: input.model, price, timeoutMs, stub, created };
 }
 

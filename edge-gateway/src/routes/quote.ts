@@ -55,6 +55,9 @@ export async function paymentInfo(
         how: "open a session for this gateway (InferencePayment.openSession), register it with POST /v1/sessions, then sign an EIP-712 Voucher with the cumulative amount for each request",
         voucherTypes: "Voucher(bytes32 sessionId,uint256 cumulativeAmount)",
       },
+      apiKey: {
+        how: "send Authorization: Bearer ncn-… instead of a payment field: a key made by `ncn key create` (a session of yours whose delegate signer the key holds; the gateway signs its vouchers up to the deposit)",
+      },
       escrow: {
         how: "approve NCN and call InferencePayment.initiateInferenceRequest(requestKey, subnetId, gateway, amount, expiry), then send the request with payment {mode: 'escrow'} and the escrow client's EIP-712 RequestAccess {requestId: requestKey, gateway} signature in the ncn-access header",
         ...(requestId ? { requestId, requestKey: idToBytes32(requestId) } : {}),

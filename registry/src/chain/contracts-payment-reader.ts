@@ -7,6 +7,7 @@ import {
   readBatchAbandoned,
   readEscrow,
   readSession,
+  readSessionSigner,
 } from "@ncn/contracts/actions";
 import { createPublicClient, http } from "viem";
 import { getBlock, getChainId } from "viem/actions";
@@ -59,9 +60,15 @@ export async function contractsPaymentReader(init: ContractsPaymentReaderInit): 
       };
     },
     async session(sessionId) {
-      const s = await read("a session", () => readSession(client, contracts, sessionId));
+      // Read together: a delegate's vouchers are judged against the session as it is now.
+      const [s, signer] = await read("a session", () =>
+        Promise.all([
+          readSession(client, contracts, sessionId),
+          readSessionSigner(client, contracts, sessionId),
+        ]),
+      );
       if (s.client === ZERO_ADDRESS) return null;
-      return {
+      const state = {
         client: lower(s.client),
         gateway: lower(s.gateway),
         deposit: s.deposit,
@@ -69,6 +76,7 @@ export async function contractsPaymentReader(init: ContractsPaymentReaderInit): 
         expiry: s.expiry,
         closed: s.closed,
       };
+      return signer ? { ...state, signer: lower(signer) } : state;
     },
     batchSettled: (gateway, batchId) =>
       read("a settled batch", () => isBatchSettled(client, contracts, { gateway, batchId })),

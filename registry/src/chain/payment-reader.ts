@@ -22,6 +22,11 @@ export interface SessionState {
   /** Unix seconds. */
   expiry: bigint;
   closed: boolean;
+  /**
+   * The session's delegate voucher signer (`sessionSignerOf`, an API key's address), lowercase;
+   * absent when it names none. Vouchers it signs count as the client's while it is named.
+   */
+  signer?: `0x${string}`;
 }
 
 /** What validation needs to read about payments; the real one reads `InferencePayment`. */

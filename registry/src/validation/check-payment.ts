@@ -31,7 +31,8 @@ export interface VoucherInput {
 }
 
 /**
- * Throws a typed refusal unless the voucher is signed by the session's client. With a
+ * Throws a typed refusal unless the voucher is signed by the session's client or by the
+ * delegate the session names now (an API key's signer; revoked, it signs nothing). With a
  * `cache`, a voucher already recovered (same session, amount and signature) is not
  * recovered again.
  */
@@ -62,15 +63,19 @@ export async function checkVoucherSigner(
       cause: String(e),
     });
   }
-  if (signer.toLowerCase() !== session.client.toLowerCase()) {
-    throw refuse("SIGNATURE_INVALID", "voucher_signer", "voucher is not signed by the session's client", {
-      field: fields.signature,
-    });
+  const by = signer.toLowerCase();
+  if (by !== session.client.toLowerCase() && by !== session.signer?.toLowerCase()) {
+    throw refuse(
+      "SIGNATURE_INVALID",
+      "voucher_signer",
+      "voucher is not signed by the session's client or its current delegate",
+      { field: fields.signature },
+    );
   }
 }
 
 /**
- * Checks that a voucher is signed by the session's client, stays within the deposit and
+ * Checks that a voucher is signed by the session's client (or its current delegate), stays within the deposit and
  * raises what was settled; returns its amount.
  */
 export async function checkVoucher(

@@ -299,6 +299,35 @@ describe("stream validation", () => {
     expect(f.reputation.get(alice.address).successes).toBe(3);
   });
 
+  test("a voucher of the session's current delegate (an API key) counts as the client's; revoked, it is refused", async () => {
+    const f = await fixture({ deposit: 10_000n, chainViewMs: 0 });
+    const delegate = newAccount();
+    const signedBy = async (voucherSigner: typeof delegate) =>
+      streamRequest(f.domain, [{ agent: alice, tasks: tasks(2) }], {
+        sessionId: f.sessionId,
+        client: f.client,
+        voucherSigner,
+        modelHash: f.modelHash,
+      });
+    const session = f.payments.sessions.get(f.sessionId) ?? never();
+    expect(await refusalOf(validateStream(await signedBy(delegate), f.deps, f.gateway))).toEqual({
+      code: "SIGNATURE_INVALID",
+      reason: "voucher_signer",
+    });
+    session.signer = delegate.address.toLowerCase() as `0x${string}`;
+    expect((await validateStream(await signedBy(delegate), f.deps, f.gateway)).accepted).toEqual([0, 1]);
+    // Another key still is not the client, and the delegate's own earlier signature stops counting once revoked.
+    expect(await refusalOf(validateStream(await signedBy(newAccount()), f.deps, f.gateway))).toEqual({
+      code: "SIGNATURE_INVALID",
+      reason: "voucher_signer",
+    });
+    delete session.signer;
+    expect(await refusalOf(validateStream(await signedBy(delegate), f.deps, f.gateway))).toEqual({
+      code: "SIGNATURE_INVALID",
+      reason: "voucher_signer",
+    });
+  });
+
   test("chain reads are reused for a moment between calls, then read again", async () => {
     const f = await fixture({ deposit: 10_000n, chainViewMs: 300 });
     // Fresh requests each call: a request id gets one completion.

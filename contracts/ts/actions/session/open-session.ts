@@ -2,6 +2,7 @@ import type { Address, Hex, TransactionReceipt } from "viem";
 import { inferencePaymentAbi } from "../../abi/inference-payment.ts";
 import { type WriteClient, writeAndConfirm } from "../../client.ts";
 import type { NcnContracts } from "../../deployment.ts";
+import { ContractsError } from "../../errors.ts";
 import { type Approval, authorizeDeposit } from "../token/authorize-deposit.ts";
 import { randomSalt } from "./random-salt.ts";
 import { sessionIdOf } from "./session-id-of.ts";
@@ -15,6 +16,11 @@ export interface OpenSessionParameters {
   salt?: Hex;
   /** Default "approve". */
   approval?: Approval;
+  /**
+   * A delegate voucher signer named at open time, in the same transaction (an API key's
+   * address, see `setSessionSigner`). Its open has no permit form: "permit" is refused with it.
+   */
+  signer?: Address;
 }
 
 /**
@@ -25,10 +31,34 @@ export interface OpenSessionParameters {
  */
 export async function openSession(
   client: WriteClient,
-  contracts: NcnContracts,
+  contracts: Pick<NcnContracts, "payment" | "token">,
   params: OpenSessionParameters,
 ): Promise<{ sessionId: Hex; salt: Hex; receipt: TransactionReceipt }> {
   const salt = params.salt ?? randomSalt();
+  if (params.signer !== undefined) {
+    if (params.approval === "permit") {
+      throw new ContractsError(
+        "INVALID_ARGUMENT",
+        "a session opened with a signer needs an allowance, not a permit",
+        {
+          details: { approval: params.approval },
+        },
+      );
+    }
+    await authorizeDeposit(client, contracts, {
+      approval: params.approval ?? "approve",
+      spender: contracts.payment,
+      amount: params.amount,
+      deadline: params.expiry,
+    });
+    const receipt = await writeAndConfirm(client, {
+      address: contracts.payment,
+      abi: inferencePaymentAbi,
+      functionName: "openSessionWithSigner",
+      args: [params.gateway, salt, params.amount, params.expiry, params.signer],
+    });
+    return { sessionId: sessionIdOf(client.account.address, params.gateway, salt), salt, receipt };
+  }
   const permit = await authorizeDeposit(client, contracts, {
     approval: params.approval ?? "approve",
     spender: contracts.payment,

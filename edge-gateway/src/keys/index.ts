@@ -1,0 +1,1 @@
+export { type ApiKeyQuote, apiKeyPayment, releaseApiKeyPayment } from "./api-key-payment.ts";
