@@ -12,13 +12,13 @@ import {
 } from "@libp2p/kad-dht";
 import { noise } from "@libp2p/noise";
 import { type Ping, ping } from "@libp2p/ping";
-import { tcp } from "@libp2p/tcp";
 import { yamux } from "@libp2p/yamux";
 import { createLibp2p, type Libp2p } from "libp2p";
 import { DHT_NAMESPACE, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS, MAX_GOSSIP_BYTES } from "../constants.ts";
 import { RegistryError } from "../errors.ts";
 import { GOSSIP_SCORE_THRESHOLDS, gossipScoreParams } from "./gossip-scoring.ts";
 import { type IndexSync, type IndexSyncInit, indexSync } from "./index-sync-service.ts";
+import { abortSafeTcp } from "./tcp-transport.ts";
 
 export type RegistryServices = {
   identify: Identify;
@@ -40,16 +40,16 @@ export interface CreateLibp2pInit {
 }
 
 /**
- * The registry's libp2p stack: TCP (a WebSocket listener never stops under Bun), noise,
- * yamux, identify, ping, bootstrap, a Kademlia DHT that works on loopback and private
- * addresses, gossipsub, and the registry's index sync.
+ * The registry's libp2p stack: TCP (a WebSocket listener never stops under Bun) whose aborted
+ * dials leave no orphaned socket error, noise, yamux, identify, ping, bootstrap, a Kademlia
+ * DHT that works on loopback and private addresses, gossipsub, and the registry's index sync.
  */
 export async function createRegistryLibp2p(init: CreateLibp2pInit): Promise<RegistryLibp2p> {
   return createLibp2p({
     privateKey: init.privateKey,
     start: false,
     addresses: { listen: init.listen },
-    transports: [tcp()],
+    transports: [abortSafeTcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: init.bootstrap.length > 0 ? [bootstrap({ list: init.bootstrap, timeout: 10 })] : [],
