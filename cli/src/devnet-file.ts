@@ -19,6 +19,8 @@ export const DevnetFile = v.object({
     address: Address,
     privateKey: v.pipe(v.string(), v.regex(/^0x[0-9a-fA-F]{64}$/)),
     sessionId: v.optional(v.string()),
+    /** An API key (`ncn-…`) on a second session of the client, for OpenAI-compatible clients. */
+    apiKey: v.optional(v.string()),
   }),
   subnetOwner: v.optional(v.object({ address: Address, privateKey: v.string() })),
   subnets: v.optional(v.array(v.string())),

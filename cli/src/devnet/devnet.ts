@@ -2,8 +2,16 @@ import { createWriteStream, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { devKey, type LocalChain, startLocalChain } from "@ncn/contracts";
+import { createNcnClient } from "@ncn/contracts/actions";
 import { type GatewayHandle, startGateway } from "@ncn/edge-gateway/local";
-import { BaseError, type InferenceResponse, ncnDomain, tensorToJson, typedData } from "@ncn/protocol";
+import {
+  Address,
+  BaseError,
+  type InferenceResponse,
+  ncnDomain,
+  tensorToJson,
+  typedData,
+} from "@ncn/protocol";
 import { BUILTIN_MODELS, NCN_GLOVE, NCN_GPT } from "@ncn/runtime/builtin-models";
 import { renderText } from "@ncn/runtime/testing/render-text";
 import { tinyModelBytes, tinyModelDescriptor } from "@ncn/runtime/testing/tiny-model";
@@ -11,6 +19,7 @@ import { chainValidatorSet, NcnClient, openPaymentSession, type ReceiptVerificat
 import * as v from "valibot";
 import { privateKeyToAccount } from "viem/accounts";
 import { type DevnetFile, writeDevnetFile } from "../devnet-file.ts";
+import { createApiKey } from "../keys/create-api-key.ts";
 import {
   claimRecordNames,
   modelRecord,
@@ -284,7 +293,24 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       validatorSet: chainValidatorSet(chainConfig),
     });
     await sdk.registerSession(session.sessionId);
-    step("client", `${client.address} funded, session ${session.sessionId.slice(0, 10)}… (1000 NCN)`);
+    // An API key on a second session, so OpenAI-compatible clients can pay without signing.
+    const { apiKey } = await createApiKey(
+      {
+        client: createNcnClient({
+          rpcUrl: chain.anvil.url,
+          chainId: chain.deployment.chainId,
+          account: client,
+        }),
+        contracts,
+        gatewayUrl: gateway.url,
+        gateway: v.parse(Address, gatewayAddress),
+      },
+      { deposit: 100n * WAD, expiresInSeconds: 7n * 24n * 3600n },
+    );
+    step(
+      "client",
+      `${client.address} funded, session ${session.sessionId.slice(0, 10)}… (1000 NCN), API key on a second session (100 NCN)`,
+    );
 
     const file: DevnetFile = {
       gateway: { url: gateway.url, statusUrl: `${gateway.url}/v1/network` },
@@ -302,6 +328,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         address: client.address.toLowerCase() as DevnetFile["client"]["address"],
         privateKey: clientKey,
         sessionId: session.sessionId,
+        apiKey,
       },
       subnetOwner: {
         address: owner.address.toLowerCase() as DevnetFile["client"]["address"],

@@ -2,10 +2,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type InferenceResponse, ncnDomain, typedData } from "@ncn/protocol";
+import { createNcnClient } from "@ncn/contracts/actions";
+import { Address, type InferenceResponse, ncnDomain, parseBearerApiKey, typedData } from "@ncn/protocol";
 import { openPaymentSession } from "@ncn/sdk";
 import OpenAI from "openai";
+import * as v from "valibot";
 import { privateKeyToAccount } from "viem/accounts";
+import { createApiKey } from "../keys/create-api-key.ts";
 import { DEVNET_PRICES, type Devnet, startDevnet } from "./devnet.ts";
 
 // The OpenAI-compatible API, called with the official `openai` client against a real
@@ -14,6 +17,9 @@ import { DEVNET_PRICES, type Devnet, startDevnet } from "./devnet.ts";
 let devnet: Devnet;
 let home: string;
 let openai: OpenAI;
+let selfSigned: OpenAI;
+/** The session the devnet's API key pays from. */
+let keySession: `0x${string}`;
 /** Signs the next cumulative voucher of this test's own session. */
 let pay: (price: bigint) => Promise<Record<string, string>>;
 let sessionId: `0x${string}`;
@@ -42,13 +48,50 @@ beforeAll(async () => {
     );
     return { mode: "session", sessionId, cumulativeAmount: cumulative.toString(), signature };
   };
-  openai = new OpenAI({ baseURL: `${devnet.file.gateway.url}/v1`, apiKey: "ncn-unused", maxRetries: 0 });
+  openai = new OpenAI({
+    baseURL: `${devnet.file.gateway.url}/v1`,
+    apiKey: devnet.file.client.apiKey ?? "",
+    maxRetries: 0,
+  });
+  // A client that signs its own vouchers sends no key.
+  selfSigned = new OpenAI({
+    baseURL: `${devnet.file.gateway.url}/v1`,
+    apiKey: "unused",
+    defaultHeaders: { authorization: null },
+    maxRetries: 0,
+  });
+  keySession = parseBearerApiKey(`Bearer ${devnet.file.client.apiKey}`).sessionId;
 }, 180_000);
 
 afterAll(async () => {
   await devnet?.stop();
   rmSync(home, { recursive: true, force: true });
 }, 60_000);
+
+/** What the gateway has charged a session so far. */
+async function chargedOf(session: `0x${string}`): Promise<bigint> {
+  return BigInt((await devnet.client.registerSession(session)).charged);
+}
+
+/** A fresh API key on a new session of the devnet's client holding `deposit`. */
+async function keyWithDeposit(deposit: bigint): Promise<string> {
+  const account = privateKeyToAccount(devnet.file.client.privateKey as `0x${string}`);
+  const q = await devnet.client.quote("chat", "ncn-gpt");
+  const created = await createApiKey(
+    {
+      client: createNcnClient({
+        rpcUrl: devnet.file.chain.rpcUrl,
+        chainId: devnet.file.chain.chainId,
+        account,
+      }),
+      contracts: devnet.chain.contracts,
+      gatewayUrl: devnet.file.gateway.url,
+      gateway: v.parse(Address, q.gateway),
+    },
+    { deposit, expiresInSeconds: 3600n },
+  );
+  return created.apiKey;
+}
 
 /** What a call to the API threw (the test fails if it did not throw). */
 async function failure(call: PromiseLike<unknown>): Promise<unknown> {
@@ -66,7 +109,7 @@ function ncnOf(answer: object): InferenceResponse {
 }
 
 describe("OpenAI-compatible API through the official client", () => {
-  test("models.list shows the chat and embedding models with their task; retrieve finds one", async () => {
+  test("models.list shows the chat and embedding models; retrieve finds one, or 404", async () => {
     const ids: string[] = [];
     for await (const m of openai.models.list()) ids.push(m.id);
     expect(ids).toContain("ncn-gpt");
@@ -75,16 +118,15 @@ describe("OpenAI-compatible API through the official client", () => {
     expect(await failure(openai.models.retrieve("no-such-model"))).toMatchObject({ status: 404 });
   }, 30_000);
 
-  test("a chat completion: English text, usage in tokens, and a receipt the SDK verifies", async () => {
-    const params: OpenAI.ChatCompletionCreateParamsNonStreaming & { payment: unknown } = {
+  test("a chat completion paid by the API key: English text, usage in tokens, the price charged once, a receipt the SDK verifies", async () => {
+    const before = await chargedOf(keySession);
+    const completion = await openai.chat.completions.create({
       model: "ncn-gpt",
       messages: [{ role: "user", content: "Tell me of the land of Egypt." }],
       max_tokens: 24,
       temperature: 0.7,
       seed: 5,
-      payment: await pay(DEVNET_PRICES.chat),
-    };
-    const completion = await openai.chat.completions.create(params);
+    });
     expect(completion.object).toBe("chat.completion");
     const text = completion.choices[0]?.message.content ?? "";
     expect(text).toMatch(/\b(the|and|of|to|in|he|unto)\b/i);
@@ -94,42 +136,56 @@ describe("OpenAI-compatible API through the official client", () => {
       (completion.usage?.prompt_tokens ?? 0) + (completion.usage?.completion_tokens ?? 0),
     );
     const ncn = ncnOf(completion);
-    expect((await devnet.client.verifyReceipt(ncn)).ok).toBe(true);
+    const verified = await devnet.client.verifyReceipt(ncn);
+    expect(verified.ok).toBe(true);
+    expect(verified.completionAttestors.length).toBeGreaterThanOrEqual(2);
     if (ncn.result?.kind === "generate") expect(ncn.result.text).toBe(text);
+    expect(await chargedOf(keySession)).toBe(before + DEVNET_PRICES.chat);
   }, 60_000);
 
-  test("a streamed chat completion: chunks, then [DONE]; the text joins to the validated result", async () => {
-    const params: OpenAI.ChatCompletionCreateParamsStreaming & { payment: unknown } = {
+  test("a streamed chat completion: chunks arrive while the agent still generates, then [DONE]; they join to the validated text", async () => {
+    const t0 = Date.now();
+    const stream = await openai.chat.completions.create({
       model: "ncn-gpt",
-      messages: [{ role: "user", content: "Sing of the sea." }],
-      max_tokens: 32,
+      messages: [{ role: "user", content: "Sing of the sea and the ships." }],
+      max_tokens: 160,
+      temperature: 0.8,
       seed: 9,
       stream: true,
       stream_options: { include_usage: true },
-      payment: await pay(DEVNET_PRICES.chat),
-    };
-    const stream = await openai.chat.completions.create(params);
+    });
     let text = "";
     let finish: string | null = null;
     let usage: OpenAI.CompletionUsage | undefined | null;
     let last: object | undefined;
+    let firstAt: number | undefined;
     for await (const chunk of stream) {
       expect(chunk.object).toBe("chat.completion.chunk");
-      text += chunk.choices[0]?.delta.content ?? "";
+      const delta = chunk.choices[0]?.delta.content ?? "";
+      if (delta.length > 0) firstAt ??= Date.now();
+      text += delta;
       finish = chunk.choices[0]?.finish_reason ?? finish;
       usage = chunk.usage ?? usage;
       if ("ncn" in chunk) last = chunk;
     }
+    const finalAt = Date.now();
     expect(text.length).toBeGreaterThan(0);
     expect(["stop", "length"]).toContain(finish ?? "none");
     expect(usage?.completion_tokens).toBeGreaterThan(0);
     const ncn = ncnOf(last ?? {});
-    if (ncn.result?.kind !== "generate") throw new Error("the last chunk carries the validated result");
+    if (ncn.result?.kind !== "generate" || !ncn.receipt)
+      throw new Error("the last chunk carries the validated result");
     expect(ncn.result.text).toBe(text);
+    // The receipt says when the agent finished generating (same machine, same clock).
+    const finishedAt = ncn.receipt.receipt.finishedAt;
+    expect(firstAt ?? finalAt).toBeLessThan(finishedAt);
+    process.stderr.write(
+      `openai stream: ${ncn.result.completion_tokens} tokens, first chunk after ${(firstAt ?? finalAt) - t0} ms, agent done after ${finishedAt - t0} ms, [DONE] after ${finalAt - t0} ms\n`,
+    );
     expect((await devnet.client.verifyReceipt(ncn)).ok).toBe(true);
   }, 60_000);
 
-  test("a text completion continues the prompt", async () => {
+  test("a text completion paid with a voucher the client signed itself (the body's payment field)", async () => {
     const params: OpenAI.CompletionCreateParamsNonStreaming & { payment: unknown } = {
       model: "ncn-gpt",
       prompt: "And the LORD spake unto Moses, saying,",
@@ -137,7 +193,7 @@ describe("OpenAI-compatible API through the official client", () => {
       temperature: 0,
       payment: await pay(DEVNET_PRICES.chat),
     };
-    const completion = await openai.completions.create(params);
+    const completion = await selfSigned.completions.create(params);
     expect(completion.object).toBe("text_completion");
     expect(completion.choices[0]?.text.length).toBeGreaterThan(0);
     expect((await devnet.client.verifyReceipt(ncnOf(completion))).ok).toBe(true);
@@ -145,13 +201,7 @@ describe("OpenAI-compatible API through the official client", () => {
 
   test("embeddings, as floats and as base64: related texts are closer; usage in tokens", async () => {
     const input = ["the kitten sleeps on the sofa", "a cat naps on the couch", "interest rates rose sharply"];
-    const params: OpenAI.EmbeddingCreateParams & { payment: unknown } = {
-      model: "ncn-glove-100d",
-      input,
-      encoding_format: "float",
-      payment: await pay(DEVNET_PRICES.embed),
-    };
-    const r = await openai.embeddings.create(params);
+    const r = await openai.embeddings.create({ model: "ncn-glove-100d", input, encoding_format: "float" });
     const [kitten, cat, rates] = r.data.map((d) => d.embedding);
     if (!kitten || !cat || !rates) throw new Error("three vectors expected");
     const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * (b[i] ?? 0), 0);
@@ -160,82 +210,103 @@ describe("OpenAI-compatible API through the official client", () => {
     expect(r.usage.prompt_tokens).toBeGreaterThan(0);
     expect((await devnet.client.verifyReceipt(ncnOf(r))).ok).toBe(true);
     // The client's default asks for base64 and decodes it: the same vectors.
-    const again = await openai.embeddings.create({
-      model: "ncn-glove-100d",
-      input: input[0] as string,
-      payment: await pay(DEVNET_PRICES.embed),
-    } as OpenAI.EmbeddingCreateParams);
+    const again = await openai.embeddings.create({ model: "ncn-glove-100d", input: input[0] as string });
     const first = again.data[0]?.embedding ?? [];
     for (const [i, x] of kitten.entries()) expect(first[i]).toBeCloseTo(x, 6);
   }, 60_000);
 
-  test("errors come in the OpenAI envelope with their status, and charge nothing", async () => {
-    const charged = async () => (await devnet.client.registerSession(sessionId)).charged;
-    const before = await charged();
-    // A paid request the gateway refuses before it runs: nothing charged.
-    const paid = { payment: await pay(DEVNET_PRICES.chat) };
+  test("a bad key, an exhausted session, an unknown model, an oversized or malformed body: the OpenAI envelope with its status, nothing charged", async () => {
+    const before = await chargedOf(keySession);
+    const hi = [{ role: "user" as const, content: "hi" }];
+    // Keys: malformed, well-formed but of no session.
+    const bad = new OpenAI({
+      baseURL: `${devnet.file.gateway.url}/v1`,
+      apiKey: "ncn-not-a-key",
+      maxRetries: 0,
+    });
+    expect(await failure(bad.chat.completions.create({ model: "ncn-gpt", messages: hi }))).toMatchObject({
+      status: 401,
+      type: "authentication_error",
+    });
+    // A session whose deposit covers one request: the second gets 402.
+    const small = new OpenAI({
+      baseURL: `${devnet.file.gateway.url}/v1`,
+      apiKey: await keyWithDeposit(DEVNET_PRICES.chat),
+      maxRetries: 0,
+    });
+    await small.chat.completions.create({ model: "ncn-gpt", messages: hi, max_tokens: 4 });
     expect(
-      await failure(
-        openai.chat.completions.create({
-          model: "ncn-gpt",
-          messages: [{ role: "user", content: "hi" }],
-          stop: ["a", "b", "c", "d", "e"],
-          ...paid,
-        } as OpenAI.ChatCompletionCreateParamsNonStreaming),
-      ),
-    ).toMatchObject({ status: 400, param: "stop" });
-    // Unknown model: 404.
+      await failure(small.chat.completions.create({ model: "ncn-gpt", messages: hi, max_tokens: 4 })),
+    ).toMatchObject({
+      status: 402,
+      type: "insufficient_quota",
+    });
+    // Unknown model: 404; a chat request to an embedding model: 400; both name model.
     expect(
-      await failure(
-        openai.chat.completions.create({
-          model: "no-such-model",
-          messages: [{ role: "user", content: "hi" }],
-        }),
-      ),
+      await failure(openai.chat.completions.create({ model: "no-such-model", messages: hi })),
     ).toMatchObject({
       status: 404,
       type: "invalid_request_error",
       code: "MODEL_NOT_FOUND",
       param: "model",
     });
-    // A chat request to an embedding model: 400 naming model.
     expect(
-      await failure(
-        openai.chat.completions.create({
-          model: "ncn-glove-100d",
-          messages: [{ role: "user", content: "hi" }],
-        }),
-      ),
-    ).toMatchObject({ status: 400, param: "model" });
+      await failure(openai.chat.completions.create({ model: "ncn-glove-100d", messages: hi })),
+    ).toMatchObject({
+      status: 400,
+      param: "model",
+    });
     // Malformed bodies: 400 naming the field.
     expect(await failure(openai.chat.completions.create({ model: "ncn-gpt", messages: [] }))).toMatchObject({
       status: 400,
-      type: "invalid_request_error",
+      param: "messages",
+    });
+    expect(
+      await failure(openai.chat.completions.create({ model: "ncn-gpt", messages: hi, n: 2 })),
+    ).toMatchObject({
+      status: 400,
+      param: "n",
     });
     expect(
       await failure(
-        openai.chat.completions.create({
-          model: "ncn-gpt",
-          messages: [{ role: "user", content: "hi" }],
-          n: 2,
-        }),
+        openai.chat.completions.create({ model: "ncn-gpt", messages: hi, stop: ["a", "b", "c", "d", "e"] }),
       ),
-    ).toMatchObject({ status: 400 });
-    // No payment: 402 with the quota type.
-    expect(
-      await failure(
-        openai.chat.completions.create({ model: "ncn-gpt", messages: [{ role: "user", content: "hi" }] }),
-      ),
-    ).toMatchObject({ status: 402, type: "insufficient_quota" });
-    // A text past the model's limits: 400 naming input; a body past the gateway's: 413.
+    ).toMatchObject({ status: 400, param: "stop" });
     expect(
       await failure(openai.embeddings.create({ model: "ncn-glove-100d", input: "x".repeat(100_000) })),
     ).toMatchObject({ status: 400, param: "input" });
+    // A body past the gateway's limit: 413.
     expect(
       await failure(
         openai.embeddings.create({ model: "ncn-glove-100d", input: "x".repeat(17 * 1024 * 1024) }),
       ),
     ).toMatchObject({ status: 413 });
-    expect(await charged()).toBe(before);
-  }, 60_000);
+    expect(await chargedOf(keySession)).toBe(before);
+  }, 90_000);
+
+  test("a streamed request whose agents die mid-stream ends with an error event and is not charged", async () => {
+    const before = await chargedOf(keySession);
+    const stream = await openai.chat.completions.create({
+      model: "ncn-gpt",
+      messages: [{ role: "user", content: "Tell me a long story of kings." }],
+      max_tokens: 2000,
+      temperature: 1,
+      seed: 3,
+      stream: true,
+    });
+    let chunks = 0;
+    const thrown = await failure(
+      (async () => {
+        for await (const chunk of stream) {
+          if ((chunk.choices[0]?.delta.content ?? "").length > 0 && ++chunks === 3) {
+            await Promise.all(devnet.agents.map((_, i) => devnet.killAgent(i)));
+          }
+        }
+      })(),
+    );
+    expect(chunks).toBeGreaterThanOrEqual(3);
+    expect(thrown).toMatchObject({ code: "STREAM_INTERRUPTED", type: "server_error" });
+    expect(await chargedOf(keySession)).toBe(before);
+    await Promise.all(devnet.agents.map((_, i) => devnet.startAgent(i)));
+  }, 90_000);
 });

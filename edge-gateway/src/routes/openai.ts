@@ -8,11 +8,13 @@ import {
   EmbedTexts,
   GENERATE_LIMITS,
   type GeneratePrompt,
+  type InferenceResponse,
   type ModelTask,
   type OpenAiChatMessage,
   type OpenAiUsage,
   type Payment,
   readBody,
+  readRequestEvents,
   type SamplingParams,
   type TaskInput,
   TextCompletionRequest,
@@ -27,6 +29,7 @@ import { publicError } from "../public-error.ts";
 import {
   failureOf,
   type RequestView,
+  requestEvents,
   type Submission,
   type SubmitOptions,
   settledRequest,
@@ -55,7 +58,10 @@ openAiRoutes.post("/v1/chat/completions", async (c) => {
     prompt: chatPrompt(body.messages),
     sampling: samplingOf({ ...body, max_tokens: body.max_completion_tokens ?? body.max_tokens }),
   };
-  const s = await startRequest(c, offer.subnet, input, submitOptions(body));
+  const s = await startRequest(c, offer.subnet, input, {
+    ...submitOptions(body),
+    stream: body.stream === true,
+  });
   const meta = { id: `chatcmpl-${s.requestId}`, model: offer.descriptor.id, created: nowSeconds() };
   if (body.stream) return streamCompletion(c, s, meta, "chat", body.stream_options?.include_usage === true);
   const done = await finished(c, s);
@@ -86,7 +92,10 @@ openAiRoutes.post("/v1/completions", async (c) => {
     prompt: body.prompt,
     sampling: samplingOf(body),
   };
-  const s = await startRequest(c, offer.subnet, input, submitOptions(body));
+  const s = await startRequest(c, offer.subnet, input, {
+    ...submitOptions(body),
+    stream: body.stream === true,
+  });
   const meta = { id: `cmpl-${s.requestId}`, model: offer.descriptor.id, created: nowSeconds() };
   if (body.stream) return streamCompletion(c, s, meta, "text", body.stream_options?.include_usage === true);
   const done = await finished(c, s);
@@ -223,8 +232,10 @@ interface ChunkMeta {
 
 /**
  * A completion as server-sent events: `data: <chunk>` lines and `data: [DONE]`, as the API
- * streams them. The text goes out as the request's validated result; a request that
- * fails after the stream began ends with `data: {"error": ...}` (the envelope), uncharged.
+ * streams them. Tokens go out as the agent produces them (before validation: the last
+ * chunk carries the validated result under `ncn`, and only a validated result is
+ * charged); a request that fails after the stream began (its agent lost mid-stream, say:
+ * `STREAM_INTERRUPTED`) ends with `data: {"error": ...}` (the envelope), uncharged.
  */
 function streamCompletion(
   c: AppContext,
@@ -262,9 +273,21 @@ function streamCompletion(
   const run = async () => {
     try {
       if (shape === "chat") await send(chunk({ role: "assistant", content: "" }, null));
-      const done = await finished(c, s);
-      const result = generated(done);
-      if (result.text.length > 0) await send(chunk(result.text, null));
+      const events = (await requestEvents(c, s)).body;
+      if (!events) throw new BaseError("INTERNAL", "the request has no event stream");
+      let done: InferenceResponse | undefined;
+      for await (const e of readRequestEvents(events)) {
+        if (e.type === "token" && e.event.text.length > 0) await send(chunk(e.event.text, null));
+        else if (e.type === "final") done = e.response;
+      }
+      if (!done)
+        throw new BaseError("UNAVAILABLE", "the request's event stream ended early", {
+          details: { requestId: s.requestId },
+        });
+      if (done.state === "failed") throw await failureOf(c, s, done);
+      if (done.result?.kind !== "generate")
+        throw new BaseError("INTERNAL", "the request returned no generated text");
+      const result = done.result;
       await send({ ...chunk(shape === "chat" ? {} : "", result.finish_reason), ncn: done });
       if (includeUsage)
         await send({ ...meta, object: chunk("", null).object, choices: [], usage: usageOf(result) });
