@@ -6,6 +6,7 @@ import { benchAgent } from "./agent/bench-agent.ts";
 import { benchEmbed } from "./embed/bench-embed.ts";
 import { defaultShape, measureGas } from "./gas/measure-gas.ts";
 import { benchLlm } from "./llm/bench-llm.ts";
+import { benchOpenAiNetwork } from "./llm/bench-openai-network.ts";
 import { benchNetwork, type SweepPoint } from "./network/bench-network.ts";
 import { benchProtocol } from "./protocol.ts";
 import { benchRegistry } from "./registry/bench-registry.ts";
@@ -76,6 +77,7 @@ await section("registry", async () => {
 });
 await section("embed", () => benchEmbed(quick));
 await section("llm", () => benchLlm(quick));
+await section("llm-network", () => benchOpenAiNetwork(quick, (m) => progress(`  ${m}`)));
 // The agent's own overhead breakdown (link vs executor, OCR stages, cold start of the
 // executable) takes minutes; the network section above already covers the whole path.
 if (!quick) await section("agent", () => benchAgent(quick));
@@ -98,6 +100,18 @@ const goals = [
     value: results.gas_per_request_batch100 ?? Number.NaN,
     goal: "< 2000",
     ok: (results.gas_per_request_batch100 ?? Number.POSITIVE_INFINITY) < 2000,
+  },
+  {
+    name: "time to first token through the network vs 1.2x direct + 20 ms",
+    value: results.llm_ttft_goal_ratio ?? Number.NaN,
+    goal: "<= 1",
+    ok: (results.llm_ttft_goal_ratio ?? Number.POSITIVE_INFINITY) <= 1,
+  },
+  {
+    name: "tokens/s through the network vs direct",
+    value: results.llm_tokens_per_s_ratio ?? Number.NaN,
+    goal: ">= 0.9",
+    ok: (results.llm_tokens_per_s_ratio ?? 0) >= 0.9,
   },
   {
     name: "sandbox start vs plain python",
