@@ -54,7 +54,7 @@ export function promptTokenBound(input: TaskInput): number | undefined {
   if (input.kind !== "generate") return undefined;
   const prompt = input.prompt;
   if (typeof prompt === "string") return utf8Bytes(prompt) + a.perPrompt;
-  return prompt.reduce((n, m) => n + utf8Bytes(m.content) + a.perMessage, a.perPrompt);
+  return prompt.reduce<number>((n, m) => n + utf8Bytes(m.content) + a.perMessage, a.perPrompt);
 }
 
 /**
@@ -140,4 +140,21 @@ export function requestCharge(model: ModelPrice, input: TaskInput, result: TaskR
     throw new ProtocolError("INVALID_INPUT", "the result is not of the task's kind");
   }
   return usageCharge(pricing, usage, maximum);
+}
+
+/**
+ * The charge of a task's result under the terms a task frame (or the gateway's request)
+ * carries: `price` when there is no `pricing`, else the usage's charge capped at `price` (the
+ * maximum authorised). What an agent's receipt binds and what the gateway expects of it.
+ *
+ * @example taskCharge({ price: task.price, pricing: task.pricing }, result)
+ */
+export function taskCharge(
+  terms: { price: string; pricing?: TaskPricing | undefined },
+  result: TaskResult,
+): bigint {
+  if (!terms.pricing) return BigInt(terms.price);
+  const usage = usageOf(result);
+  if (!usage) throw new ProtocolError("INVALID_INPUT", "a result priced per token must count its tokens");
+  return usageCharge(terms.pricing, usage, BigInt(terms.price));
 }

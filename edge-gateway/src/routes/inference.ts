@@ -10,7 +10,9 @@ import {
   type Payment,
   RequestId,
   readBody,
+  requestMaximum,
   type TaskInput,
+  taskPricing,
 } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
@@ -18,7 +20,7 @@ import { assertPayer, callerOf } from "../access.ts";
 import { fromCatalog, ocrStages, priceOf } from "../catalog.ts";
 import { configOf } from "../env.ts";
 import { type AppContext, type AppEnv, JSON_BODY } from "../http.ts";
-import { apiKeyPayment, releaseApiKeyPayment } from "../keys/index.ts";
+import { acknowledgeApiKey, apiKeyPayment, releaseApiKeyPayment } from "../keys/index.ts";
 import { unwrap } from "../rpc.ts";
 import { requireValidatorQuorum } from "../validators/health.ts";
 import { paymentInfo } from "./quote.ts";
@@ -120,6 +122,8 @@ export interface Submission {
   timeoutMs: number;
   stub: RequestStub;
   created: RequestView;
+  /** Paid by an API key: signs the key's voucher for exactly what its session is charged. */
+  acknowledge?: (() => Promise<void>) | undefined;
 }
 
 type RequestStub = ReturnType<AppContext["env"]["REQUEST"]["get"]>;
@@ -138,7 +142,12 @@ export async function startRequest(
   body: SubmitOptions,
 ): Promise<Submission> {
   const config = configOf(c.env);
-  const { descriptor, price, pipeline } = await fromCatalog(
+  const {
+    descriptor,
+    price: base,
+    pricing: tokenPrices,
+    pipeline,
+  } = await fromCatalog(
     config.REGISTRY_URLS,
     (catalog) => ({
       ...priceOf(catalog, subnet, input.model),
@@ -146,6 +155,10 @@ export async function startRequest(
     }),
     (refresh) => c.executionCtx.waitUntil(refresh),
   );
+  // Priced per token: authorised for the most it may cost, charged what the result used.
+  const modelPrice = { price: base.toString(), pricing: tokenPrices };
+  const price = requestMaximum(modelPrice, input);
+  const pricing = taskPricing(modelPrice, input);
   const requestId = body.requestId ?? crypto.randomUUID();
   const authorization = c.req.header("authorization");
   const byKey = hasAuthorization(authorization);
@@ -184,6 +197,7 @@ export async function startRequest(
         input,
         payment,
         price: price.toString(),
+        ...(pricing ? { pricing } : {}),
         descriptor,
         pipeline,
         timeoutMs,
@@ -195,7 +209,11 @@ export async function startRequest(
     if (!answer.ok && byKey && payment.mode === "session") await releaseApiKeyPayment(c, payment, requestId);
     return unwrap(answer);
   });
-  return { requestId, subnet, model: input.model, price, timeoutMs, stub, created };
+  // A key's charges below their reservation leave a charged total no voucher equals: once the
+  // request returned, the key signs one for exactly that total (the key is not kept after).
+  const acknowledge =
+    byKey && payment.mode === "session" ? () => acknowledgeApiKey(c, authorization) : undefined;
+  return { requestId, subnet, model: input.model, price, timeoutMs, stub, created, acknowledge };
 }
 
 /** The typed error a failed request answers with (a refused payment says how to pay). */
@@ -222,7 +240,9 @@ export function requestEvents(c: AppContext, s: Submission): Promise<Response> {
 /** The request once it reached a terminal state (or what it is when the wait ran out). */
 export async function settledRequest(s: Submission): Promise<RequestView> {
   if (s.created.state === "failed") return s.created;
-  return (await s.stub.wait(s.timeoutMs + 1000)) ?? s.created;
+  const done = (await s.stub.wait(s.timeoutMs + 1000)) ?? s.created;
+  if (done.state === "returned") await s.acknowledge?.().catch(() => undefined);
+  return done;
 }
 
 async function submit(
