@@ -11,6 +11,7 @@ import {
   type InferenceResponse,
   ncnDomain,
   parseBearerApiKey,
+  readRequestEvents,
   requestMaximum,
   TaskInput,
   TaskPricing,
@@ -227,6 +228,27 @@ describe("OpenAI-compatible API through the official client", () => {
     process.stderr.write(
       `token pricing: ${completion.usage?.prompt_tokens} prompt + ${completion.usage?.completion_tokens} completion tokens charged ${charge}, authorised ${maximum} (${Number((charge * 1000n) / maximum) / 10}%), settled ${charge}\n`,
     );
+    // The native event stream, paid by the key, is charged its usage too and settles.
+    const res = await fetch(`${devnet.file.gateway.url}/v1/generate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        subnet: "chat",
+        model: "ncn-gpt",
+        prompt: "And it came to pass",
+        sampling: { max_tokens: 12, seed: 3 },
+        stream: true,
+      }),
+    });
+    let final: InferenceResponse | undefined;
+    for await (const e of readRequestEvents(res.body ?? new ReadableStream())) {
+      if (e.type === "final") final = e.response;
+    }
+    if (final?.result?.kind !== "generate") throw new Error("the stream ends with the generated text");
+    const second = chatCharge(final.result);
+    expect(BigInt(final.price)).toBe(second);
+    expect(await chargedOf(session)).toBe(charge + second);
+    expect(await settledOnChain(session, charge + second)).toBe(charge + second);
     // /v1/models and /v1/quote show the per-token prices.
     const quote = await devnet.client.quote("chat", "ncn-gpt");
     expect(quote.pricing).toEqual(CHAT_PRICE.pricing);

@@ -10,6 +10,7 @@ import {
   type Payment,
   RequestId,
   readBody,
+  readRequestEvents,
   requestMaximum,
   type TaskInput,
   taskPricing,
@@ -212,7 +213,7 @@ export async function startRequest(
   // A key's charges below their reservation leave a charged total no voucher equals: once the
   // request returned, the key signs one for exactly that total (the key is not kept after).
   const acknowledge =
-    byKey && payment.mode === "session" ? () => acknowledgeApiKey(c, authorization) : undefined;
+    byKey && pricing && payment.mode === "session" ? () => acknowledgeApiKey(c, authorization) : undefined;
   return { requestId, subnet, model: input.model, price, timeoutMs, stub, created, acknowledge };
 }
 
@@ -237,6 +238,24 @@ export function requestEvents(c: AppContext, s: Submission): Promise<Response> {
   return s.stub.fetch(new Request(new URL(`/v1/inference/${s.requestId}/events`, c.req.url)));
 }
 
+/**
+ * The request's event stream, as `requestEvents`; paid by an API key, the key acknowledges the
+ * charge once the final event says the request returned (read from a copy of the stream).
+ */
+async function acknowledgedEvents(c: AppContext, s: Submission): Promise<Response> {
+  const events = await requestEvents(c, s);
+  const acknowledge = s.acknowledge;
+  if (!acknowledge || !events.body) return events;
+  const [toClient, watched] = events.body.tee();
+  const watch = async () => {
+    for await (const e of readRequestEvents(watched)) {
+      if (e.type === "final" && e.response.state === "returned") await acknowledge();
+    }
+  };
+  c.executionCtx.waitUntil(watch().catch(() => undefined));
+  return new Response(toClient, events);
+}
+
 /** The request once it reached a terminal state (or what it is when the wait ran out). */
 export async function settledRequest(s: Submission): Promise<RequestView> {
   if (s.created.state === "failed") return s.created;
@@ -258,7 +277,7 @@ async function submit(
     return c.json(s.created, 202, { location: `/v1/inference/${s.requestId}` });
   }
   // A streaming request answers with its event stream: tokens as they come, then the final response.
-  if (body.stream === true && s.created.state !== "failed") return requestEvents(c, s);
+  if (body.stream === true && s.created.state !== "failed") return acknowledgedEvents(c, s);
   const done = await settledRequest(s);
   if (done.state === "failed" && done.error) {
     const err = await failureOf(c, s, done);
