@@ -203,7 +203,7 @@ function chargeOf(req: ReceiptSubject, index: RecordIndex): string {
  * (the count prices the request): an agent cannot inflate it. A validator that cannot count
  * (no re-executor, a model it cannot load) leaves it to the spot check.
  */
-async function checkPromptTokens(
+export async function checkPromptTokens(
   req: CompletionRequest,
   model: ModelRecord,
   deps: CompletionDeps,
