@@ -249,10 +249,30 @@ describe("OpenAI-compatible API through the official client", () => {
     expect(BigInt(final.price)).toBe(second);
     expect(await chargedOf(session)).toBe(charge + second);
     expect(await settledOnChain(session, charge + second)).toBe(charge + second);
+    process.stderr.write(
+      `token pricing, native stream: ${final.result.prompt_tokens} + ${final.result.completion_tokens} tokens charged ${second}, authorised ${final.maxPrice}; session settled ${charge + second}\n`,
+    );
     // /v1/models and /v1/quote show the per-token prices.
     const quote = await devnet.client.quote("chat", "ncn-gpt");
     expect(quote.pricing).toEqual(CHAT_PRICE.pricing);
     expect(quote.price).toBe(CHAT_PRICE.price);
+    const listed = v.parse(
+      v.object({
+        data: v.array(
+          v.object({
+            id: v.string(),
+            ncn: v.object({
+              subnets: v.array(
+                v.object({ id: v.string(), price: v.string(), pricing: v.optional(v.unknown()) }),
+              ),
+            }),
+          }),
+        ),
+      }),
+      await (await fetch(`${devnet.file.gateway.url}/v1/models`)).json(),
+    );
+    const gpt = listed.data.find((m) => m.id === "ncn-gpt")?.ncn.subnets.find((s) => s.id === "chat");
+    expect(gpt).toEqual({ id: "chat", ...CHAT_PRICE });
   }, 90_000);
 
   test("token pricing: an agent whose receipt claims more than its usage, or whose result inflates prompt_tokens, is refused and nothing is charged", async () => {
