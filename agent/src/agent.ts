@@ -10,6 +10,7 @@ import {
   type ResultFrame,
   type TaskFrame,
   type TokenDelta,
+  taskCharge,
 } from "@ncn/protocol";
 import { isPublishedDevKey } from "@ncn/protocol/devnet-keys";
 import {
@@ -409,7 +410,8 @@ export class Agent {
         modelHash: outcome.modelHash,
         inputHash: outcome.inputHash,
         outputHash: outcome.outputHash,
-        price: task.price,
+        // Priced per token: the charge of what the model read and wrote, at most task.price.
+        price: taskCharge(task, outcome.result).toString(),
         startedAt: outcome.startedAt,
         finishedAt: outcome.finishedAt,
       };

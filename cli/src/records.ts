@@ -5,6 +5,7 @@ import {
   type ModelDescriptor,
   recordSigningText,
   SignedRecord,
+  type TokenPrices,
   type UnsignedRecord,
 } from "@ncn/protocol";
 import * as v from "valibot";
@@ -58,7 +59,12 @@ export function modelRecord(model: ModelDescriptor, seq: number): Omit<UnsignedR
 
 export function subnetRecord(
   owner: string,
-  subnet: { id: string; name: string; description?: string; models: { id: string; price: string }[] },
+  subnet: {
+    id: string;
+    name: string;
+    description?: string;
+    models: { id: string; price: string; pricing?: TokenPrices }[];
+  },
   seq: number,
 ): Omit<UnsignedRecord, "owner"> {
   return {
@@ -73,7 +79,7 @@ export function subnetRecord(
 export async function publishSubnet(
   registryUrl: string,
   owner: LocalAccount,
-  subnet: { id: string; name: string; models: { id: string; price: string }[] },
+  subnet: { id: string; name: string; models: { id: string; price: string; pricing?: TokenPrices }[] },
   seq = Date.now(),
 ): Promise<void> {
   await publishRecord(registryUrl, await signRecord(owner, subnetRecord(owner.address, subnet, seq)));

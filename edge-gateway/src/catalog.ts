@@ -1,10 +1,19 @@
-import { BaseError, ModelDescriptor, type ModelTask, SubnetRecordBody } from "@ncn/protocol";
+import {
+  BaseError,
+  ModelDescriptor,
+  type ModelTask,
+  SubnetRecordBody,
+  type TokenPrices,
+} from "@ncn/protocol";
 import * as v from "valibot";
 import { inAnswerOrder, registryAnswered } from "./registry-order.ts";
 
 export interface PricedModel {
   descriptor: ModelDescriptor;
+  /** Per request: the whole price, or with `pricing` the base fee. */
   price: bigint;
+  /** Per-token prices of `generate` and `embed` requests, when the subnet sets them. */
+  pricing?: TokenPrices | undefined;
 }
 
 export interface Catalog {
@@ -125,7 +134,7 @@ export function priceOf(catalog: Catalog, subnet: string, model: string): Priced
   const descriptor = catalog.models.get(model);
   if (!descriptor)
     throw new BaseError("MODEL_NOT_FOUND", `model ${model} has no registry record`, { details: { model } });
-  return { descriptor, price: BigInt(entry.price) };
+  return { descriptor, price: BigInt(entry.price), ...(entry.pricing ? { pricing: entry.pricing } : {}) };
 }
 
 /**
@@ -173,8 +182,10 @@ export function offerOf(catalog: Catalog, model: string, task: ModelTask, subnet
     if (subnet !== undefined && s.id !== subnet) continue;
     const entry = s.models.find((m) => m.id === model);
     if (!entry) continue;
+    // The lowest base fee: per-token prices rank subnets only by what requests will use.
     const price = BigInt(entry.price);
-    if (!best || price < best.price) best = { subnet: s.id, descriptor, price };
+    if (!best || price < best.price)
+      best = { subnet: s.id, descriptor, price, ...(entry.pricing ? { pricing: entry.pricing } : {}) };
   }
   if (!best) {
     const where = subnet === undefined ? "in any subnet" : `in subnet ${subnet}`;

@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { ErrorCodeSchema } from "./errors.ts";
 import { GenerateTaskInput, OcrTaskInput, TaskResult, TensorTaskInput } from "./inference.ts";
 import { ModelDescriptor, ModelRuntime } from "./model.ts";
+import { TaskPricing } from "./pricing.ts";
 import { Address, Bytes32, Hex, RequestId, Sha256, Signature, SubnetId, UintString } from "./primitives.ts";
 import { ReceiptJson, SignedReceipt } from "./receipt.ts";
 import { EmbedTexts } from "./tasks/embed.ts";
@@ -87,7 +88,13 @@ const TaskCommon = {
   requestId: RequestId,
   subnet: SubnetId,
   model: ModelDescriptor,
+  /** What the request is authorised to cost at most (with `pricing`), or its price. */
   price: UintString,
+  /**
+   * Present when the model is priced per token: the receipt's price is then the charge of
+   * the result's usage (`usageCharge` with `price` as the maximum), not `price`.
+   */
+  pricing: v.optional(TaskPricing),
   /** Unix ms by which the result must reach the gateway. */
   deadline: v.number(),
   /**

@@ -12,6 +12,7 @@ export * from "./merkle.ts";
 export * from "./model.ts";
 export * from "./openai.ts";
 export * from "./parse.ts";
+export * from "./pricing.ts";
 export * from "./primitives.ts";
 export * from "./read-body.ts";
 export * from "./receipt.ts";

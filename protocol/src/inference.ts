@@ -144,7 +144,10 @@ export const InferenceResponse = v.object({
   state: RequestState,
   subnet: SubnetId,
   model: ModelId,
+  /** What the request is charged once returned (its receipt's price); before that, the most it may cost. */
   price: UintString,
+  /** For a model priced per token: the most the request was authorised to cost (`requestMaximum`). */
+  maxPrice: v.optional(UintString),
   createdAt: v.number(),
   updatedAt: v.number(),
   agent: v.optional(v.string()),

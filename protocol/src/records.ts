@@ -4,6 +4,7 @@ import { ProtocolError } from "./errors.ts";
 import { Capabilities } from "./frames.ts";
 import { canonicalJson } from "./hashing.ts";
 import { ModelDescriptor } from "./model.ts";
+import { TokenPrices } from "./pricing.ts";
 import { Address, ModelId, Signature, SubnetId, UintString } from "./primitives.ts";
 
 export const RECORD_KINDS = ["agent", "model", "subnet", "validator"] as const;
@@ -32,8 +33,16 @@ export const SubnetRecordBody = v.object({
   name: v.pipe(v.string(), v.minLength(1), v.maxLength(80)),
   description: v.optional(v.pipe(v.string(), v.maxLength(500))),
   owner: Address,
-  /** Price per request in NCN base units, per model. */
-  models: v.pipe(v.array(v.object({ id: ModelId, price: UintString })), v.minLength(1), v.maxLength(256)),
+  /**
+   * Per model: `price`, in NCN base units per request (the whole price, or with `pricing` a
+   * base fee), and `pricing`, per-token prices of `generate` and `embed` requests (see
+   * `requestMaximum` and `requestCharge`).
+   */
+  models: v.pipe(
+    v.array(v.object({ id: ModelId, price: UintString, pricing: v.optional(TokenPrices) })),
+    v.minLength(1),
+    v.maxLength(256),
+  ),
   minReputation: v.optional(v.number()),
 });
 

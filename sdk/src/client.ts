@@ -5,15 +5,19 @@ import {
   errorFromBody,
   type GeneratePrompt,
   InferenceResponse,
+  ModelId,
   type NcnDomain,
   ncnDomain,
   type ProgressEvent,
   REQUEST_ACCESS_HEADER,
   readRequestEvents,
   requestAccessData,
-  type SamplingParams,
+  requestMaximum,
+  SamplingParams,
   type StreamResultFrame,
+  type TaskInput,
   type Tensor,
+  TokenPrices,
   tensorMapFromJson,
   tensorToJson,
   typedData,
@@ -33,7 +37,10 @@ import { type ReceiptVerification, type ValidatorSet, verifyReceipt } from "./ve
 export const Quote = v.object({
   subnet: v.string(),
   model: v.string(),
+  /** Per request: the whole price, or with `pricing` the base fee. */
   price: v.string(),
+  /** Per-token prices, for a model priced per token (see `requestMaximum`, `requestCharge`). */
+  pricing: v.optional(TokenPrices),
   currency: v.string(),
   chainId: v.number(),
   token: v.string(),
@@ -209,11 +216,14 @@ export class NcnClient {
   async generate(
     opts: RequestOptions & { model: string; prompt: GeneratePrompt; sampling?: Partial<SamplingParams> },
   ): Promise<InferenceResponse> {
-    return await this.#submit("/v1/generate", opts, opts.model, {
-      model: opts.model,
-      prompt: opts.prompt,
-      sampling: opts.sampling ?? {},
-    });
+    return await this.#submit(
+      "/v1/generate",
+      opts,
+      opts.model,
+      { model: opts.model, prompt: opts.prompt, sampling: opts.sampling ?? {} },
+      readResponse,
+      generateInput(opts),
+    );
   }
 
   /**
@@ -248,6 +258,7 @@ export class NcnClient {
         opened();
         return await readGenerateStream(res, tokens, onProgress);
       },
+      generateInput(opts),
     );
     let ended = false;
     response.then(
@@ -278,7 +289,14 @@ export class NcnClient {
    * per text, in order.
    */
   async embed(opts: RequestOptions & { model: string; texts: string[] }): Promise<InferenceResponse> {
-    return await this.#submit("/v1/embed", opts, opts.model, { model: opts.model, texts: opts.texts });
+    return await this.#submit(
+      "/v1/embed",
+      opts,
+      opts.model,
+      { model: opts.model, texts: opts.texts },
+      readResponse,
+      { kind: "embed", model: v.parse(ModelId, opts.model), texts: opts.texts },
+    );
   }
 
   /** The gateway's chain identity (chain id, payment contract, its own address); cached. */
@@ -381,7 +399,7 @@ export class NcnClient {
     const price = this.#unanswered.get(requestId);
     if (price !== undefined && TERMINAL.has(response.state)) {
       this.#unanswered.delete(requestId);
-      if (response.state === "returned") this.#addSpent(price);
+      if (response.state === "returned") this.#addSpent(chargeOf(response, price));
     }
     return response;
   }
@@ -473,6 +491,8 @@ export class NcnClient {
     model: string,
     body: Record<string, unknown>,
     read: (res: Response) => Promise<InferenceResponse> = readResponse,
+    /** The task, when its model may be priced per token: the voucher then covers its maximum. */
+    input?: TaskInput,
   ): Promise<InferenceResponse> {
     const requestId = opts.requestId ?? crypto.randomUUID();
     const mode = opts.payment ?? (this.#sessionId ? "session" : "escrow");
@@ -482,7 +502,7 @@ export class NcnClient {
       if (!this.#sessionId || !this.#account)
         throw new BaseError("BAD_REQUEST", "session payment needs an account and a session");
       const q = await this.quote(opts.subnet, model);
-      price = BigInt(q.price);
+      price = input ? requestMaximum(q, input) : BigInt(q.price);
       domain = ncnDomain(q.chainId, q.paymentContract as `0x${string}`);
     }
     // An escrow is spent only by its client: the request carries the client's claim to it.
@@ -509,7 +529,8 @@ export class NcnClient {
             ...(opts.signal ? { signal: opts.signal } : {}),
           });
           const response = await read(res);
-          if (mode === "session" && response.state === "returned") this.#addSpent(price);
+          // What it is charged: its receipt's price, at most the maximum the voucher covered.
+          if (mode === "session" && response.state === "returned") this.#addSpent(chargeOf(response, price));
           // Answered before it ended (the wait ran out): it may still be charged.
           else if (mode === "session" && !TERMINAL.has(response.state))
             this.#unanswered.set(requestId, price);
@@ -669,4 +690,24 @@ function voucherUsedNext(e: unknown): bigint | undefined {
     e.details,
   );
   return parsed.success ? BigInt(parsed.output.nextFree) : undefined;
+}
+
+/** What a returned request is charged: its price as the gateway answers it, never above `maximum`. */
+function chargeOf(response: InferenceResponse, maximum: bigint): bigint {
+  const charged = BigInt(response.price);
+  return charged < maximum ? charged : maximum;
+}
+
+/** A `generate` task as the gateway will price it (sampling defaults applied). */
+function generateInput(opts: {
+  model: string;
+  prompt: GeneratePrompt;
+  sampling?: Partial<SamplingParams>;
+}): TaskInput {
+  return {
+    kind: "generate",
+    model: v.parse(ModelId, opts.model),
+    prompt: opts.prompt,
+    sampling: v.parse(SamplingParams, opts.sampling ?? {}),
+  };
 }

@@ -5,12 +5,10 @@ import {
   Address,
   BaseError,
   ModelDescriptor,
-  ModelId,
   parseJson,
   parseOrThrow,
   SubnetId,
   TensorSpec,
-  UintString,
 } from "@ncn/protocol";
 import { EXECUTABLE_RUNTIMES, isExecutableRuntime } from "@ncn/runtime";
 import { assertSelfContained } from "@ncn/runtime/external-data";
@@ -23,6 +21,7 @@ import { getChainId } from "viem/actions";
 import { findDevnetFile, loadDevnetFile, nameChainOf } from "../devnet-file.ts";
 import { fail, output } from "../output.ts";
 import { claimRecordNames, modelRecord, publishRecord, signRecord, subnetRecord } from "../records.ts";
+import { parseSubnetModels } from "./subnet-models.ts";
 
 const target = {
   registry: { type: "string", description: "Registry node URL (default: the devnet's first)" },
@@ -119,7 +118,8 @@ const subnet = defineCommand({
         model: {
           type: "string",
           required: true,
-          description: "model-id=price (NCN base units), comma-separated for several",
+          description:
+            "model-id=price per request, or model-id=base:promptToken:completionToken for a generate or embed model priced per token (NCN base units), comma-separated for several",
         },
         key: { type: "string", description: "Owner's private key (default: NCN_OWNER_KEY or the devnet's)" },
         ...target,
@@ -129,13 +129,7 @@ const subnet = defineCommand({
         const json = Boolean(args.json);
         try {
           const id = parseOrThrow(SubnetId, args.id, "--id");
-          const models = args.model.split(",").map((pair) => {
-            const [m, price] = pair.split("=");
-            return {
-              id: parseOrThrow(ModelId, m, "--model id"),
-              price: parseOrThrow(UintString, price, `--model ${m} price`),
-            };
-          });
+          const models = parseSubnetModels(args.model);
           const account = privateKeyToAccount(ownerKey(args.key));
           await claimFirst(args, account, { kind: "subnet", name: id });
           const record = await signRecord(

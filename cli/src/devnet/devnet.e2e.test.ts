@@ -21,7 +21,7 @@ import {
   signRecord,
   waitForCatalog,
 } from "../records.ts";
-import { DEVNET_PRICES, type Devnet, startDevnet } from "./devnet.ts";
+import { DEVNET_PRICES, DEVNET_TOKEN_PRICES, type Devnet, startDevnet } from "./devnet.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..", "..");
 let devnet: Devnet;
@@ -198,6 +198,14 @@ describe("devnet end to end", () => {
     expect(response.result.text).toMatch(/\b(the|and|of|to|in|he|I|unto)\b/i);
     expect(response.result.completion_tokens).toBe(response.result.tokens.length);
     expect(response.result.prompt_tokens).toBeGreaterThan(5);
+    // Priced per token: charged its usage, below the maximum the SDK's voucher authorised.
+    const { promptToken, completionToken } = DEVNET_TOKEN_PRICES.chat;
+    const charge =
+      DEVNET_PRICES.chat +
+      BigInt(response.result.prompt_tokens) * promptToken +
+      BigInt(response.result.completion_tokens) * completionToken;
+    expect(BigInt(response.price)).toBe(charge);
+    expect(BigInt(response.maxPrice ?? "0")).toBeGreaterThan(charge);
     const verified = await devnet.client.verifyReceipt(response);
     expect(verified.ok).toBe(true);
     expect(verified.completionAttestors.length).toBeGreaterThanOrEqual(2);

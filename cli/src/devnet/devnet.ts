@@ -42,13 +42,21 @@ function profileArgs(): string[] {
   return dir ? ["--cpu-prof-md", `--cpu-prof-dir=${dir}`] : [];
 }
 const WAD = 10n ** 18n;
-/** Price per request, in NCN base units. */
+/** Price per request, in NCN base units (for chat and embed: the base fee beside the per-token prices). */
 export const DEVNET_PRICES = {
   ocr: 10n ** 15n,
   tiny: 10n ** 14n,
-  chat: 10n ** 15n,
-  embed: 10n ** 14n,
+  chat: 10n ** 13n,
+  embed: 10n ** 12n,
 } as const;
+/** Per-token prices of the language and embedding models, in NCN base units per token. */
+export const DEVNET_TOKEN_PRICES = {
+  chat: { promptToken: 10n ** 11n, completionToken: 4n * 10n ** 11n },
+  embed: { promptToken: 10n ** 10n, completionToken: 0n },
+} as const;
+function tokenPrices(p: { promptToken: bigint; completionToken: bigint }) {
+  return { promptToken: p.promptToken.toString(), completionToken: p.completionToken.toString() };
+}
 export const DEVNET_SUBNETS = ["ocr", "default", "chat", "embed"] as const;
 
 export interface DevnetOptions {
@@ -195,7 +203,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     step("validators", registries.map((r) => r.url).join(" "));
 
     // Catalog: the built-in OCR pipeline, language model and embedding model, and a tiny
-    // tensor model, priced per subnet.
+    // tensor model, priced per subnet (the language and embedding models per token too).
     const modelsDir = join(dir, "models");
     mkdirSync(modelsDir, { recursive: true });
     const tinyPath = join(modelsDir, "tiny-mlp.onnx");
@@ -210,11 +218,27 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         name: "Tensor models",
         models: [{ id: tiny.id, price: DEVNET_PRICES.tiny.toString() }],
       },
-      { id: "chat", name: "Chat", models: [{ id: NCN_GPT.id, price: DEVNET_PRICES.chat.toString() }] },
+      {
+        id: "chat",
+        name: "Chat",
+        models: [
+          {
+            id: NCN_GPT.id,
+            price: DEVNET_PRICES.chat.toString(),
+            pricing: tokenPrices(DEVNET_TOKEN_PRICES.chat),
+          },
+        ],
+      },
       {
         id: "embed",
         name: "Embeddings",
-        models: [{ id: NCN_GLOVE.id, price: DEVNET_PRICES.embed.toString() }],
+        models: [
+          {
+            id: NCN_GLOVE.id,
+            price: DEVNET_PRICES.embed.toString(),
+            pricing: tokenPrices(DEVNET_TOKEN_PRICES.embed),
+          },
+        ],
       },
     ];
     // Registry nodes accept a subnet's or model's records only from the owner the chain names.

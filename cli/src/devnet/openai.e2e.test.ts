@@ -2,14 +2,31 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Registrar } from "@ncn/agent/registrar";
+import { createNcnReadClient, readSession } from "@ncn/contracts";
 import { createNcnClient } from "@ncn/contracts/actions";
-import { Address, type InferenceResponse, ncnDomain, parseBearerApiKey, typedData } from "@ncn/protocol";
+import { TestAgentPeer } from "@ncn/edge-gateway/testing/agent-client";
+import {
+  Address,
+  type InferenceResponse,
+  ncnDomain,
+  parseBearerApiKey,
+  readRequestEvents,
+  requestMaximum,
+  TaskInput,
+  TaskPricing,
+  taskCharge,
+  typedData,
+} from "@ncn/protocol";
+import { NCN_GPT } from "@ncn/runtime/builtin-models";
 import { openPaymentSession } from "@ncn/sdk";
 import OpenAI from "openai";
 import * as v from "valibot";
-import { privateKeyToAccount } from "viem/accounts";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { nameChainOf } from "../devnet-file.ts";
 import { createApiKey } from "../keys/create-api-key.ts";
-import { DEVNET_PRICES, type Devnet, startDevnet } from "./devnet.ts";
+import { claimRecordNames, publishSubnet, waitForCatalog } from "../records.ts";
+import { DEVNET_PRICES, DEVNET_TOKEN_PRICES, type Devnet, startDevnet } from "./devnet.ts";
 
 // The OpenAI-compatible API, called with the official `openai` client against a real
 // devnet (anvil, validators, the gateway in workerd, agents running ncn-gpt and GloVe).
@@ -93,6 +110,48 @@ async function keyWithDeposit(deposit: bigint): Promise<string> {
   return created.apiKey;
 }
 
+/** The devnet's prices of ncn-gpt in the chat subnet, as its record says them. */
+const CHAT_PRICE = {
+  price: DEVNET_PRICES.chat.toString(),
+  pricing: {
+    promptToken: DEVNET_TOKEN_PRICES.chat.promptToken.toString(),
+    completionToken: DEVNET_TOKEN_PRICES.chat.completionToken.toString(),
+  },
+};
+
+/** What a chat completion costs at the devnet's prices: base + prompt and completion tokens. */
+function chatCharge(usage: { prompt_tokens: number; completion_tokens: number } | undefined): bigint {
+  return (
+    DEVNET_PRICES.chat +
+    BigInt(usage?.prompt_tokens ?? 0) * DEVNET_TOKEN_PRICES.chat.promptToken +
+    BigInt(usage?.completion_tokens ?? 0) * DEVNET_TOKEN_PRICES.chat.completionToken
+  );
+}
+
+/** The most a chat request may cost, as the gateway bounds it before it runs. */
+function chatMaximum(messages: { role: "user"; content: string }[], maxTokens: number): bigint {
+  const input = v.parse(TaskInput, {
+    kind: "generate",
+    model: "ncn-gpt",
+    prompt: messages,
+    sampling: { max_tokens: maxTokens },
+  });
+  return requestMaximum(CHAT_PRICE, input);
+}
+
+/** A session's settled amount on chain once it reaches `want` (or what it is after 45 s). */
+async function settledOnChain(session: `0x${string}`, want: bigint): Promise<bigint> {
+  const read = createNcnReadClient({ rpcUrl: devnet.file.chain.rpcUrl, chainId: devnet.file.chain.chainId });
+  const until = Date.now() + 45_000;
+  let settled = 0n;
+  while (Date.now() < until) {
+    settled = (await readSession(read, devnet.chain.contracts, session)).settled;
+    if (settled >= want) return settled;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return settled;
+}
+
 /** What a call to the API threw (the test fails if it did not throw). */
 async function failure(call: PromiseLike<unknown>): Promise<unknown> {
   try {
@@ -118,7 +177,7 @@ describe("OpenAI-compatible API through the official client", () => {
     expect(await failure(openai.models.retrieve("no-such-model"))).toMatchObject({ status: 404 });
   }, 30_000);
 
-  test("a chat completion paid by the API key: English text, usage in tokens, the price charged once, a receipt the SDK verifies", async () => {
+  test("a chat completion paid by the API key: English text, usage in tokens, its usage charged once, a receipt the SDK verifies", async () => {
     const before = await chargedOf(keySession);
     const completion = await openai.chat.completions.create({
       model: "ncn-gpt",
@@ -140,8 +199,166 @@ describe("OpenAI-compatible API through the official client", () => {
     expect(verified.ok).toBe(true);
     expect(verified.completionAttestors.length).toBeGreaterThanOrEqual(2);
     if (ncn.result?.kind === "generate") expect(ncn.result.text).toBe(text);
-    expect(await chargedOf(keySession)).toBe(before + DEVNET_PRICES.chat);
+    expect(await chargedOf(keySession)).toBe(before + chatCharge(completion.usage));
   }, 60_000);
+
+  test("token pricing: a chat completion is charged base + its usage x the per-token prices, less than the maximum it was authorised for, and that settles on chain", async () => {
+    const key = await keyWithDeposit(10n ** 17n);
+    const session = parseBearerApiKey(`Bearer ${key}`).sessionId;
+    const client = new OpenAI({ baseURL: `${devnet.file.gateway.url}/v1`, apiKey: key, maxRetries: 0 });
+    const messages = [{ role: "user" as const, content: "Tell me of the land of Egypt." }];
+    const completion = await client.chat.completions.create({
+      model: "ncn-gpt",
+      messages,
+      max_tokens: 24,
+      temperature: 0.7,
+      seed: 5,
+    });
+    const charge = chatCharge(completion.usage);
+    const maximum = chatMaximum(messages, 24);
+    const ncn = ncnOf(completion);
+    // The response, the receipt and the session all say the charge of the real usage.
+    expect(BigInt(ncn.price)).toBe(charge);
+    expect(ncn.maxPrice).toBe(maximum.toString());
+    expect(ncn.receipt?.receipt.price).toBe(charge.toString());
+    expect(charge).toBeLessThan(maximum);
+    expect(await chargedOf(session)).toBe(charge);
+    // The key acknowledged exactly that total, so settlement reaches it on chain.
+    expect(await settledOnChain(session, charge)).toBe(charge);
+    process.stderr.write(
+      `token pricing: ${completion.usage?.prompt_tokens} prompt + ${completion.usage?.completion_tokens} completion tokens charged ${charge}, authorised ${maximum} (${Number((charge * 1000n) / maximum) / 10}%), settled ${charge}\n`,
+    );
+    // The native event stream, paid by the key, is charged its usage too and settles.
+    const res = await fetch(`${devnet.file.gateway.url}/v1/generate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        subnet: "chat",
+        model: "ncn-gpt",
+        prompt: "And it came to pass",
+        sampling: { max_tokens: 12, seed: 3 },
+        stream: true,
+      }),
+    });
+    let final: InferenceResponse | undefined;
+    for await (const e of readRequestEvents(res.body ?? new ReadableStream())) {
+      if (e.type === "final") final = e.response;
+    }
+    if (final?.result?.kind !== "generate") throw new Error("the stream ends with the generated text");
+    const second = chatCharge(final.result);
+    expect(BigInt(final.price)).toBe(second);
+    expect(await chargedOf(session)).toBe(charge + second);
+    expect(await settledOnChain(session, charge + second)).toBe(charge + second);
+    process.stderr.write(
+      `token pricing, native stream: ${final.result.prompt_tokens} + ${final.result.completion_tokens} tokens charged ${second}, authorised ${final.maxPrice}; session settled ${charge + second}\n`,
+    );
+    // /v1/models and /v1/quote show the per-token prices.
+    const quote = await devnet.client.quote("chat", "ncn-gpt");
+    expect(quote.pricing).toEqual(CHAT_PRICE.pricing);
+    expect(quote.price).toBe(CHAT_PRICE.price);
+    const listed = v.parse(
+      v.object({
+        data: v.array(
+          v.object({
+            id: v.string(),
+            ncn: v.object({
+              subnets: v.array(
+                v.object({ id: v.string(), price: v.string(), pricing: v.optional(v.unknown()) }),
+              ),
+            }),
+          }),
+        ),
+      }),
+      await (await fetch(`${devnet.file.gateway.url}/v1/models`)).json(),
+    );
+    const gpt = listed.data.find((m) => m.id === "ncn-gpt")?.ncn.subnets.find((s) => s.id === "chat");
+    expect(gpt).toEqual({ id: "chat", ...CHAT_PRICE });
+  }, 90_000);
+
+  test("token pricing: an agent whose receipt claims more than its usage, or whose result inflates prompt_tokens, is refused and nothing is charged", async () => {
+    // A subnet served only by a lying peer (its base fee above the chat subnet's, so that
+    // requests naming no subnet never go to it).
+    const owner = privateKeyToAccount(devnet.file.subnetOwner?.privateKey as `0x${string}`);
+    const urls = devnet.file.registries.map((r) => r.url);
+    await claimRecordNames(nameChainOf(devnet.file), owner, [{ kind: "subnet", name: "chat-liar" }]);
+    await publishSubnet(urls[0] as string, owner, {
+      id: "chat-liar",
+      name: "chat-liar",
+      models: [{ id: NCN_GPT.id, price: (DEVNET_PRICES.chat + 1n).toString(), pricing: CHAT_PRICE.pricing }],
+    });
+    await waitForCatalog(urls, ["chat-liar"], [NCN_GPT.id]);
+    await new Promise((r) => setTimeout(r, 5500)); // the gateway's catalog cache
+    const peer = new TestAgentPeer(privateKeyToAccount(generatePrivateKey()));
+    await peer.connect(devnet.file.gateway.url, "chat-liar");
+    await peer.waitFor((f) => f.type === "welcome");
+    const registrar = new Registrar({
+      account: peer.account,
+      subnets: ["chat-liar"],
+      capabilities: () => ({
+        cores: 1,
+        memoryMb: 1024,
+        gpu: null,
+        runtimes: ["onnx"],
+        cachedModels: [],
+        maxConcurrency: 2,
+        version: "test",
+      }),
+      load: () => ({ running: 0, queued: 0 }),
+      gateway: devnet.file.gateway.url,
+    });
+    await registrar.use(urls);
+    let lie: "price" | "prompt_tokens" = "price";
+    const tasks: Record<string, unknown>[] = [];
+    peer.onTask = async (task) => {
+      tasks.push(task);
+      // "And" as the only token; the prompt "has" 90 tokens (ncn-gpt reads far fewer).
+      const result = {
+        kind: "generate" as const,
+        text: "And",
+        tokens: [40],
+        prompt_tokens: lie === "prompt_tokens" ? 90 : 12,
+        completion_tokens: 1,
+        finish_reason: "length" as const,
+      };
+      const terms = { price: String(task.price), pricing: v.parse(TaskPricing, task.pricing) };
+      // The maximum instead of the usage's charge; or a price true to the inflated usage.
+      const price = lie === "price" ? String(task.price) : taskCharge(terms, result).toString();
+      return await peer.resultFor(task, result, peer.account, price);
+    };
+    const key = await keyWithDeposit(10n ** 17n);
+    const session = parseBearerApiKey(`Bearer ${key}`).sessionId;
+    const client = new OpenAI({ baseURL: `${devnet.file.gateway.url}/v1`, apiKey: key, maxRetries: 0 });
+    const ask = (seed: number) => {
+      // The network's own body field names the subnet.
+      const params: OpenAI.ChatCompletionCreateParamsNonStreaming & { subnet: string } = {
+        model: "ncn-gpt",
+        messages: [{ role: "user", content: "Tell me of the land of Egypt." }],
+        max_tokens: 8,
+        seed,
+        subnet: "chat-liar",
+      };
+      return client.chat.completions.create(params);
+    };
+    try {
+      // The gateway recomputes the charge from the result: a receipt priced at the maximum is refused.
+      const overpriced = await failure(ask(1));
+      expect(String((overpriced as { message?: string }).message)).toContain("price");
+      expect(tasks[0]?.pricing).toEqual({
+        base: (DEVNET_PRICES.chat + 1n).toString(),
+        ...CHAT_PRICE.pricing,
+      });
+      expect(await chargedOf(session)).toBe(0n);
+      // Validators count the prompt's tokens with the model's tokenizer: an inflated count is refused.
+      lie = "prompt_tokens";
+      const inflated = await failure(ask(2));
+      expect(inflated).toMatchObject({ status: 422 });
+      expect(String((inflated as { message?: string }).message)).toMatch(/prompt.*90|90.*prompt/);
+      expect(await chargedOf(session)).toBe(0n);
+    } finally {
+      registrar.stop();
+      peer.close();
+    }
+  }, 120_000);
 
   test("a streamed chat completion: chunks arrive while the agent still generates, then [DONE]; they join to the validated text", async () => {
     const t0 = Date.now();
@@ -191,7 +408,18 @@ describe("OpenAI-compatible API through the official client", () => {
       prompt: "And the LORD spake unto Moses, saying,",
       max_tokens: 16,
       temperature: 0,
-      payment: await pay(DEVNET_PRICES.chat),
+      // A voucher for the most it may cost: the prompt's bound and max_tokens at the token prices.
+      payment: await pay(
+        requestMaximum(
+          CHAT_PRICE,
+          v.parse(TaskInput, {
+            kind: "generate",
+            model: "ncn-gpt",
+            prompt: "And the LORD spake unto Moses, saying,",
+            sampling: { max_tokens: 16 },
+          }),
+        ),
+      ),
     };
     const completion = await selfSigned.completions.create(params);
     expect(completion.object).toBe("text_completion");
@@ -228,10 +456,10 @@ describe("OpenAI-compatible API through the official client", () => {
       status: 401,
       type: "authentication_error",
     });
-    // A session whose deposit covers one request: the second gets 402.
+    // A session whose deposit covers one request's maximum: the second gets 402.
     const small = new OpenAI({
       baseURL: `${devnet.file.gateway.url}/v1`,
-      apiKey: await keyWithDeposit(DEVNET_PRICES.chat),
+      apiKey: await keyWithDeposit(chatMaximum(hi, 4)),
       maxRetries: 0,
     });
     await small.chat.completions.create({ model: "ncn-gpt", messages: hi, max_tokens: 4 });

@@ -7,7 +7,7 @@ import { unwrap } from "../rpc.ts";
 export interface ApiKeyQuote {
   subnet: string;
   model: string;
-  /** The request's price in base units (the subnet record's price for the model). */
+  /** What the request may cost in base units: its price, or for a model priced per token its maximum. */
   price: bigint;
   /** The request's id: the reservation the voucher pays for is held under it. */
   requestId: string;
@@ -60,4 +60,16 @@ export async function releaseApiKeyPayment(
 ): Promise<void> {
   const session = c.env.SESSION.get(c.env.SESSION.idFromName(payment.sessionId));
   await session.release(requestId);
+}
+
+/**
+ * Signs, with the API key in `authorization`, a voucher for exactly what its session is
+ * charged, when no voucher equals that total (a request priced per token was charged less
+ * than its voucher authorised): settlement needs one, and the key is not kept for later.
+ * Nothing happens while the session does not name the key or needs no acknowledgement.
+ */
+export async function acknowledgeApiKey(c: AppContext, authorization: string | undefined): Promise<void> {
+  const key = parseBearerApiKey(authorization);
+  const session = c.env.SESSION.get(c.env.SESSION.idFromName(key.sessionId));
+  unwrap(await session.keyAcknowledge(key.sessionId, key.privateKey));
 }

@@ -1,1 +1,6 @@
-export { type ApiKeyQuote, apiKeyPayment, releaseApiKeyPayment } from "./api-key-payment.ts";
+export {
+  type ApiKeyQuote,
+  acknowledgeApiKey,
+  apiKeyPayment,
+  releaseApiKeyPayment,
+} from "./api-key-payment.ts";

@@ -12,6 +12,7 @@ import {
   grantLease,
   keepVoucher,
   MAX_VOUCHERS,
+  needsAcknowledgement,
   newLedger,
   pruneVouchers,
   release,
@@ -106,6 +107,18 @@ describe("session ledger", () => {
     expect(l.charged).toBe(10n);
     l = authorize(l, "r3", 10n, 30n, 1000);
     expect(reservedTotal(l)).toBe(10n);
+  });
+  test("a request priced per token is charged its usage and the rest of its reservation is released at once", () => {
+    let l = authorize(newLedger(session), "r1", 40n, 40n, 1000); // authorised for its maximum
+    l = commit(l, "r1", 13n);
+    expect(l.charged).toBe(13n);
+    expect(reservedTotal(l)).toBe(0n);
+    expect(needsAcknowledgement(l)).toBe(true); // no voucher equals 13 yet
+    expect(commit(l, "r1", 13n)).toBe(l); // charged once
+    // Never above what was reserved: vouchers never cover less than what is charged.
+    const held = authorize(newLedger(session), "r2", 40n, 40n, 1000);
+    expect(() => commit(held, "r2", 41n)).toThrow(BaseError);
+    expect(() => commit(held, "r2", -1n)).toThrow(BaseError);
   });
   test("only the payer spends: a voucher already shown or already settled pays for nothing", () => {
     let l = keepVoucher(authorize(newLedger(session), "r1", 10n, 10n, 1000), 10n, "0xa");

@@ -223,12 +223,23 @@ function withKeyPending(l: SessionLedger, pending: Record<string, number>): Sess
   return rest;
 }
 
-/** Counts a validated request's price as charged. Idempotent per request id. */
-export function commit(l: SessionLedger, requestId: string): SessionLedger {
-  const price = l.reserved[requestId];
-  if (price === undefined) return l;
+/**
+ * Counts a validated request as charged `amount` (what its receipt binds; the whole
+ * reservation when omitted) and releases the rest of its reservation at once. Idempotent per
+ * request id. A charge above the reservation is refused (`INTERNAL`): vouchers never cover
+ * less than what is charged.
+ */
+export function commit(l: SessionLedger, requestId: string, amount?: bigint): SessionLedger {
+  const reserved = l.reserved[requestId];
+  if (reserved === undefined) return l;
+  const charge = amount ?? BigInt(reserved);
+  if (charge < 0n || charge > BigInt(reserved)) {
+    throw new BaseError("INTERNAL", "a request's charge exceeds what was reserved for it", {
+      details: { requestId, reserved, charge: charge.toString() },
+    });
+  }
   const { [requestId]: _, ...rest } = l.reserved;
-  return claimKeyReservation({ ...l, charged: l.charged + BigInt(price), reserved: rest }, requestId);
+  return claimKeyReservation({ ...l, charged: l.charged + charge, reserved: rest }, requestId);
 }
 
 /** Drops a failed or cancelled request's reservation: it is never charged. */

@@ -16,6 +16,7 @@ import {
   type TaskResult,
   type TokenDelta,
   type TokenEvent,
+  taskCharge,
   typedData,
 } from "@ncn/protocol";
 import { recoverTypedDataAddress } from "viem";
@@ -542,7 +543,8 @@ export class RequestObject extends DurableObject<Env> {
     if (req.payment.mode === "session") {
       const session = this.env.SESSION.get(this.env.SESSION.idFromName(req.payment.sessionId));
       unwrap(
-        await session.commit(req.payment.sessionId, req.requestId, {
+        // The receipt's price: the charge (the rest of the reservation goes back at once).
+        await session.commit(req.payment.sessionId, req.requestId, req.receipt.receipt.price, {
           agent: req.receipt.receipt.agent,
           receiptDigest: receiptDigest(this.#domain(), req.receipt.receipt),
           attesters: req.completionAttesters,
@@ -577,6 +579,14 @@ export class RequestObject extends DurableObject<Env> {
 
   async #checkReceipt(req: RequestRecord, agent: string, frame: ResultFrame): Promise<string | undefined> {
     const r = frame.receipt.receipt;
+    if (frame.result.kind !== req.input.kind) return "result kind does not match the task";
+    // Priced per token: the receipt binds the charge of the result's usage, never above the maximum.
+    let price: string;
+    try {
+      price = taskCharge(req, frame.result).toString();
+    } catch {
+      return "the result does not count the tokens its price needs";
+    }
     const mismatch = receiptMismatch(r, {
       agent,
       requestId: idToBytes32(req.requestId),
@@ -584,11 +594,10 @@ export class RequestObject extends DurableObject<Env> {
       modelId: idToBytes32(req.descriptor.id),
       modelHash: req.descriptor.sha256,
       inputHash: req.inputHash,
-      price: req.price,
+      price,
       outputHash: hashTaskResult(frame.result),
     });
     if (mismatch) return mismatch.message;
-    if (frame.result.kind !== req.input.kind) return "result kind does not match the task";
     const domain = this.#domain();
     try {
       const signer = await recoverTypedDataAddress({

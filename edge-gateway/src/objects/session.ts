@@ -251,6 +251,33 @@ export class SessionObject extends DurableObject<Env> {
   }
 
   /**
+   * Signs with an API key's delegate key a voucher for exactly what the session is charged,
+   * when none equals it (`needsAcknowledgement`): a request priced per token is charged less
+   * than the voucher that authorised it, and settlement goes only to a voucher amount the
+   * charges reach exactly. The key is used for this call only. Does nothing for a key the
+   * session does not name now.
+   */
+  keyAcknowledge(sessionId: `0x${string}`, privateKey: `0x${string}`): Promise<Rpc<void>> {
+    return rpc(async () => {
+      await this.#bind(sessionId);
+      const delegate = privateKeyToAccount(privateKey);
+      await this.#load(sessionId);
+      if ((await this.#currentDelegate(sessionId)) !== delegate.address.toLowerCase()) return;
+      const ledger = this.#ledger;
+      if (!ledger || !needsAcknowledgement(ledger)) return;
+      const amount = ledger.charged;
+      const domain = ncnDomain(configOf(this.env).CHAIN_ID, configOf(this.env).PAYMENT_CONTRACT);
+      const signature = await delegate.signTypedData(
+        typedData(domain, "Voucher", { sessionId, cumulativeAmount: amount }),
+      );
+      // Other calls may have changed the ledger while signing: keep the voucher on the current one.
+      const next = keepVoucher(this.#ledger ?? ledger, amount, signature);
+      this.#ledger = next;
+      await this.ctx.storage.put("ledger", next);
+    });
+  }
+
+  /**
    * Checks a voucher's signature against the session's client (reading the chain again
    * once when it goes above the known deposit or the session looks expired).
    */
@@ -475,22 +502,34 @@ export class SessionObject extends DurableObject<Env> {
     };
   }
 
-  /** Counts a validated request as charged and queues it for batch settlement. */
-  commit(sessionId: `0x${string}`, requestId: string, entry: ChargedRequest): Promise<Rpc<void>> {
-    return rpc(() => this.#commit(sessionId, requestId, entry));
+  /**
+   * Counts a validated request as charged `price` (its receipt's, at most what was reserved;
+   * the rest of the reservation is released) and queues it for batch settlement.
+   */
+  commit(
+    sessionId: `0x${string}`,
+    requestId: string,
+    price: string,
+    entry: ChargedRequest,
+  ): Promise<Rpc<void>> {
+    return rpc(() => this.#commit(sessionId, requestId, BigInt(price), entry));
   }
 
-  async #commit(sessionId: `0x${string}`, requestId: string, entry: ChargedRequest): Promise<void> {
+  async #commit(
+    sessionId: `0x${string}`,
+    requestId: string,
+    price: bigint,
+    entry: ChargedRequest,
+  ): Promise<void> {
     await this.#bind(sessionId);
     const ledger = await this.#load(sessionId);
-    const price = ledger.reserved[requestId];
-    if (price === undefined) return; // already committed (retry) or released
-    await this.#charged(commit(ledger, requestId), [
+    if (ledger.reserved[requestId] === undefined) return; // already committed (retry) or released
+    await this.#charged(commit(ledger, requestId, price), [
       {
         requestId,
         sessionId,
         agent: entry.agent,
-        price,
+        price: price.toString(),
         receiptDigest: entry.receiptDigest,
         attesters: entry.attesters,
       },

@@ -1,4 +1,4 @@
-import { BaseError, type OpenAiModel } from "@ncn/protocol";
+import { BaseError, type OpenAiModel, type TokenPrices } from "@ncn/protocol";
 import { Hono } from "hono";
 import { type Catalog, loadCatalog } from "../catalog.ts";
 import { configOf } from "../env.ts";
@@ -31,15 +31,21 @@ catalogRoutes.get("/v1/subnets", async (c) => {
   return c.json({ subnets: [...catalog.subnets.values()] });
 });
 
-/** The models at least one subnet offers, each with the task it serves and where. */
-function offered(
-  catalog: Catalog,
-): (OpenAiModel & { ncn: { task: string; subnets: { id: string; price: string }[] } })[] {
-  const byModel = new Map<string, { id: string; price: string }[]>();
+/** A subnet offering a model: its price per request (a base fee with `pricing`) and per token. */
+interface OfferedIn {
+  id: string;
+  price: string;
+  pricing?: TokenPrices;
+}
+
+/** The models at least one subnet offers, each with the task it serves, where, and at what prices. */
+function offered(catalog: Catalog): (OpenAiModel & { ncn: { task: string; subnets: OfferedIn[] } })[] {
+  const byModel = new Map<string, OfferedIn[]>();
   for (const s of catalog.subnets.values()) {
     for (const m of s.models) {
       if (!catalog.models.has(m.id)) continue;
-      byModel.set(m.id, [...(byModel.get(m.id) ?? []), { id: s.id, price: m.price }]);
+      const where = { id: s.id, price: m.price, ...(m.pricing ? { pricing: m.pricing } : {}) };
+      byModel.set(m.id, [...(byModel.get(m.id) ?? []), where]);
     }
   }
   const created = Math.floor(catalog.fetchedAt / 1000);

@@ -10,7 +10,10 @@ import {
   type Payment,
   RequestId,
   readBody,
+  readRequestEvents,
+  requestMaximum,
   type TaskInput,
+  taskPricing,
 } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
@@ -18,7 +21,7 @@ import { assertPayer, callerOf } from "../access.ts";
 import { fromCatalog, ocrStages, priceOf } from "../catalog.ts";
 import { configOf } from "../env.ts";
 import { type AppContext, type AppEnv, JSON_BODY } from "../http.ts";
-import { apiKeyPayment, releaseApiKeyPayment } from "../keys/index.ts";
+import { acknowledgeApiKey, apiKeyPayment, releaseApiKeyPayment } from "../keys/index.ts";
 import { unwrap } from "../rpc.ts";
 import { requireValidatorQuorum } from "../validators/health.ts";
 import { paymentInfo } from "./quote.ts";
@@ -120,6 +123,8 @@ export interface Submission {
   timeoutMs: number;
   stub: RequestStub;
   created: RequestView;
+  /** Paid by an API key: signs the key's voucher for exactly what its session is charged. */
+  acknowledge?: (() => Promise<void>) | undefined;
 }
 
 type RequestStub = ReturnType<AppContext["env"]["REQUEST"]["get"]>;
@@ -138,7 +143,12 @@ export async function startRequest(
   body: SubmitOptions,
 ): Promise<Submission> {
   const config = configOf(c.env);
-  const { descriptor, price, pipeline } = await fromCatalog(
+  const {
+    descriptor,
+    price: base,
+    pricing: tokenPrices,
+    pipeline,
+  } = await fromCatalog(
     config.REGISTRY_URLS,
     (catalog) => ({
       ...priceOf(catalog, subnet, input.model),
@@ -146,6 +156,10 @@ export async function startRequest(
     }),
     (refresh) => c.executionCtx.waitUntil(refresh),
   );
+  // Priced per token: authorised for the most it may cost, charged what the result used.
+  const modelPrice = { price: base.toString(), pricing: tokenPrices };
+  const price = requestMaximum(modelPrice, input);
+  const pricing = taskPricing(modelPrice, input);
   const requestId = body.requestId ?? crypto.randomUUID();
   const authorization = c.req.header("authorization");
   const byKey = hasAuthorization(authorization);
@@ -184,6 +198,7 @@ export async function startRequest(
         input,
         payment,
         price: price.toString(),
+        ...(pricing ? { pricing } : {}),
         descriptor,
         pipeline,
         timeoutMs,
@@ -195,7 +210,11 @@ export async function startRequest(
     if (!answer.ok && byKey && payment.mode === "session") await releaseApiKeyPayment(c, payment, requestId);
     return unwrap(answer);
   });
-  return { requestId, subnet, model: input.model, price, timeoutMs, stub, created };
+  // A key's charges below their reservation leave a charged total no voucher equals: once the
+  // request returned, the key signs one for exactly that total (the key is not kept after).
+  const acknowledge =
+    byKey && pricing && payment.mode === "session" ? () => acknowledgeApiKey(c, authorization) : undefined;
+  return { requestId, subnet, model: input.model, price, timeoutMs, stub, created, acknowledge };
 }
 
 /** The typed error a failed request answers with (a refused payment says how to pay). */
@@ -219,10 +238,30 @@ export function requestEvents(c: AppContext, s: Submission): Promise<Response> {
   return s.stub.fetch(new Request(new URL(`/v1/inference/${s.requestId}/events`, c.req.url)));
 }
 
+/**
+ * The request's event stream, as `requestEvents`; paid by an API key, the key acknowledges the
+ * charge once the final event says the request returned (read from a copy of the stream).
+ */
+async function acknowledgedEvents(c: AppContext, s: Submission): Promise<Response> {
+  const events = await requestEvents(c, s);
+  const acknowledge = s.acknowledge;
+  if (!acknowledge || !events.body) return events;
+  const [toClient, watched] = events.body.tee();
+  const watch = async () => {
+    for await (const e of readRequestEvents(watched)) {
+      if (e.type === "final" && e.response.state === "returned") await acknowledge();
+    }
+  };
+  c.executionCtx.waitUntil(watch().catch(() => undefined));
+  return new Response(toClient, events);
+}
+
 /** The request once it reached a terminal state (or what it is when the wait ran out). */
 export async function settledRequest(s: Submission): Promise<RequestView> {
   if (s.created.state === "failed") return s.created;
-  return (await s.stub.wait(s.timeoutMs + 1000)) ?? s.created;
+  const done = (await s.stub.wait(s.timeoutMs + 1000)) ?? s.created;
+  if (done.state === "returned") await s.acknowledge?.().catch(() => undefined);
+  return done;
 }
 
 async function submit(
@@ -238,7 +277,7 @@ async function submit(
     return c.json(s.created, 202, { location: `/v1/inference/${s.requestId}` });
   }
   // A streaming request answers with its event stream: tokens as they come, then the final response.
-  if (body.stream === true && s.created.state !== "failed") return requestEvents(c, s);
+  if (body.stream === true && s.created.state !== "failed") return acknowledgedEvents(c, s);
   const done = await settledRequest(s);
   if (done.state === "failed" && done.error) {
     const err = await failureOf(c, s, done);

@@ -288,6 +288,7 @@ function streamCompletion(
       if (done.result?.kind !== "generate")
         throw new BaseError("INTERNAL", "the request returned no generated text");
       const result = done.result;
+      await s.acknowledge?.().catch(() => undefined);
       await send({ ...chunk(shape === "chat" ? {} : "", result.finish_reason), ncn: done });
       if (includeUsage)
         await send({ ...meta, object: chunk("", null).object, choices: [], usage: usageOf(result) });

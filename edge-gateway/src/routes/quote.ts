@@ -1,4 +1,11 @@
-import { idToBytes32, ModelId, readQuery, SubnetId } from "@ncn/protocol";
+import {
+  idToBytes32,
+  ModelId,
+  PROMPT_TOKEN_ALLOWANCE,
+  readQuery,
+  SubnetId,
+  type TokenPrices,
+} from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { loadCatalog, priceOf } from "../catalog.ts";
@@ -13,8 +20,8 @@ const QuoteQuery = v.object({ subnet: SubnetId, model: ModelId, requestId: v.opt
 quoteRoutes.get("/v1/quote", async (c) => {
   const q = readQuery(c.req.url, QuoteQuery);
   const catalog = await loadCatalog(configOf(c.env).REGISTRY_URLS);
-  const { price } = priceOf(catalog, q.subnet, q.model);
-  return c.json(await paymentInfo(c, q.subnet, q.model, price, q.requestId));
+  const { price, pricing } = priceOf(catalog, q.subnet, q.model);
+  return c.json(await paymentInfo(c, q.subnet, q.model, price, q.requestId, pricing));
 });
 
 /**
@@ -31,13 +38,18 @@ quoteRoutes.get("/v1/gateway", (c) => {
   });
 });
 
-/** The price of a request and how to pay it: what a 402 carries and `/v1/quote` returns. */
+/**
+ * The price of a request and how to pay it: what a 402 carries and `/v1/quote` returns. With
+ * `pricing` (a model priced per token) `price` is the base fee per request and `pricing` the
+ * per-token prices and how a request's maximum is bounded; a 402 names the request's maximum.
+ */
 export async function paymentInfo(
   c: AppContext,
   subnet: string,
   model: string,
   price: bigint,
   requestId?: string,
+  pricing?: TokenPrices,
 ) {
   const config = configOf(c.env);
   const gateway = chainOf(config).gateway;
@@ -45,6 +57,15 @@ export async function paymentInfo(
     subnet,
     model,
     price: price.toString(),
+    ...(pricing
+      ? {
+          pricing: {
+            ...pricing,
+            rule: "generate and embed requests are authorised for base + prompt bound x promptToken + max_tokens x completionToken and charged base + prompt_tokens x promptToken + completion_tokens x completionToken (never above what was authorised); the prompt bound is the UTF-8 bytes of the texts plus promptTokenAllowance",
+            promptTokenAllowance: PROMPT_TOKEN_ALLOWANCE,
+          },
+        }
+      : {}),
     currency: "NCN",
     chainId: config.CHAIN_ID,
     token: config.TOKEN_CONTRACT,

@@ -97,12 +97,14 @@ export class TestAgentPeer {
 
   /**
    * A result frame for a tensor or generate task: `result` with a receipt whose hashes match
-   * the task, signed by `signer` (this agent unless told otherwise).
+   * the task, signed by `signer` (this agent unless told otherwise), priced `price` (the task's
+   * price unless told otherwise).
    */
   async resultFor(
     task: Record<string, unknown>,
     result: TaskResult,
     signer: PrivateKeyAccount = this.account,
+    price: string = String(task.price),
   ): Promise<Record<string, unknown>> {
     const challenge = this.#challenge ?? {};
     const model = task.model as { id: string; sha256: `0x${string}` };
@@ -120,7 +122,7 @@ export class TestAgentPeer {
       inputHash: hashTaskInput(input),
       outputHash: hashTaskResult(result),
       agent: this.account.address.toLowerCase(),
-      price: String(task.price),
+      price,
       startedAt: Date.now(),
       finishedAt: Date.now(),
     };

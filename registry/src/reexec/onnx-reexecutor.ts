@@ -91,6 +91,11 @@ export function lazyOnnxReexecutor(
               tolerance,
             ),
           ),
+        countPromptTokens: (model, prompt) =>
+          withModels(async (context) => {
+            await context.fetchModel(model);
+            return (await lm.loadModel(model, context)).tokenizer.encodePrompt(prompt).length;
+          }),
         embed: (model, pipeline, texts) =>
           withModels(async (context) => {
             const { vectors, dims, tokens } = await embedder.embed(model, pipeline, texts, context);
@@ -106,6 +111,7 @@ export function lazyOnnxReexecutor(
     ocr: async (model, pipeline, image) => (await load()).ocr(model, pipeline, image),
     verifyGeneration: async (model, asked, result, tolerance) =>
       (await load()).verifyGeneration(model, asked, result, tolerance),
+    countPromptTokens: async (model, prompt) => (await load()).countPromptTokens(model, prompt),
     embed: async (model, pipeline, texts) => (await load()).embed(model, pipeline, texts),
     close: async () => {
       if (ready) await (await ready).close();

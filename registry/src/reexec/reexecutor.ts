@@ -48,6 +48,12 @@ export interface Reexecutor {
     tolerance: VerifyTolerance,
   ): Promise<VerifyVerdict>;
   /**
+   * The number of tokens the language model `model` (a manifest) reads for `prompt`, chat
+   * template included: what a `generate` result's `prompt_tokens` must say. Tokenizing is cheap,
+   * so validators check it on every completion, sampled or not.
+   */
+  countPromptTokens?(model: ModelDescriptor, prompt: GeneratePrompt): Promise<number>;
+  /**
    * Embeds `texts` with the embedding model `model` (a manifest) the way agents do;
    * `pipeline` holds registered parts of it (parts are taken by hash, built-in ones need none).
    */

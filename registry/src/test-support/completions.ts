@@ -33,6 +33,8 @@ export interface CompletionOptions {
   model?: string;
   modelHash: `0x${string}`;
   price?: string;
+  /** The receipt's price, when it differs from the request's (a request priced per token). */
+  receiptPrice?: string;
   input: TaskInput;
   result: TaskResult;
   deadline?: number;
@@ -54,7 +56,7 @@ export function completionReceipt(agent: `0x${string}`, o: CompletionOptions, no
     inputHash: hashTaskInput(o.input),
     outputHash: hashTaskResult(o.result),
     agent: agent.toLowerCase(),
-    price: o.price ?? "100",
+    price: o.receiptPrice ?? o.price ?? "100",
     startedAt: o.startedAt ?? now - 20,
     finishedAt: o.finishedAt ?? now - 5,
   });

@@ -81,7 +81,7 @@ export function subnetRecord(
   options: {
     id?: string;
     seq?: number;
-    models?: { id: string; price: string }[];
+    models?: { id: string; price: string; pricing?: { promptToken: string; completionToken: string } }[];
     minReputation?: number;
   } = {},
 ): Promise<SignedRecord> {

@@ -10,7 +10,7 @@ import {
 } from "@ncn/protocol";
 import { ZERO_BYTES32 } from "../constants.ts";
 import type { AttestedCompletion, CompletionStore } from "../store/completion-store.ts";
-import { type CompletionDeps, checkCompletion, receiptLeaf } from "./completion.ts";
+import { type CompletionDeps, checkCompletion, checkPromptTokens, receiptLeaf } from "./completion.ts";
 import { type CompletionHold, holdCompletion } from "./one-completion.ts";
 import { checkPreattested } from "./preattested.ts";
 import { refuse } from "./refuse.ts";
@@ -195,6 +195,7 @@ export async function validateBatch(
             `items[${index}].`,
           );
           const model = await checkCompletion(item, deps);
+          await checkPromptTokens(item, model, deps);
           await spotCheck(item, model, deps);
           sessionId = facts.sessionId;
         }

@@ -11,6 +11,8 @@ import {
   receiptDigest,
   receiptMismatch,
   receiptStructHash,
+  requestCharge,
+  requestMaximum,
   type TaskInput,
   type TaskResult,
 } from "@ncn/protocol";
@@ -108,12 +110,13 @@ export function checkReceiptFields(
     });
   }
   if (req.result.kind !== req.input.kind) throw resultKindMismatch(req.input, req.result);
+  const charge = chargeOf(req, index);
   const mismatch = receiptMismatch(receipt, {
     requestId: idToBytes32(req.requestId),
     subnetId: hashId(req.subnet),
     modelId: hashId(req.input.model),
     modelHash: model.body.sha256,
-    price: req.price,
+    price: charge,
     inputHash: hashTaskInput(req.input),
     outputHash: hashTaskResult(req.result),
   });
@@ -145,6 +148,91 @@ export function checkReceiptFields(
     });
   }
   return model;
+}
+
+/**
+ * What the receipt of `req` must be priced: `requestCharge` of its result under the subnet
+ * record's prices for the model, after checking that the price the request was authorised
+ * and pre-attested for is `requestMaximum` of its input (a gateway cannot widen it, an agent
+ * cannot charge past it). A request of a model priced per request is charged its price.
+ */
+function chargeOf(req: ReceiptSubject, index: RecordIndex): string {
+  const entry = index.get("subnet", req.subnet)?.record.body.models.find((m) => m.id === req.input.model);
+  if (!entry) {
+    throw refuse(
+      "MODEL_NOT_FOUND",
+      "model_not_in_subnet",
+      `model ${req.input.model} is not offered by ${req.subnet}`,
+      {
+        field: "input.model",
+      },
+    );
+  }
+  let maximum: bigint;
+  let charge: bigint;
+  try {
+    maximum = requestMaximum(entry, req.input);
+    charge = requestCharge(entry, req.input, req.result);
+  } catch (e) {
+    throw refuse(
+      "VALIDATION_REFUSED",
+      "price_unpriceable",
+      "the request cannot be priced by the subnet's prices",
+      {
+        field: "price",
+        cause: String(e),
+      },
+    );
+  }
+  if (BigInt(req.price) !== maximum) {
+    throw refuse(
+      "VALIDATION_REFUSED",
+      "price_not_subnet_price",
+      "the price is not what the subnet's prices make of the input",
+      {
+        field: "price",
+        price: maximum.toString(),
+      },
+    );
+  }
+  return charge.toString();
+}
+
+/**
+ * A `generate` result's `prompt_tokens` against the model's own tokenizer, on every completion
+ * (the count prices the request): an agent cannot inflate it. A validator that cannot count
+ * (no re-executor, a model it cannot load) leaves it to the spot check.
+ */
+export async function checkPromptTokens(
+  req: CompletionRequest,
+  model: ModelRecord,
+  deps: CompletionDeps,
+): Promise<void> {
+  const count = deps.reexecutor?.countPromptTokens;
+  if (req.input.kind !== "generate" || req.result.kind !== "generate" || !count) return;
+  if (model.body.runtime !== "onnx") return;
+  let tokens: number;
+  try {
+    tokens = await count.call(deps.reexecutor, model.body, req.input.prompt);
+  } catch (e) {
+    deps.log?.warn("could not count the prompt's tokens", { requestId: req.requestId, err: e });
+    return;
+  }
+  if (tokens === req.result.prompt_tokens) return;
+  deps.onReputationEvent?.({
+    id: `${req.requestId}:spot_check_failed`,
+    agent: req.agent,
+    kind: "spot_check_failed",
+    requestId: req.requestId,
+    reason: `prompt_tokens ${req.result.prompt_tokens}, the prompt has ${tokens}`,
+    at: deps.now?.() ?? Date.now(),
+  } as ReputationEvent);
+  throw refuse(
+    "VALIDATION_REFUSED",
+    "prompt_tokens_mismatch",
+    `the prompt has ${tokens} tokens, the result counts ${req.result.prompt_tokens}`,
+    { field: "result.prompt_tokens", expected: tokens },
+  );
 }
 
 /**
@@ -186,6 +274,7 @@ export async function validateCompletion(
       now,
     );
     const model = await checkCompletion(req, deps);
+    await checkPromptTokens(req, model, deps);
     const outcome = await spotCheck(req, model, deps);
     const attestation = await deps.signer.attest(deps.domain, {
       requestId,

@@ -29,7 +29,8 @@ export interface PreprocessDeps {
 
 /**
  * Pre-validates a request before dispatch for the gateway that asks: the subnet and model
- * exist and the price is the subnet's price for the model, the agent is eligible, and the
+ * exist and the price is the subnet's price for the model (at least its base fee when it is
+ * priced per token: then the price is the request's maximum), the agent is eligible, and the
  * payment holds on chain for that gateway; then signs the phase 0 `Attestation` over
  * `preprocessSubject(request)` and keeps the terms, which the completion must match.
  */
@@ -67,10 +68,14 @@ export async function validatePreprocess(
     });
   }
   const price = BigInt(req.price);
-  if (price !== BigInt(priced.price)) {
+  // Priced per token, the price is the request's maximum: at least the base fee here (the
+  // input is not sent before dispatch); the completion checks it is `requestMaximum` of the input.
+  const fits = priced.pricing ? price >= BigInt(priced.price) : price === BigInt(priced.price);
+  if (!fits) {
     throw refuse("VALIDATION_REFUSED", "price_not_subnet_price", "the price is not the subnet's price", {
       field: "price",
       price: priced.price,
+      ...(priced.pricing ? { pricing: priced.pricing } : {}),
     });
   }
   assertAgentEligible(deps.index, deps.reputation, req.agent, subnet, req.model, now);

@@ -27,6 +27,8 @@ import {
   receiptDigest,
   receiptMessage,
   receiptStructHash,
+  requestCharge,
+  requestMaximum,
   SettlementSignature,
   TaskInput,
   type TaskResult,
@@ -190,6 +192,9 @@ async function escrow(requestId: string, amount: bigint, expiry = nowSec() + 360
  * Has `nodes` pre-attest a request for `who` (escrow-paid unless a payment is given), as a
  * gateway does before dispatch; returns the deadline its completion must carry.
  */
+/** A language model priced per token: a base fee, 3 per prompt token, 7 per completion token. */
+const PER_TOKEN = { price: "1000", pricing: { promptToken: "3", completionToken: "7" } };
+
 async function preattest(
   nodes: RegistryNode[],
   requestId: string,
@@ -663,9 +668,10 @@ describe("completion against anvil", () => {
     }
   }, 60_000);
 
-  test("generate and embed results are spot-checked too: honest ones pass, a swapped token or vector is caught, a result of another kind refused", async () => {
+  test("generate and embed results are spot-checked too: honest ones pass, a swapped token or vector is caught, a result of another kind refused; priced per token, a receipt must bind its usage's charge and prompt_tokens the tokenizer's count", async () => {
     const writer = newAccount();
     const embedder = newAccount();
+    const pricer = newAccount();
     const catalog = [
       await modelRecord(owner, NCN_GPT),
       ...(await Promise.all(
@@ -678,16 +684,18 @@ describe("completion against anvil", () => {
           { id: "ncn-glove-100d", price: "1000" },
         ],
       }),
+      await subnetRecord(owner, { id: "text-tokens", models: [{ id: "ncn-gpt", ...PER_TOKEN }] }),
     ];
     await claimNamesOf(chain, owner, catalog);
     for (const record of [
       ...catalog,
       await agentRecord(writer, { subnets: ["text"], models: ["ncn-gpt"] }),
+      await agentRecord(pricer, { subnets: ["text-tokens"], models: ["ncn-gpt"] }),
       await agentRecord(embedder, { subnets: ["text"], models: ["ncn-glove-100d"] }),
     ]) {
       await a.records.publish(record);
     }
-    await waitFor(() => b.index.get("agent", embedder.address.toLowerCase()), 5_000, "text records on b");
+    await waitFor(() => b.index.get("agent", pricer.address.toLowerCase()), 5_000, "text records on b");
     const store = await ModelStore.open({
       dir: join(dir.path, "text-agent"),
       maxBytes: 2 ** 30,
@@ -767,10 +775,54 @@ describe("completion against anvil", () => {
         );
         expect(b.reputation.get(who.address).failedSpotChecks).toBe(1);
       }
+
+      // Priced per token: the receipt binds base + usage x prices, and the pre-attested price
+      // is the input's maximum; an inflated prompt_tokens is caught by the tokenizer's count.
+      const maximum = requestMaximum(PER_TOKEN, generateInput).toString();
+      const charge = requestCharge(PER_TOKEN, generateInput, generated).toString();
+      expect(BigInt(charge)).toBeLessThan(BigInt(maximum));
+      const inflated = { ...generated, prompt_tokens: generated.prompt_tokens + 5 };
+      const priced = async (
+        requestId: string,
+        result: TaskResult,
+        o: { price?: string; receiptPrice?: string } = {},
+      ) =>
+        signedCompletion(pricer, domain(), {
+          requestId,
+          subnet: "text-tokens",
+          model: "ncn-gpt",
+          modelHash: NCN_GPT.sha256,
+          price: o.price ?? maximum,
+          receiptPrice: o.receiptPrice ?? charge,
+          input: generateInput,
+          result,
+          deadline: await preattest([b], requestId, {
+            who: pricer,
+            model: "ncn-gpt",
+            subnet: "text-tokens",
+            price: o.price ?? maximum,
+          }),
+        });
+      const paid = await post(b, "/v1/validate/completion", await priced("tok-honest", generated));
+      expect(paid.status).toBe(200);
+      const cases = [
+        ["tok-at-maximum", generated, { receiptPrice: maximum }, "price_mismatch"],
+        ["tok-wider", generated, { price: (BigInt(maximum) + 1n).toString() }, "price_not_subnet_price"],
+        [
+          "tok-inflated",
+          inflated,
+          { receiptPrice: requestCharge(PER_TOKEN, generateInput, inflated).toString() },
+          "prompt_tokens_mismatch",
+        ],
+      ] as const;
+      for (const [id, result, o, reason] of cases) {
+        const lie = await post(b, "/v1/validate/completion", await priced(id, result, o));
+        expect([id, lie.status, refusal(lie.body).details?.reason]).toEqual([id, 422, reason]);
+      }
     } finally {
       await runtime.close();
     }
-  }, 60_000);
+  }, 90_000);
 
   test("work posted to one node's mempool is attested by every validator and collected from any node", async () => {
     await escrow("pool-paid", 100n);

@@ -7,6 +7,7 @@ import type {
   RequestState,
   SignedReceipt,
   TaskInput,
+  TaskPricing,
   TaskResult,
 } from "@ncn/protocol";
 
@@ -16,7 +17,10 @@ export interface SubmitInput {
   subnet: string;
   input: TaskInput;
   payment: Payment;
+  /** What the request is authorised to cost: its price, or with `pricing` its maximum (`requestMaximum`). */
   price: string;
+  /** The model's per-token prices, when they apply: the charge is then the result's usage (`taskCharge`). */
+  pricing?: TaskPricing | undefined;
   descriptor: ModelDescriptor;
   pipeline: ModelDescriptor[];
   timeoutMs: number;

@@ -9,10 +9,12 @@ export function responseOf(req: RequestRecord): InferenceResponse {
     state: req.state,
     subnet: req.subnet as InferenceResponse["subnet"],
     model: req.descriptor.id,
-    price: req.price,
+    // Once returned, what it is charged (the receipt's price); before, the most it may cost.
+    price: released && req.receipt ? req.receipt.receipt.price : req.price,
     createdAt: req.createdAt,
     updatedAt: req.updatedAt,
   };
+  if (req.pricing) r.maxPrice = req.price;
   if (req.task) r.agent = req.task.agent;
   // Results are released only after completion validation.
   if (released && req.result) r.result = req.result;
@@ -31,6 +33,7 @@ export function taskFrameOf(req: RequestRecord, taskId: string, deadline: number
     subnet: req.subnet as TaskFrame["subnet"],
     model: req.descriptor,
     price: req.price,
+    ...(req.pricing ? { pricing: req.pricing } : {}),
     deadline,
   };
   switch (req.input.kind) {
