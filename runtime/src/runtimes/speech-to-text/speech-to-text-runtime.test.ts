@@ -1,0 +1,163 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  bytesToBase64,
+  hashTranscribeInput,
+  hashTranscribeResult,
+  type ModelDescriptor,
+  type ModelId,
+  type Sha256,
+} from "@ncn/protocol";
+import { RuntimeError } from "../../errors.ts";
+import type { RuntimeContext, TaskWork } from "../../runtime.ts";
+import { ModelStore } from "../../store/model-store.ts";
+import { STRICT_SOURCE_POLICY } from "../../store/source-policy.ts";
+import { characterErrorRate } from "../../testing/render-text.ts";
+import { spokenSentences } from "../../testing/spoken-audio.ts";
+import { OnnxRuntime } from "../onnx/onnx-runtime.ts";
+import { NCN_WHISPER, NCN_WHISPER_MANIFEST, SPEECH_TO_TEXT_BUILTIN_MODELS } from "./builtin-models.ts";
+import { speechToTextManifestBytes } from "./manifest.ts";
+import { SpeechToTextRuntime } from "./speech-to-text-runtime.ts";
+import { encodeWav } from "./wav.ts";
+
+/** The character error rate the shipped model stays under on held-out espeak-ng sentences. */
+export const NCN_WHISPER_CER_BOUND = 0.15;
+
+let dir: string;
+let onnx: OnnxRuntime;
+let store: ModelStore;
+let stt: SpeechToTextRuntime;
+const context: RuntimeContext = { fetchModel: async (m) => void (await store.ensure(m)) };
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "ncn-speech-"));
+  onnx = await OnnxRuntime.create({ executionProvider: "cpu" });
+  store = await ModelStore.open({
+    dir: join(dir, "cache"),
+    maxBytes: 200 * 1024 * 1024,
+    ttlMs: 3_600_000,
+    sources: { ...STRICT_SOURCE_POLICY, localDirs: [dir] },
+  });
+  stt = new SpeechToTextRuntime({ onnx, loadModel: (m) => store.load(m) });
+});
+
+afterAll(async () => {
+  await onnx.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const transcribe = (wav: Uint8Array, model: ModelDescriptor = NCN_WHISPER): TaskWork => ({
+  kind: "transcribe",
+  model,
+  audio: bytesToBase64(wav),
+});
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "resolved";
+  } catch (e) {
+    return e instanceof RuntimeError ? e.code : `untyped: ${String(e)}`;
+  }
+}
+
+describe("ncn-whisper files", () => {
+  test("the built-in descriptors name the shipped files by their sha256 and size", () => {
+    const assets = join(import.meta.dir, "../../../assets/ncn-whisper");
+    for (const model of SPEECH_TO_TEXT_BUILTIN_MODELS) {
+      const bytes = readFileSync(join(assets, model.sources[0]?.split("/").pop() ?? ""));
+      expect(`0x${createHash("sha256").update(bytes).digest("hex")}`).toBe(model.sha256);
+      expect(bytes.byteLength).toBe(model.size);
+    }
+    const manifest = speechToTextManifestBytes(NCN_WHISPER_MANIFEST);
+    expect(Buffer.from(manifest).equals(readFileSync(join(assets, "ncn-whisper.speech-to-text")))).toBe(true);
+    expect(NCN_WHISPER.task).toBe("transcribe");
+  });
+});
+
+describe("SpeechToTextRuntime on ncn-whisper", () => {
+  test(`transcribes held-out sentences read by espeak-ng under ${NCN_WHISPER_CER_BOUND * 100}% CER`, async () => {
+    const sentences = spokenSentences();
+    let errors = 0;
+    let chars = 0;
+    for (const sentence of sentences) {
+      const run = await stt.run(transcribe(sentence.wav), context);
+      if (run.result.kind !== "transcribe") throw new Error(`expected a transcript, got ${run.result.kind}`);
+      errors += characterErrorRate(sentence.target, run.result.text) * sentence.target.length;
+      chars += sentence.target.length;
+      expect(run.result.tokens.length).toBe(run.result.text.length);
+      expect(run.result.audio_seconds).toBeGreaterThan(1);
+      expect(run.inputHash).toBe(hashTranscribeInput({ audio: bytesToBase64(sentence.wav) }));
+      expect(run.outputHash).toBe(hashTranscribeResult(run.result));
+      expect(run.timings.decode).toBeGreaterThan(0);
+    }
+    expect(errors / chars).toBeLessThan(NCN_WHISPER_CER_BOUND);
+  });
+
+  test("the same audio at 16 kHz (no resampling in the runtime) reads the same", async () => {
+    const [sentence] = spokenSentences();
+    if (!sentence) throw new Error("no held-out sentence");
+    const mono = await stt.run(transcribe(sentence.wav), context);
+    // the 22,050 Hz fixture brought to 16 kHz here by linear interpolation
+    const view = new DataView(sentence.wav.buffer, sentence.wav.byteOffset, sentence.wav.byteLength);
+    const samples = Float32Array.from(
+      { length: (sentence.wav.byteLength - 44) / 2 },
+      (_, i) => view.getInt16(44 + 2 * i, true) / 32768,
+    );
+    const at16k = encodeWav(
+      Float32Array.from({ length: Math.floor((samples.length * 16_000) / 22_050) }, (_, i) => {
+        const t = (i * 22_050) / 16_000;
+        const k = Math.floor(t);
+        return (samples[k] ?? 0) * (1 - (t - k)) + (samples[k + 1] ?? 0) * (t - k);
+      }),
+      16_000,
+    );
+    const resampled = await stt.run(transcribe(at16k), context);
+    if (mono.result.kind !== "transcribe" || resampled.result.kind !== "transcribe")
+      throw new Error("transcripts expected");
+    expect(characterErrorRate(mono.result.text, resampled.result.text)).toBeLessThan(0.15);
+    expect(resampled.result.audio_seconds).toBeCloseTo(mono.result.audio_seconds, 1);
+  });
+
+  test("silence gives a short transcript, not an endless one", async () => {
+    const run = await stt.run(transcribe(encodeWav(new Float32Array(16_000), 16_000)), context);
+    if (run.result.kind !== "transcribe") throw new Error("transcript expected");
+    expect(run.result.tokens.length).toBeLessThan(124);
+    expect(run.result.audio_seconds).toBe(1);
+  });
+
+  test("refuses audio that is not a 16-bit PCM WAV, or longer than 30 s, with INVALID_INPUT", async () => {
+    expect(
+      await codeOf(
+        stt.run(
+          transcribe(new TextEncoder().encode("not a wav file at all, just text here, long enough")),
+          context,
+        ),
+      ),
+    ).toBe("INVALID_INPUT");
+    expect(await codeOf(stt.run(transcribe(encodeWav(new Float32Array(8000 * 31), 8000)), context))).toBe(
+      "INVALID_INPUT",
+    );
+  });
+
+  test("refuses a manifest of another format with INVALID_INPUT", async () => {
+    const bytes = new TextEncoder().encode(JSON.stringify({ format: "ncn-causal-lm/1" }));
+    writeFileSync(join(dir, "bad.speech-to-text"), bytes);
+    const bad: ModelDescriptor = {
+      id: "bad-whisper" as ModelId,
+      sha256: `0x${createHash("sha256").update(bytes).digest("hex")}` as Sha256,
+      size: bytes.byteLength,
+      runtime: "onnx",
+      sources: [`file:${join(dir, "bad.speech-to-text")}`],
+      inputs: [],
+      outputs: [],
+      task: "transcribe",
+    };
+    const [sentence] = spokenSentences();
+    if (!sentence) throw new Error("no held-out sentence");
+    expect(await codeOf(stt.run(transcribe(sentence.wav, bad), context))).toBe("INVALID_INPUT");
+  });
+});
