@@ -6,6 +6,8 @@ against torch, and writes the model files to runtime/assets/ncn-whisper/:
   present.{i}.decoder.key/value, present.{i}.encoder.key/value
 - decoder_with_past_model.onnx: input_ids, past_key_values.{i}.decoder/encoder.key/value
   -> logits, present.{i}.decoder.key/value
+- decoder_model_merged.onnx: the two decoders in one graph switched by use_cache_branch
+  (merge.py), the layout Optimum writes; the runtime's tests load both layouts
 - tokenizer.json: byte-level BPE without merges (one token per character, whisper's
   special tokens), so it decodes like whisper's own tokenizer.json
 - preprocessor_config.json, config.json, generation_config.json: the front end and the
@@ -23,6 +25,7 @@ import torch
 
 import frontend
 from data import speak
+from merge import merge
 from model import DecoderExport, DecoderWithPastExport, EncoderExport, Whisper, WhisperConfig
 from train import edit_distance
 from vocab import CHARS, EOT, PROMPT, SOT, SPECIALS, VOCAB, decode
@@ -141,6 +144,7 @@ def main() -> None:
     model.eval()
     args.out.mkdir(parents=True, exist_ok=True)
     export_all(model, args.out)
+    merge(args.out / "decoder_model.onnx", args.out / "decoder_with_past_model.onnx", args.out / "decoder_model_merged.onnx")
     (args.out / "tokenizer.json").write_text(json.dumps(tokenizer_json(), ensure_ascii=False, indent=2) + "\n")
     c = model.config
     (args.out / "config.json").write_text(json.dumps({
@@ -166,6 +170,19 @@ def main() -> None:
         want = DecoderExport(model)(torch.tensor([PROMPT]), enc)[0].numpy()
     _, got = onnx_model.transcribe(mel)
     diff = float(np.abs(got - want).max())
+    # cached steps: three more tokens one at a time against one full torch pass
+    extra = [10, 11, 12]
+    with torch.no_grad():
+        full = DecoderExport(model)(torch.tensor([PROMPT + extra]), enc)[0].numpy()
+    enc_np = enc.numpy()
+    out = onnx_model.decoder.run(None, {"input_ids": np.array([PROMPT], np.int64), "encoder_hidden_states": enc_np})
+    names = [o.name for o in onnx_model.decoder.get_outputs()]
+    feeds = {n.replace("present.", "past_key_values."): v for n, v in zip(names[1:], out[1:])}
+    step_names = [o.name for o in onnx_model.step.get_outputs()]
+    for k, token in enumerate(extra):
+        step = onnx_model.step.run(None, {"input_ids": np.array([[token]], np.int64), **feeds})
+        diff = max(diff, float(np.abs(step[0][0, -1] - full[0, len(PROMPT) + k]).max()))
+        feeds.update({n.replace("present.", "past_key_values."): v for n, v in zip(step_names[1:], step[1:])})
     print(f"max |logit diff| torch vs onnx: {diff:.2e}")
     if diff > 1e-3:
         raise SystemExit("ONNX logits differ from torch")

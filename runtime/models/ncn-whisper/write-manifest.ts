@@ -48,6 +48,7 @@ const files = [
   "encoder_model.onnx",
   "decoder_model.onnx",
   "decoder_with_past_model.onnx",
+  "decoder_model_merged.onnx",
   "tokenizer.json",
   MANIFEST,
 ];

@@ -27,6 +27,13 @@ export {
   SpeechToTextRuntime,
   type SpeechToTextRuntimeOptions,
 } from "./speech-to-text-runtime.ts";
+export {
+  type LogitsAt,
+  type TranscriptFailure,
+  type TranscriptVerdict,
+  type VerifyTranscriptParameters,
+  verifyTranscript,
+} from "./verify-transcript.ts";
 export { type DecodedAudio, decodeWav, encodeWav } from "./wav.ts";
 export {
   type WhisperCache,

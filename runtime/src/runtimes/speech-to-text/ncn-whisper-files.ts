@@ -13,6 +13,10 @@ export const NCN_WHISPER_FILES = {
     sha256: "0xb7d42cf2c254ad507e6d6f7b4350f107cfe97e668a57712a5c862ce559230eb0",
     size: 6432013,
   },
+  "decoder_model_merged.onnx": {
+    sha256: "0xfe3a6eb4a85ef3542275dc899ae2c13deebe0071ba22b89e947ea448735cab2a",
+    size: 7420978,
+  },
   "tokenizer.json": {
     sha256: "0x6a28e618d747319f2ece524a6d76ec3336fa94a1554795371385fea8f1a1c62c",
     size: 2135,

@@ -19,7 +19,8 @@ import { characterErrorRate } from "../../testing/render-text.ts";
 import { spokenSentences } from "../../testing/spoken-audio.ts";
 import { OnnxRuntime } from "../onnx/onnx-runtime.ts";
 import { NCN_WHISPER, NCN_WHISPER_MANIFEST, SPEECH_TO_TEXT_BUILTIN_MODELS } from "./builtin-models.ts";
-import { speechToTextManifestBytes } from "./manifest.ts";
+import { type SpeechToTextManifest, speechToTextManifestBytes } from "./manifest.ts";
+import { NCN_WHISPER_FILES } from "./ncn-whisper-files.ts";
 import { SpeechToTextRuntime } from "./speech-to-text-runtime.ts";
 import { encodeWav } from "./wav.ts";
 
@@ -120,6 +121,71 @@ describe("SpeechToTextRuntime on ncn-whisper", () => {
       throw new Error("transcripts expected");
     expect(characterErrorRate(mono.result.text, resampled.result.text)).toBeLessThan(0.15);
     expect(resampled.result.audio_seconds).toBeCloseTo(mono.result.audio_seconds, 1);
+  });
+
+  test("loads the merged layout (decoder_model_merged.onnx, use_cache_branch) and transcribes the same", async () => {
+    const merged = NCN_WHISPER_FILES["decoder_model_merged.onnx"];
+    const manifest: SpeechToTextManifest = {
+      ...NCN_WHISPER_MANIFEST,
+      decoder: {
+        sha256: merged.sha256 as Sha256,
+        size: merged.size,
+        sources: ["npm:@ncn/runtime/assets/ncn-whisper/decoder_model_merged.onnx"],
+      },
+    };
+    delete manifest.decoderWithPast;
+    const bytes = speechToTextManifestBytes(manifest);
+    writeFileSync(join(dir, "merged.speech-to-text"), bytes);
+    const model: ModelDescriptor = {
+      ...NCN_WHISPER,
+      id: "ncn-whisper-merged" as ModelId,
+      sha256: `0x${createHash("sha256").update(bytes).digest("hex")}` as Sha256,
+      size: bytes.byteLength,
+      sources: [`file:${join(dir, "merged.speech-to-text")}`],
+    };
+    const loaded = await stt.loadModel(model, context);
+    expect(loaded.model.layout.merged).toBe(true);
+    expect(loaded.model.layout.layers).toBe(3);
+    const [sentence] = spokenSentences();
+    if (!sentence) throw new Error("no held-out sentence");
+    const split = await stt.run(transcribe(sentence.wav), context);
+    const viaMerged = await stt.run(transcribe(sentence.wav, model), context);
+    expect(viaMerged.result).toEqual(split.result);
+  });
+
+  test("a validator's teacher-forcing check passes an honest transcript and catches altered ones", async () => {
+    const [sentence] = spokenSentences();
+    if (!sentence) throw new Error("no held-out sentence");
+    const task = transcribe(sentence.wav);
+    const run = await stt.run(task, context);
+    if (run.result.kind !== "transcribe") throw new Error("transcript expected");
+    const honest = run.result;
+    expect(await stt.verify(task, honest, context)).toEqual({ ok: true, checked: honest.tokens.length });
+    const loaded = await stt.loadModel(NCN_WHISPER, context);
+    const text = (tokens: number[]) => loaded.tokenizer.decode(tokens, { skip_special_tokens: true }).trim();
+    // one character swapped for another letter
+    const swapped = [...honest.tokens];
+    const at = Math.floor(swapped.length / 2);
+    swapped[at] = (swapped[at] ?? 0) === 10 ? 11 : 10;
+    const forged = await stt.verify(task, { ...honest, tokens: swapped, text: text(swapped) }, context);
+    expect(forged).toMatchObject({ ok: false, position: at, reason: "not_greedy" });
+    // the transcript cut before its end
+    const cut = honest.tokens.slice(0, -3);
+    expect(await stt.verify(task, { ...honest, tokens: cut, text: text(cut) }, context)).toMatchObject({
+      ok: false,
+      position: cut.length,
+      reason: "cut_short",
+    });
+    expect(await stt.verify(task, { ...honest, text: `${honest.text}!` }, context)).toMatchObject({
+      ok: false,
+      reason: "text_mismatch",
+    });
+    expect(
+      await stt.verify(task, { ...honest, audio_seconds: honest.audio_seconds + 1 }, context),
+    ).toMatchObject({
+      ok: false,
+      reason: "duration_mismatch",
+    });
   });
 
   test("silence gives a short transcript, not an endless one", async () => {

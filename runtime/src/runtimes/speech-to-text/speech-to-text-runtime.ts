@@ -21,9 +21,10 @@ import { Slots } from "../../system/slots.ts";
 import { argmax } from "../causal-lm/sampler.ts";
 import type { OnnxRuntime } from "../onnx/onnx-runtime.ts";
 import { SPEECH_TO_TEXT_BUILTIN_MODELS } from "./builtin-models.ts";
-import { LogMelExtractor } from "./log-mel.ts";
+import { type LogMel, LogMelExtractor } from "./log-mel.ts";
 import { parseSpeechToTextManifest, type SpeechToTextManifest, speechPartsOfManifest } from "./manifest.ts";
 import { resample } from "./resample.ts";
+import { type TranscriptVerdict, verifyTranscript } from "./verify-transcript.ts";
 import { decodeWav } from "./wav.ts";
 import { WhisperModel } from "./whisper-model.ts";
 
@@ -176,7 +177,7 @@ export class SpeechToTextRuntime implements Runtime<"transcribe"> {
       kind: "transcribe",
       text: stt.tokenizer.decode(transcript.tokens, { skip_special_tokens: true }).trim(),
       tokens: transcript.tokens,
-      audio_seconds: Math.round((audio.samples.length / audio.sampleRate) * 1000) / 1000,
+      audio_seconds: seconds(audio.samples, audio.sampleRate),
     };
     return {
       result,
@@ -184,6 +185,53 @@ export class SpeechToTextRuntime implements Runtime<"transcribe"> {
       outputHash: hashTranscribeResult(result),
       timings: { load: t1 - t0, ...transcript.timings },
     };
+  }
+
+  /**
+   * A validator's check of an agent's transcript: the audio's length and the text against
+   * the tokens, then every token by teacher forcing (`verifyTranscript`): the encoder once
+   * and one decoder pass, no decoding loop.
+   *
+   * @example const verdict = await stt.verify(task, result, { fetchModel });
+   */
+  async verify(
+    work: TaskWork,
+    result: TranscribeResult,
+    context: Pick<RuntimeContext, "fetchModel">,
+    greedyMargin?: number,
+  ): Promise<TranscriptVerdict> {
+    const task = servedTask(this, work);
+    let wav: Uint8Array;
+    try {
+      wav = base64ToBytes(task.audio);
+    } catch {
+      throw new RuntimeError("INVALID_INPUT", "audio is not base64");
+    }
+    const audio = decodeWav(wav);
+    if (seconds(audio.samples, audio.sampleRate) !== result.audio_seconds)
+      return { ok: false, position: -1, token: -1, reason: "duration_mismatch" };
+    const stt = await this.loadModel(task.model, context);
+    if (stt.tokenizer.decode(result.tokens, { skip_special_tokens: true }).trim() !== result.text)
+      return { ok: false, position: -1, token: -1, reason: "text_mismatch" };
+    const budget = tokenBudget(stt);
+    if (result.tokens.length > budget)
+      return { ok: false, position: budget, token: result.tokens[budget] ?? 0, reason: "too_many_tokens" };
+    const release = await this.#slots.acquire();
+    try {
+      const states = await stt.model.encode(features(stt, audio.samples, audio.sampleRate));
+      const ids = [...stt.promptIds, ...result.tokens];
+      const logitsAt = await stt.model.logitsOver(states, ids);
+      return verifyTranscript({
+        logitsAt,
+        promptLength: stt.promptIds.length,
+        tokens: result.tokens,
+        endId: stt.endId,
+        budget,
+        ...(greedyMargin === undefined ? {} : { greedyMargin }),
+      });
+    } finally {
+      release();
+    }
   }
 
   async #transcribe(
@@ -194,25 +242,14 @@ export class SpeechToTextRuntime implements Runtime<"transcribe"> {
   ): Promise<{ tokens: number[]; timings: Record<string, number> }> {
     const t0 = performance.now();
     context.onProgress?.("features", 0);
-    const rate = stt.manifest.frontEnd.sampleRate;
-    let pcm = resample(samples, sampleRate, rate);
-    const length = Math.max(MIN_SAMPLES, stt.manifest.chunkSeconds ? stt.manifest.chunkSeconds * rate : 0);
-    if (pcm.length < length) {
-      const padded = new Float32Array(length);
-      padded.set(pcm);
-      pcm = padded;
-    }
-    const mel = stt.frontEnd.extract(pcm);
+    const mel = features(stt, samples, sampleRate);
     const t1 = performance.now();
     throwIfCancelled(context.signal);
     context.onProgress?.("encode", 0);
     const states = await stt.model.encode(mel);
     const t2 = performance.now();
     context.onProgress?.("decode", 0);
-    const budget = Math.min(
-      TRANSCRIBE_LIMITS.maxTokens,
-      stt.manifest.maxTargetPositions - stt.promptIds.length,
-    );
+    const budget = tokenBudget(stt);
     const tokens: number[] = [];
     let step = await stt.model.start(states, stt.promptIds);
     while (tokens.length < budget) {
@@ -226,6 +263,28 @@ export class SpeechToTextRuntime implements Runtime<"transcribe"> {
     const t3 = performance.now();
     return { tokens, timings: { features: t1 - t0, encode: t2 - t1, decode: t3 - t2 } };
   }
+}
+
+/** 16 kHz log-mel features of the audio, padded as the manifest says. */
+function features(stt: LoadedSpeechToText, samples: Float32Array, sampleRate: number): LogMel {
+  const rate = stt.manifest.frontEnd.sampleRate;
+  let pcm = resample(samples, sampleRate, rate);
+  const length = Math.max(MIN_SAMPLES, stt.manifest.chunkSeconds ? stt.manifest.chunkSeconds * rate : 0);
+  if (pcm.length < length) {
+    const padded = new Float32Array(length);
+    padded.set(pcm);
+    pcm = padded;
+  }
+  return stt.frontEnd.extract(pcm);
+}
+
+/** Most transcript tokens: the model's positions after the prompt, within the protocol's bound. */
+function tokenBudget(stt: LoadedSpeechToText): number {
+  return Math.min(TRANSCRIBE_LIMITS.maxTokens, stt.manifest.maxTargetPositions - stt.promptIds.length);
+}
+
+function seconds(samples: Float32Array, sampleRate: number): number {
+  return Math.round((samples.length / sampleRate) * 1000) / 1000;
 }
 
 function loadTokenizer(bytes: Uint8Array): Tokenizer {

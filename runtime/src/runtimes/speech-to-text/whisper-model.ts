@@ -133,6 +133,29 @@ export class WhisperModel {
     return { logits: lastLogits(out), cache: { length: promptIds.length, tensors } };
   }
 
+  /**
+   * Teacher forcing: one first pass over `ids` (prompt and claimed tokens); row `i` of the
+   * result is the distribution the model gives the token after `ids[i]`.
+   */
+  async logitsOver(states: OrtTensor, ids: readonly number[]): Promise<(i: number) => Float32Array> {
+    const feeds: Record<string, OrtTensor> = { input_ids: this.#ids(ids), encoder_hidden_states: states };
+    if (this.layout.merged) {
+      Object.assign(feeds, this.#emptyPast());
+      feeds.use_cache_branch = new this.#ort.Tensor("bool", new Uint8Array([0]), [1]);
+    }
+    const out = await this.#decoder.run(this.#only(this.#decoder, feeds));
+    const logits = out.logits;
+    if (!logits) throw new RuntimeError("MODEL_REJECTED", "the whisper decoder returned no logits");
+    const vocab = Number(logits.dims[logits.dims.length - 1]);
+    const values = logitsAsFloat32(logits);
+    if (values.length !== vocab * ids.length)
+      throw new RuntimeError(
+        "MODEL_REJECTED",
+        "the whisper decoder returned logits of the last position only",
+      );
+    return (i) => values.subarray(i * vocab, (i + 1) * vocab);
+  }
+
   /** One more token: the decoder's own keys grow, the encoder's are reused as they are. */
   async next(token: number, states: OrtTensor, cache: WhisperCache): Promise<WhisperStep> {
     const session = this.#decoderWithPast ?? this.#decoder;
@@ -188,12 +211,15 @@ function lastLogits(out: Record<string, OrtTensor>): Float32Array {
   const logits = out.logits;
   if (!logits) throw new RuntimeError("MODEL_REJECTED", "the whisper decoder returned no logits");
   const vocab = Number(logits.dims[logits.dims.length - 1]);
-  let values: Float32Array;
-  if (logits.type === "float32" && logits.data instanceof Float32Array) values = logits.data;
-  else if (logits.type === "float16" && logits.data instanceof Uint16Array)
-    values = Float32Array.from(logits.data, halfToFloat);
-  else throw new RuntimeError("MODEL_REJECTED", `logits of type ${logits.type} are not supported`);
+  const values = logitsAsFloat32(logits);
   return values.subarray(values.length - vocab);
+}
+
+function logitsAsFloat32(logits: OrtTensor): Float32Array {
+  if (logits.type === "float32" && logits.data instanceof Float32Array) return logits.data;
+  if (logits.type === "float16" && logits.data instanceof Uint16Array)
+    return Float32Array.from(logits.data, halfToFloat);
+  throw new RuntimeError("MODEL_REJECTED", `logits of type ${logits.type} are not supported`);
 }
 
 /** IEEE 754 half precision bits to a number. */
