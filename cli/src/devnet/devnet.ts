@@ -12,7 +12,7 @@ import {
   tensorToJson,
   typedData,
 } from "@ncn/protocol";
-import { BUILTIN_MODELS, NCN_GLOVE, NCN_GPT } from "@ncn/runtime/builtin-models";
+import { BUILTIN_MODELS, NCN_GLOVE, NCN_GPT, NCN_WHISPER } from "@ncn/runtime/builtin-models";
 import { renderText } from "@ncn/runtime/testing/render-text";
 import { tinyModelBytes, tinyModelDescriptor } from "@ncn/runtime/testing/tiny-model";
 import { chainValidatorSet, NcnClient, openPaymentSession, type ReceiptVerification } from "@ncn/sdk";
@@ -48,8 +48,9 @@ export const DEVNET_PRICES = {
   tiny: 10n ** 14n,
   chat: 10n ** 15n,
   embed: 10n ** 14n,
+  speech: 10n ** 15n,
 } as const;
-export const DEVNET_SUBNETS = ["ocr", "default", "chat", "embed"] as const;
+export const DEVNET_SUBNETS = ["ocr", "default", "chat", "embed", "speech"] as const;
 
 export interface DevnetOptions {
   /** Folder for state, logs and devnet.json (default `<repo>/.ncn`). */
@@ -194,8 +195,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     }
     step("validators", registries.map((r) => r.url).join(" "));
 
-    // Catalog: the built-in OCR pipeline, language model and embedding model, and a tiny
-    // tensor model, priced per subnet.
+    // Catalog: the built-in OCR pipeline, language model, embedding model and speech
+    // recogniser, and a tiny tensor model, priced per subnet.
     const modelsDir = join(dir, "models");
     mkdirSync(modelsDir, { recursive: true });
     const tinyPath = join(modelsDir, "tiny-mlp.onnx");
@@ -215,6 +216,11 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         id: "embed",
         name: "Embeddings",
         models: [{ id: NCN_GLOVE.id, price: DEVNET_PRICES.embed.toString() }],
+      },
+      {
+        id: "speech",
+        name: "Speech to text",
+        models: [{ id: NCN_WHISPER.id, price: DEVNET_PRICES.speech.toString() }],
       },
     ];
     // Registry nodes accept a subnet's or model's records only from the owner the chain names.

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNcnClient } from "@ncn/contracts/actions";
 import { Address, type InferenceResponse, ncnDomain, parseBearerApiKey, typedData } from "@ncn/protocol";
+import { spokenSentences } from "@ncn/runtime/testing/spoken-audio";
 import { openPaymentSession } from "@ncn/sdk";
 import OpenAI from "openai";
 import * as v from "valibot";
@@ -214,6 +215,28 @@ describe("OpenAI-compatible API through the official client", () => {
     const first = again.data[0]?.embedding ?? [];
     for (const [i, x] of kitten.entries()) expect(first[i]).toBeCloseTo(x, 6);
   }, 60_000);
+
+  test("a transcription of a WAV file, as json and as text: the sentence espeak-ng read, priced per request", async () => {
+    const [sentence] = spokenSentences();
+    if (!sentence) throw new Error("no held-out spoken sentence");
+    const before = await chargedOf(keySession);
+    const file = new File([sentence.wav], "speech.wav", { type: "audio/wav" });
+    const json = await openai.audio.transcriptions.create({ file, model: "ncn-whisper" });
+    const words = (text: string) =>
+      text.split(" ").filter((w) => sentence.target.split(" ").includes(w)).length;
+    expect(words(json.text)).toBeGreaterThan(sentence.target.split(" ").length / 2);
+    expect(ncnOf(json).result).toMatchObject({ kind: "transcribe", text: json.text });
+    expect(await chargedOf(keySession)).toBe(before + DEVNET_PRICES.speech);
+    const text = await openai.audio.transcriptions.create({
+      file,
+      model: "ncn-whisper",
+      response_format: "text",
+    });
+    expect(String(text).trim()).toBe(json.text);
+    expect(await failure(openai.audio.transcriptions.create({ file, model: "ncn-gpt" }))).toMatchObject({
+      status: 400,
+    });
+  }, 120_000);
 
   test("a bad key, an exhausted session, an unknown model, an oversized or malformed body: the OpenAI envelope with its status, nothing charged", async () => {
     const before = await chargedOf(keySession);
