@@ -220,7 +220,7 @@ describe("OpenAI-compatible API through the official client", () => {
     const [sentence] = spokenSentences();
     if (!sentence) throw new Error("no held-out spoken sentence");
     const before = await chargedOf(keySession);
-    const file = new File([sentence.wav], "speech.wav", { type: "audio/wav" });
+    const file = new File([new Uint8Array(sentence.wav)], "speech.wav", { type: "audio/wav" });
     const json = await openai.audio.transcriptions.create({ file, model: "ncn-whisper" });
     const words = (text: string) =>
       text.split(" ").filter((w) => sentence.target.split(" ").includes(w)).length;
