@@ -29,7 +29,7 @@ import { ModelStore } from "./store/model-store.ts";
 import { STRICT_SOURCE_POLICY } from "./store/source-policy.ts";
 import { decodeTensorJson, encodeTensorJson } from "./tensor-codec.ts";
 import { characterErrorRate, renderText } from "./testing/render-text.ts";
-import { spokenSentences } from "./testing/spoken-audio.ts";
+import { NCN_WHISPER_CER_BOUND, spokenSentences } from "./testing/spoken-audio.ts";
 import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "./testing/tiny-model.ts";
 
 let dir: string;
@@ -144,7 +144,7 @@ const IMPLEMENTATIONS: Implementation[] = [
     task: () => ({ kind: "transcribe", model: NCN_WHISPER, audio: bytesToBase64(SPOKEN.wav) }),
     checkResult(run) {
       if (run.result.kind !== "transcribe") throw new Error(`expected a transcript, got ${run.result.kind}`);
-      expect(characterErrorRate(SPOKEN.target, run.result.text)).toBeLessThan(0.2);
+      expect(characterErrorRate(SPOKEN.target, run.result.text)).toBeLessThan(NCN_WHISPER_CER_BOUND);
       expect(run.result.audio_seconds).toBeGreaterThan(1);
     },
   },

@@ -3,6 +3,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 
+/**
+ * The character error rate the shipped `ncn-whisper` stays under on the held-out sentences
+ * (measured by `runtime/models/ncn-whisper/export.py`, see its TRAINED.json).
+ */
+export const NCN_WHISPER_CER_BOUND = 0.6;
+
 const FIXTURES = join(import.meta.dir, "../runtimes/speech-to-text/fixtures");
 
 /** A held-out sentence (never heard in training) and what a transcript of it should read. */

@@ -2,27 +2,27 @@
 // runtime/assets/ncn-whisper/: their sha256 and size. Do not edit by hand.
 export const NCN_WHISPER_FILES = {
   "encoder_model.onnx": {
-    sha256: "0x4aed4332fa3b6867e8367f5281cc5839a59f293c0b89de7bb96133a40f6be5b6",
-    size: 8955273,
+    sha256: "0x9efcbd371b135a3bd37f9d35147a4069f07ae22c2d7f1adc060dcc9636fb45a4",
+    size: 8966601,
   },
   "decoder_model.onnx": {
-    sha256: "0x0603f5e70da095b58a55036c24c87b69f96d27b946cb51fb46141cc4e14be0bb",
-    size: 7330823,
+    sha256: "0x818b925f21c72eba4b320b16e12b2011a7a5bd13748319b301bbd309a6600f1d",
+    size: 7343567,
   },
   "decoder_with_past_model.onnx": {
-    sha256: "0xb7d42cf2c254ad507e6d6f7b4350f107cfe97e668a57712a5c862ce559230eb0",
-    size: 6432013,
+    sha256: "0xad1d2c62c6cdccc54d69497df20ee60818bffec4e19691a7a9cf7537b61fddbc",
+    size: 6444757,
   },
   "decoder_model_merged.onnx": {
-    sha256: "0xfe3a6eb4a85ef3542275dc899ae2c13deebe0071ba22b89e947ea448735cab2a",
-    size: 7420978,
+    sha256: "0x7c87400598ed9df80bace2691c21896373d604387e949a60e551784f26184c65",
+    size: 7431076,
   },
   "tokenizer.json": {
     sha256: "0x6a28e618d747319f2ece524a6d76ec3336fa94a1554795371385fea8f1a1c62c",
     size: 2135,
   },
   "ncn-whisper.speech-to-text": {
-    sha256: "0x203a61e32ee19a9d3575e81dddf566a23df34016f563392e9180650b046c99f3",
+    sha256: "0x1419ab2f0f8c23b3aa18d99b5533dd606ec6b78f9ace2caf274542c48b0696e0",
     size: 938,
   },
 } as const;
