@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createNcnClient } from "@ncn/contracts/actions";
 import { Address, type InferenceResponse, ncnDomain, parseBearerApiKey, typedData } from "@ncn/protocol";
-import { spokenSentences } from "@ncn/runtime/testing/spoken-audio";
+import { characterErrorRate } from "@ncn/runtime/testing/render-text";
+import { NCN_WHISPER_CER_BOUND, spokenSentences } from "@ncn/runtime/testing/spoken-audio";
 import { openPaymentSession } from "@ncn/sdk";
 import OpenAI from "openai";
 import * as v from "valibot";
@@ -222,9 +223,7 @@ describe("OpenAI-compatible API through the official client", () => {
     const before = await chargedOf(keySession);
     const file = new File([new Uint8Array(sentence.wav)], "speech.wav", { type: "audio/wav" });
     const json = await openai.audio.transcriptions.create({ file, model: "ncn-whisper" });
-    const words = (text: string) =>
-      text.split(" ").filter((w) => sentence.target.split(" ").includes(w)).length;
-    expect(words(json.text)).toBeGreaterThan(sentence.target.split(" ").length / 2);
+    expect(characterErrorRate(sentence.target, json.text)).toBeLessThan(NCN_WHISPER_CER_BOUND);
     expect(ncnOf(json).result).toMatchObject({ kind: "transcribe", text: json.text });
     expect(await chargedOf(keySession)).toBe(before + DEVNET_PRICES.speech);
     const text = await openai.audio.transcriptions.create({
