@@ -12,6 +12,7 @@ import { benchProtocol } from "./protocol.ts";
 import { benchRegistry } from "./registry/bench-registry.ts";
 import { markdownReport, sweepSvg } from "./report.ts";
 import { benchSandbox } from "./sandbox/bench-sandbox.ts";
+import { benchSpeech } from "./speech/bench-speech.ts";
 import { fmt } from "./stats.ts";
 
 // libp2p's TCP transport can leave an aborted dial's error unhandled; the registry nodes
@@ -77,6 +78,7 @@ await section("registry", async () => {
 });
 await section("embed", () => benchEmbed(quick));
 await section("llm", () => benchLlm(quick));
+await section("speech", () => benchSpeech(quick));
 await section("llm-network", () => benchOpenAiNetwork(quick, (m) => progress(`  ${m}`)));
 // The agent's own overhead breakdown (link vs executor, OCR stages, cold start of the
 // executable) takes minutes; the network section above already covers the whole path.

@@ -7,6 +7,7 @@ import { Address, Bytes32, Hex, RequestId, Sha256, Signature, SubnetId, UintStri
 import { ReceiptJson, SignedReceipt } from "./receipt.ts";
 import { EmbedTexts } from "./tasks/embed.ts";
 import { TokenDeltas } from "./tasks/generate.ts";
+import { TranscribeTaskInput } from "./tasks/transcribe.ts";
 
 /** Version of the gateway<->agent protocol; bumped on incompatible frame changes. */
 export const AGENT_PROTOCOL_VERSION = 1;
@@ -127,6 +128,14 @@ export const TaskFrame = v.variant("kind", [
     sampling: GenerateTaskInput.entries.sampling,
     /** Send the tokens as they are generated (`tokens` frames), not only the result. */
     stream: v.optional(v.boolean()),
+  }),
+  // A transcribe task names the model's manifest; its parts are fetched by the hashes it lists.
+  v.object({
+    ...TaskCommon,
+    kind: v.literal("transcribe"),
+    audio: TranscribeTaskInput.entries.audio,
+    language: TranscribeTaskInput.entries.language,
+    prompt: TranscribeTaskInput.entries.prompt,
   }),
 ]);
 export type TaskFrame = v.InferOutput<typeof TaskFrame>;

@@ -3,6 +3,7 @@ import type { OcrLine, TaskInput, TaskResult } from "./inference.ts";
 import { keccakHex } from "./keccak.ts";
 import { type EmbedResult, embeddingBytes } from "./tasks/embed.ts";
 import type { GeneratePrompt, GenerateResult, SamplingParams } from "./tasks/generate.ts";
+import type { TranscribeResult, TranscribeTaskInput } from "./tasks/transcribe.ts";
 import { base64ToBytes, encodeTensorFrame, type Tensor, tensorMapFromJson } from "./tensor.ts";
 
 /**
@@ -128,8 +129,34 @@ export function hashGenerateResult(result: GenerateResult): `0x${string}` {
 }
 
 /**
+ * The input hash of a `transcribe` task: the WAV file (by the hash of its bytes) and the
+ * language and prompt hints as given.
+ */
+export function hashTranscribeInput(
+  input: Pick<TranscribeTaskInput, "audio" | "language" | "prompt">,
+): `0x${string}` {
+  return hashCanonical({
+    kind: "transcribe",
+    audio: hashBytes(base64ToBytes(input.audio)),
+    language: input.language,
+    prompt: input.prompt,
+  });
+}
+
+/** The output hash of a `transcribe` result: the token ids (by `hashTokenIds`), the text and the audio's length. */
+export function hashTranscribeResult(result: TranscribeResult): `0x${string}` {
+  return hashCanonical({
+    kind: "transcribe",
+    tokens: hashTokenIds(result.tokens),
+    text: result.text,
+    audio_seconds: result.audio_seconds,
+  });
+}
+
+/**
  * The receipt's `inputHash` of a task: tensors by `hashTensors`, an OCR image by its
- * bytes, texts to embed by `hashEmbedInput`, a generate task by `hashGenerateInput`.
+ * bytes, texts to embed by `hashEmbedInput`, a generate task by `hashGenerateInput`, audio
+ * by `hashTranscribeInput`.
  */
 export function hashTaskInput(input: TaskInput): `0x${string}` {
   switch (input.kind) {
@@ -141,12 +168,15 @@ export function hashTaskInput(input: TaskInput): `0x${string}` {
       return hashEmbedInput(input.texts);
     case "generate":
       return hashGenerateInput(input.prompt, input.sampling);
+    case "transcribe":
+      return hashTranscribeInput(input);
   }
 }
 
 /**
  * The receipt's `outputHash` of a result: tensors by `hashTensors`, OCR lines by
- * `hashOcrLines`, embeddings by `hashEmbedResult`, generated tokens by `hashGenerateResult`.
+ * `hashOcrLines`, embeddings by `hashEmbedResult`, generated tokens by `hashGenerateResult`,
+ * a transcript by `hashTranscribeResult`.
  */
 export function hashTaskResult(result: TaskResult): `0x${string}` {
   switch (result.kind) {
@@ -158,5 +188,7 @@ export function hashTaskResult(result: TaskResult): `0x${string}` {
       return hashEmbedResult(result);
     case "generate":
       return hashGenerateResult(result);
+    case "transcribe":
+      return hashTranscribeResult(result);
   }
 }

@@ -26,6 +26,7 @@ export * from "./sse.ts";
 export * from "./stream.ts";
 export * from "./tasks/embed.ts";
 export * from "./tasks/generate.ts";
+export * from "./tasks/transcribe.ts";
 export * from "./tensor.ts";
 export * from "./validation.ts";
 export * from "./validation-socket.ts";

@@ -5,6 +5,7 @@ import { Bytes32, ModelId, RequestId, Signature, SubnetId, UintString } from "./
 import { AttestationSig, SignedReceipt } from "./receipt.ts";
 import { EmbedResult, EmbedTaskInput } from "./tasks/embed.ts";
 import { GeneratePrompt, GenerateResult, SamplingParams, TokenDelta } from "./tasks/generate.ts";
+import { TranscribeResult, TranscribeTaskInput } from "./tasks/transcribe.ts";
 import { TensorMapJson } from "./tensor.ts";
 
 /** Lifecycle of a request, as ARCHITECTURE.md draws it. */
@@ -78,6 +79,7 @@ export const TaskInput = v.variant("kind", [
   OcrTaskInput,
   EmbedTaskInput,
   GenerateTaskInput,
+  TranscribeTaskInput,
 ]);
 export type TaskInput = v.InferOutput<typeof TaskInput>;
 
@@ -133,7 +135,13 @@ export type OcrLine = v.InferOutput<typeof OcrLine>;
 export const TensorResult = v.object({ kind: v.literal("tensor"), outputs: TensorMapJson });
 export type TensorResult = v.InferOutput<typeof TensorResult>;
 export const OcrResult = v.object({ kind: v.literal("ocr"), lines: v.array(OcrLine) });
-export const TaskResult = v.variant("kind", [TensorResult, OcrResult, EmbedResult, GenerateResult]);
+export const TaskResult = v.variant("kind", [
+  TensorResult,
+  OcrResult,
+  EmbedResult,
+  GenerateResult,
+  TranscribeResult,
+]);
 export type TaskResult = v.InferOutput<typeof TaskResult>;
 
 export const RequestError = v.object({ code: ErrorCodeSchema, message: v.string() });

@@ -21,12 +21,12 @@ export type ModelRuntime = v.InferOutput<typeof ModelRuntime>;
 
 /**
  * The task kind a model serves: `tensor` (named tensors, the default), `ocr`, `embed`,
- * `generate`. The OpenAI-compatible routes offer a model only for its kind (a chat request
+ * `generate`, `transcribe`. The OpenAI-compatible routes offer a model only for its kind (a chat request
  * to an embedding model is refused before anything runs).
  */
 export const ModelTask = v.picklist(
-  ["tensor", "ocr", "embed", "generate"],
-  "task must be tensor, ocr, embed or generate",
+  ["tensor", "ocr", "embed", "generate", "transcribe"],
+  "task must be tensor, ocr, embed, generate or transcribe",
 );
 export type ModelTask = v.InferOutput<typeof ModelTask>;
 

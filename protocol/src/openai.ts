@@ -1,7 +1,16 @@
 import * as v from "valibot";
+import { ProtocolError } from "./errors.ts";
 import { Payment } from "./inference.ts";
+import { parseOrThrow } from "./parse.ts";
 import { SubnetId } from "./primitives.ts";
 import { GENERATE_LIMITS } from "./tasks/generate.ts";
+import {
+  TRANSCRIBE_LIMITS,
+  TranscribeAudio,
+  TranscribeLanguage,
+  TranscribePrompt,
+} from "./tasks/transcribe.ts";
+import { bytesToBase64 } from "./tensor.ts";
 
 /**
  * The OpenAI-compatible API's request bodies (`/v1/chat/completions`, `/v1/completions`,
@@ -165,4 +174,79 @@ export interface OpenAiModel {
   object: "model";
   created: number;
   owned_by: string;
+}
+
+/**
+ * `POST /v1/audio/transcriptions`'s multipart fields other than `file`, as the official
+ * clients send them (every value a string). Timestamps and `verbose_json` need a model
+ * that emits them and are refused by name; `temperature` other than 0 is refused (decoding
+ * is greedy, which is what validators re-check).
+ */
+export const TranscriptionForm = v.object({
+  model: ModelName,
+  response_format: v.optional(v.picklist(["json", "text"], "response_format must be json or text")),
+  language: v.optional(TranscribeLanguage),
+  prompt: v.optional(TranscribePrompt),
+  temperature: v.optional(v.picklist(["0", "0.0"], "temperature must be 0: decoding is greedy")),
+  subnet: v.optional(SubnetId),
+  timeoutMs: v.optional(
+    v.pipe(v.string(), v.regex(/^\d{3,6}$/), v.transform(Number), v.minValue(100), v.maxValue(600_000)),
+  ),
+});
+export type TranscriptionForm = v.InferOutput<typeof TranscriptionForm>;
+
+/** Bytes of a transcription upload beyond the WAV file: the other fields and multipart framing. */
+const FORM_OVERHEAD = 64 * 1024;
+
+/** The largest `/v1/audio/transcriptions` body accepted before it is read. */
+export const MAX_TRANSCRIPTION_BODY = TRANSCRIBE_LIMITS.wavBytes + FORM_OVERHEAD;
+
+/** A parsed transcription upload: the fields and the WAV file as base64 (the task's `audio`). */
+export interface TranscriptionUpload {
+  form: TranscriptionForm;
+  audio: string;
+}
+
+/**
+ * Reads a `/v1/audio/transcriptions` multipart body: the `file` (a WAV of at most
+ * `TRANSCRIBE_LIMITS.wavBytes`) and the fields of `TranscriptionForm`. A missing or
+ * oversized file, a field the route cannot honour or a body that is not multipart throws
+ * `INVALID_INPUT` / `PAYLOAD_TOO_LARGE` naming the field.
+ *
+ * @example const { form, audio } = await readTranscriptionUpload(request);
+ */
+export async function readTranscriptionUpload(request: Request): Promise<TranscriptionUpload> {
+  const length = Number(request.headers.get("content-length") ?? "0");
+  if (length > MAX_TRANSCRIPTION_BODY) {
+    throw new ProtocolError("PAYLOAD_TOO_LARGE", `the upload is over ${MAX_TRANSCRIPTION_BODY} bytes`, {
+      details: { field: "file", limits: TRANSCRIBE_LIMITS },
+    });
+  }
+  let data: FormData;
+  try {
+    data = await request.formData();
+  } catch {
+    throw new ProtocolError("BAD_REQUEST", "send the body as multipart/form-data with a file field");
+  }
+  const fields: Record<string, string> = {};
+  for (const [key, value] of data.entries()) {
+    if (key === "timestamp_granularities[]" || key === "timestamp_granularities") {
+      throw new ProtocolError("INVALID_INPUT", "timestamps are not supported", { details: { field: key } });
+    }
+    if (key !== "file" && typeof value === "string" && !(key in fields)) fields[key] = value;
+  }
+  const form = parseOrThrow(TranscriptionForm, fields, "form");
+  const file: unknown = data.get("file");
+  if (!(file instanceof Blob)) {
+    throw new ProtocolError("INVALID_INPUT", "file is required: a WAV file of 16-bit PCM", {
+      details: { field: "file" },
+    });
+  }
+  if (file.size > TRANSCRIBE_LIMITS.wavBytes) {
+    throw new ProtocolError("PAYLOAD_TOO_LARGE", `file is over ${TRANSCRIBE_LIMITS.wavBytes} bytes`, {
+      details: { field: "file", limits: TRANSCRIBE_LIMITS },
+    });
+  }
+  const audio = bytesToBase64(new Uint8Array(await file.arrayBuffer()));
+  return { form, audio: parseOrThrow(TranscribeAudio, audio, "file") };
 }

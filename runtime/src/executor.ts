@@ -7,6 +7,7 @@ import { type Runtime, type TaskWork, type TokenDelta, throwIfCancelled } from "
 import { CausalLmRuntime } from "./runtimes/causal-lm/causal-lm-runtime.ts";
 import type { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
 import { OnnxTensorRuntime } from "./runtimes/onnx/tensor-runtime.ts";
+import { SpeechToTextRuntime } from "./runtimes/speech-to-text/speech-to-text-runtime.ts";
 import { TextEmbeddingRuntime } from "./runtimes/text-embedding/text-embedding-runtime.ts";
 import type { ModelStore } from "./store/model-store.ts";
 
@@ -80,6 +81,7 @@ export class TaskExecutor {
       ocr,
       embed,
       new CausalLmRuntime({ onnx: options.runtime, loadModel }),
+      new SpeechToTextRuntime({ onnx: options.runtime, loadModel }),
     ];
   }
 

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  bytesToBase64,
   decodeEmbedding,
   hashTaskInput,
   hashTaskResult,
@@ -20,12 +21,15 @@ import { NCN_GPT } from "./runtimes/causal-lm/builtin-models.ts";
 import { CausalLmRuntime } from "./runtimes/causal-lm/causal-lm-runtime.ts";
 import { OnnxRuntime } from "./runtimes/onnx/onnx-runtime.ts";
 import { OnnxTensorRuntime } from "./runtimes/onnx/tensor-runtime.ts";
+import { NCN_WHISPER } from "./runtimes/speech-to-text/builtin-models.ts";
+import { SpeechToTextRuntime } from "./runtimes/speech-to-text/speech-to-text-runtime.ts";
 import { ncnGloveTask } from "./runtimes/text-embedding/builtin-models.ts";
 import { TextEmbeddingRuntime } from "./runtimes/text-embedding/text-embedding-runtime.ts";
 import { ModelStore } from "./store/model-store.ts";
 import { STRICT_SOURCE_POLICY } from "./store/source-policy.ts";
 import { decodeTensorJson, encodeTensorJson } from "./tensor-codec.ts";
 import { characterErrorRate, renderText } from "./testing/render-text.ts";
+import { NCN_WHISPER_CER_BOUND, spokenSentences } from "./testing/spoken-audio.ts";
 import { tinyModelBytes, tinyModelDescriptor, tinyModelReference } from "./testing/tiny-model.ts";
 
 let dir: string;
@@ -68,6 +72,9 @@ const SENTENCES = [
   "The cat rested on the carpet.",
   "The table was in the drawing room.",
 ];
+
+const [SPOKEN] = spokenSentences();
+if (!SPOKEN) throw new Error("no held-out spoken sentence");
 
 const IMPLEMENTATIONS: Implementation[] = [
   {
@@ -131,6 +138,16 @@ const IMPLEMENTATIONS: Implementation[] = [
       expect(run.result.text).toMatch(/[a-z]+ [a-z]+/i);
     },
   },
+  {
+    name: "SpeechToTextRuntime",
+    make: () => new SpeechToTextRuntime({ onnx, loadModel }),
+    task: () => ({ kind: "transcribe", model: NCN_WHISPER, audio: bytesToBase64(SPOKEN.wav) }),
+    checkResult(run) {
+      if (run.result.kind !== "transcribe") throw new Error(`expected a transcript, got ${run.result.kind}`);
+      expect(characterErrorRate(SPOKEN.target, run.result.text)).toBeLessThan(NCN_WHISPER_CER_BOUND);
+      expect(run.result.audio_seconds).toBeGreaterThan(1);
+    },
+  },
 ];
 
 /** The protocol's view of a task's input, which the receipt's input hash commits to. */
@@ -144,6 +161,8 @@ function inputOf(task: TaskWork): TaskInput {
       return { kind: "embed", model: task.model.id, texts: task.texts };
     case "generate":
       return { kind: "generate", model: task.model.id, prompt: task.prompt, sampling: task.sampling };
+    case "transcribe":
+      return { kind: "transcribe", model: task.model.id, audio: task.audio };
   }
 }
 

@@ -6,12 +6,13 @@ export type TaskWork =
   | Pick<Extract<TaskFrame, { kind: "tensor" }>, "kind" | "model" | "inputs">
   | Pick<Extract<TaskFrame, { kind: "ocr" }>, "kind" | "model" | "image" | "pipeline">
   | Pick<Extract<TaskFrame, { kind: "embed" }>, "kind" | "model" | "texts" | "pipeline">
-  | Pick<Extract<TaskFrame, { kind: "generate" }>, "kind" | "model" | "prompt" | "sampling">;
+  | Pick<Extract<TaskFrame, { kind: "generate" }>, "kind" | "model" | "prompt" | "sampling">
+  | Pick<Extract<TaskFrame, { kind: "transcribe" }>, "kind" | "model" | "audio" | "language" | "prompt">;
 
 /**
  * What a task asks for: `tensor` (one model, named tensors in and out), `ocr` (a page in,
  * lines out), `embed` (texts in, one vector each out), `generate` (a prompt in, generated
- * tokens and text out).
+ * tokens and text out), `transcribe` (a WAV file in, its transcript out).
  */
 export type TaskKind = TaskWork["kind"];
 

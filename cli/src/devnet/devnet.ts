@@ -12,7 +12,7 @@ import {
   tensorToJson,
   typedData,
 } from "@ncn/protocol";
-import { BUILTIN_MODELS, NCN_GLOVE, NCN_GPT } from "@ncn/runtime/builtin-models";
+import { BUILTIN_MODELS, NCN_GLOVE, NCN_GPT, NCN_WHISPER } from "@ncn/runtime/builtin-models";
 import { renderText } from "@ncn/runtime/testing/render-text";
 import { tinyModelBytes, tinyModelDescriptor } from "@ncn/runtime/testing/tiny-model";
 import { chainValidatorSet, NcnClient, openPaymentSession, type ReceiptVerification } from "@ncn/sdk";
@@ -48,6 +48,7 @@ export const DEVNET_PRICES = {
   tiny: 10n ** 14n,
   chat: 10n ** 13n,
   embed: 10n ** 12n,
+  speech: 10n ** 15n,
 } as const;
 /** Per-token prices of the language and embedding models, in NCN base units per token. */
 export const DEVNET_TOKEN_PRICES = {
@@ -57,7 +58,7 @@ export const DEVNET_TOKEN_PRICES = {
 function tokenPrices(p: { promptToken: bigint; completionToken: bigint }) {
   return { promptToken: p.promptToken.toString(), completionToken: p.completionToken.toString() };
 }
-export const DEVNET_SUBNETS = ["ocr", "default", "chat", "embed"] as const;
+export const DEVNET_SUBNETS = ["ocr", "default", "chat", "embed", "speech"] as const;
 
 export interface DevnetOptions {
   /** Folder for state, logs and devnet.json (default `<repo>/.ncn`). */
@@ -202,8 +203,9 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     }
     step("validators", registries.map((r) => r.url).join(" "));
 
-    // Catalog: the built-in OCR pipeline, language model and embedding model, and a tiny
-    // tensor model, priced per subnet (the language and embedding models per token too).
+    // Catalog: the built-in OCR pipeline, language model, embedding model and speech
+    // recogniser, and a tiny tensor model, priced per subnet (the language and embedding
+    // models per token too).
     const modelsDir = join(dir, "models");
     mkdirSync(modelsDir, { recursive: true });
     const tinyPath = join(modelsDir, "tiny-mlp.onnx");
@@ -239,6 +241,11 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
             pricing: tokenPrices(DEVNET_TOKEN_PRICES.embed),
           },
         ],
+      },
+      {
+        id: "speech",
+        name: "Speech to text",
+        models: [{ id: NCN_WHISPER.id, price: DEVNET_PRICES.speech.toString() }],
       },
     ];
     // Registry nodes accept a subnet's or model's records only from the owner the chain names.

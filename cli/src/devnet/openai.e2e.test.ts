@@ -19,6 +19,8 @@ import {
   typedData,
 } from "@ncn/protocol";
 import { NCN_GPT } from "@ncn/runtime/builtin-models";
+import { characterErrorRate } from "@ncn/runtime/testing/render-text";
+import { NCN_WHISPER_CER_BOUND, spokenSentences } from "@ncn/runtime/testing/spoken-audio";
 import { openPaymentSession } from "@ncn/sdk";
 import OpenAI from "openai";
 import * as v from "valibot";
@@ -442,6 +444,26 @@ describe("OpenAI-compatible API through the official client", () => {
     const first = again.data[0]?.embedding ?? [];
     for (const [i, x] of kitten.entries()) expect(first[i]).toBeCloseTo(x, 6);
   }, 60_000);
+
+  test("a transcription of a WAV file, as json and as text: the sentence espeak-ng read, priced per request", async () => {
+    const [sentence] = spokenSentences();
+    if (!sentence) throw new Error("no held-out spoken sentence");
+    const before = await chargedOf(keySession);
+    const file = new File([new Uint8Array(sentence.wav)], "speech.wav", { type: "audio/wav" });
+    const json = await openai.audio.transcriptions.create({ file, model: "ncn-whisper" });
+    expect(characterErrorRate(sentence.target, json.text)).toBeLessThan(NCN_WHISPER_CER_BOUND);
+    expect(ncnOf(json).result).toMatchObject({ kind: "transcribe", text: json.text });
+    expect(await chargedOf(keySession)).toBe(before + DEVNET_PRICES.speech);
+    const text = await openai.audio.transcriptions.create({
+      file,
+      model: "ncn-whisper",
+      response_format: "text",
+    });
+    expect(String(text).trim()).toBe(json.text);
+    expect(await failure(openai.audio.transcriptions.create({ file, model: "ncn-gpt" }))).toMatchObject({
+      status: 400,
+    });
+  }, 120_000);
 
   test("a bad key, an exhausted session, an unknown model, an oversized or malformed body: the OpenAI envelope with its status, nothing charged", async () => {
     const before = await chargedOf(keySession);

@@ -15,6 +15,7 @@ import {
   type Payment,
   readBody,
   readRequestEvents,
+  readTranscriptionUpload,
   type SamplingParams,
   type TaskInput,
   TextCompletionRequest,
@@ -38,7 +39,7 @@ import {
 
 /**
  * The OpenAI-compatible API: `POST /v1/chat/completions` (with `stream`), `POST
- * /v1/completions` and `POST /v1/embeddings`, over the same paid, validated and receipted
+ * /v1/completions`, `POST /v1/embeddings` and `POST /v1/audio/transcriptions`, over the same paid, validated and receipted
  * requests as the network's own routes. Errors are the shared envelope (`{ error: {
  * message, type, param, code } }`, see `errorBody`). Every response carries the network's
  * own view of the request under `ncn` (request id, price, receipt, attestations, the
@@ -140,6 +141,28 @@ openAiRoutes.post("/v1/embeddings", async (c) => {
     })),
     model: offer.descriptor.id,
     usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+    ncn: done,
+  });
+});
+
+openAiRoutes.post("/v1/audio/transcriptions", async (c) => {
+  const { form, audio } = await readTranscriptionUpload(c.req.raw);
+  const offer = await offerFor(c, form.model, "transcribe", form.subnet);
+  const input: TaskInput = {
+    kind: "transcribe",
+    model: offer.descriptor.id,
+    audio,
+    ...(form.language === undefined ? {} : { language: form.language }),
+    ...(form.prompt === undefined ? {} : { prompt: form.prompt }),
+  };
+  const s = await startRequest(c, offer.subnet, input, { timeoutMs: form.timeoutMs });
+  const done = await finished(c, s);
+  if (done.result?.kind !== "transcribe")
+    throw new BaseError("INTERNAL", "the request returned no transcript");
+  if (form.response_format === "text") return c.text(done.result.text);
+  return c.json({
+    text: done.result.text,
+    usage: { type: "duration", seconds: Math.ceil(done.result.audio_seconds) },
     ncn: done,
   });
 });

@@ -77,7 +77,8 @@ export type SamplingParams = v.InferOutput<typeof SamplingParams>;
 export const FinishReason = v.picklist(["stop", "length"]);
 export type FinishReason = v.InferOutput<typeof FinishReason>;
 
-const TokenIdSchema = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffff_ffff));
+/** A token id (a vocabulary index). */
+export const TokenIdSchema = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffff_ffff));
 const TokenIds = v.pipe(v.array(TokenIdSchema), v.maxLength(GENERATE_LIMITS.maxTokens));
 
 /**

@@ -38,10 +38,12 @@ export function lazyOnnxReexecutor(
         { ModelStore, TaskExecutor, TextEmbeddingRuntime },
         { OnnxRuntime, defaultModelMemoryBytes },
         { CausalLmRuntime },
+        { SpeechToTextRuntime },
       ] = await Promise.all([
         import("@ncn/runtime"),
         import("@ncn/runtime/onnx"),
         import("@ncn/runtime/causal-lm"),
+        import("@ncn/runtime/speech-to-text"),
       ]);
       const store = await ModelStore.open({
         dir: cacheDir,
@@ -60,6 +62,7 @@ export function lazyOnnxReexecutor(
       const loadModel = (m: ModelDescriptor) => store.load(m);
       const lm = new CausalLmRuntime({ onnx: runtime, loadModel });
       const embedder = new TextEmbeddingRuntime({ onnx: runtime, loadModel });
+      const speech = new SpeechToTextRuntime({ onnx: runtime, loadModel });
       // What the executor gives a runtime for one task: models fetched stay pinned until it ends.
       const withModels = async <T>(check: (context: RuntimeContext) => Promise<T>): Promise<T> => {
         const unpins: (() => void)[] = [];
@@ -96,6 +99,10 @@ export function lazyOnnxReexecutor(
             await context.fetchModel(model);
             return (await lm.loadModel(model, context)).tokenizer.encodePrompt(prompt).length;
           }),
+        verifyTranscript: (model, asked, result, greedyMargin) =>
+          withModels((context) =>
+            speech.verify({ kind: "transcribe", model, ...asked }, result, context, greedyMargin),
+          ),
         embed: (model, pipeline, texts) =>
           withModels(async (context) => {
             const { vectors, dims, tokens } = await embedder.embed(model, pipeline, texts, context);
@@ -113,6 +120,8 @@ export function lazyOnnxReexecutor(
       (await load()).verifyGeneration(model, asked, result, tolerance),
     countPromptTokens: async (model, prompt) => (await load()).countPromptTokens(model, prompt),
     embed: async (model, pipeline, texts) => (await load()).embed(model, pipeline, texts),
+    verifyTranscript: async (model, asked, result, greedyMargin) =>
+      (await load()).verifyTranscript(model, asked, result, greedyMargin),
     close: async () => {
       if (ready) await (await ready).close();
     },

@@ -5,8 +5,14 @@ import type {
   OcrLine,
   SamplingParams,
   Tensor,
+  TranscribeResult,
+  TranscribeTaskInput,
 } from "@ncn/protocol";
 import type { VerifyTolerance, VerifyVerdict } from "@ncn/runtime/causal-lm";
+import type { TranscriptVerdict } from "@ncn/runtime/speech-to-text";
+
+/** What a `transcribe` task asked for: the audio and the hints. */
+export type TranscriptionAsked = Pick<TranscribeTaskInput, "audio" | "language" | "prompt">;
 
 /** What a `generate` task asked for: the prompt and how tokens were to be chosen. */
 export interface GenerationAsked {
@@ -62,4 +68,15 @@ export interface Reexecutor {
     pipeline: readonly ModelDescriptor[],
     texts: readonly string[],
   ): Promise<EmbeddedTexts>;
+  /**
+   * Checks an agent's `transcribe` result without decoding again: the speech model `model`
+   * (a manifest) encodes the audio and scores the claimed tokens in one decoder pass; every
+   * token, and the end after the last, must be the greedy choice within `greedyMargin`.
+   */
+  verifyTranscript?(
+    model: ModelDescriptor,
+    asked: TranscriptionAsked,
+    result: TranscribeResult,
+    greedyMargin: number,
+  ): Promise<TranscriptVerdict>;
 }

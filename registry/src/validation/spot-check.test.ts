@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   Address,
+  bytesToBase64,
   decodeEmbedding,
   type EmbedResult,
   encodeEmbedding,
@@ -25,6 +26,8 @@ import {
 } from "@ncn/runtime";
 import { CausalLmRuntime, type LoadedCausalLm, NCN_GPT } from "@ncn/runtime/causal-lm";
 import { OnnxRuntime } from "@ncn/runtime/onnx";
+import { NCN_WHISPER } from "@ncn/runtime/speech-to-text";
+import { spokenSentences } from "@ncn/runtime/testing/spoken-audio";
 import * as v from "valibot";
 import { ValidationRefusedError } from "../errors.ts";
 import type { ModelRecord } from "../records/record-index.ts";
@@ -193,7 +196,9 @@ async function completed(requestId: string, work: TaskWork): Promise<SpotCheckSu
       ? { kind, model: model.id, prompt: work.prompt, sampling: work.sampling }
       : work.kind === "embed"
         ? { kind, model: model.id, texts: work.texts }
-        : undefined;
+        : work.kind === "transcribe"
+          ? { kind, model: model.id, audio: work.audio }
+          : undefined;
   return {
     requestId: v.parse(RequestId, requestId),
     agent: v.parse(Address, newAccount().address.toLowerCase()),
@@ -418,6 +423,38 @@ describe("embed results are re-computed and compared by cosine", () => {
         )
       )?.details,
     ).toMatchObject({ field: "result.embeddings", index: 3, failure: "scale_mismatch" });
+  }, 60_000);
+});
+
+describe("transcribe results are checked by teacher forcing", () => {
+  test("an honest ncn-whisper transcript passes; one with a character changed fails at its position", async () => {
+    const { index, record: model } = await indexed(NCN_WHISPER);
+    const [sentence] = spokenSentences();
+    if (!sentence) throw new Error("no held-out spoken sentence");
+    const honest = await completed("stt-honest", {
+      kind: "transcribe",
+      model: NCN_WHISPER,
+      audio: bytesToBase64(sentence.wav),
+    });
+    const passed = recorder(index);
+    expect(await spotCheck(honest, model, passed.deps)).toBe("passed");
+    expect(passed.outcomes).toEqual(["passed"]);
+    if (honest.result.kind !== "transcribe") throw new Error("expected a transcript");
+    const tokens = [...honest.result.tokens];
+    const position = Math.floor(tokens.length / 2);
+    // the character after the last letter id ("z" -> "'"), else "z": never the one there
+    tokens[position] = tokens[position] === 31 ? 32 : 31;
+    const text = tokens.map((t) => (t === 5 ? " " : t === 32 ? "'" : String.fromCharCode(91 + t))).join("");
+    const forged = { ...honest, result: { ...honest.result, tokens, text: text.trim() } };
+    const failed = recorder(index);
+    const refused = await refusal(spotCheck(forged, model, failed.deps));
+    expect(refused?.details).toMatchObject({
+      reason: "spot_check_failed",
+      field: "result.tokens",
+      position,
+      failure: "not_greedy",
+    });
+    expect(failed.events).toMatchObject([{ kind: "spot_check_failed", agent: honest.agent }]);
   }, 60_000);
 });
 

@@ -9,6 +9,7 @@ import {
 } from "@ncn/protocol";
 import type { VerifyVerdict } from "@ncn/runtime/causal-lm";
 import { tensorsClose } from "@ncn/runtime/onnx";
+import type { TranscriptVerdict } from "@ncn/runtime/speech-to-text";
 import { type EmbeddingVerdict, verifyEmbeddings } from "@ncn/runtime/verify-embeddings";
 import {
   EMBED_SPOT_CHECK_MAX_NORM_DRIFT,
@@ -130,6 +131,40 @@ function generationDisagreement(
   };
 }
 
+/** What a failed transcript check says, and which result field it is about. */
+function transcriptDisagreement(verdict: Extract<TranscriptVerdict, { ok: false }>): Disagreement {
+  const { reason, position, token } = verdict;
+  if (reason === "text_mismatch")
+    return {
+      why: "the text is not what the tokens decode to",
+      field: "result.text",
+      details: { failure: reason },
+    };
+  if (reason === "duration_mismatch")
+    return {
+      why: "the audio is not as long as the result says",
+      field: "result.audio_seconds",
+      details: { failure: reason },
+    };
+  const said: Record<Exclude<typeof reason, "text_mismatch" | "duration_mismatch">, string> = {
+    not_greedy: `is not the greedy choice (${verdict.expected} is)`,
+    unknown_token: "is not in the model's vocabulary",
+    too_many_tokens: "is past the model's positions",
+    end_token: "is the end token inside the transcript",
+    cut_short: `ends the transcript where the model goes on (${verdict.expected} is next)`,
+  };
+  return {
+    why: `token ${token} at position ${position} ${said[reason]}`,
+    field: "result.tokens",
+    details: {
+      position,
+      token,
+      failure: reason,
+      ...(verdict.expected === undefined ? {} : { expected: verdict.expected }),
+    },
+  };
+}
+
 /** The result field a failed embedding comparison is about. */
 function embeddingField(verdict: Extract<EmbeddingVerdict, { ok: false }>): string {
   if (verdict.reason === "dims_mismatch") return "result.dims";
@@ -183,6 +218,22 @@ async function recheck(
         },
       );
       return verdict.ok ? undefined : generationDisagreement(verdict, result);
+    }
+    case "transcribe": {
+      if (result.kind !== "transcribe") throw resultKindMismatch(input, result);
+      if (!reexecutor.verifyTranscript) return "unchecked";
+      const asked = {
+        audio: input.audio,
+        ...(input.language === undefined ? {} : { language: input.language }),
+        ...(input.prompt === undefined ? {} : { prompt: input.prompt }),
+      };
+      const verdict = await reexecutor.verifyTranscript(
+        model.body,
+        asked,
+        result,
+        GENERATE_SPOT_CHECK_TOLERANCE.greedyMargin,
+      );
+      return verdict.ok ? undefined : transcriptDisagreement(verdict);
     }
     case "embed": {
       if (result.kind !== "embed") throw resultKindMismatch(input, result);

@@ -51,5 +51,13 @@ export function taskFrameOf(req: RequestRecord, taskId: string, deadline: number
         sampling: req.input.sampling,
         ...(req.stream ? { stream: true } : {}),
       };
+    case "transcribe":
+      return {
+        ...common,
+        kind: "transcribe",
+        audio: req.input.audio,
+        ...(req.input.language === undefined ? {} : { language: req.input.language }),
+        ...(req.input.prompt === undefined ? {} : { prompt: req.input.prompt }),
+      };
   }
 }
