@@ -236,7 +236,7 @@ export async function readTranscriptionUpload(request: Request): Promise<Transcr
     if (key !== "file" && typeof value === "string" && !(key in fields)) fields[key] = value;
   }
   const form = parseOrThrow(TranscriptionForm, fields, "form");
-  const file = data.get("file");
+  const file: unknown = data.get("file");
   if (!(file instanceof Blob)) {
     throw new ProtocolError("INVALID_INPUT", "file is required: a WAV file of 16-bit PCM", {
       details: { field: "file" },
