@@ -46,7 +46,13 @@ describe("TaskExecutor", () => {
     expect([...served].sort()).toEqual([...EXECUTABLE_RUNTIMES].sort());
     const kinds = executor.runtimes.map((r) => `${r.taskKind}/${r.modelRuntime}`);
     expect(new Set(kinds).size).toBe(kinds.length);
-    expect(kinds.sort()).toEqual(["embed/onnx", "generate/onnx", "ocr/onnx", "tensor/onnx"]);
+    expect(kinds.sort()).toEqual([
+      "embed/onnx",
+      "generate/onnx",
+      "ocr/onnx",
+      "tensor/onnx",
+      "transcribe/onnx",
+    ]);
   });
 
   test("dispatches an embed task to the built-in embedding model, whose manifest is the model hash", async () => {

@@ -42,7 +42,7 @@ const manifest: SpeechToTextManifest = {
 writeFileSync(join(ASSETS, MANIFEST), speechToTextManifestBytes(manifest));
 const entry = (file: string) => {
   const p = part(file);
-  return `  "${file}": { sha256: "${p.sha256}", size: ${p.size} },`;
+  return `  "${file}": {\n    sha256: "${p.sha256}",\n    size: ${p.size},\n  },`;
 };
 const files = [
   "encoder_model.onnx",

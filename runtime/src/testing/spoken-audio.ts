@@ -7,7 +7,7 @@ import * as v from "valibot";
  * The character error rate the shipped `ncn-whisper` stays under on the held-out sentences
  * (measured by `runtime/models/ncn-whisper/export.py`, see its TRAINED.json).
  */
-export const NCN_WHISPER_CER_BOUND = 0.6;
+export const NCN_WHISPER_CER_BOUND = 0.15;
 
 const FIXTURES = join(import.meta.dir, "../runtimes/speech-to-text/fixtures");
 

@@ -2,19 +2,19 @@
 // runtime/assets/ncn-whisper/: their sha256 and size. Do not edit by hand.
 export const NCN_WHISPER_FILES = {
   "encoder_model.onnx": {
-    sha256: "0x9efcbd371b135a3bd37f9d35147a4069f07ae22c2d7f1adc060dcc9636fb45a4",
+    sha256: "0xd9e34f8b12e57d9f48669a25cb3d87321701cf8e0e3a68f8dc41f2dadaad7dcf",
     size: 8966601,
   },
   "decoder_model.onnx": {
-    sha256: "0x818b925f21c72eba4b320b16e12b2011a7a5bd13748319b301bbd309a6600f1d",
+    sha256: "0x9aec308ede27cdb07dcebc23c3bbb263cebaefb24261c1d4b04264d6f088e73d",
     size: 7343567,
   },
   "decoder_with_past_model.onnx": {
-    sha256: "0xad1d2c62c6cdccc54d69497df20ee60818bffec4e19691a7a9cf7537b61fddbc",
+    sha256: "0x5e6b4b62539a89b845d1741b8f672b21683492842b42b0581514f61b79015acd",
     size: 6444757,
   },
   "decoder_model_merged.onnx": {
-    sha256: "0x7c87400598ed9df80bace2691c21896373d604387e949a60e551784f26184c65",
+    sha256: "0x443ec38caa34dc5389a0df886193a8b5cf832e2945c01b8e68a50cd562879bf8",
     size: 7431076,
   },
   "tokenizer.json": {
@@ -22,7 +22,7 @@ export const NCN_WHISPER_FILES = {
     size: 2135,
   },
   "ncn-whisper.speech-to-text": {
-    sha256: "0x1419ab2f0f8c23b3aa18d99b5533dd606ec6b78f9ace2caf274542c48b0696e0",
+    sha256: "0x6b01ed48751ff2d9dc117e6a08562718fd1ff96653278c647371eb49f8782f23",
     size: 938,
   },
 } as const;
