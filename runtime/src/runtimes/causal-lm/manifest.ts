@@ -59,6 +59,31 @@ export function parseCausalLmManifest(modelId: string, bytes: Uint8Array): Causa
   return parsed.output;
 }
 
+/**
+ * The descriptor of one part of a manifest: the built-in model with its hash (no download),
+ * else one built from the entry, named `<model id, first prefixChars>/<role>`.
+ */
+export function manifestPartDescriptor(
+  model: Pick<ModelDescriptor, "id">,
+  role: string,
+  entry: ManifestPart,
+  builtin: readonly ModelDescriptor[],
+  prefixChars: number,
+): ModelDescriptor {
+  const sha = entry.sha256.toLowerCase();
+  return (
+    builtin.find((m) => m.sha256.toLowerCase() === sha) ?? {
+      id: v.parse(ModelId, `${model.id.slice(0, prefixChars)}/${role}`),
+      sha256: entry.sha256,
+      size: entry.size,
+      runtime: "onnx",
+      sources: entry.sources,
+      inputs: [],
+      outputs: [],
+    }
+  );
+}
+
 export interface CausalLmParts {
   decoder: ModelDescriptor;
   tokenizer: ModelDescriptor;
@@ -74,20 +99,7 @@ export function partsOfManifest(
   manifest: CausalLmManifest,
   builtin: readonly ModelDescriptor[],
 ): CausalLmParts {
-  const part = (role: string, entry: ManifestPart): ModelDescriptor => {
-    const sha = entry.sha256.toLowerCase();
-    return (
-      builtin.find((m) => m.sha256.toLowerCase() === sha) ?? {
-        id: v.parse(ModelId, `${model.id.slice(0, 46)}/${role}`),
-        sha256: entry.sha256,
-        size: entry.size,
-        runtime: "onnx",
-        sources: entry.sources,
-        inputs: [],
-        outputs: [],
-      }
-    );
-  };
+  const part = (role: string, entry: ManifestPart) => manifestPartDescriptor(model, role, entry, builtin, 46);
   return {
     decoder: part("decoder", manifest.decoder),
     tokenizer: part("tokenizer", manifest.tokenizer),

@@ -1,7 +1,7 @@
-import { canonicalJson, type ModelDescriptor, ModelId } from "@ncn/protocol";
+import { canonicalJson, type ModelDescriptor } from "@ncn/protocol";
 import * as v from "valibot";
 import { RuntimeError } from "../../errors.ts";
-import { ManifestPart } from "../causal-lm/manifest.ts";
+import { ManifestPart, manifestPartDescriptor } from "../causal-lm/manifest.ts";
 
 export const SPEECH_TO_TEXT_FORMAT = "ncn-speech-to-text/1";
 
@@ -94,20 +94,7 @@ export function speechPartsOfManifest(
   manifest: SpeechToTextManifest,
   builtin: readonly ModelDescriptor[],
 ): SpeechToTextParts {
-  const part = (role: string, entry: ManifestPart): ModelDescriptor => {
-    const sha = entry.sha256.toLowerCase();
-    return (
-      builtin.find((m) => m.sha256.toLowerCase() === sha) ?? {
-        id: v.parse(ModelId, `${model.id.slice(0, 40)}/${role}`),
-        sha256: entry.sha256,
-        size: entry.size,
-        runtime: "onnx",
-        sources: entry.sources,
-        inputs: [],
-        outputs: [],
-      }
-    );
-  };
+  const part = (role: string, entry: ManifestPart) => manifestPartDescriptor(model, role, entry, builtin, 40);
   return {
     encoder: part("encoder", manifest.encoder),
     decoder: part("decoder", manifest.decoder),
