@@ -24,6 +24,7 @@ import {
 } from "../constants.ts";
 import type { RegistryNode } from "../node.ts";
 import { GOSSIP_SCORE_THRESHOLDS } from "../p2p/gossip-scoring.ts";
+import { noiseCrypto } from "../p2p/noise-crypto.ts";
 import { startTestNode, tempDir, waitFor } from "../test-support/cluster.ts";
 import { addressOf, newAccount } from "../test-support/records.ts";
 import { memoryPaymentReader } from "../test-support/stream.ts";
@@ -49,7 +50,7 @@ beforeAll(async () => {
   hostile = await createLibp2p({
     addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto() })],
     streamMuxers: [yamux()],
     services: {
       identify: identify(),

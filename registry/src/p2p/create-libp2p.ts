@@ -18,6 +18,7 @@ import { DHT_NAMESPACE, DHT_PROTOCOL, DHT_QUERY_SELF_INTERVAL_MS, MAX_GOSSIP_BYT
 import { RegistryError } from "../errors.ts";
 import { GOSSIP_SCORE_THRESHOLDS, gossipScoreParams } from "./gossip-scoring.ts";
 import { type IndexSync, type IndexSyncInit, indexSync } from "./index-sync-service.ts";
+import { noiseCrypto } from "./noise-crypto.ts";
 import { abortSafeTcp } from "./tcp-transport.ts";
 
 export type RegistryServices = {
@@ -41,7 +42,7 @@ export interface CreateLibp2pInit {
 
 /**
  * The registry's libp2p stack: TCP (a WebSocket listener never stops under Bun) whose aborted
- * dials leave no orphaned socket error, noise, yamux, identify, ping, bootstrap, a Kademlia
+ * dials leave no orphaned socket error, noise (with a cipher Bun has, see `noise-crypto.ts`), yamux, identify, ping, bootstrap, a Kademlia
  * DHT that works on loopback and private addresses, gossipsub, and the registry's index sync.
  */
 export async function createRegistryLibp2p(init: CreateLibp2pInit): Promise<RegistryLibp2p> {
@@ -50,7 +51,7 @@ export async function createRegistryLibp2p(init: CreateLibp2pInit): Promise<Regi
     start: false,
     addresses: { listen: init.listen },
     transports: [abortSafeTcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto() })],
     streamMuxers: [yamux()],
     peerDiscovery: init.bootstrap.length > 0 ? [bootstrap({ list: init.bootstrap, timeout: 10 })] : [],
     services: {
