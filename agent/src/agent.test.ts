@@ -193,7 +193,7 @@ describe("gateway link", () => {
     await g.until(() => a.outbox.size === 0, 2000);
   });
 
-  test("a generate task sent with stream: true streams its tokens in order, before its result; without it, none", async () => {
+  test("a generate task sent with stream: true streams its tokens in order, before its result, no progress frame ahead of them; without it, none", async () => {
     const g = gateway();
     await agent(g);
     const generate = (id: string, stream: boolean): TaskFrame => ({
@@ -216,6 +216,11 @@ describe("gateway link", () => {
     const order = g.frames.map((f) => f.frame);
     const frames = g.received("tokens", (f) => f.taskId === streamed.taskId);
     expect(frames.length).toBeGreaterThan(0);
+    // No "started" progress frame goes ahead of the first tokens to hold them up (a model
+    // download still reports its progress).
+    expect(g.received("progress", (f) => f.taskId === streamed.taskId).map((p) => p.stage)).not.toContain(
+      "started",
+    );
     // Every tokens frame came before the result frame.
     const resultAt = order.findIndex((f) => f.type === "result" && f.taskId === streamed.taskId);
     expect(order.findLastIndex((f) => f.type === "tokens" && f.taskId === streamed.taskId)).toBeLessThan(
@@ -231,6 +236,7 @@ describe("gateway link", () => {
     const plainRes = await g.waitFor("result", (f) => f.taskId === plain.taskId, 60_000);
     expect(plainRes.result).toEqual(res.result);
     expect(g.received("tokens", (f) => f.taskId === plain.taskId)).toEqual([]);
+    expect(g.received("progress", (f) => f.taskId === plain.taskId).map((p) => p.stage)).toContain("started");
   }, 90_000);
 
   test("runs an OCR task with the built-in pipeline", async () => {

@@ -390,8 +390,10 @@ export class Agent {
           stage,
           ...(progress === undefined ? {} : { progress }),
         });
-      if (!batch) progress("started", 0);
       tokens = this.#tokenStream(subnet, task, batch, signal);
+      // A streamed generation's first tokens frame says it started: a progress frame ahead of
+      // it would only hold it up at the gateway (each is a step of the request's state).
+      if (!batch && !tokens) progress("started", 0);
       const outcome = await this.executor.execute(task, {
         signal,
         onProgress: batch

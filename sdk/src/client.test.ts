@@ -3,7 +3,7 @@ import { errorBody } from "@ncn/protocol";
 import type { Server } from "bun";
 import * as v from "valibot";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { NcnClient } from "./client.ts";
+import { IDLE_ACKNOWLEDGE_MS, NcnClient } from "./client.ts";
 
 // A stand-in gateway that keeps a session ledger the way the real one does (a voucher must
 // cover everything charged plus this request), and a network that loses chosen answers: the
@@ -160,6 +160,24 @@ test("a typed refusal from the gateway is final: nothing stays covered for it", 
   await client.infer({ subnet: "default", model: "tiny-mlp", requestId: "q2", inputs: tensor });
   expect(ledger.vouchers.at(-1)).toBeGreaterThanOrEqual(PRICE);
   expect(ledger.vouchers.at(-1)).toBeLessThan(2n * PRICE);
+});
+
+test("back-to-back requests need no acknowledgement between them: the next voucher covers what is owed", async () => {
+  const { url, ledger } = standIn(new Set(["f1"]));
+  const client = new NcnClient({ gatewayUrl: url, account: privateKeyToAccount(generatePrivateKey()) });
+  await client.registerSession(sessionId);
+  const tensor = { x: { dtype: "float32" as const, dims: [1, 1], data: new Float32Array([1]) } };
+  const infer = (requestId: string) =>
+    client.infer({ subnet: "default", model: "tiny-mlp", requestId, inputs: tensor });
+  // After f1 failed and g1 returned, no voucher equals the one charge ...
+  expect((await infer("f1")).response.state).toBe("failed");
+  expect((await infer("g1")).response.state).toBe("returned");
+  // ... but the next request follows at once: its voucher covers the charge, and no
+  // acknowledgement competed with it at the gateway.
+  expect((await infer("g2")).response.state).toBe("returned");
+  expect(ledger.vouchers).toEqual([PRICE, PRICE + 1n, 2n * PRICE]);
+  await new Promise((r) => setTimeout(r, IDLE_ACKNOWLEDGE_MS + 150));
+  expect(ledger.acks).toEqual([]);
 });
 
 test("once idle after a failed request, the client acknowledges exactly what it received", async () => {

@@ -137,6 +137,8 @@ export class NcnClient {
   #signed = new Set<bigint>();
   /** The amount of the last voucher this client signed (0 before the first). */
   #lastVoucher = 0n;
+  /** The acknowledgement waiting for the session to stay quiet (see `#acknowledgeWhenIdle`). */
+  #idleAcknowledge: ReturnType<typeof setTimeout> | undefined;
   #quotes = new Map<string, Quote>();
   #gatewayInfo: Promise<GatewayInfo> | undefined;
   /** RequestAccess signatures by request id (a request's payer signs once per request). */
@@ -509,7 +511,7 @@ export class NcnClient {
     const headers = mode === "escrow" ? await this.accessHeaders(requestId) : {};
     const stop = opts.onProgress ? this.#follow(requestId, opts.onProgress, opts.signal) : undefined;
     // Count this request in flight before yielding, so that concurrent requests sign
-    // vouchers that cover each other.
+    // vouchers that cover each other (and an acknowledgement waiting for a quiet moment waits on).
     if (mode === "session") this.#inflight.set(requestId, price);
     try {
       let floor = 0n;
@@ -558,12 +560,25 @@ export class NcnClient {
    * charges settle without waiting for a next request.
    */
   #acknowledgeWhenIdle(): void {
-    if (!this.#spentKnown || this.#inflight.size > 0 || this.#unanswered.size > 0) return;
+    clearTimeout(this.#idleAcknowledge);
+    if (this.#owedUnacknowledged() === undefined) return;
+    // Back-to-back requests need none (each voucher covers what came before it): waiting for
+    // a quiet moment keeps its signature check off the next request's path at the gateway.
+    this.#idleAcknowledge = setTimeout(() => {
+      this.#idleAcknowledge = undefined;
+      const owed = this.#owedUnacknowledged();
+      if (owed === undefined) return;
+      this.#lastVoucher = owed;
+      // Best effort: a later request or an explicit acknowledge() covers it as well.
+      this.acknowledge().catch(() => undefined);
+    }, IDLE_ACKNOWLEDGE_MS);
+  }
+
+  /** What this client owes when idle and no voucher of its says so; else undefined. */
+  #owedUnacknowledged(): bigint | undefined {
+    if (!this.#spentKnown || this.#inflight.size > 0 || this.#unanswered.size > 0) return undefined;
     const owed = this.#spent + this.#streamReceived;
-    if (owed === 0n || owed === this.#lastVoucher) return;
-    this.#lastVoucher = owed;
-    // Best effort: a later request or an explicit acknowledge() covers it as well.
-    this.acknowledge().catch(() => undefined);
+    return owed === 0n || owed === this.#lastVoucher ? undefined : owed;
   }
 
   /**
@@ -668,6 +683,12 @@ async function readGenerateStream(
   notFromGateway.add(cut);
   throw cut;
 }
+
+/**
+ * How long a session client stays quiet before it acknowledges, by itself, a total no voucher
+ * of its matched (ms): long enough for the next of back-to-back requests to start.
+ */
+export const IDLE_ACKNOWLEDGE_MS = 250;
 
 const TERMINAL: ReadonlySet<string> = new Set(["returned", "failed", "cancelled"]);
 

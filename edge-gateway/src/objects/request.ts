@@ -67,6 +67,8 @@ export class RequestObject extends DurableObject<Env> {
   #streams = new Set<WritableStreamDefaultWriter<Uint8Array>>();
   /** Effects running in the background, by key: each runs once at a time. */
   #inflight = new Set<string>();
+  /** The new request's payment check, started before its first write (see `#submit`). */
+  #payment: Promise<{ payer: string } | { error: unknown }> | undefined;
   /** Every validator that attested the completion, once all answered (settlement asks them). */
   #lateAttesters: Promise<string[]> | undefined;
   /**
@@ -174,6 +176,10 @@ export class RequestObject extends DurableObject<Env> {
       return responseOf(existing);
     }
     const req = newRequest(input, Date.now());
+    // The payment check leaves before anything is written: a write in progress holds every
+    // outgoing call until it is on disk (the output gate), and this first write creates the
+    // object's storage. So the two overlap instead of following each other.
+    this.#payment = this.#paymentOutcome(req, caller);
     await this.ctx.storage.put("input", req.input);
     await this.#save(req, undefined);
     this.#req = req;
@@ -317,15 +323,15 @@ export class RequestObject extends DurableObject<Env> {
     if (!req) return;
     switch (effect.type) {
       case "checkPayment": {
-        let payer: string;
-        try {
-          payer = await this.#checkPayment(req, caller);
-        } catch (e) {
-          const err = publicError(e, { requestId: req.requestId });
+        const started = this.#payment;
+        this.#payment = undefined;
+        const outcome = await (started ?? this.#paymentOutcome(req, caller));
+        if ("error" in outcome) {
+          const err = publicError(outcome.error, { requestId: req.requestId });
           await this.#apply({ type: "paymentRefused", error: { code: err.code, message: err.shortMessage } });
           throw err; // with its details (what is required, the next free voucher amount)
         }
-        await this.#apply({ type: "paymentChecked", payer });
+        await this.#apply({ type: "paymentChecked", payer: outcome.payer });
         return;
       }
       case "dispatch":
@@ -422,6 +428,17 @@ export class RequestObject extends DurableObject<Env> {
       run().catch((e: unknown) =>
         log.error("request step failed", { requestId: this.#req?.requestId, error: String(e) }),
       ),
+    );
+  }
+
+  /** The payment check, started: its payer, or the error that refused it (never a rejection). */
+  #paymentOutcome(
+    req: RequestRecord,
+    caller: string | undefined,
+  ): Promise<{ payer: string } | { error: unknown }> {
+    return this.#checkPayment(req, caller).then(
+      (payer) => ({ payer }),
+      (error: unknown) => ({ error }),
     );
   }
 
