@@ -2,6 +2,7 @@ import type { Startable } from "@libp2p/interface";
 import {
   type AttestationResponse,
   type AttestationSig,
+  attestationDigest,
   BaseError,
   type CompletionRequest,
   hashCanonical,
@@ -9,9 +10,8 @@ import {
   type NcnDomain,
   type PreprocessRequest,
   toBaseError,
-  typedData,
 } from "@ncn/protocol";
-import { recoverTypedDataAddress } from "viem";
+import { recoverDigest } from "@ncn/protocol/secp256k1";
 import type { ValidatorSetReader } from "../chain/validator-set.ts";
 import { MEMPOOL_CONCURRENCY, MEMPOOL_MAX_ITEMS, MEMPOOL_TTL_MS, TOPIC_MEMPOOL } from "../constants.ts";
 import { RegistryError } from "../errors.ts";
@@ -247,15 +247,16 @@ export class MempoolService implements Startable {
     }
     let signer: string;
     try {
-      signer = await recoverTypedDataAddress({
-        ...typedData(domain, "Attestation", {
+      // From the digest (libsecp256k1 when it loads): several gossiped attestations per request.
+      signer = await recoverDigest(
+        attestationDigest(domain, {
           requestId,
           phase: a.phase,
           subject: a.subject,
           outputHash: a.outputHash,
         }),
-        signature: a.signature,
-      });
+        a.signature,
+      );
     } catch (e) {
       throw new RegistryError("SIGNATURE_INVALID", "attestation signature cannot be recovered", { cause: e });
     }

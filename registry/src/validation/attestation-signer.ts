@@ -2,13 +2,13 @@ import {
   type AttestationMessage,
   type AttestationSig,
   attestationDigest,
+  digestOf,
   type NcnDomain,
   type SettlementBatchMessage,
-  typedData,
 } from "@ncn/protocol";
 import { signDigest } from "@ncn/protocol/secp256k1";
-import type { Hex } from "viem";
-import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+import { type Hex, hashMessage } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 
 /** Signs this validator's EIP-712 attestations. */
 export interface AttestationSigner {
@@ -20,8 +20,7 @@ export interface AttestationSigner {
 }
 
 export function attestationSigner(privateKey: Hex): AttestationSigner {
-  const account: PrivateKeyAccount = privateKeyToAccount(privateKey);
-  const address = account.address.toLowerCase() as `0x${string}`;
+  const address = privateKeyToAccount(privateKey).address.toLowerCase() as `0x${string}`;
   return {
     address,
     async attest(domain, message) {
@@ -35,7 +34,8 @@ export function attestationSigner(privateKey: Hex): AttestationSigner {
         signature,
       } as AttestationSig;
     },
-    signSettlement: (domain, message) => account.signTypedData(typedData(domain, "SettlementBatch", message)),
-    signMessage: (text) => account.signMessage({ message: text }),
+    // Every signature from its digest, as above: the same bytes as viem's account would sign.
+    signSettlement: (domain, message) => signDigest(digestOf(domain, "SettlementBatch", message), privateKey),
+    signMessage: (text) => signDigest(hashMessage(text), privateKey),
   };
 }
