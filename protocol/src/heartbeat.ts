@@ -1,10 +1,10 @@
 import * as v from "valibot";
-import { recoverMessageAddress } from "viem";
 import { ProtocolError } from "./errors.ts";
 import { Load } from "./frames.ts";
 import { canonicalJson } from "./hashing.ts";
 import { issuesOf } from "./parse.ts";
 import { Address, Signature, TimestampMs } from "./primitives.ts";
+import { type RecoverTextSigner, recoverTextSigner } from "./text-signer.ts";
 
 /** An agent's signed liveness beacon; it keeps the agent's record alive in the registry. */
 export const AgentHeartbeat = v.object({
@@ -31,6 +31,7 @@ export async function verifyHeartbeat(
   input: unknown,
   now = Date.now(),
   maxSkewMs = 60_000,
+  recover: RecoverTextSigner = recoverTextSigner,
 ): Promise<AgentHeartbeat> {
   const parsed = v.safeParse(AgentHeartbeat, input);
   if (!parsed.success) {
@@ -47,7 +48,7 @@ export async function verifyHeartbeat(
   }
   let signer: string;
   try {
-    signer = await recoverMessageAddress({ message: heartbeatSigningText(hb), signature: hb.signature });
+    signer = await recover(heartbeatSigningText(hb), hb.signature);
   } catch (e) {
     throw new ProtocolError("SIGNATURE_INVALID", "heartbeat signature cannot be recovered", { cause: e });
   }

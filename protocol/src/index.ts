@@ -28,5 +28,6 @@ export * from "./tasks/embed.ts";
 export * from "./tasks/generate.ts";
 export * from "./tasks/transcribe.ts";
 export * from "./tensor.ts";
+export * from "./text-signer.ts";
 export * from "./validation.ts";
 export * from "./validation-socket.ts";

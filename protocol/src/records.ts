@@ -1,11 +1,12 @@
 import * as v from "valibot";
-import { hashMessage, recoverMessageAddress } from "viem";
+import { hashMessage } from "viem";
 import { ProtocolError } from "./errors.ts";
 import { Capabilities } from "./frames.ts";
 import { canonicalJson } from "./hashing.ts";
 import { ModelDescriptor } from "./model.ts";
 import { TokenPrices } from "./pricing.ts";
 import { Address, ModelId, Signature, SubnetId, UintString } from "./primitives.ts";
+import { type RecoverTextSigner, recoverTextSigner } from "./text-signer.ts";
 
 export const RECORD_KINDS = ["agent", "model", "subnet", "validator"] as const;
 export const RecordKind = v.picklist(RECORD_KINDS);
@@ -95,7 +96,11 @@ export function recordSigningHash(record: UnsignedRecord | SignedRecord): `0x${s
  * Parses and checks a record: schema, signature by `owner`, and that the owner may
  * publish under this key (agent and validator keys are their own address).
  */
-export async function verifyRecord(input: unknown, now = Date.now()): Promise<SignedRecord> {
+export async function verifyRecord(
+  input: unknown,
+  now = Date.now(),
+  recover: RecoverTextSigner = recoverTextSigner,
+): Promise<SignedRecord> {
   const parsed = v.safeParse(SignedRecord, input);
   if (!parsed.success) {
     const issue = parsed.issues[0];
@@ -105,7 +110,7 @@ export async function verifyRecord(input: unknown, now = Date.now()): Promise<Si
   const record = parsed.output;
   let signer: string;
   try {
-    signer = await recoverMessageAddress({ message: recordSigningText(record), signature: record.signature });
+    signer = await recover(recordSigningText(record), record.signature);
   } catch (e) {
     throw new ProtocolError("SIGNATURE_INVALID", "record signature cannot be recovered", { cause: e });
   }

@@ -1,9 +1,9 @@
 import * as v from "valibot";
-import { recoverMessageAddress } from "viem";
 import { ProtocolError } from "./errors.ts";
 import { canonicalJson } from "./hashing.ts";
 import { issuesOf } from "./parse.ts";
 import { Address, RequestId, Signature, TimestampMs } from "./primitives.ts";
+import { type RecoverTextSigner, recoverTextSigner } from "./text-signer.ts";
 
 /**
  * What can happen to an agent that moves its reputation. `spot_check_failed` (a validator
@@ -58,7 +58,10 @@ export function reputationReportSigningText(r: UnsignedReputationReport | Reputa
 }
 
 /** Parses a report and checks that `reporter` signed it. Who may report is the caller's policy. */
-export async function verifyReputationReport(input: unknown): Promise<ReputationReport> {
+export async function verifyReputationReport(
+  input: unknown,
+  recover: RecoverTextSigner = recoverTextSigner,
+): Promise<ReputationReport> {
   const parsed = v.safeParse(ReputationReport, input);
   if (!parsed.success) {
     const issues = issuesOf(parsed.issues);
@@ -73,10 +76,7 @@ export async function verifyReputationReport(input: unknown): Promise<Reputation
   const report = parsed.output;
   let signer: string;
   try {
-    signer = await recoverMessageAddress({
-      message: reputationReportSigningText(report),
-      signature: report.signature,
-    });
+    signer = await recover(reputationReportSigningText(report), report.signature);
   } catch (e) {
     throw new ProtocolError("SIGNATURE_INVALID", "report signature cannot be recovered", { cause: e });
   }

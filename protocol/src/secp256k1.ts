@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
-import { bytesToHex, hexToBytes, keccak256, recoverAddress, serializeSignature } from "viem";
+import { bytesToHex, hashMessage, hexToBytes, keccak256, recoverAddress, serializeSignature } from "viem";
 import { sign } from "viem/accounts";
+import type { RecoverTextSigner } from "./text-signer.ts";
 
 /**
  * secp256k1 signing and recovery of 32-byte digests for the processes that sign or check
@@ -59,6 +60,10 @@ export async function recoverDigest(digest: `0x${string}`, signature: `0x${strin
   const hash = keccak256(pub.subarray(1), "bytes");
   return checksum(bytesToHex(hash.subarray(12)));
 }
+
+/** The address that signed a text (EIP-191), as viem's `recoverMessageAddress` answers it. */
+export const recoverTextSignerNative: RecoverTextSigner = (message, signature) =>
+  recoverDigest(hashMessage(message), signature);
 
 function checksum(address: `0x${string}`): `0x${string}` {
   const hex = address.slice(2).toLowerCase();

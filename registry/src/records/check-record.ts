@@ -7,6 +7,7 @@ import {
   type SignedRecord,
   verifyRecord,
 } from "@ncn/protocol";
+import { recoverTextSignerNative } from "@ncn/protocol/secp256k1";
 import type { NameOwnerReader } from "../chain/name-owners.ts";
 import { CLOCK_SKEW_MS, VERIFIED_CACHE_SIZE } from "../constants.ts";
 import { RecordRejectedError } from "../errors.ts";
@@ -48,7 +49,7 @@ async function verifyCached(input: unknown, now: number): Promise<SignedRecord> 
     }
     return hit;
   }
-  const record = await verifyRecord(input, now);
+  const record = await verifyRecord(input, now, recoverTextSignerNative);
   if (key !== undefined) {
     if (verified.size >= VERIFIED_CACHE_SIZE) {
       const oldest = verified.keys().next().value;

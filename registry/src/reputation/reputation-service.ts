@@ -5,6 +5,7 @@ import {
   reputationReportSigningText,
   verifyReputationReport,
 } from "@ncn/protocol";
+import { recoverTextSignerNative } from "@ncn/protocol/secp256k1";
 import type { ValidatorSetReader } from "../chain/validator-set.ts";
 import {
   CLOCK_SKEW_MS,
@@ -97,7 +98,7 @@ export class ReputationService implements Startable {
    * reporting a slashing offence) or `STALE_RECORD` (too old).
    */
   async acceptReport(input: unknown, now = Date.now()): Promise<number> {
-    const report = await verifyReputationReport(input);
+    const report = await verifyReputationReport(input, recoverTextSignerNative);
     if (report.at < now - REPORT_MAX_AGE_MS || report.at > now + CLOCK_SKEW_MS) {
       throw new RegistryError("STALE_RECORD", "report time is too far from now", {
         details: { at: report.at },

@@ -7,6 +7,7 @@ import {
   SubnetId,
   verifyHeartbeat,
 } from "@ncn/protocol";
+import { recoverTextSignerNative } from "@ncn/protocol/secp256k1";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { CLOCK_SKEW_MS, TOPIC_HEARTBEAT } from "../../constants.ts";
@@ -45,7 +46,7 @@ export function agentRoutes(deps: ApiDeps) {
     })
     .post("/v1/heartbeats", async (c) => {
       const body = await readBody(c.req.raw, AgentHeartbeat);
-      const hb = await verifyHeartbeat(body, Date.now(), CLOCK_SKEW_MS * 2);
+      const hb = await verifyHeartbeat(body, Date.now(), CLOCK_SKEW_MS * 2, recoverTextSignerNative);
       if (!deps.index.get("agent", hb.agent)) {
         throw new RegistryError("NOT_FOUND", `agent ${hb.agent} has no record here; publish it first`, {
           details: { field: "agent" },
