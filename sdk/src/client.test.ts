@@ -112,6 +112,17 @@ function lossyFetch(lose: Set<string>): typeof fetch {
   return f as typeof fetch;
 }
 
+/** A client on a registered session of a stand-in gateway where the requests named in `fails` fail. */
+async function sessionClient(fails: ReadonlySet<string>) {
+  const { url, ledger } = standIn(fails);
+  const client = new NcnClient({ gatewayUrl: url, account: privateKeyToAccount(generatePrivateKey()) });
+  await client.registerSession(sessionId);
+  const tensor = { x: { dtype: "float32" as const, dims: [1, 1], data: new Float32Array([1]) } };
+  const infer = (requestId: string) =>
+    client.infer({ subnet: "default", model: "tiny-mlp", requestId, inputs: tensor });
+  return { client, ledger, infer };
+}
+
 test("a request whose answer was lost stays covered by later vouchers until it is read back", async () => {
   const { url, ledger } = standIn(new Set(["r4"]));
   const lose = new Set(["r1", "r4"]);
@@ -163,12 +174,7 @@ test("a typed refusal from the gateway is final: nothing stays covered for it", 
 });
 
 test("back-to-back requests need no acknowledgement between them: the next voucher covers what is owed", async () => {
-  const { url, ledger } = standIn(new Set(["f1"]));
-  const client = new NcnClient({ gatewayUrl: url, account: privateKeyToAccount(generatePrivateKey()) });
-  await client.registerSession(sessionId);
-  const tensor = { x: { dtype: "float32" as const, dims: [1, 1], data: new Float32Array([1]) } };
-  const infer = (requestId: string) =>
-    client.infer({ subnet: "default", model: "tiny-mlp", requestId, inputs: tensor });
+  const { ledger, infer } = await sessionClient(new Set(["f1"]));
   // After f1 failed and g1 returned, no voucher equals the one charge ...
   expect((await infer("f1")).response.state).toBe("failed");
   expect((await infer("g1")).response.state).toBe("returned");
@@ -181,12 +187,7 @@ test("back-to-back requests need no acknowledgement between them: the next vouch
 });
 
 test("once idle after a failed request, the client acknowledges exactly what it received", async () => {
-  const { url, ledger } = standIn(new Set(["f1"]));
-  const client = new NcnClient({ gatewayUrl: url, account: privateKeyToAccount(generatePrivateKey()) });
-  await client.registerSession(sessionId);
-  const tensor = { x: { dtype: "float32" as const, dims: [1, 1], data: new Float32Array([1]) } };
-  const infer = (requestId: string) =>
-    client.infer({ subnet: "default", model: "tiny-mlp", requestId, inputs: tensor });
+  const { client, ledger, infer } = await sessionClient(new Set(["f1"]));
   // f1 fails (its voucher for PRICE is spent on it); g1 then signs one unit more.
   expect((await infer("f1")).response.state).toBe("failed");
   expect((await infer("g1")).response.state).toBe("returned");

@@ -4,9 +4,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ModelStore, ncnGloveTask, STRICT_SOURCE_POLICY, TextEmbeddingRuntime } from "@ncn/runtime";
+import { ncnGloveTask, TextEmbeddingRuntime } from "@ncn/runtime";
 import { OnnxRuntime } from "@ncn/runtime/onnx";
 import { QUALITY_TRIPLES } from "../../../runtime/models/ncn-glove/quality.ts";
+import { benchModelStore } from "../model-store.ts";
 import { fmt, percentile } from "../stats.ts";
 
 export interface EmbedFigures {
@@ -20,18 +21,8 @@ export async function benchEmbed(quick: boolean): Promise<EmbedFigures> {
   const dir = mkdtempSync(join(tmpdir(), "ncn-bench-embed-"));
   const onnx = await OnnxRuntime.create({ executionProvider: "cpu" });
   try {
-    const store = await ModelStore.open({
-      dir: join(dir, "cache"),
-      maxBytes: 100 * 1024 * 1024,
-      ttlMs: 3_600_000,
-      sources: STRICT_SOURCE_POLICY,
-    });
-    const runtime = new TextEmbeddingRuntime({ onnx, loadModel: (m) => store.load(m) });
-    const context = {
-      fetchModel: async (m: Parameters<ModelStore["ensure"]>[0]) => {
-        await store.ensure(m);
-      },
-    };
+    const { loadModel, context } = await benchModelStore(dir);
+    const runtime = new TextEmbeddingRuntime({ onnx, loadModel });
     const figures: EmbedFigures = {};
     const seconds = quick ? 1.5 : 5;
     for (const batch of [1, 32]) {

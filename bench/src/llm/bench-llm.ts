@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SamplingParams } from "@ncn/protocol";
-import { ModelStore } from "@ncn/runtime";
 import { CausalLmRuntime, generate, NCN_GPT } from "@ncn/runtime/causal-lm";
 import { OnnxRuntime } from "@ncn/runtime/onnx";
+import { benchModelStore } from "../model-store.ts";
 import { percentile } from "../stats.ts";
 
 export interface LlmFigures {
@@ -33,9 +33,8 @@ export async function benchLlm(quick: boolean): Promise<LlmFigures> {
   const dir = mkdtempSync(join(tmpdir(), "ncn-bench-llm-"));
   const onnx = await OnnxRuntime.create({ executionProvider: "cpu" });
   try {
-    const store = await ModelStore.open({ dir, maxBytes: 100 * 1024 * 1024, ttlMs: 3_600_000 });
-    const lmRuntime = new CausalLmRuntime({ onnx, loadModel: (m) => store.load(m) });
-    const context = { fetchModel: async (m: typeof NCN_GPT) => void (await store.ensure(m)) };
+    const { loadModel, context } = await benchModelStore(dir);
+    const lmRuntime = new CausalLmRuntime({ onnx, loadModel });
     const t0 = performance.now();
     const lm = await lmRuntime.loadModel(NCN_GPT, context);
     const load = performance.now() - t0;

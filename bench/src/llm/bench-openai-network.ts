@@ -9,10 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startDevnet } from "@ncn/cli/devnet";
 import type { SamplingParams } from "@ncn/protocol";
-import { ModelStore, ncnGloveTask, STRICT_SOURCE_POLICY, TextEmbeddingRuntime } from "@ncn/runtime";
+import { ncnGloveTask, TextEmbeddingRuntime } from "@ncn/runtime";
 import { CausalLmRuntime, NCN_GPT } from "@ncn/runtime/causal-lm";
 import { OnnxRuntime } from "@ncn/runtime/onnx";
 import { QUALITY_TRIPLES } from "../../../runtime/models/ncn-glove/quality.ts";
+import { benchModelStore } from "../model-store.ts";
 import { percentile } from "../stats.ts";
 
 export interface LlmNetworkFigures {
@@ -46,19 +47,9 @@ export async function benchOpenAiNetwork(
   const onnx = await OnnxRuntime.create({ executionProvider: "cpu" });
   const devnet = await startDevnet({ dir: join(home, ".ncn"), port: 0 });
   try {
-    const store = await ModelStore.open({
-      dir: join(home, "cache"),
-      maxBytes: 200 * 1024 * 1024,
-      ttlMs: 3_600_000,
-      sources: STRICT_SOURCE_POLICY,
-    });
-    const context = {
-      fetchModel: async (m: Parameters<ModelStore["ensure"]>[0]) => {
-        await store.ensure(m);
-      },
-    };
-    const lm = new CausalLmRuntime({ onnx, loadModel: (m) => store.load(m) });
-    const embedder = new TextEmbeddingRuntime({ onnx, loadModel: (m) => store.load(m) });
+    const { loadModel, context } = await benchModelStore(home, 200 * 1024 * 1024);
+    const lm = new CausalLmRuntime({ onnx, loadModel });
+    const embedder = new TextEmbeddingRuntime({ onnx, loadModel });
     const runs = quick ? 3 : 8;
     const sampling: SamplingParams = { max_tokens: 128, temperature: 0, top_p: 1, seed: 0, stop: [] };
 

@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToBase64 } from "@ncn/protocol";
-import { ModelStore, STRICT_SOURCE_POLICY } from "@ncn/runtime";
 import { OnnxRuntime } from "@ncn/runtime/onnx";
 import { NCN_WHISPER, SpeechToTextRuntime } from "@ncn/runtime/speech-to-text";
 import { spokenSentences } from "@ncn/runtime/testing/spoken-audio";
+import { benchModelStore } from "../model-store.ts";
 import { fmt, percentile } from "../stats.ts";
 
 export interface SpeechFigures {
@@ -20,18 +20,8 @@ export async function benchSpeech(quick: boolean): Promise<SpeechFigures> {
   const dir = mkdtempSync(join(tmpdir(), "ncn-bench-speech-"));
   const onnx = await OnnxRuntime.create({ executionProvider: "cpu" });
   try {
-    const store = await ModelStore.open({
-      dir: join(dir, "cache"),
-      maxBytes: 100 * 1024 * 1024,
-      ttlMs: 3_600_000,
-      sources: STRICT_SOURCE_POLICY,
-    });
-    const runtime = new SpeechToTextRuntime({ onnx, loadModel: (m) => store.load(m) });
-    const context = {
-      fetchModel: async (m: Parameters<ModelStore["ensure"]>[0]) => {
-        await store.ensure(m);
-      },
-    };
+    const { loadModel, context } = await benchModelStore(dir);
+    const runtime = new SpeechToTextRuntime({ onnx, loadModel });
     const audio = spokenSentences().map((s) => bytesToBase64(s.wav));
     // Warm-up: model fetched and verified, sessions opened, tokenizer parsed.
     for (const a of audio.slice(0, 2))

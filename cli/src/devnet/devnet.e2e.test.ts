@@ -3,9 +3,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Registrar } from "@ncn/agent/registrar";
 import { createNcnReadClient, creditOf, readEscrow, readSession } from "@ncn/contracts";
-import { TestAgentPeer } from "@ncn/edge-gateway/testing/agent-client";
 import { decodeEmbedding, idToBytes32, ncnDomain } from "@ncn/protocol";
 import { renderText } from "@ncn/runtime/testing/render-text";
 import { TINY_WEIGHTS, tinyModelDescriptor } from "@ncn/runtime/testing/tiny-model";
@@ -22,6 +20,7 @@ import {
   waitForCatalog,
 } from "../records.ts";
 import { DEVNET_PRICES, DEVNET_TOKEN_PRICES, type Devnet, startDevnet } from "./devnet.ts";
+import { listedTestPeer } from "./listed-test-peer.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..", "..");
 let devnet: Devnet;
@@ -707,27 +706,13 @@ describe("devnet end to end", () => {
   test("a forged receipt is refused and the request is not charged", async () => {
     await offerTinyModel("forged", "tiny-forged");
     // A peer that answers every task with a receipt signed by a key that is not its own.
-    const peer = new TestAgentPeer(privateKeyToAccount(generatePrivateKey()));
-    const liar = privateKeyToAccount(generatePrivateKey());
-    await peer.connect(devnet.file.gateway.url, "forged");
-    await peer.waitFor((f) => f.type === "welcome");
     // Listed by the validators like any agent, so only its receipt gives it away.
-    const registrar = new Registrar({
-      account: peer.account,
-      subnets: ["forged"],
-      capabilities: () => ({
-        cores: 1,
-        memoryMb: 1024,
-        gpu: null,
-        runtimes: ["onnx"],
-        cachedModels: [],
-        maxConcurrency: 2,
-        version: "test",
-      }),
-      load: () => ({ running: 0, queued: 0 }),
-      gateway: devnet.file.gateway.url,
-    });
-    await registrar.use(devnet.file.registries.map((r) => r.url));
+    const { peer, registrar } = await listedTestPeer(
+      devnet.file.gateway.url,
+      devnet.file.registries.map((r) => r.url),
+      "forged",
+    );
+    const liar = privateKeyToAccount(generatePrivateKey());
     peer.onTask = async (task) => {
       const outputs = {
         y: {

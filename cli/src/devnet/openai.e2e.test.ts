@@ -2,10 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Registrar } from "@ncn/agent/registrar";
 import { createNcnReadClient, readSession } from "@ncn/contracts";
 import { createNcnClient } from "@ncn/contracts/actions";
-import { TestAgentPeer } from "@ncn/edge-gateway/testing/agent-client";
 import {
   Address,
   type InferenceResponse,
@@ -24,11 +22,12 @@ import { NCN_WHISPER_CER_BOUND, spokenSentences } from "@ncn/runtime/testing/spo
 import { openPaymentSession } from "@ncn/sdk";
 import OpenAI from "openai";
 import * as v from "valibot";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { privateKeyToAccount } from "viem/accounts";
 import { nameChainOf } from "../devnet-file.ts";
 import { createApiKey } from "../keys/create-api-key.ts";
 import { claimRecordNames, publishSubnet, waitForCatalog } from "../records.ts";
 import { DEVNET_PRICES, DEVNET_TOKEN_PRICES, type Devnet, startDevnet } from "./devnet.ts";
+import { listedTestPeer } from "./listed-test-peer.ts";
 
 // The OpenAI-compatible API, called with the official `openai` client against a real
 // devnet (anvil, validators, the gateway in workerd, agents running ncn-gpt and GloVe).
@@ -290,25 +289,7 @@ describe("OpenAI-compatible API through the official client", () => {
     });
     await waitForCatalog(urls, ["chat-liar"], [NCN_GPT.id]);
     await new Promise((r) => setTimeout(r, 5500)); // the gateway's catalog cache
-    const peer = new TestAgentPeer(privateKeyToAccount(generatePrivateKey()));
-    await peer.connect(devnet.file.gateway.url, "chat-liar");
-    await peer.waitFor((f) => f.type === "welcome");
-    const registrar = new Registrar({
-      account: peer.account,
-      subnets: ["chat-liar"],
-      capabilities: () => ({
-        cores: 1,
-        memoryMb: 1024,
-        gpu: null,
-        runtimes: ["onnx"],
-        cachedModels: [],
-        maxConcurrency: 2,
-        version: "test",
-      }),
-      load: () => ({ running: 0, queued: 0 }),
-      gateway: devnet.file.gateway.url,
-    });
-    await registrar.use(urls);
+    const { peer, registrar } = await listedTestPeer(devnet.file.gateway.url, urls, "chat-liar");
     let lie: "price" | "prompt_tokens" = "price";
     const tasks: Record<string, unknown>[] = [];
     peer.onTask = async (task) => {

@@ -232,7 +232,7 @@ export class SessionObject extends DurableObject<Env> {
     const current = this.#ledger ?? ledger;
     const reserved = reserveForKey(dropUnclaimedKeyReservations(current, now), requestId, price, now);
     this.#ledger = reserved.ledger;
-    const domain = ncnDomain(configOf(this.env).CHAIN_ID, configOf(this.env).PAYMENT_CONTRACT);
+    const domain = this.#domain();
     const sign = (cumulativeAmount: bigint) =>
       delegate.signTypedData(typedData(domain, "Voucher", { sessionId, cumulativeAmount }));
     const acknowledged = needsAcknowledgement(reserved.ledger) ? reserved.ledger.charged : undefined;
@@ -266,9 +266,8 @@ export class SessionObject extends DurableObject<Env> {
       const ledger = this.#ledger;
       if (!ledger || !needsAcknowledgement(ledger)) return;
       const amount = ledger.charged;
-      const domain = ncnDomain(configOf(this.env).CHAIN_ID, configOf(this.env).PAYMENT_CONTRACT);
       const signature = await delegate.signTypedData(
-        typedData(domain, "Voucher", { sessionId, cumulativeAmount: amount }),
+        typedData(this.#domain(), "Voucher", { sessionId, cumulativeAmount: amount }),
       );
       // Other calls may have changed the ledger while signing: keep the voucher on the current one.
       const next = keepVoucher(this.#ledger ?? ledger, amount, signature);
@@ -283,11 +282,10 @@ export class SessionObject extends DurableObject<Env> {
    */
   async #checkVoucher(sessionId: `0x${string}`, amount: bigint, signature: `0x${string}`) {
     const ledger = await this.#load(sessionId);
-    const config = configOf(this.env);
     let signer: string;
     try {
       signer = await recoverTypedDataAddress({
-        ...typedData(ncnDomain(config.CHAIN_ID, config.PAYMENT_CONTRACT), "Voucher", {
+        ...typedData(this.#domain(), "Voucher", {
           sessionId,
           cumulativeAmount: amount,
         }),
@@ -324,11 +322,10 @@ export class SessionObject extends DurableObject<Env> {
     return rpc(async () => {
       await this.#bind(sessionId);
       const ledger = await this.#load(sessionId);
-      const config = configOf(this.env);
       let signer: string;
       try {
         signer = await recoverTypedDataAddress({
-          ...typedData(ncnDomain(config.CHAIN_ID, config.PAYMENT_CONTRACT), "StreamAuth", {
+          ...typedData(this.#domain(), "StreamAuth", {
             sessionId,
             nonce,
           }),
@@ -611,6 +608,12 @@ export class SessionObject extends DurableObject<Env> {
   /** Marks a settlement of this session as mined. */
   async settled(amount: string): Promise<void> {
     await this.#update((l) => pruneVouchers(l, BigInt(amount)));
+  }
+
+  /** The payment contract's EIP-712 domain: vouchers and stream challenges are signed in it. */
+  #domain() {
+    const config = configOf(this.env);
+    return ncnDomain(config.CHAIN_ID, config.PAYMENT_CONTRACT);
   }
 
   /** The object is named by its session id; remember it for calls that do not carry it. */

@@ -95,7 +95,7 @@ function generationDisagreement(
   verdict: Extract<VerifyVerdict, { ok: false }>,
   result: GenerateResult,
 ): Disagreement {
-  const { position, token, reason } = verdict;
+  const { reason } = verdict;
   if (reason === "prompt_mismatch") {
     return {
       why: `the prompt does not have the ${result.prompt_tokens} tokens the result counts`,
@@ -118,22 +118,31 @@ function generationDisagreement(
     too_many_tokens: "is past max_tokens or the context",
     end_token: "is an end token inside the output",
   };
+  return tokenDisagreement(verdict, said[reason]);
+}
+
+/** A token the check refused, at its position: what the model expected and how likely it was. */
+function tokenDisagreement(
+  verdict: { position: number; token: number; reason: string; expected?: number; probability?: number },
+  said: string,
+): Disagreement {
+  const { position, token, reason, expected, probability } = verdict;
   return {
-    why: `token ${token} at position ${position} ${said[reason]}`,
+    why: `token ${token} at position ${position} ${said}`,
     field: "result.tokens",
     details: {
       position,
       token,
       failure: reason,
-      ...(verdict.expected === undefined ? {} : { expected: verdict.expected }),
-      ...(verdict.probability === undefined ? {} : { probability: verdict.probability }),
+      ...(expected === undefined ? {} : { expected }),
+      ...(probability === undefined ? {} : { probability }),
     },
   };
 }
 
 /** What a failed transcript check says, and which result field it is about. */
 function transcriptDisagreement(verdict: Extract<TranscriptVerdict, { ok: false }>): Disagreement {
-  const { reason, position, token } = verdict;
+  const { reason } = verdict;
   if (reason === "text_mismatch")
     return {
       why: "the text is not what the tokens decode to",
@@ -153,16 +162,7 @@ function transcriptDisagreement(verdict: Extract<TranscriptVerdict, { ok: false 
     end_token: "is the end token inside the transcript",
     cut_short: `ends the transcript where the model goes on (${verdict.expected} is next)`,
   };
-  return {
-    why: `token ${token} at position ${position} ${said[reason]}`,
-    field: "result.tokens",
-    details: {
-      position,
-      token,
-      failure: reason,
-      ...(verdict.expected === undefined ? {} : { expected: verdict.expected }),
-    },
-  };
+  return tokenDisagreement(verdict, said[reason]);
 }
 
 /** The result field a failed embedding comparison is about. */

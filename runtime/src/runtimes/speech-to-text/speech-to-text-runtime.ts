@@ -155,13 +155,7 @@ export class SpeechToTextRuntime implements Runtime<"transcribe"> {
     const task = servedTask(this, work);
     throwIfCancelled(context.signal);
     const t0 = performance.now();
-    let wav: Uint8Array;
-    try {
-      wav = base64ToBytes(task.audio);
-    } catch {
-      throw new RuntimeError("INVALID_INPUT", "audio is not base64");
-    }
-    const audio = decodeWav(wav);
+    const audio = audioOf(task.audio);
     // Fetched on every task, loaded or not: the fetch pins the manifest for the task.
     await context.fetchModel(task.model);
     const stt = await this.loadModel(task.model, context);
@@ -175,7 +169,7 @@ export class SpeechToTextRuntime implements Runtime<"transcribe"> {
     }
     const result: TranscribeResult = {
       kind: "transcribe",
-      text: stt.tokenizer.decode(transcript.tokens, { skip_special_tokens: true }).trim(),
+      text: transcriptText(stt, transcript.tokens),
       tokens: transcript.tokens,
       audio_seconds: seconds(audio.samples, audio.sampleRate),
     };
@@ -201,17 +195,11 @@ export class SpeechToTextRuntime implements Runtime<"transcribe"> {
     greedyMargin?: number,
   ): Promise<TranscriptVerdict> {
     const task = servedTask(this, work);
-    let wav: Uint8Array;
-    try {
-      wav = base64ToBytes(task.audio);
-    } catch {
-      throw new RuntimeError("INVALID_INPUT", "audio is not base64");
-    }
-    const audio = decodeWav(wav);
+    const audio = audioOf(task.audio);
     if (seconds(audio.samples, audio.sampleRate) !== result.audio_seconds)
       return { ok: false, position: -1, token: -1, reason: "duration_mismatch" };
     const stt = await this.loadModel(task.model, context);
-    if (stt.tokenizer.decode(result.tokens, { skip_special_tokens: true }).trim() !== result.text)
+    if (transcriptText(stt, result.tokens) !== result.text)
       return { ok: false, position: -1, token: -1, reason: "text_mismatch" };
     const budget = tokenBudget(stt);
     if (result.tokens.length > budget)
@@ -281,6 +269,22 @@ function features(stt: LoadedSpeechToText, samples: Float32Array, sampleRate: nu
 /** Most transcript tokens: the model's positions after the prompt, within the protocol's bound. */
 function tokenBudget(stt: LoadedSpeechToText): number {
   return Math.min(TRANSCRIBE_LIMITS.maxTokens, stt.manifest.maxTargetPositions - stt.promptIds.length);
+}
+
+/** A task's audio: base64 WAV, decoded (typed `INVALID_INPUT` errors otherwise). */
+function audioOf(base64: string): ReturnType<typeof decodeWav> {
+  let wav: Uint8Array;
+  try {
+    wav = base64ToBytes(base64);
+  } catch {
+    throw new RuntimeError("INVALID_INPUT", "audio is not base64");
+  }
+  return decodeWav(wav);
+}
+
+/** The text a transcript's tokens decode to (special tokens left out), as results carry it. */
+function transcriptText(stt: LoadedSpeechToText, tokens: number[]): string {
+  return stt.tokenizer.decode(tokens, { skip_special_tokens: true }).trim();
 }
 
 function seconds(samples: Float32Array, sampleRate: number): number {
