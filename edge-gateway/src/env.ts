@@ -59,6 +59,8 @@ const ConfigSchema = v.pipe(
     AGENT_ROW_TTL_MS: v.optional(intString(1_000, 7 * 24 * 3_600_000), "3600000"),
     // Agent rows one subnet shard keeps: a subnet holds at most SUBNET_SHARDS times this many.
     MAX_AGENTS_PER_SHARD: v.optional(intString(1, 1_000_000), "4096"),
+    // How long an ended request stays readable (state, result, receipt) before its record is deleted.
+    REQUEST_RETENTION_MS: v.optional(intString(1_000, 30 * 24 * 3_600_000), "86400000"),
     // Longest a stream's delivered result waits to be charged together with others.
     STREAM_COMMIT_DELAY_MS: v.optional(intString(0, 3_600_000), "100"),
   }),

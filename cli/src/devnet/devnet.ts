@@ -1,4 +1,5 @@
-import { createWriteStream, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { devKey, type LocalChain, startLocalChain } from "@ncn/contracts";
@@ -127,6 +128,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
   for (const sub of ["registry-0", "registry-1", "registry-2", "gateway-state", "logs"]) {
     rmSync(join(dir, sub), { recursive: true, force: true });
   }
+  const gatewayState = gatewayStateDir(dir);
+  rmSync(gatewayState, { recursive: true, force: true });
   mkdirSync(join(dir, "logs"), { recursive: true });
   const supervisor = new Supervisor(pidFile, `${dir}:${process.pid}`);
   supervisor.adopt();
@@ -137,6 +140,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     await supervisor.stopAll();
     await gateway?.stop();
     await chain?.stop();
+    // In memory (see `gatewayStateDir`): given back with the devnet. On disk it stays to be read.
+    if (gatewayState !== join(dir, "gateway-state")) rmSync(gatewayState, { recursive: true, force: true });
   };
   try {
     const gatewayKey = devKey("gateway");
@@ -282,9 +287,11 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       GATEWAY_PRIVATE_KEY: gatewayKey,
       SETTLE_EVERY: "100",
       SETTLE_INTERVAL_MS: "2000",
+      // Ended requests are readable for 10 minutes (the state is in memory: see `gatewayStateDir`).
+      REQUEST_RETENTION_MS: "600000",
       ...opts.gatewayVars,
     };
-    const gatewayOpts = { persistDir: join(dir, "gateway-state"), logFile: join(dir, "logs", "gateway.log") };
+    const gatewayOpts = { persistDir: gatewayState, logFile: join(dir, "logs", "gateway.log") };
     gateway = await startGateway(gatewayVars, { ...gatewayOpts, port });
     step("gateway", `${gateway.url} (workerd)`);
 
@@ -440,6 +447,24 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     await stop();
     throw e;
   }
+}
+
+/**
+ * Where the devnet's gateway keeps its Durable Objects' storage. workerd's local storage is
+ * one SQLite file per object, and it syncs every commit to disk: on a disk that is 2-4 ms
+ * per write, and a request's path holds several writes in turn (each object's output gate
+ * waits for its write), which more than doubled the time to first token (56-69 ms against
+ * 27-30 ms). The devnet's state lives as long as the devnet (it is cleared at every start,
+ * like the chain, which anvil keeps in memory), so on Linux it goes to /dev/shm, which
+ * outlives a gateway restart (the chaos tests kill and restart it) but not the machine.
+ * `NCN_DEVNET_GATEWAY_STATE=disk` keeps it under the devnet folder instead (`gateway-state`).
+ */
+export function gatewayStateDir(dir: string): string {
+  const onDisk = join(dir, "gateway-state");
+  if (process.env.NCN_DEVNET_GATEWAY_STATE === "disk") return onDisk;
+  if (process.platform !== "linux" || !existsSync("/dev/shm")) return onDisk;
+  const tag = createHash("sha256").update(resolve(dir)).digest("hex").slice(0, 16);
+  return join("/dev/shm", `ncn-gateway-state-${tag}`);
 }
 
 /** One paid OCR request through the whole network, verified against the chain. */

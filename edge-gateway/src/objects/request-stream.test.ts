@@ -30,6 +30,7 @@ import { TestAgentPeer } from "../testing/agent-client.ts";
  */
 const SUBNET = "chat";
 const PRICE = 1000n;
+const RETENTION_MS = 4_000;
 const WAD = 10n ** 18n;
 const clientKey = devKey("stream-client");
 const gatewayKey = devKey("stream-gateway");
@@ -101,6 +102,8 @@ beforeAll(async () => {
     REGISTRY_URLS: `http://127.0.0.1:${registry.port}`,
     VALIDATION_THRESHOLD: "1",
     GATEWAY_PRIVATE_KEY: gatewayKey,
+    // Short, for the retention test; the other tests read their requests as they end.
+    REQUEST_RETENTION_MS: String(RETENTION_MS),
   });
 }, 120_000);
 
@@ -123,6 +126,8 @@ async function agentPeer(): Promise<TestAgentPeer> {
 async function requestStub(requestId: string) {
   const ns = await gw.mf.getDurableObjectNamespace("REQUEST");
   return ns.get(ns.idFromName(requestId)) as unknown as {
+    status(): Promise<InferenceResponse | null>;
+    cancel(): Promise<InferenceResponse | null>;
     submit(
       input: SubmitInput,
       caller: string | undefined,
@@ -306,5 +311,31 @@ describe("streaming generate requests (Request object and Subnet shard in worker
     const task = await second.waitFor((f) => f.type === "task" && f.requestId === requestId, 10_000);
     expect(task.taskId).toBe(`${requestId}:2`);
     second.close();
+  }, 60_000);
+
+  test("an ended request stays readable for REQUEST_RETENTION_MS, then its record is deleted and the id reads as unknown", async () => {
+    const requestId = `kept-${Date.now()}`;
+    const chargedBefore = await sessionCharged();
+    await submitStreaming(requestId);
+    const stub = await requestStub(requestId);
+    const cancelled = await stub.cancel();
+    const endedAt = Date.now();
+    expect(cancelled?.state).toBe("cancelled");
+    expect((await stub.status())?.state).toBe("cancelled");
+    const signature = await client.signTypedData(requestAccessData(domain(), requestId, gatewayAddress));
+    const read = () =>
+      fetch(`${gw.url}/v1/inference/${requestId}`, { headers: { [REQUEST_ACCESS_HEADER]: signature } });
+    expect((await read()).status).toBe(200);
+    let gone: InferenceResponse | null | undefined;
+    while (Date.now() - endedAt < RETENTION_MS + 15_000) {
+      gone = await stub.status();
+      if (gone === null) break;
+      await Bun.sleep(250);
+    }
+    expect(gone).toBeNull();
+    expect(Date.now() - endedAt).toBeGreaterThanOrEqual(RETENTION_MS - 500);
+    const after = await read();
+    expect(after.status).toBe(404);
+    expect(await sessionCharged()).toBe(chargedBefore);
   }, 60_000);
 });

@@ -25,6 +25,8 @@ import { configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import { escrowPayer } from "../logic/request/escrow.ts";
 import {
+  forgetAt,
+  forgettable,
   isCurrentTask,
   newRequest,
   type RequestEffect,
@@ -275,7 +277,18 @@ export class RequestObject extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    await this.#apply({ type: "alarm" });
+    const req = await this.#load();
+    const retention = configOf(this.env).REQUEST_RETENTION_MS;
+    if (req && forgettable(req, Date.now(), retention)) {
+      // Past its retention: the record goes, and with it the object's storage.
+      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.deleteAll();
+      this.#req = undefined;
+      return;
+    }
+    const at = req ? forgetAt(req, retention) : undefined;
+    if (at !== undefined) await this.ctx.storage.setAlarm(at);
+    else await this.#apply({ type: "alarm" });
   }
 
   /** SSE (`GET .../events`) and WebSocket progress streams. */
@@ -676,7 +689,9 @@ export class RequestObject extends DurableObject<Env> {
       } catch {}
     }
     for (const w of [...this.#waiters]) w();
-    void this.ctx.storage.deleteAlarm();
+    // The deadline alarm is no longer needed: the next one deletes the record (see `forgetAt`).
+    const at = forgetAt(req, configOf(this.env).REQUEST_RETENTION_MS);
+    if (at !== undefined) void this.ctx.storage.setAlarm(at);
   }
 }
 
