@@ -3,7 +3,10 @@
 // /proc (Linux). Where the throughput goes, per process: compare two checkouts by running
 // it from each (or with --root), in turns, on an idle machine.
 //
-//   bun tools/stream-cpu.ts [--root <checkout>] [--requests 5000] [--concurrency 64]
+//   bun tools/stream-cpu.ts [--root <checkout>] [--requests 5000] [--concurrency 64] [--path stream|http]
+//
+// `--path http` sends the same requests through the per-request HTTP API instead (one
+// Request object, preprocess and completion validation each).
 //
 // Set NCN_DEVNET_CPU_PROFILE=<folder> as well to get each validator's and agent's own
 // CPU profile (markdown) when the run ends, and NCN_GATEWAY_INSPECTOR_PORT=<port> to get the
@@ -20,6 +23,11 @@ const opt = (name: string, fallback: string): string => {
 const root = resolve(opt("root", resolve(import.meta.dirname, "..")));
 const requests = Number(opt("requests", "5000"));
 const concurrency = Number(opt("concurrency", "64"));
+const path = opt("path", "stream");
+if (path !== "stream" && path !== "http") {
+  console.error("--path takes stream or http");
+  process.exit(2);
+}
 if (!Number.isInteger(requests) || requests < 1 || !Number.isInteger(concurrency) || concurrency < 1) {
   console.error("--requests and --concurrency take positive integers");
   process.exit(2);
@@ -31,6 +39,7 @@ interface DevnetLike {
       infer(model: string, inputs: object): Promise<unknown>;
       close(): Promise<void>;
     }>;
+    infer(o: { subnet: string; model: string; inputs: object }): Promise<{ response: { state: string } }>;
   };
   file: { registries: { url: string }[] };
   stop(): Promise<void>;
@@ -161,8 +170,18 @@ const devnet = await startDevnet({ dir: join(home, ".ncn"), port: 0 });
 try {
   const stream = await devnet.client.openStream({ subnet: "default", model: "tiny-mlp" });
   const x = { dtype: "float32", dims: [1, 4], data: Float32Array.from([0.1, 0.2, 0.3, 0.4]) };
-  const send = () => stream.infer("tiny-mlp", { x });
-  for (let i = 0; i < 200; i++) await send();
+  const send =
+    path === "stream"
+      ? () => stream.infer("tiny-mlp", { x })
+      : async () => {
+          const { response } = await devnet.client.infer({
+            subnet: "default",
+            model: "tiny-mlp",
+            inputs: { x },
+          });
+          if (response.state !== "returned") throw new Error(`a request ended ${response.state}`);
+        };
+  for (let i = 0; i < (path === "stream" ? 200 : 20); i++) await send();
   // One at a time first: the latency a request sees when nothing else waits.
   const one: number[] = [];
   const oneBefore = cpuByRole();
@@ -211,9 +230,10 @@ try {
   );
   for (const [role, ms] of [...oneCpu].sort((a, b) => b[1] - a[1]))
     console.log(`    ${role.padEnd(22)} ${((ms / one.length) * 1000).toFixed(0).padStart(6)} µs`);
-  console.log(
-    `  ${((requests * nodes) / Math.max(1, calls1 - calls0)).toFixed(1)} requests per validation call`,
-  );
+  if (path === "stream")
+    console.log(
+      `  ${((requests * nodes) / Math.max(1, calls1 - calls0)).toFixed(1)} requests per validation call`,
+    );
   let total = 0;
   for (const [role, ms] of [...byRole].sort((a, b) => b[1] - a[1])) {
     total += ms;
