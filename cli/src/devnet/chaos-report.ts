@@ -71,6 +71,8 @@ export interface ChaosReport {
   sessions: (SessionStanding & { kind: LoadKind })[];
   settleMs: number;
   settled: boolean;
+  /** What the gateway said was holding settlement up, when it did not finish. */
+  settlementProblems: string[];
   chain: ChainBalance | undefined;
   /** Error codes of failed requests, by code. */
   failures: Record<string, number>;
@@ -241,6 +243,7 @@ export function formatChaosReport(r: ChaosReport): string {
   out.push(
     `settlement ${r.settled ? "done" : "NOT done"} ${(r.settleMs / 1000).toFixed(1)} s after the load`,
   );
+  for (const p of r.settlementProblems) out.push(`  ${p}`);
   const c = r.chain;
   out.push(
     c

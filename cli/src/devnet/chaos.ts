@@ -287,6 +287,12 @@ export async function runChaos(devnet: Devnet, opts: ChaosOptions): Promise<Chao
     sessions: standings,
     settleMs: settlement.settleMs,
     settled: settlement.done,
+    settlementProblems: settlement.done
+      ? []
+      : [
+          `pending ${settlement.settlement.pending.count}, in flight ${settlement.settlement.inFlight.length}`,
+          ...settlement.settlement.problems.map((p) => `${p.code}: ${p.message}`),
+        ],
     chain,
     failures,
   };

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { quorumLostError, quorumOf } from "./validator-quorum.ts";
+import { firstAsked, quorumLostError, quorumOf } from "./validator-quorum.ts";
 
 const probe = (url: string, up: boolean) => ({
   url,
@@ -31,5 +31,26 @@ describe("validator quorum", () => {
       threshold: 2,
       answering: ["http://a"],
     });
+  });
+});
+
+describe("which validators a stream session asks first", () => {
+  const sessionIds = Array.from(
+    { length: 300 },
+    (_, i) => `0x${i.toString(16).padStart(4, "0")}${"ab".repeat(30)}`,
+  );
+
+  test("every batch of a session goes to the same validators first", () => {
+    for (const id of sessionIds.slice(0, 20)) {
+      const first = firstAsked(id, 3);
+      for (let k = 0; k < 5; k++) expect(firstAsked(id, 3)).toBe(first);
+    }
+  });
+
+  test("sessions spread over the validators", () => {
+    const counts = [0, 0, 0];
+    for (const id of sessionIds) counts[firstAsked(id, 3)] = (counts[firstAsked(id, 3)] ?? 0) + 1;
+    for (const c of counts) expect(c).toBeGreaterThan(60);
+    expect(firstAsked("x", 1)).toBe(0);
   });
 });

@@ -51,3 +51,22 @@ export function quorumLostError(view: QuorumView): BaseError<"UNAVAILABLE"> {
     },
   );
 }
+
+/**
+ * Which validators a session's batches go to first: the same ones for every batch of the
+ * session (while they answer), different ones for different sessions. Rotating per batch
+ * spread one stream's load, but left consecutive batches attested by different pairs, with
+ * the third validator told later (`unasked`): a gateway that died before telling it, or a
+ * third validator that was down then, left runs of a session's charges that no single
+ * quorum had attested, and a client voucher that spans them then settles nothing (found by
+ * the chaos test: a validator kill then a gateway kill left 16 charges waiting for good).
+ */
+export function firstAsked(spreadKey: string, n: number): number {
+  // FNV-1a: a stable, cheap spread of keys over validators.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < spreadKey.length; i++) {
+    h ^= spreadKey.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % n;
+}

@@ -9,6 +9,7 @@ import {
   VALIDATION_SOCKET_MAX_MESSAGE_BYTES,
 } from "@ncn/protocol";
 import * as v from "valibot";
+import { firstAsked } from "../logic/validator-quorum.ts";
 import { validatorAuthorization } from "./auth.ts";
 import { mostCommonRefusal, whoRefused } from "./client.ts";
 import { failingLast, unreachable, validatorAnswered, validatorFailed } from "./health.ts";
@@ -23,8 +24,6 @@ export interface StreamRefusal {
   code: string;
   message: string;
 }
-
-let rotation = 0;
 
 /** The validators (URLs) among `answers` that accepted item `i` of the validated batch. */
 export function attestersOf(answers: readonly StreamAnswer[], i: number): string[] {
@@ -47,7 +46,8 @@ function acceptedSet(a: StreamAnswer): Set<number> {
 
 /**
  * Validates a stream batch on the request's path with `threshold` validators: those are
- * asked first (rotating which), another at once in place of one that refused or failed, and
+ * asked first (the same ones for all of a session's batches: see `firstAsked`, with
+ * `spreadKey` the session id), another at once in place of one that refused or failed, and
  * the call resolves once `threshold` distinct validators attested. The validators not asked
  * are returned (`unasked`): the caller asks them afterwards, grouped (see the stream hub's
  * late asks), so that they still see every receipt (settlement asks validators to sign for
@@ -62,6 +62,7 @@ export async function gatherStreamValidation(
   timeoutMs: number,
   sockets?: ValidatorSockets,
   fetcher: typeof fetch = fetch,
+  spreadKey: string = body.session.sessionId,
 ): Promise<{
   answers: StreamAnswer[];
   refusals: StreamRefusal[];
@@ -79,7 +80,7 @@ export async function gatherStreamValidation(
   const payload = JSON.stringify(body);
   // Validators refuse a larger socket message outright; such a batch goes over HTTP.
   const fitsSocket = fitsValidatorSocket(payload);
-  const start = rotation++ % urls.length;
+  const start = firstAsked(spreadKey, urls.length);
   const order = failingLast(urls.map((_, i) => urls[(start + i) % urls.length] as string));
   const answers: StreamAnswer[] = [];
   const refusals: StreamRefusal[] = [];
