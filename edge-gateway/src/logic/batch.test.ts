@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import {
   ASK_ANY_VALIDATOR_AFTER_MS,
   combinations,
+  describeWaiting,
   type PendingCharge,
   planBatches,
   type SessionVouchers,
@@ -231,5 +232,28 @@ describe("planBatches: sizes and fairness", () => {
       [2, 3],
     ]);
     expect(combinations([1, 2], 3)).toEqual([]);
+  });
+});
+
+describe("why charges wait", () => {
+  test("charges a voucher spans but no single quorum attested are named with who can sign each", () => {
+    const waiting = [
+      charge(s1, 1, { attesters: [B, C], refusedBy: [A] }),
+      charge(s1, 2, { attesters: [A, B], refusedBy: [C] }),
+    ];
+    // Each alone has a quorum, so neither waits on validators; together none signs both.
+    const text = describeWaiting(waiting, [A, B, C], 2);
+    expect(text).toContain("2 charges wait for a client voucher");
+    expect(text).toContain("no 2 validators can sign all 2 of its waiting charges");
+    expect(text).toContain("r1: attested by http://b http://c, refused by http://a");
+  });
+
+  test("charges one quorum can sign together wait only for a voucher; unanswering attesters are named", () => {
+    expect(describeWaiting([charge(s1, 1), charge(s1, 2, { attesters: [A, B] })], [A, B, C], 2)).toBe(
+      "2 charges wait for a client voucher that adds up to them",
+    );
+    expect(describeWaiting([charge(s2, 3, { attesters: [A, C] })], [A, B], 2)).toBe(
+      "1 charges wait for validators that attested them to answer (http://c)",
+    );
   });
 });

@@ -260,3 +260,43 @@ export function combinations<T>(items: readonly T[], k: number): T[][] {
   pick(0, []);
   return out;
 }
+
+/** Why charges were not planned: their attesters do not answer, or no voucher adds up to them. */
+export function describeWaiting(
+  waiting: readonly PendingCharge[],
+  available: readonly string[],
+  threshold: number,
+): string {
+  const onValidators = waiting.filter((c) => !signableNow(c, available, threshold));
+  const attesters = new Set(
+    onValidators.flatMap((c) => (c.attesters ?? []).filter((v) => !available.includes(v))),
+  );
+  const parts: string[] = [];
+  if (onValidators.length > 0)
+    parts.push(
+      `${onValidators.length} charges wait for validators that attested them to answer${
+        attesters.size > 0 ? ` (${[...attesters].join(", ")})` : ""
+      }`,
+    );
+  const onVouchers = waiting.filter((c) => !onValidators.includes(c));
+  if (onVouchers.length > 0)
+    parts.push(`${onVouchers.length} charges wait for a client voucher that adds up to them`);
+  // A voucher may span them all while no quorum attested all of them: name who can sign each.
+  const bySession = new Map<string, PendingCharge[]>();
+  for (const c of onVouchers) bySession.set(c.sessionId, [...(bySession.get(c.sessionId) ?? []), c]);
+  for (const [sessionId, list] of bySession) {
+    if (combinations([...available], threshold).some((q) => list.every((c) => canSign(c, q)))) continue;
+    const who = list
+      .slice(0, 4)
+      .map(
+        (c) =>
+          `${c.requestId.slice(0, 12)}: attested by ${c.attesters?.join(" ") ?? "any"}${
+            c.refusedBy.length > 0 ? `, refused by ${c.refusedBy.join(" ")}` : ""
+          }`,
+      );
+    parts.push(
+      `session ${sessionId.slice(0, 10)}…: no ${threshold} validators can sign all ${list.length} of its waiting charges (${who.join("; ")})`,
+    );
+  }
+  return parts.join("; ");
+}

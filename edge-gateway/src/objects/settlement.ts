@@ -5,6 +5,7 @@ import { chainOf } from "../chain/viem-chain.ts";
 import { type Config, configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import {
+  describeWaiting,
   type PendingCharge,
   planBatches,
   type SessionVouchers,
@@ -466,28 +467,6 @@ export class SettlementObject extends DurableObject<Env> {
       }
     }
   }
-}
-
-/** Why charges were not planned: their attesters do not answer, or no voucher adds up to them. */
-function describeWaiting(
-  waiting: readonly PendingCharge[],
-  available: readonly string[],
-  threshold: number,
-): string {
-  const onValidators = waiting.filter((c) => !signableNow(c, available, threshold));
-  const attesters = new Set(
-    onValidators.flatMap((c) => (c.attesters ?? []).filter((v) => !available.includes(v))),
-  );
-  const parts: string[] = [];
-  if (onValidators.length > 0)
-    parts.push(
-      `${onValidators.length} charges wait for validators that attested them to answer${
-        attesters.size > 0 ? ` (${[...attesters].join(", ")})` : ""
-      }`,
-    );
-  const onVouchers = waiting.length - onValidators.length;
-  if (onVouchers > 0) parts.push(`${onVouchers} charges wait for a client voucher that adds up to them`);
-  return parts.join("; ");
 }
 
 /** Who refused a batch and why, and who could not be asked, for people reading the status. */
