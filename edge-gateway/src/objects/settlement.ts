@@ -6,10 +6,8 @@ import { type Config, configOf, type Env } from "../env.ts";
 import { logger } from "../log.ts";
 import {
   describeWaiting,
-  type PendingCharge,
   planBatches,
   type SessionVouchers,
-  signableNow,
   withStaleAttestersUnknown,
 } from "../logic/batch.ts";
 import { judgeAnswers, type SettlementAnswer } from "../logic/settlement-answers.ts";
