@@ -37,40 +37,79 @@ const gatewayKey = devKey("stream-gateway");
 const client = privateKeyToAccount(clientKey);
 const gatewayAddress = privateKeyToAccount(gatewayKey).address;
 
-/** Agents the stand-in lists as alive; validation calls it answered, by path. */
+/** Agents the stand-ins list as alive; validation calls they answered, by path. */
 const listed = new Set<string>();
 const validated: string[] = [];
-const registry = Bun.serve({
-  hostname: "127.0.0.1",
-  port: 0,
-  async fetch(req) {
-    const path = new URL(req.url).pathname;
-    if (path === "/v1/agents")
-      return Response.json({
-        agents: [...listed].map((address) => ({
-          address,
-          aliveUntil: Date.now() + 60_000,
-          reputation: { score: 0 },
-        })),
-      });
-    if (path === "/health") return Response.json({ ok: true });
-    if (path === "/v1/validate/preprocess" || path === "/v1/validate/completion") {
-      const body = (await req.json()) as { requestId: string };
-      validated.push(`${path}:${body.requestId}`);
-      return Response.json({
-        requestId: idToBytes32(body.requestId),
-        attestation: {
-          validator: `0x${"77".repeat(20)}`,
-          phase: path.endsWith("preprocess") ? 0 : 1,
-          subject: `0x${"44".repeat(32)}`,
-          outputHash: `0x${"02".repeat(32)}`,
-          signature: `0x${"55".repeat(65)}`,
-        },
-      });
-    }
-    return new Response("not found", { status: 404 });
-  },
-});
+/** Every validation call of the third stand-in, as `path:requestId:status`. */
+const thirdCalls: string[] = [];
+
+/**
+ * Three stand-in validators (2 of 3 must attest). The third loses the first preprocess ask of
+ * a `catchup-` request (answers 503 and keeps nothing), then refuses its completion as a
+ * validator that never pre-attested does, until it is pre-attested.
+ */
+function standIn(index: number) {
+  const preattested = new Set<string>();
+  const lost = new Set<string>();
+  return Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const path = new URL(req.url).pathname;
+      if (path === "/v1/agents")
+        return Response.json({
+          agents: [...listed].map((address) => ({
+            address,
+            aliveUntil: Date.now() + 60_000,
+            reputation: { score: 0 },
+          })),
+        });
+      if (path === "/health") return Response.json({ ok: true });
+      if (path === "/v1/validate/preprocess" || path === "/v1/validate/completion") {
+        const body = (await req.json()) as { requestId: string };
+        const answer = (status: number): Response | undefined => {
+          if (index === 2) thirdCalls.push(`${path}:${body.requestId}:${status}`);
+          if (status === 503)
+            return Response.json({ error: { code: "UNAVAILABLE", message: "lost" } }, { status });
+          if (status === 400)
+            return Response.json(
+              {
+                error: {
+                  code: "VALIDATION_REFUSED",
+                  message: "this validator did not pre-attest this request for this agent",
+                  details: { reason: "not_preattested" },
+                },
+              },
+              { status },
+            );
+          return undefined;
+        };
+        if (index === 2 && body.requestId.startsWith("catchup-")) {
+          if (path.endsWith("preprocess") && !lost.has(body.requestId)) {
+            lost.add(body.requestId);
+            return answer(503);
+          }
+          if (path.endsWith("completion") && !preattested.has(body.requestId)) return answer(400);
+        }
+        if (path.endsWith("preprocess")) preattested.add(body.requestId);
+        answer(200);
+        validated.push(`${path}:${body.requestId}`);
+        return Response.json({
+          requestId: idToBytes32(body.requestId),
+          attestation: {
+            validator: `0x${String(77 + index).repeat(20)}`,
+            phase: path.endsWith("preprocess") ? 0 : 1,
+            subject: `0x${"44".repeat(32)}`,
+            outputHash: `0x${"02".repeat(32)}`,
+            signature: `0x${"55".repeat(65)}`,
+          },
+        });
+      }
+      return new Response("not found", { status: 404 });
+    },
+  });
+}
+const registries = [standIn(0), standIn(1), standIn(2)];
 
 let chain: LocalChain;
 let gw: GatewayHandle;
@@ -99,8 +138,8 @@ beforeAll(async () => {
     PAYMENT_CONTRACT: chain.contracts.payment,
     VALIDATOR_REGISTRY: chain.contracts.registry,
     TOKEN_CONTRACT: chain.contracts.token,
-    REGISTRY_URLS: `http://127.0.0.1:${registry.port}`,
-    VALIDATION_THRESHOLD: "1",
+    REGISTRY_URLS: registries.map((r) => `http://127.0.0.1:${r.port}`).join(","),
+    VALIDATION_THRESHOLD: "2",
     GATEWAY_PRIVATE_KEY: gatewayKey,
     // Short, for the retention test; the other tests read their requests as they end.
     REQUEST_RETENTION_MS: String(RETENTION_MS),
@@ -110,7 +149,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.stop();
   await chain?.stop();
-  registry.stop(true);
+  for (const r of registries) r.stop(true);
 });
 
 const domain = () => ncnDomain(chain.deployment.chainId, chain.contracts.payment);
@@ -337,5 +376,38 @@ describe("streaming generate requests (Request object and Subnet shard in worker
     const after = await read();
     expect(after.status).toBe(404);
     expect(await sessionCharged()).toBe(chargedBefore);
+  }, 60_000);
+
+  test("a validator that missed the preprocess ask and refused the completion as not pre-attested is caught up after the quorum: pre-attested, then attests", async () => {
+    const agent = await agentPeer();
+    const requestId = `catchup-${Date.now()}`;
+    await submitStreaming(requestId);
+    const task = await agent.waitFor((f) => f.type === "task" && f.requestId === requestId);
+    const stream = await events(requestId);
+    const result: GenerateResult = {
+      kind: "generate",
+      text: "Once.",
+      tokens: [100],
+      prompt_tokens: 4,
+      completion_tokens: 1,
+      finish_reason: "length",
+    };
+    agent.send({ type: "tokens", taskId: task.taskId, requestId, deltas: deltas(0, ["Once."]) });
+    agent.send(await agent.resultFor(task, result));
+    await stream.until((all) => finalOf(all) !== undefined, 15_000);
+    const final = finalOf(stream.got);
+    if (final?.type !== "final") throw new Error("no final event");
+    expect(final.response.state).toBe("returned");
+    // The quorum (the two others) answered the client; the third is caught up afterwards.
+    const deadline = Date.now() + 10_000;
+    while (!thirdCalls.includes(`/v1/validate/completion:${requestId}:200`) && Date.now() < deadline)
+      await Bun.sleep(100);
+    expect(thirdCalls.filter((c) => c.includes(requestId))).toEqual([
+      `/v1/validate/preprocess:${requestId}:503`,
+      `/v1/validate/completion:${requestId}:400`,
+      `/v1/validate/preprocess:${requestId}:200`,
+      `/v1/validate/completion:${requestId}:200`,
+    ]);
+    agent.close();
   }, 60_000);
 });

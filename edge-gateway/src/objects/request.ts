@@ -516,6 +516,18 @@ export class RequestObject extends DurableObject<Env> {
 
   async #runPreprocess(req: RequestRecord, agent: string): Promise<RequestEvent> {
     const config = configOf(this.env);
+    const { attestations } = await gatherAttestations(
+      config.REGISTRY_URLS,
+      "/v1/validate/preprocess",
+      await this.#preprocessBody(req, agent),
+      config.VALIDATION_THRESHOLD,
+      Math.max(1000, req.deadline - Date.now()),
+    );
+    return { type: "preprocessAttested", agent, attestations };
+  }
+
+  /** What validators pre-attest: the request's terms and the session's authorising voucher. */
+  async #preprocessBody(req: RequestRecord, agent: string) {
     let payment = req.payment;
     if (payment.mode === "session") {
       const session = this.env.SESSION.get(this.env.SESSION.idFromName(payment.sessionId));
@@ -527,44 +539,50 @@ export class RequestObject extends DurableObject<Env> {
           signature: top.signature as typeof payment.signature,
         };
     }
-    const { attestations } = await gatherAttestations(
-      config.REGISTRY_URLS,
-      "/v1/validate/preprocess",
-      {
-        requestId: req.requestId,
-        subnet: req.subnet,
-        model: req.descriptor.id,
-        agent,
-        price: req.price,
-        payment,
-        deadline: req.deadline,
-      },
-      config.VALIDATION_THRESHOLD,
-      Math.max(1000, req.deadline - Date.now()),
-    );
-    return { type: "preprocessAttested", agent, attestations };
+    return {
+      requestId: req.requestId,
+      subnet: req.subnet,
+      model: req.descriptor.id,
+      agent,
+      price: req.price,
+      payment,
+      deadline: req.deadline,
+    };
   }
 
   async #validateCompletion(req: RequestRecord): Promise<RequestEvent> {
     const config = configOf(this.env);
     if (!req.receipt || !req.result || !req.task) throw new BaseError("INTERNAL", "no result to validate");
-    const { attestations, attesters, all } = await gatherAttestations(
+    const body = {
+      requestId: req.requestId,
+      subnet: req.subnet,
+      agent: req.task.agent,
+      price: req.price,
+      deadline: req.deadline,
+      input: req.input,
+      result: req.result,
+      receipt: req.receipt,
+    };
+    const { attestations, attesters, all, refusals } = await gatherAttestations(
       config.REGISTRY_URLS,
       "/v1/validate/completion",
-      {
-        requestId: req.requestId,
-        subnet: req.subnet,
-        agent: req.task.agent,
-        price: req.price,
-        deadline: req.deadline,
-        input: req.input,
-        result: req.result,
-        receipt: req.receipt,
-      },
+      body,
       config.VALIDATION_THRESHOLD,
       Math.max(1000, req.deadline - Date.now()),
     );
-    this.#lateAttesters = all;
+    // Validators that refused only because they never pre-attested (their preprocess ask was
+    // lost, or arrived after the completion's) are caught up in the background: pre-attested,
+    // then asked for the completion again. A receipt every validator attested can go in any
+    // quorum's settlement batch; one seen by a single pair can leave a session's last charges
+    // with no quorum that signs them all.
+    this.#lateAttesters = all.then(async (urls) => [
+      ...urls,
+      ...(await this.#catchUp(
+        req,
+        body,
+        refusals.filter((r) => r.reason === "not_preattested"),
+      )),
+    ]);
     return { type: "completionAttested", attestations, attesters };
   }
 
@@ -589,6 +607,36 @@ export class RequestObject extends DurableObject<Env> {
       req.completion.map((a) => a.signature),
     );
     return { type: "settled" };
+  }
+
+  /**
+   * Pre-attests the request with each of `missed`, then asks it for the completion; returns
+   * the ones that attested it. Best effort: a refusal (the deadline passed, say) leaves it out.
+   */
+  async #catchUp(
+    req: RequestRecord,
+    completion: Parameters<typeof gatherAttestations>[2],
+    missed: readonly { url: string }[],
+  ): Promise<string[]> {
+    if (missed.length === 0 || !req.task) return [];
+    const agent = req.task.agent;
+    const preprocess = await this.#preprocessBody(req, agent).catch(() => undefined);
+    if (!preprocess) return [];
+    const timeoutMs = Math.max(1000, req.deadline - Date.now());
+    const caught = await Promise.all(
+      missed.map(async ({ url }) => {
+        try {
+          await gatherAttestations([url], "/v1/validate/preprocess", preprocess, 1, timeoutMs);
+          await gatherAttestations([url], "/v1/validate/completion", completion, 1, timeoutMs);
+          return url;
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    const urls = caught.filter((u): u is string => u !== undefined);
+    if (urls.length > 0) log.info("validators caught up on a completion", { requestId: req.requestId, urls });
+    return urls;
   }
 
   /** Validators that attested after the quorum was reached can sign the settlement too: say so. */
