@@ -67,32 +67,30 @@ function standIn(index: number) {
       if (path === "/health") return Response.json({ ok: true });
       if (path === "/v1/validate/preprocess" || path === "/v1/validate/completion") {
         const body = (await req.json()) as { requestId: string };
-        const answer = (status: number): Response | undefined => {
+        const note = (status: number) => {
           if (index === 2) thirdCalls.push(`${path}:${body.requestId}:${status}`);
-          if (status === 503)
-            return Response.json({ error: { code: "UNAVAILABLE", message: "lost" } }, { status });
-          if (status === 400)
-            return Response.json(
-              {
-                error: {
+        };
+        const refused = (status: 400 | 503): Response => {
+          note(status);
+          const error =
+            status === 503
+              ? { code: "UNAVAILABLE", message: "lost" }
+              : {
                   code: "VALIDATION_REFUSED",
                   message: "this validator did not pre-attest this request for this agent",
                   details: { reason: "not_preattested" },
-                },
-              },
-              { status },
-            );
-          return undefined;
+                };
+          return Response.json({ error }, { status });
         };
         if (index === 2 && body.requestId.startsWith("catchup-")) {
           if (path.endsWith("preprocess") && !lost.has(body.requestId)) {
             lost.add(body.requestId);
-            return answer(503);
+            return refused(503);
           }
-          if (path.endsWith("completion") && !preattested.has(body.requestId)) return answer(400);
+          if (path.endsWith("completion") && !preattested.has(body.requestId)) return refused(400);
         }
         if (path.endsWith("preprocess")) preattested.add(body.requestId);
-        answer(200);
+        note(200);
         validated.push(`${path}:${body.requestId}`);
         return Response.json({
           requestId: idToBytes32(body.requestId),
