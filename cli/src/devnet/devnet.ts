@@ -454,7 +454,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
  * devnet folder, or with `NCN_DEVNET_GATEWAY_STATE=memory` (Linux) in /dev/shm, which
  * outlives a gateway restart (the chaos tests kill and restart it) but not the machine.
  * workerd's local storage is one SQLite file per object and it syncs every commit to disk:
- * 2-4 ms a write on this machine's disk, and a request's path holds several writes in turn
+ * a few ms a write on this machine's disk, and a request's path holds several writes in turn
  * (each object's output gate waits for its write). In memory the time to first token of a
  * streamed generation fell from 56-69 ms to 27-30 ms, and the session stream's one-at-a-time
  * latency got steadier. Not the default yet: with the faster gateway the chaos test shows a
