@@ -283,7 +283,11 @@ export function describeWaiting(
     parts.push(`${onVouchers.length} charges wait for a client voucher that adds up to them`);
   // A voucher may span them all while no quorum attested all of them: name who can sign each.
   const bySession = new Map<string, PendingCharge[]>();
-  for (const c of onVouchers) bySession.set(c.sessionId, [...(bySession.get(c.sessionId) ?? []), c]);
+  for (const c of onVouchers) {
+    const list = bySession.get(c.sessionId) ?? [];
+    list.push(c);
+    bySession.set(c.sessionId, list);
+  }
   for (const [sessionId, list] of bySession) {
     if (combinations([...available], threshold).some((q) => list.every((c) => canSign(c, q)))) continue;
     const who = list

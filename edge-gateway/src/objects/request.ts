@@ -26,7 +26,6 @@ import { logger } from "../log.ts";
 import { escrowPayer } from "../logic/request/escrow.ts";
 import {
   forgetAt,
-  forgettable,
   isCurrentTask,
   newRequest,
   type RequestEffect,
@@ -278,17 +277,17 @@ export class RequestObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     const req = await this.#load();
-    const retention = configOf(this.env).REQUEST_RETENTION_MS;
-    if (req && forgettable(req, Date.now(), retention)) {
+    const at = req ? forgetAt(req, configOf(this.env).REQUEST_RETENTION_MS) : undefined;
+    if (at === undefined) {
+      await this.#apply({ type: "alarm" });
+    } else if (Date.now() >= at) {
       // Past its retention: the record goes, and with it the object's storage.
       await this.ctx.storage.deleteAlarm();
       await this.ctx.storage.deleteAll();
       this.#req = undefined;
-      return;
+    } else {
+      await this.ctx.storage.setAlarm(at);
     }
-    const at = req ? forgetAt(req, retention) : undefined;
-    if (at !== undefined) await this.ctx.storage.setAlarm(at);
-    else await this.#apply({ type: "alarm" });
   }
 
   /** SSE (`GET .../events`) and WebSocket progress streams. */
@@ -618,7 +617,8 @@ export class RequestObject extends DurableObject<Env> {
     completion: Parameters<typeof gatherAttestations>[2],
     missed: readonly { url: string }[],
   ): Promise<string[]> {
-    if (missed.length === 0 || !req.task) return [];
+    // Only a session's settlement asks attesters to sign again; an escrow is paid with the quorum's.
+    if (missed.length === 0 || !req.task || req.payment.mode !== "session") return [];
     const agent = req.task.agent;
     const preprocess = await this.#preprocessBody(req, agent).catch(() => undefined);
     if (!preprocess) return [];

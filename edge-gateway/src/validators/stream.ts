@@ -46,8 +46,7 @@ function acceptedSet(a: StreamAnswer): Set<number> {
 
 /**
  * Validates a stream batch on the request's path with `threshold` validators: those are
- * asked first (the same ones for all of a session's batches: see `firstAsked`, with
- * `spreadKey` the session id), another at once in place of one that refused or failed, and
+ * asked first (the same ones for all of a session's batches: see `firstAsked`), another at once in place of one that refused or failed, and
  * the call resolves once `threshold` distinct validators attested. The validators not asked
  * are returned (`unasked`): the caller asks them afterwards, grouped (see the stream hub's
  * late asks), so that they still see every receipt (settlement asks validators to sign for
@@ -62,7 +61,6 @@ export async function gatherStreamValidation(
   timeoutMs: number,
   sockets?: ValidatorSockets,
   fetcher: typeof fetch = fetch,
-  spreadKey: string = body.session.sessionId,
 ): Promise<{
   answers: StreamAnswer[];
   refusals: StreamRefusal[];
@@ -80,7 +78,7 @@ export async function gatherStreamValidation(
   const payload = JSON.stringify(body);
   // Validators refuse a larger socket message outright; such a batch goes over HTTP.
   const fitsSocket = fitsValidatorSocket(payload);
-  const start = firstAsked(spreadKey, urls.length);
+  const start = firstAsked(body.session.sessionId, urls.length);
   const order = failingLast(urls.map((_, i) => urls[(start + i) % urls.length] as string));
   const answers: StreamAnswer[] = [];
   const refusals: StreamRefusal[] = [];
