@@ -50,6 +50,8 @@ test("one kill of each kind under paid load: 0 lost, 0 charged twice, 0 charged 
     expect(s.settled).toBe(s.charged);
     expect(s.charged + s.released).toBe(s.delivered);
   }
+  // Every session's charges settled or were released within the wait: none stuck.
+  expect(report.settled).toBe(true);
   // The money on chain adds up: deposits = payouts + refunds + unspent.
   expect(report.chain?.ok).toBe(true);
 }, 300_000);

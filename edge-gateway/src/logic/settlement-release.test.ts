@@ -100,6 +100,50 @@ describe("chargesToRelease", () => {
     expect(chargesToRelease(late)).toEqual([]);
   });
 
+  test("charges whose only voucher spans two pairs of attesters are released once refused and old enough", () => {
+    // r1-r2 attested by A and B, r3-r4 by A and C (B was down; the attestations that would
+    // have bridged them were lost): the client's one voucher (40) pays for all four together.
+    const sessions = new Map([[s1, { settled: 0n, amounts: amounts(40), closed: false }]]);
+    const refusedAll = [
+      charge(s1, 1, { attesters: [A, B], refusedBy: [C] }),
+      charge(s1, 2, { attesters: [A, B], refusedBy: [C] }),
+      charge(s1, 3, { attesters: [A, C], refusedBy: [B] }),
+      charge(s1, 4, { attesters: [A, C], refusedBy: [B] }),
+    ];
+    const released = chargesToRelease(input({ charges: refusedAll, sessions }));
+    expect(released.map((r) => [r.charge.requestId, r.reason])).toEqual([
+      ["r1", "no_common_quorum"],
+      ["r2", "no_common_quorum"],
+      ["r3", "no_common_quorum"],
+      ["r4", "no_common_quorum"],
+    ]);
+    expect(released[0]?.detail).toContain("http://c refused 2");
+    // Too young: kept.
+    expect(chargesToRelease(input({ charges: refusedAll, sessions, now: 4 * MIN }))).toEqual([]);
+    // Until a validator refuses, it may have attested (what the gateway knows of attesters
+    // can be short): nothing is released while C was never asked about r1-r2.
+    const notAsked = refusedAll.map((c, i) => (i < 2 ? { ...c, refusedBy: [] } : c));
+    expect(chargesToRelease(input({ charges: notAsked, sessions }))).toEqual([]);
+    // A later voucher that one quorum can meet by skipping what it cannot sign: nothing released.
+    const more = [...refusedAll, charge(s1, 5, { attesters: [A, B] }), charge(s1, 6, { attesters: [A, B] })];
+    const later = new Map([[s1, { settled: 0n, amounts: amounts(40, 60), closed: false }]]);
+    expect(chargesToRelease(input({ charges: more, sessions: later }))).toEqual([]);
+  });
+
+  test("only the first run without a common quorum goes; the runs after it are judged on their own", () => {
+    // No quorum meets 20 or 35, even skipping what it cannot sign (10 + 15 is no voucher).
+    const sessions = new Map([[s1, { settled: 0n, amounts: amounts(20, 35), closed: false }]]);
+    const charges = [
+      charge(s1, 1, { refusedBy: [C] }),
+      charge(s1, 2, { refusedBy: [B] }),
+      charge(s1, 3, { price: "15" }),
+    ];
+    expect(chargesToRelease(input({ charges, sessions })).map((r) => r.charge.requestId)).toEqual([
+      "r1",
+      "r2",
+    ]);
+  });
+
   test("uncovered: charges past the last voucher the running total meets", () => {
     const list = [charge(s1, 1), charge(s1, 2), charge(s1, 3)];
     expect(uncovered(list, 5n, amounts(15, 25)).map((c) => c.requestId)).toEqual(["r3"]);

@@ -1,7 +1,12 @@
-import type { PendingCharge } from "./batch.ts";
+import { type PendingCharge, planBatches, type SessionVouchers } from "./batch.ts";
 
 /** Why a charge was released (the client is not charged for it). */
-export type ReleaseReason = "quorum_lost" | "voucher_gap" | "unacknowledged" | "session_closed";
+export type ReleaseReason =
+  | "quorum_lost"
+  | "no_common_quorum"
+  | "voucher_gap"
+  | "unacknowledged"
+  | "session_closed";
 
 export interface Release {
   charge: PendingCharge;
@@ -42,6 +47,13 @@ export interface ReleaseInput {
  *   voucher of exactly that (after each stream batch, and once idle on the per-request
  *   path), so these are results it says it never got: a batch a gateway journaled and then
  *   died before sending, say. Until then they wait for its voucher.
+ * - `no_common_quorum`: each charge has a quorum, but the client's vouchers add up only
+ *   across charges that different quorums attested (a validator outage moved a session to
+ *   another pair, and the attestations that would have bridged them were lost with a
+ *   gateway), so no `threshold` validators can sign any run a voucher pays for. Counted
+ *   from refusals only (every validator that neither refused nor stayed away too long is
+ *   assumed able to sign), and once every charge of the first such run is
+ *   `releaseAfterMs` old: that run is released, and the next one is judged on its own.
  * Releasing only ever lowers what is charged, so settled <= delivered, validated, unreleased.
  */
 export function chargesToRelease(input: ReleaseInput): Release[] {
@@ -76,7 +88,17 @@ export function chargesToRelease(input: ReleaseInput): Release[] {
     const session = input.sessions.get(sessionId);
     const releasedAt = lost.has(sessionId) ? input.now : input.lastReleaseAt.get(sessionId);
     if (!session) continue;
-    for (const c of uncovered(list, session.settled, session.amounts)) {
+    const open = uncovered(list, session.settled, session.amounts);
+    const covered = list.slice(0, list.length - open.length);
+    if (!lost.has(sessionId) && covered.length > 0) {
+      const run = unsignableRun(list, covered, session, input, dead);
+      if (run.every((c) => input.now - Math.max(releasedAt ?? 0, c.addedAt) >= input.releaseAfterMs)) {
+        const detail = commonQuorumDetail(run, input.threshold);
+        for (const c of run) out.push({ charge: c, reason: "no_common_quorum", detail });
+        if (run.length > 0) continue;
+      }
+    }
+    for (const c of open) {
       if (input.now - Math.max(releasedAt ?? 0, c.addedAt) < input.releaseAfterMs) continue;
       out.push(
         releasedAt === undefined
@@ -95,6 +117,52 @@ export function chargesToRelease(input: ReleaseInput): Release[] {
     }
   }
   return out;
+}
+
+/**
+ * The first run of `covered` (charges in order, from the settled amount up to the first
+ * voucher) when no quorum of the validators still possible can sign any run of `list` a
+ * voucher pays for, whoever is believed to have attested what; empty when some quorum can.
+ */
+function unsignableRun(
+  list: readonly PendingCharge[],
+  covered: readonly PendingCharge[],
+  session: { settled: bigint; amounts: ReadonlySet<bigint> },
+  input: ReleaseInput,
+  dead: ReadonlySet<string>,
+): PendingCharge[] {
+  const sessionId = (covered[0] as PendingCharge).sessionId;
+  const vouchers: SessionVouchers = {
+    settled: session.settled,
+    // Only the amounts matter to the plan; no batch is made from it.
+    vouchers: [...session.amounts].map((amount) => ({ amount, signature: "0x" })),
+  };
+  const plans = planBatches(
+    list.map((c) => ({ ...c, attesters: null })),
+    new Map([[sessionId, vouchers]]),
+    {
+      available: input.validators.filter((v) => !dead.has(v)),
+      threshold: input.threshold,
+      maxReceipts: list.length,
+      maxBatches: 1,
+    },
+  );
+  if (plans.length > 0) return [];
+  let sum = session.settled;
+  for (const [i, c] of covered.entries()) {
+    sum += BigInt(c.price);
+    if (session.amounts.has(sum)) return covered.slice(0, i + 1);
+  }
+  return [];
+}
+
+function commonQuorumDetail(run: readonly PendingCharge[], threshold: number): string {
+  const refusals = new Map<string, number>();
+  for (const c of run) for (const v of c.refusedBy) refusals.set(v, (refusals.get(v) ?? 0) + 1);
+  const named = [...refusals.entries()].map(([v, n]) => `${v} refused ${n}`).join(", ");
+  return `no ${threshold} validators can sign all ${run.length} charges the client's voucher pays for together${
+    named ? ` (${named})` : ""
+  }`;
 }
 
 /** Validators that attested the receipt, did not refuse it and have not been gone too long. */
