@@ -204,7 +204,22 @@ try {
     }
     return n;
   };
+  /** Gossip messages received and published, per topic, over every validator. */
+  const gossip = async () => {
+    const out = new Map<string, number>();
+    for (const r of devnet.file.registries) {
+      const health = (await (await fetch(`${r.url}/health`)).json()) as {
+        gossip?: Record<string, { received: number; published: number }>;
+      };
+      for (const [topic, c] of Object.entries(health.gossip ?? {})) {
+        out.set(`${topic} received`, (out.get(`${topic} received`) ?? 0) + c.received);
+        out.set(`${topic} published`, (out.get(`${topic} published`) ?? 0) + c.published);
+      }
+    }
+    return out;
+  };
   const calls0 = await calls();
+  const gossip0 = await gossip();
   const before = cpuByRole();
   const self0 = process.cpuUsage();
   const t0 = performance.now();
@@ -218,6 +233,7 @@ try {
   const self = process.cpuUsage(self0);
   const after = cpuByRole();
   const calls1 = await calls();
+  const gossip1 = await gossip();
   const byRole = new Map<string, number>([["client (this process)", (self.user + self.system) / 1000]]);
   for (const [pid, a] of after)
     byRole.set(a.role, (byRole.get(a.role) ?? 0) + a.ms - (before.get(pid)?.ms ?? 0));
@@ -234,6 +250,10 @@ try {
     console.log(
       `  ${((requests * nodes) / Math.max(1, calls1 - calls0)).toFixed(1)} requests per validation call`,
     );
+  const moved = [...gossip1].filter(([k, n]) => n !== (gossip0.get(k) ?? 0));
+  if (moved.length > 0) console.log("  gossip messages per request, all validators together:");
+  for (const [k, n] of moved)
+    console.log(`    ${k.padEnd(40)} ${((n - (gossip0.get(k) ?? 0)) / requests).toFixed(2).padStart(6)}`);
   let total = 0;
   for (const [role, ms] of [...byRole].sort((a, b) => b[1] - a[1])) {
     total += ms;

@@ -36,7 +36,7 @@ afterEach(() => {
 });
 
 /** A node's mempool as gossip drives it (this node validates nothing: work is only listed). */
-function mempool() {
+function mempool(published: unknown[] = []) {
   const db = openDatabase(":memory:");
   dbs.push(db);
   const attestations = new AttestationStore(db);
@@ -53,7 +53,14 @@ function mempool() {
     { spotCheck: { fraction: 0, atol: 0, rtol: 0 } },
   );
   const service = new MempoolService({
-    gossip: { publish: async () => 0, register: () => undefined, unregister: () => undefined },
+    gossip: {
+      publish: async (_topic, message) => {
+        published.push(message);
+        return 0;
+      },
+      register: () => undefined,
+      unregister: () => undefined,
+    },
     validation,
     attestations,
     payments: { domain },
@@ -148,7 +155,7 @@ describe("gossiped mempool messages", () => {
       await codeOf(service.handle({ type: "attestation", requestId, attestation: forged } as MempoolMessage)),
     ).toBe("SIGNATURE_INVALID");
     // Known here (this node attested the request itself): kept.
-    await service.announce({
+    service.announce({
       requestId: requestId as AttestationResponse["requestId"],
       attestation: await validator.attest(domain, { ...message, subject: idToBytes32("own") }),
     });
@@ -156,6 +163,54 @@ describe("gossiped mempool messages", () => {
       await service.handle({ type: "attestation", requestId, attestation: genuine } as MempoolMessage),
     ).toBe("accept");
     expect(attestations.list(requestId)).toEqual([genuine]);
+  });
+
+  test("attestations signed within a moment go out in one gossip message; a batch with one forgery is refused", async () => {
+    const published: unknown[] = [];
+    const { service, attestations } = mempool(published);
+    const signed = await Promise.all(
+      [0, 1, 2].map(async (i) => {
+        const requestId = idToBytes32(`batched-${i}`);
+        const attestation = await validator.attest(domain, {
+          requestId,
+          phase: AttestationPhase.Completion,
+          subject: idToBytes32(`subject-${i}`),
+          outputHash: `0x${"0".repeat(64)}` as `0x${string}`,
+        });
+        return { requestId, attestation };
+      }),
+    );
+    for (const a of signed) service.announce(a as AttestationResponse);
+    expect(published).toEqual([]);
+    await service.flushAnnouncements();
+    expect(published).toEqual([{ type: "attestations", items: signed }]);
+
+    // Another node takes the batch: each attestation is checked and stored for a known request.
+    const other = mempool();
+    for (const a of signed.slice(0, 2)) other.service.announce(a as AttestationResponse);
+    const batch = { type: "attestations", items: signed } as MempoolMessage;
+    expect(await other.service.handle(batch)).toBe("accept");
+    const [first] = signed;
+    if (!first) throw new Error("nothing signed");
+    expect(other.attestations.list(first.requestId)).toEqual([first.attestation]);
+    const outsider = attestationSigner(generatePrivateKey());
+    const forged = {
+      requestId: idToBytes32("batched-forged"),
+      attestation: {
+        ...first.attestation,
+        signature: (
+          await outsider.attest(domain, {
+            requestId: idToBytes32("batched-forged"),
+            phase: AttestationPhase.Completion,
+            subject: idToBytes32("x"),
+            outputHash: `0x${"0".repeat(64)}` as `0x${string}`,
+          })
+        ).signature,
+      },
+    };
+    const bad = { type: "attestations", items: [...signed, forged] } as MempoolMessage;
+    expect(await codeOf(other.service.handle(bad))).toBe("SIGNATURE_INVALID");
+    expect(attestations.list(forged.requestId)).toEqual([]);
   });
 
   test("an active validator's attestations for requests this node never saw are not stored; held a while, stored once the work arrives", async () => {
