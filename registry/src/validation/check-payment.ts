@@ -1,6 +1,7 @@
 import { digestOf, type NcnDomain, type Payment } from "@ncn/protocol";
 import { recoverDigest } from "@ncn/protocol/secp256k1";
 import type { PaymentReader, SessionState } from "../chain/payment-reader.ts";
+import { chainTime } from "./chain-view.ts";
 import { refuse } from "./refuse.ts";
 import type { SignerCache } from "./signer-cache.ts";
 
@@ -112,10 +113,19 @@ export async function checkVoucher(
  * voucher signed by the session's client that the deposit covers and that leaves at least
  * the price unsettled.
  */
-export async function checkPayment(reader: PaymentReader, input: CheckPaymentInput): Promise<void> {
-  const chainNow = await reader.now();
+export async function checkPayment(
+  reader: PaymentReader,
+  input: CheckPaymentInput,
+  /**
+   * How long the chain's time may be reused (`chainTime`) for a session payment. The session
+   * itself is read every time: a revoked key, a settlement or a close counts at once.
+   * Escrows are always read, with the time.
+   */
+  sessionTimeMs = 0,
+): Promise<void> {
   const { payment } = input;
   if (payment.mode === "escrow") {
+    const chainNow = await reader.now();
     const escrow = await reader.escrow(input.requestId);
     if (!escrow || escrow.status === "none") {
       throw refuse("PAYMENT_REQUIRED", "escrow_missing", "no escrow is open for this request", {
@@ -163,7 +173,11 @@ export async function checkPayment(reader: PaymentReader, input: CheckPaymentInp
     }
     return;
   }
-  const session = checkSessionOpen(await reader.session(payment.sessionId), chainNow);
+  const [state, chainNow] = await Promise.all([
+    reader.session(payment.sessionId),
+    chainTime(reader, sessionTimeMs),
+  ]);
+  const session = checkSessionOpen(state, chainNow);
   if (session.gateway !== input.gateway) {
     throw refuse("FORBIDDEN", "session_gateway_mismatch", "the session belongs to another gateway", {
       field: "payment.sessionId",

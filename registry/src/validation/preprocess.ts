@@ -13,6 +13,7 @@ import type { AttestationStore } from "../store/attestation-store.ts";
 import type { PreattestationStore } from "../store/preattestation-store.ts";
 import { assertAgentEligible } from "./agent-eligibility.ts";
 import type { AttestationSigner } from "./attestation-signer.ts";
+import { CHAIN_VIEW_MS } from "./chain-view.ts";
 import { checkPayment } from "./check-payment.ts";
 import { refuse } from "./refuse.ts";
 
@@ -25,6 +26,8 @@ export interface PreprocessDeps {
   /** Where the attested terms are kept, for the completion to match. */
   preattested: PreattestationStore;
   now?: () => number;
+  /** How long the chain's time is reused between session calls (default CHAIN_VIEW_MS; 0 reads every time). */
+  chainViewMs?: number;
 }
 
 /**
@@ -80,14 +83,18 @@ export async function validatePreprocess(
   }
   assertAgentEligible(deps.index, deps.reputation, req.agent, subnet, req.model, now);
   const requestId = idToBytes32(req.requestId);
-  await checkPayment(deps.payments, {
-    requestId,
-    subnetId: idToBytes32(req.subnet),
-    price,
-    deadline: req.deadline,
-    payment: req.payment,
-    gateway: caller,
-  });
+  await checkPayment(
+    deps.payments,
+    {
+      requestId,
+      subnetId: idToBytes32(req.subnet),
+      price,
+      deadline: req.deadline,
+      payment: req.payment,
+      gateway: caller,
+    },
+    deps.chainViewMs ?? CHAIN_VIEW_MS,
+  );
   const attestation = await deps.signer.attest(deps.payments.domain, {
     requestId,
     phase: AttestationPhase.Preprocess,

@@ -20,6 +20,7 @@ import {
   rejection,
   signBatch,
 } from "./batch.ts";
+import { CHAIN_VIEW_MS, chainView } from "./chain-view.ts";
 import { checkSessionOpen, checkVoucherSigner, type VoucherFields } from "./check-payment.ts";
 import { type CompletionDeps, checkReceiptFields } from "./completion.ts";
 import { refuse } from "./refuse.ts";
@@ -225,45 +226,6 @@ async function checkStreamPayment(
       },
     );
   }
-}
-
-/** How long a session's on-chain state and the chain's time are reused between stream calls. */
-export const CHAIN_VIEW_MS = 1_000;
-const views = new WeakMap<
-  PaymentReader,
-  {
-    sessions: Map<string, { at: number; state: Awaited<ReturnType<PaymentReader["session"]>> }>;
-    now?: { at: number; value: bigint };
-  }
->();
-
-/**
- * The session and the chain time, read at most once a second per session: a stream sends a
- * call every few milliseconds, and two chain reads per call would be most of its latency.
- * A second's staleness only matters at the edges (a session that expires or is settled
- * within that second): the voucher checks still hold, and settlement re-checks on chain.
- */
-async function chainView(payments: PaymentReader, sessionId: `0x${string}`, ttl: number) {
-  let view = views.get(payments);
-  if (!view) {
-    view = { sessions: new Map() };
-    views.set(payments, view);
-  }
-  const t = Date.now();
-  const cached = view.sessions.get(sessionId);
-  const nowCached = view.now;
-  const [state, now] = await Promise.all([
-    cached && t - cached.at < ttl ? cached.state : payments.session(sessionId),
-    nowCached && t - nowCached.at < ttl
-      ? nowCached.value + BigInt(Math.floor((t - nowCached.at) / 1000))
-      : payments.now(),
-  ]);
-  if (!cached || t - cached.at >= ttl) {
-    if (view.sessions.size > 10_000) view.sessions.clear();
-    view.sessions.set(sessionId, { at: t, state });
-  }
-  if (!nowCached || t - nowCached.at >= ttl) view.now = { at: t, value: now };
-  return [state, now] as const;
 }
 
 /** The agent batch's typed refusal, or undefined when its signature is its agent's. */
