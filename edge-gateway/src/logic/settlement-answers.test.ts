@@ -45,6 +45,19 @@ describe("judgeAnswers", () => {
     expect(v.next).toBe("abandon");
   });
 
+  test("a refusal naming every receipt it did not attest marks them all at once", () => {
+    const all3 = {
+      ...refused(B, "VALIDATION_REFUSED", "receipt_not_attested", "receiptDigests[2]"),
+      unattested: [2, 5, 9],
+    } as SettlementAnswer;
+    const v = judgeAnswers([signed(A, 1), all3, down(C)], [], { ...all, available: new Set([A, B]) });
+    expect(v.missing).toEqual([
+      { url: B, index: 2 },
+      { url: B, index: 5 },
+      { url: B, index: 9 },
+    ]);
+  });
+
   test("signatures from an earlier round count; a validator busy with a passing reason is waited for", () => {
     const earlier = [
       { url: A, validator: `0x${"1".padStart(40, "0")}` as const, signature: "0x01" as const },

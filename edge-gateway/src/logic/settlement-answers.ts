@@ -9,6 +9,8 @@ export type SettlementAnswer =
       reason: string | undefined;
       /** The request field the refusal is about (`receiptDigests[3]`, `sessions[0].voucherAmount`). */
       field: string | undefined;
+      /** Every receipt (by index in the batch) the validator says it did not attest, when it names them all. */
+      unattested?: readonly number[];
       message: string;
     }
   | { url: string; kind: "unavailable"; message: string };
@@ -98,8 +100,10 @@ export function judgeAnswers(
     const reason = a.reason ?? a.code;
     const receipt = /^receiptDigests\[(\d+)\]$/.exec(a.field ?? "");
     const session = /^sessions\[(\d+)\](?:\.(\w+))?$/.exec(a.field ?? "");
-    if (receipt) missing.push({ url: a.url, index: Number(receipt[1]) });
-    else if (session)
+    if (receipt) {
+      const named = new Set([Number(receipt[1]), ...(a.unattested ?? [])]);
+      for (const index of named) missing.push({ url: a.url, index });
+    } else if (session)
       sessions.push({
         url: a.url,
         index: Number(session[1]),

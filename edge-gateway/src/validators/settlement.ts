@@ -4,7 +4,11 @@ import type { SettlementAnswer } from "../logic/settlement-answers.ts";
 import { validatorAuthorization } from "./auth.ts";
 import { unreachable } from "./health.ts";
 
-const RefusalDetails = v.object({ reason: v.optional(v.string()), field: v.optional(v.string()) });
+const RefusalDetails = v.object({
+  reason: v.optional(v.string()),
+  field: v.optional(v.string()),
+  unattested: v.optional(v.pipe(v.array(v.pipe(v.number(), v.integer(), v.minValue(0))), v.maxLength(1_000))),
+});
 
 /** Asks each of `urls` to sign a settlement batch; one typed answer per validator, never a throw. */
 export async function askSettlementSignatures(
@@ -38,6 +42,7 @@ export async function askSettlementSignatures(
           code: err.code,
           reason: details.success ? details.output.reason : undefined,
           field: details.success ? details.output.field : undefined,
+          ...(details.success && details.output.unattested ? { unattested: details.output.unattested } : {}),
           message: err.shortMessage,
         };
       }

@@ -120,6 +120,7 @@ function checkReceipts(
 ): StoredReceipt[] {
   const seen = new Set<string>();
   const out: StoredReceipt[] = [];
+  const unattested: number[] = [];
   for (const [i, digest] of req.receiptDigests.entries()) {
     const field = `receiptDigests[${i}]`;
     if (seen.has(digest)) {
@@ -128,14 +129,8 @@ function checkReceipts(
     seen.add(digest);
     const receipt = store.get(digest);
     if (!receipt) {
-      throw refuse(
-        "VALIDATION_REFUSED",
-        "receipt_not_attested",
-        "this validator did not attest that receipt",
-        {
-          field,
-        },
-      );
+      unattested.push(i);
+      continue;
     }
     if (receipt.settled) {
       throw refuse("CONFLICT", "receipt_already_settled", "this receipt was already paid", { field });
@@ -160,8 +155,19 @@ function checkReceipts(
     }
     out.push(receipt);
   }
+  if (unattested.length > 0) {
+    // Every one named at once: the gateway plans them around this validator in one round.
+    const what = unattested.length === 1 ? "that receipt" : `${unattested.length} of the receipts`;
+    throw refuse("VALIDATION_REFUSED", "receipt_not_attested", `this validator did not attest ${what}`, {
+      field: `receiptDigests[${unattested[0]}]`,
+      unattested: unattested.slice(0, MAX_NAMED_UNATTESTED),
+    });
+  }
   return out;
 }
+
+/** Most receipt indices one refusal names (a batch holds at most a few hundred). */
+const MAX_NAMED_UNATTESTED = 1_000;
 
 /**
  * Receipts claimed by another batch: that batch settled (they are paid: refused, and

@@ -159,7 +159,11 @@ function post(node: RegistryNode, path: string, body: unknown) {
 }
 
 function refusal(body: Record<string, unknown>) {
-  return body.error as { code: string; message: string; details?: { reason?: string; field?: string } };
+  return body.error as {
+    code: string;
+    message: string;
+    details?: { reason?: string; field?: string; unattested?: number[] };
+  };
 }
 
 function preprocess(
@@ -521,6 +525,8 @@ describe("completion against anvil", () => {
     // Node b never attested these receipts: it refuses to sign their settlement.
     const refused = await post(b, "/v1/validate/settlement", settlement);
     expect([refused.status, refusal(refused.body).details?.reason]).toEqual([422, "receipt_not_attested"]);
+    // Every one it did not attest is named, not only the first.
+    expect(refusal(refused.body).details?.unattested).toEqual(leaves.map((_, i) => i));
     const overpaid = await post(a, "/v1/validate/settlement", {
       ...settlement,
       payouts: [{ node: agent.address.toLowerCase(), amount: "400" }],
