@@ -38,6 +38,7 @@ import { TokenStream } from "./link/token-stream.ts";
 import { buildReceipt, type ReceiptFields, signReceipt } from "./receipt/sign-receipt.ts";
 import { Registrar } from "./registry/registrar.ts";
 import { AGENT_VERSION } from "./version.ts";
+import { addServedTally } from "./wallet/earnings.ts";
 
 export interface AgentOptions {
   log?: Logger;
@@ -65,6 +66,13 @@ export function dataPaths(dataDir: string) {
     empty: join(dataDir, "empty"),
   };
 }
+
+/** How often the agent logs what it served. */
+const SUMMARY_MS = 60_000;
+/** How often what it served is added to the data folder's tally. */
+const TALLY_MS = 5_000;
+/** How long tasks aborted at stop get to send their errors before the links close. */
+const HAND_BACK_MS = 300;
 
 /**
  * Creates the data folder mode 0700, or tightens it: the key, the results waiting for the
@@ -103,6 +111,14 @@ export class Agent {
   readonly #log: Logger;
   readonly #runtimes: ModelRuntime[];
   #evictTimer: ReturnType<typeof setInterval> | undefined;
+  /** Set by `stop`: new tasks are refused. */
+  #stopping = false;
+  /** Tasks whose signed results went out, and the prices their receipts charge (base units). */
+  readonly served = { tasks: 0, charged: 0n, since: Date.now() };
+  #tallyTimer: ReturnType<typeof setInterval> | undefined;
+  #tallyMark = { tasks: 0, charged: 0n };
+  #summaryMark = { tasks: 0, charged: 0n, at: Date.now() };
+  #summaryAt = Date.now();
   /** Batch-mode tasks accepted and not finished (queued or running). */
   #batchWork = 0;
 
@@ -125,7 +141,16 @@ export class Agent {
       busy: () => this.#batchWork > 0,
       deliver: async (subnet, frame) => {
         await this.outbox.putBatch(subnet, frame);
-        this.#send(subnet, frame);
+        const sent = this.#send(subnet, frame);
+        let charged = 0n;
+        for (const item of frame.items) charged += BigInt(item.receipt.price);
+        this.#served(frame.items.length, charged);
+        this.#log.info("results sent", {
+          subnet,
+          tasks: frame.items.length,
+          charged: charged.toString(),
+          sent,
+        });
       },
       onError: (subnet, taskIds, error) => {
         const { message } = describeError(error);
@@ -225,6 +250,8 @@ export class Agent {
   start(): void {
     const gateway = this.config.gateway;
     if (!gateway) throw new Error("no gateway configured");
+    this.#tallyTimer ??= setInterval(() => this.#tally(), TALLY_MS);
+    this.#tallyTimer.unref?.();
     for (const subnet of this.config.subnets) {
       if (this.links.has(subnet)) continue;
       const link = new GatewayLink({
@@ -281,22 +308,78 @@ export class Agent {
   }
 
   /**
-   * Stops taking tasks, lets running ones finish (their results land in the outbox),
-   * closes the links and releases the runtime.
+   * Stops taking tasks (new ones are refused as UNAVAILABLE, so the gateway sends them
+   * elsewhere), lets running ones finish for `drainMs` (their results land in the outbox),
+   * hands back the rest the same way (aborted, an UNAVAILABLE error each), closes the links
+   * and releases the runtime.
    */
   async stop(drainMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    if (this.#tallyTimer) clearInterval(this.#tallyTimer);
     if (this.#evictTimer) clearInterval(this.#evictTimer);
     this.#registrarInstance?.stop();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.runner.idle(), new Promise((r) => (timer = setTimeout(r, drainMs)))]);
-    clearTimeout(timer);
+    const within = async (ms: number) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.runner.idle(), new Promise((r) => (timer = setTimeout(r, ms)))]);
+      clearTimeout(timer);
+    };
+    await within(drainMs);
+    const handedBack = this.runner.abortAll(
+      new AgentError("UNAVAILABLE", "the agent is stopping; the task goes to another agent"),
+    );
+    if (handedBack > 0) {
+      this.#log.info("tasks handed back", { tasks: handedBack });
+      // Their error frames go out while the links are still open.
+      await within(HAND_BACK_MS);
+    }
     // Batch-mode results still waiting are signed and stored (and sent while connected).
     await this.batcher.flushAll();
+    this.#tally(true);
     await Promise.all([...this.links.values()].map((l) => l.stop()));
     this.links.clear();
     this.outbox.close();
     await this.store.close();
     await this.runtime.close();
+  }
+
+  #served(tasks: number, charged: bigint): void {
+    this.served.tasks += tasks;
+    this.served.charged += charged;
+  }
+
+  /**
+   * Every TALLY_MS: adds what was served since to the data folder's tally (what
+   * `ncn-agent earnings` reads); every SUMMARY_MS while tasks are served, one log line.
+   */
+  #tally(final = false): void {
+    const { tasks, charged } = this.served;
+    const mark = this.#tallyMark;
+    if (tasks !== mark.tasks) {
+      try {
+        addServedTally(this.config.dataDir, {
+          tasks: tasks - mark.tasks,
+          charged: charged - mark.charged,
+          since: this.served.since,
+        });
+        this.#tallyMark = { tasks, charged };
+      } catch (e) {
+        this.#log.warn("served tally not saved", { error: String(e) });
+      }
+    }
+    const now = Date.now();
+    if (!final && now - this.#summaryAt < SUMMARY_MS) return;
+    const last = this.#summaryMark;
+    this.#summaryAt = now;
+    if (tasks === last.tasks) return;
+    this.#log.info("served", {
+      tasks: tasks - last.tasks,
+      charged: (charged - last.charged).toString(),
+      seconds: Math.round((now - last.at) / 1000),
+      totalTasks: tasks,
+      totalCharged: charged.toString(),
+      see: "ncn-agent earnings",
+    });
+    this.#summaryMark = { tasks, charged, at: now };
   }
 
   #resend(link: GatewayLink): void {
@@ -308,6 +391,15 @@ export class Agent {
   }
 
   #onTask(link: GatewayLink, task: TaskFrame): void {
+    if (this.#stopping) {
+      link.send({
+        type: "error",
+        taskId: task.taskId,
+        code: "UNAVAILABLE",
+        message: "the agent is stopping; send the task to another agent",
+      });
+      return;
+    }
     const done = this.outbox.frameOf(task.taskId);
     if (done) {
       this.#log.info("task already done; sending its result again", { taskId: task.taskId });
@@ -436,7 +528,8 @@ export class Agent {
       };
       await this.outbox.put(subnet, frame);
       const sent = this.#send(subnet, frame);
-      this.#log.debug("task done", {
+      this.#served(1, BigInt(receipt.receipt.price));
+      this.#log.info("task done", {
         requestId: task.requestId,
         taskId,
         model: task.model.id,

@@ -5,6 +5,7 @@ import { modelCommand, subnetCommand } from "./commands/catalog.ts";
 import { chaosCommand } from "./commands/chaos.ts";
 import { inferCommand, ocrCommand, receiptCommand } from "./commands/client.ts";
 import { devnetCommand } from "./commands/devnet.ts";
+import { fundCommand } from "./commands/fund.ts";
 import { keyCommand } from "./commands/key.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
@@ -38,6 +39,7 @@ const main = defineCommand({
     infer: inferCommand,
     receipt: receiptCommand,
     key: keyCommand,
+    fund: fundCommand,
   },
 });
 

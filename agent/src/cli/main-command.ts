@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { AGENT_VERSION } from "../version.ts";
 import { addressCommand } from "./address-command.ts";
 import { doctorCommand } from "./doctor-command.ts";
+import { earningsCommand, withdrawCommand } from "./earnings-command.ts";
 import { inferCommand } from "./infer-command.ts";
 import { ocrCommand } from "./ocr-command.ts";
 import { runCommand } from "./run-command.ts";
@@ -21,5 +22,7 @@ export const mainCommand = defineCommand({
     ocr: ocrCommand,
     sandbox: sandboxCommand,
     address: addressCommand,
+    earnings: earningsCommand,
+    withdraw: withdrawCommand,
   },
 });

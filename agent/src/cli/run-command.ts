@@ -9,6 +9,11 @@ import { sandboxSupport } from "../python-runtime.ts";
 import { runCli } from "./errors.ts";
 import { SETTING_ARGS, settingsFromArgs } from "./settings-args.ts";
 
+/** How long running tasks get to finish at SIGTERM before they are handed back. */
+const STOP_DRAIN_MS = 1_000;
+/** The process exits this long after SIGTERM at the latest. */
+const STOP_LIMIT_MS = 1_900;
+
 export const runCommand = defineCommand({
   meta: { name: "run", description: "Connect to the gateway and serve tasks (the default command)" },
   args: SETTING_ARGS,
@@ -48,13 +53,24 @@ export const runCommand = defineCommand({
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           log.info("stopping", { signal });
+          // Whatever holds the stop up (a model run that ignores its abort, a socket that does
+          // not close) does not hold the process: it is gone within STOP_LIMIT_MS.
+          setTimeout(() => {
+            log.warn("stop took too long; exiting now", { ms: STOP_LIMIT_MS });
+            process.exit(1);
+          }, STOP_LIMIT_MS).unref();
+          // A second signal ends it at once.
+          process.once(signal, () => process.exit(130));
           resolve();
         };
         process.once("SIGINT", () => stop("SIGINT"));
         process.once("SIGTERM", () => stop("SIGTERM"));
       });
-      await agent.stop();
+      await agent.stop(STOP_DRAIN_MS);
       log.info("stopped", { pending: agent.outbox.size });
+      // Handles nothing needs any more (onnxruntime's threads, timers of closed sockets) may
+      // keep the process alive for many seconds: exit once this command returns.
+      setTimeout(() => process.exit(), 0).unref();
       return 0;
     }),
 });

@@ -15,6 +15,7 @@ const HELP: Record<SettingName, string> = {
     "tasks accepted beyond those running; more are refused as UNAVAILABLE (env NCN_MAX_QUEUED, default 256)",
   outboxMaxMb:
     "unacknowledged results kept, in MB; past it new tasks are refused (env NCN_OUTBOX_MAX_MB, default 512)",
+  rpcUrl: "chain JSON-RPC URL that earnings and withdraw use (env NCN_RPC_URL)",
   subnets: "subnet(s) to serve, comma-separated (env NCN_SUBNETS)",
   maxConcurrency: "tasks in flight at once (env NCN_MAX_CONCURRENCY, default 64)",
   cacheMaxMb: "model cache budget in MB (env NCN_CACHE_MAX_MB, default 10240)",

@@ -16,6 +16,7 @@ export const SETTINGS = {
   privateKeyFile: { flag: "private-key-file", env: "NCN_PRIVATE_KEY_FILE" },
   chainId: { flag: "chain-id", env: "NCN_CHAIN_ID" },
   paymentContract: { flag: "payment-contract", env: "NCN_PAYMENT_CONTRACT" },
+  rpcUrl: { flag: "rpc-url", env: "NCN_RPC_URL" },
   subnets: { flag: "subnet", env: "NCN_SUBNETS" },
   maxConcurrency: { flag: "max-concurrency", env: "NCN_MAX_CONCURRENCY" },
   maxQueued: { flag: "max-queued", env: "NCN_MAX_QUEUED" },
@@ -147,6 +148,14 @@ const ConfigSchema = v.object({
       v.transform((s) => s.toLowerCase() as `0x${string}`),
     ),
   ),
+  rpcUrl: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.check((s) => URL.canParse(s), "must be a URL such as https://rpc.example or http://127.0.0.1:8545"),
+      v.check((s) => ["http:", "https:"].includes(new URL(s).protocol), "must use http:// or https://"),
+    ),
+  ),
   subnets: v.optional(SubnetList, ""),
   // Tasks a gateway may keep in flight here: enough to pipeline small tasks through the
   // inference thread; OCR pipelines also take one of a few per-core slots in the executor.
@@ -186,6 +195,8 @@ export interface AgentConfig {
    * chain or payment contract is refused. Required for a gateway not on this machine.
    */
   pinnedDomain: { chainId: number; verifyingContract: `0x${string}` } | undefined;
+  /** The chain's JSON-RPC URL: where `earnings` and `withdraw` read and write. */
+  rpcUrl: string | undefined;
   subnets: string[];
   maxConcurrency: number;
   maxQueued: number;
@@ -291,6 +302,7 @@ export function loadConfig(
       c.chainId !== undefined && c.paymentContract !== undefined
         ? { chainId: c.chainId, verifyingContract: c.paymentContract }
         : undefined,
+    rpcUrl: c.rpcUrl,
     subnets: c.subnets,
     maxConcurrency: c.maxConcurrency,
     maxQueued: c.maxQueued,

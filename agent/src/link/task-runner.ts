@@ -70,6 +70,17 @@ export class TaskRunner {
     return true;
   }
 
+  /** Aborts every queued and running job with `reason`; returns how many. */
+  abortAll(reason: AgentError): number {
+    let n = 0;
+    for (const job of this.#all.values()) {
+      if (job.controller.signal.aborted) continue;
+      job.controller.abort(reason);
+      n++;
+    }
+    return n;
+  }
+
   /** Resolves when nothing is queued or running. */
   idle(): Promise<void> {
     if (this.#all.size === 0) return Promise.resolve();
