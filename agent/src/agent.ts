@@ -111,6 +111,7 @@ export class Agent {
   readonly #log: Logger;
   readonly #runtimes: ModelRuntime[];
   #evictTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #subnetsChecked = new Set<string>();
   /** Set by `stop`: new tasks are refused. */
   #stopping = false;
   /** Tasks whose signed results went out, and the prices their receipts charge (base units). */
@@ -270,6 +271,7 @@ export class Agent {
           pending: (s) => this.outbox.pending(s),
           onReady: (l) => {
             this.#resend(l);
+            void this.#checkSubnet(gateway, l.subnet);
             if (l.registries.length > 0) {
               void this.#registrar(gateway)
                 .use(l.registries)
@@ -340,6 +342,29 @@ export class Agent {
     this.outbox.close();
     await this.store.close();
     await this.runtime.close();
+  }
+
+  /**
+   * Warns, once per subnet, when the gateway's catalog does not list a subnet this agent
+   * serves: the connection is accepted, but no task comes until the subnet is registered.
+   */
+  async #checkSubnet(gateway: string, subnet: string): Promise<void> {
+    if (this.#subnetsChecked.has(subnet)) return;
+    this.#subnetsChecked.add(subnet);
+    try {
+      const url = new URL("/v1/subnets", gateway.replace(/^ws/, "http"));
+      const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      const body = (await res.json()) as { subnets?: { id?: unknown }[] };
+      if (!Array.isArray(body.subnets)) return;
+      if (body.subnets.some((s) => s.id === subnet)) return;
+      this.#log.warn("unknown subnet", {
+        subnet,
+        known: body.subnets.map((s) => String(s.id)).slice(0, 20),
+        hint: "the gateway's catalog has no such subnet: no task comes for it until it is registered (ncn subnet create), or fix --subnet (NCN_SUBNETS)",
+      });
+    } catch {
+      // The catalog could not be read: nothing to say about the subnet.
+    }
   }
 
   #served(tasks: number, charged: bigint): void {

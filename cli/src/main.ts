@@ -10,16 +10,22 @@ import { keyCommand } from "./commands/key.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 
+/** `ncn agent ...` is `ncn-agent ...`: every argument, `--help` included, goes to the agent's own command. */
+function runAgent(args: readonly string[]): number {
+  const r = spawnSync(process.execPath, [join(ROOT, "agent", "src", "main.ts"), ...args], {
+    stdio: "inherit",
+  });
+  return r.status ?? 1;
+}
+
 const agentCommand = defineCommand({
   meta: {
     name: "agent",
-    description: "Run the compute agent (same flags as ncn-agent; try `ncn agent --help`)",
+    description:
+      "The compute agent, as ncn-agent: run, doctor, earnings, withdraw, address, ... (`ncn agent run --help` lists the flags)",
   },
   run({ rawArgs }) {
-    const r = spawnSync(process.execPath, [join(ROOT, "agent", "src", "main.ts"), ...rawArgs], {
-      stdio: "inherit",
-    });
-    process.exitCode = r.status ?? 1;
+    process.exitCode = runAgent(rawArgs);
   },
 });
 
@@ -43,4 +49,6 @@ const main = defineCommand({
   },
 });
 
+// Before the command parser, which would answer `ncn agent --help` itself.
+if (process.argv[2] === "agent") process.exit(runAgent(process.argv.slice(3)));
 await runMain(main);

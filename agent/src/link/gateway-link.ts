@@ -221,14 +221,29 @@ export class GatewayLink {
       const wasReady = this.#state === "ready";
       this.#stopTimers();
       if (this.#state === "stopped") return;
-      this.#log.info(wasReady ? "disconnected from gateway" : "connection failed", {
-        code: e.code,
-        reason: e.reason,
-      });
+      if (wasReady) this.#log.info("disconnected from gateway", { code: e.code, reason: e.reason });
+      else this.#failedToConnect(e.code, e.reason);
       this.#scheduleReconnect();
     });
     ws.addEventListener("error", () => {
       // A close event always follows; reconnecting happens there.
+    });
+  }
+
+  /**
+   * A connection that never got as far as a welcome: a warning that says where and what to
+   * check, on the 1st, 2nd, 4th, 8th... failure in a row (the retries back off meanwhile).
+   */
+  #failedToConnect(code: number, reason: string): void {
+    const failures = this.#attempt + 1;
+    if ((failures & (failures - 1)) !== 0) return;
+    this.#log.warn("gateway unreachable", {
+      gateway: this.url.replace(/\?.*$/, ""),
+      subnet: this.subnet,
+      failures,
+      code,
+      ...(reason ? { reason } : {}),
+      hint: "check --gateway (NCN_GATEWAY) and that the gateway is up; retrying with backoff",
     });
   }
 

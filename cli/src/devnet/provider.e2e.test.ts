@@ -88,7 +88,7 @@ test("a fresh agent serves paid work, sees its earnings, withdraws them, and sto
     ...process.env,
     NCN_GATEWAY: devnet.file.gateway.url,
     NCN_DATA_DIR: join(home, "provider"),
-    NCN_SUBNETS: "default",
+    NCN_SUBNETS: "default,no-such-subnet",
     NCN_MODEL_DIRS: join(home, ".ncn", "models"),
     NCN_RPC_URL: devnet.file.chain.rpcUrl,
     NCN_LOG_LEVEL: "info",
@@ -116,6 +116,14 @@ test("a fresh agent serves paid work, sees its earnings, withdraws them, and sto
     },
     30_000,
   );
+
+  // A subnet the gateway's catalog does not list gets a warning that says so.
+  await waitFor(
+    "the unknown subnet warning",
+    async () => (log.includes('"unknown subnet"') ? true : undefined),
+    10_000,
+  );
+  expect(log).toContain("no-such-subnet");
 
   const N = 8;
   for (let i = 0; i < N; i++) expect((await infer()).response.state).toBe("returned");
@@ -184,3 +192,34 @@ test("a fresh agent serves paid work, sees its earnings, withdraws them, and sto
   expect(log).toContain('"stopped"');
   expect(await Promise.all(burst)).toEqual(Array.from({ length: 40 }, () => "returned"));
 }, 240_000);
+
+test("an unreachable gateway gets a warning that names it, less and less often, and SIGTERM still ends the agent at once", async () => {
+  const env = {
+    ...process.env,
+    NCN_GATEWAY: "ws://127.0.0.1:9",
+    NCN_DATA_DIR: join(home, "lonely"),
+    NCN_SUBNETS: "default",
+    NCN_LOG_LEVEL: "info",
+  };
+  const proc = spawn(BUN, [AGENT, "run"], { env, cwd: home, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  proc.stderr?.on("data", (b: Buffer) => {
+    log += b.toString();
+  });
+  await waitFor(
+    "the first warning",
+    async () => (log.includes('"gateway unreachable"') ? true : undefined),
+    15_000,
+  );
+  await new Promise((r) => setTimeout(r, 3_000));
+  const t0 = performance.now();
+  proc.kill("SIGTERM");
+  await new Promise((done) => proc.on("exit", done));
+  expect(performance.now() - t0).toBeLessThan(2_000);
+  const warnings = log.split("\n").filter((l) => l.includes('"gateway unreachable"'));
+  expect(warnings[0]).toContain("ws://127.0.0.1:9/v1/agents/connect");
+  expect(warnings[0]).toContain("NCN_GATEWAY");
+  // Failures 1, 2, 4, 8...: a handful in a few seconds, not several a second.
+  expect(warnings.length).toBeGreaterThanOrEqual(2);
+  expect(warnings.length).toBeLessThanOrEqual(5);
+}, 60_000);
