@@ -12,11 +12,29 @@ import {
 import { isCompiled } from "@ncn/runtime/embedded";
 import { OnnxRuntime, PROBE_INPUT, PROBE_OUTPUT, probeModelBytes, sha256Hex } from "@ncn/runtime/onnx";
 import * as v from "valibot";
+import { createPublicClient, formatEther, http } from "viem";
+import { getBalance } from "viem/actions";
 import { dataPaths } from "../agent.ts";
 import type { AgentConfig } from "../config/config.ts";
 import { peekIdentity } from "../identity/identity.ts";
 import { sandboxSupport } from "../python-runtime.ts";
 import { AGENT_VERSION } from "../version.ts";
+
+/**
+ * Where the agent is paid and what withdrawing needs: its earnings are credited to its own
+ * address, and moving them out is a transaction that address pays gas for.
+ */
+async function payoutCheck(config: AgentConfig, address: string | undefined): Promise<string> {
+  const how = `earnings are credited to the agent's address; withdrawing them (ncn-agent withdraw) costs a little ether for gas, sent to that address (on a devnet: ncn fund ${address ?? "<address>"})`;
+  if (!config.rpcUrl || !address) return `${how}; with --rpc-url, ncn-agent earnings shows them`;
+  try {
+    const client = createPublicClient({ transport: http(config.rpcUrl) });
+    const wei = await getBalance(client, { address: address as `0x${string}` });
+    return wei === 0n ? `${how}: it holds no ether yet` : `${how}: it holds ${formatEther(wei)} ETH`;
+  } catch (e) {
+    return `${how}; the RPC at ${config.rpcUrl} did not answer (${(e as Error).message.split("\n")[0]})`;
+  }
+}
 
 /** `fail` means this machine cannot serve; `warn` means it serves with less. */
 export type CheckStatus = "ok" | "info" | "warn" | "fail";
@@ -137,6 +155,7 @@ export async function runDoctor(
       "info",
       address ? `agent address ${address}` : "a key will be generated on first run",
     );
+    add("identity", "payouts", "info", await payoutCheck(config, address ?? undefined));
   }
 
   let runtime: OnnxRuntime | undefined;
