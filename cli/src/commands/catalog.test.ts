@@ -43,6 +43,8 @@ test("`model register` refuses a model whose weights name a file (MODEL_REJECTED
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req) {
+      // Every model a subnet names is known here (`subnet create` asks first).
+      if (req.method === "GET") return Response.json({ key: "model", seq: 1, body: {} });
       published.push(await req.json());
       return Response.json({ ok: true });
     },
@@ -94,6 +96,8 @@ function recordingRegistry() {
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req) {
+      // Every model a subnet names is known here (`subnet create` asks first).
+      if (req.method === "GET") return Response.json({ key: "model", seq: 1, body: {} });
       published.push(await req.json());
       return Response.json({ ok: true });
     },

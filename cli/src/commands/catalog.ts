@@ -9,9 +9,12 @@ import {
   parseOrThrow,
   SubnetId,
   TensorSpec,
+  toBaseError,
 } from "@ncn/protocol";
 import { EXECUTABLE_RUNTIMES, isExecutableRuntime } from "@ncn/runtime";
 import { assertSelfContained } from "@ncn/runtime/external-data";
+import { createLogger } from "@ncn/runtime/logger";
+import { describeModel, OnnxRuntime } from "@ncn/runtime/onnx";
 import { defineCommand } from "citty";
 import cliProgress from "cli-progress";
 import * as v from "valibot";
@@ -100,6 +103,24 @@ async function getJson(url: string): Promise<unknown> {
   return body;
 }
 
+/** A subnet may list only models the registry knows: every request to another would fail. */
+async function assertModelsRegistered(registry: string, ids: readonly string[]): Promise<void> {
+  const missing: string[] = [];
+  for (const id of ids) {
+    const res = await fetch(`${registry}/v1/models/${encodeURIComponent(id)}`);
+    if (res.status === 404) missing.push(id);
+    else if (!res.ok)
+      throw new BaseError("UNAVAILABLE", `${registry} answered HTTP ${res.status} for model ${id}`);
+  }
+  if (missing.length > 0) {
+    throw new BaseError(
+      "MODEL_NOT_FOUND",
+      `not registered: ${missing.join(", ")}; register each first (ncn model register <file> --id <id>), nothing was published`,
+      { details: { models: missing } },
+    );
+  }
+}
+
 const Listed = v.array(v.object({ key: v.string(), seq: v.number(), body: v.unknown() }));
 const SubnetList = v.object({ subnets: Listed });
 const ModelList = v.object({ models: Listed });
@@ -130,6 +151,10 @@ const subnet = defineCommand({
         try {
           const id = parseOrThrow(SubnetId, args.id, "--id");
           const models = parseSubnetModels(args.model);
+          await assertModelsRegistered(
+            registryUrl(args.registry),
+            models.map((m) => m.id),
+          );
           const account = privateKeyToAccount(ownerKey(args.key));
           await claimFirst(args, account, { kind: "subnet", name: id });
           const record = await signRecord(
@@ -205,6 +230,51 @@ export async function hashFile(
   return { sha256: `0x${h.digest("hex")}`, size };
 }
 
+/**
+ * The inputs and outputs an ONNX file declares, read by onnxruntime on the CPU. A file that
+ * is not ONNX, or keeps tensor data outside itself (agents would read files a path in it
+ * names), is refused before anything is published.
+ */
+async function onnxSignature(
+  path: string,
+  id: string,
+): Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }> {
+  const bytes = await Bun.file(path).bytes();
+  try {
+    assertSelfContained(bytes, id);
+  } catch (e) {
+    const err = toBaseError(e);
+    // A file that is not a model at all is named as such, not by the parser's complaint.
+    if (!looksLikeOnnx(bytes)) throw notOnnx(path, e);
+    throw err;
+  }
+  const runtime = await OnnxRuntime.create({
+    executionProvider: "cpu",
+    log: createLogger("cli", { level: "error" }),
+  });
+  try {
+    const d = await describeModel(runtime, id, bytes, [`file:${path}`]);
+    return { inputs: d.inputs, outputs: d.outputs };
+  } catch (e) {
+    throw notOnnx(path, e);
+  } finally {
+    await runtime.close();
+  }
+}
+
+function notOnnx(path: string, cause: unknown): BaseError {
+  return new BaseError(
+    "INVALID_INPUT",
+    `${path} is not an ONNX model onnxruntime can load (${toBaseError(cause).shortMessage}); nothing was registered`,
+    { cause },
+  );
+}
+
+/** An ONNX ModelProto starts with field 1 (ir_version, a varint): byte 0x08. */
+function looksLikeOnnx(bytes: Uint8Array): boolean {
+  return bytes.byteLength > 16 && bytes[0] === 0x08;
+}
+
 const model = defineCommand({
   meta: { name: "model", description: "Register and list models" },
   subCommands: {
@@ -240,9 +310,12 @@ const model = defineCommand({
           }
           // Refused here as agents and validators would refuse it: a model that keeps tensor
           // data outside itself would have them read files a path in it names.
-          if (runtime === "onnx") assertSelfContained(await Bun.file(path).bytes(), args.id);
           const { sha256, size } = await hashFile(path, !json);
           const specs = v.array(TensorSpec);
+          // The file's own signature, read by onnxruntime (which also proves it is ONNX);
+          // --inputs and --outputs only override it.
+          const read = runtime === "onnx" ? await onnxSignature(path, args.id) : { inputs: [], outputs: [] };
+          const source = args.source ?? `file:${path}`;
           const descriptor = parseOrThrow(
             ModelDescriptor,
             {
@@ -250,14 +323,20 @@ const model = defineCommand({
               sha256,
               size,
               runtime,
-              sources: [args.source ?? `file:${path}`],
-              inputs: args.inputs ? parseOrThrow(specs, parseJson(args.inputs, "--inputs"), "--inputs") : [],
+              sources: [source],
+              inputs: args.inputs
+                ? parseOrThrow(specs, parseJson(args.inputs, "--inputs"), "--inputs")
+                : read.inputs,
               outputs: args.outputs
                 ? parseOrThrow(specs, parseJson(args.outputs, "--outputs"), "--outputs")
-                : [],
+                : read.outputs,
             },
             "model",
           );
+          if (source.startsWith("file:") && !json)
+            process.stderr.write(
+              `note: ${source} reaches only agents on this machine that list its folder (--model-dir); agents elsewhere need an https: or npm: source (--source)\n`,
+            );
           const account = privateKeyToAccount(ownerKey(args.key));
           await claimFirst(args, account, { kind: "model", name: descriptor.id });
           const record = await signRecord(account, modelRecord(descriptor, Date.now()));

@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { tinyModelBytes, tinyModelReference } from "@ncn/runtime/testing/tiny-model";
+import { type Devnet, startDevnet } from "./devnet.ts";
+
+// An operator's first hour, with the commands an operator runs: `ncn model register` on a real
+// ONNX file with no flags reads its inputs and outputs, a subnet offers it, an agent attached
+// to the subnet serves a paid request to it; a file that is not ONNX and a subnet naming a
+// model nobody registered are refused, and nothing is published for them.
+
+const ROOT = resolve(import.meta.dirname, "..", "..", "..");
+const BUN = process.execPath;
+const CLI = join(ROOT, "cli", "src", "main.ts");
+const AGENT = join(ROOT, "agent", "src", "main.ts");
+
+let devnet: Devnet;
+let home: string;
+let agent: ChildProcess | undefined;
+
+beforeAll(async () => {
+  home = mkdtempSync(join(tmpdir(), "ncn-operator-e2e-"));
+  devnet = await startDevnet({ dir: join(home, ".ncn"), port: 0 });
+}, 180_000);
+
+afterAll(async () => {
+  agent?.kill("SIGKILL");
+  await devnet?.stop();
+  if (!process.env.NCN_KEEP_E2E) rmSync(home, { recursive: true, force: true });
+}, 60_000);
+
+function ncn(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const p = spawn(BUN, [CLI, ...args], { cwd: home, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (b: Buffer) => {
+      stdout += b.toString();
+    });
+    p.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    p.on("close", (code) => done({ code, stdout, stderr }));
+  });
+}
+
+const registry = () => devnet.file.registries[0]?.url as string;
+
+test("a model registered from its file alone serves paid requests; a non-ONNX file and an unknown model are refused", async () => {
+  // The file in the folder the devnet's agents may read `file:` sources from.
+  const file = join(home, ".ncn", "models", "my-model.onnx");
+  writeFileSync(file, tinyModelBytes());
+  const registered = await ncn(["model", "register", file, "--id", "my-model", "--json"]);
+  expect(registered.code).toBe(0);
+  const descriptor = JSON.parse(registered.stdout) as {
+    inputs: { name: string; dtype: string; dims: unknown[] }[];
+    outputs: { name: string; dtype: string; dims: unknown[] }[];
+  };
+  // Read off the file by onnxruntime: no --inputs or --outputs given.
+  expect(descriptor.inputs.map((t) => [t.name, t.dtype, t.dims.length])).toEqual([["x", "float32", 2]]);
+  expect(descriptor.outputs.map((t) => [t.name, t.dtype, t.dims.length])).toEqual([["y", "float32", 2]]);
+  const human = await ncn(["model", "register", file, "--id", "my-model-2"]);
+  expect(human.stderr).toContain("reaches only agents on this machine");
+
+  const subnet = await ncn([
+    "subnet",
+    "create",
+    "--id",
+    "mine",
+    "--name",
+    "Mine",
+    "--model",
+    "my-model=1000",
+    "--json",
+  ]);
+  expect(subnet.code).toBe(0);
+
+  // An agent attached to the new subnet (what the README's "attach an agent" says).
+  const proc = spawn(BUN, [AGENT, "run"], {
+    cwd: home,
+    env: {
+      ...process.env,
+      NCN_GATEWAY: devnet.file.gateway.url,
+      NCN_DATA_DIR: join(home, "mine-agent"),
+      NCN_SUBNETS: "mine",
+      NCN_MODEL_DIRS: join(home, ".ncn", "models"),
+    },
+    stdio: ["ignore", "ignore", "ignore"],
+  });
+  agent = proc;
+  const x = Float32Array.from([0.5, -1, 2, 0.25]);
+  const deadline = Date.now() + 60_000;
+  let served: Awaited<ReturnType<typeof devnet.client.infer>> | undefined;
+  for (;;) {
+    try {
+      served = await devnet.client.infer({
+        subnet: "mine",
+        model: "my-model",
+        inputs: { x: { dtype: "float32", dims: [1, 4], data: x } },
+      });
+      if (served.response.state === "returned") break;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+    if (Date.now() > deadline) throw new Error(`the request ended ${served?.response.state}`);
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+  const y = served.outputs.y?.data as Float32Array;
+  const want = tinyModelReference(x);
+  expect(Array.from(y).map((v, i) => Math.abs(v - (want[i] as number)) < 1e-4)).toEqual(
+    Array.from(want, () => true),
+  );
+
+  // Not ONNX: refused, nothing published.
+  const junk = join(home, "notes.txt");
+  writeFileSync(junk, "these are my notes, not a model\n".repeat(10));
+  const refused = await ncn(["model", "register", junk, "--id", "junk", "--json"]);
+  expect(refused.code).toBe(1);
+  const err = JSON.parse(refused.stdout).error as { code: string; message: string };
+  expect(err.code).toBe("INVALID_INPUT");
+  expect(err.message).toContain("not an ONNX model");
+  expect((await fetch(`${registry()}/v1/models/junk`)).status).toBe(404);
+
+  // A subnet naming a model nobody registered: refused, nothing published.
+  const unknown = await ncn([
+    "subnet",
+    "create",
+    "--id",
+    "ghosts",
+    "--name",
+    "Ghosts",
+    "--model",
+    "no-such-model=5",
+    "--json",
+  ]);
+  expect(unknown.code).toBe(1);
+  expect(JSON.parse(unknown.stdout).error.code).toBe("MODEL_NOT_FOUND");
+  expect((await fetch(`${registry()}/v1/subnets/ghosts`)).status).toBe(404);
+}, 180_000);
