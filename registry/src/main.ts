@@ -7,6 +7,11 @@ import { createLogger } from "./logger.ts";
 import { startRegistryNode } from "./node.ts";
 import { guardAbortedSockets } from "./p2p/aborted-socket-guard.ts";
 
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  process.stdout.write(`${CONFIG_USAGE}\n`);
+  process.exit(0);
+}
+
 let config: RegistryConfig;
 try {
   config = withAbsolutePaths(loadConfig(process.argv.slice(2), process.env), process.cwd());
