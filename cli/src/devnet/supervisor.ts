@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { BaseError } from "@ncn/protocol";
 import * as v from "valibot";
 
 const PidFile = v.array(v.object({ name: v.string(), pid: v.number(), marker: v.string() }));
@@ -38,6 +39,18 @@ export class Supervisor {
       const parsed = v.safeParse(PidFile, JSON.parse(readFileSync(pidFile, "utf8")));
       if (parsed.success) for (const p of parsed.output) markers.add(p.marker);
     } catch {}
+    // A devnet whose owner still runs is live, not left over: it is never touched.
+    for (const marker of markers) {
+      const owner = Number(marker.slice(marker.lastIndexOf(":") + 1));
+      if (!Number.isInteger(owner) || owner === process.pid || !alive(owner)) continue;
+      const children = readdirSync("/proc").filter((e) => /^\d+$/.test(e) && isOurs(Number(e), marker));
+      if (children.length === 0) continue;
+      throw new BaseError(
+        "CONFLICT",
+        `a devnet is already running from this folder (process ${owner}, ${children.length} processes): stop it first (Ctrl-C where it runs, or kill ${owner}); nothing was touched`,
+        { details: { pid: owner } },
+      );
+    }
     let killed = 0;
     for (const entry of readdirSync("/proc")) {
       if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
@@ -129,6 +142,15 @@ export class Supervisor {
         .map((c) => ({ name: c.name, pid: c.proc.pid as number, marker: this.marker })),
     ];
     writeFileSync(this.pidFile, JSON.stringify(list));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
