@@ -22,6 +22,7 @@ import { createPublicClient, http, type LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { getChainId } from "viem/actions";
 import { findDevnetFile, loadDevnetFile, nameChainOf } from "../devnet-file.ts";
+import { fileError } from "../files.ts";
 import { fail, output } from "../output.ts";
 import { claimRecordNames, modelRecord, publishRecord, signRecord, subnetRecord } from "../records.ts";
 import { parseSubnetModels } from "./subnet-models.ts";
@@ -210,7 +211,12 @@ export async function hashFile(
   path: string,
   showProgress: boolean,
 ): Promise<{ sha256: `0x${string}`; size: number }> {
-  const size = statSync(path).size;
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (e) {
+    throw fileError(e, path, "model file");
+  }
   const bar =
     showProgress && size > 8 * 1024 * 1024 && process.stderr.isTTY
       ? new cliProgress.SingleBar(

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import {
   BaseError,
   InferenceResponse,
@@ -12,6 +12,7 @@ import { chainValidatorSet, NcnClient } from "@ncn/sdk";
 import { defineCommand } from "citty";
 import { privateKeyToAccount } from "viem/accounts";
 import { loadDevnetFile } from "../devnet-file.ts";
+import { readInputFile } from "../files.ts";
 import { fail, output } from "../output.ts";
 
 /** A client for the devnet in this checkout, paying from the development account's session. */
@@ -61,7 +62,7 @@ export const ocrCommand = defineCommand({
   async run({ args }) {
     const json = Boolean(args.json);
     try {
-      const image = new Uint8Array(readFileSync(args.file));
+      const image = new Uint8Array(readInputFile(args.file, "image"));
       const { client } = await devnetClient(args.gateway);
       const t0 = performance.now();
       const response = await client.ocr({ subnet: args.subnet ?? "ocr", image });
@@ -107,7 +108,9 @@ export const inferCommand = defineCommand({
   async run({ args }) {
     const json = Boolean(args.json);
     try {
-      const text = args.input.startsWith("@") ? readFileSync(args.input.slice(1), "utf8") : args.input;
+      const text = args.input.startsWith("@")
+        ? readInputFile(args.input.slice(1), "input file").toString("utf8")
+        : args.input;
       const inputs = parseOrThrow(TensorMapJson, valuesToBase64(parseJson(text, "--input")), "--input");
       const { client } = await devnetClient(args.gateway);
       const { response, outputs } = await client.infer({
@@ -170,7 +173,7 @@ export const receiptCommand = defineCommand({
         try {
           const response = parseOrThrow(
             InferenceResponse,
-            parseJson(readFileSync(args.file, "utf8"), args.file),
+            parseJson(readInputFile(args.file).toString("utf8"), args.file),
             args.file,
           );
           const file = loadDevnetFile();
