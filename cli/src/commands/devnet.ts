@@ -1,3 +1,4 @@
+import { join, relative } from "node:path";
 import { defineCommand } from "citty";
 import { paidCurl, smokeTest, startDevnet } from "../devnet/devnet.ts";
 import { bigintReplacer, fail } from "../output.ts";
@@ -79,7 +80,7 @@ export const devnetCommand = defineCommand({
           "",
           `  curl -s "${url}/v1/quote?subnet=ocr&model=ppocr-v4"`,
           `  curl -s ${url}/v1/network`,
-          "  npx ncn ocr path/to/image.png",
+          `  npx ncn ocr ${relative(process.cwd(), join(devnet.dir, "samples", "invoice.png"))}   (or any PNG or JPEG)`,
           "",
           "OpenAI-compatible (chat, streaming, embeddings; the key pays from its session):",
           `  curl -s ${url}/v1/chat/completions -H "authorization: Bearer ${devnet.file.client.apiKey ?? "ncn-…"}" \\`,

@@ -48,6 +48,16 @@ function ncn(args: string[]): Promise<{ code: number | null; stdout: string; std
 
 const registry = () => devnet.file.registries[0]?.url as string;
 
+test("the devnet ships sample images that `ncn ocr` reads back, with a receipt that verifies", async () => {
+  const r = await ncn(["ocr", join(devnet.dir, "samples", "invoice.png"), "--json"]);
+  expect(r.code).toBe(0);
+  const out = JSON.parse(r.stdout) as { lines: { text: string }[]; verification: { ok: boolean } };
+  const text = out.lines.map((l) => l.text).join(" ");
+  expect(text).toContain("Invoice");
+  expect(text).toContain("42.00");
+  expect(out.verification.ok).toBe(true);
+}, 60_000);
+
 test("a model registered from its file alone serves paid requests; a non-ONNX file and an unknown model are refused", async () => {
   // The file in the folder the devnet's agents may read `file:` sources from.
   const file = join(home, ".ncn", "models", "my-model.onnx");
