@@ -44,6 +44,8 @@ export async function benchOpenAiNetwork(
   log: (msg: string) => void = () => undefined,
 ): Promise<LlmNetworkFigures> {
   const home = mkdtempSync(join(tmpdir(), "ncn-bench-llm-net-"));
+  // Not spinning, as agents run it: threads spinning in this process would take the cores
+  // the devnet needs for the network runs in between.
   const onnx = await OnnxRuntime.create({ executionProvider: "cpu" });
   const devnet = await startDevnet({ dir: join(home, ".ncn"), port: 0 });
   try {

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { devKey, type LocalChain, startLocalChain } from "@ncn/contracts";
 import { createNcnClient } from "@ncn/contracts/actions";
@@ -315,6 +316,9 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
             NCN_SUBNETS: DEVNET_SUBNETS.join(","),
             NCN_MAX_CONCURRENCY: "64",
             NCN_MODEL_DIRS: modelsDir,
+            // Every process of the devnet shares this machine: on a few cores an agent's
+            // model runs take one thread each, and leave the rest to the gateway and validators.
+            ...(availableParallelism() <= 4 && !process.env.NCN_THREADS ? { NCN_THREADS: "1" } : {}),
           },
         },
       );

@@ -11,6 +11,18 @@ export const LOAD_MODEL_FORMAT = "session.load_model_format";
 type SessionOptions = InferenceSession.SessionOptions;
 
 /**
+ * Session config entries that stop onnxruntime's thread pools from spinning while they wait
+ * for work. A spinning pool keeps every core it has busy between runs; an agent shares its
+ * machine (on a devnet, with the gateway, the validators and the other agents), and the time
+ * it burned there came out of theirs: a streamed generation's first token reached the client
+ * later, the more tokens the agent went on to decode.
+ */
+export const NO_SPINNING = {
+  "session.intra_op.allow_spinning": "0",
+  "session.inter_op.allow_spinning": "0",
+} as const;
+
+/**
  * `options` with external initializers resolved only from `folder` (a private folder kept
  * empty, so any external data a model names is not found) and the model format fixed to
  * ONNX, the format `findExternalData` checks. Every session the agent creates gets these.
@@ -20,7 +32,12 @@ type SessionOptions = InferenceSession.SessionOptions;
 export function guardSessionOptions(options: SessionOptions, folder: string): SessionOptions {
   return {
     ...options,
-    extra: { ...options.extra, [EXTERNAL_INITIALIZERS_FOLDER]: folder, [LOAD_MODEL_FORMAT]: "ONNX" },
+    extra: {
+      ...NO_SPINNING,
+      ...options.extra,
+      [EXTERNAL_INITIALIZERS_FOLDER]: folder,
+      [LOAD_MODEL_FORMAT]: "ONNX",
+    },
   };
 }
 
