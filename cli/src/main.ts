@@ -7,6 +7,7 @@ import { inferCommand, ocrCommand, receiptCommand } from "./commands/client.ts";
 import { devnetCommand } from "./commands/devnet.ts";
 import { fundCommand } from "./commands/fund.ts";
 import { keyCommand } from "./commands/key.ts";
+import { sessionCommand } from "./commands/session.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 
@@ -46,6 +47,7 @@ const main = defineCommand({
     receipt: receiptCommand,
     key: keyCommand,
     fund: fundCommand,
+    session: sessionCommand,
   },
 });
 

@@ -8,7 +8,7 @@ import { revokeApiKey } from "../keys/revoke-api-key.ts";
 import { fail, output } from "../output.ts";
 
 /** Where the wallet and chain come from; the wallet's key only from the environment (`NCN_PRIVATE_KEY`). */
-const walletArgs = {
+export const walletArgs = {
   gateway: { type: "string", description: "Gateway URL (default: the devnet's)" },
   "rpc-url": { type: "string", description: "Chain RPC URL (default: NCN_RPC_URL or the devnet's)" },
   "payment-contract": {
@@ -19,7 +19,7 @@ const walletArgs = {
   json: { type: "boolean", description: "Print JSON" },
 } as const;
 
-function walletOf(args: {
+export function walletOf(args: {
   gateway?: string | undefined;
   "rpc-url"?: string | undefined;
   "payment-contract"?: string | undefined;

@@ -4,7 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { tinyModelBytes, tinyModelReference } from "@ncn/runtime/testing/tiny-model";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { type Devnet, startDevnet } from "./devnet.ts";
+
+const WAD = 10n ** 18n;
 
 // An operator's first hour, with the commands an operator runs: `ncn model register` on a real
 // ONNX file with no flags reads its inputs and outputs, a subnet offers it, an agent attached
@@ -31,9 +34,12 @@ afterAll(async () => {
   if (!process.env.NCN_KEEP_E2E) rmSync(home, { recursive: true, force: true });
 }, 60_000);
 
-function ncn(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function ncn(
+  args: string[],
+  env: Record<string, string | undefined> = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const p = spawn(BUN, [CLI, ...args], { cwd: home, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(BUN, [CLI, ...args], { cwd: home, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (b: Buffer) => {
@@ -149,3 +155,32 @@ test("a model registered from its file alone serves paid requests; a non-ONNX fi
   expect(JSON.parse(unknown.stdout).error.code).toBe("MODEL_NOT_FOUND");
   expect((await fetch(`${registry()}/v1/subnets/ghosts`)).status).toBe(404);
 }, 180_000);
+
+test("a key of your own: funded on the devnet, it opens, funds, shows and (once expired) closes a session", async () => {
+  const key = generatePrivateKey();
+  const me = privateKeyToAccount(key).address;
+  const env = { ...process.env, NCN_PRIVATE_KEY: key };
+  expect((await ncn(["fund", me, "--eth", "1", "--ncn", "50"])).code).toBe(0);
+  const opened = await ncn(["session", "open", "--deposit", "10", "--expiry", "1h", "--json"], env);
+  expect(opened.code).toBe(0);
+  const { sessionId } = JSON.parse(opened.stdout) as { sessionId: `0x${string}` };
+  const show = async () => JSON.parse((await ncn(["session", "show", sessionId, "--json"], env)).stdout);
+  expect(await show()).toMatchObject({ deposit: String(10n * WAD), charged: "0", left: String(10n * WAD) });
+  const funded = await ncn(["session", "fund", sessionId, "--amount", "5", "--extend", "1h", "--json"], env);
+  expect(funded.code).toBe(0);
+  expect((await show()).deposit).toBe(String(15n * WAD));
+  // Still running: closing is refused, saying until when.
+  const early = await ncn(["session", "close", sessionId, "--json"], env);
+  expect([early.code, JSON.parse(early.stdout).error.code]).toEqual([1, "CONFLICT"]);
+  expect(JSON.parse(early.stdout).error.message).toContain("runs until");
+  // Another key cannot fund or close it.
+  const stranger = { ...process.env, NCN_PRIVATE_KEY: generatePrivateKey() };
+  const theirs = await ncn(["session", "close", sessionId, "--json"], stranger);
+  expect(JSON.parse(theirs.stdout).error.code).toBe("FORBIDDEN");
+  // Past its expiry and the settlement grace (1 h on the devnet): closed, the deposit back.
+  // (Last in this file: the devnet's own session ages with the chain too.)
+  await devnet.chain.advanceTime(3 * 3600 + 120);
+  const closed = await ncn(["session", "close", sessionId, "--json"], env);
+  expect(closed.code).toBe(0);
+  expect(JSON.parse(closed.stdout).refund).toBe(String(15n * WAD));
+}, 120_000);

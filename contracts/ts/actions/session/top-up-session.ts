@@ -11,7 +11,7 @@ import type { Approval } from "../token/authorize-deposit.ts";
  */
 export async function topUpSession(
   client: WriteClient,
-  contracts: NcnContracts,
+  contracts: Pick<NcnContracts, "payment" | "token">,
   params: { sessionId: Hex; amount: bigint; expiry?: bigint; approval?: Exclude<Approval, "permit"> },
 ): Promise<TransactionReceipt> {
   if ((params.approval ?? "approve") === "approve" && params.amount > 0n) {
