@@ -38,3 +38,56 @@ export function step(json: boolean) {
     },
   };
 }
+
+/** What a request's progress events say, for people. */
+function describeProgress(e: {
+  state: string;
+  stage?: string | undefined;
+  progress?: number | undefined;
+}): string | undefined {
+  if (e.stage === "download")
+    return `the agent is downloading the model${e.progress === undefined ? "" : ` ${Math.round(e.progress * 100)}%`}`;
+  if (e.stage === "started") return "running";
+  switch (e.state) {
+    case "received":
+      return "queued";
+    case "payment_checked":
+      return "payment checked";
+    case "dispatched":
+      return "sent to an agent";
+    case "result_signed":
+      return "validating the result";
+    case "completion_validated":
+      return "validated; charging";
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Progress of a long request on stderr (not with --json): each new stage once, the model
+ * download in steps of a quarter; on a terminal one line, rewritten.
+ */
+export function progressPrinter(
+  json: boolean,
+): ((e: { state: string; stage?: string | undefined; progress?: number | undefined }) => void) | undefined {
+  if (json) return undefined;
+  const tty = process.stderr.isTTY;
+  let last = "";
+  return (e) => {
+    let text = describeProgress(e);
+    if (text === undefined) return;
+    if (e.stage === "download" && e.progress !== undefined && !tty) {
+      text = `the agent is downloading the model ${Math.floor(e.progress * 4) * 25}%`;
+    }
+    if (text === last) return;
+    last = text;
+    if (tty) process.stderr.write(`\r\x1b[2K  … ${text}`);
+    else process.stderr.write(`  - ${text}\n`);
+  };
+}
+
+/** Ends a terminal progress line before the result is printed. */
+export function endProgress(json: boolean): void {
+  if (!json && process.stderr.isTTY) process.stderr.write("\r\x1b[2K");
+}

@@ -13,7 +13,7 @@ import { defineCommand } from "citty";
 import { privateKeyToAccount } from "viem/accounts";
 import { loadDevnetFile } from "../devnet-file.ts";
 import { readInputFile } from "../files.ts";
-import { fail, output } from "../output.ts";
+import { endProgress, fail, output, progressPrinter } from "../output.ts";
 
 /** A client for the devnet in this checkout, paying from the development account's session. */
 async function devnetClient(
@@ -65,7 +65,13 @@ export const ocrCommand = defineCommand({
       const image = new Uint8Array(readInputFile(args.file, "image"));
       const { client } = await devnetClient(args.gateway);
       const t0 = performance.now();
-      const response = await client.ocr({ subnet: args.subnet ?? "ocr", image });
+      const onProgress = progressPrinter(json);
+      const response = await client.ocr({
+        subnet: args.subnet ?? "ocr",
+        image,
+        ...(onProgress ? { onProgress } : {}),
+      });
+      endProgress(json);
       const ms = performance.now() - t0;
       const verification = await client.verifyReceipt(response);
       if (args.out) writeFileSync(args.out, `${JSON.stringify(response, null, 2)}\n`);
@@ -113,11 +119,14 @@ export const inferCommand = defineCommand({
         : args.input;
       const inputs = parseOrThrow(TensorMapJson, valuesToBase64(parseJson(text, "--input")), "--input");
       const { client } = await devnetClient(args.gateway);
+      const onProgress = progressPrinter(json);
       const { response, outputs } = await client.infer({
         subnet: args.subnet ?? "default",
         model: args.model,
         inputs: tensorMapFromJson(inputs),
+        ...(onProgress ? { onProgress } : {}),
       });
+      endProgress(json);
       const verification = await client.verifyReceipt(response);
       const shown = Object.fromEntries(
         Object.entries(outputs).map(([k, t]) => [

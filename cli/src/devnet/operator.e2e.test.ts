@@ -129,6 +129,21 @@ test("a model registered from its file alone serves paid requests; a non-ONNX fi
     Array.from(want, () => true),
   );
 
+  // The same through `ncn infer`, which shows the request's progress while it runs.
+  const cli = await ncn([
+    "infer",
+    "--subnet",
+    "mine",
+    "--model",
+    "my-model",
+    "--input",
+    JSON.stringify({ x: { dtype: "float32", dims: [1, 4], values: Array.from(x) } }),
+  ]);
+  expect(cli.code).toBe(0);
+  expect(cli.stderr).toContain("sent to an agent");
+  expect(cli.stderr).toContain("validating the result");
+  expect(cli.stdout).toContain("receipt: verified");
+
   // Not ONNX: refused, nothing published.
   const junk = join(home, "notes.txt");
   writeFileSync(junk, "these are my notes, not a model\n".repeat(10));
