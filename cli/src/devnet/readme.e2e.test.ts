@@ -3,12 +3,12 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { type Devnet, startDevnet } from "../../cli/src/devnet/devnet.ts";
+import { type Devnet, startDevnet } from "./devnet.ts";
 
 // The README's SDK block, run as written against a devnet: it reads `.ncn/devnet.json` and a
 // sample image from the folder it runs in, pays for an OCR request and verifies its receipt.
 
-const ROOT = resolve(import.meta.dirname, "..", "..");
+const ROOT = resolve(import.meta.dirname, "..", "..", "..");
 let devnet: Devnet;
 let home: string;
 
@@ -34,7 +34,7 @@ function readmeSnippet(): string {
 test("the README's SDK block runs as written: a paid OCR request whose receipt verifies", async () => {
   // In a folder of the repository (so that `@ncn/sdk` resolves), run from the devnet's parent
   // folder (so that `.ncn/devnet.json` is found as the README says).
-  const dir = mkdtempSync(join(ROOT, "sdk", ".readme-"));
+  const dir = mkdtempSync(join(ROOT, "cli", ".readme-"));
   try {
     const script = join(dir, "snippet.ts");
     writeFileSync(script, readmeSnippet());
