@@ -1,5 +1,14 @@
 import { createHash } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
@@ -133,6 +142,13 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
   }
   const gatewayState = gatewayStateDir(dir);
   rmSync(gatewayState, { recursive: true, force: true });
+  const swept = sweepOrphanGatewayStates();
+  if (swept > 0) step("cleaned up", `${swept} gateway states in memory left by devnets that are gone`);
+  if (gatewayState !== join(dir, "gateway-state")) {
+    // Which devnet it belongs to, for `sweepOrphanGatewayStates` after a crash.
+    mkdirSync(gatewayState, { recursive: true, mode: 0o700 });
+    writeFileSync(join(gatewayState, OWNER_FILE), resolve(dir));
+  }
   mkdirSync(join(dir, "logs"), { recursive: true });
   // Images to try `ncn ocr` on, with a known answer.
   mkdirSync(join(dir, "samples"), { recursive: true });
@@ -485,6 +501,36 @@ export function gatewayStateDir(dir: string): string {
   }
   const tag = createHash("sha256").update(resolve(dir)).digest("hex").slice(0, 16);
   return join("/dev/shm", `ncn-gateway-state-${tag}`);
+}
+
+/** In a gateway state folder in memory: the devnet folder it belongs to. */
+const OWNER_FILE = "devnet-dir";
+
+/**
+ * Removes gateway states in /dev/shm whose devnet folder is gone (a test's temporary folder,
+ * say, after its process was killed): memory a crashed devnet would otherwise hold until the
+ * machine restarts. A state whose folder still exists is left to that devnet's next start,
+ * and one without an owner file is not ours to judge. Returns how many went.
+ */
+export function sweepOrphanGatewayStates(root = "/dev/shm"): number {
+  let swept = 0;
+  let names: string[];
+  try {
+    names = readdirSync(root).filter((n) => n.startsWith("ncn-gateway-state-"));
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const owner = join(root, name, OWNER_FILE);
+    try {
+      if (existsSync(readFileSync(owner, "utf8").trim())) continue;
+    } catch {
+      continue;
+    }
+    rmSync(join(root, name), { recursive: true, force: true });
+    swept++;
+  }
+  return swept;
 }
 
 /** What `<dir>/samples/` holds for `ncn ocr`, and the text each shows. */
