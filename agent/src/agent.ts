@@ -24,6 +24,7 @@ import {
 } from "@ncn/runtime";
 import { type Logger, silentLogger } from "@ncn/runtime/logger";
 import { OnnxRuntime } from "@ncn/runtime/onnx";
+import * as v from "valibot";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { type AgentConfig, isLoopbackHost } from "./config/config.ts";
 import { AgentError, ConfigError, describeError } from "./errors.ts";
@@ -66,6 +67,9 @@ export function dataPaths(dataDir: string) {
     empty: join(dataDir, "empty"),
   };
 }
+
+/** What the gateway's `GET /v1/subnets` answers, as far as the agent reads it. */
+const SubnetCatalog = v.object({ subnets: v.array(v.object({ id: v.string() })) });
 
 /** How often the agent logs what it served. */
 const SUMMARY_MS = 60_000;
@@ -354,12 +358,13 @@ export class Agent {
     try {
       const url = new URL("/v1/subnets", gateway.replace(/^ws/, "http"));
       const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-      const body = (await res.json()) as { subnets?: { id?: unknown }[] };
-      if (!Array.isArray(body.subnets)) return;
+      const parsed = v.safeParse(SubnetCatalog, await res.json());
+      if (!parsed.success) return;
+      const body = parsed.output;
       if (body.subnets.some((s) => s.id === subnet)) return;
       this.#log.warn("unknown subnet", {
         subnet,
-        known: body.subnets.map((s) => String(s.id)).slice(0, 20),
+        known: body.subnets.map((s) => s.id).slice(0, 20),
         hint: "the gateway's catalog has no such subnet: no task comes for it until it is registered (ncn subnet create), or fix --subnet (NCN_SUBNETS)",
       });
     } catch {

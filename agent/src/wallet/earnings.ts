@@ -4,7 +4,7 @@ import { inferencePaymentAbi } from "@ncn/contracts/abi";
 import { createNcnClient, createNcnReadClient, creditOf, withdrawCredits } from "@ncn/contracts/actions";
 import * as v from "valibot";
 import type { PrivateKeyAccount } from "viem";
-import { formatEther, getAddress } from "viem";
+import { formatEther, getAbiItem, getAddress } from "viem";
 import { getBalance, getChainId, getLogs, readContract } from "viem/actions";
 import { AgentError } from "../errors.ts";
 
@@ -211,21 +211,5 @@ function chainError(place: ChainPlace, e: unknown): AgentError {
   );
 }
 
-const creditedEvent = {
-  type: "event",
-  name: "Credited",
-  inputs: [
-    { name: "account", type: "address", indexed: true },
-    { name: "amount", type: "uint256", indexed: false },
-  ],
-} as const;
-
-const withdrawnEvent = {
-  type: "event",
-  name: "Withdrawn",
-  inputs: [
-    { name: "account", type: "address", indexed: true },
-    { name: "to", type: "address", indexed: true },
-    { name: "amount", type: "uint256", indexed: false },
-  ],
-} as const;
+const creditedEvent = getAbiItem({ abi: inferencePaymentAbi, name: "Credited" });
+const withdrawnEvent = getAbiItem({ abi: inferencePaymentAbi, name: "Withdrawn" });

@@ -5,7 +5,7 @@ import {
   readSessionSigner,
   topUpSession,
 } from "@ncn/contracts/actions";
-import { BaseError, Bytes32 } from "@ncn/protocol";
+import { BaseError, Bytes32, errorFromBody } from "@ncn/protocol";
 import { defineCommand } from "citty";
 import * as v from "valibot";
 import { formatUnits } from "viem";
@@ -37,23 +37,25 @@ async function standing(wallet: KeyWallet, sessionId: string) {
   });
   const body: unknown = await res.json().catch(() => undefined);
   if (!res.ok) {
-    const err = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new BaseError(
-      "UNAVAILABLE",
-      `the gateway did not register the session: ${err?.message ?? res.status}`,
-      {
-        details: body,
-      },
-    );
+    const err = errorFromBody(body, res.status);
+    throw new BaseError("UNAVAILABLE", `the gateway did not register the session: ${err.shortMessage}`, {
+      details: body,
+    });
   }
   return v.parse(Standing, body);
 }
 
-/** A session of this wallet on chain, for this wallet's gateway; refused otherwise. */
-async function ownSession(wallet: KeyWallet, sessionId: `0x${string}`) {
+/** A session on chain; `NOT_FOUND` when none has this id. */
+async function existingSession(wallet: KeyWallet, sessionId: `0x${string}`) {
   const s = await readSession(wallet.client, wallet.contracts, sessionId);
   if (/^0x0{40}$/i.test(s.client))
     throw new BaseError("NOT_FOUND", "no such session on chain", { details: { sessionId } });
+  return s;
+}
+
+/** A session of this wallet on chain; refused otherwise. */
+async function ownSession(wallet: KeyWallet, sessionId: `0x${string}`) {
+  const s = await existingSession(wallet, sessionId);
   if (s.client.toLowerCase() !== wallet.client.account.address.toLowerCase())
     throw new BaseError("FORBIDDEN", "this wallet did not open that session", { details: { sessionId } });
   return s;
@@ -147,9 +149,7 @@ const show = defineCommand({
     try {
       const sessionId = sessionIdOf(args.sessionId);
       const wallet = await walletOf(args);
-      const s = await readSession(wallet.client, wallet.contracts, sessionId);
-      if (/^0x0{40}$/i.test(s.client))
-        throw new BaseError("NOT_FOUND", "no such session on chain", { details: { sessionId } });
+      const s = await existingSession(wallet, sessionId);
       const signer = await readSessionSigner(wallet.client, wallet.contracts, sessionId);
       const g = s.closed ? undefined : await standing(wallet, sessionId);
       const charged = g ? BigInt(g.charged) : s.settled;
