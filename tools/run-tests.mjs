@@ -28,6 +28,30 @@ function hasTests(dir) {
 
 const totals = { passed: 0, failed: 0 };
 const rows = [];
+/** `suite: file > test: message` for every failed bun test case, printed again at the end. */
+const failures = [];
+
+function unescapeXml(s) {
+  return s
+    .replace(/&#10;/g, " ")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, "&");
+}
+
+/** The failed test cases of a junit report, with the first line or so of each message. */
+function failedCases(ws, xml) {
+  const out = [];
+  const re = /<testcase name="([^"]*)" classname="([^"]*)"[^>]*?file="([^"]*)"[^>]*>\s*<(failure|error)[^>]*?message="([^"]*)"/g;
+  for (const m of xml.matchAll(re)) {
+    const [, name, cls, file, , msg] = m;
+    const what = unescapeXml(msg).replace(/\s+/g, " ").trim().slice(0, 300);
+    out.push(`${ws}: ${file} > ${unescapeXml(cls)} > ${unescapeXml(name)}: ${what}`);
+  }
+  return out;
+}
 const scratch = mkdtempSync(join(tmpdir(), "ncn-tests-"));
 
 function count(attr, xml) {
@@ -51,6 +75,7 @@ function runBun(ws) {
     const tests = count("tests", xml);
     failed = count("failures", xml) + count("errors", xml) + count("skipped", xml);
     passed = Math.max(0, tests - failed);
+    failures.push(...failedCases(ws, xml));
   }
   // A crash or a failing file load can exit non-zero without a failed test case.
   if (r.status !== 0 && failed === 0) failed = 1;
@@ -118,6 +143,10 @@ if (only !== "forge") {
 if (only !== "bun" && filters.length === 0) runForge();
 rmSync(scratch, { recursive: true, force: true });
 
+if (failures.length > 0) {
+  console.log("\nfailed tests:");
+  for (const f of failures) console.log(`  ${f}`);
+}
 console.log("\nsuite                      passed  failed");
 for (const [name, p, f] of rows)
   console.log(`${name.padEnd(26)} ${String(p).padStart(6)}  ${String(f).padStart(6)}`);
