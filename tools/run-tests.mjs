@@ -44,7 +44,8 @@ function unescapeXml(s) {
 /** The failed test cases of a junit report, with the first line or so of each message. */
 function failedCases(ws, xml) {
   const out = [];
-  const re = /<testcase name="([^"]*)" classname="([^"]*)"[^>]*?file="([^"]*)"[^>]*>\s*<(failure|error)[^>]*?message="([^"]*)"/g;
+  const re =
+    /<testcase name="([^"]*)" classname="([^"]*)"[^>]*?file="([^"]*)"[^>]*>\s*<(failure|error)[^>]*?message="([^"]*)"/g;
   for (const m of xml.matchAll(re)) {
     const [, name, cls, file, , msg] = m;
     const what = unescapeXml(msg).replace(/\s+/g, " ").trim().slice(0, 300);

@@ -12,10 +12,15 @@ import {
   decodeErrorResult,
   defineChain,
   type Hex,
+  type HttpTransport,
   http,
+  type PublicActions,
+  type PublicClient,
   publicActions,
   type TransactionReceipt,
   type Transport,
+  type WalletActions,
+  type WalletRpcSchema,
   type WriteContractParameters,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -40,6 +45,17 @@ export function devnetChain(chainId: number, rpcUrl: string): Chain {
   });
 }
 
+/** What {@link createNcnClient} returns: a wallet client with public actions. */
+export type NcnWalletClient = Client<
+  HttpTransport,
+  Chain,
+  Account,
+  WalletRpcSchema,
+  WalletActions<Chain, Account> & PublicActions<HttpTransport, Chain, Account>
+>;
+/** What {@link createNcnReadClient} returns. */
+export type NcnReadClient = PublicClient<HttpTransport, Chain>;
+
 export interface CreateNcnClientOptions {
   rpcUrl: string;
   chainId: number;
@@ -53,7 +69,9 @@ export interface CreateNcnClientOptions {
  * @example
  * const client = createNcnClient({ rpcUrl: anvil.url, chainId: 31337, account: "0xac09…" });
  */
-export function createNcnClient(options: CreateNcnClientOptions & { account: Account | Hex }) {
+export function createNcnClient(
+  options: CreateNcnClientOptions & { account: Account | Hex },
+): NcnWalletClient {
   const account =
     typeof options.account === "string" ? privateKeyToAccount(options.account) : options.account;
   return createWalletClient({
@@ -66,7 +84,7 @@ export function createNcnClient(options: CreateNcnClientOptions & { account: Acc
 }
 
 /** Read-only client. */
-export function createNcnReadClient(options: CreateNcnClientOptions) {
+export function createNcnReadClient(options: CreateNcnClientOptions): NcnReadClient {
   return createPublicClient({
     chain: devnetChain(options.chainId, options.rpcUrl),
     transport: http(options.rpcUrl),

@@ -474,12 +474,22 @@ export class NcnClient {
     });
   }
 
-  /** Verifies a stream result against the validator set (see `verifyStreamResult`). */
-  async verifyStreamResult(frame: StreamResultFrame, domain: NcnDomain): Promise<StreamResultVerification> {
+  /**
+   * Verifies a stream result against the validator set (see `verifyStreamResult`). The domain
+   * defaults to the gateway's chain (`/v1/gateway`); pass it to verify without asking the gateway.
+   */
+  async verifyStreamResult(frame: StreamResultFrame, domain?: NcnDomain): Promise<StreamResultVerification> {
     if (!this.#validatorSet) {
       throw new BaseError("INVALID_INPUT", "verification needs a validatorSet reader in the client options");
     }
-    return verifyStreamResult(frame, await this.#validatorSet(), domain);
+    const d = domain ?? (await this.gatewayDomain());
+    return verifyStreamResult(frame, await this.#validatorSet(), d);
+  }
+
+  /** The EIP-712 domain of the gateway's payment contract (what receipts and vouchers are signed for). */
+  async gatewayDomain(): Promise<NcnDomain> {
+    const g = await this.gateway();
+    return ncnDomain(g.chainId, g.paymentContract as `0x${string}`);
   }
 
   async #domain(response: InferenceResponse): Promise<NcnDomain> {

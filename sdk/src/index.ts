@@ -1,10 +1,15 @@
 export {
   BaseError as NcnError,
   type ErrorCode,
+  type NcnDomain,
+  ncnDomain,
+  type ProgressEvent as RequestProgressEvent,
   type RequestStreamEvent,
   readRequestEvents,
   readSse,
   type SseEvent,
+  type Tensor,
+  type TensorJson,
   type TokenEvent,
 } from "@ncn/protocol";
 export * from "./chain.ts";
