@@ -6,7 +6,7 @@ import { AttestationSig, SignedReceipt } from "./receipt.ts";
 import { EmbedResult, EmbedTaskInput } from "./tasks/embed.ts";
 import { GeneratePrompt, GenerateResult, SamplingParams, TokenDelta } from "./tasks/generate.ts";
 import { TranscribeResult, TranscribeTaskInput } from "./tasks/transcribe.ts";
-import { TensorMapJson } from "./tensor.ts";
+import { TensorInputMapJson, TensorMapJson } from "./tensor.ts";
 
 /** Lifecycle of a request, as ARCHITECTURE.md draws it. */
 export const REQUEST_STATES = [
@@ -86,7 +86,8 @@ export type TaskInput = v.InferOutput<typeof TaskInput>;
 export const InferenceRequest = v.object({
   ...Common,
   model: ModelId,
-  inputs: TensorMapJson,
+  /** Each tensor as base64 `data` or as `values`; parsed to the base64 form. */
+  inputs: TensorInputMapJson,
 });
 export type InferenceRequest = v.InferOutput<typeof InferenceRequest>;
 

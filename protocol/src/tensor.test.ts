@@ -10,6 +10,7 @@ import {
   elementCount,
   encodeTensorFrame,
   type Tensor,
+  TensorInputMapJson,
   TensorJson,
   tensorFromJson,
   tensorToJson,
@@ -123,5 +124,62 @@ describe("tensors", () => {
     const frame = encodeTensorFrame({ abc: { dtype: "float64", dims: [1], data: new Float64Array([42]) } });
     // header 7 + name 2+3 + dtype/ndim 2 + dims 4 + length 4 = 22 -> aligned to 24
     expect(new DataView(frame.buffer).getFloat64(24, true)).toBe(42);
+  });
+});
+
+describe("tensors written as values", () => {
+  const parse = (t: unknown) => v.safeParse(TensorInputMapJson, { x: t });
+  const messages = (t: unknown) => {
+    const r = parse(t);
+    return r.success ? [] : r.issues.map((i) => i.message);
+  };
+
+  test("parse to the base64 form, with the same elements", () => {
+    const cases = [
+      { dtype: "float32", values: [1, -2.5, 3, 4], arr: new Float32Array([1, -2.5, 3, 4]) },
+      { dtype: "float64", values: [0.1, 2], arr: new Float64Array([0.1, 2]) },
+      { dtype: "int8", values: [-128, 127], arr: new Int8Array([-128, 127]) },
+      { dtype: "uint32", values: [0, 4294967295], arr: new Uint32Array([0, 4294967295]) },
+      { dtype: "int64", values: [-5, 2 ** 40], arr: new BigInt64Array([-5n, 2n ** 40n]) },
+      { dtype: "bool", values: [true, false, 1, 0], arr: new Uint8Array([1, 0, 1, 0]) },
+    ] as const;
+    for (const c of cases) {
+      const r = parse({ dtype: c.dtype, dims: [c.values.length], values: c.values });
+      expect(r.success).toBe(true);
+      if (!r.success) continue;
+      const t = tensorFromJson(r.output.x as TensorJson);
+      expect(t.dtype).toBe(c.dtype);
+      expect(Array.from(t.data as ArrayLike<number | bigint>)).toEqual(
+        Array.from(c.arr as ArrayLike<number | bigint>),
+      );
+    }
+  });
+
+  test("dtype defaults to float32, and the base64 form still parses as before", () => {
+    const r = parse({ dims: [1, 2], values: [1, 2] });
+    expect(r.success && r.output.x).toEqual(
+      tensorToJson({ dtype: "float32", dims: [1, 2], data: new Float32Array([1, 2]) }),
+    );
+    const b64 = tensorToJson({ dtype: "int32", dims: [2], data: new Int32Array([7, 8]) });
+    const again = parse(b64);
+    expect(again.success && again.output.x).toEqual(b64);
+  });
+
+  test("wrong values are refused with the reason", () => {
+    expect(messages({ dims: [2, 2], values: [1, 2, 3] })).toEqual(["values length does not match dims"]);
+    expect(messages({ dtype: "int8", dims: [1], values: [300] })).toEqual(["values[0] = 300 is not a int8"]);
+    expect(messages({ dtype: "int32", dims: [1], values: [1.5] })).toEqual([
+      "values[0] = 1.5 is not a int32",
+    ]);
+    expect(messages({ dtype: "float32", dims: [1], values: [true] })).toEqual([
+      "values[0] is a boolean, the dtype is float32",
+    ]);
+    expect(messages({ dtype: "float16", dims: [1], values: [1] })).toEqual([
+      "float16 tensors take base64 data, not values",
+    ]);
+    expect(messages({ dims: [1], values: ["1"] })).toEqual(["values must be numbers"]);
+    expect(messages({ dtype: "float32", dims: [2], data: "AAAA" })).toEqual([
+      "data length does not match dtype and dims",
+    ]);
   });
 });

@@ -112,6 +112,106 @@ export const TensorMapJson = v.record(
 );
 export type TensorMapJson = v.InferOutput<typeof TensorMapJson>;
 
+/** Integer ranges of the dtypes a `values` tensor may use (float16 takes base64 `data`). */
+const INT_RANGE: Partial<Record<Dtype, readonly [number, number]>> = {
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  int32: [-2147483648, 2147483647],
+  uint32: [0, 4294967295],
+  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  uint64: [0, Number.MAX_SAFE_INTEGER],
+  bool: [0, 1],
+};
+
+/** What is wrong with `values` as elements of `dtype`, or undefined. */
+function valuesProblem(dtype: Dtype, values: readonly (number | boolean)[]): string | undefined {
+  if (dtype === "float16") return "float16 tensors take base64 data, not values";
+  const range = INT_RANGE[dtype];
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i];
+    if (typeof x === "boolean") {
+      if (dtype !== "bool") return `values[${i}] is a boolean, the dtype is ${dtype}`;
+      continue;
+    }
+    if (!Number.isFinite(x)) return `values[${i}] is not a finite number`;
+    if (range && (!Number.isInteger(x) || (x as number) < range[0] || (x as number) > range[1]))
+      return `values[${i}] = ${x} is not a ${dtype}`;
+  }
+  return undefined;
+}
+
+function typedArrayOfValues(dtype: Dtype, values: readonly (number | boolean)[]): TensorData {
+  const nums = values.map(Number);
+  switch (dtype) {
+    case "float64":
+      return Float64Array.from(nums);
+    case "int8":
+      return Int8Array.from(nums);
+    case "uint8":
+    case "bool":
+      return Uint8Array.from(nums);
+    case "int16":
+      return Int16Array.from(nums);
+    case "uint16":
+      return Uint16Array.from(nums);
+    case "int32":
+      return Int32Array.from(nums);
+    case "uint32":
+      return Uint32Array.from(nums);
+    case "int64":
+      return BigInt64Array.from(nums, (x) => BigInt(x));
+    case "uint64":
+      return BigUint64Array.from(nums, (x) => BigInt(x));
+    default:
+      return Float32Array.from(nums);
+  }
+}
+
+/**
+ * A tensor written out as numbers, row-major: `{ dtype?, dims, values }` (dtype defaults to
+ * float32; bool takes true/false or 0/1). Parsed into the base64 form, so what follows sees
+ * one form only.
+ */
+export const TensorValuesJson = v.pipe(
+  v.object({
+    dtype: v.optional(Dtype, "float32"),
+    dims: Dims,
+    values: v.pipe(
+      v.array(v.union([v.number(), v.boolean()], "values must be numbers")),
+      v.maxLength(MAX_TENSOR_ELEMENTS, `tensor larger than ${MAX_TENSOR_ELEMENTS} elements`),
+    ),
+  }),
+  v.check((t) => t.values.length === elementCount(t.dims), "values length does not match dims"),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const problem = valuesProblem(dataset.value.dtype, dataset.value.values);
+    if (problem) addIssue({ message: problem });
+  }),
+  v.transform(
+    (t): TensorJson => ({
+      dtype: t.dtype,
+      dims: [...t.dims],
+      data: bytesToBase64(bytesOf(typedArrayOfValues(t.dtype, t.values))),
+    }),
+  ),
+);
+
+/** A tensor as a client may send it: base64 `data`, or `values` (see {@link TensorValuesJson}). */
+export const TensorInputJson = v.lazy((input) =>
+  typeof input === "object" && input !== null && "values" in input ? TensorValuesJson : TensorJson,
+);
+
+/** Named input tensors of a request, in either form; the output is always the base64 form. */
+export const TensorInputMapJson = v.record(
+  v.pipe(
+    v.string(),
+    v.regex(/^[A-Za-z0-9_.:/-]{1,128}$/, "tensor names are 1-128 chars of [A-Za-z0-9_.:/-]"),
+  ),
+  TensorInputJson,
+);
+
 export function elementCount(dims: readonly number[]): number {
   let n = 1;
   for (const d of dims) n *= d;

@@ -4,9 +4,8 @@ import {
   InferenceResponse,
   parseJson,
   parseOrThrow,
-  TensorMapJson,
+  TensorInputMapJson,
   tensorMapFromJson,
-  tensorToJson,
 } from "@ncn/protocol";
 import { chainValidatorSet, NcnClient } from "@ncn/sdk";
 import { defineCommand } from "citty";
@@ -117,7 +116,7 @@ export const inferCommand = defineCommand({
       const text = args.input.startsWith("@")
         ? readInputFile(args.input.slice(1), "input file").toString("utf8")
         : args.input;
-      const inputs = parseOrThrow(TensorMapJson, valuesToBase64(parseJson(text, "--input")), "--input");
+      const inputs = parseOrThrow(TensorInputMapJson, parseJson(text, "--input"), "--input");
       const { client } = await devnetClient(args.gateway);
       const onProgress = progressPrinter(json);
       const { response, outputs } = await client.infer({
@@ -145,21 +144,6 @@ export const inferCommand = defineCommand({
     }
   },
 });
-
-/** Accepts `{ values: number[] }` as a friendlier form of a float tensor. */
-function valuesToBase64(input: unknown): unknown {
-  if (typeof input !== "object" || input === null) return input;
-  const out: Record<string, unknown> = {};
-  for (const [k, t] of Object.entries(input)) {
-    if (typeof t === "object" && t !== null && "values" in t && Array.isArray(t.values) && "dims" in t) {
-      const dtype = "dtype" in t && t.dtype === "float64" ? "float64" : "float32";
-      const data =
-        dtype === "float64" ? new Float64Array(t.values.map(Number)) : new Float32Array(t.values.map(Number));
-      out[k] = tensorToJson({ dtype, dims: (t.dims as number[]).map(Number), data });
-    } else out[k] = t;
-  }
-  return out;
-}
 
 export const receiptCommand = defineCommand({
   meta: { name: "receipt", description: "Receipts" },
