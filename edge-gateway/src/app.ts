@@ -10,6 +10,7 @@ import { inferenceRoutes } from "./routes/inference.ts";
 import { networkRoutes } from "./routes/network.ts";
 import { openAiRoutes } from "./routes/openai.ts";
 import { quoteRoutes } from "./routes/quote.ts";
+import { referenceRoutes } from "./routes/reference.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 
 let limiter: RateLimiter | undefined;
@@ -50,6 +51,7 @@ app.route("/", sessionRoutes);
 app.route("/", inferenceRoutes);
 app.route("/", openAiRoutes);
 app.route("/", agentRoutes);
+app.route("/", referenceRoutes);
 
 app.notFound(() => errorResponse(new BaseError("NOT_FOUND", "no such route")));
 app.onError((e) => errorResponse(e));

@@ -1,21 +1,12 @@
-import {
-  idToBytes32,
-  ModelId,
-  PROMPT_TOKEN_ALLOWANCE,
-  readQuery,
-  SubnetId,
-  type TokenPrices,
-} from "@ncn/protocol";
+import { idToBytes32, PROMPT_TOKEN_ALLOWANCE, readQuery, type TokenPrices } from "@ncn/protocol";
 import { Hono } from "hono";
-import * as v from "valibot";
 import { loadCatalog, priceOf } from "../catalog.ts";
 import { chainOf } from "../chain/viem-chain.ts";
 import { configOf } from "../env.ts";
 import type { AppContext, AppEnv } from "../http.ts";
+import { QuoteQuery } from "./bodies.ts";
 
 export const quoteRoutes = new Hono<AppEnv>();
-
-const QuoteQuery = v.object({ subnet: SubnetId, model: ModelId, requestId: v.optional(v.string()) });
 
 quoteRoutes.get("/v1/quote", async (c) => {
   const q = readQuery(c.req.url, QuoteQuery);

@@ -1,4 +1,4 @@
-import { BaseError, Bytes32, readBody, readQuery, Signature, SubnetId, UintString } from "@ncn/protocol";
+import { BaseError, Bytes32, readBody, readQuery, SubnetId } from "@ncn/protocol";
 import { Hono } from "hono";
 import * as v from "valibot";
 import { loadCatalog } from "../catalog.ts";
@@ -7,10 +7,10 @@ import { configOf } from "../env.ts";
 import { type AppEnv, JSON_BODY } from "../http.ts";
 import { shardOf } from "../logic/scheduler.ts";
 import { unwrap } from "../rpc.ts";
+import { RegisterSession, SessionVoucher } from "./bodies.ts";
 
 export const sessionRoutes = new Hono<AppEnv>();
 
-const RegisterSession = v.object({ sessionId: Bytes32 });
 /** Session ids known not to exist on chain, until when (per isolate, bounded). */
 const unknownSessions = new Map<string, number>();
 const NEGATIVE_CACHE_MS = 10_000;
@@ -51,14 +51,6 @@ sessionRoutes.post("/v1/sessions", async (c) => {
     },
     201,
   );
-});
-
-const SessionVoucher = v.object({
-  cumulativeAmount: v.pipe(
-    UintString,
-    v.check((s) => s !== "0", "a voucher for 0 pays for nothing"),
-  ),
-  signature: Signature,
 });
 
 /** The session id in a path: 0x + 64 hex digits, lower-cased. */
