@@ -1,4 +1,4 @@
-import { toBaseError } from "@ncn/protocol";
+import { BaseError, networkErrorOf, toBaseError } from "@ncn/protocol";
 
 /** Prints a result as JSON (`--json`) or through a human formatter. */
 export function output(json: boolean, value: unknown, human: () => string): void {
@@ -12,7 +12,13 @@ export function bigintReplacer(_k: string, v: unknown): unknown {
 
 /** Prints an error (typed when possible) and sets a non-zero exit code. */
 export function fail(e: unknown, json: boolean): void {
-  const err = toBaseError(e);
+  let err = networkErrorOf(e) ?? toBaseError(e);
+  if (err.code === "UNAVAILABLE" && /\/\/(127\.0\.0\.1|localhost)[:/]/.test(err.shortMessage)) {
+    err = new BaseError("UNAVAILABLE", `${err.shortMessage}; is the devnet running? (\`npm start\`)`, {
+      details: err.details,
+      cause: err,
+    });
+  }
   if (json) process.stdout.write(`${JSON.stringify(err.toBody(), bigintReplacer, 2)}\n`);
   else {
     process.stderr.write(`error [${err.code}]: ${err.shortMessage}\n`);

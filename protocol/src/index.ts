@@ -10,6 +10,7 @@ export * from "./inference.ts";
 export * from "./keccak.ts";
 export * from "./merkle.ts";
 export * from "./model.ts";
+export * from "./network-error.ts";
 export * from "./openai.ts";
 export * from "./parse.ts";
 export * from "./pricing.ts";

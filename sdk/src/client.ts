@@ -8,6 +8,7 @@ import {
   ModelId,
   type NcnDomain,
   ncnDomain,
+  networkErrorOf,
   type ProgressEvent,
   REQUEST_ACCESS_HEADER,
   readRequestEvents,
@@ -421,7 +422,7 @@ export class NcnClient {
     requestId: string,
     signal?: AbortSignal,
   ): AsyncGenerator<ProgressEvent | { final: InferenceResponse }> {
-    const res = await this.#fetch(`${this.gatewayUrl}/v1/inference/${encodeURIComponent(requestId)}/events`, {
+    const res = await this.#send(`${this.gatewayUrl}/v1/inference/${encodeURIComponent(requestId)}/events`, {
       headers: await this.accessHeaders(requestId),
       ...(signal ? { signal } : {}),
     });
@@ -646,9 +647,18 @@ export class NcnClient {
     return await res.json().catch(() => undefined);
   }
 
+  /** Sends a request to the gateway; one that never reaches it throws `UNAVAILABLE`, saying why. */
+  async #send(url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await this.#fetch(url, init);
+    } catch (e) {
+      throw networkErrorOf(e, { url, what: "the gateway" }) ?? e;
+    }
+  }
+
   /** A JSON request to the gateway; an answer that is not 2xx throws its typed error. */
   async #fetchOk(path: string, init: RequestInit = {}): Promise<Response> {
-    const res = await this.#fetch(`${this.gatewayUrl}${path}`, {
+    const res = await this.#send(`${this.gatewayUrl}${path}`, {
       ...init,
       headers: { "content-type": "application/json", ...(init.headers ?? {}) },
     });
