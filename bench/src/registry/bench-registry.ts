@@ -38,8 +38,9 @@ function pick<T>(items: readonly T[], not?: T): T {
 /**
  * Starts `nodes` registry nodes on loopback in this process (each bootstrapping from the
  * first), then measures: time until every routing table holds `minRoutingTable` peers,
- * gossip propagation of a record to every node's index once the mesh has formed, and DHT
- * put/get latency between random pairs of nodes. Every node is stopped before it returns.
+ * gossip propagation of a record to every node's index once the mesh has formed, the
+ * lookup gateways make (HTTP, from the local index), and DHT put/get latency between random
+ * pairs of nodes (the fallback when an index misses). Every node is stopped before it returns.
  *
  * @example const figures = await benchRegistry(true); // 8 nodes
  */
@@ -91,6 +92,37 @@ export async function benchRegistry(
     }
     figures.registry_gossip_all_nodes_ms_p50 = percentile(gossipMs, 50);
     figures.registry_gossip_all_nodes_ms_max = Math.max(...gossipMs);
+
+    // The lookup a gateway makes: `GET /v1/models/:id` on a node that did not publish the
+    // record, answered from its local index (kept fresh by gossip), the DHT only as fallback.
+    const indexed: { id: string; signature: string; from: RegistryNode }[] = [];
+    const publisher = newAccount();
+    for (let i = 0; i < options.records; i++) {
+      const record = await modelRecord(publisher, fakeModel(`indexed-model-${i}`));
+      const from = pick(nodes);
+      await from.records.publish(record);
+      indexed.push({ id: record.key, signature: record.signature, from });
+    }
+    await waitFor(
+      () => indexed.every(({ id }) => nodes.every((n) => n.index.get("model", id))),
+      60_000,
+      "gossip of the indexed records",
+    );
+    const indexMs: number[] = [];
+    let indexFound = 0;
+    for (let round = 0; round < 3; round++) {
+      for (const { id, signature, from } of indexed) {
+        const reader = pick(nodes, from);
+        const start = performance.now();
+        const res = await fetch(`${reader.url}/v1/models/${encodeURIComponent(id)}`);
+        const got = (await res.json()) as { signature?: string };
+        indexMs.push(performance.now() - start);
+        if (res.ok && got.signature === signature) indexFound++;
+      }
+    }
+    figures.registry_index_lookup_http_ms_p50 = percentile(indexMs, 50);
+    figures.registry_index_lookup_http_ms_p99 = percentile(indexMs, 99);
+    figures.registry_index_lookup_found_ratio = indexFound / indexMs.length;
 
     // DHT: put from one node, get from another (the DHT only: no index, no gossip).
     const records: { record: SignedRecord; from: RegistryNode }[] = [];
