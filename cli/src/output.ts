@@ -12,7 +12,7 @@ export function bigintReplacer(_k: string, v: unknown): unknown {
 
 /** Prints an error (typed when possible) and sets a non-zero exit code. */
 export function fail(e: unknown, json: boolean): void {
-  let err = networkErrorOf(e) ?? toBaseError(e);
+  let err = networkErrorOf(e, { lost: true }) ?? toBaseError(e);
   if (err.code === "UNAVAILABLE" && /\/\/(127\.0\.0\.1|localhost)[:/]/.test(err.shortMessage)) {
     err = new BaseError("UNAVAILABLE", `${err.shortMessage}; is the devnet running? (\`npm start\`)`, {
       details: err.details,

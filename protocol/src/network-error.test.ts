@@ -50,3 +50,20 @@ test("other errors, answers included, are left alone", () => {
     "cannot reach the server at https://gw.example/v1/x: host not found (ENOTFOUND)",
   );
 });
+
+test("a connection lost after the request may have gone out is not taken as a failure", () => {
+  // Its outcome is unknown: a client must read the request back, not count it failed.
+  const reset = Object.assign(new TypeError("socket hang up"), { code: "ECONNRESET" });
+  expect(networkErrorOf(reset)).toBeUndefined();
+  // For a person to read (the CLI), it is said as it is.
+  const said = networkErrorOf(reset, {
+    url: "http://127.0.0.1:8787/v1/inference",
+    what: "the gateway",
+    lost: true,
+  });
+  expect(said?.code).toBe("UNAVAILABLE");
+  expect(said?.shortMessage).toBe(
+    "lost the connection to the gateway at http://127.0.0.1:8787/v1/inference: connection reset (ECONNRESET); the request may have been received",
+  );
+  expect(said?.details).toMatchObject({ sent: "unknown" });
+});

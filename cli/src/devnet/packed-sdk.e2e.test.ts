@@ -104,7 +104,11 @@ test("the installed package is built JavaScript with declarations, outside the r
   const files = ["index.js", ...readdirSync(join(pkg, "chunks")).map((f) => `chunks/${f}`)];
   for (const f of files) {
     const js = readFileSync(join(pkg, f), "utf8");
-    expect({ f, ncn: js.includes('from "@ncn/'), node: /from "node:|require\("node:|import\("node:/.test(js) }).toEqual({
+    expect({
+      f,
+      ncn: js.includes('from "@ncn/'),
+      node: /from "node:|require\("node:|import\("node:/.test(js),
+    }).toEqual({
       f,
       ncn: false,
       node: false,
@@ -148,7 +152,6 @@ for (const runtime of ["node", "bun"] as const) {
     const out = await exec(cmd, [script], home);
     expect(out.stderr).toBe("");
     expect(out.code).toBe(0);
-    expect(out.stdout).toContain("returned");
     expect(out.stdout).toContain("Invoice");
     expect(out.stdout.trim().endsWith("true")).toBe(true);
   }, 120_000);
