@@ -166,6 +166,31 @@ export async function benchNetwork(
     for (let i = 0; i < 5; i++) await viaNetwork("default", "tiny-mlp", tinyInput);
     const tinyHttp: number[] = [];
     for (let i = 0; i < httpN; i++) tinyHttp.push(await viaNetwork("default", "tiny-mlp", tinyInput));
+    // Where a per-request call's time goes: the gateway's own timestamps of each state
+    // (progress events), from the moment the client sent it. Measured on separate requests:
+    // following the events adds a stream per request.
+    const hops = new Map<string, number[]>();
+    for (let i = 0; i < (quick ? 10 : 30); i++) {
+      const seen = new Map<string, number>();
+      const sent = Date.now();
+      const { response } = await client.infer({
+        subnet: "default",
+        model: "tiny-mlp",
+        inputs: { x: tinyInput },
+        onProgress: (e) => {
+          if (!seen.has(e.state)) seen.set(e.state, e.at);
+        },
+      });
+      const done = Date.now();
+      if (response.state !== "returned") throw new Error(`request ${response.state}`);
+      for (const [state, at] of seen) hops.set(state, [...(hops.get(state) ?? []), at - sent]);
+      hops.set("client_done", [...(hops.get("client_done") ?? []), done - sent]);
+    }
+    const hopFigures: Record<string, number> = {};
+    for (const [state, xs] of hops) hopFigures[`http_hop_${state}_ms_p50`] = percentile(xs, 50);
+    log(
+      `    ${[...hops.keys()].map((k) => `${k} ${percentile(hops.get(k) ?? [], 50).toFixed(1)}`).join(", ")} (ms after sending, p50)`,
+    );
     const httpLevels = quick ? [16] : [16, 64];
     const sweepHttp: SweepPoint[] = [];
     for (const c of httpLevels) {
@@ -191,6 +216,7 @@ export async function benchNetwork(
       latency_ms_p50_tiny_http: p50(tinyHttp),
       added_latency_ms_p50_tiny_http: p50(tinyHttp) - p50(tinyDirect),
       throughput_rps_tiny_http: Math.max(...sweepHttp.map((s) => s.rps)),
+      ...hopFigures,
       devnet_ready_ms: readyMs,
       sweep,
       sweep_http: sweepHttp,

@@ -106,7 +106,7 @@ test("the installed package is built JavaScript with declarations, outside the r
     const js = readFileSync(join(pkg, f), "utf8");
     expect({
       f,
-      ncn: js.includes('from "@ncn/'),
+      ncn: /from ["']@ncn\//.test(js),
       node: /from "node:|require\("node:|import\("node:/.test(js),
     }).toEqual({
       f,
