@@ -30,7 +30,8 @@ export async function chainView(payments: PaymentReader, sessionId: `0x${string}
     if (view.sessions.size > 10_000) view.sessions.clear();
     view.sessions.set(sessionId, { at: t, state });
   }
-  return [state, now] as const;
+  /** The third element: whether the session's state came from the cache. */
+  return [state, now, fresh] as const;
 }
 
 /**

@@ -1,9 +1,9 @@
 import { digestOf, type NcnDomain, type Payment } from "@ncn/protocol";
 import { recoverDigest } from "@ncn/protocol/secp256k1";
 import type { PaymentReader, SessionState } from "../chain/payment-reader.ts";
-import { chainTime } from "./chain-view.ts";
+import { chainTime, chainView } from "./chain-view.ts";
 import { refuse } from "./refuse.ts";
-import type { SignerCache } from "./signer-cache.ts";
+import { SignerCache } from "./signer-cache.ts";
 
 export interface CheckPaymentInput {
   requestId: `0x${string}`;
@@ -31,6 +31,23 @@ export interface VoucherInput {
   signature: `0x${string}`;
 }
 
+/** Who signed a voucher (lowercase); `cache` spares a second recovery of the same one. */
+export async function voucherSigner(
+  domain: NcnDomain,
+  voucher: VoucherInput,
+  cache?: SignerCache,
+): Promise<`0x${string}`> {
+  const cumulative = BigInt(voucher.cumulativeAmount);
+  const recover = () =>
+    recoverDigest(
+      digestOf(domain, "Voucher", { sessionId: voucher.sessionId, cumulativeAmount: cumulative }),
+      voucher.signature,
+    );
+  const key = `voucher:${voucher.sessionId.toLowerCase()}:${cumulative}:${voucher.signature.toLowerCase()}`;
+  const signer = cache ? await cache.recover(key, recover) : await recover();
+  return signer.toLowerCase() as `0x${string}`;
+}
+
 /**
  * Throws a typed refusal unless the voucher is signed by the session's client or by the
  * delegate the session names now (an API key's signer; revoked, it signs nothing). With a
@@ -44,20 +61,9 @@ export async function checkVoucherSigner(
   fields: VoucherFields = PAYMENT_FIELDS,
   cache?: SignerCache,
 ): Promise<void> {
-  const cumulative = BigInt(voucher.cumulativeAmount);
-  const recover = () =>
-    recoverDigest(
-      digestOf(domain, "Voucher", { sessionId: voucher.sessionId, cumulativeAmount: cumulative }),
-      voucher.signature,
-    );
   let signer: string;
   try {
-    signer = cache
-      ? await cache.recover(
-          `voucher:${voucher.sessionId.toLowerCase()}:${cumulative}:${voucher.signature.toLowerCase()}`,
-          recover,
-        )
-      : await recover();
+    signer = await voucherSigner(domain, voucher, cache);
   } catch (e) {
     throw refuse("SIGNATURE_INVALID", "voucher_signature", "voucher signature cannot be recovered", {
       field: fields.signature,
@@ -84,9 +90,10 @@ export async function checkVoucher(
   session: SessionState,
   voucher: VoucherInput,
   fields: VoucherFields = PAYMENT_FIELDS,
+  cache?: SignerCache,
 ): Promise<bigint> {
   const cumulative = BigInt(voucher.cumulativeAmount);
-  await checkVoucherSigner(domain, session, voucher, fields);
+  await checkVoucherSigner(domain, session, voucher, fields, cache);
   if (cumulative > session.deposit) {
     throw refuse("INSUFFICIENT_FUNDS", "voucher_exceeds_deposit", "voucher exceeds the session's deposit", {
       field: fields.amount,
@@ -117,8 +124,11 @@ export async function checkPayment(
   reader: PaymentReader,
   input: CheckPaymentInput,
   /**
-   * How long the chain's time may be reused (`chainTime`) for a session payment. The session
-   * itself is read every time: a revoked key, a settlement or a close counts at once.
+   * How long a session's on-chain state and the chain's time may be reused (`chainView`) for
+   * a session payment; 0 reads both every time. What the reused state refuses is read again
+   * before the refusal stands, and a voucher signed by the session's delegate (an API key) is
+   * always checked against a fresh read, so a revoked key counts at once. A settlement counts
+   * within this time (settlement itself re-checks on chain; a close needs the expiry first).
    * Escrows are always read, with the time.
    */
   sessionTimeMs = 0,
@@ -173,29 +183,50 @@ export async function checkPayment(
     }
     return;
   }
-  const [state, chainNow] = await Promise.all([
-    reader.session(payment.sessionId),
-    chainTime(reader, sessionTimeMs),
-  ]);
-  const session = checkSessionOpen(state, chainNow);
-  if (session.gateway !== input.gateway) {
-    throw refuse("FORBIDDEN", "session_gateway_mismatch", "the session belongs to another gateway", {
-      field: "payment.sessionId",
-    });
+  // One recovery of the voucher's signer, whichever state it is checked against.
+  const signers = new SignerCache(1);
+  const check = async ([state, chainNow]: readonly [SessionState | null, bigint]) => {
+    const session = checkSessionOpen(state, chainNow);
+    if (session.gateway !== input.gateway) {
+      throw refuse("FORBIDDEN", "session_gateway_mismatch", "the session belongs to another gateway", {
+        field: "payment.sessionId",
+      });
+    }
+    const cumulative = await checkVoucher(reader.domain, session, payment, PAYMENT_FIELDS, signers);
+    if (cumulative - session.settled < input.price) {
+      throw refuse(
+        "INSUFFICIENT_FUNDS",
+        "voucher_underpaid",
+        "the voucher leaves less than the price unsettled",
+        {
+          field: "payment.cumulativeAmount",
+          unsettled: (cumulative - session.settled).toString(),
+          price: input.price.toString(),
+        },
+      );
+    }
+  };
+  if (sessionTimeMs <= 0) {
+    return check(await Promise.all([reader.session(payment.sessionId), chainTime(reader, 0)]));
   }
-  const cumulative = await checkVoucher(reader.domain, session, payment);
-  if (cumulative - session.settled < input.price) {
-    throw refuse(
-      "INSUFFICIENT_FUNDS",
-      "voucher_underpaid",
-      "the voucher leaves less than the price unsettled",
-      {
-        field: "payment.cumulativeAmount",
-        unsettled: (cumulative - session.settled).toString(),
-        price: input.price.toString(),
-      },
-    );
+  // The session as read at most `sessionTimeMs` ago; what it refuses is read again before the
+  // refusal stands (a session opened, topped up or given a key since then is not refused).
+  const [seen, seenNow, cached] = await chainView(reader, payment.sessionId, sessionTimeMs);
+  // A voucher signed by the session's delegate (an API key) is checked against the signer the
+  // session names now: a revoked key counts at once. The client's own key cannot be revoked.
+  const delegateSigned =
+    seen?.signer !== undefined &&
+    (await voucherSigner(reader.domain, payment, signers).catch(() => undefined)) !==
+      seen.client.toLowerCase();
+  if (!delegateSigned) {
+    try {
+      return await check([seen, seenNow]);
+    } catch (e) {
+      if (!cached) throw e;
+    }
   }
+  const [fresh, freshNow] = await chainView(reader, payment.sessionId, 0);
+  return check([fresh, freshNow]);
 }
 
 /**
