@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -13,9 +12,11 @@ import {
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { tinyModelBytes } from "@ncn/runtime/testing/tiny-model";
+import * as v from "valibot";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { type Devnet, startDevnet } from "./devnet.ts";
 import { type DocBlock, docBlocks } from "./doc-blocks.ts";
+import { runProcess } from "./run-process.ts";
 
 // Docs that run: every fenced block of README.md, docs/ and the packages' READMEs is run here
 // against a devnet, or is marked `<!-- docs-test: skip REASON -->` on the line before it.
@@ -35,9 +36,10 @@ function docFiles(): string[] {
   const files = ["README.md"];
   for (const name of readdirSync(join(ROOT, "docs")).sort())
     if (name.endsWith(".md")) files.push(`docs/${name}`);
-  const workspaces = (
-    JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { workspaces: string[] }
-  ).workspaces;
+  const { workspaces } = v.parse(
+    v.object({ workspaces: v.array(v.string()) }),
+    JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")),
+  );
   for (const ws of workspaces) if (existsSync(join(ROOT, ws, "README.md"))) files.push(`${ws}/README.md`);
   return files;
 }
@@ -92,23 +94,9 @@ afterAll(async () => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 }, 60_000);
 
-function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((done, fail) => {
-    const p = spawn(cmd, args, {
-      cwd: home,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    p.stdout.on("data", (b: Buffer) => {
-      out += b.toString();
-    });
-    p.stderr.on("data", (b: Buffer) => {
-      out += b.toString();
-    });
-    p.on("error", fail);
-    p.on("close", (code) => done({ code, out }));
-  });
+async function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  const { code, out } = await runProcess(cmd, args, { cwd: home, env });
+  return { code, out };
 }
 
 /** The block as it runs here: the devnet's own URL for the docs' default one. */

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import * as v from "valibot";
 import { packSdk } from "../../../sdk/build/pack.ts";
 import { type Devnet, startDevnet } from "./devnet.ts";
+import { type ProcessRun, runProcess } from "./run-process.ts";
 
 // `@ncn/sdk` as a user gets it: packed with `npm pack`, installed with npm into a project
 // outside the repository, its types checked by tsc, and the README's SDK block run under plain
@@ -18,26 +19,8 @@ let home: string;
 /** The user's project, outside the repository, with the packed SDK installed. */
 let project: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function exec(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((done, fail) => {
-    const p = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (b: Buffer) => {
-      stdout += b.toString();
-    });
-    p.stderr.on("data", (b: Buffer) => {
-      stderr += b.toString();
-    });
-    p.on("error", fail);
-    p.on("close", (code) => done({ code, stdout, stderr }));
-  });
+function exec(cmd: string, args: string[], cwd: string): Promise<ProcessRun> {
+  return runProcess(cmd, args, { cwd });
 }
 
 /** A TypeScript block of a markdown file, the first that contains `marker`. */
@@ -64,9 +47,10 @@ beforeAll(async () => {
     join(project, "package.json"),
     JSON.stringify({ name: "sdk-user", private: true, type: "module" }, null, 2),
   );
-  const typesNode = JSON.parse(
-    readFileSync(join(ROOT, "node_modules/@types/node/package.json"), "utf8"),
-  ).version;
+  const { version: typesNode } = v.parse(
+    v.object({ version: v.string() }),
+    JSON.parse(readFileSync(join(ROOT, "node_modules/@types/node/package.json"), "utf8")),
+  );
   // What a user types; --prefer-offline takes viem and valibot from npm's cache when it has them.
   const install = await exec(
     "npm",
@@ -93,7 +77,14 @@ afterAll(async () => {
 test("the installed package is built JavaScript with declarations, outside the repository", () => {
   expect(project.startsWith(ROOT)).toBe(false);
   const pkg = join(project, "node_modules", "@ncn", "sdk");
-  const manifest = JSON.parse(readFileSync(join(pkg, "package.json"), "utf8"));
+  const manifest = v.parse(
+    v.object({
+      name: v.string(),
+      private: v.optional(v.boolean()),
+      dependencies: v.record(v.string(), v.string()),
+    }),
+    JSON.parse(readFileSync(join(pkg, "package.json"), "utf8")),
+  );
   expect(manifest.name).toBe("@ncn/sdk");
   expect(manifest.private).toBeUndefined();
   for (const entry of ["index.js", "index.d.ts", "devnet.js", "devnet.d.ts", "README.md"]) {

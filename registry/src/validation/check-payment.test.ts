@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { ncnDomain } from "@ncn/protocol";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { generatePrivateKey, type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
 import { memoryPaymentReader, signVoucher } from "../test-support/stream.ts";
 import { checkPayment } from "./check-payment.ts";
 
@@ -20,7 +20,7 @@ function setup() {
     closed: false,
   });
   const sessionReads = () => reader.reads;
-  const pay = async (amount: bigint, ttl: number) =>
+  const pay = async (amount: bigint, ttl: number, by: PrivateKeyAccount = client) =>
     checkPayment(
       reader,
       {
@@ -32,7 +32,7 @@ function setup() {
           mode: "session",
           sessionId,
           cumulativeAmount: amount.toString(),
-          signature: await signVoucher(client, domain, sessionId, amount),
+          signature: await signVoucher(by, domain, sessionId, amount),
         } as never,
         gateway,
       },
@@ -70,24 +70,7 @@ test("a voucher signed by the session's API key meets the signer named now: a re
   if (!s) throw new Error("no session");
   const key = privateKeyToAccount(generatePrivateKey());
   reader.sessions.set(sessionId, { ...s, signer: key.address.toLowerCase() as `0x${string}` });
-  const byKey = async (amount: bigint) =>
-    checkPayment(
-      reader,
-      {
-        requestId: `0x${"01".repeat(32)}`,
-        subnetId: `0x${"02".repeat(32)}`,
-        price: 10n,
-        deadline: Date.now() + 60_000,
-        payment: {
-          mode: "session",
-          sessionId,
-          cumulativeAmount: amount.toString(),
-          signature: await signVoucher(key, domain, sessionId, amount),
-        } as never,
-        gateway,
-      },
-      60_000,
-    );
+  const byKey = (amount: bigint) => pay(amount, 60_000, key);
   await byKey(10n);
   await pay(20n, 60_000); // the client's own voucher, from the remembered state
   // Revoked on chain: the next voucher of the key is refused although the state is remembered.
