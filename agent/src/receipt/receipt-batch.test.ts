@@ -49,8 +49,10 @@ describe("receipt batches", () => {
     digests.forEach((d, i) => {
       expect(verifyMerkleProof(root, d, tree.proof(i))).toBe(true);
     });
-    // A large tree is built in steps, with timers (frames) served between them.
-    const big = Array.from({ length: 256 }, randomLeaf);
+    // A large tree is built in steps, with timers (frames) served between them. Large enough
+    // to outlast a timer's first tick with the WebAssembly keccak too (an agent created
+    // earlier in this process turns it on): 256 leaves could be done within a millisecond.
+    const big = Array.from({ length: 8192 }, randomLeaf);
     let ticks = 0;
     const timer = setInterval(() => ticks++, 0);
     const pending = receiptsRootYielding(big);
